@@ -1,0 +1,49 @@
+// A compute device as the engine sees it: allocation, copies, synchronization, capabilities.
+// Kernels are not methods of the backend: they register into the op tables (src/ops/kernel_table.h)
+// keyed by (device kind, dtype), so adding a kernel never edits this interface.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "tensor/tensor.h"
+
+namespace autoglm {
+
+struct BackendOptions {
+  int n_threads = 0;   // CPU worker threads, caller included; 0 = hardware concurrency
+  int device_index = 0;  // which GPU, for GPU backends
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;
+  virtual Device device() const = 0;
+  // Uninitialized memory on this device; an error when it does not fit.
+  virtual Expected<Tensor> allocate(DType dtype, Shape shape) = 0;
+  // dst and src have equal dtype and numel; either may live on the host or on this device.
+  virtual Status copy(TensorView dst, TensorView src) = 0;
+  // Waits until all work queued on this backend has finished.
+  virtual void synchronize() {}
+};
+
+using BackendFactory = std::function<Expected<std::unique_ptr<Backend>>(const BackendOptions&)>;
+
+// Self-registration: a backend library defines a static BackendRegistrar.
+void register_backend(const std::string& name, BackendFactory factory);
+Expected<std::unique_ptr<Backend>> create_backend(std::string_view name, const BackendOptions& options = {});
+std::vector<std::string> backend_names();
+
+struct BackendRegistrar {
+  BackendRegistrar(const std::string& name, BackendFactory factory) {
+    register_backend(name, std::move(factory));
+  }
+};
+
+}  // namespace autoglm

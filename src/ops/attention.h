@@ -1,0 +1,35 @@
+// Causal multi-head attention with grouped KV heads over a contiguous KV cache.
+// Query row t sits at position q_pos0 + t and attends cache rows j with
+//   j <= q_pos0 + t  and  (window == 0 or q_pos0 + t - j < window)   (HF sliding-window semantics)
+// Query head h reads KV head h / (q_heads / kv_heads). scores = scale * q.k, optionally soft-capped as
+// softcap * tanh(scores / softcap); softmax in f32; out = probabilities . v.
+// Floor (decode): bytes of the K and V rows read, once per KV head.
+#pragma once
+
+#include "backend/backend.h"
+
+namespace autoglm {
+
+struct AttentionArgs {
+  TensorView q;        // [t, q_heads, head_dim] f32 (dispatch key)
+  TensorView k_cache;  // [capacity, kv_heads, head_dim] f32; rows [0, q_pos0 + t) are valid
+  TensorView v_cache;  // [capacity, kv_heads, head_dim] f32
+  int64_t q_pos0 = 0;  // position of the first query row
+  float scale = 1.0f;
+  int64_t window = 0;  // 0: full causal attention
+  float softcap = 0.0f;  // 0: none
+  TensorView out;      // [t, q_heads, head_dim] f32; must not alias q
+};
+
+Status attention(Backend& backend, const AttentionArgs& args);
+
+// Writes src rows into cache rows [start, start + t): the K or V of new tokens.
+struct KvStoreArgs {
+  TensorView src;    // [t, kv_heads, head_dim] (dispatch key: the cache dtype, equal to src's)
+  TensorView cache;  // [capacity, kv_heads, head_dim]
+  int64_t start = 0;
+};
+
+Status kv_store(Backend& backend, const KvStoreArgs& args);
+
+}  // namespace autoglm

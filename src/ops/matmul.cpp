@@ -1,0 +1,32 @@
+#include "ops/matmul.h"
+
+#include "ops/kernel_table.h"
+#include "ops/op_checks.h"
+
+namespace autoglm {
+
+Status matmul(Backend& backend, const MatmulArgs& a) {
+  using namespace op_checks;
+  constexpr const char* kOp = "matmul";
+  AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "x", a.x, 2));
+  AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "w", a.w, 2));
+  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "x", a.x, DType::kF32));
+  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
+  const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
+  if (a.w.shape[1] != k) {
+    return invalid_argument("matmul: w " + a.w.describe() + " does not match x " + a.x.describe());
+  }
+  AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "out", a.out, Shape{m, n}));
+  if (a.bias.data != nullptr) {
+    AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "bias", a.bias, DType::kF32));
+    AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "bias", a.bias, Shape{n}));
+    AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "bias", a.bias, backend));
+  }
+  for (const auto* t : {&a.x, &a.w, &a.out}) AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "tensor", *t, backend));
+  if (a.out.data == a.x.data && m * k > 0) return invalid_argument("matmul: out must not alias x");
+  AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<MatmulArgs>(kOp, backend, a.w.dtype));
+  fn(backend, a);
+  return Status::ok();
+}
+
+}  // namespace autoglm

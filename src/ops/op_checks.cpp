@@ -1,0 +1,35 @@
+#include "ops/op_checks.h"
+
+namespace autoglm::op_checks {
+namespace {
+
+std::string prefix(const char* op, const char* what) { return std::string(op) + ": " + what + " "; }
+
+}  // namespace
+
+Status on_device(const char* op, const char* what, const TensorView& t, const Backend& backend) {
+  if (t.device == backend.device()) return Status::ok();
+  return invalid_argument(prefix(op, what) + t.describe() + " is not on " + backend.device().to_string());
+}
+
+Status has_dtype(const char* op, const char* what, const TensorView& t, DType dtype) {
+  if (t.dtype == dtype) return Status::ok();
+  return invalid_argument(prefix(op, what) + t.describe() + " must be " + std::string(dtype_name(dtype)));
+}
+
+Status has_shape(const char* op, const char* what, const TensorView& t, const Shape& shape) {
+  if (t.shape == shape) return Status::ok();
+  return invalid_argument(prefix(op, what) + t.describe() + " must have shape " + shape.to_string());
+}
+
+Status has_rank(const char* op, const char* what, const TensorView& t, int rank) {
+  if (t.shape.rank() == rank) return Status::ok();
+  return invalid_argument(prefix(op, what) + t.describe() + " must have rank " + std::to_string(rank));
+}
+
+Status not_null(const char* op, const char* what, const TensorView& t) {
+  if (t.data != nullptr || t.numel() == 0) return Status::ok();
+  return invalid_argument(prefix(op, what) + "has no data");
+}
+
+}  // namespace autoglm::op_checks
