@@ -51,6 +51,9 @@ struct ModelConfig {
   std::vector<int64_t> eos_token_ids;
   std::string torch_dtype;  // the dtype the checkpoint was saved in ("bfloat16"), informational
 
+  // Dims of each head that rotate: head_dim * partial_rotary_factor, truncated as HF does.
+  int64_t rotary_dim() const;
+
   // Checks internal consistency (positive sizes, heads divide, head_dim even...) with messages naming
   // `origin` (the config file).
   Status validate(const std::string& origin) const;

@@ -32,4 +32,27 @@ Status not_null(const char* op, const char* what, const TensorView& t) {
   return invalid_argument(prefix(op, what) + "has no data");
 }
 
+Status has_min_rank(const char* op, const char* what, const TensorView& t, int rank) {
+  if (t.shape.rank() >= rank) return Status::ok();
+  return invalid_argument(prefix(op, what) + t.describe() + " must have rank >= " + std::to_string(rank));
+}
+
+bool overlaps(const TensorView& a, const TensorView& b) {
+  if (a.data == nullptr || b.data == nullptr || a.nbytes() == 0 || b.nbytes() == 0) return false;
+  if (!(a.device == b.device)) return false;
+  const auto a_begin = reinterpret_cast<uintptr_t>(a.data), b_begin = reinterpret_cast<uintptr_t>(b.data);
+  return a_begin < b_begin + b.nbytes() && b_begin < a_begin + a.nbytes();
+}
+
+Status disjoint(const char* op, const char* a_name, const TensorView& a, const char* b_name, const TensorView& b) {
+  if (!overlaps(a, b)) return Status::ok();
+  return invalid_argument(prefix(op, a_name) + "must not alias " + b_name);
+}
+
+Status disjoint_or_same(const char* op, const char* a_name, const TensorView& a, const char* b_name,
+                        const TensorView& b) {
+  if (!overlaps(a, b) || (a.data == b.data && a.nbytes() == b.nbytes())) return Status::ok();
+  return invalid_argument(prefix(op, a_name) + "may alias " + b_name + " only exactly, not a shifted overlap");
+}
+
 }  // namespace autoglm::op_checks

@@ -1,0 +1,74 @@
+// Public API of the inference engine. Light header: no third-party or internal types (PIMPL).
+//
+// Threading: an Engine is used from one thread at a time. Errors are returned as Status; no exception
+// leaves these functions.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autoglm/sampling_params.h"
+#include "autoglm/status.h"
+
+namespace autoglm {
+
+struct EngineOptions {
+  std::string model_path;     // HF model directory (config.json + safetensors)
+  std::string weight_dtype;   // "f32", "f16", "bf16"; empty keeps the checkpoint's dtype
+  std::string backend = "cpu";
+  int n_threads = 0;          // CPU threads, 0 = all cores
+  int64_t max_context = 0;    // positions per sequence; 0 = min(max_position_embeddings, 4096)
+};
+
+struct GenerateRequest {
+  std::vector<int32_t> prompt;  // token ids; must be non-empty
+  int32_t max_tokens = 16;
+  SamplingParams sampling;
+  std::vector<int32_t> stop_token_ids;  // in addition to the model's EOS ids unless ignore_eos
+  bool ignore_eos = false;
+};
+
+enum class FinishReason { kLength, kStop, kCancelled };
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;  // generated ids (the stop token included when one ended generation)
+  FinishReason finish_reason = FinishReason::kLength;
+  double prefill_ms = 0;  // prompt processing up to the first token's logits
+  double decode_ms = 0;   // all later steps
+};
+
+struct ModelInfo {
+  std::string architecture;
+  int64_t vocab_size = 0;
+  int64_t n_layers = 0;
+  int64_t hidden_size = 0;
+  int64_t max_context = 0;
+  std::string weight_dtype;
+  size_t weight_bytes_per_step = 0;  // matrix bytes one decode step streams (embedding table excluded)
+};
+
+class Engine {
+ public:
+  static Status create(const EngineOptions& options, std::unique_ptr<Engine>* engine);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Generates for one request. on_token (optional) sees each id as it is produced; returning false cancels.
+  Status generate(const GenerateRequest& request, GenerateResult* result,
+                  const std::function<bool(int32_t)>& on_token = {});
+
+  ModelInfo model_info() const;
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+const char* finish_reason_name(FinishReason reason);  // "length", "stop", "cancelled"
+
+}  // namespace autoglm

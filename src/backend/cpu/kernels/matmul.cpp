@@ -1,0 +1,191 @@
+// CPU matmul: out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]); x, out, bias f32; w f32, f16 or bf16.
+//
+// Layout: everything row-major and contiguous; w keeps PyTorch's [out, in] layout, so each output is the dot
+// product of two contiguous k-vectors and nothing needs packing or transposing.
+// Work split: w's n rows are cut into blocks of kBlockN rows; a task is one block times one chunk of x rows,
+// ordered block-major, and each thread takes one contiguous run of tasks (ThreadPool::parallel_for), so for
+// decode each thread streams one contiguous slab of w. x rows are chunked only when n has too few blocks to
+// keep every thread busy.
+// Tiling: inside a task, register tiles of tile_m x rows by 4 w rows (AVX-512 4x4 in zmm, AVX2 2x4 in ymm,
+// see matmul_avx512.cpp / matmul_avx2.cpp): each w vector loaded serves tile_m x rows, each x vector 4 w
+// rows.
+// m <= tile_m (decode, small batches): f16/bf16 rows are widened in registers as they stream in, w is read
+// exactly once. m > tile_m (prefill): a block of f16/bf16 rows is widened to f32 once into a thread-local
+// buffer (kBlockN * k floats, L2-resident) and reused by every x row of the task.
+// Accumulation: f32, one accumulator chain per output and one fixed reduction tree (matmul_kernels.h):
+// results are independent of m, of the tile and of the thread count.
+// Floor: m = 1 is a GEMV bound by memory bandwidth, bytes(w) / bandwidth (a [32000, 768] bf16 weight is
+// 49 MB); m > 1 is bound by 2*m*n*k FLOPs at the FMA peak.
+// Reference: kernels/ref/matmul_ref.cpp (double accumulation), checked by tests/backend/test_matmul.cpp.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels/matmul_kernels.h"
+#include "ops/kernel_table.h"
+#include "ops/matmul.h"
+
+namespace autoglm {
+namespace {
+
+// w rows per task: a multiple of the 4-row register tile, small enough that a widened block
+// (16 * k * 4 bytes) stays in L2 while every x row of the task passes over it.
+constexpr int64_t kBlockN = 16;
+// Below this many multiply-adds a parallel region costs more than it saves (~ a few microseconds of work).
+constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
+// Tasks per thread to aim for when n alone gives too few blocks, so an uneven split costs little.
+constexpr int64_t kTasksPerThread = 4;
+
+MatmulIsa detect_isa() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  const bool avx2 =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl")) {
+    return MatmulIsa::kAvx512;
+  }
+  if (avx2) return MatmulIsa::kAvx2;
+#endif
+  return MatmulIsa::kScalar;
+}
+
+MatmulIsa best_isa() {
+  static const MatmulIsa isa = detect_isa();
+  return isa;
+}
+
+std::atomic<MatmulIsa>& isa_in_use() {
+  static std::atomic<MatmulIsa> isa{best_isa()};
+  return isa;
+}
+
+const MatmulKernels& kernels_for(MatmulIsa isa) {
+  switch (isa) {
+    case MatmulIsa::kScalar:
+      return matmul_kernels_scalar();
+    case MatmulIsa::kAvx2:
+      return matmul_kernels_avx2();
+    case MatmulIsa::kAvx512:
+      return matmul_kernels_avx512();
+  }
+  return matmul_kernels_scalar();
+}
+
+// Reused across calls: the pool's threads live as long as the backend, and a fresh allocation per call would
+// page-fault on every prefill matmul.
+float* thread_buffer(int64_t count) {
+  thread_local std::vector<float> buffer;
+  if (static_cast<int64_t>(buffer.size()) < count) buffer.resize(static_cast<size_t>(count));
+  return buffer.data();
+}
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+// widen == nullptr: w is used as stored (f32, or m small enough that widening in registers is cheaper).
+template <typename W>
+void run(Backend& backend, const MatmulArgs& a, const MatmulKernels& kernels, MatmulBlockFn<W> block,
+         ConvertFn widen) {
+  const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
+  if (m == 0 || n == 0) return;
+  const auto* x = a.x.as<const float>();
+  const auto* w = a.w.as<const W>();
+  const auto* bias = a.bias.as<const float>();
+  auto* out = a.out.as<float>();
+  ThreadPool& pool = cpu_pool(backend);
+  if (m <= kernels.tile_m) widen = nullptr;
+
+  const int64_t n_blocks = ceil_div(n, kBlockN);
+  const int64_t row_tiles = ceil_div(m, kernels.tile_m);
+  const int64_t tasks_wanted = kTasksPerThread * pool.n_threads();
+  const int64_t m_chunks_wanted = n_blocks >= tasks_wanted ? 1 : ceil_div(tasks_wanted, n_blocks);
+  const int64_t chunk_rows = ceil_div(row_tiles, std::min(row_tiles, m_chunks_wanted)) * kernels.tile_m;
+  const int64_t m_chunks = ceil_div(m, chunk_rows);
+  const int64_t n_tasks = n_blocks * m_chunks;
+
+  auto run_tasks = [&](int64_t begin, int64_t end, int /*thread_index*/) {
+    float* widened = widen != nullptr ? thread_buffer(kBlockN * k) : nullptr;
+    int64_t widened_block = -1;
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t nb = t / m_chunks, mc = t % m_chunks;
+      const int64_t j0 = nb * kBlockN, jn = std::min(kBlockN, n - j0);
+      const int64_t i0 = mc * chunk_rows, im = std::min(chunk_rows, m - i0);
+      const float* bias_j = bias != nullptr ? bias + j0 : nullptr;
+      float* out_ij = out + i0 * n + j0;
+      if (widen == nullptr) {
+        block(x + i0 * k, w + j0 * k, bias_j, out_ij, im, jn, k, n);
+        continue;
+      }
+      if (widened_block != nb) {  // consecutive tasks of a thread share a block when x rows are chunked
+        widen(reinterpret_cast<const uint16_t*>(w + j0 * k), widened, jn * k);
+        widened_block = nb;
+      }
+      kernels.block_f32(x + i0 * k, widened, bias_j, out_ij, im, jn, k, n);
+    }
+  };
+  if (n_tasks == 1 || m * n * k < kMinParallelMacs) {
+    run_tasks(0, n_tasks, 0);
+  } else {
+    pool.parallel_for(n_tasks, run_tasks, 1);
+  }
+}
+
+void matmul_cpu_f32(Backend& backend, const MatmulArgs& args) {
+  const MatmulKernels& kernels = kernels_for(matmul_isa());
+  run<float>(backend, args, kernels, kernels.block_f32, nullptr);
+}
+
+void matmul_cpu_f16(Backend& backend, const MatmulArgs& args) {
+  const MatmulKernels& kernels = kernels_for(matmul_isa());
+  run<uint16_t>(backend, args, kernels, kernels.block_f16, kernels.f16_to_f32);
+}
+
+void matmul_cpu_bf16(Backend& backend, const MatmulArgs& args) {
+  const MatmulKernels& kernels = kernels_for(matmul_isa());
+  run<uint16_t>(backend, args, kernels, kernels.block_bf16, kernels.bf16_to_f32);
+}
+
+const KernelRegistrar<MatmulArgs> kRegisterF32(DeviceKind::kCpu, DType::kF32, matmul_cpu_f32);
+const KernelRegistrar<MatmulArgs> kRegisterF16(DeviceKind::kCpu, DType::kF16, matmul_cpu_f16);
+const KernelRegistrar<MatmulArgs> kRegisterBf16(DeviceKind::kCpu, DType::kBF16, matmul_cpu_bf16);
+
+}  // namespace
+
+const char* matmul_isa_name(MatmulIsa isa) {
+  switch (isa) {
+    case MatmulIsa::kScalar:
+      return "scalar";
+    case MatmulIsa::kAvx2:
+      return "avx2";
+    case MatmulIsa::kAvx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+bool matmul_isa_supported(MatmulIsa isa) {
+  switch (isa) {
+    case MatmulIsa::kScalar:
+      return true;
+    case MatmulIsa::kAvx2:
+      return best_isa() != MatmulIsa::kScalar;
+    case MatmulIsa::kAvx512:
+      return best_isa() == MatmulIsa::kAvx512;
+  }
+  return false;
+}
+
+MatmulIsa matmul_isa() {
+  return isa_in_use().load(std::memory_order_relaxed);
+}
+
+MatmulIsa matmul_set_isa(MatmulIsa isa) {
+  if (!matmul_isa_supported(isa)) return matmul_isa();
+  return isa_in_use().exchange(isa, std::memory_order_relaxed);
+}
+
+}  // namespace autoglm

@@ -1,0 +1,194 @@
+// AVX-512 register tiles of the CPU matmul (the driver, layout and floors are in matmul.cpp).
+//
+// Tile: 4 x rows by 4 w rows, one zmm accumulator per output (16 of the 32 registers), so every 16-lane step
+// loads 4 w vectors and 4 x vectors for 16 FMAs: each w load serves 4 x rows, each x load 4 w rows. The k
+// tail is one masked step (masked lanes load zeros), so any k works without a scalar epilogue. f16 goes
+// through F16C (vcvtph2ps), bf16 is a 16-bit left shift of the zero-extended bits; both are exact. Compiled
+// with function-level target attributes only: matmul.cpp calls in here after checking the CPU. GCC 12 flags
+// the deliberate self-initialization inside _mm512_undefined_*() when it inlines avx512fintrin.h (GCC bug
+// 105593); a false positive, silenced for this file only.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "backend/cpu/kernels/matmul_kernels.h"
+
+#define AUTOGLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+namespace autoglm {
+namespace {
+
+constexpr int kLanes = 16;
+constexpr int kTileM = 4;
+constexpr int kTileN = 4;
+
+enum class WeightKind { kF32, kF16, kBf16 };
+template <WeightKind K>
+using WeightT = std::conditional_t<K == WeightKind::kF32, float, uint16_t>;
+
+template <WeightKind K>
+AUTOGLM_AVX512 inline __m512 widen(__m256i bits) {
+  if constexpr (K == WeightKind::kF16) {
+    return _mm512_cvtph_ps(bits);
+  } else {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+  }
+}
+
+template <WeightKind K>
+AUTOGLM_AVX512 inline __m512 load_w(const WeightT<K>* p) {
+  if constexpr (K == WeightKind::kF32) {
+    return _mm512_loadu_ps(p);
+  } else {
+    return widen<K>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+}
+
+// The first lanes selected by `mask`, zeros elsewhere; never touches memory past the masked lanes.
+template <WeightKind K>
+AUTOGLM_AVX512 inline __m512 load_w_masked(const WeightT<K>* p, __mmask16 mask) {
+  if constexpr (K == WeightKind::kF32) {
+    return _mm512_maskz_loadu_ps(mask, p);
+  } else {
+    return widen<K>(_mm256_maskz_loadu_epi16(mask, p));
+  }
+}
+
+AUTOGLM_AVX512 inline __m128 fold_to_128(__m512 v) {
+  const __m256 lo = _mm512_castps512_ps256(v);
+  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+  const __m256 s = _mm256_add_ps(lo, hi);
+  return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+// [sum(a), sum(b), sum(c), sum(d)]; each lane's tree depends only on its own vector, so a tile narrower
+// than 4 passes zeros for the missing ones and gets bit-identical sums for the others.
+AUTOGLM_AVX512 inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  return _mm_hadd_ps(_mm_hadd_ps(fold_to_128(a), fold_to_128(b)),
+                     _mm_hadd_ps(fold_to_128(c), fold_to_128(d)));
+}
+
+// out[i * ldo + j] = dot(x_i, w_j) (+ bias[j]) for i < MR, j < NR; rows of x and w are k apart.
+template <WeightKind K, int MR, int NR>
+AUTOGLM_AVX512 void tile(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t k,
+                         int64_t ldo) {
+  __m512 acc[MR][kTileN];
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < kTileN; ++j)
+      acc[i][j] = _mm512_setzero_ps();
+  }
+  int64_t p = 0;
+  for (; p + kLanes <= k; p += kLanes) {
+    __m512 wv[NR];
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j)
+      wv[j] = load_w<K>(w + j * k + p);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xv = _mm512_loadu_ps(x + i * k + p);
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j)
+        acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+    }
+  }
+  if (p < k) {
+    const auto mask = static_cast<__mmask16>((1u << (k - p)) - 1);
+    __m512 wv[NR];
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j)
+      wv[j] = load_w_masked<K>(w + j * k + p, mask);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xv = _mm512_maskz_loadu_ps(mask, x + i * k + p);
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j)
+        acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+    }
+  }
+  const auto out_mask = static_cast<__mmask8>((1u << NR) - 1);
+  const __m128 bias_v = bias != nullptr ? _mm_maskz_loadu_ps(out_mask, bias) : _mm_setzero_ps();
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i) {
+    __m128 sums = reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+    if (bias != nullptr) sums = _mm_add_ps(sums, bias_v);
+    if constexpr (NR == kTileN) {
+      _mm_storeu_ps(out + i * ldo, sums);
+    } else {
+      _mm_mask_storeu_ps(out + i * ldo, out_mask, sums);
+    }
+  }
+}
+
+// MR x rows against all n w rows, 4 at a time, then the 1-3 left over.
+template <WeightKind K, int MR>
+AUTOGLM_AVX512 void row_tiles(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t n,
+                              int64_t k, int64_t ldo) {
+  int64_t j = 0;
+  for (; j + kTileN <= n; j += kTileN) {
+    tile<K, MR, kTileN>(x, w + j * k, bias != nullptr ? bias + j : nullptr, out + j, k, ldo);
+  }
+  const float* bias_j = bias != nullptr ? bias + j : nullptr;
+  switch (n - j) {
+    case 1:
+      tile<K, MR, 1>(x, w + j * k, bias_j, out + j, k, ldo);
+      break;
+    case 2:
+      tile<K, MR, 2>(x, w + j * k, bias_j, out + j, k, ldo);
+      break;
+    case 3:
+      tile<K, MR, 3>(x, w + j * k, bias_j, out + j, k, ldo);
+      break;
+    default:
+      break;
+  }
+}
+
+template <WeightKind K>
+AUTOGLM_AVX512 void block(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t m,
+                          int64_t n, int64_t k, int64_t ldo) {
+  int64_t i = 0;
+  for (; i + kTileM <= m; i += kTileM)
+    row_tiles<K, kTileM>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+  switch (m - i) {
+    case 1:
+      row_tiles<K, 1>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+      break;
+    case 2:
+      row_tiles<K, 2>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+      break;
+    case 3:
+      row_tiles<K, 3>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+      break;
+    default:
+      break;
+  }
+}
+
+template <WeightKind K>
+AUTOGLM_AVX512 void convert(const uint16_t* src, float* dst, int64_t count) {
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes)
+    _mm512_storeu_ps(dst + i, load_w<K>(src + i));
+  if (i < count) {
+    const auto mask = static_cast<__mmask16>((1u << (count - i)) - 1);
+    _mm512_mask_storeu_ps(dst + i, mask, load_w_masked<K>(src + i, mask));
+  }
+}
+
+}  // namespace
+
+const MatmulKernels& matmul_kernels_avx512() {
+  static const MatmulKernels kernels{
+      block<WeightKind::kF32>,   block<WeightKind::kF16>,    block<WeightKind::kBf16>,
+      convert<WeightKind::kF16>, convert<WeightKind::kBf16>, kTileM,
+  };
+  return kernels;
+}
+
+}  // namespace autoglm

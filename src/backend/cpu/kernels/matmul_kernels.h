@@ -1,0 +1,48 @@
+// The instruction-set-specific pieces of the CPU matmul (src/backend/cpu/kernels/matmul.cpp drives them).
+//
+// Each instruction set is compiled in its own file with function-level target attributes, never with -march,
+// so one binary runs everywhere: matmul.cpp picks the widest set this CPU supports at run time.
+//
+// Every output element out[i, j] is one accumulator chain over k in steps of the vector width, then the same
+// reduction tree, whatever m, n, the tile (i, j) falls in or the thread that computes it. A row's result
+// therefore does not depend on the batch it is computed in (batch invariance) nor on the thread count.
+#pragma once
+
+#include <cstdint>
+
+namespace autoglm {
+
+enum class MatmulIsa { kScalar, kAvx2, kAvx512 };
+
+const char* matmul_isa_name(MatmulIsa isa);
+
+// out[i * ldo + j] = dot(x + i * k, w + j * k) (+ bias[j] when bias != nullptr) for i < m, j < n.
+// x is f32; w is f32 or raw f16/bf16 bits; accumulation is f32.
+template <typename W>
+using MatmulBlockFn = void (*)(const float* x, const W* w, const float* bias, float* out, int64_t m,
+                               int64_t n, int64_t k, int64_t ldo);
+using ConvertFn = void (*)(const uint16_t* src, float* dst, int64_t count);
+
+struct MatmulKernels {
+  MatmulBlockFn<float> block_f32;
+  MatmulBlockFn<uint16_t> block_f16;
+  MatmulBlockFn<uint16_t> block_bf16;
+  ConvertFn f16_to_f32;
+  ConvertFn bf16_to_f32;
+  // x rows per register tile: a block of m > this many rows is cheaper with w converted to f32 once.
+  int64_t tile_m;
+};
+
+const MatmulKernels& matmul_kernels_scalar();
+const MatmulKernels& matmul_kernels_avx2();    // needs avx2, fma, f16c
+const MatmulKernels& matmul_kernels_avx512();  // needs avx512f/bw/vl, fma, f16c
+
+// Whether this CPU (and OS) can run the instruction set.
+bool matmul_isa_supported(MatmulIsa isa);
+// The set the matmul kernel uses: the widest supported one unless overridden.
+MatmulIsa matmul_isa();
+// Overrides the set (tests run every path on one machine); unsupported sets are ignored. Returns the
+// previous one. Not meant to be called while a matmul runs.
+MatmulIsa matmul_set_isa(MatmulIsa isa);
+
+}  // namespace autoglm

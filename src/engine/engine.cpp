@@ -1,0 +1,113 @@
+#include "autoglm/engine.h"
+
+#include <algorithm>
+
+#include "backend/backend.h"
+#include "core/timer.h"
+#include "graph/executor.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+
+namespace autoglm {
+
+struct Engine::Impl {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Model> model;
+  int64_t max_context = 0;
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+const char* finish_reason_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kLength: return "length";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* engine) {
+  auto impl = std::make_unique<Impl>();
+  BackendOptions backend_options;
+  backend_options.n_threads = options.n_threads;
+  AUTOGLM_ASSIGN_OR_RETURN(impl->backend, create_backend(options.backend, backend_options));
+  ModelLoadOptions load_options;
+  if (!options.weight_dtype.empty()) {
+    auto dtype = parse_dtype(options.weight_dtype);
+    if (!dtype || *dtype == DType::kI32) return invalid_argument("unknown weight dtype '" + options.weight_dtype + "'");
+    load_options.weight_dtype = dtype;
+  }
+  AUTOGLM_ASSIGN_OR_RETURN(impl->model, Model::load(options.model_path, *impl->backend, load_options));
+  const int64_t model_max = impl->model->config().max_position_embeddings;
+  impl->max_context = options.max_context > 0 ? options.max_context
+                                              : std::min<int64_t>(model_max > 0 ? model_max : 4096, 4096);
+  engine->reset(new Engine(std::move(impl)));
+  return Status::ok();
+}
+
+ModelInfo Engine::model_info() const {
+  const ModelConfig& c = impl_->model->config();
+  ModelInfo info;
+  info.architecture = c.architecture;
+  info.vocab_size = c.vocab_size;
+  info.n_layers = c.num_hidden_layers;
+  info.hidden_size = c.hidden_size;
+  info.max_context = impl_->max_context;
+  info.weight_dtype = std::string(dtype_name(impl_->model->weight_dtype()));
+  info.weight_bytes_per_step = impl_->model->weights().matrix_bytes;
+  return info;
+}
+
+Status Engine::generate(const GenerateRequest& request, GenerateResult* result,
+                        const std::function<bool(int32_t)>& on_token) {
+  const Model& model = *impl_->model;
+  const ModelConfig& config = model.config();
+  if (request.prompt.empty()) return invalid_argument("the prompt is empty");
+  if (request.max_tokens < 0) return invalid_argument("max_tokens must be >= 0");
+  const int64_t needed = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;
+  if (static_cast<int64_t>(request.prompt.size()) > impl_->max_context) {
+    return invalid_argument("the prompt has " + std::to_string(request.prompt.size()) +
+                            " tokens, more than the context of " + std::to_string(impl_->max_context));
+  }
+  std::vector<int32_t> stop_ids = request.stop_token_ids;
+  if (!request.ignore_eos) {
+    for (int64_t id : config.eos_token_ids) stop_ids.push_back(static_cast<int32_t>(id));
+  }
+
+  AUTOGLM_ASSIGN_OR_RETURN(KvCache cache, KvCache::create(*impl_->backend, config,
+                                                          std::min(needed, impl_->max_context)));
+  Executor executor(*impl_->backend);
+  Sampler sampler(request.sampling);
+  *result = GenerateResult{};
+  std::vector<float> row(static_cast<size_t>(config.vocab_size));
+
+  Timer timer;
+  std::span<const int32_t> step_tokens = request.prompt;
+  int32_t last = 0;
+  for (int32_t i = 0; i < request.max_tokens; ++i) {
+    if (cache.n_filled + static_cast<int64_t>(step_tokens.size()) > cache.capacity) break;  // context full
+    AUTOGLM_ASSIGN_OR_RETURN(TensorView logits, model.forward(executor, cache, step_tokens));
+    std::copy_n(logits.as<float>(), row.size(), row.data());
+    last = sampler.sample(row, request.prompt, result->tokens);
+    if (i == 0) {
+      result->prefill_ms = timer.elapsed_ms();
+      timer.reset();
+    }
+    result->tokens.push_back(last);
+    if (on_token && !on_token(last)) {
+      result->finish_reason = FinishReason::kCancelled;
+      break;
+    }
+    if (std::find(stop_ids.begin(), stop_ids.end(), last) != stop_ids.end()) {
+      result->finish_reason = FinishReason::kStop;
+      break;
+    }
+    step_tokens = std::span<const int32_t>(&last, 1);
+  }
+  if (!result->tokens.empty()) result->decode_ms = timer.elapsed_ms();
+  return Status::ok();
+}
+
+}  // namespace autoglm

@@ -1,0 +1,91 @@
+#include "graph/executor.h"
+
+#include "graph/buffer_plan.h"
+#include "ops/add.h"
+#include "ops/attention.h"
+#include "ops/embedding.h"
+#include "ops/layer_norm.h"
+#include "ops/matmul.h"
+#include "ops/rms_norm.h"
+#include "ops/rope.h"
+#include "ops/softmax.h"
+#include "ops/swiglu.h"
+
+namespace autoglm {
+
+Status Executor::plan(const Graph& graph) {
+  BufferPlan plan = plan_buffers(graph);
+  if (!arena_.defined() || arena_.nbytes() < plan.arena_bytes) {
+    AUTOGLM_ASSIGN_OR_RETURN(arena_, backend_.allocate(DType::kF32, Shape{static_cast<int64_t>(
+                                                                         (plan.arena_bytes + 3) / 4)}));
+  }
+  offsets_ = std::move(plan.offsets);
+  stats_.arena_bytes = arena_.nbytes();
+  stats_.last_peak_bytes = plan.arena_bytes;
+  stats_.last_total_bytes = plan.total_bytes;
+  return Status::ok();
+}
+
+TensorView Executor::value(const Graph& graph, ValueId id) const {
+  const Value& v = graph.value(id);
+  switch (v.kind) {
+    case ValueKind::kInput:
+    case ValueKind::kWeight:
+    case ValueKind::kState: return v.bound;
+    case ValueKind::kIntermediate: {
+      TensorView t;
+      t.data = static_cast<uint8_t*>(arena_.data()) + offsets_[id.index];
+      t.dtype = v.dtype;
+      t.shape = v.shape;
+      t.device = backend_.device();
+      return t;
+    }
+    case ValueKind::kView: {
+      TensorView t = value(graph, v.view_of);
+      t.data = static_cast<uint8_t*>(t.data) + static_cast<size_t>(v.view_offset) * dtype_size(v.dtype);
+      t.shape = v.shape;
+      return t;
+    }
+  }
+  return {};
+}
+
+Status Executor::run(const Graph& graph) {
+  AUTOGLM_RETURN_IF_ERROR(plan(graph));
+  for (const Node& node : graph.nodes()) {
+    Status s = run_node(graph, node);
+    if (!s.is_ok()) return s.with_context(std::string("node ") + op_kind_name(node.op));
+  }
+  return Status::ok();
+}
+
+Status Executor::run_node(const Graph& graph, const Node& node) {
+  auto in = [&](size_t i) -> TensorView {
+    return node.inputs.size() > i && node.inputs[i].valid() ? value(graph, node.inputs[i]) : TensorView{};
+  };
+  const TensorView out = node.output.valid() ? value(graph, node.output) : TensorView{};
+  switch (node.op) {
+    case OpKind::kEmbedding: return embedding(backend_, {in(0), in(1), out});
+    case OpKind::kMatmul: return matmul(backend_, {in(0), in(1), in(2), out});
+    case OpKind::kRmsNorm:
+      return rms_norm(backend_, {in(0), in(1), std::get<NormAttrs>(node.attrs).eps, out});
+    case OpKind::kLayerNorm:
+      return layer_norm(backend_, {in(0), in(1), in(2), std::get<NormAttrs>(node.attrs).eps, out});
+    case OpKind::kRope: {
+      const auto& a = std::get<RopeAttrs>(node.attrs);
+      return rope(backend_, {in(0), in(1), in(2), a.rotary_dim, a.layout, out});
+    }
+    case OpKind::kKvStore:
+      return kv_store(backend_, {in(0), in(1), std::get<KvStoreAttrs>(node.attrs).start});
+    case OpKind::kAttention: {
+      const auto& a = std::get<AttentionAttrs>(node.attrs);
+      return attention(backend_, {in(0), in(1), in(2), a.q_pos0, a.scale, a.window, a.softcap, out});
+    }
+    case OpKind::kSwiglu: return swiglu(backend_, {in(0), out});
+    case OpKind::kAdd: return add(backend_, {in(0), in(1), out});
+    case OpKind::kSoftmax: return softmax(backend_, {in(0), out});
+  }
+  return internal_error("unhandled op");
+}
+
+}  // namespace autoglm

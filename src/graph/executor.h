@@ -1,0 +1,45 @@
+// Runs a Graph on a backend.
+//
+// Intermediates live in one arena owned by the executor and reused across runs: before each run a linear
+// scan assigns every intermediate an offset (first fit over the free list), freeing a buffer after the last
+// node that reads it or a view of it, so peak memory is the largest set of simultaneously live tensors, not
+// their sum. The arena only grows; a decode step after a prefill reuses the prefill's memory.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "graph/graph.h"
+
+namespace autoglm {
+
+struct ExecutorStats {
+  size_t arena_bytes = 0;          // current arena size
+  size_t last_peak_bytes = 0;      // peak live bytes of the last run
+  size_t last_total_bytes = 0;     // sum of all intermediates of the last run (what no reuse would need)
+};
+
+class Executor {
+ public:
+  explicit Executor(Backend& backend) : backend_(backend) {}
+
+  // Executes every node in order. Outputs stay readable through value() until the next run.
+  Status run(const Graph& graph);
+  // The tensor of a value of the last run (bound, intermediate or view).
+  TensorView value(const Graph& graph, ValueId id) const;
+
+  const ExecutorStats& stats() const { return stats_; }
+  Backend& backend() { return backend_; }
+
+ private:
+  Status plan(const Graph& graph);
+  Status run_node(const Graph& graph, const Node& node);
+
+  Backend& backend_;
+  Tensor arena_;
+  std::vector<int64_t> offsets_;  // byte offset in the arena per value (intermediates only), -1 otherwise
+  ExecutorStats stats_;
+};
+
+}  // namespace autoglm

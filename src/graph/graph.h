@@ -1,0 +1,129 @@
+// The forward-pass IR: values (tensors) and nodes (ops) in execution order.
+//
+// An architecture builds one Graph per forward call through the typed builder methods below (the graph of a
+// step depends on its token count and cache position). Passes (graph/pass.h) may rewrite it, and the
+// Executor (graph/executor.h) runs it on a backend, placing intermediates in a reused arena.
+//
+// Values are bound (inputs, weights, KV-cache state: the caller owns their memory, which must outlive the run)
+// or intermediates (the executor owns them). A view is a reshape or row range of another value and shares its
+// memory. Nodes either produce one value or, like kv_store, write into a bound value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/status.h"
+#include "ops/rope.h"
+#include "tensor/tensor.h"
+
+namespace autoglm {
+
+struct ValueId {
+  int32_t index = -1;
+  bool valid() const { return index >= 0; }
+  bool operator==(const ValueId&) const = default;
+};
+
+enum class ValueKind : uint8_t { kInput, kWeight, kState, kIntermediate, kView };
+
+struct Value {
+  ValueKind kind = ValueKind::kIntermediate;
+  DType dtype = DType::kF32;
+  Shape shape;
+  std::string name;        // for dumps and error messages
+  TensorView bound;        // kInput / kWeight / kState
+  ValueId view_of;         // kView: the value whose memory it shares
+  int64_t view_offset = 0; // kView: offset in elements into view_of
+};
+
+enum class OpKind : uint8_t {
+  kEmbedding,
+  kMatmul,
+  kRmsNorm,
+  kLayerNorm,
+  kRope,
+  kKvStore,
+  kAttention,
+  kSwiglu,
+  kAdd,
+  kSoftmax,
+};
+
+const char* op_kind_name(OpKind op);
+
+struct NoAttrs {};
+struct NormAttrs {
+  float eps = 1e-6f;
+};
+struct RopeAttrs {
+  int rotary_dim = 0;
+  RopeLayout layout = RopeLayout::kNeox;
+};
+struct KvStoreAttrs {
+  int64_t start = 0;
+};
+struct AttentionAttrs {
+  int64_t q_pos0 = 0;
+  float scale = 1.0f;
+  int64_t window = 0;
+  float softcap = 0.0f;
+};
+using NodeAttrs = std::variant<NoAttrs, NormAttrs, RopeAttrs, KvStoreAttrs, AttentionAttrs>;
+
+struct Node {
+  OpKind op = OpKind::kAdd;
+  std::vector<ValueId> inputs;  // an invalid ValueId marks an absent optional input (e.g. no bias)
+  ValueId output;               // invalid for nodes that only write bound state (kv_store)
+  NodeAttrs attrs;
+};
+
+class Graph {
+ public:
+  // Bound values.
+  ValueId input(const std::string& name, const TensorView& t) { return bind(ValueKind::kInput, name, t); }
+  ValueId weight(const std::string& name, const TensorView& t) { return bind(ValueKind::kWeight, name, t); }
+  ValueId state(const std::string& name, const TensorView& t) { return bind(ValueKind::kState, name, t); }
+
+  // Views: share memory with `of` (reshape keeps numel; rows takes [begin, end) of the outermost dim).
+  ValueId reshape(ValueId of, Shape shape);
+  ValueId rows(ValueId of, int64_t begin, int64_t end);
+
+  // Ops; shapes are inferred here, and checked again with full messages by the op functions at run time.
+  ValueId embedding(ValueId ids, ValueId table);
+  ValueId matmul(ValueId x, ValueId w, ValueId bias = {});
+  ValueId rms_norm(ValueId x, ValueId weight, float eps);
+  ValueId layer_norm(ValueId x, ValueId weight, ValueId bias, float eps);
+  ValueId rope(ValueId x, ValueId positions, ValueId inv_freq, int rotary_dim, RopeLayout layout);
+  void kv_store(ValueId src, ValueId cache, int64_t start);
+  ValueId attention(ValueId q, ValueId k_cache, ValueId v_cache, const AttentionAttrs& attrs);
+  ValueId swiglu(ValueId x);
+  ValueId add(ValueId a, ValueId b);
+  ValueId softmax(ValueId x);
+
+  // Values the caller reads after the run; the executor keeps them alive to the end.
+  void mark_output(ValueId v) { outputs_.push_back(v); }
+
+  const std::vector<Value>& values() const { return values_; }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  std::vector<Node>& mutable_nodes() { return nodes_; }
+  const std::vector<ValueId>& outputs() const { return outputs_; }
+  const Value& value(ValueId id) const { return values_[id.index]; }
+  // The value whose memory a view (or chain of views) uses; the value itself if it is not a view.
+  ValueId storage_root(ValueId id) const;
+
+  // One line per node: "%7 = matmul(%5, w:model.layers.0.self_attn.q_proj.weight) f32[3, 64]".
+  std::string dump() const;
+
+ private:
+  ValueId bind(ValueKind kind, const std::string& name, const TensorView& t);
+  ValueId new_value(DType dtype, Shape shape);
+  ValueId add_node(OpKind op, std::vector<ValueId> inputs, DType dtype, Shape shape, NodeAttrs attrs = {});
+
+  std::vector<Value> values_;
+  std::vector<Node> nodes_;
+  std::vector<ValueId> outputs_;
+};
+
+}  // namespace autoglm

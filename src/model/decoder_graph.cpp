@@ -1,0 +1,77 @@
+#include "model/decoder_graph.h"
+
+#include <cmath>
+
+#include "model/rope_frequencies.h"
+
+namespace autoglm {
+namespace {
+
+ValueId optional_weight(Graph& g, const std::string& name, const Tensor& t) {
+  return t.defined() ? g.weight(name, t.view()) : ValueId{};
+}
+
+}  // namespace
+
+ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& spec, const DecoderWeights& w,
+                            const KvCache& cache, const StepInputs& in) {
+  const int64_t n = in.ids.shape[0];
+  const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, head_dim = c.head_dim;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const int rot_dim = rotary_dim(c);
+
+  const ValueId ids = g.input("ids", in.ids);
+  const ValueId positions = g.input("positions", in.positions);
+  const ValueId inv_freq = g.weight("rope.inv_freq", w.inv_freq.view());
+  ValueId x = g.embedding(ids, g.weight("model.embed_tokens.weight", w.embed.view()));
+
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const DecoderLayerWeights& lw = w.layers[l];
+    const std::string p = "layers." + std::to_string(l) + ".";
+    // Attention block.
+    ValueId h = g.rms_norm(x, g.weight(p + "attn_norm", lw.attn_norm.view()), eps);
+    ValueId q = g.matmul(h, g.weight(p + "wq", lw.wq.view()), optional_weight(g, p + "bq", lw.bq));
+    ValueId k = g.matmul(h, g.weight(p + "wk", lw.wk.view()), optional_weight(g, p + "bk", lw.bk));
+    ValueId v = g.matmul(h, g.weight(p + "wv", lw.wv.view()), optional_weight(g, p + "bv", lw.bv));
+    q = g.reshape(q, Shape{n, heads, head_dim});
+    k = g.reshape(k, Shape{n, kv_heads, head_dim});
+    v = g.reshape(v, Shape{n, kv_heads, head_dim});
+    if (spec.qk_norm) {
+      q = g.rms_norm(q, g.weight(p + "q_norm", lw.q_norm.view()), eps);
+      k = g.rms_norm(k, g.weight(p + "k_norm", lw.k_norm.view()), eps);
+    }
+    if (rot_dim > 0) {
+      q = g.rope(q, positions, inv_freq, rot_dim, spec.rope_layout);
+      k = g.rope(k, positions, inv_freq, rot_dim, spec.rope_layout);
+    }
+    const ValueId k_cache = g.state(p + "k_cache", cache.k[l].view());
+    const ValueId v_cache = g.state(p + "v_cache", cache.v[l].view());
+    g.kv_store(k, k_cache, in.n_past);
+    g.kv_store(v, v_cache, in.n_past);
+    AttentionAttrs attn;
+    attn.q_pos0 = in.n_past;
+    attn.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+    attn.window = c.layer_types.size() > l && c.layer_types[l] == LayerAttentionType::kSliding ? c.sliding_window : 0;
+    ValueId a = g.attention(q, k_cache, v_cache, attn);
+    a = g.reshape(a, Shape{n, heads * head_dim});
+    ValueId o = g.matmul(a, g.weight(p + "wo", lw.wo.view()), optional_weight(g, p + "bo", lw.bo));
+    if (spec.sandwich_norms) o = g.rms_norm(o, g.weight(p + "post_attn_norm", lw.post_attn_norm.view()), eps);
+    x = g.add(x, o);
+    // MLP block.
+    h = g.rms_norm(x, g.weight(p + "mlp_norm", lw.mlp_norm.view()), eps);
+    ValueId gate_up = g.matmul(h, g.weight(p + "w_gate_up", lw.w_gate_up.view()),
+                               optional_weight(g, p + "b_gate_up", lw.b_gate_up));
+    ValueId d = g.matmul(g.swiglu(gate_up), g.weight(p + "w_down", lw.w_down.view()),
+                         optional_weight(g, p + "b_down", lw.b_down));
+    if (spec.sandwich_norms) d = g.rms_norm(d, g.weight(p + "post_mlp_norm", lw.post_mlp_norm.view()), eps);
+    x = g.add(x, d);
+  }
+  // Only the rows whose logits are wanted go through the final norm and the LM head.
+  if (!in.all_logits && n > 1) x = g.rows(x, n - 1, n);
+  x = g.rms_norm(x, g.weight("model.norm.weight", w.final_norm.view()), eps);
+  const ValueId logits = g.matmul(x, g.weight("lm_head.weight", w.lm_head.view()));
+  g.mark_output(logits);
+  return logits;
+}
+
+}  // namespace autoglm

@@ -1,0 +1,123 @@
+#include "model/decoder_weights.h"
+
+#include <cstring>
+
+#include "model/rope_frequencies.h"
+
+namespace autoglm {
+namespace {
+
+class Loader {
+ public:
+  Loader(WeightProvider& provider, DType matrix_dtype) : provider_(provider), matrix_dtype_(matrix_dtype) {}
+
+  Expected<Tensor> matrix(const std::string& name, int64_t rows, int64_t cols) {
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor t, provider_.load(name, Shape{rows, cols}, matrix_dtype_));
+    matrix_bytes_ += t.nbytes();
+    return t;
+  }
+  Expected<Tensor> vector(const std::string& name, int64_t n) {
+    return provider_.load(name, Shape{n}, DType::kF32);
+  }
+  // [a; b] along rows: the fused gate/up weight of Llama-family checkpoints (host memory only).
+  Expected<Tensor> stacked_rows(const std::string& a_name, const std::string& b_name, int64_t rows, int64_t cols,
+                                bool is_matrix) {
+    const Shape part = is_matrix ? Shape{rows, cols} : Shape{rows};
+    const DType dtype = is_matrix ? matrix_dtype_ : DType::kF32;
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor a, provider_.load(a_name, part, dtype));
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor b, provider_.load(b_name, part, dtype));
+    if (a.device().kind != DeviceKind::kCpu) return unsupported("stacking weights on a device");
+    Tensor out = Tensor::host(dtype, is_matrix ? Shape{2 * rows, cols} : Shape{2 * rows});
+    if (!out.defined()) return resource_exhausted("cannot allocate " + a_name);
+    std::memcpy(out.data(), a.data(), a.nbytes());
+    std::memcpy(static_cast<uint8_t*>(out.data()) + a.nbytes(), b.data(), b.nbytes());
+    if (is_matrix) matrix_bytes_ += out.nbytes();
+    return out;
+  }
+  bool has(const std::string& name) const { return provider_.has(name); }
+  size_t matrix_bytes() const { return matrix_bytes_; }
+
+ private:
+  WeightProvider& provider_;
+  DType matrix_dtype_;
+  size_t matrix_bytes_ = 0;
+};
+
+Status load_layer(const ModelConfig& c, const DecoderSpec& spec, Loader& ld, int layer, DecoderLayerWeights& w) {
+  const std::string p = "model.layers." + std::to_string(layer) + ".";
+  const int64_t hidden = c.hidden_size, q_dim = c.num_attention_heads * c.head_dim,
+                kv_dim = c.num_key_value_heads * c.head_dim, ffn = c.intermediate_size;
+  AUTOGLM_ASSIGN_OR_RETURN(w.attn_norm, ld.vector(p + "input_layernorm.weight", hidden));
+  AUTOGLM_ASSIGN_OR_RETURN(w.wq, ld.matrix(p + "self_attn.q_proj.weight", q_dim, hidden));
+  AUTOGLM_ASSIGN_OR_RETURN(w.wk, ld.matrix(p + "self_attn.k_proj.weight", kv_dim, hidden));
+  AUTOGLM_ASSIGN_OR_RETURN(w.wv, ld.matrix(p + "self_attn.v_proj.weight", kv_dim, hidden));
+  AUTOGLM_ASSIGN_OR_RETURN(w.wo, ld.matrix(p + "self_attn.o_proj.weight", hidden, q_dim));
+  if (spec.qkv_bias) {
+    AUTOGLM_ASSIGN_OR_RETURN(w.bq, ld.vector(p + "self_attn.q_proj.bias", q_dim));
+    AUTOGLM_ASSIGN_OR_RETURN(w.bk, ld.vector(p + "self_attn.k_proj.bias", kv_dim));
+    AUTOGLM_ASSIGN_OR_RETURN(w.bv, ld.vector(p + "self_attn.v_proj.bias", kv_dim));
+  }
+  if (spec.o_bias) {
+    AUTOGLM_ASSIGN_OR_RETURN(w.bo, ld.vector(p + "self_attn.o_proj.bias", hidden));
+  }
+  if (spec.qk_norm) {
+    AUTOGLM_ASSIGN_OR_RETURN(w.q_norm, ld.vector(p + "self_attn.q_norm.weight", c.head_dim));
+    AUTOGLM_ASSIGN_OR_RETURN(w.k_norm, ld.vector(p + "self_attn.k_norm.weight", c.head_dim));
+  }
+  if (spec.sandwich_norms) {
+    AUTOGLM_ASSIGN_OR_RETURN(w.post_attn_norm, ld.vector(p + "post_self_attn_layernorm.weight", hidden));
+    AUTOGLM_ASSIGN_OR_RETURN(w.post_mlp_norm, ld.vector(p + "post_mlp_layernorm.weight", hidden));
+  }
+  AUTOGLM_ASSIGN_OR_RETURN(w.mlp_norm, ld.vector(p + "post_attention_layernorm.weight", hidden));
+  if (spec.fused_gate_up) {
+    AUTOGLM_ASSIGN_OR_RETURN(w.w_gate_up, ld.matrix(p + "mlp.gate_up_proj.weight", 2 * ffn, hidden));
+    if (spec.mlp_bias) {
+    AUTOGLM_ASSIGN_OR_RETURN(w.b_gate_up, ld.vector(p + "mlp.gate_up_proj.bias", 2 * ffn));
+  }
+  } else {
+    AUTOGLM_ASSIGN_OR_RETURN(w.w_gate_up, ld.stacked_rows(p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight",
+                                                          ffn, hidden, true));
+    if (spec.mlp_bias) {
+      AUTOGLM_ASSIGN_OR_RETURN(w.b_gate_up,
+                               ld.stacked_rows(p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias", ffn, 0, false));
+    }
+  }
+  AUTOGLM_ASSIGN_OR_RETURN(w.w_down, ld.matrix(p + "mlp.down_proj.weight", hidden, ffn));
+  if (spec.mlp_bias) {
+    AUTOGLM_ASSIGN_OR_RETURN(w.b_down, ld.vector(p + "mlp.down_proj.bias", hidden));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Expected<DecoderWeights> load_decoder_weights(const ModelConfig& c, const DecoderSpec& spec,
+                                              WeightProvider& provider, Backend& backend, DType matrix_dtype) {
+  Loader ld(provider, matrix_dtype);
+  DecoderWeights w;
+  AUTOGLM_ASSIGN_OR_RETURN(w.embed, provider.load("model.embed_tokens.weight", Shape{c.vocab_size, c.hidden_size},
+                                                  matrix_dtype));
+  w.layers.resize(static_cast<size_t>(c.num_hidden_layers));
+  for (int i = 0; i < c.num_hidden_layers; ++i) AUTOGLM_RETURN_IF_ERROR(load_layer(c, spec, ld, i, w.layers[i]));
+  AUTOGLM_ASSIGN_OR_RETURN(w.final_norm, ld.vector("model.norm.weight", c.hidden_size));
+  // Tied checkpoints usually omit lm_head.weight; an untied config without it is an error.
+  if (c.tie_word_embeddings && !ld.has("lm_head.weight")) {
+    w.lm_head = w.embed;
+    w.matrix_bytes = ld.matrix_bytes() + w.embed.nbytes();
+  } else {
+    AUTOGLM_ASSIGN_OR_RETURN(w.lm_head, ld.matrix("lm_head.weight", c.vocab_size, c.hidden_size));
+    w.matrix_bytes = ld.matrix_bytes();
+  }
+  const std::vector<float> inv_freq = rope_inverse_frequencies(c);
+  Tensor host = Tensor::host(DType::kF32, Shape{static_cast<int64_t>(inv_freq.size())});
+  std::memcpy(host.data(), inv_freq.data(), inv_freq.size() * sizeof(float));
+  if (backend.device().kind == DeviceKind::kCpu) {
+    w.inv_freq = host;
+  } else {
+    AUTOGLM_ASSIGN_OR_RETURN(w.inv_freq, backend.allocate(DType::kF32, host.shape()));
+    AUTOGLM_RETURN_IF_ERROR(backend.copy(w.inv_freq.view(), host.view()));
+  }
+  return w;
+}
+
+}  // namespace autoglm

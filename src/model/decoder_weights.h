@@ -1,0 +1,40 @@
+// The weights of a decoder-only transformer, loaded according to its DecoderSpec.
+// Matrices keep the requested dtype; norm weights and biases are f32 (they are tiny and feed f32 math).
+// Separate gate and up projections are concatenated into one [2 * ffn, hidden] matrix at load, so every
+// architecture runs one matmul and one swiglu per MLP.
+#pragma once
+
+#include <vector>
+
+#include "model/architecture.h"
+#include "model/weight_provider.h"
+#include "tensor/tensor.h"
+
+namespace autoglm {
+
+struct DecoderLayerWeights {
+  Tensor attn_norm;
+  Tensor wq, wk, wv, wo;
+  Tensor bq, bk, bv, bo;    // undefined when the spec has no such bias
+  Tensor q_norm, k_norm;    // spec.qk_norm
+  Tensor post_attn_norm;    // spec.sandwich_norms
+  Tensor mlp_norm;
+  Tensor w_gate_up, b_gate_up;
+  Tensor w_down, b_down;
+  Tensor post_mlp_norm;     // spec.sandwich_norms
+};
+
+struct DecoderWeights {
+  Tensor embed;       // [vocab, hidden]
+  std::vector<DecoderLayerWeights> layers;
+  Tensor final_norm;  // [hidden]
+  Tensor lm_head;     // [vocab, hidden]; shares embed's storage when tied
+  Tensor inv_freq;    // [rotary_dim / 2] f32
+  size_t matrix_bytes = 0;  // bytes of all matrices but the embedding: what one decode step streams
+};
+
+// `matrix_dtype` is the dtype of every 2-D weight.
+Expected<DecoderWeights> load_decoder_weights(const ModelConfig& config, const DecoderSpec& spec,
+                                              WeightProvider& provider, Backend& backend, DType matrix_dtype);
+
+}  // namespace autoglm

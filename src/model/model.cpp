@@ -1,0 +1,70 @@
+#include "model/model.h"
+
+#include "loader/hf_config.h"
+#include "model/decoder_graph.h"
+#include "model/weight_provider.h"
+
+namespace autoglm {
+
+Model::Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeights weights, DType weight_dtype,
+             std::unique_ptr<WeightSource> source)
+    : backend_(backend),
+      config_(std::move(config)),
+      spec_(spec),
+      weights_(std::move(weights)),
+      weight_dtype_(weight_dtype),
+      source_(std::move(source)) {}
+
+Expected<std::unique_ptr<Model>> Model::load(const std::string& path, Backend& backend,
+                                             const ModelLoadOptions& options) {
+  AUTOGLM_ASSIGN_OR_RETURN(ModelConfig config, load_hf_config(path));
+  AUTOGLM_RETURN_IF_ERROR(config.validate(path + "/config.json"));
+  AUTOGLM_ASSIGN_OR_RETURN(DecoderSpec spec, decoder_spec_for(config));
+  AUTOGLM_ASSIGN_OR_RETURN(std::unique_ptr<WeightSource> source, open_weight_source(path));
+  auto provider = make_checkpoint_weights(*source, backend);
+  const DType dtype = options.weight_dtype.value_or(provider->native_dtype());
+  AUTOGLM_ASSIGN_OR_RETURN(DecoderWeights weights, load_decoder_weights(config, spec, *provider, backend, dtype));
+  return std::unique_ptr<Model>(
+      new Model(backend, std::move(config), spec, std::move(weights), dtype, std::move(source)));
+}
+
+Expected<std::unique_ptr<Model>> Model::random(const ModelConfig& config, Backend& backend, DType weight_dtype,
+                                               uint64_t seed) {
+  AUTOGLM_RETURN_IF_ERROR(config.validate(config.architecture));
+  AUTOGLM_ASSIGN_OR_RETURN(DecoderSpec spec, decoder_spec_for(config));
+  auto provider = make_random_weights(backend, weight_dtype, seed);
+  AUTOGLM_ASSIGN_OR_RETURN(DecoderWeights weights,
+                           load_decoder_weights(config, spec, *provider, backend, weight_dtype));
+  return std::unique_ptr<Model>(new Model(backend, config, spec, std::move(weights), weight_dtype, nullptr));
+}
+
+Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::span<const int32_t> tokens,
+                                    bool all_logits) const {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return invalid_argument("forward: no tokens");
+  if (cache.n_filled + n > cache.capacity) {
+    return out_of_range("forward: " + std::to_string(cache.n_filled + n) + " positions exceed the context of " +
+                        std::to_string(cache.capacity));
+  }
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= config_.vocab_size) {
+      return out_of_range("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                          std::to_string(config_.vocab_size) + ")");
+    }
+  }
+  Tensor ids = Tensor::host(DType::kI32, Shape{n});
+  Tensor positions = Tensor::host(DType::kI32, Shape{n});
+  for (int64_t i = 0; i < n; ++i) {
+    ids.as<int32_t>()[i] = tokens[i];
+    positions.as<int32_t>()[i] = static_cast<int32_t>(cache.n_filled + i);
+  }
+  Graph graph;
+  StepInputs in{ids.view(), positions.view(), cache.n_filled, all_logits};
+  const ValueId logits = build_decoder_graph(graph, config_, spec_, weights_, cache, in);
+  AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
+  AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
+  cache.n_filled += n;
+  return executor.value(graph, logits);
+}
+
+}  // namespace autoglm

@@ -1,0 +1,62 @@
+// A loaded decoder-only model: config, spec and weights on a backend, and one-step forward.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "backend/backend.h"
+#include "graph/executor.h"
+#include "graph/pass.h"
+#include "loader/model_config.h"
+#include "loader/weight_source.h"
+#include "model/architecture.h"
+#include "model/decoder_weights.h"
+#include "model/kv_cache.h"
+
+namespace autoglm {
+
+struct ModelLoadOptions {
+  // dtype of the weight matrices; unset keeps the checkpoint's own.
+  std::optional<DType> weight_dtype;
+};
+
+class Model {
+ public:
+  // path: an HF model directory (config.json + safetensors).
+  static Expected<std::unique_ptr<Model>> load(const std::string& path, Backend& backend,
+                                               const ModelLoadOptions& options = {});
+  // A model of the given config with random weights (speed measurements).
+  static Expected<std::unique_ptr<Model>> random(const ModelConfig& config, Backend& backend, DType weight_dtype,
+                                                 uint64_t seed = 1);
+
+  const ModelConfig& config() const { return config_; }
+  const DecoderSpec& spec() const { return spec_; }
+  const DecoderWeights& weights() const { return weights_; }
+  Backend& backend() const { return backend_; }
+  DType weight_dtype() const { return weight_dtype_; }
+
+  // Runs tokens at positions [cache.n_filled, cache.n_filled + n) and appends their K/V to the cache.
+  // Returns the logits [n or 1, vocab] f32 (last row only unless all_logits), valid until the next call
+  // on the same executor.
+  Expected<TensorView> forward(Executor& executor, KvCache& cache, std::span<const int32_t> tokens,
+                               bool all_logits = false) const;
+
+  // Rewrite passes applied to every forward graph before it runs.
+  PassManager& passes() { return passes_; }
+
+ private:
+  Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeights weights, DType weight_dtype,
+        std::unique_ptr<WeightSource> source);
+
+  Backend& backend_;
+  ModelConfig config_;
+  DecoderSpec spec_;
+  DecoderWeights weights_;
+  DType weight_dtype_;
+  std::unique_ptr<WeightSource> source_;  // kept for the lifetime of mmapped weights
+  PassManager passes_;
+};
+
+}  // namespace autoglm

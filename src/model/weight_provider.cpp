@@ -1,0 +1,125 @@
+#include "model/weight_provider.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/half.h"
+
+namespace autoglm {
+namespace {
+
+float load_f32(const void* p, DType dtype, int64_t i) {
+  switch (dtype) {
+    case DType::kF32: return static_cast<const float*>(p)[i];
+    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::kI32: return static_cast<float>(static_cast<const int32_t*>(p)[i]);
+  }
+  return 0;
+}
+
+void store_f32(void* p, DType dtype, int64_t i, float v) {
+  switch (dtype) {
+    case DType::kF32: static_cast<float*>(p)[i] = v; return;
+    case DType::kF16: static_cast<uint16_t*>(p)[i] = f32_to_f16(v); return;
+    case DType::kBF16: static_cast<uint16_t*>(p)[i] = f32_to_bf16(v); return;
+    case DType::kI32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); return;
+  }
+}
+
+// Moves a host tensor onto the backend's device (no copy when that is the host).
+Expected<Tensor> to_backend(Tensor host, Backend& backend) {
+  if (backend.device().kind == DeviceKind::kCpu) return host;
+  AUTOGLM_ASSIGN_OR_RETURN(Tensor t, backend.allocate(host.dtype(), host.shape()));
+  AUTOGLM_RETURN_IF_ERROR(backend.copy(t.view(), host.view()));
+  return t;
+}
+
+class CheckpointWeights final : public WeightProvider {
+ public:
+  CheckpointWeights(const WeightSource& source, Backend& backend) : source_(source), backend_(backend) {}
+
+  bool has(const std::string& name) const override { return source_.has(name); }
+
+  DType native_dtype() const override {
+    for (const auto& name : source_.tensor_names()) {
+      auto info = source_.info(name);
+      if (info && info->shape.rank() == 2) return info->dtype;
+    }
+    return DType::kF32;
+  }
+
+  Expected<Tensor> load(const std::string& name, const Shape& shape, DType dtype) override {
+    AUTOGLM_ASSIGN_OR_RETURN(TensorView src, source_.view(name));
+    if (src.shape != shape) {
+      return invalid_argument(source_.describe() + ": tensor '" + name + "' has shape " + src.shape.to_string() +
+                              ", the model config implies " + shape.to_string());
+    }
+    if (src.dtype == DType::kI32) {
+      return unsupported(source_.describe() + ": tensor '" + name + "' is i32, expected a float type");
+    }
+    Tensor host = Tensor::host(dtype, shape);
+    if (!host.defined()) return resource_exhausted("cannot allocate " + name);
+    convert_elements(src.data, src.dtype, host.data(), dtype, src.numel());
+    return to_backend(std::move(host), backend_);
+  }
+
+ private:
+  const WeightSource& source_;
+  Backend& backend_;
+};
+
+class RandomWeights final : public WeightProvider {
+ public:
+  RandomWeights(Backend& backend, DType dtype, uint64_t seed) : backend_(backend), dtype_(dtype), state_(seed) {}
+
+  bool has(const std::string&) const override { return true; }
+  DType native_dtype() const override { return dtype_; }
+
+  Expected<Tensor> load(const std::string& name, const Shape& shape, DType dtype) override {
+    Tensor host = Tensor::host(dtype, shape);
+    if (!host.defined()) return resource_exhausted("cannot allocate random weight " + name);
+    const int64_t n = host.numel();
+    if (shape.rank() == 1) {
+      const bool is_bias = name.find("bias") != std::string::npos;
+      for (int64_t i = 0; i < n; ++i) store_f32(host.data(), dtype, i, is_bias ? 0.0f : 1.0f);
+    } else {
+      const float bound = std::sqrt(3.0f / static_cast<float>(shape.back()));
+      for (int64_t i = 0; i < n; ++i) store_f32(host.data(), dtype, i, bound * (2.0f * next_uniform() - 1.0f));
+    }
+    return to_backend(std::move(host), backend_);
+  }
+
+ private:
+  // xorshift64*: fast enough to fill gigabytes; statistical quality is irrelevant for speed runs.
+  float next_uniform() {
+    state_ ^= state_ >> 12;
+    state_ ^= state_ << 25;
+    state_ ^= state_ >> 27;
+    return static_cast<float>((state_ * 0x2545F4914F6CDD1DULL) >> 40) * (1.0f / 16777216.0f);
+  }
+
+  Backend& backend_;
+  DType dtype_;
+  uint64_t state_;
+};
+
+}  // namespace
+
+void convert_elements(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n) {
+  if (src_dtype == dst_dtype) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(src_dtype));
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) store_f32(dst, dst_dtype, i, load_f32(src, src_dtype, i));
+}
+
+std::unique_ptr<WeightProvider> make_checkpoint_weights(const WeightSource& source, Backend& backend) {
+  return std::make_unique<CheckpointWeights>(source, backend);
+}
+
+std::unique_ptr<WeightProvider> make_random_weights(Backend& backend, DType dtype, uint64_t seed) {
+  return std::make_unique<RandomWeights>(backend, dtype, seed | 1);
+}
+
+}  // namespace autoglm

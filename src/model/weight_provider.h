@@ -1,0 +1,35 @@
+// Where the decoder gets each weight from: a checkpoint (any WeightSource) or random values (for speed
+// measurements of shapes whose weights we do not have). Either way a weight arrives with the shape the
+// architecture expects, in the dtype it asks for, on the backend it runs on.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "core/status.h"
+#include "loader/weight_source.h"
+
+namespace autoglm {
+
+class WeightProvider {
+ public:
+  virtual ~WeightProvider() = default;
+  virtual bool has(const std::string& name) const = 0;
+  // The weight converted to `dtype`; kNotFound if absent, kInvalidArgument if its shape differs from `shape`
+  // (both naming the tensor and its origin).
+  virtual Expected<Tensor> load(const std::string& name, const Shape& shape, DType dtype) = 0;
+  // The dtype matrices keep unless the caller overrides it (the checkpoint's own dtype).
+  virtual DType native_dtype() const = 0;
+};
+
+// Reads from a checkpoint; the source must outlive the provider.
+std::unique_ptr<WeightProvider> make_checkpoint_weights(const WeightSource& source, Backend& backend);
+// Uniform values in +-sqrt(3 / fan_in) (so activations keep unit scale); 1-D weights (norms) are 1, biases 0.
+std::unique_ptr<WeightProvider> make_random_weights(Backend& backend, DType dtype, uint64_t seed);
+
+// Host-side conversion between f32, f16 and bf16 (round to nearest even), n elements.
+void convert_elements(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n);
+
+}  // namespace autoglm

@@ -1,0 +1,230 @@
+// The CPU matmul against its scalar double-accumulation reference (kernels/ref/matmul_ref.cpp), on every
+// instruction-set path this CPU supports, with guard elements around the output and NaN poisoning inside it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels/matmul_kernels.h"
+#include "backend/cpu/kernels/ref/matmul_ref.h"
+#include "ops/matmul.h"
+#include "support/test_data.h"
+
+namespace autoglm {
+namespace {
+
+using test::random_tensor;
+using test::rel_max_abs_error;
+
+constexpr int64_t kGuard = 64;
+constexpr uint32_t kSentinelBits = 0x7fc0dead;  // a NaN the kernel never produces
+constexpr uint32_t kPoisonBits = 0xffc0beef;    // left behind by any output element the kernel skips
+
+float from_bits(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint32_t to_bits(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  return bits;
+}
+
+// An f32 [m, n] output with kGuard sentinel elements on each side.
+class GuardedOut {
+ public:
+  GuardedOut(int64_t m, int64_t n) : numel_(m * n), storage_(static_cast<size_t>(m * n + 2 * kGuard)) {
+    for (auto& v : storage_)
+      v = from_bits(kSentinelBits);
+    for (int64_t i = 0; i < numel_; ++i)
+      storage_[kGuard + i] = from_bits(kPoisonBits);
+    view_ = TensorView{storage_.data() + kGuard, DType::kF32, Shape{m, n}, Device{}};
+  }
+  const TensorView& view() const { return view_; }
+  std::vector<float> values() const {
+    return {storage_.begin() + kGuard, storage_.begin() + kGuard + numel_};
+  }
+  // Every element written with a finite value, no guard touched.
+  void expect_clean() const {
+    for (int64_t i = 0; i < kGuard; ++i) {
+      ASSERT_EQ(to_bits(storage_[i]), kSentinelBits) << "guard before the output overwritten at " << i;
+      ASSERT_EQ(to_bits(storage_[kGuard + numel_ + i]), kSentinelBits)
+          << "guard after the output overwritten at " << i;
+    }
+    for (int64_t i = 0; i < numel_; ++i) {
+      ASSERT_TRUE(std::isfinite(storage_[kGuard + i]))
+          << "output element " << i << " not written or not finite";
+    }
+  }
+
+ private:
+  int64_t numel_;
+  std::vector<float> storage_;
+  TensorView view_;
+};
+
+struct Problem {
+  Tensor x, w, bias;
+};
+
+Problem make_problem(DType w_dtype, int64_t m, int64_t n, int64_t k, bool with_bias, uint64_t seed) {
+  Problem p;
+  p.x = random_tensor(DType::kF32, Shape{m, k}, seed);
+  p.w = random_tensor(w_dtype, Shape{n, k}, seed + 1);
+  if (with_bias) p.bias = random_tensor(DType::kF32, Shape{n}, seed + 2);
+  return p;
+}
+
+MatmulArgs args_for(const Problem& p, const TensorView& out) {
+  MatmulArgs a{p.x.view(), p.w.view(), {}, out};
+  if (p.bias.defined()) a.bias = p.bias.view();
+  return a;
+}
+
+// Selects an instruction-set path for one test and restores the previous one.
+class IsaScope {
+ public:
+  explicit IsaScope(MatmulIsa isa) : previous_(matmul_set_isa(isa)) {}
+  ~IsaScope() { matmul_set_isa(previous_); }
+
+ private:
+  MatmulIsa previous_;
+};
+
+struct Mnk {
+  int64_t m, n, k;
+};
+
+const Mnk kShapes[] = {
+    {1, 1, 1},    {1, 3, 127},  {1, 4097, 67}, {5, 33, 129}, {17, 64, 96}, {64, 100, 768},
+    {1, 64, 768}, {2, 7, 1},    {3, 1, 33},    {4, 5, 16},   {6, 17, 15},  {9, 3, 257},
+    {33, 19, 31}, {7, 2, 2048}, {3, 5, 0},     {4, 8, 8},    {130, 6, 40}, {2, 300, 100},
+};
+
+using MatmulParam = std::tuple<MatmulIsa, DType, int, bool>;
+
+class MatmulTest : public ::testing::TestWithParam<MatmulParam> {};
+
+TEST_P(MatmulTest, MatchesReference) {
+  const auto [isa, dtype, shape_index, with_bias] = GetParam();
+  if (!matmul_isa_supported(isa)) GTEST_SKIP() << matmul_isa_name(isa) << " not supported by this CPU";
+  IsaScope scope(isa);
+  const Mnk s = kShapes[shape_index];
+  CpuBackend backend(BackendOptions{.n_threads = 2});
+  const Problem p = make_problem(dtype, s.m, s.n, s.k, with_bias, 1000 + shape_index);
+
+  GuardedOut out(s.m, s.n);
+  ASSERT_TRUE(matmul(backend, args_for(p, out.view())).is_ok());
+  out.expect_clean();
+
+  Tensor expected = Tensor::host(DType::kF32, Shape{s.m, s.n});
+  matmul_ref(args_for(p, expected.view()));
+  EXPECT_LE(rel_max_abs_error(out.values(), test::to_f32(expected.view())), 1e-5);
+}
+
+std::string param_name(const ::testing::TestParamInfo<MatmulParam>& info) {
+  const auto [isa, dtype, shape_index, with_bias] = info.param;
+  const Mnk s = kShapes[shape_index];
+  return std::string(matmul_isa_name(isa)) + "_" + std::string(dtype_name(dtype)) + "_" +
+         std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) +
+         (with_bias ? "_bias" : "");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cpu, MatmulTest,
+    ::testing::Combine(::testing::Values(MatmulIsa::kScalar, MatmulIsa::kAvx2, MatmulIsa::kAvx512),
+                       ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
+                       ::testing::Range(0, static_cast<int>(std::size(kShapes))), ::testing::Bool()),
+    param_name);
+
+// A row's result must not depend on the rows computed with it, nor on the thread count: the engine relies on
+// this for batch-invariant decoding.
+class MatmulInvarianceTest : public ::testing::TestWithParam<std::tuple<MatmulIsa, DType>> {};
+
+TEST_P(MatmulInvarianceTest, RowsAreBitIdenticalAcrossBatchAndThreads) {
+  const auto [isa, dtype] = GetParam();
+  if (!matmul_isa_supported(isa)) GTEST_SKIP() << matmul_isa_name(isa) << " not supported by this CPU";
+  IsaScope scope(isa);
+  const int64_t m = 37, n = 70, k = 203;
+  const Problem p = make_problem(dtype, m, n, k, true, 77);
+  CpuBackend two(BackendOptions{.n_threads = 2});
+  CpuBackend three(BackendOptions{.n_threads = 3});
+  Tensor batched = Tensor::host(DType::kF32, Shape{m, n});
+  Tensor other_threads = Tensor::host(DType::kF32, Shape{m, n});
+  ASSERT_TRUE(matmul(two, args_for(p, batched.view())).is_ok());
+  ASSERT_TRUE(matmul(three, args_for(p, other_threads.view())).is_ok());
+  EXPECT_EQ(std::memcmp(batched.data(), other_threads.data(), batched.nbytes()), 0);
+
+  for (int64_t i = 0; i < m; ++i) {
+    Tensor single = Tensor::host(DType::kF32, Shape{1, n});
+    MatmulArgs a = args_for(p, single.view());
+    a.x = p.x.view().rows(i, i + 1);
+    ASSERT_TRUE(matmul(two, a).is_ok());
+    ASSERT_EQ(std::memcmp(single.data(), batched.as<float>() + i * n, single.nbytes()), 0) << "row " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cpu, MatmulInvarianceTest,
+                         ::testing::Combine(::testing::Values(MatmulIsa::kScalar, MatmulIsa::kAvx2,
+                                                              MatmulIsa::kAvx512),
+                                            ::testing::Values(DType::kF32, DType::kF16, DType::kBF16)));
+
+class MatmulErrorTest : public ::testing::Test {
+ protected:
+  CpuBackend backend_{BackendOptions{.n_threads = 2}};
+  Tensor x_ = random_tensor(DType::kF32, Shape{2, 8}, 1);
+  Tensor w_ = random_tensor(DType::kF32, Shape{4, 8}, 2);
+  Tensor out_ = Tensor::host(DType::kF32, Shape{2, 4});
+};
+
+TEST_F(MatmulErrorTest, AcceptsTheBaseCase) {
+  EXPECT_TRUE(matmul(backend_, {x_.view(), w_.view(), {}, out_.view()}).is_ok());
+}
+
+TEST_F(MatmulErrorTest, RejectsMismatchedK) {
+  Tensor w = random_tensor(DType::kF32, Shape{4, 9}, 3);
+  const Status s = matmul(backend_, {x_.view(), w.view(), {}, out_.view()});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+}
+
+TEST_F(MatmulErrorTest, RejectsWrongOutShape) {
+  Tensor out = Tensor::host(DType::kF32, Shape{2, 5});
+  const Status s = matmul(backend_, {x_.view(), w_.view(), {}, out.view()});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+}
+
+TEST_F(MatmulErrorTest, RejectsOutAliasingX) {
+  Tensor x = random_tensor(DType::kF32, Shape{2, 4}, 4);
+  Tensor w = random_tensor(DType::kF32, Shape{4, 4}, 5);
+  const Status s = matmul(backend_, {x.view(), w.view(), {}, x.view()});
+  EXPECT_FALSE(s.is_ok());
+}
+
+TEST_F(MatmulErrorTest, RejectsI32Weights) {
+  Tensor w = Tensor::host(DType::kI32, Shape{4, 8});
+  std::memset(w.data(), 0, w.nbytes());
+  const Status s = matmul(backend_, {x_.view(), w.view(), {}, out_.view()});
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported) << s.to_string();
+}
+
+TEST_F(MatmulErrorTest, RejectsNonF32Activations) {
+  Tensor x = random_tensor(DType::kF16, Shape{2, 8}, 6);
+  const Status s = matmul(backend_, {x.view(), w_.view(), {}, out_.view()});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+}
+
+TEST_F(MatmulErrorTest, RejectsWrongBiasShape) {
+  Tensor bias = random_tensor(DType::kF32, Shape{5}, 7);
+  const Status s = matmul(backend_, {x_.view(), w_.view(), bias.view(), out_.view()});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+}
+
+}  // namespace
+}  // namespace autoglm

@@ -1,0 +1,111 @@
+// autoglm generate: one prompt, N tokens, ids (text once a tokenizer is loaded) on stdout, timing on stderr.
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "autoglm/engine.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+
+namespace autoglm::cli {
+namespace {
+
+struct GenerateOptions {
+  std::string model;
+  std::string prompt_text;
+  std::string prompt_ids;
+  int n_tokens = 32;
+  float temperature = 0.8f;
+  int top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::optional<uint64_t> seed;
+  int threads = 0;
+  std::string dtype;
+  bool ignore_eos = false;
+};
+
+int run_generate(const GenerateOptions& o) {
+  if (o.prompt_ids.empty()) {
+    return fail(invalid_argument("text prompts (-p) need a tokenizer, which this model directory does not "
+                                 "provide to this build yet; pass token ids with --prompt-ids"));
+  }
+  auto ids = parse_token_ids(o.prompt_ids);
+  if (!ids) return fail(ids.status());
+  EngineOptions options;
+  options.model_path = o.model;
+  options.n_threads = o.threads;
+  options.weight_dtype = o.dtype;
+  std::unique_ptr<Engine> engine;
+  if (Status s = Engine::create(options, &engine); !s) return fail(s);
+
+  GenerateRequest request;
+  request.prompt = *ids;
+  request.max_tokens = o.n_tokens;
+  request.ignore_eos = o.ignore_eos;
+  SamplingParams& sp = request.sampling;
+  sp.temperature = o.temperature;
+  sp.top_k = o.top_k;
+  sp.top_p = o.top_p;
+  sp.min_p = o.min_p;
+  sp.repetition_penalty = o.repeat_penalty;
+  sp.presence_penalty = o.presence_penalty;
+  sp.frequency_penalty = o.frequency_penalty;
+  sp.seed = o.seed;
+
+  GenerateResult result;
+  bool first = true;
+  Status s = engine->generate(request, &result, [&](int32_t token) {
+    std::printf(first ? "%d" : " %d", token);
+    std::fflush(stdout);
+    first = false;
+    return true;
+  });
+  std::printf("\n");
+  if (!s) return fail(s);
+  const size_t n = result.tokens.size();
+  std::fprintf(stderr, "prompt: %zu tokens, first token after %.2f ms (%.1f tok/s)\n", request.prompt.size(),
+               result.prefill_ms, 1000.0 * static_cast<double>(request.prompt.size()) / result.prefill_ms);
+  if (n > 1) {
+    std::fprintf(stderr, "decode: %zu tokens in %.2f ms (%.2f ms/token, %.1f tok/s), finish: %s\n", n - 1,
+                 result.decode_ms, result.decode_ms / static_cast<double>(n - 1),
+                 1000.0 * static_cast<double>(n - 1) / result.decode_ms, finish_reason_name(result.finish_reason));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_generate(CLI::App& app) {
+  auto o = std::make_shared<GenerateOptions>();
+  CLI::App* cmd = app.add_subcommand("generate", "Generate tokens from a prompt");
+  cmd->add_option("-m,--model", o->model, "HF model directory")->required();
+  auto* text = cmd->add_option("-p,--prompt", o->prompt_text, "prompt text");
+  auto* ids = cmd->add_option("--prompt-ids", o->prompt_ids, "prompt token ids, e.g. \"1 2 3\"");
+  text->excludes(ids);
+  cmd->add_option("-n,--n-predict", o->n_tokens, "tokens to generate")->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--temp", o->temperature, "temperature; 0 = greedy")->check(CLI::Range(0.0f, 100.0f));
+  cmd->add_option("--top-k", o->top_k, "top-k; 0 disables");
+  cmd->add_option("--top-p", o->top_p, "top-p; 1 disables")->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--min-p", o->min_p, "min-p; 0 disables")->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--repeat-penalty", o->repeat_penalty, "repetition penalty; 1 disables");
+  cmd->add_option("--presence-penalty", o->presence_penalty, "presence penalty");
+  cmd->add_option("--frequency-penalty", o->frequency_penalty, "frequency penalty");
+  cmd->add_option("--seed", o->seed, "sampling seed");
+  cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--dtype", o->dtype, "weight dtype: f32, f16, bf16 (default: the checkpoint's)");
+  cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating after an EOS token");
+  cmd->callback([o] {
+    if (o->prompt_text.empty() && o->prompt_ids.empty()) {
+      set_exit_code(fail(invalid_argument("give a prompt: -p TEXT or --prompt-ids \"1 2 3\"")));
+      return;
+    }
+    set_exit_code(run_generate(*o));
+  });
+}
+
+}  // namespace autoglm::cli
