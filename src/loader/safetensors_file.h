@@ -23,6 +23,7 @@
 
 namespace autoglm {
 
+// Immutable after open(): const methods may be called from several threads at once.
 class SafetensorsFile {
  public:
   // A header larger than this is rejected as corrupt: real headers are kilobytes to a few megabytes.
@@ -43,6 +44,8 @@ class SafetensorsFile {
   std::optional<TensorInfo> info(std::string_view name) const;
   // A host view of the mapped bytes (read-only pages: writing through it faults). Valid while this object
   // lives; moving the object keeps the mapping, so views survive a move. kNotFound names tensor and file.
+  // The pointer is as aligned as the file makes it: the reference writer pads the header to 8 bytes, so
+  // checkpoints saved by HF give 8-byte aligned data; offsets are not checked for alignment.
   Expected<TensorView> view(std::string_view name) const;
   // The whole mapped file, for callers that check a view lies inside it (tests).
   std::span<const uint8_t> bytes() const { return {file_.data(), file_.size()}; }

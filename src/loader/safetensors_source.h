@@ -18,6 +18,7 @@
 
 namespace autoglm {
 
+// Immutable after opening: const methods may be called from several threads at once.
 class SafetensorsSource final : public WeightSource {
  public:
   // A single .safetensors file.

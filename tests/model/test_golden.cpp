@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "backend/backend.h"
-#include "golden_fixture.h"
+#include "support/golden_fixture.h"
 #include "graph/executor.h"
 #include "model/model.h"
 #include "support/test_data.h"

@@ -1,4 +1,4 @@
-#include "golden_fixture.h"
+#include "support/golden_fixture.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
