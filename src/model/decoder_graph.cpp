@@ -18,7 +18,7 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
   const int64_t n = in.ids.shape[0];
   const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, head_dim = c.head_dim;
   const float eps = static_cast<float>(c.rms_norm_eps);
-  const int rot_dim = rotary_dim(c);
+  const int rot_dim = static_cast<int>(c.rotary_dim());
 
   const ValueId ids = g.input("ids", in.ids);
   const ValueId positions = g.input("positions", in.positions);

@@ -5,14 +5,9 @@
 
 namespace autoglm {
 
-int rotary_dim(const ModelConfig& config) {
-  const int dim = static_cast<int>(static_cast<double>(config.head_dim) * config.rope.partial_rotary_factor);
-  return dim - dim % 2;
-}
-
 std::vector<float> rope_inverse_frequencies(const ModelConfig& config) {
   const RopeConfig& rope = config.rope;
-  const int dim = rotary_dim(config);
+  const int dim = static_cast<int>(config.rotary_dim());
   std::vector<float> inv_freq(static_cast<size_t>(dim / 2));
   for (int i = 0; i < dim / 2; ++i) {
     // Same f32 steps as torch: (arange(0, dim, 2).float() / dim), base ** that, reciprocal.

@@ -7,10 +7,7 @@
 
 namespace autoglm {
 
-// The rotating part of each head: head_dim * partial_rotary_factor, rounded down to even.
-int rotary_dim(const ModelConfig& config);
-
-// inv_freq[i] for i < rotary_dim / 2, in f32 as HF transformers computes them:
+// inv_freq[i] for i < config.rotary_dim() / 2, in f32 as HF transformers computes them:
 //   default: 1 / theta^(2i / rotary_dim)
 //   linear:  default / factor
 //   llama3:  wavelengths above original_max / low_freq_factor divided by factor, below
