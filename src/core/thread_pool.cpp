@@ -6,7 +6,16 @@
 namespace autoglm {
 namespace {
 
+// Spin (with pause) this many rounds before yielding the core, and workers this many before sleeping: long
+// enough to catch the next region of a decode step, short enough not to starve other processes.
+constexpr int kSpinBeforeYield = 2000;
 constexpr int kSpinIterations = 20000;
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
 
 std::mutex g_global_mutex;
 std::unique_ptr<ThreadPool> g_global_pool;
@@ -44,10 +53,11 @@ void ThreadPool::worker_loop(int index) {
   for (;;) {
     int spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen && spins < kSpinIterations) {
-      ++spins;
-#if defined(__x86_64__)
-      __builtin_ia32_pause();
-#endif
+      if (++spins > kSpinBeforeYield) {
+        std::this_thread::yield();
+      } else {
+        cpu_relax();
+      }
     }
     if (generation_.load(std::memory_order_acquire) == seen) {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -78,10 +88,13 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   wake_.notify_all();
   run_share(0);
-  while (pending_.load(std::memory_order_acquire) != 0) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#endif
+  // The workers may be descheduled (more threads than free cores): after a short spin, give the core away.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0;) {
+    if (++spins > kSpinBeforeYield) {
+      std::this_thread::yield();
+    } else {
+      cpu_relax();
+    }
   }
   task_ = nullptr;
 }

@@ -1,5 +1,7 @@
 #include "graph/executor.h"
 
+#include <chrono>
+
 #include "graph/buffer_plan.h"
 #include "ops/add.h"
 #include "ops/attention.h"
@@ -53,8 +55,15 @@ TensorView Executor::value(const Graph& graph, ValueId id) const {
 Status Executor::run(const Graph& graph) {
   AUTOGLM_RETURN_IF_ERROR(plan(graph));
   for (const Node& node : graph.nodes()) {
+    const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status s = run_node(graph, node);
     if (!s.is_ok()) return s.with_context(std::string("node ") + op_kind_name(node.op));
+    if (profiling_) {
+      backend_.synchronize();
+      const auto k = static_cast<size_t>(node.op);
+      stats_.op_ms[k] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      ++stats_.op_calls[k];
+    }
   }
   return Status::ok();
 }

@@ -6,6 +6,7 @@
 // their sum. The arena only grows; a decode step after a prefill reuses the prefill's memory.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -18,6 +19,9 @@ struct ExecutorStats {
   size_t arena_bytes = 0;          // current arena size
   size_t last_peak_bytes = 0;      // peak live bytes of the last run
   size_t last_total_bytes = 0;     // sum of all intermediates of the last run (what no reuse would need)
+  // With profiling on: wall time and calls per op kind, summed over all runs (indexed by OpKind).
+  std::array<double, kOpKindCount> op_ms{};
+  std::array<int64_t, kOpKindCount> op_calls{};
 };
 
 class Executor {
@@ -30,6 +34,8 @@ class Executor {
   TensorView value(const Graph& graph, ValueId id) const;
 
   const ExecutorStats& stats() const { return stats_; }
+  // Times every node (synchronizing the backend after each, so device time lands on the right op).
+  void set_profiling(bool on) { profiling_ = on; }
   Backend& backend() { return backend_; }
 
  private:
@@ -40,6 +46,7 @@ class Executor {
   Tensor arena_;
   std::vector<int64_t> offsets_;  // byte offset in the arena per value (intermediates only), -1 otherwise
   ExecutorStats stats_;
+  bool profiling_ = false;
 };
 
 }  // namespace autoglm

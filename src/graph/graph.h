@@ -50,6 +50,7 @@ enum class OpKind : uint8_t {
   kAdd,
   kSoftmax,
 };
+constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kSoftmax) + 1;
 
 const char* op_kind_name(OpKind op);
 

@@ -28,12 +28,13 @@ Status attention(Backend& backend, const AttentionArgs& a) {
   }
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "v_cache", a.v_cache, a.k_cache.shape));
   if (kv_heads <= 0 || q_heads % kv_heads != 0) {
-    return invalid_argument("attention: q_heads " + std::to_string(q_heads) + " must be a multiple of kv_heads " +
-                            std::to_string(kv_heads));
+    return invalid_argument("attention: q_heads " + std::to_string(q_heads) +
+                            " must be a multiple of kv_heads " + std::to_string(kv_heads));
   }
   if (a.q_pos0 < 0 || a.q_pos0 + t > capacity) {
-    return invalid_argument("attention: rows [" + std::to_string(a.q_pos0) + ", " + std::to_string(a.q_pos0 + t) +
-                            ") exceed the cache capacity " + std::to_string(capacity));
+    return invalid_argument("attention: rows [" + std::to_string(a.q_pos0) + ", " +
+                            std::to_string(a.q_pos0 + t) + ") exceed the cache capacity " +
+                            std::to_string(capacity));
   }
   if (a.window < 0) return invalid_argument("attention: window must be >= 0");
   if (!std::isfinite(a.scale)) return invalid_argument("attention: scale must be finite");
@@ -55,11 +56,13 @@ Status kv_store(Backend& backend, const KvStoreArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "src", a.src, a.cache.dtype));
   const int64_t t = a.src.shape[0], capacity = a.cache.shape[0];
   if (a.src.shape[1] != a.cache.shape[1] || a.src.shape[2] != a.cache.shape[2]) {
-    return invalid_argument("kv_store: src " + a.src.describe() + " rows do not match cache " + a.cache.describe());
+    return invalid_argument("kv_store: src " + a.src.describe() + " rows do not match cache " +
+                            a.cache.describe());
   }
   if (a.start < 0 || a.start + t > capacity) {
-    return invalid_argument("kv_store: rows [" + std::to_string(a.start) + ", " + std::to_string(a.start + t) +
-                            ") exceed the cache capacity " + std::to_string(capacity));
+    return invalid_argument("kv_store: rows [" + std::to_string(a.start) + ", " +
+                            std::to_string(a.start + t) + ") exceed the cache capacity " +
+                            std::to_string(capacity));
   }
   for (const auto* tensor : {&a.src, &a.cache}) {
     AUTOGLM_RETURN_IF_ERROR(not_null(kOp, "tensor", *tensor));

@@ -19,7 +19,8 @@ Status layer_norm(Backend& backend, const LayerNormArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "weight", a.weight, row));
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "out", a.out, a.x.shape));
   if (!std::isfinite(a.eps) || a.eps < 0) return invalid_argument("layer_norm: eps must be finite and >= 0");
-  const std::pair<const char*, const TensorView*> tensors[] = {{"x", &a.x}, {"weight", &a.weight}, {"out", &a.out}};
+  const std::pair<const char*, const TensorView*> tensors[] = {
+      {"x", &a.x}, {"weight", &a.weight}, {"out", &a.out}};
   for (const auto& [what, t] : tensors) {
     AUTOGLM_RETURN_IF_ERROR(not_null(kOp, what, *t));
     AUTOGLM_RETURN_IF_ERROR(on_device(kOp, what, *t, backend));

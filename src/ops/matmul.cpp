@@ -23,7 +23,8 @@ Status matmul(Backend& backend, const MatmulArgs& a) {
     AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "bias", a.bias, backend));
   }
   for (const auto* t : {&a.x, &a.w, &a.out}) AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "tensor", *t, backend));
-  if (a.out.data == a.x.data && m * k > 0) return invalid_argument("matmul: out must not alias x");
+  AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "x", a.x));
+  AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "w", a.w));
   AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<MatmulArgs>(kOp, backend, a.w.dtype));
   fn(backend, a);
   return Status::ok();

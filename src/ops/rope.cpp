@@ -16,11 +16,11 @@ Status rope(Backend& backend, const RopeArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "inv_freq", a.inv_freq, DType::kF32));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
   const int64_t t = a.x.shape[0], head_dim = a.x.shape[2];
-  // rotary_dim = 0 is the struct's default: treating it as "rotate nothing" would hide a caller that forgot to
-  // set it, so it is rejected rather than read as the identity.
+  // rotary_dim = 0 is the struct's default: treating it as "rotate nothing" would hide a caller that forgot
+  // to set it, so it is rejected rather than read as the identity.
   if (a.rotary_dim <= 0 || a.rotary_dim % 2 != 0 || a.rotary_dim > head_dim) {
-    return invalid_argument("rope: rotary_dim " + std::to_string(a.rotary_dim) + " must be even, > 0 and <= head_dim " +
-                            std::to_string(head_dim));
+    return invalid_argument("rope: rotary_dim " + std::to_string(a.rotary_dim) +
+                            " must be even, > 0 and <= head_dim " + std::to_string(head_dim));
   }
   if (a.layout != RopeLayout::kNeox && a.layout != RopeLayout::kInterleaved) {
     return invalid_argument("rope: unknown layout");

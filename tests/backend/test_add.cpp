@@ -51,9 +51,11 @@ class GuardedOut {
   void expect_clean() const {
     for (int64_t i = 0; i < kGuard; ++i) {
       ASSERT_EQ(bits_of(storage_[i]), kSentinelBits) << "guard before the output written at " << i;
-      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits) << "guard after the output written at " << i;
+      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits)
+          << "guard after the output written at " << i;
     }
-    for (int64_t i = 0; i < numel_; ++i) ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
+    for (int64_t i = 0; i < numel_; ++i)
+      ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
   }
 
  private:
@@ -89,11 +91,13 @@ TEST_P(AddSizes, MatchesReference) {
   EXPECT_LE(rel_max_abs_error(out.values(), reference(args)), kTolerance);
   // One f32 add per element is exact to rounding: compare bit for bit too.
   const std::vector<float> got = out.values();
-  for (int64_t i = 0; i < rows * cols; ++i) ASSERT_EQ(got[i], a.as<float>()[i] + b.as<float>()[i]) << i;
+  for (int64_t i = 0; i < rows * cols; ++i)
+    ASSERT_EQ(got[i], a.as<float>()[i] + b.as<float>()[i]) << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(OddSizes, AddSizes,
-                         ::testing::Combine(::testing::Values(1, 2, 5, 33), ::testing::Values(1, 3, 127, 4097)));
+                         ::testing::Combine(::testing::Values(1, 2, 5, 33),
+                                            ::testing::Values(1, 3, 127, 4097)));
 
 TEST(Add, Rank3AndInPlaceOnEitherOperand) {
   auto backend = make_cpu();

@@ -55,9 +55,11 @@ class GuardedOut {
   void expect_clean() const {
     for (int64_t i = 0; i < kGuard; ++i) {
       ASSERT_EQ(bits_of(storage_[i]), kSentinelBits) << "guard before the output written at " << i;
-      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits) << "guard after the output written at " << i;
+      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits)
+          << "guard after the output written at " << i;
     }
-    for (int64_t i = 0; i < numel_; ++i) ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
+    for (int64_t i = 0; i < numel_; ++i)
+      ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
   }
 
  private:
@@ -105,8 +107,8 @@ struct Case {
 void expect_matches_reference(Backend& backend, const Case& c) {
   const Problem p = make_problem(c.t, c.q_pos0, c.q_heads, c.kv_heads, c.head_dim, 400 + c.t + c.head_dim);
   GuardedOut out(p.q.shape());
-  AttentionArgs args{p.q.view(), p.k_cache.view(), p.v_cache.view(), c.q_pos0, 0.0f, c.window, c.softcap,
-                     out.view()};
+  AttentionArgs args{p.q.view(), p.k_cache.view(), p.v_cache.view(), c.q_pos0,
+                     0.0f,       c.window,         c.softcap,        out.view()};
   // With a softcap, unscaled scores (|q.k| up to ~head_dim / 3) make the cap bend them noticeably.
   args.scale = c.softcap > 0 ? 1.0f : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   ASSERT_TRUE(attention(backend, args).is_ok());
@@ -115,22 +117,27 @@ void expect_matches_reference(Backend& backend, const Case& c) {
 }
 
 // t, q_pos0 / heads q:kv / head_dim / window / softcap
-using AttentionParam = std::tuple<std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>, int64_t, int64_t, float>;
+using AttentionParam =
+    std::tuple<std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>, int64_t, int64_t, float>;
 class AttentionCases : public ::testing::TestWithParam<AttentionParam> {};
 
 TEST_P(AttentionCases, MatchesReference) {
   const auto [rows, heads, head_dim, window, softcap] = GetParam();
   auto backend = make_cpu();
-  expect_matches_reference(*backend, {rows.first, rows.second, heads.first, heads.second, head_dim, window, softcap});
+  expect_matches_reference(*backend,
+                           {rows.first, rows.second, heads.first, heads.second, head_dim, window, softcap});
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    DecodePrefill, AttentionCases,
-    ::testing::Combine(::testing::Values(std::pair<int64_t, int64_t>{1, 4095}, std::pair<int64_t, int64_t>{1, 0},
-                                         std::pair<int64_t, int64_t>{37, 0}, std::pair<int64_t, int64_t>{37, 11}),
-                       ::testing::Values(std::pair<int64_t, int64_t>{8, 2}, std::pair<int64_t, int64_t>{6, 1},
-                                         std::pair<int64_t, int64_t>{4, 4}),
-                       ::testing::Values(16, 64, 128), ::testing::Values(0, 5, 16), ::testing::Values(0.0f, 30.0f)));
+INSTANTIATE_TEST_SUITE_P(DecodePrefill, AttentionCases,
+                         ::testing::Combine(::testing::Values(std::pair<int64_t, int64_t>{1, 4095},
+                                                              std::pair<int64_t, int64_t>{1, 0},
+                                                              std::pair<int64_t, int64_t>{37, 0},
+                                                              std::pair<int64_t, int64_t>{37, 11}),
+                                            ::testing::Values(std::pair<int64_t, int64_t>{8, 2},
+                                                              std::pair<int64_t, int64_t>{6, 1},
+                                                              std::pair<int64_t, int64_t>{4, 4}),
+                                            ::testing::Values(16, 64, 128), ::testing::Values(0, 5, 16),
+                                            ::testing::Values(0.0f, 30.0f)));
 
 // Decode with fewer units than threads splits each row's keys into chunks and merges them; odd thread
 // counts make the chunks uneven.
@@ -155,12 +162,14 @@ TEST(Attention, OneCachedRowReturnsV) {
   auto backend = make_cpu();
   const Problem p = make_problem(1, 0, 8, 2, 64, 501);
   GuardedOut out(p.q.shape());
-  ASSERT_TRUE(attention(*backend, {p.q.view(), p.k_cache.view(), p.v_cache.view(), 0, 0.125f, 0, 0.0f, out.view()})
-                  .is_ok());
+  ASSERT_TRUE(
+      attention(*backend, {p.q.view(), p.k_cache.view(), p.v_cache.view(), 0, 0.125f, 0, 0.0f, out.view()})
+          .is_ok());
   out.expect_clean();
   const std::vector<float> got = out.values();
   for (int64_t h = 0; h < 8; ++h) {
-    for (int64_t d = 0; d < 64; ++d) ASSERT_EQ(got[h * 64 + d], p.v_cache.as<float>()[(h / 4) * 64 + d]);
+    for (int64_t d = 0; d < 64; ++d)
+      ASSERT_EQ(got[h * 64 + d], p.v_cache.as<float>()[(h / 4) * 64 + d]);
   }
 }
 
@@ -169,15 +178,16 @@ TEST(Attention, WindowOneReturnsOwnV) {
   const int64_t t = 37, q_pos0 = 11, q_heads = 6, kv_heads = 3, head_dim = 16;
   const Problem p = make_problem(t, q_pos0, q_heads, kv_heads, head_dim, 601);
   GuardedOut out(p.q.shape());
-  ASSERT_TRUE(
-      attention(*backend, {p.q.view(), p.k_cache.view(), p.v_cache.view(), q_pos0, 0.25f, 1, 0.0f, out.view()})
-          .is_ok());
+  ASSERT_TRUE(attention(*backend,
+                        {p.q.view(), p.k_cache.view(), p.v_cache.view(), q_pos0, 0.25f, 1, 0.0f, out.view()})
+                  .is_ok());
   out.expect_clean();
   const std::vector<float> got = out.values();
   for (int64_t i = 0; i < t; ++i) {
     for (int64_t h = 0; h < q_heads; ++h) {
       const float* v = p.v_cache.as<float>() + ((q_pos0 + i) * kv_heads + h / 2) * head_dim;
-      for (int64_t d = 0; d < head_dim; ++d) ASSERT_EQ(got[(i * q_heads + h) * head_dim + d], v[d]);
+      for (int64_t d = 0; d < head_dim; ++d)
+        ASSERT_EQ(got[(i * q_heads + h) * head_dim + d], v[d]);
     }
   }
 }
@@ -191,8 +201,8 @@ TEST(Attention, ZeroQueryAveragesVisibleRows) {
   std::fill(p.q.as<float>(), p.q.as<float>() + p.q.numel(), 0.0f);
   for (const int64_t window : {0, 1, 5, 100}) {
     GuardedOut out(p.q.shape());
-    ASSERT_TRUE(attention(*backend, {p.q.view(), p.k_cache.view(), p.v_cache.view(), q_pos0, 1.0f, window, 0.0f,
-                                     out.view()})
+    ASSERT_TRUE(attention(*backend, {p.q.view(), p.k_cache.view(), p.v_cache.view(), q_pos0, 1.0f, window,
+                                     0.0f, out.view()})
                     .is_ok());
     const std::vector<float> got = out.values();
     for (int64_t i = 0; i < t; ++i) {
@@ -200,9 +210,11 @@ TEST(Attention, ZeroQueryAveragesVisibleRows) {
       for (int64_t h = 0; h < kv_heads; ++h) {
         for (int64_t d = 0; d < head_dim; ++d) {
           double mean = 0;
-          for (int64_t j = first; j <= pos; ++j) mean += p.v_cache.as<float>()[(j * kv_heads + h) * head_dim + d];
+          for (int64_t j = first; j <= pos; ++j)
+            mean += p.v_cache.as<float>()[(j * kv_heads + h) * head_dim + d];
           mean /= static_cast<double>(pos - first + 1);
-          ASSERT_NEAR(got[(i * kv_heads + h) * head_dim + d], mean, 1e-6) << "window " << window << " row " << i;
+          ASSERT_NEAR(got[(i * kv_heads + h) * head_dim + d], mean, 1e-6)
+              << "window " << window << " row " << i;
         }
       }
     }
@@ -272,8 +284,8 @@ TEST(KvStore, WritesExactlyItsRows) {
       const auto* old = static_cast<const uint8_t*>(before.data());
       for (int64_t r = 0; r < capacity; ++r) {
         const bool stored = r >= start && r < start + t;
-        const void* want = stored ? static_cast<const uint8_t*>(src.data()) + (r - start) * row_bytes
-                                  : old + r * row_bytes;
+        const void* want =
+            stored ? static_cast<const uint8_t*>(src.data()) + (r - start) * row_bytes : old + r * row_bytes;
         ASSERT_EQ(std::memcmp(got + r * row_bytes, want, row_bytes), 0)
             << dtype_name(dtype) << " row " << r << (stored ? " not stored" : " overwritten");
       }

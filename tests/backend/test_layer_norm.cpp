@@ -51,9 +51,11 @@ class GuardedOut {
   void expect_clean() const {
     for (int64_t i = 0; i < kGuard; ++i) {
       ASSERT_EQ(bits_of(storage_[i]), kSentinelBits) << "guard before the output written at " << i;
-      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits) << "guard after the output written at " << i;
+      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits)
+          << "guard after the output written at " << i;
     }
-    for (int64_t i = 0; i < numel_; ++i) ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
+    for (int64_t i = 0; i < numel_; ++i)
+      ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
   }
 
  private:
@@ -92,14 +94,15 @@ TEST_P(LayerNormSizes, MatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(OddSizes, LayerNormSizes,
-                         ::testing::Combine(::testing::Values(1, 2, 5, 33), ::testing::Values(1, 3, 127, 4097),
-                                            ::testing::Bool()));
+                         ::testing::Combine(::testing::Values(1, 2, 5, 33),
+                                            ::testing::Values(1, 3, 127, 4097), ::testing::Bool()));
 
 // Values 1000 + [-1, 1): sum(x^2)/d - mean^2 cancels almost every digit in f32, two passes do not.
 TEST(LayerNorm, LargeOffsetKeepsVariance) {
   auto backend = make_cpu();
   Tensor x = random_tensor(DType::kF32, Shape{3, 4097}, 41);
-  for (int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] += 1000.0f;
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.as<float>()[i] += 1000.0f;
   const Tensor weight = random_tensor(DType::kF32, Shape{4097}, 42, 0.5f, 1.5f);
   GuardedOut out(Shape{3, 4097});
   const LayerNormArgs args{x.view(), weight.view(), {}, 1e-5f, out.view()};
@@ -120,8 +123,10 @@ TEST(LayerNorm, UnitWeightGivesZeroMeanUnitVariance) {
   const std::vector<float> got = out.values();
   for (int64_t r = 0; r < 5; ++r) {
     double mean = 0, var = 0;
-    for (int64_t i = 0; i < 127; ++i) mean += got[r * 127 + i] / 127.0;
-    for (int64_t i = 0; i < 127; ++i) var += (got[r * 127 + i] - mean) * (got[r * 127 + i] - mean) / 127.0;
+    for (int64_t i = 0; i < 127; ++i)
+      mean += got[r * 127 + i] / 127.0;
+    for (int64_t i = 0; i < 127; ++i)
+      var += (got[r * 127 + i] - mean) * (got[r * 127 + i] - mean) / 127.0;
     EXPECT_NEAR(mean, 0.0, 1e-6) << "row " << r;
     EXPECT_NEAR(var, 1.0, 1e-5) << "row " << r;
   }

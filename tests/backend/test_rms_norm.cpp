@@ -50,9 +50,11 @@ class GuardedOut {
   void expect_clean() const {
     for (int64_t i = 0; i < kGuard; ++i) {
       ASSERT_EQ(bits_of(storage_[i]), kSentinelBits) << "guard before the output written at " << i;
-      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits) << "guard after the output written at " << i;
+      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits)
+          << "guard after the output written at " << i;
     }
-    for (int64_t i = 0; i < numel_; ++i) ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
+    for (int64_t i = 0; i < numel_; ++i)
+      ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
   }
 
  private:
@@ -90,7 +92,8 @@ TEST_P(RmsNormSizes, MatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(OddSizes, RmsNormSizes,
-                         ::testing::Combine(::testing::Values(1, 2, 5, 33), ::testing::Values(1, 3, 127, 4097)));
+                         ::testing::Combine(::testing::Values(1, 2, 5, 33),
+                                            ::testing::Values(1, 3, 127, 4097)));
 
 // Qwen3's q/k norm: a [t, heads, head_dim] view normalizes each head with one [head_dim] weight.
 TEST(RmsNorm, NormalizesEachHeadOfRank3) {

@@ -51,9 +51,11 @@ class GuardedOut {
   void expect_clean() const {
     for (int64_t i = 0; i < kGuard; ++i) {
       ASSERT_EQ(bits_of(storage_[i]), kSentinelBits) << "guard before the output written at " << i;
-      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits) << "guard after the output written at " << i;
+      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits)
+          << "guard after the output written at " << i;
     }
-    for (int64_t i = 0; i < numel_; ++i) ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
+    for (int64_t i = 0; i < numel_; ++i)
+      ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
   }
 
  private:
@@ -82,7 +84,8 @@ Tensor make_positions(int64_t t, uint64_t seed) {
   Tensor p = Tensor::host(DType::kI32, Shape{t});
   const int32_t fixed[] = {0, 5, 1000};
   const Tensor r = random_tensor(DType::kI32, Shape{t}, seed, 0.0f, 8000.0f);
-  for (int64_t i = 0; i < t; ++i) p.as<int32_t>()[i] = i < 3 ? fixed[i] : r.as<int32_t>()[i];
+  for (int64_t i = 0; i < t; ++i)
+    p.as<int32_t>()[i] = i < 3 ? fixed[i] : r.as<int32_t>()[i];
   return p;
 }
 
@@ -97,7 +100,8 @@ int rotary_dim_for(int64_t head_dim, double fraction) {
   return std::max(2, static_cast<int>(head_dim * fraction) / 2 * 2);
 }
 
-using RopeParam = std::tuple<RopeLayout, int64_t, int64_t, int64_t, double>;  // layout, t, heads, head_dim, frac
+using RopeParam =
+    std::tuple<RopeLayout, int64_t, int64_t, int64_t, double>;  // layout, t, heads, head_dim, frac
 class RopeSizes : public ::testing::TestWithParam<RopeParam> {};
 
 TEST_P(RopeSizes, MatchesReference) {
@@ -124,12 +128,14 @@ TEST_P(RopeSizes, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Layouts, RopeSizes,
                          ::testing::Combine(::testing::Values(RopeLayout::kNeox, RopeLayout::kInterleaved),
                                             ::testing::Values(1, 3, 37), ::testing::Values(1, 5),
-                                            ::testing::Values(3, 64, 127, 128), ::testing::Values(1.0, 0.5, 0.25)));
+                                            ::testing::Values(3, 64, 127, 128),
+                                            ::testing::Values(1.0, 0.5, 0.25)));
 
 // Prefill-sized call that splits tokens over the pool, and a long head (4097 columns).
 TEST(Rope, LargeCallsMatchReference) {
   auto backend = make_cpu();
-  for (const auto& [t, heads, head_dim] : {std::tuple<int64_t, int64_t, int64_t>{257, 8, 128}, {3, 2, 4097}}) {
+  for (const auto& [t, heads, head_dim] :
+       {std::tuple<int64_t, int64_t, int64_t>{257, 8, 128}, {3, 2, 4097}}) {
     for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
       const int rotary_dim = rotary_dim_for(head_dim, 0.5);
       const Tensor x = random_tensor(DType::kF32, Shape{t, heads, head_dim}, 71 + t);
@@ -165,7 +171,8 @@ TEST(Rope, PositionZeroIsIdentity) {
     std::fill(positions.as<int32_t>(), positions.as<int32_t>() + 4, 0);
     const Tensor inv_freq = make_inv_freq(64);
     GuardedOut out(x.shape());
-    ASSERT_TRUE(rope(*backend, {x.view(), positions.view(), inv_freq.view(), 64, layout, out.view()}).is_ok());
+    ASSERT_TRUE(
+        rope(*backend, {x.view(), positions.view(), inv_freq.view(), 64, layout, out.view()}).is_ok());
     out.expect_clean();
     EXPECT_EQ(out.values(), to_f32(x.view()));
   }
@@ -180,14 +187,16 @@ TEST(Rope, RotationPreservesPairNorms) {
   const Tensor inv_freq = make_inv_freq(32);
   for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
     GuardedOut out(x.shape());
-    ASSERT_TRUE(rope(*backend, {x.view(), positions.view(), inv_freq.view(), 32, layout, out.view()}).is_ok());
+    ASSERT_TRUE(
+        rope(*backend, {x.view(), positions.view(), inv_freq.view(), 32, layout, out.view()}).is_ok());
     const std::vector<float> got = out.values();
     for (int64_t row = 0; row < t * heads; ++row) {
       for (int64_t i = 0; i < half; ++i) {
         const int64_t i0 = row * head_dim + (layout == RopeLayout::kNeox ? i : 2 * i);
         const int64_t i1 = row * head_dim + (layout == RopeLayout::kNeox ? i + half : 2 * i + 1);
         const double before = std::hypot(x.as<float>()[i0], x.as<float>()[i1]);
-        EXPECT_NEAR(std::hypot(got[i0], got[i1]), before, 1e-6 * (1 + before)) << "row " << row << " pair " << i;
+        EXPECT_NEAR(std::hypot(got[i0], got[i1]), before, 1e-6 * (1 + before))
+            << "row " << row << " pair " << i;
       }
     }
   }
@@ -211,7 +220,8 @@ TEST(Rope, UnitVectorRotatesIntoItsPartner) {
     ASSERT_TRUE(rope(*backend, {x.view(), positions.view(), inv_freq.view(), 4, layout, out.view()}).is_ok());
     const std::vector<float> got = out.values();
     const std::vector<float>& want = layout == RopeLayout::kNeox ? neox : interleaved;
-    for (int i = 0; i < 4; ++i) EXPECT_NEAR(got[i], want[i], 1e-7) << "dim " << i;
+    for (int i = 0; i < 4; ++i)
+      EXPECT_NEAR(got[i], want[i], 1e-7) << "dim " << i;
   }
 }
 

@@ -51,9 +51,11 @@ class GuardedOut {
   void expect_clean() const {
     for (int64_t i = 0; i < kGuard; ++i) {
       ASSERT_EQ(bits_of(storage_[i]), kSentinelBits) << "guard before the output written at " << i;
-      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits) << "guard after the output written at " << i;
+      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits)
+          << "guard after the output written at " << i;
     }
-    for (int64_t i = 0; i < numel_; ++i) ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
+    for (int64_t i = 0; i < numel_; ++i)
+      ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
   }
 
  private:
@@ -89,13 +91,15 @@ TEST_P(SoftmaxSizes, MatchesReferenceAndSumsToOne) {
   EXPECT_LE(rel_max_abs_error(got, reference(args)), kTolerance);
   for (int64_t r = 0; r < rows; ++r) {
     double sum = 0;
-    for (int64_t i = 0; i < c; ++i) sum += got[r * c + i];
+    for (int64_t i = 0; i < c; ++i)
+      sum += got[r * c + i];
     EXPECT_NEAR(sum, 1.0, 1e-5) << "row " << r;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(OddSizes, SoftmaxSizes,
-                         ::testing::Combine(::testing::Values(1, 2, 5, 33), ::testing::Values(1, 3, 127, 4097)));
+                         ::testing::Combine(::testing::Values(1, 2, 5, 33),
+                                            ::testing::Values(1, 3, 127, 4097)));
 
 // exp(1000) overflows f32; with the max subtracted the result is softmax of the differences.
 TEST(Softmax, LargeLogitsDoNotOverflow) {
@@ -109,7 +113,8 @@ TEST(Softmax, LargeLogitsDoNotOverflow) {
   const double z = 2 + std::exp(-1.0) + std::exp(-2.0);
   const double want[] = {1 / z, std::exp(-1.0) / z, std::exp(-2.0) / z, 0.0, 1 / z};
   const std::vector<float> got = out.values();
-  for (int i = 0; i < 5; ++i) EXPECT_NEAR(got[i], want[i], 1e-7) << "element " << i;
+  for (int i = 0; i < 5; ++i)
+    EXPECT_NEAR(got[i], want[i], 1e-7) << "element " << i;
 }
 
 TEST(Softmax, Rank3InPlaceMatchesReference) {

@@ -51,9 +51,11 @@ class GuardedOut {
   void expect_clean() const {
     for (int64_t i = 0; i < kGuard; ++i) {
       ASSERT_EQ(bits_of(storage_[i]), kSentinelBits) << "guard before the output written at " << i;
-      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits) << "guard after the output written at " << i;
+      ASSERT_EQ(bits_of(storage_[kGuard + numel_ + i]), kSentinelBits)
+          << "guard after the output written at " << i;
     }
-    for (int64_t i = 0; i < numel_; ++i) ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
+    for (int64_t i = 0; i < numel_; ++i)
+      ASSERT_TRUE(std::isfinite(storage_[kGuard + i])) << "output element " << i;
   }
 
  private:
@@ -105,7 +107,8 @@ TEST(Swiglu, KnownValues) {
   // silu(0) = 0, silu(1) = 0.7310585786300049, silu(-2) = -0.2384058440442351, silu(3) = 2.857722677567012
   const double want[] = {0.0, 0.7310585786300049 * 5, -0.2384058440442351 * 7, 2.857722677567012 * -1};
   const std::vector<float> got = out.values();
-  for (int i = 0; i < 4; ++i) EXPECT_NEAR(got[i], want[i], 1e-6 * (1 + std::fabs(want[i]))) << "element " << i;
+  for (int i = 0; i < 4; ++i)
+    EXPECT_NEAR(got[i], want[i], 1e-6 * (1 + std::fabs(want[i]))) << "element " << i;
 }
 
 // exp(-g) overflows f32 for g < -88: silu must go to -0, not NaN; large g gives g * up.

@@ -34,6 +34,7 @@ struct BenchOptions {
   int threads = 0;
   int bandwidth_mib = 1024;
   bool json = false;
+  bool profile = false;
 };
 
 double median(std::vector<double> v) {
@@ -76,6 +77,7 @@ int run_bench(const BenchOptions& o) {
   for (auto& t : prompt) t = token(rng);
 
   Executor executor(**backend);
+  executor.set_profiling(o.profile);
   std::vector<double> pp_ms, tg_ms;
   for (int r = 0; r < o.repeats + 1; ++r) {  // the first round warms caches and the arena, and is dropped
     auto cache = KvCache::create(**backend, c, context);
@@ -119,6 +121,15 @@ int run_bench(const BenchOptions& o) {
   j["tg_tok_s"] = decode_ms > 0 ? 1000.0 / decode_ms : 0.0;
   j["tg_floor_ms_per_token"] = floor_ms;
   j["tg_floor_ratio"] = decode_ms > 0 ? floor_ms / decode_ms : 0.0;
+  if (o.profile) {
+    nlohmann::json ops;
+    for (size_t k = 0; k < kOpKindCount; ++k) {
+      if (executor.stats().op_calls[k] == 0) continue;
+      ops[op_kind_name(static_cast<OpKind>(k))] = {{"ms", executor.stats().op_ms[k]},
+                                                   {"calls", executor.stats().op_calls[k]}};
+    }
+    j["op_profile"] = ops;
+  }
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -132,6 +143,7 @@ int run_bench(const BenchOptions& o) {
               j["tg_tok_s"].get<double>(), floor_ms, j["tg_floor_ratio"].get<double>());
   std::printf("weights streamed per token: %.1f MB; read bandwidth: %.2f GB/s (%d threads)\n", weight_bytes / 1e6,
               bandwidth / 1e9, n_threads);
+  if (o.profile) std::printf("time per op (all runs, warm-up included): %s\n", j["op_profile"].dump().c_str());
   return 0;
 }
 
@@ -150,6 +162,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = all cores)");
   cmd->add_option("--bandwidth-mib", o->bandwidth_mib, "buffer size of the bandwidth measurement");
   cmd->add_flag("--json", o->json, "print JSON instead of a table");
+  cmd->add_flag("--profile", o->profile, "time every op (adds a synchronization per op)");
   cmd->callback([o] { set_exit_code(run_bench(*o)); });
 }
 

@@ -17,7 +17,8 @@ namespace {
 constexpr int64_t kGrain = 16384;
 
 void add_span(const float* a, const float* b, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = a[i] + b[i];
 }
 
 void add_cpu_f32(Backend& backend, const AddArgs& args) {

@@ -10,9 +10,12 @@
 //   sum and unnormalized output, merged afterwards with the usual exp(max_c - max) rescaling. Prefill rows
 //   go to threads in zigzag order (0, t-1, 1, t-2, ...) because causal rows grow longer towards the end and
 //   the pool hands out contiguous ranges. Work under kMinParallelFlops runs inline.
-// Accumulation: dot products in kLanes independent f32 lanes (vectorizable without -ffast-math), scores and
-//   outputs in f32, max-subtracted exps summed in double. On x86-64 the unit is compiled twice (AVX2+FMA and
-//   baseline) and picked at load time, because prefill attention is compute-bound.
+// Inner loops: scores four (head, key) pairs at a time (four independent FMA chains); P.V over blocks of
+//   kKeyBlock keys with 32 outputs held in registers, so the block's V rows are read from L1 by every head of
+//   the group and the output is loaded and stored once per block. Both use 8-float vector extensions and are
+//   compiled twice on x86-64 (AVX2+FMA and baseline SSE2, picked at load time), because prefill attention and
+//   GQA decode with many heads per KV head are compute-bound.
+// Accumulation: f32 dot products and outputs; max-subtracted exps (expf) summed in double.
 // Floor: decode reads 2 * n_keys * kv_heads * head_dim * 4 bytes (K and V) / bandwidth; prefill is
 //   FLOP-bound at about 4 * t * n_keys * q_heads * head_dim.
 // Reference: ref/attention_ref.cpp (the triple loop in double).
@@ -30,6 +33,9 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define AUTOGLM_ATTENTION_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+// Vec8 only passes between inlined functions of this file, so the note that 32-byte vectors change the
+// calling convention without AVX concerns no real call.
+#pragma GCC diagnostic ignored "-Wpsabi"
 #else
 #define AUTOGLM_ATTENTION_CLONES
 #endif
@@ -37,7 +43,8 @@
 namespace autoglm {
 namespace {
 
-constexpr int kLanes = 16;
+constexpr int kPairs = 4;
+constexpr int64_t kKeyBlock = 64;
 constexpr int64_t kMinKeysPerChunk = 256;
 constexpr double kMinParallelFlops = 1 << 17;
 constexpr int64_t kMinStoreBytesPerTask = 1 << 18;
@@ -70,29 +77,133 @@ KeyRange chunk_of(KeyRange r, int64_t c, int64_t n_chunks) {
   return {r.begin + n * c / n_chunks, r.begin + n * (c + 1) / n_chunks};
 }
 
+// 8 floats: one AVX2 register in the x86-64-v3 clone, two SSE registers in the baseline. GCC/Clang vector
+// extensions, because auto-vectorization of these loops broke under inlining (accumulators spilled to the
+// stack) while explicit vectors compile the same way wherever they are inlined.
+using Vec8 = float __attribute__((vector_size(32)));
+constexpr int kVec = 8;
+
+inline Vec8 load8(const float* p) {
+  Vec8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void store8(float* p, Vec8 v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+inline float horizontal_sum(Vec8 v) {
+  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+  v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+  return v[0];
+}
+
 inline float dot(const float* a, const float* b, int64_t n) {
-  float lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lanes[l] += a[i + l] * b[i + l];
-  }
-  float sum = 0;
-  for (; i < n; ++i) sum += a[i] * b[i];
-  for (int l = 0; l < kLanes; ++l) sum += lanes[l];
+  Vec8 acc{};
+  int64_t d = 0;
+  for (; d + kVec <= n; d += kVec)
+    acc += load8(a + d) * load8(b + d);
+  float sum = horizontal_sum(acc);
+  for (; d < n; ++d)
+    sum += a[d] * b[d];
   return sum;
 }
 
+// Four dot products at once: four independent FMA chains hide the add latency one chain waits on.
+inline void dot4(const float* const a[kPairs], const float* const b[kPairs], int64_t n, float out[kPairs]) {
+  Vec8 acc0{}, acc1{}, acc2{}, acc3{};
+  int64_t d = 0;
+  for (; d + kVec <= n; d += kVec) {
+    acc0 += load8(a[0] + d) * load8(b[0] + d);
+    acc1 += load8(a[1] + d) * load8(b[1] + d);
+    acc2 += load8(a[2] + d) * load8(b[2] + d);
+    acc3 += load8(a[3] + d) * load8(b[3] + d);
+  }
+  out[0] = horizontal_sum(acc0);
+  out[1] = horizontal_sum(acc1);
+  out[2] = horizontal_sum(acc2);
+  out[3] = horizontal_sum(acc3);
+  for (; d < n; ++d) {
+    for (int x = 0; x < kPairs; ++x)
+      out[x] += a[x][d] * b[x][d];
+  }
+}
+
+// scores[h * n + j] = scale * q_h . k_j for the group's heads and the chunk's keys, taken in key-major order
+// four (head, key) pairs at a time: four heads of one key under GQA, four keys of one head under MHA.
+inline void compute_scores(const float* q, const float* k, int64_t row_stride, int64_t n, int64_t group,
+                           int64_t hd, float scale, float* scores) {
+  const float* a[kPairs];
+  const float* b[kPairs];
+  float* dst[kPairs];
+  int filled = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t h = 0; h < group; ++h) {
+      a[filled] = q + h * hd;
+      b[filled] = k + j * row_stride;
+      dst[filled] = scores + h * n + j;
+      if (++filled == kPairs) {
+        float s[kPairs];
+        dot4(a, b, hd, s);
+        for (int x = 0; x < kPairs; ++x)
+          *dst[x] = scale * s[x];
+        filled = 0;
+      }
+    }
+  }
+  for (int x = 0; x < filled; ++x)
+    *dst[x] = scale * dot(a[x], b[x], hd);
+}
+
 inline void axpy(float* y, float alpha, const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+  for (int64_t i = 0; i < n; ++i)
+    y[i] += alpha * x[i];
+}
+
+// out += sum_{j in [j0, j1)} p[j] * v[j]: 32 outputs stay in four registers across the key block, so out is
+// loaded and stored once per block rather than once per key, and the block's V rows stay in L1 while every
+// query head of the group passes over them.
+inline void accumulate_values(const float* p, const float* v, int64_t row_stride, int64_t j0, int64_t j1,
+                              int64_t hd, float* out) {
+  int64_t d = 0;
+  for (; d + 4 * kVec <= hd; d += 4 * kVec) {
+    Vec8 c0 = load8(out + d), c1 = load8(out + d + kVec), c2 = load8(out + d + 2 * kVec),
+         c3 = load8(out + d + 3 * kVec);
+    for (int64_t j = j0; j < j1; ++j) {
+      const float* row = v + j * row_stride + d;
+      c0 += p[j] * load8(row);
+      c1 += p[j] * load8(row + kVec);
+      c2 += p[j] * load8(row + 2 * kVec);
+      c3 += p[j] * load8(row + 3 * kVec);
+    }
+    store8(out + d, c0);
+    store8(out + d + kVec, c1);
+    store8(out + d + 2 * kVec, c2);
+    store8(out + d + 3 * kVec, c3);
+  }
+  for (; d + kVec <= hd; d += kVec) {
+    Vec8 c = load8(out + d);
+    for (int64_t j = j0; j < j1; ++j)
+      c += p[j] * load8(v + j * row_stride + d);
+    store8(out + d, c);
+  }
+  if (d < hd) {
+    for (int64_t j = j0; j < j1; ++j)
+      axpy(out + d, p[j], v + j * row_stride + d, hd - d);
+  }
 }
 
 // Turns one query head's scores into unnormalized probabilities in place; returns (max, sum of exps).
 inline std::pair<float, double> exponentiate(float* s, int64_t n, float softcap) {
   if (softcap > 0) {
-    for (int64_t j = 0; j < n; ++j) s[j] = softcap * std::tanh(s[j] / softcap);
+    for (int64_t j = 0; j < n; ++j)
+      s[j] = softcap * std::tanh(s[j] / softcap);
   }
   float m = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
+  for (int64_t j = 0; j < n; ++j)
+    m = std::max(m, s[j]);
   double sum = 0;
   for (int64_t j = 0; j < n; ++j) {
     s[j] = std::exp(s[j] - m);
@@ -103,7 +214,7 @@ inline std::pair<float, double> exponentiate(float* s, int64_t n, float softcap)
 
 // Per-thread buffers, kept between calls so decode does not allocate.
 struct Scratch {
-  std::vector<float> floats;                   // scores [group, n], then acc [group, head_dim]
+  std::vector<float> floats;                    // scores [group, n], then acc [group, head_dim]
   std::vector<std::pair<float, double>> stats;  // (max, sum of exps) per query head of the group
 };
 
@@ -122,13 +233,14 @@ void attend_unit(const AttentionArgs& a, const Plan& p, int64_t i, int64_t g, in
   const float* k = a.k_cache.as<const float>() + keys.begin * row_stride + g * hd;
   const float* v = a.v_cache.as<const float>() + keys.begin * row_stride + g * hd;
 
-  for (int64_t j = 0; j < n; ++j) {
-    for (int64_t h = 0; h < group; ++h) scores[h * n + j] = a.scale * dot(q + h * hd, k + j * row_stride, hd);
-  }
+  compute_scores(q, k, row_stride, n, group, hd, a.scale, scores);
   std::fill(acc, acc + group * hd, 0.0f);
-  for (int64_t h = 0; h < group; ++h) stats[h] = exponentiate(scores + h * n, n, a.softcap);
-  for (int64_t j = 0; j < n; ++j) {
-    for (int64_t h = 0; h < group; ++h) axpy(acc + h * hd, scores[h * n + j], v + j * row_stride, hd);
+  for (int64_t h = 0; h < group; ++h)
+    stats[h] = exponentiate(scores + h * n, n, a.softcap);
+  for (int64_t j0 = 0; j0 < n; j0 += kKeyBlock) {
+    const int64_t j1 = std::min(n, j0 + kKeyBlock);
+    for (int64_t h = 0; h < group; ++h)
+      accumulate_values(scores + h * n, v, row_stride, j0, j1, hd, acc + h * hd);
   }
 
   for (int64_t h = 0; h < group; ++h) {
@@ -136,7 +248,8 @@ void attend_unit(const AttentionArgs& a, const Plan& p, int64_t i, int64_t g, in
     if (p.n_chunks == 1) {
       const float inv_sum = static_cast<float>(1.0 / stats[h].second);
       float* out = a.out.as<float>() + head * hd;
-      for (int64_t d = 0; d < hd; ++d) out[d] = acc[h * hd + d] * inv_sum;
+      for (int64_t d = 0; d < hd; ++d)
+        out[d] = acc[h * hd + d] * inv_sum;
     } else {
       const int64_t slot = head * p.n_chunks + c;
       std::memcpy(p.part_out + slot * hd, acc + h * hd, static_cast<size_t>(hd) * sizeof(float));
@@ -165,12 +278,15 @@ void merge_chunks(const AttentionArgs& a, const Plan& p) {
       axpy(out, weight, p.part_out + (head * p.n_chunks + c) * hd, hd);
     }
     const float inv_total = static_cast<float>(1.0 / total);
-    for (int64_t d = 0; d < hd; ++d) out[d] *= inv_total;
+    for (int64_t d = 0; d < hd; ++d)
+      out[d] *= inv_total;
   }
 }
 
 // 0, n-1, 1, n-2, ...: contiguous ranges of this order mix short and long causal rows.
-int64_t zigzag(int64_t k, int64_t n) { return k % 2 == 0 ? k / 2 : n - 1 - k / 2; }
+int64_t zigzag(int64_t k, int64_t n) {
+  return k % 2 == 0 ? k / 2 : n - 1 - k / 2;
+}
 
 void attention_cpu_f32(Backend& backend, const AttentionArgs& a) {
   Plan p;
@@ -184,7 +300,8 @@ void attention_cpu_f32(Backend& backend, const AttentionArgs& a) {
   ThreadPool& pool = cpu_pool(backend);
   const KeyRange last = row_keys(a, p.t - 1);
   const int64_t max_keys = last.end - last.begin;
-  const double flops = 4.0 * static_cast<double>(p.t) * max_keys * p.q_heads * std::max<int64_t>(1, p.head_dim);
+  const double flops =
+      4.0 * static_cast<double>(p.t) * max_keys * p.q_heads * std::max<int64_t>(1, p.head_dim);
   const bool parallel = pool.n_threads() > 1 && flops >= kMinParallelFlops;
   const int64_t row_units = p.t * p.kv_heads;
   if (parallel && row_units < pool.n_threads()) {

@@ -1,7 +1,7 @@
 // LayerNorm, f32, CPU: out = (x - mean) / sqrt(var + eps) * weight (+ bias), biased variance as PyTorch.
 //
-// Layout: x and out are [rows, d] row-major (any leading dims flattened); weight and bias are [d]. out may be x.
-// Threading: rows split over the pool in blocks of >= kMinElemsPerTask elements; one row runs inline.
+// Layout: x and out are [rows, d] row-major (any leading dims flattened); weight and bias are [d]. out may be
+// x. Threading: rows split over the pool in blocks of >= kMinElemsPerTask elements; one row runs inline.
 // Accumulation: two passes (mean, then squared deviations) so a large mean does not cancel the variance, both
 //   on x - x[0] so a large common offset does not swamp the f32 sums; each pass sums in kLanes independent
 //   f32 lanes (vectorizable without -ffast-math), combined in double.
@@ -27,11 +27,14 @@ double shifted_sum(const float* x, float pivot, int64_t d) {
   float lanes[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= d; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l] - pivot;
+    for (int l = 0; l < kLanes; ++l)
+      lanes[l] += x[i + l] - pivot;
   }
   double sum = 0;
-  for (; i < d; ++i) sum += x[i] - pivot;
-  for (int l = 0; l < kLanes; ++l) sum += lanes[l];
+  for (; i < d; ++i)
+    sum += x[i] - pivot;
+  for (int l = 0; l < kLanes; ++l)
+    sum += lanes[l];
   return sum;
 }
 
@@ -50,7 +53,8 @@ double squared_deviation(const float* x, float pivot, float delta, int64_t d) {
     const double dev = static_cast<double>(x[i] - pivot) - delta;
     sum += dev * dev;
   }
-  for (int l = 0; l < kLanes; ++l) sum += lanes[l];
+  for (int l = 0; l < kLanes; ++l)
+    sum += lanes[l];
   return sum;
 }
 
@@ -63,9 +67,11 @@ void normalize_row(const LayerNormArgs& a, const float* x, float* out) {
   const double var = squared_deviation(x, pivot, delta, d) / static_cast<double>(d);
   const float inv_std = static_cast<float>(1.0 / std::sqrt(var + a.eps));
   if (bias != nullptr) {
-    for (int64_t i = 0; i < d; ++i) out[i] = ((x[i] - pivot) - delta) * inv_std * weight[i] + bias[i];
+    for (int64_t i = 0; i < d; ++i)
+      out[i] = ((x[i] - pivot) - delta) * inv_std * weight[i] + bias[i];
   } else {
-    for (int64_t i = 0; i < d; ++i) out[i] = ((x[i] - pivot) - delta) * inv_std * weight[i];
+    for (int64_t i = 0; i < d; ++i)
+      out[i] = ((x[i] - pivot) - delta) * inv_std * weight[i];
   }
 }
 
@@ -79,7 +85,8 @@ void layer_norm_cpu_f32(Backend& backend, const LayerNormArgs& a) {
   cpu_pool(backend).parallel_for(
       rows,
       [&](int64_t begin, int64_t end, int) {
-        for (int64_t r = begin; r < end; ++r) normalize_row(a, x + r * d, out + r * d);
+        for (int64_t r = begin; r < end; ++r)
+          normalize_row(a, x + r * d, out + r * d);
       },
       grain);
 }

@@ -1,11 +1,11 @@
 // AVX2 register tiles of the CPU matmul (the driver, layout and floors are in matmul.cpp).
 //
-// Tile: 2 x rows by 4 w rows, one ymm accumulator per output: 8 accumulators + 4 w vectors + 1 x vector fit
-// the 16 registers without spills (4 x 4 would not). Each 8-lane step loads 4 w and 2 x vectors for 8 FMAs.
-// The k tail is one step on zero-padded data (masked loads for f32, a zeroed 8-element copy for 16-bit
-// weights), so every output still is one accumulator chain. f16 goes through F16C, bf16 is a 16-bit shift;
-// both exact. Compiled with function-level target attributes only: matmul.cpp calls in here after checking
-// the CPU.
+// Prefill tile: 2 x rows by 4 w rows, one ymm accumulator per output: 8 accumulators + 4 w vectors + 1 x
+// vector fit the 16 registers without spills (4 x 4 would not). Each 8-lane step loads 4 w and 2 x vectors
+// for 8 FMAs. Decode tile: up to 2 x rows by 1 w row, so w streams from memory in address order. The k tail
+// is one step on zero-padded data (masked loads for f32, a zeroed 8-element copy for 16-bit weights), so
+// every output still is one accumulator chain. f16 goes through F16C, bf16 is a 16-bit shift; both exact.
+// Compiled with function-level target attributes only: matmul.cpp calls in here after checking the CPU.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -66,6 +66,13 @@ AUTOGLM_AVX2 inline __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
                      _mm_hadd_ps(fold_to_128(c), fold_to_128(d)));
 }
 
+// sum(a) by the very tree of one lane of reduce4: ((a0 + a1) + (a2 + a3)) of the folded half.
+AUTOGLM_AVX2 inline float reduce1(__m256 a) {
+  const __m128 v = fold_to_128(a);
+  const __m128 h = _mm_hadd_ps(v, v);
+  return _mm_cvtss_f32(_mm_hadd_ps(h, h));
+}
+
 // out[i * ldo + j] = dot(x_i, w_j) (+ bias[j]) for i < MR, j < NR; rows of x and w are k apart.
 template <WeightKind K, int MR, int NR>
 AUTOGLM_AVX2 void tile(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t k,
@@ -74,21 +81,24 @@ AUTOGLM_AVX2 void tile(const float* x, const WeightT<K>* w, const float* bias, f
 #pragma GCC unroll 4
   for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
-    for (int j = 0; j < kTileN; ++j)
+    for (int j = 0; j < kTileN; ++j) {
       acc[i][j] = _mm256_setzero_ps();
+    }
   }
   int64_t p = 0;
   for (; p + kLanes <= k; p += kLanes) {
     __m256 wv[NR];
 #pragma GCC unroll 4
-    for (int j = 0; j < NR; ++j)
+    for (int j = 0; j < NR; ++j) {
       wv[j] = load_w<K>(w + j * k + p);
+    }
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const __m256 xv = _mm256_loadu_ps(x + i * k + p);
 #pragma GCC unroll 4
-      for (int j = 0; j < NR; ++j)
+      for (int j = 0; j < NR; ++j) {
         acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+      }
     }
   }
   if (p < k) {
@@ -96,69 +106,80 @@ AUTOGLM_AVX2 void tile(const float* x, const WeightT<K>* w, const float* bias, f
     const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + kLanes - rest));
     __m256 wv[NR];
 #pragma GCC unroll 4
-    for (int j = 0; j < NR; ++j)
+    for (int j = 0; j < NR; ++j) {
       wv[j] = load_w_tail<K>(w + j * k + p, rest, mask);
+    }
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const __m256 xv = _mm256_maskload_ps(x + i * k + p, mask);
 #pragma GCC unroll 4
-      for (int j = 0; j < NR; ++j)
+      for (int j = 0; j < NR; ++j) {
         acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+      }
     }
   }
 #pragma GCC unroll 4
   for (int i = 0; i < MR; ++i) {
-    const __m128 sums = reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
-    if constexpr (NR == kTileN) {
+    if constexpr (NR == 1) {
+      const float sum = reduce1(acc[i][0]);
+      out[i * ldo] = bias != nullptr ? sum + bias[0] : sum;
+    } else if constexpr (NR == kTileN) {
+      const __m128 sums = reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
       _mm_storeu_ps(out + i * ldo, bias != nullptr ? _mm_add_ps(sums, _mm_loadu_ps(bias)) : sums);
     } else {
       // The same single f32 add as the vector path above, so narrow tiles round identically.
       alignas(16) float lanes[4];
-      _mm_store_ps(lanes, sums);
-      for (int j = 0; j < NR; ++j)
+      _mm_store_ps(lanes, reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+      for (int j = 0; j < NR; ++j) {
         out[i * ldo + j] = bias != nullptr ? lanes[j] + bias[j] : lanes[j];
+      }
     }
   }
 }
 
-// MR x rows against all n w rows, 4 at a time, then the 1-3 left over.
-template <WeightKind K, int MR>
+// MR x rows against all n w rows: NR at a time, then (for NR = 4) the 1-3 left over.
+template <WeightKind K, int MR, int NR>
 AUTOGLM_AVX2 void row_tiles(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t n,
                             int64_t k, int64_t ldo) {
   int64_t j = 0;
-  for (; j + kTileN <= n; j += kTileN) {
-    tile<K, MR, kTileN>(x, w + j * k, bias != nullptr ? bias + j : nullptr, out + j, k, ldo);
+  for (; j + NR <= n; j += NR) {
+    tile<K, MR, NR>(x, w + j * k, bias != nullptr ? bias + j : nullptr, out + j, k, ldo);
   }
-  const float* bias_j = bias != nullptr ? bias + j : nullptr;
-  switch (n - j) {
-    case 1:
-      tile<K, MR, 1>(x, w + j * k, bias_j, out + j, k, ldo);
-      break;
-    case 2:
-      tile<K, MR, 2>(x, w + j * k, bias_j, out + j, k, ldo);
-      break;
-    case 3:
-      tile<K, MR, 3>(x, w + j * k, bias_j, out + j, k, ldo);
-      break;
-    default:
-      break;
+  if constexpr (NR > 1) {
+    const float* bias_j = bias != nullptr ? bias + j : nullptr;
+    switch (n - j) {
+      case 1:
+        tile<K, MR, 1>(x, w + j * k, bias_j, out + j, k, ldo);
+        break;
+      case 2:
+        tile<K, MR, 2>(x, w + j * k, bias_j, out + j, k, ldo);
+        break;
+      case 3:
+        tile<K, MR, 3>(x, w + j * k, bias_j, out + j, k, ldo);
+        break;
+      default:
+        break;
+    }
   }
 }
 
-template <WeightKind K>
+// NR = 4: prefill tiles over a cache-resident block; NR = 1: w rows streamed in address order.
+template <WeightKind K, int NR>
 AUTOGLM_AVX2 void block(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t m,
                         int64_t n, int64_t k, int64_t ldo) {
   int64_t i = 0;
-  for (; i + kTileM <= m; i += kTileM)
-    row_tiles<K, kTileM>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
-  if (i < m) row_tiles<K, 1>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+  for (; i + kTileM <= m; i += kTileM) {
+    row_tiles<K, kTileM, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+  }
+  if (i < m) row_tiles<K, 1, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
 }
 
 template <WeightKind K>
 AUTOGLM_AVX2 void convert(const uint16_t* src, float* dst, int64_t count) {
   int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes)
+  for (; i + kLanes <= count; i += kLanes) {
     _mm256_storeu_ps(dst + i, load_w<K>(src + i));
+  }
   if (i < count) {
     const int64_t rest = count - i;
     const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + kLanes - rest));
@@ -169,9 +190,15 @@ AUTOGLM_AVX2 void convert(const uint16_t* src, float* dst, int64_t count) {
 }  // namespace
 
 const MatmulKernels& matmul_kernels_avx2() {
+  using enum WeightKind;
   static const MatmulKernels kernels{
-      block<WeightKind::kF32>,   block<WeightKind::kF16>,    block<WeightKind::kBf16>,
-      convert<WeightKind::kF16>, convert<WeightKind::kBf16>, kTileM,
+      .stream_f32 = block<kF32, 1>,
+      .stream_f16 = block<kF16, 1>,
+      .stream_bf16 = block<kBf16, 1>,
+      .block_f32 = block<kF32, kTileN>,
+      .f16_to_f32 = convert<kF16>,
+      .bf16_to_f32 = convert<kBf16>,
+      .tile_m = kTileM,
   };
   return kernels;
 }

@@ -1,7 +1,9 @@
 // AVX-512 register tiles of the CPU matmul (the driver, layout and floors are in matmul.cpp).
 //
-// Tile: 4 x rows by 4 w rows, one zmm accumulator per output (16 of the 32 registers), so every 16-lane step
-// loads 4 w vectors and 4 x vectors for 16 FMAs: each w load serves 4 x rows, each x load 4 w rows. The k
+// Prefill tile: 4 x rows by 4 w rows, one zmm accumulator per output (16 of the 32 registers), so every
+// 16-lane step loads 4 w vectors and 4 x vectors for 16 FMAs: each w load serves 4 x rows, each x load 4 w
+// rows. Decode tile: up to 4 x rows by 1 w row, so w streams from memory in address order; one chain of
+// 16-lane FMAs per output retires 4 elements per cycle, several times what DRAM delivers to a core. The k
 // tail is one masked step (masked lanes load zeros), so any k works without a scalar epilogue. f16 goes
 // through F16C (vcvtph2ps), bf16 is a 16-bit left shift of the zero-extended bits; both are exact. Compiled
 // with function-level target attributes only: matmul.cpp calls in here after checking the CPU. GCC 12 flags
@@ -72,6 +74,13 @@ AUTOGLM_AVX512 inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
                      _mm_hadd_ps(fold_to_128(c), fold_to_128(d)));
 }
 
+// sum(a) by the very tree of one lane of reduce4: ((a0 + a1) + (a2 + a3)) of the folded quarter.
+AUTOGLM_AVX512 inline float reduce1(__m512 a) {
+  const __m128 v = fold_to_128(a);
+  const __m128 h = _mm_hadd_ps(v, v);
+  return _mm_cvtss_f32(_mm_hadd_ps(h, h));
+}
+
 // out[i * ldo + j] = dot(x_i, w_j) (+ bias[j]) for i < MR, j < NR; rows of x and w are k apart.
 template <WeightKind K, int MR, int NR>
 AUTOGLM_AVX512 void tile(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t k,
@@ -80,36 +89,49 @@ AUTOGLM_AVX512 void tile(const float* x, const WeightT<K>* w, const float* bias,
 #pragma GCC unroll 4
   for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
-    for (int j = 0; j < kTileN; ++j)
+    for (int j = 0; j < kTileN; ++j) {
       acc[i][j] = _mm512_setzero_ps();
+    }
   }
   int64_t p = 0;
   for (; p + kLanes <= k; p += kLanes) {
     __m512 wv[NR];
 #pragma GCC unroll 4
-    for (int j = 0; j < NR; ++j)
+    for (int j = 0; j < NR; ++j) {
       wv[j] = load_w<K>(w + j * k + p);
+    }
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const __m512 xv = _mm512_loadu_ps(x + i * k + p);
 #pragma GCC unroll 4
-      for (int j = 0; j < NR; ++j)
+      for (int j = 0; j < NR; ++j) {
         acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+      }
     }
   }
   if (p < k) {
     const auto mask = static_cast<__mmask16>((1u << (k - p)) - 1);
     __m512 wv[NR];
 #pragma GCC unroll 4
-    for (int j = 0; j < NR; ++j)
+    for (int j = 0; j < NR; ++j) {
       wv[j] = load_w_masked<K>(w + j * k + p, mask);
+    }
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const __m512 xv = _mm512_maskz_loadu_ps(mask, x + i * k + p);
 #pragma GCC unroll 4
-      for (int j = 0; j < NR; ++j)
+      for (int j = 0; j < NR; ++j) {
         acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+      }
     }
+  }
+  if constexpr (NR == 1) {
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      const float sum = reduce1(acc[i][0]);
+      out[i * ldo] = bias != nullptr ? sum + bias[0] : sum;
+    }
+    return;
   }
   const auto out_mask = static_cast<__mmask8>((1u << NR) - 1);
   const __m128 bias_v = bias != nullptr ? _mm_maskz_loadu_ps(out_mask, bias) : _mm_setzero_ps();
@@ -125,45 +147,49 @@ AUTOGLM_AVX512 void tile(const float* x, const WeightT<K>* w, const float* bias,
   }
 }
 
-// MR x rows against all n w rows, 4 at a time, then the 1-3 left over.
-template <WeightKind K, int MR>
+// MR x rows against all n w rows: NR at a time, then (for NR = 4) the 1-3 left over.
+template <WeightKind K, int MR, int NR>
 AUTOGLM_AVX512 void row_tiles(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t n,
                               int64_t k, int64_t ldo) {
   int64_t j = 0;
-  for (; j + kTileN <= n; j += kTileN) {
-    tile<K, MR, kTileN>(x, w + j * k, bias != nullptr ? bias + j : nullptr, out + j, k, ldo);
+  for (; j + NR <= n; j += NR) {
+    tile<K, MR, NR>(x, w + j * k, bias != nullptr ? bias + j : nullptr, out + j, k, ldo);
   }
-  const float* bias_j = bias != nullptr ? bias + j : nullptr;
-  switch (n - j) {
-    case 1:
-      tile<K, MR, 1>(x, w + j * k, bias_j, out + j, k, ldo);
-      break;
-    case 2:
-      tile<K, MR, 2>(x, w + j * k, bias_j, out + j, k, ldo);
-      break;
-    case 3:
-      tile<K, MR, 3>(x, w + j * k, bias_j, out + j, k, ldo);
-      break;
-    default:
-      break;
+  if constexpr (NR > 1) {
+    const float* bias_j = bias != nullptr ? bias + j : nullptr;
+    switch (n - j) {
+      case 1:
+        tile<K, MR, 1>(x, w + j * k, bias_j, out + j, k, ldo);
+        break;
+      case 2:
+        tile<K, MR, 2>(x, w + j * k, bias_j, out + j, k, ldo);
+        break;
+      case 3:
+        tile<K, MR, 3>(x, w + j * k, bias_j, out + j, k, ldo);
+        break;
+      default:
+        break;
+    }
   }
 }
 
-template <WeightKind K>
+// NR = 4: prefill tiles over a cache-resident block; NR = 1: w rows streamed in address order.
+template <WeightKind K, int NR>
 AUTOGLM_AVX512 void block(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t m,
                           int64_t n, int64_t k, int64_t ldo) {
   int64_t i = 0;
-  for (; i + kTileM <= m; i += kTileM)
-    row_tiles<K, kTileM>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+  for (; i + kTileM <= m; i += kTileM) {
+    row_tiles<K, kTileM, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+  }
   switch (m - i) {
     case 1:
-      row_tiles<K, 1>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+      row_tiles<K, 1, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
       break;
     case 2:
-      row_tiles<K, 2>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+      row_tiles<K, 2, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
       break;
     case 3:
-      row_tiles<K, 3>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
+      row_tiles<K, 3, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
       break;
     default:
       break;
@@ -173,8 +199,9 @@ AUTOGLM_AVX512 void block(const float* x, const WeightT<K>* w, const float* bias
 template <WeightKind K>
 AUTOGLM_AVX512 void convert(const uint16_t* src, float* dst, int64_t count) {
   int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes)
+  for (; i + kLanes <= count; i += kLanes) {
     _mm512_storeu_ps(dst + i, load_w<K>(src + i));
+  }
   if (i < count) {
     const auto mask = static_cast<__mmask16>((1u << (count - i)) - 1);
     _mm512_mask_storeu_ps(dst + i, mask, load_w_masked<K>(src + i, mask));
@@ -184,9 +211,15 @@ AUTOGLM_AVX512 void convert(const uint16_t* src, float* dst, int64_t count) {
 }  // namespace
 
 const MatmulKernels& matmul_kernels_avx512() {
+  using enum WeightKind;
   static const MatmulKernels kernels{
-      block<WeightKind::kF32>,   block<WeightKind::kF16>,    block<WeightKind::kBf16>,
-      convert<WeightKind::kF16>, convert<WeightKind::kBf16>, kTileM,
+      .stream_f32 = block<kF32, 1>,
+      .stream_f16 = block<kF16, 1>,
+      .stream_bf16 = block<kBf16, 1>,
+      .block_f32 = block<kF32, kTileN>,
+      .f16_to_f32 = convert<kF16>,
+      .bf16_to_f32 = convert<kBf16>,
+      .tile_m = kTileM,
   };
   return kernels;
 }

@@ -55,8 +55,13 @@ void convert(const uint16_t* src, float* dst, int64_t count) {
 
 const MatmulKernels& matmul_kernels_scalar() {
   static const MatmulKernels kernels{
-      block<LoadF32, float>, block<LoadF16, uint16_t>, block<LoadBf16, uint16_t>,
-      convert<LoadF16>,      convert<LoadBf16>,        1,
+      .stream_f32 = block<LoadF32, float>,
+      .stream_f16 = block<LoadF16, uint16_t>,
+      .stream_bf16 = block<LoadBf16, uint16_t>,
+      .block_f32 = block<LoadF32, float>,
+      .f16_to_f32 = convert<LoadF16>,
+      .bf16_to_f32 = convert<LoadBf16>,
+      .tile_m = 1,
   };
   return kernels;
 }

@@ -1,4 +1,5 @@
-// RMSNorm, f32, CPU: out = weight * (x * 1 / sqrt(mean(x^2) + eps)) row by row (HF Llama order of operations).
+// RMSNorm, f32, CPU: out = weight * (x * 1 / sqrt(mean(x^2) + eps)) row by row (HF Llama order of
+// operations).
 //
 // Layout: x and out are [rows, d] row-major (any leading dims flattened); weight is [d]. out may be x.
 // Threading: rows split over the pool in blocks of >= kMinElemsPerTask elements; a decode step (one row)
@@ -25,18 +26,22 @@ double sum_of_squares(const float* x, int64_t d) {
   float lanes[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= d; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l] * x[i + l];
+    for (int l = 0; l < kLanes; ++l)
+      lanes[l] += x[i + l] * x[i + l];
   }
   double sum = 0;
-  for (; i < d; ++i) sum += static_cast<double>(x[i]) * x[i];
-  for (int l = 0; l < kLanes; ++l) sum += lanes[l];
+  for (; i < d; ++i)
+    sum += static_cast<double>(x[i]) * x[i];
+  for (int l = 0; l < kLanes; ++l)
+    sum += lanes[l];
   return sum;
 }
 
 void normalize_row(const float* x, const float* weight, float eps, int64_t d, float* out) {
   const double mean_square = sum_of_squares(x, d) / static_cast<double>(d);
   const float inv_rms = static_cast<float>(1.0 / std::sqrt(mean_square + eps));
-  for (int64_t i = 0; i < d; ++i) out[i] = weight[i] * (x[i] * inv_rms);
+  for (int64_t i = 0; i < d; ++i)
+    out[i] = weight[i] * (x[i] * inv_rms);
 }
 
 void rms_norm_cpu_f32(Backend& backend, const RmsNormArgs& a) {
@@ -50,7 +55,8 @@ void rms_norm_cpu_f32(Backend& backend, const RmsNormArgs& a) {
   cpu_pool(backend).parallel_for(
       rows,
       [&](int64_t begin, int64_t end, int) {
-        for (int64_t r = begin; r < end; ++r) normalize_row(x + r * d, weight, a.eps, d, out + r * d);
+        for (int64_t r = begin; r < end; ++r)
+          normalize_row(x + r * d, weight, a.eps, d, out + r * d);
       },
       grain);
 }

@@ -62,8 +62,12 @@ void rope_tokens(const RopeArgs& a, int64_t begin, int64_t end) {
       float* y = a.out.as<float>() + offset;
       if (y != x) std::memcpy(y, x, static_cast<size_t>(head_dim) * sizeof(float));
       switch (a.layout) {
-        case RopeLayout::kNeox: rotate_neox(y, cos_t, sin_t, half); break;
-        case RopeLayout::kInterleaved: rotate_interleaved(y, cos_t, sin_t, half); break;
+        case RopeLayout::kNeox:
+          rotate_neox(y, cos_t, sin_t, half);
+          break;
+        case RopeLayout::kInterleaved:
+          rotate_interleaved(y, cos_t, sin_t, half);
+          break;
       }
     }
   }

@@ -3,7 +3,8 @@
 // Layout: x and out are [rows, c] row-major (leading dims flattened); out may be x.
 // Threading: rows split over the pool in blocks of >= kMinElemsPerTask elements; a single row (sampling over
 //   the vocabulary) runs inline.
-// Accumulation: exp in f32, the sum of exps in double; the max subtraction keeps every exp in (0, 1]. A row of
+// Accumulation: exp in f32, the sum of exps in double; the max subtraction keeps every exp in (0, 1]. A row
+// of
 //   all -inf yields NaN, as PyTorch does. Only the final scaling vectorizes: g++ will not vectorize a float
 //   max or expf without -ffast-math, and the scalar expf calls (a few ns each) dominate the row anyway.
 // Floor: 2 * rows * c * 4 bytes / memory bandwidth, in practice rows * c expf calls.
@@ -24,7 +25,8 @@ constexpr int64_t kMinElemsPerTask = 16384;
 
 float row_max(const float* x, int64_t c) {
   float m = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < c; ++i) m = std::max(m, x[i]);
+  for (int64_t i = 0; i < c; ++i)
+    m = std::max(m, x[i]);
   return m;
 }
 
@@ -36,7 +38,8 @@ void softmax_row(const float* x, float* out, int64_t c) {
     sum += out[i];
   }
   const float inv_sum = static_cast<float>(1.0 / sum);
-  for (int64_t i = 0; i < c; ++i) out[i] *= inv_sum;
+  for (int64_t i = 0; i < c; ++i)
+    out[i] *= inv_sum;
 }
 
 void softmax_cpu_f32(Backend& backend, const SoftmaxArgs& a) {
@@ -48,7 +51,8 @@ void softmax_cpu_f32(Backend& backend, const SoftmaxArgs& a) {
   cpu_pool(backend).parallel_for(
       a.x.shape.rows(),
       [&](int64_t begin, int64_t end, int) {
-        for (int64_t r = begin; r < end; ++r) softmax_row(x + r * c, out + r * c, c);
+        for (int64_t r = begin; r < end; ++r)
+          softmax_row(x + r * c, out + r * c, c);
       },
       grain);
 }

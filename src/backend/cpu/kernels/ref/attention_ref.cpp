@@ -25,7 +25,8 @@ void attention_ref(const AttentionArgs& a) {
         if (!visible(j)) continue;
         const float* k = a.k_cache.as<const float>() + (j * kv_heads + g) * head_dim;
         double s = 0;
-        for (int64_t d = 0; d < head_dim; ++d) s += static_cast<double>(q[d]) * k[d];
+        for (int64_t d = 0; d < head_dim; ++d)
+          s += static_cast<double>(q[d]) * k[d];
         s *= a.scale;
         if (a.softcap != 0) s = a.softcap * std::tanh(s / a.softcap);
         scores[j] = s;
@@ -38,10 +39,12 @@ void attention_ref(const AttentionArgs& a) {
         const double p = std::exp(scores[j] - m);
         sum += p;
         const float* v = a.v_cache.as<const float>() + (j * kv_heads + g) * head_dim;
-        for (int64_t d = 0; d < head_dim; ++d) acc[d] += p * v[d];
+        for (int64_t d = 0; d < head_dim; ++d)
+          acc[d] += p * v[d];
       }
       float* out = a.out.as<float>() + (i * q_heads + h) * head_dim;
-      for (int64_t d = 0; d < head_dim; ++d) out[d] = static_cast<float>(acc[d] / sum);
+      for (int64_t d = 0; d < head_dim; ++d)
+        out[d] = static_cast<float>(acc[d] / sum);
     }
   }
 }

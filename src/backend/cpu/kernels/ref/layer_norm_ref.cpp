@@ -12,10 +12,12 @@ void layer_norm_ref(const LayerNormArgs& a) {
     const float* x = a.x.as<const float>() + r * d;
     float* out = a.out.as<float>() + r * d;
     double mean = 0;
-    for (int64_t i = 0; i < d; ++i) mean += x[i];
+    for (int64_t i = 0; i < d; ++i)
+      mean += x[i];
     mean /= static_cast<double>(d);
     double var = 0;
-    for (int64_t i = 0; i < d; ++i) var += (x[i] - mean) * (x[i] - mean);
+    for (int64_t i = 0; i < d; ++i)
+      var += (x[i] - mean) * (x[i] - mean);
     var /= static_cast<double>(d);
     const double inv_std = 1.0 / std::sqrt(var + a.eps);
     for (int64_t i = 0; i < d; ++i) {

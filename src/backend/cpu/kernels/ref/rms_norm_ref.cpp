@@ -11,9 +11,11 @@ void rms_norm_ref(const RmsNormArgs& a) {
     const float* x = a.x.as<const float>() + r * d;
     float* out = a.out.as<float>() + r * d;
     double sum = 0;
-    for (int64_t i = 0; i < d; ++i) sum += static_cast<double>(x[i]) * x[i];
+    for (int64_t i = 0; i < d; ++i)
+      sum += static_cast<double>(x[i]) * x[i];
     const double inv_rms = 1.0 / std::sqrt(sum / static_cast<double>(d) + a.eps);
-    for (int64_t i = 0; i < d; ++i) out[i] = static_cast<float>(weight[i] * (x[i] * inv_rms));
+    for (int64_t i = 0; i < d; ++i)
+      out[i] = static_cast<float>(weight[i] * (x[i] * inv_rms));
   }
 }
 

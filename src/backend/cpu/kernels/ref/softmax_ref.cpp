@@ -12,10 +12,13 @@ void softmax_ref(const SoftmaxArgs& a) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* x = a.x.as<const float>() + r * c;
     double m = -INFINITY;
-    for (int64_t i = 0; i < c; ++i) m = std::max(m, static_cast<double>(x[i]));
+    for (int64_t i = 0; i < c; ++i)
+      m = std::max(m, static_cast<double>(x[i]));
     double sum = 0;
-    for (int64_t i = 0; i < c; ++i) sum += e[i] = std::exp(x[i] - m);
-    for (int64_t i = 0; i < c; ++i) a.out.as<float>()[r * c + i] = static_cast<float>(e[i] / sum);
+    for (int64_t i = 0; i < c; ++i)
+      sum += e[i] = std::exp(x[i] - m);
+    for (int64_t i = 0; i < c; ++i)
+      a.out.as<float>()[r * c + i] = static_cast<float>(e[i] / sum);
   }
 }
 
