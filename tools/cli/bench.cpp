@@ -2,6 +2,8 @@
 //
 // Decode streams every weight matrix once per token, so its floor is weight bytes / measured read bandwidth;
 // the report prints measured ms/token, that floor and their ratio (floor / measured: 1.0 is the floor).
+// The bandwidth is probed before every timed repetition and the medians of both are compared, so a
+// neighbour's load on a shared machine moves both the same way.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -76,10 +78,14 @@ int run_bench(const BenchOptions& o) {
   std::vector<int32_t> prompt(static_cast<size_t>(o.n_prompt));
   for (auto& t : prompt) t = token(rng);
 
+  const int n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
+  BandwidthProbe probe(static_cast<size_t>(o.bandwidth_mib) << 20, n_threads);
+  if (!probe.ok()) return fail(resource_exhausted("cannot allocate the bandwidth probe's buffer"));
   Executor executor(**backend);
   executor.set_profiling(o.profile);
-  std::vector<double> pp_ms, tg_ms;
+  std::vector<double> pp_ms, tg_ms, bandwidths;
   for (int r = 0; r < o.repeats + 1; ++r) {  // the first round warms caches and the arena, and is dropped
+    if (r > 0) bandwidths.push_back(probe.measure());
     auto cache = KvCache::create(**backend, c, context);
     if (!cache) return fail(cache.status());
     Timer t;
@@ -98,8 +104,7 @@ int run_bench(const BenchOptions& o) {
     }
   }
   const size_t weight_bytes = (*model)->weights().matrix_bytes;
-  const int n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
-  const double bandwidth = measure_read_bandwidth(static_cast<size_t>(o.bandwidth_mib) << 20, n_threads);
+  const double bandwidth = median(bandwidths);
   const double floor_ms = 1000.0 * static_cast<double>(weight_bytes) / bandwidth;
   const double decode_ms = median(tg_ms);
   const double prefill_ms = median(pp_ms);
