@@ -16,11 +16,11 @@
 namespace autoglm {
 
 struct EngineOptions {
-  std::string model_path;     // HF model directory (config.json + safetensors)
-  std::string weight_dtype;   // "f32", "f16", "bf16"; empty keeps the checkpoint's dtype
+  std::string model_path;    // HF model directory (config.json + safetensors)
+  std::string weight_dtype;  // "f32", "f16", "bf16"; empty keeps the checkpoint's dtype
   std::string backend = "cpu";
-  int n_threads = 0;          // CPU threads, 0 = all cores
-  int64_t max_context = 0;    // positions per sequence; 0 = min(max_position_embeddings, 4096)
+  int n_threads = 0;        // CPU threads, 0 = all cores
+  int64_t max_context = 0;  // positions per sequence; 0 = min(max_position_embeddings, 4096)
 };
 
 struct GenerateRequest {

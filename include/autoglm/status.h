@@ -12,14 +12,14 @@ namespace autoglm {
 
 enum class StatusCode {
   kOk,
-  kInvalidArgument,   // a caller passed something malformed (bad shape, bad option, bad request)
-  kNotFound,          // a file, tensor or registry entry does not exist
-  kIoError,           // the OS refused a read, write or map
-  kParseError,        // a file exists but its content is malformed (config.json, safetensors header)
-  kUnsupported,       // well-formed input that this build cannot handle (unknown dtype, architecture)
-  kOutOfRange,        // an index, offset or length beyond its bounds
-  kResourceExhausted, // memory or capacity ran out
-  kInternal,          // a broken invariant: a bug of ours
+  kInvalidArgument,    // a caller passed something malformed (bad shape, bad option, bad request)
+  kNotFound,           // a file, tensor or registry entry does not exist
+  kIoError,            // the OS refused a read, write or map
+  kParseError,         // a file exists but its content is malformed (config.json, safetensors header)
+  kUnsupported,        // well-formed input that this build cannot handle (unknown dtype, architecture)
+  kOutOfRange,         // an index, offset or length beyond its bounds
+  kResourceExhausted,  // memory or capacity ran out
+  kInternal,           // a broken invariant: a bug of ours
 };
 
 const char* status_code_name(StatusCode code);
@@ -57,7 +57,7 @@ Status internal_error(std::string message);
 template <typename T>
 class [[nodiscard]] Expected {
  public:
-  Expected(T value) : storage_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Expected(T value) : storage_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Expected(Status status) : storage_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(storage_).is_ok() && "Expected built from an OK status");
   }
@@ -84,9 +84,9 @@ class [[nodiscard]] Expected {
 #define AUTOGLM_CONCAT_INNER(a, b) a##b
 #define AUTOGLM_CONCAT(a, b) AUTOGLM_CONCAT_INNER(a, b)
 
-#define AUTOGLM_RETURN_IF_ERROR(expr)                 \
-  do {                                                \
-    ::autoglm::Status autoglm_status_ = (expr);       \
+#define AUTOGLM_RETURN_IF_ERROR(expr)                     \
+  do {                                                    \
+    ::autoglm::Status autoglm_status_ = (expr);           \
     if (!autoglm_status_.is_ok()) return autoglm_status_; \
   } while (0)
 

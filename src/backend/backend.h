@@ -15,7 +15,7 @@
 namespace autoglm {
 
 struct BackendOptions {
-  int n_threads = 0;   // CPU worker threads, caller included; 0 = hardware concurrency
+  int n_threads = 0;     // CPU worker threads, caller included; 0 = hardware concurrency
   int device_index = 0;  // which GPU, for GPU backends
 };
 

@@ -28,7 +28,8 @@ Expected<std::unique_ptr<Backend>> create_backend(std::string_view name, const B
   {
     std::lock_guard<std::mutex> lock(registry_mutex());
     auto it = registry().find(name);
-    if (it == registry().end()) return not_found("no backend named '" + std::string(name) + "' in this build");
+    if (it == registry().end())
+      return not_found("no backend named '" + std::string(name) + "' in this build");
     factory = it->second;
   }
   return factory(options);
@@ -37,7 +38,8 @@ Expected<std::unique_ptr<Backend>> create_backend(std::string_view name, const B
 std::vector<std::string> backend_names() {
   std::lock_guard<std::mutex> lock(registry_mutex());
   std::vector<std::string> names;
-  for (const auto& [name, factory] : registry()) names.push_back(name);
+  for (const auto& [name, factory] : registry())
+    names.push_back(name);
   return names;
 }
 

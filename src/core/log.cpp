@@ -20,17 +20,35 @@ spdlog::logger& logger() {
 
 void set_log_level(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: logger().set_level(spdlog::level::debug); return;
-    case LogLevel::kInfo: logger().set_level(spdlog::level::info); return;
-    case LogLevel::kWarn: logger().set_level(spdlog::level::warn); return;
-    case LogLevel::kError: logger().set_level(spdlog::level::err); return;
-    case LogLevel::kOff: logger().set_level(spdlog::level::off); return;
+    case LogLevel::kDebug:
+      logger().set_level(spdlog::level::debug);
+      return;
+    case LogLevel::kInfo:
+      logger().set_level(spdlog::level::info);
+      return;
+    case LogLevel::kWarn:
+      logger().set_level(spdlog::level::warn);
+      return;
+    case LogLevel::kError:
+      logger().set_level(spdlog::level::err);
+      return;
+    case LogLevel::kOff:
+      logger().set_level(spdlog::level::off);
+      return;
   }
 }
 
-void log_debug(const std::string& m) { logger().debug(m); }
-void log_info(const std::string& m) { logger().info(m); }
-void log_warn(const std::string& m) { logger().warn(m); }
-void log_error(const std::string& m) { logger().error(m); }
+void log_debug(const std::string& m) {
+  logger().debug(m);
+}
+void log_info(const std::string& m) {
+  logger().info(m);
+}
+void log_warn(const std::string& m) {
+  logger().warn(m);
+}
+void log_error(const std::string& m) {
+  logger().error(m);
+}
 
 }  // namespace autoglm

@@ -1,9 +1,9 @@
 // A fixed pool of worker threads for data-parallel kernels.
 //
 // parallel_for splits [0, n) into one contiguous range per thread and blocks until all are done. The caller's
-// thread takes part. Workers spin briefly on an atomic generation counter before sleeping, because decode runs
-// ~100 short parallel regions per token and a condition-variable wake-up per region would cost more than the
-// work of the small ones. Not re-entrant: a task must not call parallel_for on the same pool.
+// thread takes part. Workers spin briefly on an atomic generation counter before sleeping, because decode
+// runs ~100 short parallel regions per token and a condition-variable wake-up per region would cost more than
+// the work of the small ones. Not re-entrant: a task must not call parallel_for on the same pool.
 #pragma once
 
 #include <atomic>

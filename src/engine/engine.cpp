@@ -21,9 +21,12 @@ Engine::~Engine() = default;
 
 const char* finish_reason_name(FinishReason reason) {
   switch (reason) {
-    case FinishReason::kLength: return "length";
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kCancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -36,7 +39,8 @@ Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* eng
   ModelLoadOptions load_options;
   if (!options.weight_dtype.empty()) {
     auto dtype = parse_dtype(options.weight_dtype);
-    if (!dtype || *dtype == DType::kI32) return invalid_argument("unknown weight dtype '" + options.weight_dtype + "'");
+    if (!dtype || *dtype == DType::kI32)
+      return invalid_argument("unknown weight dtype '" + options.weight_dtype + "'");
     load_options.weight_dtype = dtype;
   }
   AUTOGLM_ASSIGN_OR_RETURN(impl->model, Model::load(options.model_path, *impl->backend, load_options));
@@ -73,11 +77,12 @@ Status Engine::generate(const GenerateRequest& request, GenerateResult* result,
   }
   std::vector<int32_t> stop_ids = request.stop_token_ids;
   if (!request.ignore_eos) {
-    for (int64_t id : config.eos_token_ids) stop_ids.push_back(static_cast<int32_t>(id));
+    for (int32_t id : model.eos_token_ids())
+      stop_ids.push_back(id);
   }
 
-  AUTOGLM_ASSIGN_OR_RETURN(KvCache cache, KvCache::create(*impl_->backend, config,
-                                                          std::min(needed, impl_->max_context)));
+  AUTOGLM_ASSIGN_OR_RETURN(KvCache cache,
+                           KvCache::create(*impl_->backend, config, std::min(needed, impl_->max_context)));
   Executor executor(*impl_->backend);
   Sampler sampler(request.sampling);
   *result = GenerateResult{};

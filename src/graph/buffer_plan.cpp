@@ -68,7 +68,8 @@ BufferPlan plan_buffers(const Graph& graph) {
       if (in.valid()) last_use[graph.storage_root(in).index] = static_cast<int64_t>(i);
     }
   }
-  for (ValueId out : graph.outputs()) last_use[graph.storage_root(out).index] = static_cast<int64_t>(nodes.size());
+  for (ValueId out : graph.outputs())
+    last_use[graph.storage_root(out).index] = static_cast<int64_t>(nodes.size());
 
   FreeList free_list;
   std::vector<std::vector<int32_t>> release_after(nodes.size() + 1);

@@ -18,8 +18,8 @@ namespace autoglm {
 Status Executor::plan(const Graph& graph) {
   BufferPlan plan = plan_buffers(graph);
   if (!arena_.defined() || arena_.nbytes() < plan.arena_bytes) {
-    AUTOGLM_ASSIGN_OR_RETURN(arena_, backend_.allocate(DType::kF32, Shape{static_cast<int64_t>(
-                                                                         (plan.arena_bytes + 3) / 4)}));
+    AUTOGLM_ASSIGN_OR_RETURN(
+        arena_, backend_.allocate(DType::kF32, Shape{static_cast<int64_t>((plan.arena_bytes + 3) / 4)}));
   }
   offsets_ = std::move(plan.offsets);
   stats_.arena_bytes = arena_.nbytes();
@@ -33,7 +33,8 @@ TensorView Executor::value(const Graph& graph, ValueId id) const {
   switch (v.kind) {
     case ValueKind::kInput:
     case ValueKind::kWeight:
-    case ValueKind::kState: return v.bound;
+    case ValueKind::kState:
+      return v.bound;
     case ValueKind::kIntermediate: {
       TensorView t;
       t.data = static_cast<uint8_t*>(arena_.data()) + offsets_[id.index];
@@ -55,13 +56,15 @@ TensorView Executor::value(const Graph& graph, ValueId id) const {
 Status Executor::run(const Graph& graph) {
   AUTOGLM_RETURN_IF_ERROR(plan(graph));
   for (const Node& node : graph.nodes()) {
-    const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto start =
+        profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status s = run_node(graph, node);
     if (!s.is_ok()) return s.with_context(std::string("node ") + op_kind_name(node.op));
     if (profiling_) {
       backend_.synchronize();
       const auto k = static_cast<size_t>(node.op);
-      stats_.op_ms[k] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      stats_.op_ms[k] +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       ++stats_.op_calls[k];
     }
   }
@@ -74,8 +77,10 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
   };
   const TensorView out = node.output.valid() ? value(graph, node.output) : TensorView{};
   switch (node.op) {
-    case OpKind::kEmbedding: return embedding(backend_, {in(0), in(1), out});
-    case OpKind::kMatmul: return matmul(backend_, {in(0), in(1), in(2), out});
+    case OpKind::kEmbedding:
+      return embedding(backend_, {in(0), in(1), out});
+    case OpKind::kMatmul:
+      return matmul(backend_, {in(0), in(1), in(2), out});
     case OpKind::kRmsNorm:
       return rms_norm(backend_, {in(0), in(1), std::get<NormAttrs>(node.attrs).eps, out});
     case OpKind::kLayerNorm:
@@ -90,9 +95,12 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
       const auto& a = std::get<AttentionAttrs>(node.attrs);
       return attention(backend_, {in(0), in(1), in(2), a.q_pos0, a.scale, a.window, a.softcap, out});
     }
-    case OpKind::kSwiglu: return swiglu(backend_, {in(0), out});
-    case OpKind::kAdd: return add(backend_, {in(0), in(1), out});
-    case OpKind::kSoftmax: return softmax(backend_, {in(0), out});
+    case OpKind::kSwiglu:
+      return swiglu(backend_, {in(0), out});
+    case OpKind::kAdd:
+      return add(backend_, {in(0), in(1), out});
+    case OpKind::kSoftmax:
+      return softmax(backend_, {in(0), out});
   }
   return internal_error("unhandled op");
 }

@@ -16,9 +16,9 @@
 namespace autoglm {
 
 struct ExecutorStats {
-  size_t arena_bytes = 0;          // current arena size
-  size_t last_peak_bytes = 0;      // peak live bytes of the last run
-  size_t last_total_bytes = 0;     // sum of all intermediates of the last run (what no reuse would need)
+  size_t arena_bytes = 0;       // current arena size
+  size_t last_peak_bytes = 0;   // peak live bytes of the last run
+  size_t last_total_bytes = 0;  // sum of all intermediates of the last run (what no reuse would need)
   // With profiling on: wall time and calls per op kind, summed over all runs (indexed by OpKind).
   std::array<double, kOpKindCount> op_ms{};
   std::array<int64_t, kOpKindCount> op_calls{};

@@ -6,16 +6,26 @@ namespace autoglm {
 
 const char* op_kind_name(OpKind op) {
   switch (op) {
-    case OpKind::kEmbedding: return "embedding";
-    case OpKind::kMatmul: return "matmul";
-    case OpKind::kRmsNorm: return "rms_norm";
-    case OpKind::kLayerNorm: return "layer_norm";
-    case OpKind::kRope: return "rope";
-    case OpKind::kKvStore: return "kv_store";
-    case OpKind::kAttention: return "attention";
-    case OpKind::kSwiglu: return "swiglu";
-    case OpKind::kAdd: return "add";
-    case OpKind::kSoftmax: return "softmax";
+    case OpKind::kEmbedding:
+      return "embedding";
+    case OpKind::kMatmul:
+      return "matmul";
+    case OpKind::kRmsNorm:
+      return "rms_norm";
+    case OpKind::kLayerNorm:
+      return "layer_norm";
+    case OpKind::kRope:
+      return "rope";
+    case OpKind::kKvStore:
+      return "kv_store";
+    case OpKind::kAttention:
+      return "attention";
+    case OpKind::kSwiglu:
+      return "swiglu";
+    case OpKind::kAdd:
+      return "add";
+    case OpKind::kSoftmax:
+      return "softmax";
   }
   return "?";
 }
@@ -67,12 +77,14 @@ ValueId Graph::rows(ValueId of, int64_t begin, int64_t end) {
 }
 
 ValueId Graph::storage_root(ValueId id) const {
-  while (value(id).kind == ValueKind::kView) id = value(id).view_of;
+  while (value(id).kind == ValueKind::kView)
+    id = value(id).view_of;
   return id;
 }
 
 ValueId Graph::embedding(ValueId ids, ValueId table) {
-  return add_node(OpKind::kEmbedding, {ids, table}, DType::kF32, Shape{value(ids).shape[0], value(table).shape[1]});
+  return add_node(OpKind::kEmbedding, {ids, table}, DType::kF32,
+                  Shape{value(ids).shape[0], value(table).shape[1]});
 }
 
 ValueId Graph::matmul(ValueId x, ValueId w, ValueId bias) {
@@ -105,20 +117,28 @@ ValueId Graph::swiglu(ValueId x) {
   return add_node(OpKind::kSwiglu, {x}, value(x).dtype, Shape{s[0], s[1] / 2});
 }
 
-ValueId Graph::add(ValueId a, ValueId b) { return add_node(OpKind::kAdd, {a, b}, value(a).dtype, value(a).shape); }
+ValueId Graph::add(ValueId a, ValueId b) {
+  return add_node(OpKind::kAdd, {a, b}, value(a).dtype, value(a).shape);
+}
 
-ValueId Graph::softmax(ValueId x) { return add_node(OpKind::kSoftmax, {x}, value(x).dtype, value(x).shape); }
+ValueId Graph::softmax(ValueId x) {
+  return add_node(OpKind::kSoftmax, {x}, value(x).dtype, value(x).shape);
+}
 
 std::string Graph::dump() const {
   auto name = [&](ValueId id) -> std::string {
     if (!id.valid()) return "_";
     const Value& v = value(id);
     switch (v.kind) {
-      case ValueKind::kInput: return "in:" + v.name;
-      case ValueKind::kWeight: return "w:" + v.name;
-      case ValueKind::kState: return "state:" + v.name;
+      case ValueKind::kInput:
+        return "in:" + v.name;
+      case ValueKind::kWeight:
+        return "w:" + v.name;
+      case ValueKind::kState:
+        return "state:" + v.name;
       case ValueKind::kIntermediate:
-      case ValueKind::kView: return "%" + std::to_string(id.index);
+      case ValueKind::kView:
+        return "%" + std::to_string(id.index);
     }
     return "?";
   };
@@ -127,7 +147,8 @@ std::string Graph::dump() const {
     if (n.output.valid()) out += name(n.output) + " = ";
     out += op_kind_name(n.op);
     out += "(";
-    for (size_t i = 0; i < n.inputs.size(); ++i) out += (i ? ", " : "") + name(n.inputs[i]);
+    for (size_t i = 0; i < n.inputs.size(); ++i)
+      out += (i ? ", " : "") + name(n.inputs[i]);
     out += ")";
     if (n.output.valid()) {
       const Value& v = value(n.output);

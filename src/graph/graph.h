@@ -4,9 +4,9 @@
 // step depends on its token count and cache position). Passes (graph/pass.h) may rewrite it, and the
 // Executor (graph/executor.h) runs it on a backend, placing intermediates in a reused arena.
 //
-// Values are bound (inputs, weights, KV-cache state: the caller owns their memory, which must outlive the run)
-// or intermediates (the executor owns them). A view is a reshape or row range of another value and shares its
-// memory. Nodes either produce one value or, like kv_store, write into a bound value.
+// Values are bound (inputs, weights, KV-cache state: the caller owns their memory, which must outlive the
+// run) or intermediates (the executor owns them). A view is a reshape or row range of another value and
+// shares its memory. Nodes either produce one value or, like kv_store, write into a bound value.
 #pragma once
 
 #include <cstdint>
@@ -32,10 +32,10 @@ struct Value {
   ValueKind kind = ValueKind::kIntermediate;
   DType dtype = DType::kF32;
   Shape shape;
-  std::string name;        // for dumps and error messages
-  TensorView bound;        // kInput / kWeight / kState
-  ValueId view_of;         // kView: the value whose memory it shares
-  int64_t view_offset = 0; // kView: offset in elements into view_of
+  std::string name;         // for dumps and error messages
+  TensorView bound;         // kInput / kWeight / kState
+  ValueId view_of;          // kView: the value whose memory it shares
+  int64_t view_offset = 0;  // kView: offset in elements into view_of
 };
 
 enum class OpKind : uint8_t {

@@ -19,7 +19,8 @@ Status DeadNodeElimination::run(Graph& graph) {
       live_value[v.index] = true;
     }
   };
-  for (ValueId out : graph.outputs()) mark_live(out);
+  for (ValueId out : graph.outputs())
+    mark_live(out);
   auto& nodes = graph.mutable_nodes();
   std::vector<bool> keep(nodes.size(), false);
   // Walk backwards: a node is live if it writes state or produces a live value; its inputs (and the values
@@ -29,7 +30,8 @@ Status DeadNodeElimination::run(Graph& graph) {
     const bool live = !n.output.valid() || live_value[n.output.index];
     if (!live) continue;
     keep[i] = true;
-    for (ValueId in : n.inputs) mark_live(in);
+    for (ValueId in : n.inputs)
+      mark_live(in);
   }
   size_t w = 0;
   for (size_t i = 0; i < nodes.size(); ++i) {

@@ -21,8 +21,8 @@ struct RopeConfig {
   double partial_rotary_factor = 1.0;  // fraction of head_dim that rotates
   RopeScalingType scaling = RopeScalingType::kNone;
   double factor = 1.0;
-  double low_freq_factor = 1.0;   // kLlama3
-  double high_freq_factor = 4.0;  // kLlama3
+  double low_freq_factor = 1.0;                  // kLlama3
+  double high_freq_factor = 4.0;                 // kLlama3
   int64_t original_max_position_embeddings = 0;  // kLlama3
 };
 
@@ -45,7 +45,7 @@ struct ModelConfig {
   bool attention_bias = false;  // q/k/v projections carry biases (Qwen2, GLM)
   bool mlp_bias = false;
   RopeConfig rope;
-  int64_t sliding_window = 0;  // 0: none
+  int64_t sliding_window = 0;                   // 0: none
   std::vector<LayerAttentionType> layer_types;  // one per layer; all kFull unless the config says otherwise
   std::vector<int64_t> bos_token_ids;
   std::vector<int64_t> eos_token_ids;

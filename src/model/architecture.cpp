@@ -26,7 +26,8 @@ void register_architecture(const std::string& hf_name, ArchitectureFactory facto
 std::vector<std::string> architecture_names() {
   std::lock_guard<std::mutex> lock(registry_mutex());
   std::vector<std::string> names;
-  for (const auto& [name, factory] : registry()) names.push_back(name);
+  for (const auto& [name, factory] : registry())
+    names.push_back(name);
   return names;
 }
 
@@ -39,8 +40,10 @@ Expected<DecoderSpec> decoder_spec_for(const ModelConfig& config) {
   }
   if (!factory) {
     std::string known;
-    for (const auto& name : architecture_names()) known += (known.empty() ? "" : ", ") + name;
-    return unsupported("architecture '" + config.architecture + "' is not supported (supported: " + known + ")");
+    for (const auto& name : architecture_names())
+      known += (known.empty() ? "" : ", ") + name;
+    return unsupported("architecture '" + config.architecture + "' is not supported (supported: " + known +
+                       ")");
   }
   return factory(config);
 }

@@ -51,7 +51,8 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
     AttentionAttrs attn;
     attn.q_pos0 = in.n_past;
     attn.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
-    attn.window = c.layer_types.size() > l && c.layer_types[l] == LayerAttentionType::kSliding ? c.sliding_window : 0;
+    attn.window =
+        c.layer_types.size() > l && c.layer_types[l] == LayerAttentionType::kSliding ? c.sliding_window : 0;
     ValueId a = g.attention(q, k_cache, v_cache, attn);
     a = g.reshape(a, Shape{n, heads * head_dim});
     ValueId o = g.matmul(a, g.weight(p + "wo", lw.wo.view()), optional_weight(g, p + "bo", lw.bo));

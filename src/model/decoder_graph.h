@@ -13,9 +13,9 @@
 namespace autoglm {
 
 struct StepInputs {
-  TensorView ids;        // [n] i32
-  TensorView positions;  // [n] i32
-  int64_t n_past = 0;    // cache rows already filled
+  TensorView ids;           // [n] i32
+  TensorView positions;     // [n] i32
+  int64_t n_past = 0;       // cache rows already filled
   bool all_logits = false;  // logits of every row instead of the last only
 };
 

@@ -20,8 +20,8 @@ class Loader {
     return provider_.load(name, Shape{n}, DType::kF32);
   }
   // [a; b] along rows: the fused gate/up weight of Llama-family checkpoints (host memory only).
-  Expected<Tensor> stacked_rows(const std::string& a_name, const std::string& b_name, int64_t rows, int64_t cols,
-                                bool is_matrix) {
+  Expected<Tensor> stacked_rows(const std::string& a_name, const std::string& b_name, int64_t rows,
+                                int64_t cols, bool is_matrix) {
     const Shape part = is_matrix ? Shape{rows, cols} : Shape{rows};
     const DType dtype = is_matrix ? matrix_dtype_ : DType::kF32;
     AUTOGLM_ASSIGN_OR_RETURN(Tensor a, provider_.load(a_name, part, dtype));
@@ -43,7 +43,8 @@ class Loader {
   size_t matrix_bytes_ = 0;
 };
 
-Status load_layer(const ModelConfig& c, const DecoderSpec& spec, Loader& ld, int layer, DecoderLayerWeights& w) {
+Status load_layer(const ModelConfig& c, const DecoderSpec& spec, Loader& ld, int layer,
+                  DecoderLayerWeights& w) {
   const std::string p = "model.layers." + std::to_string(layer) + ".";
   const int64_t hidden = c.hidden_size, q_dim = c.num_attention_heads * c.head_dim,
                 kv_dim = c.num_key_value_heads * c.head_dim, ffn = c.intermediate_size;
@@ -72,14 +73,14 @@ Status load_layer(const ModelConfig& c, const DecoderSpec& spec, Loader& ld, int
   if (spec.fused_gate_up) {
     AUTOGLM_ASSIGN_OR_RETURN(w.w_gate_up, ld.matrix(p + "mlp.gate_up_proj.weight", 2 * ffn, hidden));
     if (spec.mlp_bias) {
-    AUTOGLM_ASSIGN_OR_RETURN(w.b_gate_up, ld.vector(p + "mlp.gate_up_proj.bias", 2 * ffn));
-  }
+      AUTOGLM_ASSIGN_OR_RETURN(w.b_gate_up, ld.vector(p + "mlp.gate_up_proj.bias", 2 * ffn));
+    }
   } else {
-    AUTOGLM_ASSIGN_OR_RETURN(w.w_gate_up, ld.stacked_rows(p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight",
-                                                          ffn, hidden, true));
+    AUTOGLM_ASSIGN_OR_RETURN(w.w_gate_up, ld.stacked_rows(p + "mlp.gate_proj.weight",
+                                                          p + "mlp.up_proj.weight", ffn, hidden, true));
     if (spec.mlp_bias) {
-      AUTOGLM_ASSIGN_OR_RETURN(w.b_gate_up,
-                               ld.stacked_rows(p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias", ffn, 0, false));
+      AUTOGLM_ASSIGN_OR_RETURN(
+          w.b_gate_up, ld.stacked_rows(p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias", ffn, 0, false));
     }
   }
   AUTOGLM_ASSIGN_OR_RETURN(w.w_down, ld.matrix(p + "mlp.down_proj.weight", hidden, ffn));
@@ -92,13 +93,15 @@ Status load_layer(const ModelConfig& c, const DecoderSpec& spec, Loader& ld, int
 }  // namespace
 
 Expected<DecoderWeights> load_decoder_weights(const ModelConfig& c, const DecoderSpec& spec,
-                                              WeightProvider& provider, Backend& backend, DType matrix_dtype) {
+                                              WeightProvider& provider, Backend& backend,
+                                              DType matrix_dtype) {
   Loader ld(provider, matrix_dtype);
   DecoderWeights w;
-  AUTOGLM_ASSIGN_OR_RETURN(w.embed, provider.load("model.embed_tokens.weight", Shape{c.vocab_size, c.hidden_size},
-                                                  matrix_dtype));
+  AUTOGLM_ASSIGN_OR_RETURN(
+      w.embed, provider.load("model.embed_tokens.weight", Shape{c.vocab_size, c.hidden_size}, matrix_dtype));
   w.layers.resize(static_cast<size_t>(c.num_hidden_layers));
-  for (int i = 0; i < c.num_hidden_layers; ++i) AUTOGLM_RETURN_IF_ERROR(load_layer(c, spec, ld, i, w.layers[i]));
+  for (int i = 0; i < c.num_hidden_layers; ++i)
+    AUTOGLM_RETURN_IF_ERROR(load_layer(c, spec, ld, i, w.layers[i]));
   AUTOGLM_ASSIGN_OR_RETURN(w.final_norm, ld.vector("model.norm.weight", c.hidden_size));
   // Tied checkpoints usually omit lm_head.weight; an untied config without it is an error.
   if (c.tie_word_embeddings && !ld.has("lm_head.weight")) {

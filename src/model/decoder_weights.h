@@ -15,21 +15,21 @@ namespace autoglm {
 struct DecoderLayerWeights {
   Tensor attn_norm;
   Tensor wq, wk, wv, wo;
-  Tensor bq, bk, bv, bo;    // undefined when the spec has no such bias
-  Tensor q_norm, k_norm;    // spec.qk_norm
-  Tensor post_attn_norm;    // spec.sandwich_norms
+  Tensor bq, bk, bv, bo;  // undefined when the spec has no such bias
+  Tensor q_norm, k_norm;  // spec.qk_norm
+  Tensor post_attn_norm;  // spec.sandwich_norms
   Tensor mlp_norm;
   Tensor w_gate_up, b_gate_up;
   Tensor w_down, b_down;
-  Tensor post_mlp_norm;     // spec.sandwich_norms
+  Tensor post_mlp_norm;  // spec.sandwich_norms
 };
 
 struct DecoderWeights {
-  Tensor embed;       // [vocab, hidden]
+  Tensor embed;  // [vocab, hidden]
   std::vector<DecoderLayerWeights> layers;
-  Tensor final_norm;  // [hidden]
-  Tensor lm_head;     // [vocab, hidden]; shares embed's storage when tied
-  Tensor inv_freq;    // [rotary_dim / 2] f32
+  Tensor final_norm;        // [hidden]
+  Tensor lm_head;           // [vocab, hidden]; shares embed's storage when tied
+  Tensor inv_freq;          // [rotary_dim / 2] f32
   size_t matrix_bytes = 0;  // bytes of all matrices but the embedding: what one decode step streams
 };
 

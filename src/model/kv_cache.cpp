@@ -18,7 +18,8 @@ Expected<KvCache> KvCache::create(Backend& backend, const ModelConfig& config, i
 
 size_t KvCache::nbytes() const {
   size_t n = 0;
-  for (size_t i = 0; i < k.size(); ++i) n += k[i].nbytes() + v[i].nbytes();
+  for (size_t i = 0; i < k.size(); ++i)
+    n += k[i].nbytes() + v[i].nbytes();
   return n;
 }
 

@@ -13,8 +13,8 @@ namespace autoglm {
 struct KvCache {
   std::vector<Tensor> k;  // one per layer
   std::vector<Tensor> v;
-  int64_t capacity = 0;   // positions
-  int64_t n_filled = 0;   // positions written so far
+  int64_t capacity = 0;  // positions
+  int64_t n_filled = 0;  // positions written so far
 
   static Expected<KvCache> create(Backend& backend, const ModelConfig& config, int64_t capacity);
   size_t nbytes() const;

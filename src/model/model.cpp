@@ -1,13 +1,15 @@
 #include "model/model.h"
 
+#include <algorithm>
+
 #include "loader/hf_config.h"
 #include "model/decoder_graph.h"
 #include "model/weight_provider.h"
 
 namespace autoglm {
 
-Model::Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeights weights, DType weight_dtype,
-             std::unique_ptr<WeightSource> source)
+Model::Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeights weights,
+             DType weight_dtype, std::unique_ptr<WeightSource> source)
     : backend_(backend),
       config_(std::move(config)),
       spec_(spec),
@@ -23,13 +25,17 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string& path, Backend& b
   AUTOGLM_ASSIGN_OR_RETURN(std::unique_ptr<WeightSource> source, open_weight_source(path));
   auto provider = make_checkpoint_weights(*source, backend);
   const DType dtype = options.weight_dtype.value_or(provider->native_dtype());
-  AUTOGLM_ASSIGN_OR_RETURN(DecoderWeights weights, load_decoder_weights(config, spec, *provider, backend, dtype));
-  return std::unique_ptr<Model>(
+  AUTOGLM_ASSIGN_OR_RETURN(DecoderWeights weights,
+                           load_decoder_weights(config, spec, *provider, backend, dtype));
+  AUTOGLM_ASSIGN_OR_RETURN(GenerationConfig generation, load_generation_config(path));
+  auto model = std::unique_ptr<Model>(
       new Model(backend, std::move(config), spec, std::move(weights), dtype, std::move(source)));
+  model->generation_config_ = std::move(generation);
+  return model;
 }
 
-Expected<std::unique_ptr<Model>> Model::random(const ModelConfig& config, Backend& backend, DType weight_dtype,
-                                               uint64_t seed) {
+Expected<std::unique_ptr<Model>> Model::random(const ModelConfig& config, Backend& backend,
+                                               DType weight_dtype, uint64_t seed) {
   AUTOGLM_RETURN_IF_ERROR(config.validate(config.architecture));
   AUTOGLM_ASSIGN_OR_RETURN(DecoderSpec spec, decoder_spec_for(config));
   auto provider = make_random_weights(backend, weight_dtype, seed);
@@ -38,13 +44,23 @@ Expected<std::unique_ptr<Model>> Model::random(const ModelConfig& config, Backen
   return std::unique_ptr<Model>(new Model(backend, config, spec, std::move(weights), weight_dtype, nullptr));
 }
 
+std::vector<int32_t> Model::eos_token_ids() const {
+  std::vector<int32_t> ids;
+  for (const auto* list : {&config_.eos_token_ids, &generation_config_.eos_token_ids}) {
+    for (int64_t id : *list) {
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(static_cast<int32_t>(id));
+    }
+  }
+  return ids;
+}
+
 Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::span<const int32_t> tokens,
                                     bool all_logits) const {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return invalid_argument("forward: no tokens");
   if (cache.n_filled + n > cache.capacity) {
-    return out_of_range("forward: " + std::to_string(cache.n_filled + n) + " positions exceed the context of " +
-                        std::to_string(cache.capacity));
+    return out_of_range("forward: " + std::to_string(cache.n_filled + n) +
+                        " positions exceed the context of " + std::to_string(cache.capacity));
   }
   for (int32_t t : tokens) {
     if (t < 0 || t >= config_.vocab_size) {

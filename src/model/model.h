@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 #include "graph/executor.h"
 #include "graph/pass.h"
+#include "loader/generation_config.h"
 #include "loader/model_config.h"
 #include "loader/weight_source.h"
 #include "model/architecture.h"
@@ -28,10 +29,14 @@ class Model {
   static Expected<std::unique_ptr<Model>> load(const std::string& path, Backend& backend,
                                                const ModelLoadOptions& options = {});
   // A model of the given config with random weights (speed measurements).
-  static Expected<std::unique_ptr<Model>> random(const ModelConfig& config, Backend& backend, DType weight_dtype,
-                                                 uint64_t seed = 1);
+  static Expected<std::unique_ptr<Model>> random(const ModelConfig& config, Backend& backend,
+                                                 DType weight_dtype, uint64_t seed = 1);
 
   const ModelConfig& config() const { return config_; }
+  // The checkpoint's generation_config.json (all fields empty when it has none).
+  const GenerationConfig& generation_config() const { return generation_config_; }
+  // Ids that end generation: config.json's EOS ids and generation_config.json's, without repeats.
+  std::vector<int32_t> eos_token_ids() const;
   const DecoderSpec& spec() const { return spec_; }
   const DecoderWeights& weights() const { return weights_; }
   Backend& backend() const { return backend_; }
@@ -52,6 +57,7 @@ class Model {
 
   Backend& backend_;
   ModelConfig config_;
+  GenerationConfig generation_config_;
   DecoderSpec spec_;
   DecoderWeights weights_;
   DType weight_dtype_;

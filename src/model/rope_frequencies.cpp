@@ -15,9 +15,11 @@ std::vector<float> rope_inverse_frequencies(const ModelConfig& config) {
     inv_freq[i] = 1.0f / std::pow(static_cast<float>(rope.theta), exponent);
   }
   switch (rope.scaling) {
-    case RopeScalingType::kNone: break;
+    case RopeScalingType::kNone:
+      break;
     case RopeScalingType::kLinear:
-      for (float& f : inv_freq) f = f / static_cast<float>(rope.factor);
+      for (float& f : inv_freq)
+        f = f / static_cast<float>(rope.factor);
       break;
     case RopeScalingType::kLlama3: {
       const double old_context = static_cast<double>(rope.original_max_position_embeddings);

@@ -10,20 +10,32 @@ namespace {
 
 float load_f32(const void* p, DType dtype, int64_t i) {
   switch (dtype) {
-    case DType::kF32: return static_cast<const float*>(p)[i];
-    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    case DType::kI32: return static_cast<float>(static_cast<const int32_t*>(p)[i]);
+    case DType::kF32:
+      return static_cast<const float*>(p)[i];
+    case DType::kF16:
+      return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::kBF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::kI32:
+      return static_cast<float>(static_cast<const int32_t*>(p)[i]);
   }
   return 0;
 }
 
 void store_f32(void* p, DType dtype, int64_t i, float v) {
   switch (dtype) {
-    case DType::kF32: static_cast<float*>(p)[i] = v; return;
-    case DType::kF16: static_cast<uint16_t*>(p)[i] = f32_to_f16(v); return;
-    case DType::kBF16: static_cast<uint16_t*>(p)[i] = f32_to_bf16(v); return;
-    case DType::kI32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); return;
+    case DType::kF32:
+      static_cast<float*>(p)[i] = v;
+      return;
+    case DType::kF16:
+      static_cast<uint16_t*>(p)[i] = f32_to_f16(v);
+      return;
+    case DType::kBF16:
+      static_cast<uint16_t*>(p)[i] = f32_to_bf16(v);
+      return;
+    case DType::kI32:
+      static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v);
+      return;
   }
 }
 
@@ -52,8 +64,8 @@ class CheckpointWeights final : public WeightProvider {
   Expected<Tensor> load(const std::string& name, const Shape& shape, DType dtype) override {
     AUTOGLM_ASSIGN_OR_RETURN(TensorView src, source_.view(name));
     if (src.shape != shape) {
-      return invalid_argument(source_.describe() + ": tensor '" + name + "' has shape " + src.shape.to_string() +
-                              ", the model config implies " + shape.to_string());
+      return invalid_argument(source_.describe() + ": tensor '" + name + "' has shape " +
+                              src.shape.to_string() + ", the model config implies " + shape.to_string());
     }
     if (src.dtype == DType::kI32) {
       return unsupported(source_.describe() + ": tensor '" + name + "' is i32, expected a float type");
@@ -71,7 +83,8 @@ class CheckpointWeights final : public WeightProvider {
 
 class RandomWeights final : public WeightProvider {
  public:
-  RandomWeights(Backend& backend, DType dtype, uint64_t seed) : backend_(backend), dtype_(dtype), state_(seed) {}
+  RandomWeights(Backend& backend, DType dtype, uint64_t seed)
+      : backend_(backend), dtype_(dtype), state_(seed) {}
 
   bool has(const std::string&) const override { return true; }
   DType native_dtype() const override { return dtype_; }
@@ -82,10 +95,12 @@ class RandomWeights final : public WeightProvider {
     const int64_t n = host.numel();
     if (shape.rank() == 1) {
       const bool is_bias = name.find("bias") != std::string::npos;
-      for (int64_t i = 0; i < n; ++i) store_f32(host.data(), dtype, i, is_bias ? 0.0f : 1.0f);
+      for (int64_t i = 0; i < n; ++i)
+        store_f32(host.data(), dtype, i, is_bias ? 0.0f : 1.0f);
     } else {
       const float bound = std::sqrt(3.0f / static_cast<float>(shape.back()));
-      for (int64_t i = 0; i < n; ++i) store_f32(host.data(), dtype, i, bound * (2.0f * next_uniform() - 1.0f));
+      for (int64_t i = 0; i < n; ++i)
+        store_f32(host.data(), dtype, i, bound * (2.0f * next_uniform() - 1.0f));
     }
     return to_backend(std::move(host), backend_);
   }
@@ -111,7 +126,8 @@ void convert_elements(const void* src, DType src_dtype, void* dst, DType dst_dty
     std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(src_dtype));
     return;
   }
-  for (int64_t i = 0; i < n; ++i) store_f32(dst, dst_dtype, i, load_f32(src, src_dtype, i));
+  for (int64_t i = 0; i < n; ++i)
+    store_f32(dst, dst_dtype, i, load_f32(src, src_dtype, i));
 }
 
 std::unique_ptr<WeightProvider> make_checkpoint_weights(const WeightSource& source, Backend& backend) {

@@ -16,9 +16,9 @@ struct AttentionArgs {
   TensorView v_cache;  // [capacity, kv_heads, head_dim] f32
   int64_t q_pos0 = 0;  // position of the first query row
   float scale = 1.0f;
-  int64_t window = 0;  // 0: full causal attention
+  int64_t window = 0;    // 0: full causal attention
   float softcap = 0.0f;  // 0: none
-  TensorView out;      // [t, q_heads, head_dim] f32; must not alias q
+  TensorView out;        // [t, q_heads, head_dim] f32; must not alias q
 };
 
 Status attention(Backend& backend, const AttentionArgs& args);

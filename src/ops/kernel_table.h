@@ -42,7 +42,8 @@ class KernelTable {
   std::vector<Key> keys() const {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<Key> out;
-    for (const auto& [key, fn] : entries_) out.push_back(key);
+    for (const auto& [key, fn] : entries_)
+      out.push_back(key);
     return out;
   }
 

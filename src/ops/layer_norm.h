@@ -10,7 +10,7 @@ struct LayerNormArgs {
   TensorView weight;  // [d] f32
   TensorView bias;    // [d] f32, or data == nullptr for none
   float eps = 1e-5f;
-  TensorView out;     // same shape as x; may alias x
+  TensorView out;  // same shape as x; may alias x
 };
 
 Status layer_norm(Backend& backend, const LayerNormArgs& args);

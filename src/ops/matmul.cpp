@@ -22,7 +22,8 @@ Status matmul(Backend& backend, const MatmulArgs& a) {
     AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "bias", a.bias, Shape{n}));
     AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "bias", a.bias, backend));
   }
-  for (const auto* t : {&a.x, &a.w, &a.out}) AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "tensor", *t, backend));
+  for (const auto* t : {&a.x, &a.w, &a.out})
+    AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "tensor", *t, backend));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "x", a.x));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "w", a.w));
   AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<MatmulArgs>(kOp, backend, a.w.dtype));

@@ -3,7 +3,9 @@
 namespace autoglm::op_checks {
 namespace {
 
-std::string prefix(const char* op, const char* what) { return std::string(op) + ": " + what + " "; }
+std::string prefix(const char* op, const char* what) {
+  return std::string(op) + ": " + what + " ";
+}
 
 }  // namespace
 
@@ -44,7 +46,8 @@ bool overlaps(const TensorView& a, const TensorView& b) {
   return a_begin < b_begin + b.nbytes() && b_begin < a_begin + a.nbytes();
 }
 
-Status disjoint(const char* op, const char* a_name, const TensorView& a, const char* b_name, const TensorView& b) {
+Status disjoint(const char* op, const char* a_name, const TensorView& a, const char* b_name,
+                const TensorView& b) {
   if (!overlaps(a, b)) return Status::ok();
   return invalid_argument(prefix(op, a_name) + "must not alias " + b_name);
 }
@@ -52,7 +55,8 @@ Status disjoint(const char* op, const char* a_name, const TensorView& a, const c
 Status disjoint_or_same(const char* op, const char* a_name, const TensorView& a, const char* b_name,
                         const TensorView& b) {
   if (!overlaps(a, b) || (a.data == b.data && a.nbytes() == b.nbytes())) return Status::ok();
-  return invalid_argument(prefix(op, a_name) + "may alias " + b_name + " only exactly, not a shifted overlap");
+  return invalid_argument(prefix(op, a_name) + "may alias " + b_name +
+                          " only exactly, not a shifted overlap");
 }
 
 }  // namespace autoglm::op_checks

@@ -20,9 +20,10 @@ Status has_min_rank(const char* op, const char* what, const TensorView& t, int r
 // True when the byte ranges of a and b intersect (empty tensors overlap nothing).
 bool overlaps(const TensorView& a, const TensorView& b);
 // For outputs that must not share any byte with an input ("must not alias").
-Status disjoint(const char* op, const char* a_name, const TensorView& a, const char* b_name, const TensorView& b);
-// For outputs that "may alias" an input: exact aliasing (same data, same size) is fine because the kernels read
-// each element before they write it; a shifted overlap would read values already overwritten.
+Status disjoint(const char* op, const char* a_name, const TensorView& a, const char* b_name,
+                const TensorView& b);
+// For outputs that "may alias" an input: exact aliasing (same data, same size) is fine because the kernels
+// read each element before they write it; a shifted overlap would read values already overwritten.
 Status disjoint_or_same(const char* op, const char* a_name, const TensorView& a, const char* b_name,
                         const TensorView& b);
 

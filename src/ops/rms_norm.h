@@ -10,7 +10,7 @@ struct RmsNormArgs {
   TensorView x;       // [..., d] f32 (dispatch key)
   TensorView weight;  // [d] f32
   float eps = 1e-6f;
-  TensorView out;     // same shape as x; may alias x
+  TensorView out;  // same shape as x; may alias x
 };
 
 Status rms_norm(Backend& backend, const RmsNormArgs& args);

@@ -17,7 +17,7 @@ struct RopeArgs {
   TensorView inv_freq;   // [rotary_dim / 2] f32
   int rotary_dim = 0;    // even, <= head_dim
   RopeLayout layout = RopeLayout::kNeox;
-  TensorView out;        // same shape as x; may alias x
+  TensorView out;  // same shape as x; may alias x
 };
 
 Status rope(Backend& backend, const RopeArgs& args);

@@ -154,7 +154,8 @@ void apply_top_k(std::span<float> logits, int32_t top_k) {
   float kth_largest = 0.0f;
   if (k <= n / kTopKHeapDivisor) {
     scratch.resize(k);
-    std::partial_sort_copy(logits.begin(), logits.end(), scratch.begin(), scratch.end(), std::greater<float>());
+    std::partial_sort_copy(logits.begin(), logits.end(), scratch.begin(), scratch.end(),
+                           std::greater<float>());
     kth_largest = scratch[k - 1];
   } else {
     scratch.assign(logits.begin(), logits.end());
@@ -242,7 +243,8 @@ void apply_top_p(std::span<float> logits, float top_p) {
   }
   // Keep exactly the tokens ordered at or before the cut: one comparison per token, no index set.
   for (size_t i = 0; i < logits.size(); ++i) {
-    const bool kept = logits[i] > cut->logit || (logits[i] == cut->logit && static_cast<int32_t>(i) <= cut->id);
+    const bool kept =
+        logits[i] > cut->logit || (logits[i] == cut->logit && static_cast<int32_t>(i) <= cut->id);
     if (!kept) {
       logits[i] = kNegInf;
     }

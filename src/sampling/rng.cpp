@@ -12,7 +12,9 @@ uint64_t Rng::entropy_seed() {
   return (high << 32) ^ low;
 }
 
-uint64_t Rng::next_u64() { return engine_(); }
+uint64_t Rng::next_u64() {
+  return engine_();
+}
 
 double Rng::next_double() {
   constexpr double kTwoPowMinus53 = 0x1p-53;

@@ -31,7 +31,8 @@ class Sampler {
   // logits: one row over the vocabulary (not empty), modified in place (penalties, temperature, masks).
   // prompt: the prompt's token ids; generated: the ids produced so far for this request. The repetition
   // penalty covers both; the presence and frequency penalties only generated.
-  int32_t sample(std::span<float> logits, std::span<const int32_t> prompt, std::span<const int32_t> generated);
+  int32_t sample(std::span<float> logits, std::span<const int32_t> prompt,
+                 std::span<const int32_t> generated);
 
   const SamplingParams& params() const { return params_; }
 

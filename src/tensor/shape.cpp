@@ -6,12 +6,14 @@ namespace autoglm {
 
 Shape::Shape(std::initializer_list<int64_t> dims) {
   assert(dims.size() <= kMaxDims);
-  for (int64_t d : dims) dims_[rank_++] = d;
+  for (int64_t d : dims)
+    dims_[rank_++] = d;
 }
 
 int64_t Shape::numel() const {
   int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[i];
+  for (int i = 0; i < rank_; ++i)
+    n *= dims_[i];
   return n;
 }
 
@@ -35,7 +37,8 @@ std::string Shape::to_string() const {
 bool Shape::from_dims(const int64_t* dims, int rank, Shape* out) {
   if (rank < 0 || rank > kMaxDims) return false;
   Shape s;
-  for (int i = 0; i < rank; ++i) s.dims_[i] = dims[i];
+  for (int i = 0; i < rank; ++i)
+    s.dims_[i] = dims[i];
   s.rank_ = rank;
   *out = s;
   return true;

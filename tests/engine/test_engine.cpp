@@ -1,6 +1,9 @@
 // The public engine API: request validation, stop conditions, cancellation and determinism.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "autoglm/engine.h"
 #include "support/golden_fixture.h"
 #include "support/test_data.h"
@@ -60,7 +63,8 @@ TEST(Engine, CallbackCancels) {
   auto engine = make_engine("llama");
   GenerateResult result;
   int seen = 0;
-  ASSERT_TRUE(engine->generate(greedy_request({5, 6, 7}, 20), &result, [&](int32_t) { return ++seen < 3; }).is_ok());
+  ASSERT_TRUE(
+      engine->generate(greedy_request({5, 6, 7}, 20), &result, [&](int32_t) { return ++seen < 3; }).is_ok());
   EXPECT_EQ(result.tokens.size(), 3u);
   EXPECT_EQ(result.finish_reason, FinishReason::kCancelled);
 }
@@ -99,7 +103,8 @@ TEST(Engine, SeededSamplingIsReproducibleAndEosStops) {
   ASSERT_TRUE(engine->generate(request, &b).is_ok());
   EXPECT_EQ(a.tokens, b.tokens);
   // Without ignore_eos, the config's EOS id (2) ends generation if it is drawn.
-  for (size_t i = 0; i + 1 < a.tokens.size(); ++i) EXPECT_NE(a.tokens[i], 2);
+  for (size_t i = 0; i + 1 < a.tokens.size(); ++i)
+    EXPECT_NE(a.tokens[i], 2);
 }
 
 TEST(Engine, CreateFailsCleanly) {
@@ -112,6 +117,35 @@ TEST(Engine, CreateFailsCleanly) {
   options.backend = "tpu";
   EXPECT_EQ(Engine::create(options, &engine).code(), StatusCode::kNotFound);
   EXPECT_FALSE(engine);
+}
+
+}  // namespace
+}  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// generation_config.json may name EOS ids that config.json does not (Llama 3 instruct checkpoints do).
+TEST(Engine, StopsAtEosFromGenerationConfig) {
+  namespace fs = std::filesystem;
+  const auto golden = test::load_golden("mistral");
+  const std::string dir = test::temp_dir("engine_generation_eos");
+  for (const auto& entry : fs::directory_iterator(golden.dir))
+    fs::copy(entry.path(), dir + "/" + entry.path().filename().string());
+  const int32_t eos = golden.prompts[0].greedy[3];
+  std::ofstream(dir + "/generation_config.json") << "{\"eos_token_id\": [2, " << eos << "]}";
+  EngineOptions options;
+  options.model_path = dir;
+  options.n_threads = 2;
+  std::unique_ptr<Engine> engine;
+  ASSERT_TRUE(Engine::create(options, &engine).is_ok());
+  GenerateRequest request = greedy_request(golden.prompts[0].ids, 32);
+  request.ignore_eos = false;
+  GenerateResult result;
+  ASSERT_TRUE(engine->generate(request, &result).is_ok());
+  EXPECT_EQ(result.finish_reason, FinishReason::kStop);
+  EXPECT_EQ(result.tokens.back(), eos);
+  EXPECT_LE(result.tokens.size(), 4u);
 }
 
 }  // namespace

@@ -13,7 +13,9 @@
 namespace autoglm {
 namespace {
 
-std::unique_ptr<Backend> cpu() { return std::move(create_backend("cpu", {.n_threads = 2}).value()); }
+std::unique_ptr<Backend> cpu() {
+  return std::move(create_backend("cpu", {.n_threads = 2}).value());
+}
 
 // A chain of n residual blocks x = x + rms_norm(x) @ w: each intermediate dies two nodes later, so the
 // plan needs a constant number of buffers however long the chain is.
@@ -22,7 +24,8 @@ Graph residual_chain(const Tensor& x, const Tensor& w, const Tensor& norm, int b
   ValueId v = g.input("x", x.view());
   const ValueId wv = g.weight("w", w.view());
   const ValueId nv = g.weight("norm", norm.view());
-  for (int i = 0; i < blocks; ++i) v = g.add(v, g.matmul(g.rms_norm(v, nv, 1e-5f), wv));
+  for (int i = 0; i < blocks; ++i)
+    v = g.add(v, g.matmul(g.rms_norm(v, nv, 1e-5f), wv));
   g.mark_output(v);
   return g;
 }
@@ -45,7 +48,9 @@ TEST(BufferPlan, LiveValuesNeverOverlap) {
   const Graph g = residual_chain(x, w, norm, 6);
   const BufferPlan plan = plan_buffers(g);
   // Intervals [first write, last read] of every intermediate; overlapping intervals need disjoint bytes.
-  struct Life { int64_t begin, end, offset, bytes; };
+  struct Life {
+    int64_t begin, end, offset, bytes;
+  };
   std::vector<Life> lives;
   const auto& nodes = g.nodes();
   for (size_t i = 0; i < nodes.size(); ++i) {
@@ -110,7 +115,8 @@ TEST(Executor, ViewsShareTheirSourceMemory) {
   ASSERT_TRUE(executor.run(g).is_ok());
   const TensorView v = executor.value(g, last);
   ASSERT_EQ(v.shape, (Shape{1, 6}));
-  for (int i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(v.as<float>()[i], x.as<float>()[18 + i] + y.as<float>()[18 + i]);
+  for (int i = 0; i < 6; ++i)
+    EXPECT_FLOAT_EQ(v.as<float>()[i], x.as<float>()[18 + i] + y.as<float>()[18 + i]);
 }
 
 TEST(Executor, ReportsTheFailingNode) {

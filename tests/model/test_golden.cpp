@@ -5,9 +5,9 @@
 #include <cstdio>
 
 #include "backend/backend.h"
-#include "support/golden_fixture.h"
 #include "graph/executor.h"
 #include "model/model.h"
+#include "support/golden_fixture.h"
 #include "support/test_data.h"
 
 namespace autoglm {
@@ -121,7 +121,8 @@ TEST_P(GoldenTest, ChunkedPrefillMatchesWholePrompt) {
   std::vector<float> last;
   for (size_t begin = 0; begin < ids.size(); begin += 9) {
     const size_t end = std::min(ids.size(), begin + 9);
-    auto logits = l.model->forward(executor, cache, std::span<const int32_t>(ids.data() + begin, end - begin));
+    auto logits =
+        l.model->forward(executor, cache, std::span<const int32_t>(ids.data() + begin, end - begin));
     ASSERT_TRUE(logits.has_value()) << logits.status().to_string();
     last = test::to_f32(*logits);
   }

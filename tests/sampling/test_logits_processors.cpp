@@ -40,8 +40,8 @@ std::vector<float> logits_from_probabilities(const std::vector<double>& probabil
 // The 16-token distribution shared with test_sampler.cpp, shuffled over ids so sorting is exercised.
 // Sorted: .20(2) .15(10) .12(6) .10(4) .08(13) .07(0) .06(8) .05(14) .04(3) .035(7) .03(15) .025(11)
 //         .015(1) .01(9) .008(5) .007(12).
-const std::vector<double> kSixteen = {0.07, 0.015, 0.20, 0.04, 0.10, 0.008, 0.12, 0.035,
-                                      0.06, 0.01,  0.15, 0.025, 0.007, 0.08, 0.05, 0.03};
+const std::vector<double> kSixteen = {0.07, 0.015, 0.20, 0.04,  0.10,  0.008, 0.12, 0.035,
+                                      0.06, 0.01,  0.15, 0.025, 0.007, 0.08,  0.05, 0.03};
 
 using Ids = std::vector<int32_t>;
 

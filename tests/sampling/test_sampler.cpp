@@ -22,14 +22,14 @@ constexpr int kDraws = 200000;
 // The 16-token distribution of test_logits_processors.cpp, shuffled over ids.
 // Sorted: .20(2) .15(10) .12(6) .10(4) .08(13) .07(0) .06(8) .05(14) .04(3) .035(7) .03(15) .025(11)
 //         .015(1) .01(9) .008(5) .007(12).
-const std::vector<double> kSixteen = {0.07, 0.015, 0.20, 0.04, 0.10, 0.008, 0.12, 0.035,
-                                      0.06, 0.01,  0.15, 0.025, 0.007, 0.08, 0.05, 0.03};
+const std::vector<double> kSixteen = {0.07, 0.015, 0.20, 0.04,  0.10,  0.008, 0.12, 0.035,
+                                      0.06, 0.01,  0.15, 0.025, 0.007, 0.08,  0.05, 0.03};
 
 // 0.999 quantiles of the chi-square distribution by degrees of freedom (standard tables, e.g. NIST/SEMATECH
 // e-Handbook 1.3.6.7.4; re-derived from the regularised incomplete gamma function). A correct sampler
 // exceeds them with probability 0.001; with a fixed seed the outcome is deterministic.
-const std::map<int, double> kChiSquare999 = {{3, 16.266},  {5, 20.515},  {7, 24.322},
-                                             {11, 31.264}, {15, 37.697}};
+const std::map<int, double> kChiSquare999 = {
+    {3, 16.266}, {5, 20.515}, {7, 24.322}, {11, 31.264}, {15, 37.697}};
 
 std::vector<float> sixteen_logits() {
   std::vector<float> logits;

@@ -26,7 +26,8 @@ GoldenFixture load_golden(const std::string& name);
 
 // Every fixture the script makes: one per supported architecture variant.
 inline const std::vector<std::string>& golden_fixture_names() {
-  static const std::vector<std::string> names = {"llama", "llama3", "mistral", "qwen2", "qwen3", "glm", "glm4"};
+  static const std::vector<std::string> names = {"llama", "llama3", "mistral", "qwen2",
+                                                 "qwen3", "glm",    "glm4"};
   return names;
 }
 

@@ -30,7 +30,9 @@ std::string temp_dir(const std::string& name) {
   return path.string();
 }
 
-std::string autoglm_binary() { return std::string(AUTOGLM_BINARY_DIR) + "/tools/autoglm"; }
+std::string autoglm_binary() {
+  return std::string(AUTOGLM_BINARY_DIR) + "/tools/autoglm";
+}
 
 Tensor random_tensor(DType dtype, Shape shape, uint64_t seed, float lo, float hi) {
   Tensor t = Tensor::host(dtype, shape);
@@ -40,10 +42,18 @@ Tensor random_tensor(DType dtype, Shape shape, uint64_t seed, float lo, float hi
   for (int64_t i = 0; i < n; ++i) {
     const float v = dist(rng);
     switch (dtype) {
-      case DType::kF32: t.as<float>()[i] = v; break;
-      case DType::kF16: t.as<uint16_t>()[i] = f32_to_f16(v); break;
-      case DType::kBF16: t.as<uint16_t>()[i] = f32_to_bf16(v); break;
-      case DType::kI32: t.as<int32_t>()[i] = static_cast<int32_t>(v); break;
+      case DType::kF32:
+        t.as<float>()[i] = v;
+        break;
+      case DType::kF16:
+        t.as<uint16_t>()[i] = f32_to_f16(v);
+        break;
+      case DType::kBF16:
+        t.as<uint16_t>()[i] = f32_to_bf16(v);
+        break;
+      case DType::kI32:
+        t.as<int32_t>()[i] = static_cast<int32_t>(v);
+        break;
     }
   }
   return t;
@@ -53,10 +63,18 @@ std::vector<float> to_f32(const TensorView& t) {
   std::vector<float> out(static_cast<size_t>(t.numel()));
   for (size_t i = 0; i < out.size(); ++i) {
     switch (t.dtype) {
-      case DType::kF32: out[i] = t.as<float>()[i]; break;
-      case DType::kF16: out[i] = f16_to_f32(t.as<uint16_t>()[i]); break;
-      case DType::kBF16: out[i] = bf16_to_f32(t.as<uint16_t>()[i]); break;
-      case DType::kI32: out[i] = static_cast<float>(t.as<int32_t>()[i]); break;
+      case DType::kF32:
+        out[i] = t.as<float>()[i];
+        break;
+      case DType::kF16:
+        out[i] = f16_to_f32(t.as<uint16_t>()[i]);
+        break;
+      case DType::kBF16:
+        out[i] = bf16_to_f32(t.as<uint16_t>()[i]);
+        break;
+      case DType::kI32:
+        out[i] = static_cast<float>(t.as<int32_t>()[i]);
+        break;
     }
   }
   return out;
@@ -86,16 +104,18 @@ double cosine_similarity(const std::vector<float>& a, const std::vector<float>& 
 
 int run_command(const std::string& command, std::string* out, std::string* err) {
   static int counter = 0;
-  const std::string err_path = (std::filesystem::temp_directory_path() /
-                                ("autoglm_stderr_" + std::to_string(getpid()) + "_" + std::to_string(counter++)))
-                                   .string();
+  const std::string err_path =
+      (std::filesystem::temp_directory_path() /
+       ("autoglm_stderr_" + std::to_string(getpid()) + "_" + std::to_string(counter++)))
+          .string();
   const std::string full = command + " 2>" + err_path;
   FILE* pipe = popen(full.c_str(), "r");
   if (pipe == nullptr) return -1;
   std::string output;
   char buf[4096];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, n);
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0)
+    output.append(buf, n);
   const int status = pclose(pipe);
   if (out) *out = output;
   if (err) {

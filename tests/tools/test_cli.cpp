@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "support/golden_fixture.h"
 #include "loader/weight_source.h"
+#include "support/golden_fixture.h"
 #include "support/safetensors_writer.h"
 #include "support/test_data.h"
 
@@ -25,7 +25,8 @@ std::string read_file(const std::string& path) {
 
 std::string join_ids(const std::vector<int32_t>& ids) {
   std::string s;
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i)
+    s += (i ? " " : "") + std::to_string(ids[i]);
   return s;
 }
 
@@ -34,9 +35,11 @@ struct CliRun {
   std::string out, err;
 };
 
-CliRun generate(const std::string& model_dir, const std::string& extra = "--prompt-ids \"5 6 7\" -n 4 --temp 0") {
+CliRun generate(const std::string& model_dir,
+                const std::string& extra = "--prompt-ids \"5 6 7\" -n 4 --temp 0") {
   CliRun r;
-  r.code = test::run_command(test::autoglm_binary() + " generate -m " + model_dir + " " + extra, &r.out, &r.err);
+  r.code =
+      test::run_command(test::autoglm_binary() + " generate -m " + model_dir + " " + extra, &r.out, &r.err);
   return r;
 }
 
@@ -52,7 +55,8 @@ std::string broken_copy(const std::string& name,
     const TensorView v = source->view(tensor_name).value();
     const auto* p = static_cast<const uint8_t*>(v.data);
     std::vector<int64_t> shape;
-    for (int i = 0; i < v.shape.rank(); ++i) shape.push_back(v.shape[i]);
+    for (int i = 0; i < v.shape.rank(); ++i)
+      shape.push_back(v.shape[i]);
     tensors.push_back({tensor_name, "F32", shape, std::vector<uint8_t>(p, p + v.nbytes())});
   }
   edit(tensors);
@@ -63,7 +67,8 @@ std::string broken_copy(const std::string& name,
 void expect_clear_error(const CliRun& r, const std::vector<std::string>& words) {
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-  for (const auto& w : words) EXPECT_NE(r.err.find(w), std::string::npos) << "'" << w << "' not in: " << r.err;
+  for (const auto& w : words)
+    EXPECT_NE(r.err.find(w), std::string::npos) << "'" << w << "' not in: " << r.err;
 }
 
 TEST(Cli, GenerateGreedyPrintsHfTokens) {
@@ -80,7 +85,8 @@ TEST(Cli, GenerateGreedyPrintsHfTokens) {
 TEST(Cli, SeededSamplingIsReproducible) {
   const std::string dir = test::fixture_dir("qwen2");
   const std::string args = "--prompt-ids \"3 4 5\" -n 24 --temp 1.0 --top-k 50 --top-p 0.9 --seed ";
-  const CliRun a = generate(dir, args + "1234"), b = generate(dir, args + "1234"), c = generate(dir, args + "99");
+  const CliRun a = generate(dir, args + "1234"), b = generate(dir, args + "1234"),
+               c = generate(dir, args + "99");
   ASSERT_EQ(a.code, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
   EXPECT_NE(a.out, c.out);
@@ -173,12 +179,13 @@ TEST(Cli, BenchRandomWeightsReportsFloor) {
   const std::string dir = test::temp_dir("cli_bench");
   fs::copy_file(test::fixture_dir("glm4") + "/config.json", dir + "/config.json");
   CliRun r;
-  r.code = test::run_command(test::autoglm_binary() + " bench --config " + dir +
-                                 "/config.json --random-weights -p 8 -n 4 -r 1 -t 2 --bandwidth-mib 64 --json",
-                             &r.out, &r.err);
+  r.code =
+      test::run_command(test::autoglm_binary() + " bench --config " + dir +
+                            "/config.json --random-weights -p 8 -n 4 -r 1 -t 2 --bandwidth-mib 64 --json",
+                        &r.out, &r.err);
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const char* key : {"\"pp_tok_s\"", "\"tg_ms_per_token\"", "\"tg_floor_ms_per_token\"", "\"tg_floor_ratio\"",
-                          "\"read_bandwidth_gbs\"", "\"weight_bytes_per_token\""}) {
+  for (const char* key : {"\"pp_tok_s\"", "\"tg_ms_per_token\"", "\"tg_floor_ms_per_token\"",
+                          "\"tg_floor_ratio\"", "\"read_bandwidth_gbs\"", "\"weight_bytes_per_token\""}) {
     EXPECT_NE(r.out.find(key), std::string::npos) << key << " missing from " << r.out;
   }
 }

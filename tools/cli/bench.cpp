@@ -76,7 +76,8 @@ int run_bench(const BenchOptions& o) {
   std::mt19937 rng(7);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocab_size - 1));
   std::vector<int32_t> prompt(static_cast<size_t>(o.n_prompt));
-  for (auto& t : prompt) t = token(rng);
+  for (auto& t : prompt)
+    t = token(rng);
 
   const int n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   BandwidthProbe probe(static_cast<size_t>(o.bandwidth_mib) << 20, n_threads);
@@ -142,13 +143,15 @@ int run_bench(const BenchOptions& o) {
   std::printf("| model | dtype | threads | test | result | floor | floor/measured |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   std::printf("| %s | %s | %d | pp%d | %.1f tok/s | | |\n", c.architecture.c_str(),
-              j["weight_dtype"].get<std::string>().c_str(), n_threads, o.n_prompt, j["pp_tok_s"].get<double>());
+              j["weight_dtype"].get<std::string>().c_str(), n_threads, o.n_prompt,
+              j["pp_tok_s"].get<double>());
   std::printf("| %s | %s | %d | tg%d | %.2f ms/token (%.1f tok/s) | %.2f ms/token | %.2f |\n",
-              c.architecture.c_str(), j["weight_dtype"].get<std::string>().c_str(), n_threads, o.n_gen, decode_ms,
-              j["tg_tok_s"].get<double>(), floor_ms, j["tg_floor_ratio"].get<double>());
-  std::printf("weights streamed per token: %.1f MB; read bandwidth: %.2f GB/s (%d threads)\n", weight_bytes / 1e6,
-              bandwidth / 1e9, n_threads);
-  if (o.profile) std::printf("time per op (all runs, warm-up included): %s\n", j["op_profile"].dump().c_str());
+              c.architecture.c_str(), j["weight_dtype"].get<std::string>().c_str(), n_threads, o.n_gen,
+              decode_ms, j["tg_tok_s"].get<double>(), floor_ms, j["tg_floor_ratio"].get<double>());
+  std::printf("weights streamed per token: %.1f MB; read bandwidth: %.2f GB/s (%d threads)\n",
+              weight_bytes / 1e6, bandwidth / 1e9, n_threads);
+  if (o.profile)
+    std::printf("time per op (all runs, warm-up included): %s\n", j["op_profile"].dump().c_str());
   return 0;
 }
 

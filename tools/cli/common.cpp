@@ -11,17 +11,23 @@ namespace {
 int g_exit_code = 0;
 }  // namespace
 
-void set_exit_code(int code) { g_exit_code = code; }
-int exit_code() { return g_exit_code; }
+void set_exit_code(int code) {
+  g_exit_code = code;
+}
+int exit_code() {
+  return g_exit_code;
+}
 
 Expected<std::vector<int32_t>> parse_token_ids(const std::string& text) {
   std::vector<int32_t> ids;
   size_t i = 0;
   while (i < text.size()) {
-    while (i < text.size() && (text[i] == ' ' || text[i] == ',' || text[i] == '\t' || text[i] == '\n')) ++i;
+    while (i < text.size() && (text[i] == ' ' || text[i] == ',' || text[i] == '\t' || text[i] == '\n'))
+      ++i;
     if (i == text.size()) break;
     size_t j = i;
-    while (j < text.size() && text[j] != ' ' && text[j] != ',' && text[j] != '\t' && text[j] != '\n') ++j;
+    while (j < text.size() && text[j] != ' ' && text[j] != ',' && text[j] != '\t' && text[j] != '\n')
+      ++j;
     const std::string field = text.substr(i, j - i);
     char* end = nullptr;
     errno = 0;

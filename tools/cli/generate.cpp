@@ -31,8 +31,9 @@ struct GenerateOptions {
 
 int run_generate(const GenerateOptions& o) {
   if (o.prompt_ids.empty()) {
-    return fail(invalid_argument("text prompts (-p) need a tokenizer, which this model directory does not "
-                                 "provide to this build yet; pass token ids with --prompt-ids"));
+    return fail(
+        invalid_argument("text prompts (-p) need a tokenizer, which this model directory does not "
+                         "provide to this build yet; pass token ids with --prompt-ids"));
   }
   auto ids = parse_token_ids(o.prompt_ids);
   if (!ids) return fail(ids.status());
@@ -73,7 +74,8 @@ int run_generate(const GenerateOptions& o) {
   if (n > 1) {
     std::fprintf(stderr, "decode: %zu tokens in %.2f ms (%.2f ms/token, %.1f tok/s), finish: %s\n", n - 1,
                  result.decode_ms, result.decode_ms / static_cast<double>(n - 1),
-                 1000.0 * static_cast<double>(n - 1) / result.decode_ms, finish_reason_name(result.finish_reason));
+                 1000.0 * static_cast<double>(n - 1) / result.decode_ms,
+                 finish_reason_name(result.finish_reason));
   }
   return 0;
 }

@@ -14,7 +14,8 @@ Expected<Tensor> CpuBackend::allocate(DType dtype, Shape shape) {
   Tensor t = Tensor::host(dtype, shape);
   if (!t.defined()) {
     return resource_exhausted("cannot allocate " + std::to_string(shape.numel() * dtype_size(dtype)) +
-                              " bytes of host memory for " + std::string(dtype_name(dtype)) + shape.to_string());
+                              " bytes of host memory for " + std::string(dtype_name(dtype)) +
+                              shape.to_string());
   }
   return t;
 }
@@ -31,10 +32,10 @@ Status CpuBackend::copy(TensorView dst, TensorView src) {
 }
 
 namespace {
-const BackendRegistrar kRegisterCpu("cpu", [](const BackendOptions& options)
-                                           -> Expected<std::unique_ptr<Backend>> {
-  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(options));
-});
+const BackendRegistrar kRegisterCpu("cpu",
+                                    [](const BackendOptions& options) -> Expected<std::unique_ptr<Backend>> {
+                                      return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(options));
+                                    });
 }  // namespace
 
 }  // namespace autoglm

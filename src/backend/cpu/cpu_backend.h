@@ -24,6 +24,8 @@ class CpuBackend final : public Backend {
 };
 
 // The pool of the backend a CPU kernel runs on (kernels receive the Backend& of the op call).
-inline ThreadPool& cpu_pool(Backend& backend) { return static_cast<CpuBackend&>(backend).pool(); }
+inline ThreadPool& cpu_pool(Backend& backend) {
+  return static_cast<CpuBackend&>(backend).pool();
+}
 
 }  // namespace autoglm
