@@ -8,7 +8,7 @@ namespace autoglm {
 namespace {
 
 size_t aligned_size(const Value& v) {
-  const size_t bytes = static_cast<size_t>(v.shape.numel()) * dtype_size(v.dtype);
+  const size_t bytes = dtype_bytes(v.dtype, v.shape.numel());
   return std::max<size_t>(kArenaAlignment, (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment);
 }
 

@@ -45,7 +45,7 @@ TensorView Executor::value(const Graph& graph, ValueId id) const {
     }
     case ValueKind::kView: {
       TensorView t = value(graph, v.view_of);
-      t.data = static_cast<uint8_t*>(t.data) + static_cast<size_t>(v.view_offset) * dtype_size(v.dtype);
+      t.data = static_cast<uint8_t*>(t.data) + dtype_bytes(v.dtype, v.view_offset);
       t.shape = v.shape;
       return t;
     }

@@ -18,6 +18,12 @@ float load_f32(const void* p, DType dtype, int64_t i) {
       return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
     case DType::kI32:
       return static_cast<float>(static_cast<const int32_t*>(p)[i]);
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      break;  // block types convert whole rows (convert_elements), never element by element
   }
   return 0;
 }
@@ -36,6 +42,12 @@ void store_f32(void* p, DType dtype, int64_t i, float v) {
     case DType::kI32:
       static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v);
       return;
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      return;  // see load_f32
   }
 }
 
@@ -69,6 +81,10 @@ class CheckpointWeights final : public WeightProvider {
     }
     if (src.dtype == DType::kI32) {
       return unsupported(source_.describe() + ": tensor '" + name + "' is i32, expected a float type");
+    }
+    if (src.dtype != dtype && (dtype_is_quantized(src.dtype) || dtype_is_quantized(dtype))) {
+      return unsupported(source_.describe() + ": tensor '" + name + "': converting " +
+                         std::string(dtype_name(src.dtype)) + " to " + std::string(dtype_name(dtype)));
     }
     Tensor host = Tensor::host(dtype, shape);
     if (!host.defined()) return resource_exhausted("cannot allocate " + name);

@@ -23,7 +23,7 @@ TensorView TensorView::rows(int64_t begin, int64_t end) const {
   assert(shape.rank() >= 1 && begin >= 0 && begin <= end && end <= shape[0]);
   const int64_t row_elems = shape[0] == 0 ? 0 : numel() / shape[0];
   TensorView v = *this;
-  v.data = static_cast<uint8_t*>(data) + static_cast<size_t>(begin * row_elems) * dtype_size(dtype);
+  v.data = static_cast<uint8_t*>(data) + dtype_bytes(dtype, begin * row_elems);
   v.shape[0] = end - begin;
   return v;
 }
@@ -36,7 +36,7 @@ Tensor::Tensor(std::shared_ptr<void> storage, DType dtype, Shape shape, Device d
     : storage_(std::move(storage)), dtype_(dtype), shape_(shape), device_(device) {}
 
 Tensor Tensor::host(DType dtype, Shape shape) {
-  AlignedPtr p = aligned_alloc_bytes(static_cast<size_t>(shape.numel()) * dtype_size(dtype));
+  AlignedPtr p = aligned_alloc_bytes(dtype_bytes(dtype, shape.numel()));
   if (!p) return {};
   return Tensor(std::shared_ptr<void>(p.release(), FreeDeleter{}), dtype, shape, Device{});
 }

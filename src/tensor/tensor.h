@@ -27,7 +27,7 @@ struct TensorView {
   Device device;
 
   int64_t numel() const { return shape.numel(); }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+  size_t nbytes() const { return dtype_bytes(dtype, numel()); }
   template <typename T>
   T* as() const {
     return static_cast<T*>(data);
@@ -59,7 +59,7 @@ class Tensor {
   const Shape& shape() const { return shape_; }
   Device device() const { return device_; }
   int64_t numel() const { return shape_.numel(); }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  size_t nbytes() const { return dtype_bytes(dtype_, numel()); }
 
  private:
   std::shared_ptr<void> storage_;

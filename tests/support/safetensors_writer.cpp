@@ -18,6 +18,12 @@ const char* safetensors_dtype(DType dtype) {
       return "BF16";
     case DType::kI32:
       return "I32";
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      break;  // safetensors has no block types
   }
   return "?";
 }

@@ -54,6 +54,12 @@ Tensor random_tensor(DType dtype, Shape shape, uint64_t seed, float lo, float hi
       case DType::kI32:
         t.as<int32_t>()[i] = static_cast<int32_t>(v);
         break;
+      case DType::kQ8_0:
+      case DType::kQ4_0:
+      case DType::kQ4_K:
+      case DType::kQ5_K:
+      case DType::kQ6_K:
+        return {};  // block types are made with quantize_row, not element by element
     }
   }
   return t;
@@ -75,6 +81,12 @@ std::vector<float> to_f32(const TensorView& t) {
       case DType::kI32:
         out[i] = static_cast<float>(t.as<int32_t>()[i]);
         break;
+      case DType::kQ8_0:
+      case DType::kQ4_0:
+      case DType::kQ4_K:
+      case DType::kQ5_K:
+      case DType::kQ6_K:
+        return {};  // block types: dequantize_row
     }
   }
   return out;

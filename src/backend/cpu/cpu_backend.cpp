@@ -13,7 +13,7 @@ CpuBackend::CpuBackend(const BackendOptions& options) {
 Expected<Tensor> CpuBackend::allocate(DType dtype, Shape shape) {
   Tensor t = Tensor::host(dtype, shape);
   if (!t.defined()) {
-    return resource_exhausted("cannot allocate " + std::to_string(shape.numel() * dtype_size(dtype)) +
+    return resource_exhausted("cannot allocate " + std::to_string(dtype_bytes(dtype, shape.numel())) +
                               " bytes of host memory for " + std::string(dtype_name(dtype)) +
                               shape.to_string());
   }
