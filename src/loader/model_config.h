@@ -20,6 +20,9 @@ struct RopeConfig {
   double theta = 10000.0;
   double partial_rotary_factor = 1.0;  // fraction of head_dim that rotates
   RopeScalingType scaling = RopeScalingType::kNone;
+  // Per-frequency divisors of inv_freq (GGUF's rope_freqs tensor, how llama.cpp stores Llama 3 scaling);
+  // empty when unused.
+  std::vector<float> frequency_factors;
   double factor = 1.0;
   double low_freq_factor = 1.0;                  // kLlama3
   double high_freq_factor = 4.0;                 // kLlama3

@@ -143,30 +143,4 @@ Expected<TensorView> SafetensorsSource::view(std::string_view name) const {
   return shards_[it->second].view(name);
 }
 
-Expected<std::unique_ptr<WeightSource>> open_weight_source(const std::string& path) {
-  std::error_code ec;
-  const fs::file_status status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) return not_found(path + ": no such file or directory");
-
-  auto upcast =
-      [](Expected<std::unique_ptr<SafetensorsSource>> source) -> Expected<std::unique_ptr<WeightSource>> {
-    if (!source) return source.status();
-    return std::unique_ptr<WeightSource>(std::move(source).value());
-  };
-  if (fs::is_directory(status)) {
-    const fs::path index = fs::path(path) / kIndexFileName;
-    const fs::path single = fs::path(path) / kSingleFileName;
-    // The index wins: a directory holding both is a sharded checkpoint with a stale or partial single file.
-    if (fs::exists(index, ec)) return upcast(SafetensorsSource::open_index(index.string()));
-    if (fs::exists(single, ec)) return upcast(SafetensorsSource::open_file(single.string()));
-    return not_found(path + ": no weights found (looked for " + kIndexFileName + " and " + kSingleFileName +
-                     ")");
-  }
-  if (ends_with(path, ".index.json")) return upcast(SafetensorsSource::open_index(path));
-  if (ends_with(path, ".safetensors")) return upcast(SafetensorsSource::open_file(path));
-  return unsupported(path +
-                     ": not a weight file this build reads (expected a directory, a .safetensors file or a " +
-                     kIndexFileName + ")");
-}
-
 }  // namespace autoglm

@@ -9,7 +9,7 @@ namespace {
 
 class Loader {
  public:
-  Loader(WeightProvider& provider, DType matrix_dtype) : provider_(provider), matrix_dtype_(matrix_dtype) {}
+  Loader(WeightProvider& provider, std::optional<DType> matrix_dtype) : provider_(provider), matrix_dtype_(matrix_dtype) {}
 
   Expected<Tensor> matrix(const std::string& name, int64_t rows, int64_t cols) {
     AUTOGLM_ASSIGN_OR_RETURN(Tensor t, provider_.load(name, Shape{rows, cols}, matrix_dtype_));
@@ -23,11 +23,15 @@ class Loader {
   Expected<Tensor> stacked_rows(const std::string& a_name, const std::string& b_name, int64_t rows,
                                 int64_t cols, bool is_matrix) {
     const Shape part = is_matrix ? Shape{rows, cols} : Shape{rows};
-    const DType dtype = is_matrix ? matrix_dtype_ : DType::kF32;
+    const std::optional<DType> dtype = is_matrix ? matrix_dtype_ : std::optional<DType>(DType::kF32);
     AUTOGLM_ASSIGN_OR_RETURN(Tensor a, provider_.load(a_name, part, dtype));
     AUTOGLM_ASSIGN_OR_RETURN(Tensor b, provider_.load(b_name, part, dtype));
     if (a.device().kind != DeviceKind::kCpu) return unsupported("stacking weights on a device");
-    Tensor out = Tensor::host(dtype, is_matrix ? Shape{2 * rows, cols} : Shape{2 * rows});
+    if (a.dtype() != b.dtype()) {
+      return unsupported(a_name + " is " + std::string(dtype_name(a.dtype())) + " but " + b_name + " is " +
+                         std::string(dtype_name(b.dtype())) + ": fused gate/up needs one type");
+    }
+    Tensor out = Tensor::host(a.dtype(), is_matrix ? Shape{2 * rows, cols} : Shape{2 * rows});
     if (!out.defined()) return resource_exhausted("cannot allocate " + a_name);
     std::memcpy(out.data(), a.data(), a.nbytes());
     std::memcpy(static_cast<uint8_t*>(out.data()) + a.nbytes(), b.data(), b.nbytes());
@@ -39,7 +43,7 @@ class Loader {
 
  private:
   WeightProvider& provider_;
-  DType matrix_dtype_;
+  std::optional<DType> matrix_dtype_;
   size_t matrix_bytes_ = 0;
 };
 
@@ -94,7 +98,7 @@ Status load_layer(const ModelConfig& c, const DecoderSpec& spec, Loader& ld, int
 
 Expected<DecoderWeights> load_decoder_weights(const ModelConfig& c, const DecoderSpec& spec,
                                               WeightProvider& provider, Backend& backend,
-                                              DType matrix_dtype) {
+                                              std::optional<DType> matrix_dtype) {
   Loader ld(provider, matrix_dtype);
   DecoderWeights w;
   AUTOGLM_ASSIGN_OR_RETURN(

@@ -33,8 +33,9 @@ struct DecoderWeights {
   size_t matrix_bytes = 0;  // bytes of all matrices but the embedding: what one decode step streams
 };
 
-// `matrix_dtype` is the dtype of every 2-D weight.
+// `matrix_dtype` is the dtype of every 2-D weight; unset keeps each one's stored dtype.
 Expected<DecoderWeights> load_decoder_weights(const ModelConfig& config, const DecoderSpec& spec,
-                                              WeightProvider& provider, Backend& backend, DType matrix_dtype);
+                                              WeightProvider& provider, Backend& backend,
+                                              std::optional<DType> matrix_dtype);
 
 }  // namespace autoglm

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "loader/gguf_source.h"
 #include "loader/hf_config.h"
 #include "model/decoder_graph.h"
 #include "model/weight_provider.h"
@@ -19,15 +20,26 @@ Model::Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeig
 
 Expected<std::unique_ptr<Model>> Model::load(const std::string& path, Backend& backend,
                                              const ModelLoadOptions& options) {
-  AUTOGLM_ASSIGN_OR_RETURN(ModelConfig config, load_hf_config(path));
-  AUTOGLM_RETURN_IF_ERROR(config.validate(path + "/config.json"));
+  const bool is_gguf = path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
+  ModelConfig config;
+  GenerationConfig generation;
+  std::unique_ptr<WeightSource> source;
+  if (is_gguf) {
+    AUTOGLM_ASSIGN_OR_RETURN(std::unique_ptr<GgufSource> gguf, GgufSource::open(path));
+    config = gguf->config();
+    AUTOGLM_RETURN_IF_ERROR(config.validate(path));
+    source = std::move(gguf);
+  } else {
+    AUTOGLM_ASSIGN_OR_RETURN(config, load_hf_config(path));
+    AUTOGLM_RETURN_IF_ERROR(config.validate(path + "/config.json"));
+    AUTOGLM_ASSIGN_OR_RETURN(generation, load_generation_config(path));
+    AUTOGLM_ASSIGN_OR_RETURN(source, open_weight_source(path));
+  }
   AUTOGLM_ASSIGN_OR_RETURN(DecoderSpec spec, decoder_spec_for(config));
-  AUTOGLM_ASSIGN_OR_RETURN(std::unique_ptr<WeightSource> source, open_weight_source(path));
   auto provider = make_checkpoint_weights(*source, backend);
-  const DType dtype = options.weight_dtype.value_or(provider->native_dtype());
   AUTOGLM_ASSIGN_OR_RETURN(DecoderWeights weights,
-                           load_decoder_weights(config, spec, *provider, backend, dtype));
-  AUTOGLM_ASSIGN_OR_RETURN(GenerationConfig generation, load_generation_config(path));
+                           load_decoder_weights(config, spec, *provider, backend, options.weight_dtype));
+  const DType dtype = weights.layers.empty() ? weights.embed.dtype() : weights.layers[0].wq.dtype();
   auto model = std::unique_ptr<Model>(
       new Model(backend, std::move(config), spec, std::move(weights), dtype, std::move(source)));
   model->generation_config_ = std::move(generation);

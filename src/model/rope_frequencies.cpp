@@ -14,6 +14,11 @@ std::vector<float> rope_inverse_frequencies(const ModelConfig& config) {
     const float exponent = static_cast<float>(2 * i) / static_cast<float>(dim);
     inv_freq[i] = 1.0f / std::pow(static_cast<float>(rope.theta), exponent);
   }
+  if (!rope.frequency_factors.empty()) {
+    for (size_t i = 0; i < inv_freq.size() && i < rope.frequency_factors.size(); ++i) {
+      inv_freq[i] = inv_freq[i] / rope.frequency_factors[i];
+    }
+  }
   switch (rope.scaling) {
     case RopeScalingType::kNone:
       break;

@@ -65,16 +65,9 @@ class CheckpointWeights final : public WeightProvider {
 
   bool has(const std::string& name) const override { return source_.has(name); }
 
-  DType native_dtype() const override {
-    for (const auto& name : source_.tensor_names()) {
-      auto info = source_.info(name);
-      if (info && info->shape.rank() == 2) return info->dtype;
-    }
-    return DType::kF32;
-  }
-
-  Expected<Tensor> load(const std::string& name, const Shape& shape, DType dtype) override {
+  Expected<Tensor> load(const std::string& name, const Shape& shape, std::optional<DType> wanted) override {
     AUTOGLM_ASSIGN_OR_RETURN(TensorView src, source_.view(name));
+    const DType dtype = wanted.value_or(src.dtype);
     if (src.shape != shape) {
       return invalid_argument(source_.describe() + ": tensor '" + name + "' has shape " +
                               src.shape.to_string() + ", the model config implies " + shape.to_string());
@@ -103,9 +96,8 @@ class RandomWeights final : public WeightProvider {
       : backend_(backend), dtype_(dtype), state_(seed) {}
 
   bool has(const std::string&) const override { return true; }
-  DType native_dtype() const override { return dtype_; }
-
-  Expected<Tensor> load(const std::string& name, const Shape& shape, DType dtype) override {
+  Expected<Tensor> load(const std::string& name, const Shape& shape, std::optional<DType> wanted) override {
+    const DType dtype = wanted.value_or(dtype_);
     Tensor host = Tensor::host(dtype, shape);
     if (!host.defined()) return resource_exhausted("cannot allocate random weight " + name);
     const int64_t n = host.numel();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "backend/backend.h"
@@ -17,11 +18,10 @@ class WeightProvider {
  public:
   virtual ~WeightProvider() = default;
   virtual bool has(const std::string& name) const = 0;
-  // The weight converted to `dtype`; kNotFound if absent, kInvalidArgument if its shape differs from `shape`
-  // (both naming the tensor and its origin).
-  virtual Expected<Tensor> load(const std::string& name, const Shape& shape, DType dtype) = 0;
-  // The dtype matrices keep unless the caller overrides it (the checkpoint's own dtype).
-  virtual DType native_dtype() const = 0;
+  // The weight converted to `dtype` (unset: kept in its stored dtype, e.g. each GGUF tensor's own quant
+  // type); kNotFound if absent, kInvalidArgument if its shape differs from `shape` (both naming the tensor
+  // and its origin).
+  virtual Expected<Tensor> load(const std::string& name, const Shape& shape, std::optional<DType> dtype) = 0;
 };
 
 // Reads from a checkpoint; the source must outlive the provider.
