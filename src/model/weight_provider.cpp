@@ -131,7 +131,7 @@ class RandomWeights final : public WeightProvider {
 
 void convert_elements(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n) {
   if (src_dtype == dst_dtype) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(src_dtype));
+    std::memcpy(dst, src, dtype_bytes(src_dtype, n));
     return;
   }
   for (int64_t i = 0; i < n; ++i)
