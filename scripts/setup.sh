@@ -8,7 +8,7 @@ build=${1:-$root/build}
 
 packages=(build-essential cmake ninja-build ccache pkg-config
           nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libpcre2-dev
-          libgtest-dev libgmock-dev libbenchmark-dev)
+          libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh), builds and runs the whole CPU test suite (every CTest label but gpu and perf).
+# Sets up (scripts/setup.sh), builds and runs the whole CPU test suite: a short libFuzzer session per parser
+# entry point (AUTOGLM_FUZZ_SECONDS each, default 60; 0 skips), then every CTest label but gpu and perf.
 #   scripts/test.sh [ctest args...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${AUTOGLM_BUILD_DIR:-$root/build}
 "$root/scripts/setup.sh" "$build"
+fuzz_seconds=${AUTOGLM_FUZZ_SECONDS:-60}
+if [ "$fuzz_seconds" != "0" ]; then
+  "$root/scripts/fuzz.sh" "$fuzz_seconds"
+fi
 cd "$build"
 ctest --output-on-failure -j "$(nproc)" -LE 'gpu|perf' "$@"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (fuzz/) with clang and runs each for SECONDS (default 60) from a seed corpus.
+#   scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+seconds=${1:-60}
+shift || true
+build=${AUTOGLM_FUZZ_BUILD_DIR:-$root/build-fuzz}
+cxx=$(command -v clang++-14 || command -v clang++ || true)
+if [ -z "$cxx" ]; then
+  echo "fuzz: clang++ not found (scripts/setup.sh installs it)" >&2
+  exit 1
+fi
+flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx" \
+  -DAUTOGLM_FUZZ=ON -DAUTOGLM_BUILD_TESTS=OFF -DCMAKE_CXX_FLAGS="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  for f in "$root"/fuzz/*_fuzz.cpp; do targets+=("$(basename "$f" .cpp)"); done
+fi
+cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
+
+# Seeds: the project's own valid files of each format.
+seed_dir() {
+  local dir="$build/seeds/$1"
+  mkdir -p "$dir"
+  case "$1" in
+    gguf_fuzz) cp "$root"/tests/data/gguf/*.gguf "$dir"/ 2>/dev/null || true ;;
+  esac
+  echo "$dir"
+}
+
+for t in "${targets[@]}"; do
+  corpus="$build/corpus/$t"
+  mkdir -p "$corpus"
+  echo "fuzz: $t for ${seconds}s"
+  "$build/fuzz/$t" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+    "$corpus" "$(seed_dir "$t")" 2>&1 | tail -n 12
+done
