@@ -1,9 +1,12 @@
 #include "model/weight_provider.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/half.h"
+#include "tensor/quant_blocks.h"
 
 namespace autoglm {
 namespace {
@@ -75,7 +78,8 @@ class CheckpointWeights final : public WeightProvider {
     if (src.dtype == DType::kI32) {
       return unsupported(source_.describe() + ": tensor '" + name + "' is i32, expected a float type");
     }
-    if (src.dtype != dtype && (dtype_is_quantized(src.dtype) || dtype_is_quantized(dtype))) {
+    // Block types dequantize to any float type; quantizing is a separate, deliberate step (not at load).
+    if (src.dtype != dtype && dtype_is_quantized(dtype)) {
       return unsupported(source_.describe() + ": tensor '" + name + "': converting " +
                          std::string(dtype_name(src.dtype)) + " to " + std::string(dtype_name(dtype)));
     }
@@ -134,8 +138,19 @@ void convert_elements(const void* src, DType src_dtype, void* dst, DType dst_dty
     std::memcpy(dst, src, dtype_bytes(src_dtype, n));
     return;
   }
-  for (int64_t i = 0; i < n; ++i)
-    store_f32(dst, dst_dtype, i, load_f32(src, src_dtype, i));
+  if (dtype_is_quantized(src_dtype)) {
+    // Dequantize a block-aligned chunk at a time to bound the scratch memory.
+    const int64_t chunk = dtype_block_elements(src_dtype) * 256;
+    std::vector<float> buffer(static_cast<size_t>(chunk));
+    for (int64_t begin = 0; begin < n; begin += chunk) {
+      const int64_t count = std::min(chunk, n - begin);
+      dequantize_row(src_dtype, static_cast<const uint8_t*>(src) + dtype_bytes(src_dtype, begin), buffer.data(),
+                     count);
+      for (int64_t i = 0; i < count; ++i) store_f32(dst, dst_dtype, begin + i, buffer[static_cast<size_t>(i)]);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) store_f32(dst, dst_dtype, i, load_f32(src, src_dtype, i));
 }
 
 std::unique_ptr<WeightProvider> make_checkpoint_weights(const WeightSource& source, Backend& backend) {

@@ -29,7 +29,8 @@ std::unique_ptr<WeightProvider> make_checkpoint_weights(const WeightSource& sour
 // Uniform values in +-sqrt(3 / fan_in) (so activations keep unit scale); 1-D weights (norms) are 1, biases 0.
 std::unique_ptr<WeightProvider> make_random_weights(Backend& backend, DType dtype, uint64_t seed);
 
-// Host-side conversion between f32, f16 and bf16 (round to nearest even), n elements.
+// Host-side conversion of n elements between f32, f16 and bf16 (round to nearest even), or from a block type
+// to any of them (dequantization).
 void convert_elements(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n);
 
 }  // namespace autoglm

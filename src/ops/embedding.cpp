@@ -17,6 +17,12 @@ Status embedding(Backend& backend, const EmbeddingArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
   const int64_t t = a.ids.shape[0], vocab = a.table.shape[0], d = a.table.shape[1];
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "out", a.out, Shape{t, d}));
+  // A row of a block-quantized table is a whole number of blocks.
+  if (const int64_t block = dtype_block_elements(a.table.dtype); d % block != 0) {
+    return invalid_argument("embedding: d = " + std::to_string(d) + " is not a multiple of the " +
+                            std::to_string(block) + "-element blocks of " +
+                            std::string(dtype_name(a.table.dtype)) + " table " + a.table.describe());
+  }
   AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "ids", a.ids, backend));
   AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "table", a.table, backend));
   AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "out", a.out, backend));

@@ -1,5 +1,7 @@
 #include "ops/matmul.h"
 
+#include <string>
+
 #include "ops/kernel_table.h"
 #include "ops/op_checks.h"
 
@@ -15,6 +17,12 @@ Status matmul(Backend& backend, const MatmulArgs& a) {
   const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
   if (a.w.shape[1] != k) {
     return invalid_argument("matmul: w " + a.w.describe() + " does not match x " + a.x.describe());
+  }
+  // A row of block-quantized weights is a whole number of blocks.
+  if (const int64_t block = dtype_block_elements(a.w.dtype); k % block != 0) {
+    return invalid_argument("matmul: k = " + std::to_string(k) + " is not a multiple of the " +
+                            std::to_string(block) + "-element blocks of " +
+                            std::string(dtype_name(a.w.dtype)) + " weights " + a.w.describe());
   }
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "out", a.out, Shape{m, n}));
   if (a.bias.data != nullptr) {
