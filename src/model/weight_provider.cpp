@@ -109,6 +109,17 @@ class RandomWeights final : public WeightProvider {
       const bool is_bias = name.find("bias") != std::string::npos;
       for (int64_t i = 0; i < n; ++i)
         store_f32(host.data(), dtype, i, is_bias ? 0.0f : 1.0f);
+    } else if (dtype_is_quantized(dtype)) {
+      // Block types: draw a row in f32, then quantize it as `autoglm quantize` would.
+      const int64_t cols = shape.back();
+      const float bound = std::sqrt(3.0f / static_cast<float>(cols));
+      std::vector<float> row(static_cast<size_t>(cols));
+      auto* dst = static_cast<uint8_t*>(host.data());
+      for (int64_t r = 0; r < n / cols; ++r) {
+        for (float& v : row) v = bound * (2.0f * next_uniform() - 1.0f);
+        Status s = quantize_row(dtype, row.data(), dst + dtype_bytes(dtype, r * cols), cols);
+        if (!s.is_ok()) return s.with_context("random weight " + name);
+      }
     } else {
       const float bound = std::sqrt(3.0f / static_cast<float>(shape.back()));
       for (int64_t i = 0; i < n; ++i)
