@@ -16,7 +16,10 @@
 namespace autoglm {
 
 struct EngineOptions {
-  std::string model_path;    // HF model directory (config.json + safetensors)
+  std::string model_path;  // HF model directory (config.json + safetensors) or a .gguf file
+  // Where the tokenizer is: empty means the model path (its tokenizer files, or the GGUF's vocabulary). A
+  // model path without tokenizer files leaves the engine working on token ids only.
+  std::string tokenizer_path;
   std::string weight_dtype;  // "f32", "f16", "bf16"; empty keeps the checkpoint's dtype
   std::string backend = "cpu";
   int n_threads = 0;        // CPU threads, 0 = all cores
@@ -50,6 +53,17 @@ struct ModelInfo {
   size_t weight_bytes_per_step = 0;  // matrix bytes one decode step streams (embedding table excluded)
 };
 
+// Turns generated ids into text as they arrive, never splitting a UTF-8 character; made by
+// Engine::open_text_stream. Not thread-safe; one per request.
+class TextStream {
+ public:
+  virtual ~TextStream() = default;
+  // The text completed by this token (possibly empty).
+  virtual std::string push(int32_t id) = 0;
+  // Text still held back at the end (an incomplete character).
+  virtual std::string finish() = 0;
+};
+
 class Engine {
  public:
   static Status create(const EngineOptions& options, std::unique_ptr<Engine>* engine);
@@ -62,6 +76,15 @@ class Engine {
                   const std::function<bool(int32_t)>& on_token = {});
 
   ModelInfo model_info() const;
+
+  // Tokenizer access; kNotFound when the engine has no tokenizer.
+  bool has_tokenizer() const;
+  // add_special: BOS/EOS as the tokenizer's template adds them; parse_special: special-token strings in the
+  // text become their ids (false for untrusted text that must stay text).
+  Status tokenize(const std::string& text, bool add_special, bool parse_special, std::vector<int32_t>* ids) const;
+  Status detokenize(const std::vector<int32_t>& ids, bool skip_special, std::string* text) const;
+  // A stream decoder over the engine's tokenizer (skipping special tokens when asked); null without one.
+  std::unique_ptr<TextStream> open_text_stream(bool skip_special = true) const;
 
  private:
   struct Impl;

@@ -7,14 +7,42 @@
 #include "graph/executor.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
+#include "tokenizer/stream_decoder.h"
+#include "tokenizer/tokenizer.h"
 
 namespace autoglm {
 
 struct Engine::Impl {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;  // null: ids only
   int64_t max_context = 0;
 };
+
+namespace {
+
+class EngineTextStream final : public TextStream {
+ public:
+  EngineTextStream(const Tokenizer& tokenizer, bool skip_special)
+      : decoder_(tokenizer, DecodeOptions{skip_special}) {}
+  std::string push(int32_t id) override { return decoder_.push(id); }
+  std::string finish() override { return decoder_.finish(); }
+
+ private:
+  StreamDecoder decoder_;
+};
+
+// The tokenizer beside a model: absent files are not an error (the engine then works on ids), broken ones are.
+Expected<std::unique_ptr<Tokenizer>> load_model_tokenizer(const EngineOptions& options) {
+  const std::string& path = options.tokenizer_path.empty() ? options.model_path : options.tokenizer_path;
+  auto tokenizer = load_tokenizer(path);
+  if (!tokenizer && tokenizer.status().code() == StatusCode::kNotFound && options.tokenizer_path.empty()) {
+    return std::unique_ptr<Tokenizer>();
+  }
+  return tokenizer;
+}
+
+}  // namespace
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
@@ -44,6 +72,7 @@ Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* eng
     load_options.weight_dtype = dtype;
   }
   AUTOGLM_ASSIGN_OR_RETURN(impl->model, Model::load(options.model_path, *impl->backend, load_options));
+  AUTOGLM_ASSIGN_OR_RETURN(impl->tokenizer, load_model_tokenizer(options));
   const int64_t model_max = impl->model->config().max_position_embeddings;
   impl->max_context = options.max_context > 0 ? options.max_context
                                               : std::min<int64_t>(model_max > 0 ? model_max : 4096, 4096);
@@ -62,6 +91,26 @@ ModelInfo Engine::model_info() const {
   info.weight_dtype = std::string(dtype_name(impl_->model->weight_dtype()));
   info.weight_bytes_per_step = impl_->model->weights().matrix_bytes;
   return info;
+}
+
+bool Engine::has_tokenizer() const { return impl_->tokenizer != nullptr; }
+
+Status Engine::tokenize(const std::string& text, bool add_special, bool parse_special,
+                        std::vector<int32_t>* ids) const {
+  if (!impl_->tokenizer) return not_found("this model has no tokenizer; pass token ids");
+  *ids = impl_->tokenizer->encode(text, EncodeOptions{add_special, parse_special});
+  return Status::ok();
+}
+
+Status Engine::detokenize(const std::vector<int32_t>& ids, bool skip_special, std::string* text) const {
+  if (!impl_->tokenizer) return not_found("this model has no tokenizer");
+  *text = impl_->tokenizer->decode(ids, DecodeOptions{skip_special});
+  return Status::ok();
+}
+
+std::unique_ptr<TextStream> Engine::open_text_stream(bool skip_special) const {
+  if (!impl_->tokenizer) return nullptr;
+  return std::make_unique<EngineTextStream>(*impl_->tokenizer, skip_special);
 }
 
 Status Engine::generate(const GenerateRequest& request, GenerateResult* result,

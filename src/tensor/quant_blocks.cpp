@@ -3,13 +3,15 @@
 // of the tools; the CPU kernels (backend/cpu/kernels/quant_*) have their own vectorized decoders.
 //
 // Error of the quantizers, per element, for finite input (s = the sub-block's step, S = the largest step of
-// the super-block, M = its largest min; tests/tensor/test_quant_blocks.cpp checks these):
-//   Q8_0  s/2 + 127 s 2^-11 (f16 scale),           s = amax / 127
-//   Q4_0  s (the value -max rounds to code 16, clamped to 15), s = amax / 8
+// the super-block, M = its largest min; "+ f16": the stored f16 scales are off by half an ulp, 2^-11
+// relative, or up to 2^-25 absolute once they are subnormal (below 2^-14), times the code; the tests in
+// tests/tensor/test_quant_blocks.cpp check these bounds):
+//   Q8_0  s/2 (+ f16),                               s = amax / 127
+//   Q4_0  s (+ f16): the value -max rounds to code 16, clamped to 15; s = amax / 8
 //   Q4_K  s/2 + 16 S/126 + M/126 (+ f16): the 6-bit rounding of the sub-block step moves it by up to
 //         S/126, so the top code can fall short by 15 S/126, and the min is off by up to M/126;
 //         s = (max - min(0, min)) / 15.   Q5_K: s/2 + 32 S/126 + M/126 with 31 codes.
-//   Q6_K  s + S/8: the 8-bit rounding of the group step moves it by up to S/256, which the extreme
+//   Q6_K  s + S/8 (+ f16): the 8-bit rounding of the group step moves it by up to S/256, which the extreme
 //         (code -32) multiplies by 32; the opposite extreme may need +32, clamped to 31;
 //         s = amax / 32 of the 16-element group.
 #include "tensor/quant_blocks.h"
@@ -250,7 +252,7 @@ void dequantize_row(DType dtype, const void* src, float* dst, int64_t n) {
   const int64_t n_blocks = n / dtype_block_elements(dtype);
   switch (dtype) {
     case DType::kF32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      if (n > 0) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
       return;
     case DType::kF16:
       for (int64_t i = 0; i < n; ++i)
@@ -296,7 +298,7 @@ Status quantize_row(DType dtype, const float* src, void* dst, int64_t n) {
   const int64_t n_blocks = n / block;
   switch (dtype) {
     case DType::kF32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      if (n > 0) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
       return Status::ok();
     case DType::kF16:
       for (int64_t i = 0; i < n; ++i)

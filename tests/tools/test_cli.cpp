@@ -192,3 +192,41 @@ TEST(Cli, BenchRandomWeightsReportsFloor) {
 
 }  // namespace
 }  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// The README's main job: llama2.c's stories260K greedy from BOS, text on stdout, byte for byte.
+TEST(Cli, Stories260KFromBosPrintsTheReferenceText) {
+  const std::string dir = test::shared_data_dir() + "/models/stories260K/";
+  CliRun r = generate(dir + "stories260K.gguf", "-p \"\" -n 200 --temp 0");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, read_file(dir + "expected_greedy_t0_n200.txt"));
+}
+
+TEST(Cli, TextPromptWithoutTokenizerIsAClearError) {
+  CliRun r = generate(test::fixture_dir("llama"), "-p \"hello\" -n 2");
+  expect_clear_error(r, {"no tokenizer", "--prompt-ids"});
+}
+
+// `autoglm tokenize` reads stdin verbatim (trailing newline included) and prints the reference ids.
+TEST(Cli, TokenizeMatchesTheReference) {
+  const std::string file = test::temp_dir("cli_tokenize") + "/in.txt";
+  test::write_text(file, "Hello world,\n  1234 <|begin_of_text|>!\n");
+  const std::string model = test::shared_data_dir() + "/tokenizers/llama3/tokenizer.model";
+  CliRun r;
+  r.code = test::run_command(test::autoglm_binary() + " tokenize -m " + model + " --special < " + file, &r.out, &r.err);
+  ASSERT_EQ(r.code, 0) << r.err;
+  // The ids tiktoken gives with Meta's Llama 3 pattern, BOS first.
+  EXPECT_EQ(r.out, "128000 9906 1917 345 220 220 4513 19 220 128000 4999\n");
+  CliRun d;
+  const std::string ids_file = test::temp_dir("cli_detokenize") + "/ids.txt";
+  test::write_text(ids_file, "9906 1917 345");
+  d.code = test::run_command(test::autoglm_binary() + " tokenize -m " + model + " --decode < " + ids_file, &d.out,
+                             &d.err);
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_EQ(d.out, "Hello world,\n");
+}
+
+}  // namespace
+}  // namespace autoglm

@@ -9,11 +9,13 @@ namespace autoglm::cli {
 void add_generate(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_inspect(CLI::App& app);
+void add_tokenize(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   add_generate(app);
   add_bench(app);
   add_inspect(app);
+  add_tokenize(app);
 }
 
 void set_exit_code(int code);

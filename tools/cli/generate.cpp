@@ -1,4 +1,5 @@
-// autoglm generate: one prompt, N tokens, ids (text once a tokenizer is loaded) on stdout, timing on stderr.
+// autoglm generate: one prompt (text or ids), N tokens; the generated text streams to stdout (ids when the
+// model has no tokenizer, or with --print-ids), timing to stderr.
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -26,26 +27,33 @@ struct GenerateOptions {
   std::optional<uint64_t> seed;
   int threads = 0;
   std::string dtype;
+  std::string tokenizer;
   bool ignore_eos = false;
+  bool print_ids = false;
+  bool has_text_prompt = false;  // -p given, possibly empty (generation from BOS)
 };
 
 int run_generate(const GenerateOptions& o) {
-  if (o.prompt_ids.empty()) {
-    return fail(
-        invalid_argument("text prompts (-p) need a tokenizer, which this model directory does not "
-                         "provide to this build yet; pass token ids with --prompt-ids"));
-  }
-  auto ids = parse_token_ids(o.prompt_ids);
-  if (!ids) return fail(ids.status());
   EngineOptions options;
   options.model_path = o.model;
+  options.tokenizer_path = o.tokenizer;
   options.n_threads = o.threads;
   options.weight_dtype = o.dtype;
   std::unique_ptr<Engine> engine;
   if (Status s = Engine::create(options, &engine); !s) return fail(s);
 
   GenerateRequest request;
-  request.prompt = *ids;
+  if (o.has_text_prompt) {
+    if (!engine->has_tokenizer()) {
+      return fail(invalid_argument(o.model + " has no tokenizer; pass token ids with --prompt-ids or a "
+                                             "tokenizer with --tokenizer"));
+    }
+    if (Status s = engine->tokenize(o.prompt_text, true, true, &request.prompt); !s) return fail(s);
+  } else {
+    auto ids = parse_token_ids(o.prompt_ids);
+    if (!ids) return fail(ids.status());
+    request.prompt = *ids;
+  }
   request.max_tokens = o.n_tokens;
   request.ignore_eos = o.ignore_eos;
   SamplingParams& sp = request.sampling;
@@ -60,13 +68,24 @@ int run_generate(const GenerateOptions& o) {
 
   GenerateResult result;
   bool first = true;
+  std::unique_ptr<TextStream> text = o.print_ids ? nullptr : engine->open_text_stream();
   Status s = engine->generate(request, &result, [&](int32_t token) {
-    std::printf(first ? "%d" : " %d", token);
+    if (text) {
+      const std::string piece = text->push(token);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+    } else {
+      std::printf(first ? "%d" : " %d", token);
+    }
     std::fflush(stdout);
     first = false;
     return true;
   });
-  std::printf("\n");
+  if (text) {
+    const std::string rest = text->finish();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+  } else {
+    std::printf("\n");
+  }
   if (!s) return fail(s);
   const size_t n = result.tokens.size();
   std::fprintf(stderr, "prompt: %zu tokens, first token after %.2f ms (%.1f tok/s)\n", request.prompt.size(),
@@ -101,8 +120,11 @@ void add_generate(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = all cores)");
   cmd->add_option("--dtype", o->dtype, "weight dtype: f32, f16, bf16 (default: the checkpoint's)");
   cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating after an EOS token");
-  cmd->callback([o] {
-    if (o->prompt_text.empty() && o->prompt_ids.empty()) {
+  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer path, when it is not beside the model");
+  cmd->add_flag("--print-ids", o->print_ids, "print token ids even when a tokenizer is present");
+  cmd->callback([o, text] {
+    o->has_text_prompt = text->count() > 0;
+    if (!o->has_text_prompt && o->prompt_ids.empty()) {
       set_exit_code(fail(invalid_argument("give a prompt: -p TEXT or --prompt-ids \"1 2 3\"")));
       return;
     }

@@ -2,20 +2,24 @@
 // Q5_K, Q6_K; formats in tensor/quant_blocks.h). quant_matmul.cpp drives them.
 //
 // Decode (m <= kQuantStreamMaxM): x is quantized once per call to int8 with one f32 scale per 32 elements
-// (round to nearest, scale = amax / 127: the relative error of each x element is at most 1/254 of its
-// 32-block's largest magnitude), and every output is a sum of exact integer dot products of x's int8 values
-// with the weight codes, one per 32 (Q6_K: 16) elements, each scaled in f32 by the product of the block
-// scales. Why int8 rather than widening w to f32 in registers: at DRAM speed a core must consume ~8 Q4_K
-// elements per cycle; widening (nibble -> int32 -> f32, scale, FMA) costs ~4 vector ops per 8-16 elements
-// and cannot keep up, while an int8 dot product (AVX2 vpmaddubsw + vpmaddwd, AVX-512 VNNI vpdpbusd) eats 32
-// codes in 1-2 ops. This is also what llama.cpp does (with a coarser scale per 256 elements for the K types).
-// The unsigned codes (nibbles, 5- and 6-bit values) are the u8 operand; the offsets of Q4_0 (8) and Q6_K (32)
-// and the mins of Q4_K/Q5_K are subtracted through precomputed sums of x (QuantizedXRow::sum32/sum16); Q8_0
-// weights are signed and go through the sign trick (|w| times x with w's sign), so no product saturates the
-// 16-bit pairs of vpmaddubsw (at most 2 * 128 * 127).
-// Prefill (m > kQuantStreamMaxM): blocks of w rows are dequantized to f32 (same values as dequantize_row)
-// into a thread-local buffer and multiplied with the f32 register tiles of matmul_kernels.h, so prefill has
-// f32 accuracy and its rows do not depend on the batch; decode rows are the same for every m <= 4 and thread
+// (round to nearest, scale = amax / 127: each x element moves by at most 1/254 of its 32-block's largest
+// magnitude), and every output is a sum of exact integer dot products of x's int8 values with the weight
+// codes, one per 32 (Q6_K: 16) elements, each scaled in f32 by the product of the block scales.
+//
+// Why int8 rather than widening w to f32 in registers: at DRAM speed a core must consume ~10 Q4_K elements
+// per cycle (15 GB/s per core at 2.5 GHz); widening (nibble -> int32 -> f32, scale, FMA) costs ~4 vector
+// ops per 8-16 elements and cannot keep up, while an int8 dot product (AVX2 vpmaddubsw + vpmaddwd, AVX-512
+// VNNI vpdpbusd) eats 32 codes in 1-2 ops. llama.cpp does the same (with one x scale per 256 elements for
+// the K types; ours stays per 32, the finer rounding, at the cost of one f32 FMA per 32 codes).
+//
+// The unsigned codes (nibbles, 5- and 6-bit values) are the u8 operand; the offsets of Q4_0 (8) and Q6_K
+// (32) and the mins of Q4_K/Q5_K are subtracted through precomputed sums of x (QuantizedXRow::sum32/sum16);
+// Q8_0 weights are signed and go through the sign trick (|w| times x with w's sign). No pair of products
+// saturates the 16-bit sums of vpmaddubsw (at most 2 * 128 * 127).
+//
+// Prefill (m > kQuantStreamMaxM): blocks of w rows are dequantized to f32 (dequantize_row's values) into a
+// thread-local buffer and multiplied with the f32 register tiles of matmul_kernels.h: prefill has f32
+// accuracy and its rows do not depend on the batch. Decode rows are the same for every m <= 4 and thread
 // count, but differ from prefill rows by the int8 rounding of x.
 #pragma once
 
