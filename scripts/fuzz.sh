@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz/) with clang and runs each for SECONDS (default 60) from a seed corpus.
+# Builds the libFuzzer targets (fuzz/) with clang and runs each for SECONDS (default 30; the GGUF reader at
+# least 60) from a seed corpus of the project's own valid files.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-seconds=${1:-60}
+seconds=${1:-30}
 shift || true
 build=${AUTOGLM_FUZZ_BUILD_DIR:-$root/build-fuzz}
 cxx=$(command -v clang++-14 || command -v clang++ || true)
@@ -27,6 +28,9 @@ seed_dir() {
   mkdir -p "$dir"
   case "$1" in
     gguf_fuzz) cp "$root"/tests/data/gguf/*.gguf "$dir"/ 2>/dev/null || true ;;
+    tokenizer_json_fuzz) cp "$root"/../shared/data/tokenizers/minilm/tokenizer.json "$dir"/ 2>/dev/null || true ;;
+    chat_template_fuzz) cp "$root"/../shared/data/chat_templates/*.jinja "$dir"/ 2>/dev/null || true ;;
+    tokenizer_codec_fuzz) head -c 4096 "$root"/../shared/data/corpus/tinyshakespeare.txt > "$dir/prose" ;;
   esac
   echo "$dir"
 }
@@ -34,7 +38,9 @@ seed_dir() {
 for t in "${targets[@]}"; do
   corpus="$build/corpus/$t"
   mkdir -p "$corpus"
-  echo "fuzz: $t for ${seconds}s"
-  "$build/fuzz/$t" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+  t_seconds=$seconds
+  if [ "$t" = gguf_fuzz ] && [ "$t_seconds" -lt 60 ]; then t_seconds=60; fi
+  echo "fuzz: $t for ${t_seconds}s"
+  "$build/fuzz/$t" -max_total_time="$t_seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
     "$corpus" "$(seed_dir "$t")" 2>&1 | tail -n 12
 done

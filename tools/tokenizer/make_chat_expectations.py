@@ -463,6 +463,8 @@ LANGUAGE = [
     ("macro_call_block", "{% macro wrap(items) %}{% for i in items %}{{ caller(i) }}{% endfor %}{% endmacro %}"
                          "{% call(x) wrap([1, 2]) %}<{{ x }}>{% endcall %}"),
     ("macro_caller_simple", "{% macro box() %}[{{ caller() }}]{% endmacro %}{% call box() %}inner{% endcall %}"),
+    ("macro_caller_missing", "{% macro box() %}[{{ caller is defined }}]{% endmacro %}{{ box() }}"),
+    ("macro_caller_missing_call", "{% macro box() %}[{{ caller() }}]{% endmacro %}{{ box() }}"),
     ("macro_attributes", "{% macro m(a, b) %}{% endmacro %}{{ m.name }} {{ m.arguments }}"),
     ("macro_sees_later_global", "{% macro m() %}{{ x }}{% endmacro %}{% set x = 1 %}{{ m() }}{% set x = 2 %}{{ m() }}"),
     ("macro_no_loop_leak", "{% macro m() %}{{ loop is defined }}{% endmacro %}{% for i in [1] %}{{ m() }}{% endfor %}"),
@@ -579,7 +581,8 @@ LANGUAGE = [
     ("percent_format_errors", "{{ '%d' % 'x' }}"),
     ("percent_format_extra", "{{ 'x' % 1 }}"),
     # globals
-    ("g_dict", "{{ dict(a=1, b=2) }} {{ dict([('x', 1)]) }} {{ dict({'k': 'v'}, z=0) }}"),
+    ("g_dict", "{{ dict(a=1, b=2) }} {{ dict([('x', 1)]) }} {{ dict({'k': 'v'}, z=0) }} {{ dict.fromkeys('ab', 0) }} "
+               "{{ dict.fromkeys(['x']) }}"),
     ("g_joiner_cycler", "{% set j = joiner(' | ') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %} "
                         "{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}"),
     ("g_raise", "{{ raise_exception('Custom failure: ' ~ 42) }}"),

@@ -189,7 +189,10 @@ Status Interpreter::eval_args(const CallArgs& call, const std::shared_ptr<Frame>
 
 Expected<Value> Interpreter::eval(const Expr& expr, const std::shared_ptr<Frame>& frame) {
   AUTOGLM_RETURN_IF_ERROR(count_step());
+  if (nesting_ >= kMaxNesting) return resource_exhausted("template evaluation nested too deeply");
+  ++nesting_;
   Expected<Value> result = eval_node(expr, frame);
+  --nesting_;
   if (!result.has_value()) return locate(result.status(), expr.offset);
   // Filters and methods can nest values too (x | batch(1)); deeper values would exhaust the stack later.
   if (result->depth() > kMaxValueDepth) return resource_exhausted("template built a value nested too deeply");

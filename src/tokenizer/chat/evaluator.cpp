@@ -228,11 +228,15 @@ Expected<std::string> Interpreter::render(std::shared_ptr<Frame> globals) {
 }
 
 Status Interpreter::exec_body(const Body& body, const std::shared_ptr<Frame>& frame) {
+  if (nesting_ >= kMaxNesting) return resource_exhausted("template evaluation nested too deeply");
+  ++nesting_;
+  Status status;
   for (const StmtPtr& stmt : body) {
-    AUTOGLM_RETURN_IF_ERROR(exec(*stmt, frame));
-    if (flow_ != Flow::kNormal) break;
+    status = exec(*stmt, frame);
+    if (!status.is_ok() || flow_ != Flow::kNormal) break;
   }
-  return Status::ok();
+  --nesting_;
+  return status;
 }
 
 Expected<std::string> Interpreter::capture(const Body& body, const std::shared_ptr<Frame>& frame) {
@@ -456,7 +460,7 @@ Expected<Value> Interpreter::call_macro(const MacroDefinition& macro, const std:
     if (macro.params[i].name == "caller") found_caller = true;
   }
   if (macro.uses_caller && !found_caller) {
-    Value c = Value::none();
+    Value c = Value::undefined("No caller defined");
     pop_keyword("caller", &c);
     frame->set("caller", std::move(c));
   }

@@ -27,6 +27,9 @@
 
 namespace autoglm::jinja {
 
+// Bound on the interpreter's recursion (expressions, statements and macro bodies nested in each other).
+inline constexpr int kMaxNesting = 1500;
+
 struct RenderLimits {
   int64_t max_steps = 20'000'000;           // expression and statement evaluations
   int64_t max_loop_iterations = 2'000'000;  // for-loop iterations, all loops together
@@ -131,6 +134,9 @@ class Interpreter {
   int64_t steps_ = 0;
   int64_t iterations_ = 0;
   int call_depth_ = 0;
+  // Nesting of eval/exec calls (the C++ recursion of this interpreter), bounded so that pathological
+  // templates (deep expressions inside deep macro recursion) cannot overflow the thread's stack.
+  int nesting_ = 0;
   enum class Flow { kNormal, kBreak, kContinue };
   Flow flow_ = Flow::kNormal;
   std::optional<uint32_t> error_offset_;

@@ -27,9 +27,8 @@ Expected<Value> get_attribute(Interpreter& interp, const Value& item, const Valu
   if (attribute.is_string()) {
     const std::string dot = ".";
     for (const std::string& part : py::split(attribute.as_string(), &dot, -1)) {
-      const bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
-      AUTOGLM_ASSIGN_OR_RETURN(
-          result, interp.getitem(result, digits ? Value(int64_t{std::stoll(part)}) : Value(part)));
+      const std::optional<int64_t> index = py::parse_decimal(part);
+      AUTOGLM_ASSIGN_OR_RETURN(result, interp.getitem(result, index ? Value(*index) : Value(part)));
     }
   } else if (!attribute.is_none() && !attribute.is_undefined()) {
     AUTOGLM_ASSIGN_OR_RETURN(result, interp.getitem(result, attribute));

@@ -16,14 +16,23 @@ using GlobalFn = Expected<Value> (*)(Interpreter& interp, const Args& args);
 
 class BuiltinFunction : public Callable {
  public:
-  BuiltinFunction(std::string name, GlobalFn fn) : name_(std::move(name)), fn_(fn) {}
+  // `attributes`: functions reachable as name.attribute (HF's dict.fromkeys).
+  BuiltinFunction(std::string name, GlobalFn fn, std::vector<std::pair<std::string, Value>> attributes = {})
+      : name_(std::move(name)), fn_(fn), attributes_(std::move(attributes)) {}
   std::string type_name() const override { return "builtin_function_or_method"; }
   std::string repr(size_t /*max_bytes*/) const override { return "<built-in function " + name_ + ">"; }
+  Value get_attr(std::string_view name) const override {
+    for (const auto& [key, value] : attributes_) {
+      if (key == name) return value;
+    }
+    return Object::get_attr(name);
+  }
   Expected<Value> call(Interpreter& interp, const Args& args) override { return fn_(interp, args); }
 
  private:
   std::string name_;
   GlobalFn fn_;
+  std::vector<std::pair<std::string, Value>> attributes_;
 };
 
 Expected<Value> global_range(Interpreter&, const Args& args) {
@@ -94,6 +103,21 @@ Expected<Dict> dict_from_args(Interpreter& interp, const Args& args, const char*
 
 Expected<Value> global_dict(Interpreter& interp, const Args& args) {
   AUTOGLM_ASSIGN_OR_RETURN(Dict dict, dict_from_args(interp, args, "dict"));
+  return Value::dict(std::move(dict));
+}
+
+// dict.fromkeys(iterable, value=None).
+Expected<Value> global_dict_fromkeys(Interpreter& interp, const Args& args) {
+  ArgReader r("fromkeys", args, {"iterable", "value"});
+  AUTOGLM_RETURN_IF_ERROR(r.status());
+  if (!r.has(0)) return type_error("fromkeys expected at least 1 argument, got 0");
+  AUTOGLM_ASSIGN_OR_RETURN(std::vector<Value> keys, interp.iterate(*r.get(0)));
+  const Value value = r.get_or(1, Value::none());
+  Dict dict;
+  for (Value& key : keys) {
+    AUTOGLM_RETURN_IF_ERROR(check_hashable(key));
+    dict.set(std::move(key), value);
+  }
   return Value::dict(std::move(dict));
 }
 
@@ -250,7 +274,12 @@ void add_global_functions(Frame& globals) {
       {"strftime_now", global_strftime_now},
   };
   for (const auto& [name, fn] : kGlobals) {
-    globals.set(name, Value::object(std::make_shared<BuiltinFunction>(name, fn)));
+    std::vector<std::pair<std::string, Value>> attributes;
+    if (std::string_view(name) == "dict") {
+      attributes.emplace_back(
+          "fromkeys", Value::object(std::make_shared<BuiltinFunction>("fromkeys", global_dict_fromkeys)));
+    }
+    globals.set(name, Value::object(std::make_shared<BuiltinFunction>(name, fn, std::move(attributes))));
   }
 }
 

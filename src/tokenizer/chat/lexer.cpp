@@ -102,7 +102,9 @@ class Lexer {
       at += n;
     return at;
   }
-  bool starts_with(size_t at, std::string_view s) const { return src_.compare(at, s.size(), s) == 0; }
+  bool starts_with(size_t at, std::string_view s) const {
+    return at <= src_.size() && std::string_view(src_).substr(at, s.size()) == s;
+  }
 
   // The earliest "{{", "{%" or "{#" at or after `from`.
   size_t find_tag(size_t from) const {

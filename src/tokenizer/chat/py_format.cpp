@@ -419,9 +419,10 @@ Expected<std::string> str_format(Interpreter& interp, std::string_view format, c
       ++k;
     const std::string_view arg_name = name.substr(0, k);
     Value value;
-    if (arg_name.empty() || (arg_name.find_first_not_of("0123456789") == std::string_view::npos)) {
-      const size_t index =
-          arg_name.empty() ? auto_index++ : static_cast<size_t>(std::stoul(std::string(arg_name)));
+    if (arg_name.empty() || arg_name.find_first_not_of("0123456789") == std::string_view::npos) {
+      const std::optional<int64_t> explicit_index = py::parse_decimal(arg_name);
+      if (!arg_name.empty() && !explicit_index) return value_error("ValueError: Too many decimal digits in format string");
+      const size_t index = arg_name.empty() ? auto_index++ : static_cast<size_t>(*explicit_index);
       if (index >= args.positional.size()) {
         return invalid_argument("IndexError: Replacement index " + std::to_string(index) +
                                 " out of range for positional args tuple");
@@ -448,9 +449,9 @@ Expected<std::string> str_format(Interpreter& interp, std::string_view format, c
         const size_t close = name.find(']', k);
         if (close == std::string_view::npos) return value_error("ValueError: Missing ']' in format string");
         const std::string key(name.substr(k + 1, close - k - 1));
-        const bool numeric = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
+        const std::optional<int64_t> numeric = py::parse_decimal(key);
         AUTOGLM_ASSIGN_OR_RETURN(
-            value, interp.getitem(value, numeric ? Value(int64_t{std::stoll(key)}) : Value(key)));
+            value, interp.getitem(value, numeric ? Value(*numeric) : Value(key)));
         k = close + 1;
       }
     }

@@ -361,6 +361,14 @@ int64_t find(std::string_view s, std::string_view sub, bool reverse) {
   return static_cast<int64_t>(length(s.substr(0, hit)));
 }
 
+std::optional<int64_t> parse_decimal(std::string_view digits) {
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  int64_t value = 0;
+  const auto result = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (result.ec != std::errc() || result.ptr != digits.data() + digits.size()) return std::nullopt;
+  return value;
+}
+
 std::string float_repr(double value) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value < 0 ? "-inf" : "inf";

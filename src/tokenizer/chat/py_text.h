@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,9 @@ std::string replace(std::string_view s, std::string_view old_text, std::string_v
 int64_t count(std::string_view s, std::string_view sub);
 // str.find(sub) / rfind as code point indexes, -1 when absent.
 int64_t find(std::string_view s, std::string_view sub, bool reverse);
+
+// A non-negative decimal integer made of ASCII digits only; nullopt if empty, not digits, or beyond 64 bits.
+std::optional<int64_t> parse_decimal(std::string_view digits);
 
 // repr() of a float: shortest round-trip digits, fixed notation for exponents in [-4, 16), else scientific
 // ("1e+16", "1e-05"), "inf", "-inf", "nan".
