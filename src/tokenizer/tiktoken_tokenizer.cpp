@@ -1,6 +1,7 @@
 #include "tokenizer/tiktoken_tokenizer.h"
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <fstream>
 #include <sstream>
@@ -160,6 +161,17 @@ class TiktokenTokenizer final : public Tokenizer {
       specials_by_id_.emplace_back(id, text);
     }
     std::sort(specials_by_id_.begin(), specials_by_id_.end());
+    // Direct tables for the first merge level (every word starts as single bytes): no hashing there.
+    byte_pair_rank_.assign(256 * 256, -1);
+    char pair[2];
+    for (int a = 0; a < 256; ++a) {
+      pair[0] = static_cast<char>(a);
+      byte_rank_[a] = ranks_.find(std::string_view(pair, 1));
+      for (int b = 0; b < 256; ++b) {
+        pair[1] = static_cast<char>(b);
+        byte_pair_rank_[a * 256 + b] = ranks_.find(std::string_view(pair, 2));
+      }
+    }
   }
 
   std::vector<int32_t> encode(std::string_view input, const EncodeOptions& options) const override {
@@ -244,11 +256,15 @@ class TiktokenTokenizer final : public Tokenizer {
     if (cache_.lookup(piece, out)) return;
     thread_local native::BpeScratch<int32_t> scratch;
     native::bpe_init_symbols(
-        piece, false, [&](size_t pos, size_t len) { return ranks_.find(piece.substr(pos, len)); }, scratch.symbols);
+        piece, false, [&](size_t pos, size_t) { return byte_rank_[static_cast<uint8_t>(piece[pos])]; },
+        scratch.symbols);
     native::bpe_merge(
         scratch,
         [&](const native::BpeSymbol& l, const native::BpeSymbol& r, int32_t& priority, int32_t& merged) {
-          const int32_t rank = ranks_.find(piece.substr(l.start, l.length + r.length));
+          const int32_t rank =
+              l.length == 1 && r.length == 1
+                  ? byte_pair_rank_[static_cast<uint8_t>(piece[l.start]) * 256 + static_cast<uint8_t>(piece[r.start])]
+                  : ranks_.find(piece.substr(l.start, l.length + r.length));
           if (rank < 0) return false;
           priority = rank;
           merged = rank;
@@ -269,6 +285,8 @@ class TiktokenTokenizer final : public Tokenizer {
   std::vector<std::pair<int32_t, std::string>> specials_by_id_;  // sorted by id
   int32_t n_ranks_ = 0;
   int32_t vocab_size_ = 0;
+  std::array<int32_t, 256> byte_rank_{};
+  std::vector<int32_t> byte_pair_rank_;  // [a * 256 + b]: the rank of the two bytes, -1 if they are not a token
   native::WordCache cache_;
 };
 

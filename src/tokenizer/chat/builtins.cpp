@@ -49,7 +49,8 @@ ArgReader::ArgReader(std::string_view function, const Args& args,
 
 Value ArgReader::get_or(size_t i, Value fallback) const {
   const Value* v = get(i);
-  return v != nullptr ? *v : std::move(fallback);
+  if (v != nullptr) return *v;
+  return fallback;
 }
 
 Status check_replace_size(Interpreter& interp, std::string_view text, std::string_view old_text,

@@ -5,11 +5,20 @@
 // same message preprocessing (keys whose value is null are dropped; reasoning given as `reasoning_content`,
 // `thinking` or `reasoning` is copied to both `reasoning_content` and `thinking`).
 //
-// A ChatTemplate is parsed once and immutable: render() may be called from many threads at once. Errors are
+// A ChatTemplate is parsed once and immutable: render() may be called from many threads at once; it recurses
+// over the template (bounded: at most about 1.5 MB of stack for the most deeply nested templates). Errors are
 // Status values: kParseError for syntax errors ("line 3, column 7: ..."), kInvalidArgument for conversations
 // the template rejects (raise_exception's message, verbatim) and for runtime errors (with position and the
-// Python error name: "line 9, column 12: TypeError: ..."), kUnsupported for loader tags ({% include %}...),
+// Python error name: "line 9, column 12: TypeError: ..."), kOutOfRange for Python's OverflowError (range()
+// beyond the sandbox's 100000 items, integers beyond 64 bits), kUnsupported for loader tags, and
 // kResourceExhausted when a render exceeds its limits.
+//
+// Not supported (no real chat template uses them): {% include %}, {% import %}, {% from %}, {% extends %}
+// (HF has no template loader either); integers beyond 64 bits; complex numbers; the filters groupby, pprint,
+// random, striptags, urlencode, urlize, wordwrap, xmlattr, filesizeformat and the lipsum global. Case mapping
+// is Unicode's simple one (plus 'ß' -> "SS"). A few Python-only objects print differently: dict.items() /
+// keys() / values() and range() are lists here (Python prints "dict_items([...])", "range(0, 3)"), escape's
+// Markup is a plain str inside a repr, and bound methods print without an address.
 #pragma once
 
 #include <cstdint>

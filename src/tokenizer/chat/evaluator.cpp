@@ -319,8 +319,10 @@ Status Interpreter::assign(const Target& target, const Value& value, Frame& fram
       frame.set(target.name, value);
       return Status::ok();
     case Target::Kind::kNamespaceAttr: {
-      const Value* ns = frame.lookup(target.name);
-      if (ns == nullptr || !ns->is_object() || ns->as_object().type_name() != "Namespace") {
+      const Value* holder = frame.lookup(target.name);
+      auto* ns =
+          holder != nullptr && holder->is_object() ? dynamic_cast<Namespace*>(&holder->as_object()) : nullptr;
+      if (ns == nullptr) {
         return invalid_argument("TemplateRuntimeError: cannot assign attribute on non-namespace object");
       }
       if (!target.attribute.empty() && target.attribute[0] == '_') {
@@ -329,7 +331,7 @@ Status Interpreter::assign(const Target& target, const Value& value, Frame& fram
             "namespace, but got '" +
             target.attribute + "'. Please rename the attribute.");
       }
-      static_cast<Namespace&>(ns->as_object()).attributes.set(target.attribute, value);
+      ns->attributes.set(target.attribute, value);
       return Status::ok();
     }
     case Target::Kind::kTuple: {

@@ -28,7 +28,7 @@
 namespace autoglm::jinja {
 
 // Bound on the interpreter's recursion (expressions, statements and macro bodies nested in each other).
-inline constexpr int kMaxNesting = 1500;
+inline constexpr int kMaxNesting = 1000;
 
 struct RenderLimits {
   int64_t max_steps = 20'000'000;           // expression and statement evaluations
@@ -63,7 +63,7 @@ class Callable : public Object {
 // HF's TemplateNamespace: attributes assigned with {% set ns.attr = value %}.
 class Namespace : public Object {
  public:
-  std::string type_name() const override { return "Namespace"; }
+  std::string type_name() const override { return "TemplateNamespace"; }
   Value get_attr(std::string_view name) const override;
   std::string repr(size_t max_bytes) const override;
   Dict attributes;

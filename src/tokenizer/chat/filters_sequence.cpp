@@ -94,11 +94,13 @@ Expected<Value> filter_length(Interpreter&, const Value& input, const Args& args
       return Value(static_cast<int64_t>(input.as_list().size()));
     case ValueKind::kDict:
       return Value(static_cast<int64_t>(input.as_dict().size()));
+    case ValueKind::kObject:
+      if (input.as_object().type_name() == "LoopContext") return input.as_object().get_attr("length");
+      break;
     case ValueKind::kNone:
     case ValueKind::kBool:
     case ValueKind::kInt:
     case ValueKind::kFloat:
-    case ValueKind::kObject:
       break;
   }
   return type_error("object of type '" + py_type_name(input) + "' has no len()");

@@ -347,10 +347,6 @@ Expected<bool> contains(const Value& container, const Value& item) {
       AUTOGLM_RETURN_IF_ERROR(check_hashable(item));
       return container.as_dict().contains(item);
     case ValueKind::kObject: {
-      if (container.as_object().type_name() == "Namespace") {
-        const auto& ns = static_cast<const Namespace&>(container.as_object());
-        return item.is_string() && ns.attributes.contains(item);
-      }
       break;
     }
     case ValueKind::kNone:

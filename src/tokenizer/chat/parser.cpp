@@ -213,7 +213,7 @@ Expected<Body> Parser::subparse(const std::vector<std::string_view>* end_tokens)
   return body;
 }
 
-Expected<Body> Parser::parse_statements(std::vector<std::string_view> end_tokens, bool drop_needle) {
+Expected<Body> Parser::parse_statements(const std::vector<std::string_view>& end_tokens, bool drop_needle) {
   skip_if(TokenType::kColon);
   AUTOGLM_RETURN_IF_ERROR(expect(TokenType::kBlockEnd));
   AUTOGLM_ASSIGN_OR_RETURN(Body body, subparse(&end_tokens));
@@ -346,10 +346,10 @@ void Parser::finish_macro(MacroDefinition* macro) {
   macro->uses_caller = body_reads_name(macro->body, "caller");
 }
 
-Expected<Body> Parser::parse_function_body(std::vector<std::string_view> end_tokens) {
+Expected<Body> Parser::parse_function_body(const std::vector<std::string_view>& end_tokens) {
   const int saved_loops = loop_depth_;
   loop_depth_ = 0;  // a macro body is its own function: break/continue cannot reach an enclosing loop
-  Expected<Body> body = parse_statements(std::move(end_tokens), true);
+  Expected<Body> body = parse_statements(end_tokens, true);
   loop_depth_ = saved_loops;
   return body;
 }

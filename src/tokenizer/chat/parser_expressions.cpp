@@ -267,7 +267,7 @@ bool Parser::is_tuple_end(const std::vector<std::string_view>& extra_end_rules) 
 }
 
 Expected<ExprPtr> Parser::parse_tuple(bool simplified, bool with_condexpr,
-                                      std::vector<std::string_view> extra_end_rules,
+                                      const std::vector<std::string_view>& extra_end_rules,
                                       bool explicit_parentheses) {
   const uint32_t offset = current().offset;
   std::vector<ExprPtr> args;

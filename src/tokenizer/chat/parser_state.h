@@ -43,8 +43,8 @@ class Parser {
 
   // Statements (parser.cpp).
   Expected<Body> subparse(const std::vector<std::string_view>* end_tokens);
-  Expected<Body> parse_statements(std::vector<std::string_view> end_tokens, bool drop_needle);
-  Expected<Body> parse_function_body(std::vector<std::string_view> end_tokens);
+  Expected<Body> parse_statements(const std::vector<std::string_view>& end_tokens, bool drop_needle);
+  Expected<Body> parse_function_body(const std::vector<std::string_view>& end_tokens);
   Expected<StmtPtr> parse_statement();
   Expected<StmtPtr> parse_statement_named(const std::string& name);
   Expected<StmtPtr> parse_for();
@@ -74,7 +74,8 @@ class Parser {
   Expected<ExprPtr> parse_unary(bool with_filter);
   Expected<ExprPtr> parse_primary();
   Expected<ExprPtr> parse_tuple(bool simplified, bool with_condexpr,
-                                std::vector<std::string_view> extra_end_rules, bool explicit_parentheses);
+                                const std::vector<std::string_view>& extra_end_rules,
+                                bool explicit_parentheses);
   Expected<ExprPtr> parse_list();
   Expected<ExprPtr> parse_dict();
   Expected<ExprPtr> parse_postfix(ExprPtr node);
@@ -86,7 +87,8 @@ class Parser {
   Expected<ExprPtr> parse_filter(ExprPtr node, bool start_inline);
   Expected<ExprPtr> parse_test(ExprPtr node);
   Expected<Target> parse_assign_target(bool with_tuple, bool name_only,
-                                       std::vector<std::string_view> extra_end_rules, bool with_namespace);
+                                       const std::vector<std::string_view>& extra_end_rules,
+                                       bool with_namespace);
   bool is_tuple_end(const std::vector<std::string_view>& extra_end_rules) const;
 
   const Source& source_;

@@ -111,7 +111,7 @@ Expected<Target> to_target(const Expr& e, bool with_namespace, const Source& sou
 }  // namespace
 
 Expected<Target> Parser::parse_assign_target(bool with_tuple, bool name_only,
-                                             std::vector<std::string_view> extra_end_rules,
+                                             const std::vector<std::string_view>& extra_end_rules,
                                              bool with_namespace) {
   if (name_only) {
     if (current().type != TokenType::kName) return error_at(current(), "expected name");
@@ -137,7 +137,7 @@ Expected<Target> Parser::parse_assign_target(bool with_tuple, bool name_only,
   }
   ExprPtr expr;
   if (with_tuple) {
-    AUTOGLM_ASSIGN_OR_RETURN(expr, parse_tuple(true, true, std::move(extra_end_rules), false));
+    AUTOGLM_ASSIGN_OR_RETURN(expr, parse_tuple(true, true, extra_end_rules, false));
   } else {
     AUTOGLM_ASSIGN_OR_RETURN(expr, parse_primary());
   }

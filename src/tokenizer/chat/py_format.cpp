@@ -109,7 +109,8 @@ Expected<Spec> parse_spec(std::string_view s) {
 
 // Sign, digits and padding of a number formatted per the spec (align '=' and the '0' flag pad after the
 // sign).
-std::string finish_number(bool negative, std::string prefix, std::string body, const Spec& spec) {
+std::string finish_number(bool negative, const std::string& prefix, const std::string& body,
+                          const Spec& spec) {
   std::string head;
   if (negative) {
     head.push_back('-');
@@ -176,7 +177,7 @@ Expected<std::string> format_value(const Value& value, std::string_view spec_tex
     const char* prefix = "";
     if (spec.alternate && base != 10)
       prefix = base == 2 ? "0b" : base == 8 ? "0o" : type == 'X' ? "0X" : "0x";
-    return finish_number(v < 0, std::string(prefix), std::move(digits), spec);
+    return finish_number(v < 0, prefix, digits, spec);
   }
   if (int_type && type != 0) {
     return value_error(std::string("ValueError: Unknown format code '") + type +
@@ -421,7 +422,8 @@ Expected<std::string> str_format(Interpreter& interp, std::string_view format, c
     Value value;
     if (arg_name.empty() || arg_name.find_first_not_of("0123456789") == std::string_view::npos) {
       const std::optional<int64_t> explicit_index = py::parse_decimal(arg_name);
-      if (!arg_name.empty() && !explicit_index) return value_error("ValueError: Too many decimal digits in format string");
+      if (!arg_name.empty() && !explicit_index)
+        return value_error("ValueError: Too many decimal digits in format string");
       const size_t index = arg_name.empty() ? auto_index++ : static_cast<size_t>(*explicit_index);
       if (index >= args.positional.size()) {
         return invalid_argument("IndexError: Replacement index " + std::to_string(index) +
@@ -450,8 +452,7 @@ Expected<std::string> str_format(Interpreter& interp, std::string_view format, c
         if (close == std::string_view::npos) return value_error("ValueError: Missing ']' in format string");
         const std::string key(name.substr(k + 1, close - k - 1));
         const std::optional<int64_t> numeric = py::parse_decimal(key);
-        AUTOGLM_ASSIGN_OR_RETURN(
-            value, interp.getitem(value, numeric ? Value(*numeric) : Value(key)));
+        AUTOGLM_ASSIGN_OR_RETURN(value, interp.getitem(value, numeric ? Value(*numeric) : Value(key)));
         k = close + 1;
       }
     }

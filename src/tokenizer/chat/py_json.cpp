@@ -76,9 +76,7 @@ std::string float_text(double value) {
 }
 
 Status type_error(const Value& value) {
-  std::string type = py_type_name(value);
-  if (value.is_object() && type == "Namespace") type = "TemplateNamespace";
-  return invalid_argument("TypeError: Object of type " + type + " is not JSON serializable");
+  return invalid_argument("TypeError: Object of type " + py_type_name(value) + " is not JSON serializable");
 }
 
 class Dumper {

@@ -6,7 +6,6 @@
 #include <locale.h>  // NOLINT(modernize-deprecated-headers): newlocale and the *_l functions are POSIX
 #include <wctype.h>  // NOLINT(modernize-deprecated-headers)
 #include <charconv>
-#include <clocale>
 #include <cmath>
 #include <cstdio>
 #include <cwctype>

@@ -43,6 +43,9 @@ class Value {
   Value(std::string s);                                     // NOLINT(google-explicit-constructor)
   Value(std::string_view s) : Value(std::string(s)) {}      // NOLINT(google-explicit-constructor)
   Value(const char* s) : Value(std::string(s)) {}           // NOLINT(google-explicit-constructor)
+  // Other pointers would silently become bools.
+  template <typename T>
+  Value(const T*) = delete;
 
   static Value none();
   // An undefined value; `message` is what an operation that cannot use it reports ("'foo' is undefined").

@@ -70,8 +70,52 @@ void bpe_init_symbols(std::string_view word, bool by_character, IdOf&& id_of, st
 // it happens (for SentencePiece's resegmentation of unused pieces); pass a no-op otherwise. Afterwards the
 // surviving symbols are reached from symbols[0] through `next`.
 template <typename Priority, typename Lookup, typename OnMerge>
+void bpe_merge(BpeScratch<Priority>& scratch, Lookup&& lookup, OnMerge&& on_merge);
+
+// Words of at most this many symbols (nearly all of them) merge by a linear scan over cached pair priorities,
+// as tiktoken does: for short words that beats the heap's bookkeeping. Both pick the same pair every time.
+inline constexpr size_t kBpeLinearMaxSymbols = 24;
+
+template <typename Priority, typename Lookup, typename OnMerge>
+void bpe_merge_linear(BpeScratch<Priority>& scratch, Lookup&& lookup, OnMerge&& on_merge) {
+  auto& symbols = scratch.symbols;
+  auto& pairs = scratch.heap;  // pairs[i]: the merge of symbol i with its successor; length 0 when none
+  pairs.assign(symbols.size(), BpeCandidate<Priority>{});
+  const auto compute = [&](int32_t i) {
+    BpeCandidate<Priority>& c = pairs[i];
+    c.length = 0;
+    const int32_t j = symbols[i].next;
+    if (j < 0 || symbols[i].frozen || symbols[j].frozen) return;
+    if (lookup(symbols[i], symbols[j], c.priority, c.merged_id)) c.length = symbols[i].length + symbols[j].length;
+  };
+  for (int32_t i = 0; i >= 0; i = symbols[i].next) compute(i);
+  while (true) {
+    int32_t best = -1;
+    for (int32_t i = 0; i >= 0; i = symbols[i].next) {
+      if (pairs[i].length != 0 && (best < 0 || pairs[i].priority < pairs[best].priority)) best = i;
+    }
+    if (best < 0) return;
+    BpeSymbol& l = symbols[best];
+    BpeSymbol& r = symbols[l.next];
+    on_merge(best, l.length);
+    l.length += r.length;
+    l.id = pairs[best].merged_id;
+    l.next = r.next;
+    if (r.next >= 0) symbols[r.next].prev = best;
+    r.length = 0;
+    compute(best);
+    if (l.prev >= 0) compute(l.prev);
+  }
+}
+
+template <typename Priority, typename Lookup, typename OnMerge>
 void bpe_merge(BpeScratch<Priority>& scratch, Lookup&& lookup, OnMerge&& on_merge) {
   auto& symbols = scratch.symbols;
+  if (symbols.empty()) return;
+  if (symbols.size() <= kBpeLinearMaxSymbols) {
+    bpe_merge_linear(scratch, lookup, on_merge);
+    return;
+  }
   auto& heap = scratch.heap;
   heap.clear();
   const auto worse = [](const BpeCandidate<Priority>& a, const BpeCandidate<Priority>& b) {

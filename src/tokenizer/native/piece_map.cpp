@@ -18,8 +18,7 @@ void PieceMap::reserve(size_t n) {
   mask_ = slots_.size() - 1;
   for (const Slot& s : old) {
     if (s.value < 0) continue;
-    const std::string_view key(arena_.data() + s.offset, s.length);
-    size_t i = hash_bytes(key) & mask_;
+    size_t i = hash_bytes(key_of(s)) & mask_;
     while (slots_[i].value >= 0) i = (i + 1) & mask_;
     slots_[i] = s;
   }
@@ -34,16 +33,19 @@ bool PieceMap::insert(std::string_view key, int32_t value) {
   size_t i = h & mask_;
   while (slots_[i].value >= 0) {
     const Slot& s = slots_[i];
-    if (s.tag == tag && s.length == key.size() && std::memcmp(arena_.data() + s.offset, key.data(), key.size()) == 0)
-      return false;
+    if (s.tag == tag && key_of(s) == key) return false;
     i = (i + 1) & mask_;
   }
   Slot& s = slots_[i];
   s.tag = tag;
   s.value = value < 0 ? 0 : value;
-  s.offset = arena_.size();
   s.length = static_cast<uint32_t>(key.size());
-  arena_.append(key);
+  if (key.size() <= kInlineBytes) {
+    s.word = inline_word(key);
+  } else {
+    s.word = arena_.size();
+    arena_.append(key);
+  }
   ++size_;
   return true;
 }

@@ -63,10 +63,19 @@ class PieceMap {
     const uint64_t h = hash_bytes(key);
     size_t i = h & mask_;
     const uint32_t tag = static_cast<uint32_t>(h >> 32);
+    if (key.size() <= kInlineBytes) {
+      const uint64_t word = inline_word(key);
+      while (true) {
+        const Slot& s = slots_[i];
+        if (s.value < 0) return -1;
+        if (s.tag == tag && s.length == key.size() && s.word == word) return s.value;
+        i = (i + 1) & mask_;
+      }
+    }
     while (true) {
       const Slot& s = slots_[i];
       if (s.value < 0) return -1;
-      if (s.tag == tag && s.length == key.size() && std::memcmp(arena_.data() + s.offset, key.data(), key.size()) == 0)
+      if (s.tag == tag && s.length == key.size() && std::memcmp(arena_.data() + s.word, key.data(), key.size()) == 0)
         return s.value;
       i = (i + 1) & mask_;
     }
@@ -74,12 +83,23 @@ class PieceMap {
   size_t size() const { return size_; }
 
  private:
+  // Keys of up to 8 bytes (most BPE lookups) are stored in the slot itself: no second cache miss, no memcmp.
+  static constexpr size_t kInlineBytes = 8;
+  static uint64_t inline_word(std::string_view key) {
+    uint64_t w = 0;
+    std::memcpy(&w, key.data(), key.size());
+    return w;
+  }
   struct Slot {
     uint32_t tag = 0;
     int32_t value = -1;  // -1: empty
-    uint64_t offset = 0;
     uint32_t length = 0;
+    uint64_t word = 0;  // the key's bytes when length <= kInlineBytes, else its offset in arena_
   };
+  std::string_view key_of(const Slot& s) const {
+    return s.length <= kInlineBytes ? std::string_view(reinterpret_cast<const char*>(&s.word), s.length)
+                                    : std::string_view(arena_.data() + s.word, s.length);
+  }
   void grow();
 
   std::vector<Slot> slots_;

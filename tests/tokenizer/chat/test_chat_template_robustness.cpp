@@ -66,6 +66,16 @@ TEST(ChatTemplateLimits, DeepRecursionIsStopped) {
       "{% set t = [[[[[[[[[[1]]]]]]]]]] %}{% for x in [t] recursive %}{% if x is iterable %}{{ loop(x) }}"
       "{{ loop([x]) }}{% endif %}{% endfor %}");
   EXPECT_FALSE(loop.is_ok());
+  // Deep expressions inside deep statements inside deep recursion: the interpreter's own nesting bound.
+  std::string deep = "{% macro f(n) %}";
+  for (int i = 0; i < 12; ++i)
+    deep += "{% if true %}";
+  deep += "{% if n > 0 %}{{ (f(" + std::string(30, '-') + "n - 1) ~ " + std::string(100, '-') +
+          "1) }}{% endif %}";
+  for (int i = 0; i < 12; ++i)
+    deep += "{% endif %}";
+  deep += "{% endmacro %}{{ f(99) }}";
+  EXPECT_EQ(render_status(deep).code(), StatusCode::kResourceExhausted);
   EXPECT_LT(watch.seconds(), 10.0);
 }
 

@@ -139,6 +139,23 @@ TEST(ChatTemplate, ConfigReading) {
   EXPECT_EQ(chat_template_from_config("{").status().code(), StatusCode::kParseError);
 }
 
+TEST(ChatTemplate, StrftimeNowUsesTheGivenTime) {
+  Expected<ChatTemplate> tmpl = ChatTemplate::parse("{{ strftime_now('%A %d %B %Y, day %j, %H:%M:%S%z') }}");
+  ASSERT_TRUE(tmpl.has_value());
+  ChatRenderOptions options;
+  std::tm now{};
+  now.tm_year = 2024 - 1900;
+  now.tm_mon = 1;
+  now.tm_mday = 29;
+  now.tm_hour = 23;
+  now.tm_min = 5;
+  now.tm_sec = 9;
+  options.now = now;  // weekday and day of year are derived
+  Expected<std::string> out = tmpl->render(Value::list({}), Value(), options);
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(*out, "Thursday 29 February 2024, day 060, 23:05:09");
+}
+
 TEST(ChatTemplate, StrftimeNowDefaultsToCurrentTime) {
   Expected<ChatTemplate> tmpl = ChatTemplate::parse("{{ strftime_now('%Y') }}");
   ASSERT_TRUE(tmpl.has_value());

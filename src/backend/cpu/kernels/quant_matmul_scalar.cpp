@@ -3,7 +3,8 @@
 // The same decomposition as the SIMD paths: per 32 (Q6_K: 16) elements an exact int32 dot product of the
 // weight codes with x's int8 values, scaled in f32 by the block scales; the offsets and mins go through x's
 // block sums. Only the order of the f32 additions differs from the SIMD paths. Dequantization is the
-// reference dequantize_row.
+// reference dequantize_row. Compute-bound (1-3 codes per cycle with the compiler's SSE2), far from the
+// memory floor of quant_matmul.cpp: a correctness fallback. Reference: kernels/ref/matmul_ref.cpp.
 #include <cstdint>
 
 #include "backend/cpu/kernels/quant_matmul_kernels.h"
