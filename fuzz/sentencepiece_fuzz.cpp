@@ -13,7 +13,8 @@
 namespace {
 
 void put_varint(std::string& out, uint64_t v) {
-  for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>((v & 0x7F) | 0x80));
+  for (; v >= 0x80; v >>= 7)
+    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
   out.push_back(static_cast<char>(v));
 }
 
@@ -33,7 +34,8 @@ const std::string& base_model() {
       p.push_back(0x15);  // field 2, fixed32
       uint32_t bits;
       std::memcpy(&bits, &score, 4);
-      for (int i = 0; i < 4; ++i) p.push_back(static_cast<char>(bits >> (8 * i)));
+      for (int i = 0; i < 4; ++i)
+        p.push_back(static_cast<char>(bits >> (8 * i)));
       p.push_back(0x18);  // field 3, varint
       put_varint(p, static_cast<uint64_t>(type));
       put_bytes(out, 1, p);
@@ -42,7 +44,12 @@ const std::string& base_model() {
     piece("<s>", 0, 3);
     piece("</s>", 0, 3);
     float score = -1;
-    for (const char* text : {"\xE2\x96\x81", "a", "b", "c", "ab", "\xE2\x96\x81" "a", "\xE2\x96\x81" "ab", "abc"}) {
+    for (const char* text : {"\xE2\x96\x81", "a", "b", "c", "ab",
+                             "\xE2\x96\x81"
+                             "a",
+                             "\xE2\x96\x81"
+                             "ab",
+                             "abc"}) {
       piece(text, score--, 1);
     }
     piece("<user>", 0, 4);

@@ -1,8 +1,8 @@
 // Fuzz target: the tiktoken rank-file parser and, on success, encode/decode of a fixed text and of the input
-// bytes as text. The input is parsed as a whole file (flavour detected from the content, then with an explicit
-// cl100k-style spec), and appended to a base file of the 256 single bytes, so that most inputs get past the
-// format checks and reach the BPE merge loop with arbitrary extra ranks. Byte-level BPE must stay lossless:
-// a violation aborts.
+// bytes as text. The input is parsed as a whole file (flavour detected from the content, then with an
+// explicit cl100k-style spec), and appended to a base file of the 256 single bytes, so that most inputs get
+// past the format checks and reach the BPE merge loop with arbitrary extra ranks. Byte-level BPE must stay
+// lossless: a violation aborts.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -33,7 +33,8 @@ const autoglm::TiktokenSpec& spec() {
     autoglm::TiktokenSpec spec = *autoglm::known_tiktoken_spec(100256);
     spec.name = "fuzz";
     // Far above any rank a fuzz input can define.
-    spec.special_tokens = {{"<|endoftext|>", 1 << 24}, {"<|fim_prefix|>", (1 << 24) + 1}, {"<|end", (1 << 24) + 2}};
+    spec.special_tokens = {
+        {"<|endoftext|>", 1 << 24}, {"<|fim_prefix|>", (1 << 24) + 1}, {"<|end", (1 << 24) + 2}};
     spec.eos = 1 << 24;
     spec.bos = (1 << 24) + 1;
     spec.add_bos = true;

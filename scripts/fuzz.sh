@@ -31,6 +31,8 @@ seed_dir() {
     tokenizer_json_fuzz) cp "$root"/../shared/data/tokenizers/minilm/tokenizer.json "$dir"/ 2>/dev/null || true ;;
     chat_template_fuzz) cp "$root"/../shared/data/chat_templates/*.jinja "$dir"/ 2>/dev/null || true ;;
     tokenizer_codec_fuzz) head -c 4096 "$root"/../shared/data/corpus/tinyshakespeare.txt > "$dir/prose" ;;
+    tiktoken_fuzz) head -n 300 "$root"/../shared/data/tokenizers/cl100k/cl100k_base.tiktoken > "$dir/cl100k_head" ;;
+    sentencepiece_fuzz) cp "$root"/tests/data/tokenizer/gguf/spm/*.model "$dir"/ 2>/dev/null || true ;;
   esac
   echo "$dir"
 }

@@ -42,11 +42,13 @@ class GgufTokenizer final : public Tokenizer {
       int32_t id = ids_.find(hex);
       if (id < 0 && vocab_.type == GgufVocabType::kSpm) id = ids_.find(std::string(1, static_cast<char>(b)));
       byte_ids_[b] = id;
-      if (vocab_.type == GgufVocabType::kBpe) single_byte_ids_[b] = ids_.find(std::string(1, static_cast<char>(b)));
+      if (vocab_.type == GgufVocabType::kBpe)
+        single_byte_ids_[b] = ids_.find(std::string(1, static_cast<char>(b)));
     }
     if (vocab_.type == GgufVocabType::kSpm) {
       native::SpaceCutFinder finder;
-      for (const std::string& token : vocab_.tokens) finder.observe(token);
+      for (const std::string& token : vocab_.tokens)
+        finder.observe(token);
       spm_cut_ = finder.result(ids_.find(kSpace) >= 0);
     }
     if (vocab_.type == GgufVocabType::kBpe) {
@@ -102,9 +104,12 @@ class GgufTokenizer final : public Tokenizer {
           }
           encode_spm(piece, out);
           break;
-        case GgufVocabType::kBpe: encode_bpe(raw, out); break;
+        case GgufVocabType::kBpe:
+          encode_bpe(raw, out);
+          break;
         case GgufVocabType::kWpm:
-          for (const std::string& word : native::wordpiece_words(raw, {vocab_.lowercase, vocab_.strip_accents}))
+          for (const std::string& word :
+               native::wordpiece_words(raw, {vocab_.lowercase, vocab_.strip_accents}))
             native::wordpiece_encode_word(word, ids_, max_token_bytes_, vocab_.unk.value_or(-1), out);
           break;
       }
@@ -119,7 +124,8 @@ class GgufTokenizer final : public Tokenizer {
   std::string decode(std::span<const int32_t> ids, const DecodeOptions& options) const override {
     std::string out;
     // The space the encoder put before the first piece (SPM prefix, WordPiece's ▁ word marker) is dropped.
-    bool at_start = vocab_.type != GgufVocabType::kBpe && (vocab_.add_space_prefix || vocab_.type == GgufVocabType::kWpm);
+    bool at_start =
+        vocab_.type != GgufVocabType::kBpe && (vocab_.add_space_prefix || vocab_.type == GgufVocabType::kWpm);
     for (int32_t id : ids) {
       if (id < 0 || id >= vocab_size()) continue;
       const std::string& text = vocab_.tokens[id];
@@ -135,7 +141,8 @@ class GgufTokenizer final : public Tokenizer {
           at_start = false;
           break;
         case GgufTokenType::kByte:
-          if (text.size() == 6) out.push_back(static_cast<char>(std::strtol(text.substr(3, 2).c_str(), nullptr, 16)));
+          if (text.size() == 6)
+            out.push_back(static_cast<char>(std::strtol(text.substr(3, 2).c_str(), nullptr, 16)));
           at_start = false;
           break;
         case GgufTokenType::kNormal: {
@@ -153,7 +160,8 @@ class GgufTokenizer final : public Tokenizer {
           break;
         }
         case GgufTokenType::kUnused:
-        case GgufTokenType::kUndefined: break;
+        case GgufTokenType::kUndefined:
+          break;
       }
     }
     return out;
@@ -174,7 +182,7 @@ class GgufTokenizer final : public Tokenizer {
   std::optional<int32_t> bos_id() const override { return vocab_.bos; }
   std::optional<int32_t> eos_id() const override { return vocab_.eos; }
   std::string describe() const override {
-    const char* kind = vocab_.type == GgufVocabType::kSpm   ? "sentencepiece-style bpe by scores, byte fallback"
+    const char* kind = vocab_.type == GgufVocabType::kSpm ? "sentencepiece-style bpe by scores, byte fallback"
                        : vocab_.type == GgufVocabType::kBpe ? "byte-level bpe by merges"
                                                             : "wordpiece";
     std::string s = std::string("gguf ") + vocab_.model + " (" + kind;
@@ -211,7 +219,8 @@ class GgufTokenizer final : public Tokenizer {
   void encode_spm_word(std::string_view text, std::vector<int32_t>& out) const {
     thread_local native::BpeScratch<float> scratch;
     native::bpe_init_symbols(
-        text, true, [&](size_t pos, size_t len) { return ids_.find(text.substr(pos, len)); }, scratch.symbols);
+        text, true, [&](size_t pos, size_t len) { return ids_.find(text.substr(pos, len)); },
+        scratch.symbols);
     native::bpe_merge(
         scratch,
         [&](const native::BpeSymbol& l, const native::BpeSymbol& r, float& priority, int32_t& merged) {
@@ -262,7 +271,8 @@ class GgufTokenizer final : public Tokenizer {
     const size_t first = out.size();
     thread_local native::BpeScratch<int32_t> scratch;
     native::bpe_init_symbols(
-        word, true, [&](size_t pos, size_t len) { return ids_.find(word.substr(pos, len)); }, scratch.symbols);
+        word, true, [&](size_t pos, size_t len) { return ids_.find(word.substr(pos, len)); },
+        scratch.symbols);
     native::bpe_merge(
         scratch,
         [&](const native::BpeSymbol& l, const native::BpeSymbol& r, int32_t& priority, int32_t& merged) {

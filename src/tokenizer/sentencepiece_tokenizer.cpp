@@ -21,7 +21,8 @@ class SentencePieceTokenizer final : public Tokenizer {
     for (int32_t id = 0; id < model_.size(); ++id) {
       if (model_.type(id) == SpmPieceType::kUserDefined) user_defined.push_back(model_.piece(id));
     }
-    AUTOGLM_RETURN_IF_ERROR(normalizer_.init(proto.normalizer, proto.treat_whitespace_as_suffix, user_defined));
+    AUTOGLM_RETURN_IF_ERROR(
+        normalizer_.init(proto.normalizer, proto.treat_whitespace_as_suffix, user_defined));
     treat_whitespace_as_suffix_ = proto.treat_whitespace_as_suffix;
     unk_surface_ = proto.unk_surface;
     // SentencePieceProcessor::bos_id(): the id of bos_piece if it is a control piece.
@@ -47,7 +48,8 @@ class SentencePieceTokenizer final : public Tokenizer {
 
   std::string decode(std::span<const int32_t> ids, const DecodeOptions& options) const override {
     // SentencePiece strips the first piece's leading ▁ even when whitespace is a suffix.
-    const bool strip_first_space = normalizer_.spec().add_dummy_prefix || normalizer_.spec().remove_extra_whitespaces;
+    const bool strip_first_space =
+        normalizer_.spec().add_dummy_prefix || normalizer_.spec().remove_extra_whitespaces;
     std::string out;
     bool at_start = true;  // before the first visible piece, whose dummy-prefix space is dropped
     for (int32_t id : ids) {
@@ -71,7 +73,8 @@ class SentencePieceTokenizer final : public Tokenizer {
         }
         continue;
       }
-      if (at_start && strip_first_space && piece.substr(0, native::kSpaceSymbol.size()) == native::kSpaceSymbol)
+      if (at_start && strip_first_space &&
+          piece.substr(0, native::kSpaceSymbol.size()) == native::kSpaceSymbol)
         piece.remove_prefix(native::kSpaceSymbol.size());
       append_unescaped(piece, out);
       // With remove_extra_whitespaces, SentencePiece keeps stripping while the pieces decode to nothing.
@@ -97,10 +100,18 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::string describe() const override {
     std::string type;
     switch (model_.model_type()) {
-      case native::SpmModelType::kUnigram: type = "unigram"; break;
-      case native::SpmModelType::kBpe: type = "bpe"; break;
-      case native::SpmModelType::kWord: type = "word"; break;
-      case native::SpmModelType::kChar: type = "char"; break;
+      case native::SpmModelType::kUnigram:
+        type = "unigram";
+        break;
+      case native::SpmModelType::kBpe:
+        type = "bpe";
+        break;
+      case native::SpmModelType::kWord:
+        type = "word";
+        break;
+      case native::SpmModelType::kChar:
+        type = "char";
+        break;
     }
     return "sentencepiece " + type + (model_.byte_fallback() ? " (byte fallback)" : "") + ", " +
            std::to_string(model_.size()) + " pieces";
@@ -131,7 +142,8 @@ class SentencePieceTokenizer final : public Tokenizer {
 
 }  // namespace
 
-Expected<std::unique_ptr<Tokenizer>> parse_sentencepiece_model(std::string_view bytes, const std::string& origin) {
+Expected<std::unique_ptr<Tokenizer>> parse_sentencepiece_model(std::string_view bytes,
+                                                               const std::string& origin) {
   auto proto = native::parse_sentencepiece_model_proto(bytes);
   if (!proto.has_value()) return proto.status().with_context(origin);
   auto tokenizer = std::make_unique<SentencePieceTokenizer>();

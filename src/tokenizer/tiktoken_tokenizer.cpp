@@ -41,7 +41,8 @@ TiktokenSpec llama3_spec() {
                          "<|reserved_special_token_4|>",
                          "<|eot_id|>"};
   int32_t id = kLlama3Ranks;
-  for (const char* s : named) spec.special_tokens.emplace_back(s, id++);
+  for (const char* s : named)
+    spec.special_tokens.emplace_back(s, id++);
   for (int i = 5; i < 256 - 5; ++i) {
     spec.special_tokens.emplace_back("<|reserved_special_token_" + std::to_string(i) + "|>", id++);
   }
@@ -118,10 +119,12 @@ Expected<RankFile> parse_ranks(std::string_view bytes, const std::string& origin
     if (!decode_base64(line.substr(0, space), decoded)) return fail(where + ": invalid base64 token");
     const std::string_view rank_text = line.substr(space + 1);
     int64_t rank = 0;
-    const bool digits = !rank_text.empty() && rank_text.size() <= 9 &&
-                        std::all_of(rank_text.begin(), rank_text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool digits =
+        !rank_text.empty() && rank_text.size() <= 9 &&
+        std::all_of(rank_text.begin(), rank_text.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (!digits) return fail(where + ": invalid rank '" + std::string(rank_text.substr(0, 20)) + "'");
-    for (char c : rank_text) rank = rank * 10 + (c - '0');
+    for (char c : rank_text)
+      rank = rank * 10 + (c - '0');
     // Every rank below this one needs a line of at least 4 bytes: a larger rank cannot be complete.
     if (rank >= static_cast<int64_t>(bytes.size() / 4) + 1)
       return fail(where + ": rank " + std::to_string(rank) + " out of range for a file of this size");
@@ -198,7 +201,8 @@ class TiktokenTokenizer final : public Tokenizer {
       }
       pieces.clear();
       split_.find_all(text, {segment.begin, segment.end}, pieces);
-      for (const native::TextRange& piece : pieces) encode_piece(text.substr(piece.begin, piece.end - piece.begin), out);
+      for (const native::TextRange& piece : pieces)
+        encode_piece(text.substr(piece.begin, piece.end - piece.begin), out);
     }
     return out;
   }
@@ -243,8 +247,9 @@ class TiktokenTokenizer final : public Tokenizer {
   // The text of a special token id, or null (ordinary ids, gaps between specials, out of range).
   const std::string* special_text(int32_t id) const {
     if (id < n_ranks_) return nullptr;
-    const auto it = std::lower_bound(specials_by_id_.begin(), specials_by_id_.end(), id,
-                                     [](const std::pair<int32_t, std::string>& e, int32_t v) { return e.first < v; });
+    const auto it =
+        std::lower_bound(specials_by_id_.begin(), specials_by_id_.end(), id,
+                         [](const std::pair<int32_t, std::string>& e, int32_t v) { return e.first < v; });
     return it != specials_by_id_.end() && it->first == id ? &it->second : nullptr;
   }
 
@@ -261,10 +266,10 @@ class TiktokenTokenizer final : public Tokenizer {
     native::bpe_merge(
         scratch,
         [&](const native::BpeSymbol& l, const native::BpeSymbol& r, int32_t& priority, int32_t& merged) {
-          const int32_t rank =
-              l.length == 1 && r.length == 1
-                  ? byte_pair_rank_[static_cast<uint8_t>(piece[l.start]) * 256 + static_cast<uint8_t>(piece[r.start])]
-                  : ranks_.find(piece.substr(l.start, l.length + r.length));
+          const int32_t rank = l.length == 1 && r.length == 1
+                                   ? byte_pair_rank_[static_cast<uint8_t>(piece[l.start]) * 256 +
+                                                     static_cast<uint8_t>(piece[r.start])]
+                                   : ranks_.find(piece.substr(l.start, l.length + r.length));
           if (rank < 0) return false;
           priority = rank;
           merged = rank;
@@ -272,7 +277,8 @@ class TiktokenTokenizer final : public Tokenizer {
         },
         [](int32_t, uint32_t) {});
     const size_t first = out.size();
-    for (int32_t i = 0; i >= 0; i = scratch.symbols[i].next) out.push_back(scratch.symbols[i].id);
+    for (int32_t i = 0; i >= 0; i = scratch.symbols[i].next)
+      out.push_back(scratch.symbols[i].id);
     cache_.store(piece, out.data() + first, out.size() - first);
   }
 
@@ -286,7 +292,8 @@ class TiktokenTokenizer final : public Tokenizer {
   int32_t n_ranks_ = 0;
   int32_t vocab_size_ = 0;
   std::array<int32_t, 256> byte_rank_{};
-  std::vector<int32_t> byte_pair_rank_;  // [a * 256 + b]: the rank of the two bytes, -1 if they are not a token
+  std::vector<int32_t>
+      byte_pair_rank_;  // [a * 256 + b]: the rank of the two bytes, -1 if they are not a token
   native::WordCache cache_;
 };
 
@@ -297,8 +304,10 @@ Expected<std::unique_ptr<Tokenizer>> build(RankFile file, const std::string& ori
   std::vector<int32_t> ids;
   for (const auto& [text, id] : spec.special_tokens) {
     if (text.empty()) return fail("special token " + std::to_string(id) + " has no text");
-    if (id < n_ranks) return fail("special token '" + text + "' has id " + std::to_string(id) + ", a rank of the file");
-    if (id == INT32_MAX) return fail("special token '" + text + "' has id " + std::to_string(id) + ", out of range");
+    if (id < n_ranks)
+      return fail("special token '" + text + "' has id " + std::to_string(id) + ", a rank of the file");
+    if (id == INT32_MAX)
+      return fail("special token '" + text + "' has id " + std::to_string(id) + ", out of range");
     if (!texts.insert(text, id)) return fail("special token '" + text + "' is listed twice");
     ids.push_back(id);
   }
@@ -310,7 +319,8 @@ Expected<std::unique_ptr<Tokenizer>> build(RankFile file, const std::string& ori
   }
   auto split = native::SplitRegex::compile(spec.pattern);
   if (!split.has_value()) return split.status().with_context(origin);
-  return std::unique_ptr<Tokenizer>(new TiktokenTokenizer(std::move(file), std::move(spec), std::move(split).value()));
+  return std::unique_ptr<Tokenizer>(
+      new TiktokenTokenizer(std::move(file), std::move(spec), std::move(split).value()));
 }
 
 }  // namespace
@@ -326,15 +336,16 @@ Expected<std::unique_ptr<Tokenizer>> parse_tiktoken(std::string_view bytes, cons
   const size_t n = file.token_bytes.size();
   std::optional<TiktokenSpec> spec = known_tiktoken_spec(n);
   if (!spec) {
-    return Status(StatusCode::kUnsupported, origin + ": unrecognised tiktoken file (" + std::to_string(n) +
-                                                " ranks; known: Llama 3 with 128000, cl100k_base with 100256; "
-                                                "others need a TiktokenSpec)");
+    return Status(StatusCode::kUnsupported,
+                  origin + ": unrecognised tiktoken file (" + std::to_string(n) +
+                      " ranks; known: Llama 3 with 128000, cl100k_base with 100256; "
+                      "others need a TiktokenSpec)");
   }
   return build(std::move(file), origin, std::move(*spec));
 }
 
 Expected<std::unique_ptr<Tokenizer>> parse_tiktoken(std::string_view bytes, const std::string& origin,
-                                                     const TiktokenSpec& spec) {
+                                                    const TiktokenSpec& spec) {
   AUTOGLM_ASSIGN_OR_RETURN(RankFile file, parse_ranks(bytes, origin));
   return build(std::move(file), origin, spec);
 }

@@ -44,7 +44,8 @@ struct BpeScratch {
 // Symbols for each byte of a word, or each UTF-8 character when `by_character` (SentencePiece, llama.cpp).
 // `id_of(start, length)` gives the token id of the initial symbol or -1.
 template <typename IdOf>
-void bpe_init_symbols(std::string_view word, bool by_character, IdOf&& id_of, std::vector<BpeSymbol>& symbols) {
+void bpe_init_symbols(std::string_view word, bool by_character, IdOf&& id_of,
+                      std::vector<BpeSymbol>& symbols) {
   symbols.clear();
   size_t pos = 0;
   while (pos < word.size()) {
@@ -65,10 +66,10 @@ void bpe_init_symbols(std::string_view word, bool by_character, IdOf&& id_of, st
   }
 }
 
-// Runs the merges. `lookup(const BpeSymbol& left, const BpeSymbol& right, Priority& priority, int32_t& merged_id)`
-// returns whether the pair can merge. `on_merge(left_symbol_index, left_length)` is told of every merge before
-// it happens (for SentencePiece's resegmentation of unused pieces); pass a no-op otherwise. Afterwards the
-// surviving symbols are reached from symbols[0] through `next`.
+// Runs the merges. `lookup(const BpeSymbol& left, const BpeSymbol& right, Priority& priority, int32_t&
+// merged_id)` returns whether the pair can merge. `on_merge(left_symbol_index, left_length)` is told of every
+// merge before it happens (for SentencePiece's resegmentation of unused pieces); pass a no-op otherwise.
+// Afterwards the surviving symbols are reached from symbols[0] through `next`.
 template <typename Priority, typename Lookup, typename OnMerge>
 void bpe_merge(BpeScratch<Priority>& scratch, Lookup&& lookup, OnMerge&& on_merge);
 
@@ -86,9 +87,11 @@ void bpe_merge_linear(BpeScratch<Priority>& scratch, Lookup&& lookup, OnMerge&& 
     c.length = 0;
     const int32_t j = symbols[i].next;
     if (j < 0 || symbols[i].frozen || symbols[j].frozen) return;
-    if (lookup(symbols[i], symbols[j], c.priority, c.merged_id)) c.length = symbols[i].length + symbols[j].length;
+    if (lookup(symbols[i], symbols[j], c.priority, c.merged_id))
+      c.length = symbols[i].length + symbols[j].length;
   };
-  for (int32_t i = 0; i >= 0; i = symbols[i].next) compute(i);
+  for (int32_t i = 0; i >= 0; i = symbols[i].next)
+    compute(i);
   while (true) {
     int32_t best = -1;
     for (int32_t i = 0; i >= 0; i = symbols[i].next) {
@@ -135,7 +138,8 @@ void bpe_merge(BpeScratch<Priority>& scratch, Lookup&& lookup, OnMerge&& on_merg
     heap.push_back(c);
     std::push_heap(heap.begin(), heap.end(), worse);
   };
-  for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<int32_t>(i - 1), static_cast<int32_t>(i));
+  for (size_t i = 1; i < symbols.size(); ++i)
+    try_add(static_cast<int32_t>(i - 1), static_cast<int32_t>(i));
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), worse);
     const BpeCandidate<Priority> c = heap.back();

@@ -30,11 +30,14 @@ const ByteLevelTables& tables() {
 
 }  // namespace
 
-std::string_view byte_to_unicode(uint8_t b) { return tables().byte_to_utf8[b]; }
+std::string_view byte_to_unicode(uint8_t b) {
+  return tables().byte_to_utf8[b];
+}
 
 void append_byte_level(std::string& out, std::string_view bytes) {
   const ByteLevelTables& t = tables();
-  for (char c : bytes) out += t.byte_to_utf8[static_cast<uint8_t>(c)];
+  for (char c : bytes)
+    out += t.byte_to_utf8[static_cast<uint8_t>(c)];
 }
 
 std::string to_byte_level(std::string_view bytes) {

@@ -31,8 +31,8 @@ enum class GgufTokenType : int32_t {
 
 struct GgufVocab {
   GgufVocabType type = GgufVocabType::kSpm;
-  std::string model;  // tokenizer.ggml.model
-  std::string pre;    // tokenizer.ggml.pre ("default" when absent)
+  std::string model;               // tokenizer.ggml.model
+  std::string pre;                 // tokenizer.ggml.pre ("default" when absent)
   GgufPreTokenizer pre_tokenizer;  // BPE only
   std::vector<std::string> tokens;
   std::vector<float> scores;  // 0 when absent
@@ -44,7 +44,8 @@ struct GgufVocab {
   bool add_eos = false;
   bool add_sep = false;
   bool add_space_prefix = false;
-  // WordPiece (BertNormalizer options): tokenizer.ggml.normalizer.lowercase, .strip_accents (default: lowercase).
+  // WordPiece (BertNormalizer options): tokenizer.ggml.normalizer.lowercase, .strip_accents (default:
+  // lowercase).
   bool lowercase = true;
   bool strip_accents = true;
 };

@@ -5,7 +5,8 @@ namespace {
 
 size_t table_size_for(size_t n) {
   size_t size = 16;
-  while (size < 2 * n + 2) size <<= 1;
+  while (size < 2 * n + 2)
+    size <<= 1;
   return size;
 }
 
@@ -19,12 +20,15 @@ void PieceMap::reserve(size_t n) {
   for (const Slot& s : old) {
     if (s.value < 0) continue;
     size_t i = hash_bytes(key_of(s)) & mask_;
-    while (slots_[i].value >= 0) i = (i + 1) & mask_;
+    while (slots_[i].value >= 0)
+      i = (i + 1) & mask_;
     slots_[i] = s;
   }
 }
 
-void PieceMap::grow() { reserve(size_ * 2 + 8); }
+void PieceMap::grow() {
+  reserve(size_ * 2 + 8);
+}
 
 bool PieceMap::insert(std::string_view key, int32_t value) {
   if (2 * (size_ + 1) + 2 > slots_.size()) grow();
@@ -58,12 +62,15 @@ void MergeMap::reserve(size_t n) {
   for (const Slot& s : old) {
     if (s.merge.rank < 0) continue;
     size_t i = hash_u64(s.key) & mask_;
-    while (slots_[i].merge.rank >= 0) i = (i + 1) & mask_;
+    while (slots_[i].merge.rank >= 0)
+      i = (i + 1) & mask_;
     slots_[i] = s;
   }
 }
 
-void MergeMap::grow() { reserve(size_ * 2 + 8); }
+void MergeMap::grow() {
+  reserve(size_ * 2 + 8);
+}
 
 bool MergeMap::insert(int32_t left, int32_t right, Merge merge) {
   if (2 * (size_ + 1) + 2 > slots_.size()) grow();

@@ -1,7 +1,7 @@
 // Open-addressing hash maps for the hot lookups of the native tokenizers: vocabulary piece -> id (every BPE
-// merge step looks up a concatenation) and (left id, right id) -> merge. std::unordered_map allocates a node per
-// entry and hashes through std::hash<std::string>; these keep keys as views into one arena and probe linearly
-// in a power-of-two table kept at most half full, which makes a lookup one or two cache misses.
+// merge step looks up a concatenation) and (left id, right id) -> merge. std::unordered_map allocates a node
+// per entry and hashes through std::hash<std::string>; these keep keys as views into one arena and probe
+// linearly in a power-of-two table kept at most half full, which makes a lookup one or two cache misses.
 #pragma once
 
 #include <cstdint>
@@ -75,7 +75,8 @@ class PieceMap {
     while (true) {
       const Slot& s = slots_[i];
       if (s.value < 0) return -1;
-      if (s.tag == tag && s.length == key.size() && std::memcmp(arena_.data() + s.word, key.data(), key.size()) == 0)
+      if (s.tag == tag && s.length == key.size() &&
+          std::memcmp(arena_.data() + s.word, key.data(), key.size()) == 0)
         return s.value;
       i = (i + 1) & mask_;
     }

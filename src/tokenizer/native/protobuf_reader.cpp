@@ -83,12 +83,22 @@ std::string_view ProtoReader::read_bytes() {
 
 void ProtoReader::skip(WireType type) {
   switch (type) {
-    case WireType::kVarint: read_varint(); return;
-    case WireType::kFixed64: read_fixed64(); return;
-    case WireType::kLengthDelimited: read_bytes(); return;
-    case WireType::kFixed32: read_fixed32(); return;
+    case WireType::kVarint:
+      read_varint();
+      return;
+    case WireType::kFixed64:
+      read_fixed64();
+      return;
+    case WireType::kLengthDelimited:
+      read_bytes();
+      return;
+    case WireType::kFixed32:
+      read_fixed32();
+      return;
     case WireType::kStartGroup:
-    case WireType::kEndGroup: fail("protobuf groups are not supported"); return;
+    case WireType::kEndGroup:
+      fail("protobuf groups are not supported");
+      return;
   }
 }
 

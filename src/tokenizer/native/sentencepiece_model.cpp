@@ -19,7 +19,8 @@ void parse_piece(std::string_view bytes, SpmPiece& piece, ProtoReader& outer) {
   WireType type;
   while (r.next_field(field, type)) {
     if (field == 1) {
-      if (expect_type(r, type, WireType::kLengthDelimited, "SentencePiece.piece")) piece.piece = std::string(r.read_bytes());
+      if (expect_type(r, type, WireType::kLengthDelimited, "SentencePiece.piece"))
+        piece.piece = std::string(r.read_bytes());
     } else if (field == 2) {
       if (expect_type(r, type, WireType::kFixed32, "SentencePiece.score")) piece.score = r.read_float();
     } else if (field == 3) {
@@ -58,7 +59,8 @@ void parse_trainer_spec(std::string_view bytes, SpmModelProto& model, ProtoReade
           model.treat_whitespace_as_suffix = r.read_varint() != 0;
         break;
       case 35:
-        if (expect_type(r, type, WireType::kVarint, "TrainerSpec.byte_fallback")) model.byte_fallback = r.read_varint() != 0;
+        if (expect_type(r, type, WireType::kVarint, "TrainerSpec.byte_fallback"))
+          model.byte_fallback = r.read_varint() != 0;
         break;
       case 44:
       case 45:
@@ -89,14 +91,16 @@ void parse_normalizer_spec(std::string_view bytes, SpmNormalizerSpec& spec, Prot
   while (r.next_field(field, type)) {
     switch (field) {
       case 1:
-        if (expect_type(r, type, WireType::kLengthDelimited, "NormalizerSpec.name")) spec.name = std::string(r.read_bytes());
+        if (expect_type(r, type, WireType::kLengthDelimited, "NormalizerSpec.name"))
+          spec.name = std::string(r.read_bytes());
         break;
       case 2:
         if (expect_type(r, type, WireType::kLengthDelimited, "NormalizerSpec.precompiled_charsmap"))
           spec.precompiled_charsmap = std::string(r.read_bytes());
         break;
       case 3:
-        if (expect_type(r, type, WireType::kVarint, "NormalizerSpec.add_dummy_prefix")) spec.add_dummy_prefix = r.read_varint() != 0;
+        if (expect_type(r, type, WireType::kVarint, "NormalizerSpec.add_dummy_prefix"))
+          spec.add_dummy_prefix = r.read_varint() != 0;
         break;
       case 4:
         if (expect_type(r, type, WireType::kVarint, "NormalizerSpec.remove_extra_whitespaces"))

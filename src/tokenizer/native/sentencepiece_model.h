@@ -1,5 +1,5 @@
-// SentencePiece's ModelProto (sentencepiece_model.proto), the fields that encoding and decoding use, parsed with
-// the wire-format reader. Absent fields take the proto2 defaults of the .proto file (model_type UNIGRAM,
+// SentencePiece's ModelProto (sentencepiece_model.proto), the fields that encoding and decoding use, parsed
+// with the wire-format reader. Absent fields take the proto2 defaults of the .proto file (model_type UNIGRAM,
 // add_dummy_prefix / remove_extra_whitespaces / escape_whitespaces true, unk_surface " ⁇ ", ...).
 //
 // Field numbers: ModelProto {1 pieces, 2 trainer_spec, 3 normalizer_spec, 5 denormalizer_spec};

@@ -1,11 +1,11 @@
 // Cutting SentencePiece-style text (spaces escaped as ▁ U+2581) into words that BPE can merge independently.
 //
 // BPE only ever forms symbols that are vocabulary pieces. If no piece contains a ▁ right after another
-// character, no symbol can span the point before such a ▁, so the text can be cut there and each word merged on
-// its own with the same result (the merge order only matters among pairs that interact, and no pair crosses a
-// cut). The same holds after a ▁ followed by another character when no piece contains that. Each word can then
-// be cached, and the merge heaps stay small. Unigram is not cut: its Viterbi sums scores along the whole text,
-// and restarting them at a cut could flip a near tie.
+// character, no symbol can span the point before such a ▁, so the text can be cut there and each word merged
+// on its own with the same result (the merge order only matters among pairs that interact, and no pair
+// crosses a cut). The same holds after a ▁ followed by another character when no piece contains that. Each
+// word can then be cached, and the merge heaps stay small. Unigram is not cut: its Viterbi sums scores along
+// the whole text, and restarting them at a cut could flip a near tie.
 #pragma once
 
 #include <string_view>
@@ -16,8 +16,8 @@ inline constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // ▁
 
 enum class SpaceCut { kNone, kBeforeSpace, kAfterSpace };
 
-// Collects what the pieces allow; `space_is_piece` must be true (an unmerged ▁ must be a known symbol, so that
-// a run of unknown characters never spans a cut).
+// Collects what the pieces allow; `space_is_piece` must be true (an unmerged ▁ must be a known symbol, so
+// that a run of unknown characters never spans a cut).
 class SpaceCutFinder {
  public:
   void observe(std::string_view piece) {

@@ -5,7 +5,9 @@
 namespace autoglm::native {
 namespace {
 
-bool is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+bool is_ascii_space(char c) {
+  return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 }  // namespace
 
@@ -87,7 +89,8 @@ void SpecialTokenMatcher::occurring_tokens(std::string_view text, std::vector<in
 void SpecialTokenMatcher::partition(std::string_view text, std::vector<int32_t>& token_indices,
                                     std::vector<TextSegment>& out) const {
   std::sort(token_indices.begin(), token_indices.end(), [&](int32_t a, int32_t b) {
-    if (tokens_[a].text.size() != tokens_[b].text.size()) return tokens_[a].text.size() > tokens_[b].text.size();
+    if (tokens_[a].text.size() != tokens_[b].text.size())
+      return tokens_[a].text.size() > tokens_[b].text.size();
     return tokens_[a].id < tokens_[b].id;
   });
   std::vector<TextSegment> fragments;
@@ -112,13 +115,16 @@ void SpecialTokenMatcher::partition(std::string_view text, std::vector<int32_t>&
         }
         size_t left_end = match;
         if (token.lstrip) {
-          while (left_end > base && is_ascii_space(text[left_end - 1])) --left_end;
+          while (left_end > base && is_ascii_space(text[left_end - 1]))
+            --left_end;
         }
-        if (left_end > base) next.push_back({static_cast<uint32_t>(base), static_cast<uint32_t>(left_end), -1});
+        if (left_end > base)
+          next.push_back({static_cast<uint32_t>(base), static_cast<uint32_t>(left_end), -1});
         next.push_back({static_cast<uint32_t>(match), static_cast<uint32_t>(match + n), token.id});
         base = match + n;
         if (token.rstrip) {
-          while (base < end && is_ascii_space(text[base])) ++base;
+          while (base < end && is_ascii_space(text[base]))
+            ++base;
         }
       }
     }

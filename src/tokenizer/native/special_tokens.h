@@ -55,12 +55,13 @@ class SpecialTokenMatcher {
  private:
   struct Node {
     std::vector<std::pair<uint8_t, int32_t>> children;  // sorted by byte
-    int32_t token = -1;                                  // index into tokens_ ending here
+    int32_t token = -1;                                 // index into tokens_ ending here
   };
   int32_t child(int32_t node, uint8_t byte) const;
   // Indices of the tokens with at least one occurrence in text.
   void occurring_tokens(std::string_view text, std::vector<int32_t>& out) const;
-  void partition(std::string_view text, std::vector<int32_t>& token_indices, std::vector<TextSegment>& out) const;
+  void partition(std::string_view text, std::vector<int32_t>& token_indices,
+                 std::vector<TextSegment>& out) const;
 
   std::vector<Token> tokens_;
   std::vector<Node> nodes_{Node{}};

@@ -123,10 +123,11 @@ void SplitRegex::find_all(std::string_view text, TextRange range, std::vector<Te
     }
     if (rc == PCRE2_ERROR_NOMATCH) return;
     if (rc < 0) {
-      // A resource limit on a pathological subject: give up matching one character as its own piece and go on,
-      // so that every input still tokenizes.
+      // A resource limit on a pathological subject: give up matching one character as its own piece and go
+      // on, so that every input still tokenizes.
       const size_t len = code_point_length(text.data() + range.begin + offset, length - offset);
-      out.push_back({static_cast<uint32_t>(range.begin + offset), static_cast<uint32_t>(range.begin + offset + len)});
+      out.push_back(
+          {static_cast<uint32_t>(range.begin + offset), static_cast<uint32_t>(range.begin + offset + len)});
       offset += len;
       continue;
     }
@@ -167,7 +168,8 @@ void split_sequence(const std::vector<SplitRegex>& regexes, std::string_view tex
   std::vector<TextRange> next;
   for (const SplitRegex& regex : regexes) {
     next.clear();
-    for (const TextRange& piece : current) regex.split(text, piece, next);
+    for (const TextRange& piece : current)
+      regex.split(text, piece, next);
     current.swap(next);
   }
   for (const TextRange& piece : current) {

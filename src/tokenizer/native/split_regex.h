@@ -1,10 +1,10 @@
 // Pre-tokenizer regular expressions on PCRE2 (UTF, UCP, JIT).
 //
 // Patterns are written as their reference publishes them (tiktoken, Meta's tokenizer.py, llama.cpp's
-// llama-vocab.cpp). `\s` and `\S` are rewritten to the Unicode White_Space property (U+0009..000D, 0020, 0085,
-// 00A0, 1680, 2000..200A, 2028, 2029, 202F, 205F, 3000), which is what the reference engines (Rust regex,
-// Oniguruma, llama.cpp's tables) mean by `\s`; PCRE2's UCP `\s` would leave out U+0085. `$` means the end of
-// the subject (PCRE2_DOLLAR_ENDONLY), as in Rust regex.
+// llama-vocab.cpp). `\s` and `\S` are rewritten to the Unicode White_Space property (U+0009..000D, 0020,
+// 0085, 00A0, 1680, 2000..200A, 2028, 2029, 202F, 205F, 3000), which is what the reference engines (Rust
+// regex, Oniguruma, llama.cpp's tables) mean by `\s`; PCRE2's UCP `\s` would leave out U+0085. `$` means the
+// end of the subject (PCRE2_DOLLAR_ENDONLY), as in Rust regex.
 //
 // Subjects must be valid UTF-8 (callers sanitize first): matching skips PCRE2's UTF check, which would
 // otherwise rescan the subject at every match. Compiled patterns are immutable and shared between threads;

@@ -46,7 +46,8 @@ Status SpmModel::init(const SpmModelProto& proto) {
     const bool normal = p.type == SpmPieceType::kNormal || p.type == SpmPieceType::kUserDefined ||
                         p.type == SpmPieceType::kUnused;
     // sentencepiece keeps the two maps separate but rejects a piece present in either already.
-    if ((normal ? normal_ : reserved_).find(p.piece) >= 0 || (normal ? reserved_ : normal_).find(p.piece) >= 0)
+    if ((normal ? normal_ : reserved_).find(p.piece) >= 0 ||
+        (normal ? reserved_ : normal_).find(p.piece) >= 0)
       return parse_error("duplicate piece '" + p.piece + "' (id " + std::to_string(i) + ")");
     (normal ? normal_ : reserved_).insert(p.piece, id);
     if (normal) trie_.insert(p.piece, id);
@@ -59,26 +60,33 @@ Status SpmModel::init(const SpmModelProto& proto) {
         user_defined_.insert(p.piece, id);
         has_user_defined_ = true;
         break;
-      case SpmPieceType::kUnused: has_unused_ = true; break;
+      case SpmPieceType::kUnused:
+        has_unused_ = true;
+        break;
       case SpmPieceType::kUnknown:
-        if (unk_id_ >= 0) return parse_error("more than one UNKNOWN piece (ids " + std::to_string(unk_id_) + ", " + std::to_string(i) + ")");
+        if (unk_id_ >= 0)
+          return parse_error("more than one UNKNOWN piece (ids " + std::to_string(unk_id_) + ", " +
+                             std::to_string(i) + ")");
         unk_id_ = id;
         break;
       case SpmPieceType::kByte: {
-        if (!byte_fallback_) return parse_error("byte piece '" + p.piece + "' although byte_fallback is false");
+        if (!byte_fallback_)
+          return parse_error("byte piece '" + p.piece + "' although byte_fallback is false");
         const int b = parse_byte_piece(p.piece);
         if (b < 0) return parse_error("invalid byte piece '" + p.piece + "'");
         byte_ids_[b] = id;
         break;
       }
-      case SpmPieceType::kControl: break;
+      case SpmPieceType::kControl:
+        break;
     }
   }
   if (unk_id_ < 0) return parse_error("no UNKNOWN piece (unk is not defined)");
   if (model_type_ == SpmModelType::kBpe) {
     SpaceCutFinder finder;
     for (const SpmPiece& p : pieces_) {
-      if (p.type == SpmPieceType::kNormal || p.type == SpmPieceType::kUserDefined || p.type == SpmPieceType::kUnused)
+      if (p.type == SpmPieceType::kNormal || p.type == SpmPieceType::kUserDefined ||
+          p.type == SpmPieceType::kUnused)
         finder.observe(p.piece);
     }
     const int32_t space = normal_.find(kSpaceMark);
@@ -109,10 +117,16 @@ void SpmModel::encode_text(std::string_view normalized, std::vector<int32_t>& ou
   if (normalized.empty()) return;
   std::vector<Segment> segments;
   switch (model_type_) {
-    case SpmModelType::kBpe: encode_bpe(normalized, segments); break;
-    case SpmModelType::kUnigram: encode_unigram(normalized, segments); break;
+    case SpmModelType::kBpe:
+      encode_bpe(normalized, segments);
+      break;
+    case SpmModelType::kUnigram:
+      encode_unigram(normalized, segments);
+      break;
     case SpmModelType::kWord:
-    case SpmModelType::kChar: encode_by_whitespace(normalized, segments); break;
+    case SpmModelType::kChar:
+      encode_by_whitespace(normalized, segments);
+      break;
   }
   // A run of unknown pieces becomes one unknown piece (one <unk> id), as SentencePiece merges them.
   size_t kept = 0;
@@ -186,7 +200,8 @@ void SpmModel::encode_bpe(std::string_view text, std::vector<Segment>& out) cons
     }
     out.push_back({start, length, id});
   };
-  for (int32_t i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next) emit(emit, symbols[i].start, symbols[i].length);
+  for (int32_t i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next)
+    emit(emit, symbols[i].start, symbols[i].length);
 }
 
 void SpmModel::encode_unigram(std::string_view text, std::vector<Segment>& out) const {
@@ -208,7 +223,8 @@ void SpmModel::encode_unigram(std::string_view text, std::vector<Segment>& out) 
       if (p.type == SpmPieceType::kUnused) return;
       BestPathNode& target = best[starts_at + length];
       // unigram_model.cc sums in float; user-defined pieces get length * max_score_ - 0.1 (always chosen).
-      const float score = p.type == SpmPieceType::kUserDefined ? static_cast<float>(length) * max_score_ - 0.1f : p.score;
+      const float score =
+          p.type == SpmPieceType::kUserDefined ? static_cast<float>(length) * max_score_ - 0.1f : p.score;
       const float candidate = score + till_here;
       const bool better = target.starts_at == -1 || candidate > target.best_path_score;
       if (better) {
@@ -232,7 +248,8 @@ void SpmModel::encode_unigram(std::string_view text, std::vector<Segment>& out) 
   const size_t first = out.size();
   for (size_t ends_at = size; ends_at > 0;) {
     const BestPathNode& node = best[ends_at];
-    out.push_back({static_cast<uint32_t>(node.starts_at), static_cast<uint32_t>(ends_at - node.starts_at), node.id});
+    out.push_back(
+        {static_cast<uint32_t>(node.starts_at), static_cast<uint32_t>(ends_at - node.starts_at), node.id});
     ends_at = static_cast<size_t>(node.starts_at);
   }
   std::reverse(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());

@@ -1,8 +1,8 @@
 // SentencePiece's segmentation models on normalized text: BPE (bpe_model.cc: merge the adjacent pair whose
 // concatenation is the highest-scoring piece, leftmost among equals; UNUSED pieces resegmented into the pair
-// that formed them) and Unigram (unigram_model.cc EncodeOptimized: Viterbi over all pieces, unknown characters
-// at min score - 10, user-defined pieces favoured), followed by SentencePieceProcessor's byte fallback
-// (unknown pieces become their UTF-8 bytes <0xXX> when the model has byte pieces).
+// that formed them) and Unigram (unigram_model.cc EncodeOptimized: Viterbi over all pieces, unknown
+// characters at min score - 10, user-defined pieces favoured), followed by SentencePieceProcessor's byte
+// fallback (unknown pieces become their UTF-8 bytes <0xXX> when the model has byte pieces).
 #pragma once
 
 #include <cstdint>

@@ -6,10 +6,18 @@ namespace autoglm::native {
 namespace {
 
 // darts-clone DoubleArrayUnit accessors.
-bool unit_has_leaf(uint32_t unit) { return ((unit >> 8) & 1) == 1; }
-uint32_t unit_value(uint32_t unit) { return unit & ((1U << 31) - 1); }
-uint32_t unit_label(uint32_t unit) { return unit & ((1U << 31) | 0xFF); }
-uint32_t unit_offset(uint32_t unit) { return (unit >> 10) << ((unit & (1U << 9)) >> 6); }
+bool unit_has_leaf(uint32_t unit) {
+  return ((unit >> 8) & 1) == 1;
+}
+uint32_t unit_value(uint32_t unit) {
+  return unit & ((1U << 31) - 1);
+}
+uint32_t unit_label(uint32_t unit) {
+  return unit & ((1U << 31) | 0xFF);
+}
+uint32_t unit_offset(uint32_t unit) {
+  return (unit >> 10) << ((unit & (1U << 9)) >> 6);
+}
 
 size_t utf8_length(std::string_view s) {
   const auto lead = static_cast<uint8_t>(s[0]);
@@ -92,7 +100,8 @@ std::string SpmNormalizer::normalize(std::string_view input) const {
   bool is_prev_space = spec_.remove_extra_whitespaces;
   while (!input.empty()) {
     auto [piece, consumed] = normalize_prefix(input);
-    while (is_prev_space && !piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
+    while (is_prev_space && !piece.empty() && piece.front() == ' ')
+      piece.remove_prefix(1);
     if (!piece.empty()) {
       for (char c : piece) {
         if (c == ' ' && spec_.escape_whitespaces) {

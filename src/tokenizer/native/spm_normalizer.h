@@ -1,9 +1,10 @@
-// SentencePiece's normalizer (normalizer.cc): the precompiled character map (a darts-clone double-array trie of
-// rules, longest match wins), user-defined symbols passed through untouched, extra whitespace removal, the dummy
-// prefix, and whitespace escaping to U+2581 "▁".
+// SentencePiece's normalizer (normalizer.cc): the precompiled character map (a darts-clone double-array trie
+// of rules, longest match wins), user-defined symbols passed through untouched, extra whitespace removal, the
+// dummy prefix, and whitespace escaping to U+2581 "▁".
 //
 // The charsmap blob is <u32 trie bytes><trie units (u32 each)><NUL-terminated replacement strings>; a leaf's
-// value is the offset of its replacement. Lookups are bounds-checked, so a corrupt blob cannot read outside it.
+// value is the offset of its replacement. Lookups are bounds-checked, so a corrupt blob cannot read outside
+// it.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
-// Cache of pre-tokenized word -> token ids, shared by the threads that use one tokenizer. Natural text repeats
-// a small set of words, so most BPE merge loops are skipped. Sharded by hash, each shard behind its own mutex;
-// a full shard is cleared (cheaper than LRU bookkeeping and good enough for the Zipfian word distribution).
+// Cache of pre-tokenized word -> token ids, shared by the threads that use one tokenizer. Natural text
+// repeats a small set of words, so most BPE merge loops are skipped. Sharded by hash, each shard behind its
+// own mutex; a full shard is cleared (cheaper than LRU bookkeeping and good enough for the Zipfian word
+// distribution).
 #pragma once
 
 #include <array>

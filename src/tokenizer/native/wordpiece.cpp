@@ -13,14 +13,15 @@ char32_t decomposition_base(char32_t c) {
   if (c < 0xC0) return c;
   utf8proc_int32_t buffer[8];
   int last_boundclass = 0;
-  const utf8proc_ssize_t n =
-      utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buffer, 8, UTF8PROC_DECOMPOSE, &last_boundclass);
+  const utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buffer, 8,
+                                                     UTF8PROC_DECOMPOSE, &last_boundclass);
   return n > 0 ? static_cast<char32_t>(buffer[0]) : c;
 }
 
 bool is_white_space(char32_t c) {
-  return (c >= 0x9 && c <= 0xD) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-         c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+  return (c >= 0x9 && c <= 0xD) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
 }
 
 // llm_tokenizer_wpm_session::is_chinese_char (with its 0x2B920 quirk, copied from HF's Rust code).
@@ -53,7 +54,8 @@ std::vector<std::string> wordpiece_words(std::string_view text, const WordPieceN
     const bool punctuation = category >= UTF8PROC_CATEGORY_PC && category <= UTF8PROC_CATEGORY_PO;
     const bool symbol = category >= UTF8PROC_CATEGORY_SM && category <= UTF8PROC_CATEGORY_SO;
     std::string s;
-    utf8::append(s, options.lowercase ? static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))) : c);
+    utf8::append(
+        s, options.lowercase ? static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))) : c);
     if (punctuation || (c < 0x7F && symbol) || is_chinese_char(c)) {
       if (!words.back().empty()) words.emplace_back();
       words.back() = std::move(s);

@@ -25,11 +25,14 @@ using nlohmann::json;
 std::string byte_level(const std::string& bytes) {
   std::string out;
   for (unsigned char b : bytes) {
-    const auto printable = [](int x) { return (x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE; };
+    const auto printable = [](int x) {
+      return (x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE;
+    };
     uint32_t cp = b;
     if (!printable(b)) {
       int n = 0;
-      for (int x = 0; x < b; ++x) n += !printable(x);
+      for (int x = 0; x < b; ++x)
+        n += !printable(x);
       cp = 256 + n;
     }
     if (cp < 0x80) {
@@ -95,8 +98,8 @@ struct Vocab {
   std::string arch, name, model, pre;
   std::vector<std::string> tokens;
   std::vector<int32_t> types;
-  std::vector<float> scores;        // written when not empty
-  std::vector<std::string> merges;  // written when not empty
+  std::vector<float> scores;                          // written when not empty
+  std::vector<std::string> merges;                    // written when not empty
   std::vector<std::pair<std::string, uint32_t>> ids;  // "bos_token_id" -> tokenizer.ggml.bos_token_id
   std::vector<std::pair<std::string, bool>> flags;    // "add_bos_token" -> tokenizer.ggml.add_bos_token
 };
@@ -111,8 +114,10 @@ std::vector<uint8_t> write(const Vocab& v) {
   if (!v.scores.empty()) w.add_f32_array("tokenizer.ggml.scores", v.scores);
   w.add_i32_array("tokenizer.ggml.token_type", v.types);
   if (!v.merges.empty()) w.add_string_array("tokenizer.ggml.merges", v.merges);
-  for (const auto& [key, id] : v.ids) w.add_u32("tokenizer.ggml." + key, id);
-  for (const auto& [key, value] : v.flags) w.add_bool("tokenizer.ggml." + key, value);
+  for (const auto& [key, id] : v.ids)
+    w.add_u32("tokenizer.ggml." + key, id);
+  for (const auto& [key, value] : v.flags)
+    w.add_bool("tokenizer.ggml." + key, value);
   return w.bytes();
 }
 
@@ -140,7 +145,8 @@ Expected<Vocab> phi3(const std::string& dir) {
   constexpr int32_t kVocabSize = 32064;  // Phi-3-mini config.json
   Vocab v{"phi3", "Phi3", "llama", "default"};
   v.tokens.resize(kVocabSize);
-  for (int32_t i = 0; i < kVocabSize; ++i) v.tokens[i] = "[PAD" + std::to_string(i) + "]";
+  for (int32_t i = 0; i < kVocabSize; ++i)
+    v.tokens[i] = "[PAD" + std::to_string(i) + "]";
   v.scores.assign(kVocabSize, -10000.0f);
   v.types.assign(kVocabSize, kUnused);
   // SentencePiece BPE merges by the score of the merged piece: score = -(rank of the first merge making it).
@@ -178,17 +184,20 @@ Expected<Vocab> phi3(const std::string& dir) {
   for (const auto& [id, data] : config["added_tokens_decoder"].items()) {
     const int32_t i = std::stoi(id);
     std::string token = data["content"].get<std::string>();
-    const bool looks_special = token.rfind("<|", 0) == 0 && token.size() >= 4 && token.substr(token.size() - 2) == "|>";
+    const bool looks_special =
+        token.rfind("<|", 0) == 0 && token.size() >= 4 && token.substr(token.size() - 2) == "|>";
     if (data.value("special", false) || looks_special) {
       v.types[i] = kControl;
     } else {
-      for (size_t p; (p = token.find("\xE2\x96\x81")) != std::string::npos;) token.replace(p, 3, " ");
+      for (size_t p; (p = token.find("\xE2\x96\x81")) != std::string::npos;)
+        token.replace(p, 3, " ");
       v.types[i] = kUserDefined;
     }
     v.scores[i] = -1000.0f;
     v.tokens[i] = token;
   }
-  v.ids = {{"bos_token_id", 1}, {"eos_token_id", 32000}, {"unknown_token_id", 0}, {"padding_token_id", 32000}};
+  v.ids = {
+      {"bos_token_id", 1}, {"eos_token_id", 32000}, {"unknown_token_id", 0}, {"padding_token_id", 32000}};
   v.flags = {{"add_bos_token", true}, {"add_eos_token", false}};
   return v;
 }
@@ -198,7 +207,8 @@ Expected<Vocab> bert_bge(const std::string& dir) {
   const json& vocab = tj["model"]["vocab"];
   std::vector<bool> special(vocab.size(), false);
   for (const json& t : tj["added_tokens"]) {
-    if (t.value("special", false) && t["id"].get<size_t>() < special.size()) special[t["id"].get<size_t>()] = true;
+    if (t.value("special", false) && t["id"].get<size_t>() < special.size())
+      special[t["id"].get<size_t>()] = true;
   }
   Vocab v{"bert", "bert-bge", "bert", "bert-bge"};
   v.tokens.resize(vocab.size());
@@ -230,8 +240,10 @@ Expected<Vocab> gpt2(const std::string& dir) {
   AUTOGLM_ASSIGN_OR_RETURN(json vocab, read_json(dir + "/gpt2/vocab.json"));
   Vocab v{"gpt2", "gpt-2", "gpt2", "gpt-2"};
   v.tokens.resize(vocab.size());
-  for (const auto& [piece, id] : vocab.items()) v.tokens[id.get<size_t>()] = piece;
-  for (const std::string& t : v.tokens) v.types.push_back(t == "<|endoftext|>" ? kControl : kNormal);
+  for (const auto& [piece, id] : vocab.items())
+    v.tokens[id.get<size_t>()] = piece;
+  for (const std::string& t : v.tokens)
+    v.types.push_back(t == "<|endoftext|>" ? kControl : kNormal);
   AUTOGLM_ASSIGN_OR_RETURN(v.merges, read_merges_txt(dir + "/gpt2/merges.txt"));
   v.ids = {{"bos_token_id", 50256}, {"eos_token_id", 50256}, {"unknown_token_id", 50256}};
   return v;
@@ -242,12 +254,15 @@ Expected<Vocab> qwen2(const std::string& dir) {
   AUTOGLM_ASSIGN_OR_RETURN(json config, read_json(dir + "/qwen2/tokenizer_config.json"));
   const json& added = config["added_tokens_decoder"];
   int32_t n = 0;
-  for (const auto& [piece, id] : vocab.items()) n = std::max(n, id.get<int32_t>() + 1);
-  for (const auto& [id, data] : added.items()) n = std::max(n, std::stoi(id) + 1);
+  for (const auto& [piece, id] : vocab.items())
+    n = std::max(n, id.get<int32_t>() + 1);
+  for (const auto& [id, data] : added.items())
+    n = std::max(n, std::stoi(id) + 1);
   Vocab v{"qwen2", "qwen2", "gpt2", "qwen2"};
   v.tokens.resize(n);
   v.types.assign(n, kUnused);
-  for (int32_t i = 0; i < n; ++i) v.tokens[i] = "[PAD" + std::to_string(i) + "]";
+  for (int32_t i = 0; i < n; ++i)
+    v.tokens[i] = "[PAD" + std::to_string(i) + "]";
   for (const auto& [piece, id] : vocab.items()) {
     v.tokens[id.get<int32_t>()] = piece;
     v.types[id.get<int32_t>()] = kNormal;
@@ -292,16 +307,20 @@ Expected<Vocab> llama_bpe(const std::string& dir) {
       if (l != ranks.end() && r != ranks.end()) local.emplace_back(l->second, r->second);
     }
     std::sort(local.begin(), local.end());
-    for (const auto& [l, r] : local) v.merges.push_back(byte_level(by_rank[l]) + " " + byte_level(by_rank[r]));
+    for (const auto& [l, r] : local)
+      v.merges.push_back(byte_level(by_rank[l]) + " " + byte_level(by_rank[r]));
   }
-  for (const std::string& t : by_rank) v.tokens.push_back(byte_level(t));
+  for (const std::string& t : by_rank)
+    v.tokens.push_back(byte_level(t));
   v.types.assign(v.tokens.size(), kNormal);
-  for (const char* s : {"<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
-                        "<|reserved_special_token_1|>", "<|reserved_special_token_2|>", "<|reserved_special_token_3|>",
-                        "<|start_header_id|>", "<|end_header_id|>", "<|reserved_special_token_4|>", "<|eot_id|>"}) {
+  for (const char* s :
+       {"<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
+        "<|reserved_special_token_1|>", "<|reserved_special_token_2|>", "<|reserved_special_token_3|>",
+        "<|start_header_id|>", "<|end_header_id|>", "<|reserved_special_token_4|>", "<|eot_id|>"}) {
     v.tokens.emplace_back(s);
   }
-  for (int i = 5; i < 256 - 5; ++i) v.tokens.push_back("<|reserved_special_token_" + std::to_string(i) + "|>");
+  for (int i = 5; i < 256 - 5; ++i)
+    v.tokens.push_back("<|reserved_special_token_" + std::to_string(i) + "|>");
   v.types.resize(v.tokens.size(), kControl);
   v.ids = {{"bos_token_id", 128000}, {"eos_token_id", 128001}};
   v.flags = {{"add_bos_token", true}};
@@ -311,7 +330,8 @@ Expected<Vocab> llama_bpe(const std::string& dir) {
 }  // namespace
 
 const std::vector<std::string>& vocab_gguf_names() {
-  static const std::vector<std::string> names = {"llama-spm", "phi-3", "gpt-2", "bert-bge", "qwen2", "llama-bpe"};
+  static const std::vector<std::string> names = {"llama-spm", "phi-3", "gpt-2",
+                                                 "bert-bge",  "qwen2", "llama-bpe"};
   return names;
 }
 

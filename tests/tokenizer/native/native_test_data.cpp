@@ -14,13 +14,16 @@ namespace {
 
 std::vector<int32_t> ids_of(const nlohmann::json& j) {
   std::vector<int32_t> ids;
-  for (const auto& v : j) ids.push_back(v.get<int32_t>());
+  for (const auto& v : j)
+    ids.push_back(v.get<int32_t>());
   return ids;
 }
 
 }  // namespace
 
-std::string shared_tokenizer_path(const std::string& relative) { return shared_data_dir() + "/tokenizers/" + relative; }
+std::string shared_tokenizer_path(const std::string& relative) {
+  return shared_data_dir() + "/tokenizers/" + relative;
+}
 
 std::string tokenizer_data_path(const std::string& relative) {
   return std::string(AUTOGLM_SOURCE_DIR) + "/tests/data/tokenizer/" + relative;
@@ -29,11 +32,14 @@ std::string tokenizer_data_path(const std::string& relative) {
 std::string hex_decode(const std::string& hex) {
   std::string out;
   out.reserve(hex.size() / 2);
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return out;
 }
 
-bool file_exists(const std::string& path) { return std::filesystem::exists(path); }
+bool file_exists(const std::string& path) {
+  return std::filesystem::exists(path);
+}
 
 std::string read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -61,7 +67,8 @@ std::vector<VocabVector> load_vocab_vectors(const std::string& name) {
   while (std::getline(lines, line) && index < vectors.size()) {
     std::istringstream ids(line);
     int32_t id;
-    while (ids >> id) vectors[index].ids.push_back(id);
+    while (ids >> id)
+      vectors[index].ids.push_back(id);
     ++index;
   }
   EXPECT_EQ(index, vectors.size()) << base << ".out has fewer lines than texts";
@@ -126,7 +133,8 @@ int apply_llama_cpp_reference(const std::string& vocab, std::vector<CorpusCase>&
 
 std::string ids_to_string(const std::vector<int32_t>& ids) {
   std::string s;
-  for (int32_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+  for (int32_t id : ids)
+    s += (s.empty() ? "" : " ") + std::to_string(id);
   return s;
 }
 
@@ -153,8 +161,8 @@ size_t count_encode_mismatches(const Tokenizer& tokenizer, const std::vector<Voc
     const std::vector<int32_t> ids = tokenizer.encode(v.text, options);
     if (ids == v.ids) continue;
     if (++mismatches <= 5) {
-      ADD_FAILURE() << label << ": text \"" << escape_text(v.text) << "\"\n  expected: " << ids_to_string(v.ids)
-                    << "\n  actual:   " << ids_to_string(ids);
+      ADD_FAILURE() << label << ": text \"" << escape_text(v.text)
+                    << "\"\n  expected: " << ids_to_string(v.ids) << "\n  actual:   " << ids_to_string(ids);
     }
   }
   return mismatches;

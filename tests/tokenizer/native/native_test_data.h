@@ -32,11 +32,11 @@ std::vector<VocabVector> load_vocab_vectors(const std::string& name);
 // A corpus line with its reference fields (missing optional fields are filled from the header's rules).
 struct CorpusCase {
   std::string kind;
-  std::string text;                      // raw bytes (may be invalid UTF-8)
-  std::vector<int32_t> plain;            // "a": add_special_tokens=false, specials parsed
-  std::vector<int32_t> with_template;    // "t" or prefix + a + suffix
-  std::vector<int32_t> no_parse;         // "n" or a
-  std::optional<std::string> decoded;    // "d"
+  std::string text;                         // raw bytes (may be invalid UTF-8)
+  std::vector<int32_t> plain;               // "a": add_special_tokens=false, specials parsed
+  std::vector<int32_t> with_template;       // "t" or prefix + a + suffix
+  std::vector<int32_t> no_parse;            // "n" or a
+  std::optional<std::string> decoded;       // "d"
   std::optional<std::string> decoded_skip;  // "ds"
 };
 // Empty when the expectation file does not exist.
@@ -45,7 +45,8 @@ std::vector<CorpusCase> load_corpus_expectations(const std::string& name);
 // llama.cpp's own ids for a GGUF vocabulary where they differ from the expectations it is compared with
 // (tests/data/tokenizer/gguf/llama_cpp/<vocab>.jsonl, written by tools/tokenizer/make_gguf_vocabs.py
 // --llama-cpp): each line {"i": corpus index, "a": ids, "n": ids} with "a" / "n" present where they differ.
-// Replaces plain / no_parse of those cases; returns the number of cases changed, or -1 when the file is absent.
+// Replaces plain / no_parse of those cases; returns the number of cases changed, or -1 when the file is
+// absent.
 int apply_llama_cpp_reference(const std::string& vocab, std::vector<CorpusCase>& cases);
 
 std::string ids_to_string(const std::vector<int32_t>& ids);

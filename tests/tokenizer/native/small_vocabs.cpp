@@ -16,7 +16,9 @@ void put_varint(std::string& out, uint64_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-void put_key(std::string& out, uint32_t field, uint32_t wire) { put_varint(out, (field << 3) | wire); }
+void put_key(std::string& out, uint32_t field, uint32_t wire) {
+  put_varint(out, (field << 3) | wire);
+}
 
 void put_bytes(std::string& out, uint32_t field, const std::string& bytes) {
   put_key(out, field, 2);
@@ -30,11 +32,14 @@ void put_uint(std::string& out, uint32_t field, uint64_t v) {
 }
 
 std::string byte_level_char(int b) {
-  const auto printable = [](int x) { return (x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE; };
+  const auto printable = [](int x) {
+    return (x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE;
+  };
   int cp = b;
   if (!printable(b)) {
     int n = 0;
-    for (int x = 0; x < b; ++x) n += !printable(x);
+    for (int x = 0; x < b; ++x)
+      n += !printable(x);
     cp = 256 + n;
   }
   std::string s;
@@ -52,7 +57,8 @@ std::string byte_level_char(int b) {
 std::string small_tiktoken_file(size_t n_ranks) {
   const std::string full = read_file_bytes(shared_tokenizer_path("cl100k/cl100k_base.tiktoken"));
   size_t end = 0;
-  for (size_t i = 0; i < n_ranks && end < full.size(); ++i) end = full.find('\n', end) + 1;
+  for (size_t i = 0; i < n_ranks && end < full.size(); ++i)
+    end = full.find('\n', end) + 1;
   return full.substr(0, end);
 }
 
@@ -74,7 +80,8 @@ std::string spm_model_bytes(const std::vector<SpmPieceSpec>& pieces, int model_t
     put_key(piece, 2, 5);
     uint32_t bits;
     std::memcpy(&bits, &p.score, 4);
-    for (int i = 0; i < 4; ++i) piece.push_back(static_cast<char>(bits >> (8 * i)));
+    for (int i = 0; i < 4; ++i)
+      piece.push_back(static_cast<char>(bits >> (8 * i)));
     put_uint(piece, 3, static_cast<uint64_t>(p.type));
     put_bytes(model, 1, piece);
   }
@@ -104,16 +111,27 @@ std::vector<uint8_t> tiny_gguf_vocab(const std::string& model) {
       tokens.emplace_back(hex);
       types.push_back(6);
     }
-    for (const char* t : {"\xE2\x96\x81", "a", "b", "ab", "\xE2\x96\x81" "a", "\xE2\x96\x81" "ab", "<tool>"}) {
+    for (const char* t : {"\xE2\x96\x81", "a", "b", "ab",
+                          "\xE2\x96\x81"
+                          "a",
+                          "\xE2\x96\x81"
+                          "ab",
+                          "<tool>"}) {
       tokens.emplace_back(t);
       types.push_back(std::string(t) == "<tool>" ? 4 : 1);
     }
     std::vector<float> scores(tokens.size(), 0.0f);
-    for (size_t i = 259; i < scores.size(); ++i) scores[i] = -static_cast<float>(i);
+    for (size_t i = 259; i < scores.size(); ++i)
+      scores[i] = -static_cast<float>(i);
     w.add_f32_array("tokenizer.ggml.scores", scores);
   } else if (model == "gpt2") {
-    for (int b = 0; b < 256; ++b) tokens.push_back(byte_level_char(b));
-    for (const char* t : {"\xC4\xA0t", "he", "\xC4\xA0the", "in", "\xC4\xA0" "a", "<|endoftext|>"}) tokens.emplace_back(t);
+    for (int b = 0; b < 256; ++b)
+      tokens.push_back(byte_level_char(b));
+    for (const char* t : {"\xC4\xA0t", "he", "\xC4\xA0the", "in",
+                          "\xC4\xA0"
+                          "a",
+                          "<|endoftext|>"})
+      tokens.emplace_back(t);
     types.assign(tokens.size(), 1);
     types.back() = 3;
     w.add_string("tokenizer.ggml.pre", "gpt-2");
@@ -121,7 +139,10 @@ std::vector<uint8_t> tiny_gguf_vocab(const std::string& model) {
   } else {
     tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]"};
     types = {3, 3, 3, 3};
-    for (const char* t : {"\xE2\x96\x81hello", "\xE2\x96\x81world", "\xE2\x96\x81" "a", "b", "\xE2\x96\x81!", "s"}) {
+    for (const char* t : {"\xE2\x96\x81hello", "\xE2\x96\x81world",
+                          "\xE2\x96\x81"
+                          "a",
+                          "b", "\xE2\x96\x81!", "s"}) {
       tokens.emplace_back(t);
       types.push_back(1);
     }

@@ -22,11 +22,11 @@ struct SpmPieceSpec {
 };
 // A serialized ModelProto with these pieces, TrainerSpec.model_type / byte_fallback and, when not empty, a
 // NormalizerSpec.precompiled_charsmap.
-std::string spm_model_bytes(const std::vector<SpmPieceSpec>& pieces, int model_type = 1, bool byte_fallback = false,
-                            const std::string& charsmap = "");
+std::string spm_model_bytes(const std::vector<SpmPieceSpec>& pieces, int model_type = 1,
+                            bool byte_fallback = false, const std::string& charsmap = "");
 
-// Tiny vocab-only GGUF images: "llama" (scores, byte tokens, a control token), "gpt2" (merges, pre "gpt-2") and
-// "bert" (phantom-space pieces).
+// Tiny vocab-only GGUF images: "llama" (scores, byte tokens, a control token), "gpt2" (merges, pre "gpt-2")
+// and "bert" (phantom-space pieces).
 std::vector<uint8_t> tiny_gguf_vocab(const std::string& model);
 
 }  // namespace autoglm::test

@@ -27,7 +27,9 @@ struct Loaded {
   std::unique_ptr<Tokenizer> tokenizer;
 };
 
-std::string vocab_origin(const std::string& name) { return "ggml-vocab-" + name + ".gguf (built in memory)"; }
+std::string vocab_origin(const std::string& name) {
+  return "ggml-vocab-" + name + ".gguf (built in memory)";
+}
 
 // Built once per process and kept: the two large vocabularies take about a second each.
 const Loaded& loaded_vocab(const std::string& name) {
@@ -40,7 +42,8 @@ const Loaded& loaded_vocab(const std::string& name) {
   if (bytes.has_value()) {
     loaded.bytes = std::move(bytes).value();
     auto file = GgufFile::parse(
-        std::string_view(reinterpret_cast<const char*>(loaded.bytes.data()), loaded.bytes.size()), vocab_origin(name));
+        std::string_view(reinterpret_cast<const char*>(loaded.bytes.data()), loaded.bytes.size()),
+        vocab_origin(name));
     EXPECT_TRUE(file.has_value()) << file.status().to_string();
     if (file.has_value()) {
       loaded.file = std::move(file).value();
@@ -65,7 +68,8 @@ TEST_P(GgufVectors, EqualLlamaCppOutputs) {
   const Tokenizer* tok = loaded_vocab(GetParam()).tokenizer.get();
   ASSERT_NE(tok, nullptr);
   EXPECT_EQ(test::count_encode_mismatches(*tok, vectors, {.add_special_tokens = false}, GetParam()), 0u);
-  std::printf("[vectors] %s via gguf (%s): %zu texts\n", GetParam().c_str(), tok->describe().c_str(), vectors.size());
+  std::printf("[vectors] %s via gguf (%s): %zu texts\n", GetParam().c_str(), tok->describe().c_str(),
+              vectors.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabs, GgufVectors, ::testing::ValuesIn(test::vocab_gguf_names()),
@@ -77,7 +81,9 @@ struct CorpusParam {
   bool lossless;             // decode(encode(x, parse_special=false)) == x
 };
 
-void PrintTo(const CorpusParam& p, std::ostream* os) { *os << p.vocab << " vs " << p.expectations; }
+void PrintTo(const CorpusParam& p, std::ostream* os) {
+  *os << p.vocab << " vs " << p.expectations;
+}
 
 class GgufCorpus : public ::testing::TestWithParam<CorpusParam> {};
 
@@ -92,7 +98,8 @@ TEST_P(GgufCorpus, EqualsLlamaCpp) {
   ASSERT_NE(tok, nullptr);
   size_t bad = 0;
   size_t round_trips = 0;
-  auto report = [&](const CorpusCase& c, const char* field, const std::string& expected, const std::string& actual) {
+  auto report = [&](const CorpusCase& c, const char* field, const std::string& expected,
+                    const std::string& actual) {
     if (++bad <= 8) {
       ADD_FAILURE() << p.vocab << " [" << c.kind << "] " << field << ": \"" << test::escape_text(c.text)
                     << "\"\n  expected: " << expected << "\n  actual:   " << actual;
@@ -106,18 +113,22 @@ TEST_P(GgufCorpus, EqualsLlamaCpp) {
     if (!p.lossless) continue;
     ++round_trips;
     const std::string round = tok->decode(n);
-    if (round != utf8::sanitize(c.text)) report(c, "round trip", test::escape_text(c.text), test::escape_text(round));
+    if (round != utf8::sanitize(c.text))
+      report(c, "round trip", test::escape_text(c.text), test::escape_text(round));
   }
   EXPECT_EQ(bad, 0u);
-  std::printf("[corpus] gguf %s: %zu texts x (a, n) vs %s with %d llama.cpp differences, %zu round trips, %zu "
-              "mismatches\n",
-              p.vocab.c_str(), cases.size(), p.expectations.c_str(), overridden, round_trips, bad);
+  std::printf(
+      "[corpus] gguf %s: %zu texts x (a, n) vs %s with %d llama.cpp differences, %zu round trips, %zu "
+      "mismatches\n",
+      p.vocab.c_str(), cases.size(), p.expectations.c_str(), overridden, round_trips, bad);
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabs, GgufCorpus,
                          ::testing::Values(CorpusParam{"llama-spm", "llama2_sentencepiece", true},
-                                           CorpusParam{"phi-3", "phi3", true}, CorpusParam{"gpt-2", "gpt2", true},
-                                           CorpusParam{"bert-bge", "minilm", false}, CorpusParam{"qwen2", "qwen2", true},
+                                           CorpusParam{"phi-3", "phi3", true},
+                                           CorpusParam{"gpt-2", "gpt2", true},
+                                           CorpusParam{"bert-bge", "minilm", false},
+                                           CorpusParam{"qwen2", "qwen2", true},
                                            CorpusParam{"llama-bpe", "llama3", true}),
                          [](const auto& info) { return test_name(info.param.vocab); });
 
@@ -140,8 +151,8 @@ TEST_P(GgufVectors, BuilderMatchesScriptOutput) {
   }
 }
 
-// llama2.c's greedy stories260K output through the vocabulary of the real (intact) GGUF file: llama.cpp's ids,
-// and decoded back.
+// llama2.c's greedy stories260K output through the vocabulary of the real (intact) GGUF file: llama.cpp's
+// ids, and decoded back.
 TEST(GgufTokenizer, Stories260KRoundTrip) {
   const std::string dir = test::shared_data_dir() + "/models/stories260K/";
   auto file = GgufFile::open(dir + "stories260K.gguf");
@@ -155,8 +166,9 @@ TEST(GgufTokenizer, Stories260KRoundTrip) {
   EXPECT_EQ((*tok)->eos_id(), 2);
   const auto ids = (*tok)->encode(text);
   // llama.cpp's ids of the same text (add_special=true), from make_gguf_vocabs.py --llama-cpp.
-  const auto reference = nlohmann::json::parse(test::read_file_bytes(test::tokenizer_data_path(
-      "gguf/llama_cpp/stories260K.json")))["ids"].get<std::vector<int32_t>>();
+  const auto reference = nlohmann::json::parse(test::read_file_bytes(
+      test::tokenizer_data_path("gguf/llama_cpp/stories260K.json")))["ids"]
+                             .get<std::vector<int32_t>>();
   EXPECT_EQ(test::ids_to_string(ids), test::ids_to_string(reference));
   EXPECT_EQ((*tok)->decode(ids, {.skip_special_tokens = true}), text);
   // Every prefix of the first sentence's ids decodes to a prefix of the text (bytes, no clean-up).
@@ -168,8 +180,8 @@ TEST(GgufTokenizer, Stories260KRoundTrip) {
     EXPECT_EQ(first_line.compare(0, decoded.size(), decoded), 0) << decoded;
   }
   EXPECT_EQ(decoded, first_line);
-  std::printf("[stories260K] %s: %zu bytes -> %zu ids, decoded back\n", (*tok)->describe().c_str(), text.size(),
-              ids.size());
+  std::printf("[stories260K] %s: %zu bytes -> %zu ids, decoded back\n", (*tok)->describe().c_str(),
+              text.size(), ids.size());
 }
 
 TEST(GgufTokenizer, SpecialTokensAndOptions) {
@@ -190,7 +202,8 @@ TEST(GgufTokenizer, SpecialTokensAndOptions) {
 
   const Tokenizer* bpe = loaded_vocab("llama-bpe").tokenizer.get();
   ASSERT_NE(bpe, nullptr);
-  EXPECT_EQ(bpe->encode("<|eot_id|>hi", {.add_special_tokens = true}), (std::vector<int32_t>{128000, 128009, 6151}));
+  EXPECT_EQ(bpe->encode("<|eot_id|>hi", {.add_special_tokens = true}),
+            (std::vector<int32_t>{128000, 128009, 6151}));
   EXPECT_EQ(bpe->decode(std::vector<int32_t>{128000, 6151, 128009}, {.skip_special_tokens = true}), "hi");
   EXPECT_EQ(bpe->eos_id(), 128001);
 

@@ -1,5 +1,6 @@
-// Malformed tiktoken files, SentencePiece models and GGUF vocabularies: each gives a Status whose message names
-// the file and the problem, never a crash. Also the explicit-spec path of tiktoken on a small rank file.
+// Malformed tiktoken files, SentencePiece models and GGUF vocabularies: each gives a Status whose message
+// names the file and the problem, never a crash. Also the explicit-spec path of tiktoken on a small rank
+// file.
 #include <gtest/gtest.h>
 
 #include "gguf/gguf_file.h"
@@ -62,7 +63,8 @@ TEST(NativeErrors, TiktokenSpecs) {
 }
 
 TEST(NativeErrors, TiktokenSmallFileWithSpec) {
-  auto tok = parse_tiktoken(test::small_tiktoken_file(2000), "small.tiktoken", test::small_tiktoken_spec(2000));
+  auto tok =
+      parse_tiktoken(test::small_tiktoken_file(2000), "small.tiktoken", test::small_tiktoken_spec(2000));
   ASSERT_TRUE(tok.has_value()) << tok.status().to_string();
   EXPECT_EQ((*tok)->vocab_size(), 2002);
   EXPECT_EQ((*tok)->eos_id(), 2000);
@@ -70,9 +72,11 @@ TEST(NativeErrors, TiktokenSmallFileWithSpec) {
   EXPECT_EQ((*tok)->encode("a<|endoftext|>b<|fim_prefix|>"), (std::vector<int32_t>{64, 2000, 65, 2001}));
   EXPECT_TRUE((*tok)->is_special(2001));
   EXPECT_FALSE((*tok)->is_special(1999));
-  for (const std::string text : {"The quick brown fox", "  spaces\n\n\ttabs", "ünïcödé 日本語 🦙", "<|endoftext|>x"}) {
+  for (const std::string text :
+       {"The quick brown fox", "  spaces\n\n\ttabs", "ünïcödé 日本語 🦙", "<|endoftext|>x"}) {
     const auto ids = (*tok)->encode(text, {.parse_special = false});
-    for (int32_t id : ids) EXPECT_LT(id, 2000);
+    for (int32_t id : ids)
+      EXPECT_LT(id, 2000);
     EXPECT_EQ((*tok)->decode(ids), text);
   }
 }
@@ -89,24 +93,28 @@ TEST(NativeErrors, SentencePieceModels) {
   expect_error(parse_sentencepiece_model(llama2.substr(0, 1), o), o, "truncated varint");
   // Hand-made models: pieces without UNKNOWN, duplicates, byte pieces without byte_fallback, unknown enums.
   expect_error(parse_sentencepiece_model(test::spm_model_bytes({{"a", 0, 1}}), o), o, "no UNKNOWN piece");
-  expect_error(parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}, {"a", 0, 1}, {"a", 0, 1}}), o), o,
-               "duplicate piece 'a'");
+  expect_error(
+      parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}, {"a", 0, 1}, {"a", 0, 1}}), o), o,
+      "duplicate piece 'a'");
   expect_error(parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}, {"<unk2>", 0, 2}}), o), o,
                "more than one UNKNOWN");
   expect_error(parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}, {"<0x41>", 0, 6}}), o), o,
                "byte_fallback is false");
-  expect_error(parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}, {"<0xZZ>", 0, 6}}, 2, true), o), o,
-               "invalid byte piece");
+  expect_error(
+      parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}, {"<0xZZ>", 0, 6}}, 2, true), o), o,
+      "invalid byte piece");
   expect_error(parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}, {"a", 0, 9}}), o), o,
                "unknown piece type 9");
-  expect_error(parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}}, 7), o), o, "unknown model_type 7");
+  expect_error(parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}}, 7), o), o,
+               "unknown model_type 7");
   expect_error(parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}, {"", 0, 1}}), o), o,
                "piece 1 is empty");
-  expect_error(parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}}, 1, false, std::string("\x10\0\0\0x", 5)),
-                                         o),
+  expect_error(parse_sentencepiece_model(
+                   test::spm_model_bytes({{"<unk>", 0, 2}}, 1, false, std::string("\x10\0\0\0x", 5)), o),
                o, "precompiled_charsmap");
   // A valid hand-made model works.
-  auto ok = parse_sentencepiece_model(test::spm_model_bytes({{"<unk>", 0, 2}, {"\xE2\x96\x81", -1, 1}, {"a", -2, 1}}), o);
+  auto ok = parse_sentencepiece_model(
+      test::spm_model_bytes({{"<unk>", 0, 2}, {"\xE2\x96\x81", -1, 1}, {"a", -2, 1}}), o);
   ASSERT_TRUE(ok.has_value()) << ok.status().to_string();
   EXPECT_EQ((*ok)->encode("a a", {.add_special_tokens = false}), (std::vector<int32_t>{1, 2, 1, 2}));
 }
@@ -115,7 +123,8 @@ TEST(NativeErrors, GgufVocabularies) {
   const std::string o = "bad-vocab.gguf";
   auto load = [&](const test::GgufWriter& w) -> Expected<std::unique_ptr<Tokenizer>> {
     const std::vector<uint8_t> bytes = w.bytes();
-    auto file = GgufFile::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), o);
+    auto file =
+        GgufFile::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), o);
     if (!file.has_value()) return file.status();
     return load_gguf_tokenizer(**file);
   };
@@ -167,8 +176,10 @@ TEST(NativeErrors, GgufVocabularies) {
     w.add_string_array("tokenizer.ggml.tokens", tokens);
     expect_error(load(w), o, "missing tokenizer.ggml.merges");
   }
-  for (const auto& [merge, what] : std::vector<std::pair<std::string, std::string>>{
-           {"ab", "is not 'left right'"}, {"a c", "not in the vocabulary"}, {"b a", "makes a token that is not"}}) {
+  for (const auto& [merge, what] :
+       std::vector<std::pair<std::string, std::string>>{{"ab", "is not 'left right'"},
+                                                        {"a c", "not in the vocabulary"},
+                                                        {"b a", "makes a token that is not"}}) {
     auto w = base("gpt2");
     w.add_string_array("tokenizer.ggml.tokens", tokens);
     w.add_string_array("tokenizer.ggml.merges", {"a b", merge});

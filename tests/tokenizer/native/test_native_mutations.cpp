@@ -1,8 +1,8 @@
-// Mutation loops (1,000 seeded iterations each): a small SentencePiece model, a small tiktoken rank file and tiny
-// GGUF vocabularies with random bit flips, byte overwrites, deletions, insertions, duplications and truncations.
-// Every mutant either loads or fails with a Status naming the file; one that loads must encode and decode a
-// fixed text, its own bytes as text, and arbitrary ids without crashing (run under ASan/UBSan in the
-// sanitizer build). Byte-level tiktoken stays lossless whatever the ranks.
+// Mutation loops (1,000 seeded iterations each): a small SentencePiece model, a small tiktoken rank file and
+// tiny GGUF vocabularies with random bit flips, byte overwrites, deletions, insertions, duplications and
+// truncations. Every mutant either loads or fails with a Status naming the file; one that loads must encode
+// and decode a fixed text, its own bytes as text, and arbitrary ids without crashing (run under ASan/UBSan in
+// the sanitizer build). Byte-level tiktoken stays lossless whatever the ranks.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -19,7 +19,8 @@ namespace autoglm {
 namespace {
 
 constexpr int kIterations = 1000;
-const std::string kText = "Hello, wörld! 日本語 🦙 <s></s><|endoftext|> <tool>\n\t  x=1+2 \xE2\x96\x81\xF0\x9F";
+const std::string kText =
+    "Hello, wörld! 日本語 🦙 <s></s><|endoftext|> <tool>\n\t  x=1+2 \xE2\x96\x81\xF0\x9F";
 
 std::string mutate(const std::string& original, std::mt19937_64& rng) {
   std::string s = original;
@@ -29,18 +30,31 @@ std::string mutate(const std::string& original, std::mt19937_64& rng) {
   for (int m = 0; m < n_mutations && !s.empty(); ++m) {
     const size_t pos = pick(s.size());
     switch (rng() % 7) {
-      case 0: s[pos] = static_cast<char>(s[pos] ^ (1 << (rng() % 8))); break;
-      case 1: s[pos] = static_cast<char>(rng()); break;
-      case 2: s[pos] = static_cast<char>(kInteresting[pick(sizeof(kInteresting))]); break;
-      case 3: s.erase(pos, 1 + pick(16)); break;
+      case 0:
+        s[pos] = static_cast<char>(s[pos] ^ (1 << (rng() % 8)));
+        break;
+      case 1:
+        s[pos] = static_cast<char>(rng());
+        break;
+      case 2:
+        s[pos] = static_cast<char>(kInteresting[pick(sizeof(kInteresting))]);
+        break;
+      case 3:
+        s.erase(pos, 1 + pick(16));
+        break;
       case 4: {
         std::string bytes(1 + pick(8), '\0');
-        for (char& c : bytes) c = static_cast<char>(rng());
+        for (char& c : bytes)
+          c = static_cast<char>(rng());
         s.insert(pos, bytes);
         break;
       }
-      case 5: s.insert(pos, s.substr(pick(s.size()), 1 + pick(32))); break;
-      default: s.resize(pos); break;
+      case 5:
+        s.insert(pos, s.substr(pick(s.size()), 1 + pick(32)));
+        break;
+      default:
+        s.resize(pos);
+        break;
     }
   }
   return s;
@@ -52,7 +66,8 @@ void exercise(const Tokenizer& tok, const std::string& mutant_bytes, std::mt1993
   for (const std::string* text : {&kText, &own_text}) {
     for (const bool parse_special : {true, false}) {
       const auto ids = tok.encode(*text, {.add_special_tokens = true, .parse_special = parse_special});
-      for (int32_t id : ids) ASSERT_TRUE(id >= 0 && id < tok.vocab_size()) << id;
+      for (int32_t id : ids)
+        ASSERT_TRUE(id >= 0 && id < tok.vocab_size()) << id;
       const std::string decoded = tok.decode(ids, {.skip_special_tokens = false});
       (void)tok.decode(ids, {.skip_special_tokens = true});
       if (lossless && !parse_special) {
@@ -62,7 +77,8 @@ void exercise(const Tokenizer& tok, const std::string& mutant_bytes, std::mt1993
     }
   }
   std::vector<int32_t> random_ids(16);
-  for (int32_t& id : random_ids) id = static_cast<int32_t>(rng() % (static_cast<uint64_t>(tok.vocab_size()) + 8)) - 4;
+  for (int32_t& id : random_ids)
+    id = static_cast<int32_t>(rng() % (static_cast<uint64_t>(tok.vocab_size()) + 8)) - 4;
   (void)tok.decode(random_ids);
   for (int32_t id : random_ids) {
     const std::string piece = tok.id_to_piece(id);
@@ -93,13 +109,14 @@ std::string swap_ranks(const std::string& file, std::mt19937_64& rng) {
   lines[a] = lines[a].substr(0, sa) + lines[b].substr(sb);
   lines[b] = lines[b].substr(0, sb) + rank_a;
   std::string out;
-  for (const std::string& line : lines) out += line + "\n";
+  for (const std::string& line : lines)
+    out += line + "\n";
   return out;
 }
 
 template <typename Load, typename Mutate>
-LoopStats run_loop(const std::string& original, const std::string& origin, uint64_t seed, Load&& load, bool lossless,
-                   Mutate&& mutate_fn) {
+LoopStats run_loop(const std::string& original, const std::string& origin, uint64_t seed, Load&& load,
+                   bool lossless, Mutate&& mutate_fn) {
   std::mt19937_64 rng(seed);
   LoopStats stats;
   for (int i = 0; i < kIterations; ++i) {
@@ -108,7 +125,8 @@ LoopStats run_loop(const std::string& original, const std::string& origin, uint6
     if (!tok.has_value()) {
       ++stats.rejected;
       const std::string message = tok.status().message();
-      EXPECT_NE(message.find(origin), std::string::npos) << "iteration " << i << ": error without the file: " << message;
+      EXPECT_NE(message.find(origin), std::string::npos)
+          << "iteration " << i << ": error without the file: " << message;
       EXPECT_FALSE(message.empty());
       continue;
     }
@@ -124,12 +142,13 @@ LoopStats run_loop(const std::string& original, const std::string& origin, uint6
 
 TEST(NativeMutations, SentencePieceModel) {
   // The small trained Unigram model with byte fallback and a custom charsmap (19 KB).
-  const std::string model = test::read_file_bytes(test::tokenizer_data_path("gguf/spm/unigram_suffix_bytes.model"));
+  const std::string model =
+      test::read_file_bytes(test::tokenizer_data_path("gguf/spm/unigram_suffix_bytes.model"));
   ASSERT_GT(model.size(), 1000u);
   const std::string origin = "unigram_suffix_bytes.model (mutated)";
-  const LoopStats stats = run_loop(model, origin, 1, [&](const std::string& bytes) {
-    return parse_sentencepiece_model(bytes, origin);
-  }, false, mutate);
+  const LoopStats stats = run_loop(
+      model, origin, 1, [&](const std::string& bytes) { return parse_sentencepiece_model(bytes, origin); },
+      false, mutate);
   EXPECT_GT(stats.loaded, 0);
   EXPECT_GT(stats.rejected, 0);
   std::printf("[mutations] sentencepiece: %d iterations, %d loaded, %d rejected\n", kIterations, stats.loaded,
@@ -144,15 +163,18 @@ TEST(NativeMutations, TiktokenFile) {
   // Half the mutants are rank permutations (always valid), half are byte-level damage.
   const LoopStats with_spec = run_loop(
       file, origin, 2, [&](const std::string& bytes) { return parse_tiktoken(bytes, origin, spec); }, true,
-      [](const std::string& f, std::mt19937_64& rng) { return rng() % 2 ? swap_ranks(f, rng) : mutate(f, rng); });
+      [](const std::string& f, std::mt19937_64& rng) {
+        return rng() % 2 ? swap_ranks(f, rng) : mutate(f, rng);
+      });
   // Without a spec the content decides: every mutant is unrecognised or malformed, with a clear error.
   const LoopStats detected = run_loop(
       file, origin, 3, [&](const std::string& bytes) { return parse_tiktoken(bytes, origin); }, true, mutate);
   EXPECT_GT(with_spec.loaded, 0);
   EXPECT_GT(with_spec.rejected, 0);
   EXPECT_EQ(detected.loaded, 0);
-  std::printf("[mutations] tiktoken: %d iterations with a spec (%d loaded, %d rejected), %d without (all rejected)\n",
-              kIterations, with_spec.loaded, with_spec.rejected, kIterations);
+  std::printf(
+      "[mutations] tiktoken: %d iterations with a spec (%d loaded, %d rejected), %d without (all rejected)\n",
+      kIterations, with_spec.loaded, with_spec.rejected, kIterations);
 }
 
 TEST(NativeMutations, GgufVocabularies) {
@@ -161,11 +183,14 @@ TEST(NativeMutations, GgufVocabularies) {
     const std::string original(reinterpret_cast<const char*>(image.data()), image.size());
     const std::string origin = "tiny-" + model + ".gguf (mutated)";
     // The GgufFile must outlive nothing: the tokenizer copies what it needs.
-    const LoopStats stats = run_loop(original, origin, 4, [&](const std::string& bytes) -> Expected<std::unique_ptr<Tokenizer>> {
-      auto file = GgufFile::parse(bytes, origin);
-      if (!file.has_value()) return file.status();
-      return load_gguf_tokenizer(**file);
-    }, false, mutate);
+    const LoopStats stats = run_loop(
+        original, origin, 4,
+        [&](const std::string& bytes) -> Expected<std::unique_ptr<Tokenizer>> {
+          auto file = GgufFile::parse(bytes, origin);
+          if (!file.has_value()) return file.status();
+          return load_gguf_tokenizer(**file);
+        },
+        false, mutate);
     EXPECT_GT(stats.loaded, 0) << model;
     EXPECT_GT(stats.rejected, 0) << model;
     std::printf("[mutations] gguf %s: %d iterations, %d loaded, %d rejected\n", model.c_str(), kIterations,

@@ -36,7 +36,8 @@ void measure(const std::string& name, const Tokenizer& tok) {
   size_t ids = 0;
   for (int pass = 0; pass < kPasses; ++pass) {
     auto start = std::chrono::steady_clock::now();
-    for (const std::string& t : texts) ids += tok.encode(t, options).size();
+    for (const std::string& t : texts)
+      ids += tok.encode(t, options).size();
     const double each = seconds_since(start);
     if (pass == 0) cold_each = each;
     if (pass > 0) best_each = std::min(best_each, each);
@@ -45,9 +46,10 @@ void measure(const std::string& name, const Tokenizer& tok) {
     if (pass > 0) best_joined = std::min(best_joined, seconds_since(start));
   }
   const double mb = static_cast<double>(joined.size()) / 1e6;
-  std::printf("[throughput] %s: %zu texts, %.3f MB: per text %.1f MB/s (first pass, empty word cache: %.1f), "
-              "joined %.1f MB/s (%zu ids)\n",
-              name.c_str(), texts.size(), mb, mb / best_each, mb / cold_each, mb / best_joined, ids / kPasses / 2);
+  std::printf(
+      "[throughput] %s: %zu texts, %.3f MB: per text %.1f MB/s (first pass, empty word cache: %.1f), "
+      "joined %.1f MB/s (%zu ids)\n",
+      name.c_str(), texts.size(), mb, mb / best_each, mb / cold_each, mb / best_joined, ids / kPasses / 2);
 }
 
 TEST(NativeThroughput, DISABLED_EncodeCorpus) {

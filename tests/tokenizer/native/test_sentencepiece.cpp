@@ -1,7 +1,7 @@
-// SentencePiece .model files against the sentencepiece package: llama2/tokenizer.model (BPE, byte fallback) on
-// llama.cpp's llama-spm vectors and the corpus expectations, and small trained models
-// (tools/tokenizer/make_gguf_vocabs.py) covering Unigram, the NFKC charsmap, whitespace handling, user-defined
-// and control symbols, whitespace as suffix and the CHAR model.
+// SentencePiece .model files against the sentencepiece package: llama2/tokenizer.model (BPE, byte fallback)
+// on llama.cpp's llama-spm vectors and the corpus expectations, and small trained models
+// (tools/tokenizer/make_gguf_vocabs.py) covering Unigram, the NFKC charsmap, whitespace handling,
+// user-defined and control symbols, whitespace as suffix and the CHAR model.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -28,7 +28,9 @@ const Tokenizer& llama2() {
 TEST(SentencePiece, Llama2EqualsLlamaSpmVectors) {
   const auto vectors = test::load_vocab_vectors("llama-spm");
   ASSERT_GT(vectors.size(), 30u);
-  EXPECT_EQ(test::count_encode_mismatches(llama2(), vectors, {.add_special_tokens = false}, "llama2 sentencepiece"), 0u);
+  EXPECT_EQ(
+      test::count_encode_mismatches(llama2(), vectors, {.add_special_tokens = false}, "llama2 sentencepiece"),
+      0u);
   std::printf("[vectors] llama-spm via sentencepiece llama2: %zu texts\n", vectors.size());
 }
 
@@ -38,7 +40,8 @@ TEST(SentencePiece, Llama2Corpus) {
   const Tokenizer& tok = llama2();
   size_t bad = 0;
   size_t decodes = 0;
-  auto report = [&](const CorpusCase& c, const char* field, const std::string& expected, const std::string& actual) {
+  auto report = [&](const CorpusCase& c, const char* field, const std::string& expected,
+                    const std::string& actual) {
     if (++bad <= 8) {
       ADD_FAILURE() << "[" << c.kind << "] " << field << ": \"" << test::escape_text(c.text)
                     << "\"\n  expected: " << expected << "\n  actual:   " << actual;
@@ -62,11 +65,13 @@ TEST(SentencePiece, Llama2Corpus) {
     }
     // Llama 2's normalizer is the identity with a dummy prefix and no whitespace removal: lossless.
     const std::string round = tok.decode(t, {.skip_special_tokens = true});
-    if (round != utf8::sanitize(c.text)) report(c, "round trip", test::escape_text(c.text), test::escape_text(round));
+    if (round != utf8::sanitize(c.text))
+      report(c, "round trip", test::escape_text(c.text), test::escape_text(round));
   }
   EXPECT_EQ(bad, 0u);
-  std::printf("[corpus] llama2_sentencepiece: %zu texts x (a, t, n, round trip) + %zu decodes, %zu mismatches\n",
-              cases.size(), decodes, bad);
+  std::printf(
+      "[corpus] llama2_sentencepiece: %zu texts x (a, t, n, round trip) + %zu decodes, %zu mismatches\n",
+      cases.size(), decodes, bad);
 }
 
 TEST(SentencePiece, Llama2SpecialsAndDecode) {
@@ -81,7 +86,8 @@ TEST(SentencePiece, Llama2SpecialsAndDecode) {
   EXPECT_EQ(t.piece_to_id("▁x"), 921);
   EXPECT_EQ(t.encode("Hello", {.add_special_tokens = true}), (std::vector<int32_t>{1, 15043}));
   // Control pieces in the text are plain text for SentencePiece.
-  EXPECT_EQ(t.encode("<s>", {.add_special_tokens = false}), t.encode("<s>", {.add_special_tokens = false, .parse_special = false}));
+  EXPECT_EQ(t.encode("<s>", {.add_special_tokens = false}),
+            t.encode("<s>", {.add_special_tokens = false, .parse_special = false}));
   EXPECT_NE(t.encode("<s>", {.add_special_tokens = false}), (std::vector<int32_t>{1}));
   // The dummy-prefix space of the first non-control piece is dropped, as SentencePiece does.
   EXPECT_EQ(t.decode(std::vector<int32_t>{29871, 921}), " x");
@@ -98,8 +104,9 @@ TEST(SentencePiece, Llama2SpecialsAndDecode) {
   EXPECT_EQ(t.decode(std::vector<int32_t>{-1, 40000}), "");
 }
 
-// Small trained models (tests/data/tokenizer/gguf/spm, tools/tokenizer/make_gguf_vocabs.py --spm): sentencepiece's
-// encode of a sample of the corpus plus texts for their features, and its decode on every 5th line.
+// Small trained models (tests/data/tokenizer/gguf/spm, tools/tokenizer/make_gguf_vocabs.py --spm):
+// sentencepiece's encode of a sample of the corpus plus texts for their features, and its decode on every 5th
+// line.
 class SentencePieceTrained : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SentencePieceTrained, EqualsReference) {
@@ -111,7 +118,8 @@ TEST_P(SentencePieceTrained, EqualsReference) {
   {
     std::ifstream in(test::tokenizer_data_path("corpus.jsonl"));
     std::string line;
-    while (std::getline(in, line)) corpus.push_back(test::hex_decode(nlohmann::json::parse(line)["hex"].get<std::string>()));
+    while (std::getline(in, line))
+      corpus.push_back(test::hex_decode(nlohmann::json::parse(line)["hex"].get<std::string>()));
   }
   std::ifstream expected(dir + GetParam() + ".expected.jsonl");
   ASSERT_TRUE(expected && !corpus.empty());
@@ -134,7 +142,8 @@ TEST_P(SentencePieceTrained, EqualsReference) {
     const auto got = tok.encode(text, {.add_special_tokens = false});
     ++texts;
     if (got != want && ++bad <= 8) {
-      ADD_FAILURE() << GetParam() << ": \"" << test::escape_text(text) << "\"\n  expected: " << test::ids_to_string(want)
+      ADD_FAILURE() << GetParam() << ": \"" << test::escape_text(text)
+                    << "\"\n  expected: " << test::ids_to_string(want)
                     << "\n  actual:   " << test::ids_to_string(got);
     }
     if (e.contains("d")) {
@@ -142,17 +151,19 @@ TEST_P(SentencePieceTrained, EqualsReference) {
       const std::string d = tok.decode(want);
       if (d != e["d"].get<std::string>() && ++bad <= 8) {
         ADD_FAILURE() << GetParam() << " decode: \"" << test::escape_text(text) << "\"\n  expected: \""
-                      << test::escape_text(e["d"].get<std::string>()) << "\"\n  actual:   \"" << test::escape_text(d) << "\"";
+                      << test::escape_text(e["d"].get<std::string>()) << "\"\n  actual:   \""
+                      << test::escape_text(d) << "\"";
       }
     }
   }
   EXPECT_EQ(bad, 0u);
-  std::printf("[spm] %s (%s): %zu texts, %zu decodes, %zu mismatches\n", GetParam().c_str(), tok.describe().c_str(),
-              texts, decodes, bad);
+  std::printf("[spm] %s (%s): %zu texts, %zu decodes, %zu mismatches\n", GetParam().c_str(),
+              tok.describe().c_str(), texts, decodes, bad);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, SentencePieceTrained,
-                         ::testing::Values("unigram_nfkc", "bpe_bytes", "unigram_suffix_bytes", "bpe_identity", "char"));
+                         ::testing::Values("unigram_nfkc", "bpe_bytes", "unigram_suffix_bytes",
+                                           "bpe_identity", "char"));
 
 }  // namespace
 }  // namespace autoglm

@@ -1,5 +1,5 @@
-// tiktoken rank files (Llama 3, cl100k_base) against the tiktoken package: llama.cpp's llama-bpe vectors (HF's
-// Llama 3 tokenizer, add_special=false) and the corpus expectations, encode and decode.
+// tiktoken rank files (Llama 3, cl100k_base) against the tiktoken package: llama.cpp's llama-bpe vectors
+// (HF's Llama 3 tokenizer, add_special=false) and the corpus expectations, encode and decode.
 #include <gtest/gtest.h>
 
 #include "native_test_data.h"
@@ -35,7 +35,8 @@ void check_corpus(const Tokenizer& tok, const std::string& name) {
   if (cases.empty()) GTEST_SKIP() << "no corpus expectations for " << name;
   size_t bad = 0;
   size_t decodes = 0;
-  auto report = [&](const CorpusCase& c, const char* field, const std::string& expected, const std::string& actual) {
+  auto report = [&](const CorpusCase& c, const char* field, const std::string& expected,
+                    const std::string& actual) {
     if (++bad <= 8) {
       ADD_FAILURE() << name << " [" << c.kind << "] " << field << ": \"" << test::escape_text(c.text)
                     << "\"\n  expected: " << expected << "\n  actual:   " << actual;
@@ -59,7 +60,8 @@ void check_corpus(const Tokenizer& tok, const std::string& name) {
     }
     // Byte-level BPE is lossless on (sanitized) text.
     const std::string round = tok.decode(n);
-    if (round != utf8::sanitize(c.text)) report(c, "round trip", test::escape_text(c.text), test::escape_text(round));
+    if (round != utf8::sanitize(c.text))
+      report(c, "round trip", test::escape_text(c.text), test::escape_text(round));
   }
   EXPECT_EQ(bad, 0u) << name << ": " << cases.size() << " texts, " << decodes << " decodes";
   std::printf("[corpus] %s: %zu texts x (a, t, n, round trip) + %zu decodes, %zu mismatches\n", name.c_str(),
@@ -69,12 +71,17 @@ void check_corpus(const Tokenizer& tok, const std::string& name) {
 TEST(Tiktoken, Llama3EqualsLlamaBpeVectors) {
   const auto vectors = test::load_vocab_vectors("llama-bpe");
   ASSERT_GT(vectors.size(), 30u);
-  EXPECT_EQ(test::count_encode_mismatches(llama3(), vectors, {.add_special_tokens = false}, "llama3 tiktoken"), 0u);
+  EXPECT_EQ(
+      test::count_encode_mismatches(llama3(), vectors, {.add_special_tokens = false}, "llama3 tiktoken"), 0u);
   std::printf("[vectors] llama-bpe via tiktoken llama3: %zu texts\n", vectors.size());
 }
 
-TEST(Tiktoken, Llama3Corpus) { check_corpus(llama3(), "llama3"); }
-TEST(Tiktoken, Cl100kCorpus) { check_corpus(cl100k(), "cl100k"); }
+TEST(Tiktoken, Llama3Corpus) {
+  check_corpus(llama3(), "llama3");
+}
+TEST(Tiktoken, Cl100kCorpus) {
+  check_corpus(cl100k(), "cl100k");
+}
 
 TEST(Tiktoken, Llama3SpecialTokens) {
   const Tokenizer& t = llama3();
@@ -94,7 +101,8 @@ TEST(Tiktoken, Llama3SpecialTokens) {
   EXPECT_EQ(t.id_to_piece(279), "Ġthe");
   EXPECT_EQ(t.id_to_piece(-1), "");
   EXPECT_EQ(t.id_to_piece(1 << 30), "");
-  EXPECT_EQ(t.encode("<|eot_id|>hi", {.add_special_tokens = true}), (std::vector<int32_t>{128000, 128009, 6151}));
+  EXPECT_EQ(t.encode("<|eot_id|>hi", {.add_special_tokens = true}),
+            (std::vector<int32_t>{128000, 128009, 6151}));
   EXPECT_EQ(t.decode(std::vector<int32_t>{128000, 6151, 128009}), "<|begin_of_text|>hi<|eot_id|>");
   EXPECT_EQ(t.decode(std::vector<int32_t>{128000, 6151, 128009}, {.skip_special_tokens = true}), "hi");
   EXPECT_EQ(t.decode(std::vector<int32_t>{-5, 6151, 999999}), "hi");
@@ -118,7 +126,8 @@ TEST(Tiktoken, LongRunsAreFast) {
   const std::string spaces(200000, ' ');
   const std::string letters(200000, 'a');
   std::string digits;
-  for (int i = 0; i < 50000; ++i) digits += std::to_string(i % 10);
+  for (int i = 0; i < 50000; ++i)
+    digits += std::to_string(i % 10);
   for (const std::string* s : std::vector<const std::string*>{&spaces, &letters, &digits}) {
     const auto ids = llama3().encode(*s, {.add_special_tokens = false});
     EXPECT_EQ(llama3().decode(ids), *s);
