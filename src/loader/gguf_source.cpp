@@ -142,7 +142,14 @@ Expected<ModelConfig> model_config_from_gguf(const GgufFile& f) {
   c.attention_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
   if (auto bos = f.get_int("tokenizer.ggml.bos_token_id")) c.bos_token_ids = {*bos};
   if (auto eos = f.get_int("tokenizer.ggml.eos_token_id")) c.eos_token_ids = {*eos};
-  c.layer_types.assign(static_cast<size_t>(std::max<int64_t>(c.num_hidden_layers, 0)), LayerAttentionType::kFull);
+  // The per-layer table is sized from the file: bound it before allocating (ModelConfig::validate checks the
+  // rest of the sizes later).
+  constexpr int64_t kMaxLayers = 1 << 16;
+  if (c.num_hidden_layers <= 0 || c.num_hidden_layers > kMaxLayers) {
+    return parse_error(origin + ": " + p + "block_count = " + std::to_string(c.num_hidden_layers) +
+                       " is outside [1, " + std::to_string(kMaxLayers) + "]");
+  }
+  c.layer_types.assign(static_cast<size_t>(c.num_hidden_layers), LayerAttentionType::kFull);
   return c;
 }
 
