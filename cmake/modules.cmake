@@ -5,7 +5,7 @@
 # private folder under the build tree holding one link to the module's sources. A module that registers
 # itself through static objects (kernels, architectures) is linked WHOLE_ARCHIVE so the linker keeps them.
 set(AUTOGLM_MODULE_INCLUDE_ROOT ${CMAKE_BINARY_DIR}/module_include)
-set(AUTOGLM_NESTED_MODULE_DIRS backend/cpu)
+set(AUTOGLM_NESTED_MODULE_DIRS backend/cpu backend/cuda)
 
 function(autoglm_module name)
   cmake_parse_arguments(M "WHOLE_ARCHIVE" "DIR" "DEPS;PRIVATE_DEPS" ${ARGN})
@@ -13,7 +13,7 @@ function(autoglm_module name)
     set(M_DIR ${name})
   endif()
   set(src_dir ${PROJECT_SOURCE_DIR}/src/${M_DIR})
-  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${src_dir}/*.cpp)
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${src_dir}/*.cpp ${src_dir}/*.cu)
   foreach(nested ${AUTOGLM_NESTED_MODULE_DIRS})
     if(NOT nested STREQUAL M_DIR)
       list(FILTER sources EXCLUDE REGEX "^${PROJECT_SOURCE_DIR}/src/${nested}/")

@@ -14,7 +14,7 @@ if [ -z "$cxx" ]; then
 fi
 flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx" \
-  -DAUTOGLM_FUZZ=ON -DAUTOGLM_BUILD_TESTS=OFF -DCMAKE_CXX_FLAGS="$flags" \
+  -DAUTOGLM_FUZZ=ON -DAUTOGLM_BUILD_TESTS=OFF -DAUTOGLM_CUDA=OFF -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

@@ -20,10 +20,18 @@ struct EngineOptions {
   // Where the tokenizer is: empty means the model path (its tokenizer files, or the GGUF's vocabulary). A
   // model path without tokenizer files leaves the engine working on token ids only.
   std::string tokenizer_path;
-  std::string weight_dtype;  // "f32", "f16", "bf16"; empty keeps the checkpoint's dtype
+  std::string weight_dtype;  // "f32", "f16", "bf16"; empty: the checkpoint's dtype on the CPU, bf16 on a GPU
   std::string backend = "cpu";
   int n_threads = 0;        // CPU threads, 0 = all cores
   int64_t max_context = 0;  // positions per sequence; 0 = min(max_position_embeddings, 4096)
+  // A Jinja file that replaces the model's own chat template (empty: the model's, if it has one).
+  std::string chat_template_file;
+};
+
+struct ChatOptions {
+  bool add_generation_prompt = true;
+  // Extra template variables as a JSON object, e.g. {"enable_thinking": false}; empty for none.
+  std::string kwargs_json;
 };
 
 struct GenerateRequest {
@@ -83,6 +91,13 @@ class Engine {
   // text become their ids (false for untrusted text that must stay text).
   Status tokenize(const std::string& text, bool add_special, bool parse_special, std::vector<int32_t>* ids) const;
   Status detokenize(const std::vector<int32_t>& ids, bool skip_special, std::string* text) const;
+  // The model's chat template (HF tokenizer_config.json / chat_template.jinja, or GGUF tokenizer.chat_template).
+  bool has_chat_template() const;
+  // Renders an OpenAI-style "messages" array (JSON text) and optional "tools" array (empty: none) into the
+  // prompt text, byte for byte as HF apply_chat_template(tokenize=False) would. kNotFound without a template;
+  // kInvalidArgument for conversations the template rejects.
+  Status apply_chat_template(const std::string& messages_json, const std::string& tools_json,
+                             const ChatOptions& options, std::string* prompt) const;
   // A stream decoder over the engine's tokenizer (skipping special tokens when asked); null without one.
   std::unique_ptr<TextStream> open_text_stream(bool skip_special = true) const;
 

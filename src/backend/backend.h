@@ -29,8 +29,9 @@ class Backend {
   virtual Expected<Tensor> allocate(DType dtype, Shape shape) = 0;
   // dst and src have equal dtype and numel; either may live on the host or on this device.
   virtual Status copy(TensorView dst, TensorView src) = 0;
-  // Waits until all work queued on this backend has finished.
-  virtual void synchronize() {}
+  // Waits until all work queued on this backend has finished; reports the first asynchronous error (a
+  // failed kernel launch or device fault) since the last call, which is sticky on GPUs.
+  virtual Status synchronize() { return Status::ok(); }
 };
 
 using BackendFactory = std::function<Expected<std::unique_ptr<Backend>>(const BackendOptions&)>;

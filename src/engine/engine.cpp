@@ -1,12 +1,16 @@
 #include "autoglm/engine.h"
 
 #include <algorithm>
+#include <fstream>
+#include <optional>
+#include <sstream>
 
 #include "backend/backend.h"
 #include "core/timer.h"
 #include "graph/executor.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
+#include "tokenizer/chat/chat_template_source.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
 
@@ -16,6 +20,8 @@ struct Engine::Impl {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;  // null: ids only
+  std::optional<ChatTemplate> chat_template;
+  ChatTemplateConfig chat_config;  // its BOS/EOS strings
   int64_t max_context = 0;
 };
 
@@ -40,6 +46,33 @@ Expected<std::unique_ptr<Tokenizer>> load_model_tokenizer(const EngineOptions& o
     return std::unique_ptr<Tokenizer>();
   }
   return tokenizer;
+}
+
+// The chat template: the file the options name, else the model's own (HF folder or GGUF metadata), else the
+// tokenizer folder's. None at all is not an error; a broken one is.
+Status load_chat_template(const EngineOptions& options, std::optional<ChatTemplate>* out,
+                          ChatTemplateConfig* config) {
+  Expected<ChatTemplateConfig> found = find_chat_template(options.model_path);
+  if (!found.has_value() && found.status().code() == StatusCode::kNotFound && !options.tokenizer_path.empty())
+    found = find_chat_template(options.tokenizer_path);
+  if (found.has_value()) {
+    *config = *found;
+  } else if (found.status().code() != StatusCode::kNotFound) {
+    return found.status();
+  }
+  if (!options.chat_template_file.empty()) {
+    std::ifstream in(options.chat_template_file, std::ios::binary);
+    if (!in) return not_found(options.chat_template_file + ": cannot open the chat template");
+    std::ostringstream text;
+    text << in.rdbuf();
+    config->chat_template = text.str();
+  } else if (!found.has_value()) {
+    return Status::ok();
+  }
+  Expected<ChatTemplate> parsed = ChatTemplate::parse(config->chat_template);
+  if (!parsed.has_value()) return parsed.status().with_context("chat template");
+  *out = std::move(parsed).value();
+  return Status::ok();
 }
 
 }  // namespace
@@ -70,9 +103,13 @@ Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* eng
     if (!dtype || *dtype == DType::kI32)
       return invalid_argument("unknown weight dtype '" + options.weight_dtype + "'");
     load_options.weight_dtype = dtype;
+  } else if (impl->backend->device().kind != DeviceKind::kCpu) {
+    // GPUs compute in bf16 by default (f32 and f16 checkpoints are converted on upload).
+    load_options.weight_dtype = DType::kBF16;
   }
   AUTOGLM_ASSIGN_OR_RETURN(impl->model, Model::load(options.model_path, *impl->backend, load_options));
   AUTOGLM_ASSIGN_OR_RETURN(impl->tokenizer, load_model_tokenizer(options));
+  AUTOGLM_RETURN_IF_ERROR(load_chat_template(options, &impl->chat_template, &impl->chat_config));
   const int64_t model_max = impl->model->config().max_position_embeddings;
   impl->max_context = options.max_context > 0 ? options.max_context
                                               : std::min<int64_t>(model_max > 0 ? model_max : 4096, 4096);
@@ -91,6 +128,25 @@ ModelInfo Engine::model_info() const {
   info.weight_dtype = std::string(dtype_name(impl_->model->weight_dtype()));
   info.weight_bytes_per_step = impl_->model->weights().matrix_bytes;
   return info;
+}
+
+bool Engine::has_chat_template() const { return impl_->chat_template.has_value(); }
+
+Status Engine::apply_chat_template(const std::string& messages_json, const std::string& tools_json,
+                                   const ChatOptions& options, std::string* prompt) const {
+  if (!impl_->chat_template) return not_found("this model has no chat template");
+  ChatRenderOptions render;
+  render.add_generation_prompt = options.add_generation_prompt;
+  render.bos_token = impl_->chat_config.bos_token;
+  render.eos_token = impl_->chat_config.eos_token;
+  if (!options.kwargs_json.empty()) {
+    Expected<jinja::Value> kwargs = jinja::value_from_json(options.kwargs_json);
+    if (!kwargs.has_value()) return kwargs.status().with_context("chat template arguments");
+    if (!kwargs->is_dict()) return invalid_argument("chat template arguments must be a JSON object");
+    render.kwargs = kwargs->as_dict();
+  }
+  AUTOGLM_ASSIGN_OR_RETURN(*prompt, impl_->chat_template->render_json(messages_json, tools_json, render));
+  return Status::ok();
 }
 
 bool Engine::has_tokenizer() const { return impl_->tokenizer != nullptr; }
@@ -136,6 +192,7 @@ Status Engine::generate(const GenerateRequest& request, GenerateResult* result,
   Sampler sampler(request.sampling);
   *result = GenerateResult{};
   std::vector<float> row(static_cast<size_t>(config.vocab_size));
+  const TensorView row_view{row.data(), DType::kF32, Shape{config.vocab_size}, Device{}};
 
   Timer timer;
   std::span<const int32_t> step_tokens = request.prompt;
@@ -143,7 +200,7 @@ Status Engine::generate(const GenerateRequest& request, GenerateResult* result,
   for (int32_t i = 0; i < request.max_tokens; ++i) {
     if (cache.n_filled + static_cast<int64_t>(step_tokens.size()) > cache.capacity) break;  // context full
     AUTOGLM_ASSIGN_OR_RETURN(TensorView logits, model.forward(executor, cache, step_tokens));
-    std::copy_n(logits.as<float>(), row.size(), row.data());
+    AUTOGLM_RETURN_IF_ERROR(impl_->backend->copy(row_view, logits));
     last = sampler.sample(row, request.prompt, result->tokens);
     if (i == 0) {
       result->prefill_ms = timer.elapsed_ms();

@@ -61,7 +61,7 @@ Status Executor::run(const Graph& graph) {
     Status s = run_node(graph, node);
     if (!s.is_ok()) return s.with_context(std::string("node ") + op_kind_name(node.op));
     if (profiling_) {
-      backend_.synchronize();
+      AUTOGLM_RETURN_IF_ERROR(backend_.synchronize());
       const auto k = static_cast<size_t>(node.op);
       stats_.op_ms[k] +=
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

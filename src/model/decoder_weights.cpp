@@ -9,7 +9,8 @@ namespace {
 
 class Loader {
  public:
-  Loader(WeightProvider& provider, std::optional<DType> matrix_dtype) : provider_(provider), matrix_dtype_(matrix_dtype) {}
+  Loader(WeightProvider& provider, Backend& backend, std::optional<DType> matrix_dtype)
+      : provider_(provider), backend_(backend), matrix_dtype_(matrix_dtype) {}
 
   Expected<Tensor> matrix(const std::string& name, int64_t rows, int64_t cols) {
     AUTOGLM_ASSIGN_OR_RETURN(Tensor t, provider_.load(name, Shape{rows, cols}, matrix_dtype_));
@@ -19,22 +20,26 @@ class Loader {
   Expected<Tensor> vector(const std::string& name, int64_t n) {
     return provider_.load(name, Shape{n}, DType::kF32);
   }
-  // [a; b] along rows: the fused gate/up weight of Llama-family checkpoints (host memory only).
+  // [a; b] along rows: the fused gate/up weight of Llama-family checkpoints, assembled where the weights live.
   Expected<Tensor> stacked_rows(const std::string& a_name, const std::string& b_name, int64_t rows,
                                 int64_t cols, bool is_matrix) {
     const Shape part = is_matrix ? Shape{rows, cols} : Shape{rows};
     const std::optional<DType> dtype = is_matrix ? matrix_dtype_ : std::optional<DType>(DType::kF32);
     AUTOGLM_ASSIGN_OR_RETURN(Tensor a, provider_.load(a_name, part, dtype));
     AUTOGLM_ASSIGN_OR_RETURN(Tensor b, provider_.load(b_name, part, dtype));
-    if (a.device().kind != DeviceKind::kCpu) return unsupported("stacking weights on a device");
     if (a.dtype() != b.dtype()) {
       return unsupported(a_name + " is " + std::string(dtype_name(a.dtype())) + " but " + b_name + " is " +
                          std::string(dtype_name(b.dtype())) + ": fused gate/up needs one type");
     }
-    Tensor out = Tensor::host(a.dtype(), is_matrix ? Shape{2 * rows, cols} : Shape{2 * rows});
-    if (!out.defined()) return resource_exhausted("cannot allocate " + a_name);
-    std::memcpy(out.data(), a.data(), a.nbytes());
-    std::memcpy(static_cast<uint8_t*>(out.data()) + a.nbytes(), b.data(), b.nbytes());
+    const Shape shape = is_matrix ? Shape{2 * rows, cols} : Shape{2 * rows};
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor out, backend_.allocate(a.dtype(), shape));
+    // Whole blocks per row, so the two halves are byte ranges of the output.
+    auto half = [&](const Tensor& t, size_t offset) {
+      TensorView dst{static_cast<uint8_t*>(out.data()) + offset, t.dtype(), t.shape(), out.device()};
+      return backend_.copy(dst, t.view());
+    };
+    AUTOGLM_RETURN_IF_ERROR(half(a, 0));
+    AUTOGLM_RETURN_IF_ERROR(half(b, a.nbytes()));
     if (is_matrix) matrix_bytes_ += out.nbytes();
     return out;
   }
@@ -43,6 +48,7 @@ class Loader {
 
  private:
   WeightProvider& provider_;
+  Backend& backend_;
   std::optional<DType> matrix_dtype_;
   size_t matrix_bytes_ = 0;
 };
@@ -99,7 +105,7 @@ Status load_layer(const ModelConfig& c, const DecoderSpec& spec, Loader& ld, int
 Expected<DecoderWeights> load_decoder_weights(const ModelConfig& c, const DecoderSpec& spec,
                                               WeightProvider& provider, Backend& backend,
                                               std::optional<DType> matrix_dtype) {
-  Loader ld(provider, matrix_dtype);
+  Loader ld(provider, backend, matrix_dtype);
   DecoderWeights w;
   AUTOGLM_ASSIGN_OR_RETURN(
       w.embed, provider.load("model.embed_tokens.weight", Shape{c.vocab_size, c.hidden_size}, matrix_dtype));

@@ -86,6 +86,15 @@ Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::spa
     ids.as<int32_t>()[i] = tokens[i];
     positions.as<int32_t>()[i] = static_cast<int32_t>(cache.n_filled + i);
   }
+  // Kernels read ids and positions where they run: small uploads on a device backend.
+  if (backend_.device().kind != DeviceKind::kCpu) {
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor device_ids, backend_.allocate(DType::kI32, Shape{n}));
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor device_positions, backend_.allocate(DType::kI32, Shape{n}));
+    AUTOGLM_RETURN_IF_ERROR(backend_.copy(device_ids.view(), ids.view()));
+    AUTOGLM_RETURN_IF_ERROR(backend_.copy(device_positions.view(), positions.view()));
+    ids = std::move(device_ids);
+    positions = std::move(device_positions);
+  }
   Graph graph;
   StepInputs in{ids.view(), positions.view(), cache.n_filled, all_logits};
   const ValueId logits = build_decoder_graph(graph, config_, spec_, weights_, cache, in);

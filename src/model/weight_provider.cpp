@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "core/half.h"
@@ -94,6 +95,36 @@ class CheckpointWeights final : public WeightProvider {
   Backend& backend_;
 };
 
+// xorshift64*: fast enough to fill gigabytes; statistical quality is irrelevant for speed runs.
+float uniform(uint64_t& state) {
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return static_cast<float>((state * 0x2545F4914F6CDD1DULL) >> 40) * (1.0f / 16777216.0f);
+}
+
+// n values uniform in +-bound, in chunks with their own seeds spread over the cores: an 8B-parameter shape
+// is 16 GB of weights, which one thread would take half a minute to draw.
+void fill_uniform(void* dst, DType dtype, int64_t n, float bound, uint64_t seed) {
+  constexpr int64_t kChunk = 1 << 20;
+  const int64_t n_chunks = (n + kChunk - 1) / kChunk;
+  const int n_threads =
+      static_cast<int>(std::min<int64_t>(n_chunks, std::max(1u, std::thread::hardware_concurrency())));
+  auto work = [&](int t) {
+    for (int64_t c = t; c < n_chunks; c += n_threads) {
+      uint64_t state = (seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(c + 1))) | 1;
+      for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i)
+        store_f32(dst, dtype, i, bound * (2.0f * uniform(state) - 1.0f));
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 1; t < n_threads; ++t)
+    threads.emplace_back(work, t);
+  work(0);
+  for (auto& th : threads)
+    th.join();
+}
+
 class RandomWeights final : public WeightProvider {
  public:
   RandomWeights(Backend& backend, DType dtype, uint64_t seed)
@@ -121,20 +152,16 @@ class RandomWeights final : public WeightProvider {
         if (!s.is_ok()) return s.with_context("random weight " + name);
       }
     } else {
-      const float bound = std::sqrt(3.0f / static_cast<float>(shape.back()));
-      for (int64_t i = 0; i < n; ++i)
-        store_f32(host.data(), dtype, i, bound * (2.0f * next_uniform() - 1.0f));
+      fill_uniform(host.data(), dtype, n, std::sqrt(3.0f / static_cast<float>(shape.back())), next_seed());
     }
     return to_backend(std::move(host), backend_);
   }
 
  private:
-  // xorshift64*: fast enough to fill gigabytes; statistical quality is irrelevant for speed runs.
-  float next_uniform() {
-    state_ ^= state_ >> 12;
-    state_ ^= state_ << 25;
-    state_ ^= state_ >> 27;
-    return static_cast<float>((state_ * 0x2545F4914F6CDD1DULL) >> 40) * (1.0f / 16777216.0f);
+  float next_uniform() { return uniform(state_); }
+  uint64_t next_seed() {
+    next_uniform();
+    return state_;
   }
 
   Backend& backend_;

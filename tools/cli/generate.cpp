@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "autoglm/engine.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -31,7 +33,24 @@ struct GenerateOptions {
   bool ignore_eos = false;
   bool print_ids = false;
   bool has_text_prompt = false;  // -p given, possibly empty (generation from BOS)
+  bool chat = false;             // -p is a user message, rendered through the chat template
+  std::string system;
+  std::string chat_template_file;
+  std::string chat_kwargs;
+  std::string backend = "cpu";
 };
+
+// The prompt text of a one-turn chat: [system], user, then the assistant's generation prompt.
+Expected<std::string> chat_prompt(const Engine& engine, const GenerateOptions& o) {
+  nlohmann::json messages = nlohmann::json::array();
+  if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
+  messages.push_back({{"role", "user"}, {"content", o.prompt_text}});
+  ChatOptions chat;
+  chat.kwargs_json = o.chat_kwargs;
+  std::string prompt;
+  if (Status s = engine.apply_chat_template(messages.dump(), "", chat, &prompt); !s) return s;
+  return prompt;
+}
 
 int run_generate(const GenerateOptions& o) {
   EngineOptions options;
@@ -39,6 +58,8 @@ int run_generate(const GenerateOptions& o) {
   options.tokenizer_path = o.tokenizer;
   options.n_threads = o.threads;
   options.weight_dtype = o.dtype;
+  options.backend = o.backend;
+  options.chat_template_file = o.chat_template_file;
   std::unique_ptr<Engine> engine;
   if (Status s = Engine::create(options, &engine); !s) return fail(s);
 
@@ -48,7 +69,15 @@ int run_generate(const GenerateOptions& o) {
       return fail(invalid_argument(o.model + " has no tokenizer; pass token ids with --prompt-ids or a "
                                              "tokenizer with --tokenizer"));
     }
-    if (Status s = engine->tokenize(o.prompt_text, true, true, &request.prompt); !s) return fail(s);
+    if (o.chat) {
+      // The template writes BOS and every special token itself, as HF's apply_chat_template(tokenize=True).
+      Expected<std::string> prompt = chat_prompt(*engine, o);
+      if (!prompt) return fail(prompt.status());
+      if (Status s = engine->tokenize(*prompt, false, true, &request.prompt); !s) return fail(s);
+    } else if (Status s = engine->tokenize(o.prompt_text, true, true, &request.prompt); !s) {
+      return fail(s);
+    }
+    if (request.prompt.empty()) return fail(invalid_argument("the prompt encodes to no tokens"));
   } else {
     auto ids = parse_token_ids(o.prompt_ids);
     if (!ids) return fail(ids.status());
@@ -104,7 +133,7 @@ int run_generate(const GenerateOptions& o) {
 void add_generate(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
   CLI::App* cmd = app.add_subcommand("generate", "Generate tokens from a prompt");
-  cmd->add_option("-m,--model", o->model, "HF model directory")->required();
+  cmd->add_option("-m,--model", o->model, "HF model directory or .gguf file")->required();
   auto* text = cmd->add_option("-p,--prompt", o->prompt_text, "prompt text");
   auto* ids = cmd->add_option("--prompt-ids", o->prompt_ids, "prompt token ids, e.g. \"1 2 3\"");
   text->excludes(ids);
@@ -122,8 +151,17 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating after an EOS token");
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer path, when it is not beside the model");
   cmd->add_flag("--print-ids", o->print_ids, "print token ids even when a tokenizer is present");
+  cmd->add_flag("--chat", o->chat, "treat -p as a user message and apply the model's chat template");
+  cmd->add_option("--system", o->system, "system message (with --chat)");
+  cmd->add_option("--chat-template-file", o->chat_template_file, "Jinja chat template replacing the model's");
+  cmd->add_option("--chat-kwargs", o->chat_kwargs, "extra template variables as JSON, e.g. '{\"enable_thinking\": false}'");
+  cmd->add_option("--backend", o->backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([o, text] {
     o->has_text_prompt = text->count() > 0;
+    if (o->chat && !o->has_text_prompt) {
+      set_exit_code(fail(invalid_argument("--chat needs the user message as -p TEXT")));
+      return;
+    }
     if (!o->has_text_prompt && o->prompt_ids.empty()) {
       set_exit_code(fail(invalid_argument("give a prompt: -p TEXT or --prompt-ids \"1 2 3\"")));
       return;

@@ -87,5 +87,7 @@ struct ChatTemplateConfig {
 // caller wants e.g. "tool_use". kNotFound when the file has no (such) chat template.
 Expected<ChatTemplateConfig> chat_template_from_config(std::string_view config_json,
                                                        std::string_view name = "default");
+// Only the BOS/EOS strings of such a file (chat_template left empty), for a template kept in another file.
+Expected<ChatTemplateConfig> special_tokens_from_config(std::string_view config_json);
 
 }  // namespace autoglm

@@ -18,9 +18,7 @@ std::optional<std::string> token_text(const nlohmann::json& config, const char* 
   return std::nullopt;
 }
 
-}  // namespace
-
-Expected<ChatTemplateConfig> chat_template_from_config(std::string_view config_json, std::string_view name) {
+Expected<nlohmann::json> parse_config(std::string_view config_json) {
   nlohmann::json config;
   try {
     config = nlohmann::json::parse(config_json);
@@ -28,6 +26,21 @@ Expected<ChatTemplateConfig> chat_template_from_config(std::string_view config_j
     return parse_error(std::string("tokenizer config: ") + e.what());
   }
   if (!config.is_object()) return parse_error("tokenizer config: not a JSON object");
+  return config;
+}
+
+}  // namespace
+
+Expected<ChatTemplateConfig> special_tokens_from_config(std::string_view config_json) {
+  AUTOGLM_ASSIGN_OR_RETURN(nlohmann::json config, parse_config(config_json));
+  ChatTemplateConfig result;
+  result.bos_token = token_text(config, "bos_token");
+  result.eos_token = token_text(config, "eos_token");
+  return result;
+}
+
+Expected<ChatTemplateConfig> chat_template_from_config(std::string_view config_json, std::string_view name) {
+  AUTOGLM_ASSIGN_OR_RETURN(nlohmann::json config, parse_config(config_json));
   ChatTemplateConfig result;
   result.bos_token = token_text(config, "bos_token");
   result.eos_token = token_text(config, "eos_token");

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run on the development machine: copies the CUDA-enabled binaries of build/ (the test binaries need
+# GoogleTest, which the GPU machine lacks) and the two shared libraries the GPU machine does not have into
+# the git-ignored .carry/, which bench/device/run.sh uses when present. Name .carry in the device call's carry.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-$root/build}"
+ninja -C "$build" autoglm test_cuda test_model_gpu
+mkdir -p "$root/.carry/bin" "$root/.carry/lib"
+cp "$build/tools/autoglm" "$build/tests/test_cuda" "$build/tests/test_model_gpu" "$root/.carry/bin/"
+for lib in libpcre2-8.so.0 libutf8proc.so.2; do
+  cp -L "$(ldd "$build/tools/autoglm" | awk -v l=$lib '$1 == l {print $3}')" "$root/.carry/lib/"
+done
+du -sh "$root/.carry"

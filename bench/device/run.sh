@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: build with CUDA, run the gpu tests (ops against the CPU, golden models on the
+# GPU), compute-sanitizer on the op tests, then benchmark the Llama-3-8B shape with random bf16 weights.
+# Prints a short table last; full logs go to $OUT (or ./device-out when run by hand).
+#
+#   bench/device/pack.sh          # on the development machine: CUDA binaries + libs into .carry/
+#   device run: bash bench/device/run.sh [steps...]   carry: [".carry"]
+# Without .carry/bin the script builds on the GPU machine (needs GoogleTest there, and
+# bench/device/fetch_deps.sh for the PCRE2 and utf8proc headers).
+# Steps (default: all but load): build tests sanitize golden bench load
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+STEPS=${*:-build tests sanitize golden bench}
+has_step() { [[ " $STEPS " == *" $1 "* ]]; }
+summary=()
+note() { summary+=("$1"); echo "== $1"; }
+
+BUILD=build-device
+if [ -x .carry/bin/autoglm ]; then
+  # Binaries built on the development machine (bench/device/pack.sh); they read test data through the
+  # source path compiled into them.
+  export LD_LIBRARY_PATH=$PWD/.carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+  [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
+  mkdir -p $BUILD/tests $BUILD/tools
+  cp .carry/bin/test_cuda .carry/bin/test_model_gpu $BUILD/tests/ && cp .carry/bin/autoglm $BUILD/tools/
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+  note "build: prebuilt binaries from .carry/bin"
+elif has_step build; then
+  # Headers and static archives of the -dev packages (bench/device/fetch_deps.sh), unpacked into a private
+  # prefix (never into /); linked statically because the runtime .so files are not in the -dev packages.
+  PREFIX=/tmp/autoglm-deps
+  if [ ! -d $PREFIX ]; then
+    for f in .carry/debs/*.deb; do dpkg -x "$f" $PREFIX; done
+    find $PREFIX -name '*.so' -delete
+  fi
+  export PKG_CONFIG_SYSROOT_DIR=$PREFIX
+  export PKG_CONFIG_PATH=$PREFIX/usr/lib/x86_64-linux-gnu/pkgconfig
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+  start=$(date +%s)
+  cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DAUTOGLM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real \
+    > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+  if ! ninja -C $BUILD autoglm test_cuda test_model_gpu > "$OUT/build.log" 2>&1; then
+    grep -E "error|FAILED" -A3 "$OUT/build.log" | head -60
+    exit 1
+  fi
+  note "build: ok in $(( $(date +%s) - start )) s"
+fi
+
+if has_step tests; then
+  $BUILD/tests/test_cuda --gtest_brief=1 > "$OUT/test_cuda.log" 2>&1
+  rc=$?
+  grep -E "FAILED|Failure|error" "$OUT/test_cuda.log" | head -40
+  note "test_cuda: rc=$rc, $(grep -E '^\[  PASSED|^\[  FAILED' "$OUT/test_cuda.log" | head -2 | tr '\n' ' ')"
+fi
+
+if has_step sanitize; then
+  timeout 400 compute-sanitizer --tool memcheck --error-exitcode 3 $BUILD/tests/test_cuda --gtest_brief=1 \
+    > "$OUT/memcheck.log" 2>&1
+  rc=$?
+  grep -E "ERROR SUMMARY|Invalid|FAILED" "$OUT/memcheck.log" | head -20
+  note "memcheck: rc=$rc, $(grep 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1)"
+fi
+
+if has_step golden; then
+  $BUILD/tests/test_model_gpu > "$OUT/golden.log" 2>&1
+  rc=$?
+  grep -E "FAILED|Failure" -A4 "$OUT/golden.log" | head -40
+  grep -E "rel max-abs" "$OUT/golden.log" | sort -t' ' -k8 -g | tail -3
+  note "golden on GPU: rc=$rc, $(grep -E '^\[  PASSED|^\[  FAILED' "$OUT/golden.log" | head -2 | tr '\n' ' ')"
+fi
+
+if has_step bench; then
+  B="$BUILD/tools/autoglm bench --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16"
+  $B -p 128 -n 256 -r 3 --bandwidth-mib 4096 > "$OUT/bench_decode.txt" 2>&1
+  cat "$OUT/bench_decode.txt"
+  note "8B decode: $(grep tg256 "$OUT/bench_decode.txt" | cut -d'|' -f6-8)"
+  $B -p 2048 -n 1 -r 3 --bandwidth-mib 4096 > "$OUT/bench_prefill.txt" 2>&1
+  note "8B prefill: $(grep pp2048 "$OUT/bench_prefill.txt" | cut -d'|' -f6)"
+fi
+
+if has_step load; then
+  # 16 GB of bf16 safetensors in the page cache, then load + first token through the CLI.
+  CKPT=/tmp/llama3-8b-random
+  [ -f $CKPT/model.safetensors.index.json ] ||
+    python3 tools/fixtures/make_random_checkpoint.py bench/configs/llama3-8b.json $CKPT > "$OUT/ckpt.log" 2>&1
+  cat $CKPT/*.safetensors > /dev/null
+  $BUILD/tools/autoglm bench --backend cuda -m $CKPT -p 16 -n 2 -r 1 --bandwidth-mib 1024 \
+    > "$OUT/bench_load.txt" 2>&1
+  cat "$OUT/bench_load.txt"
+  note "8B safetensors load: $(grep -o 'load [0-9.]* s' "$OUT/bench_load.txt")"
+fi
+
+echo
+echo "==== summary"
+printf '%s\n' "${summary[@]}"

@@ -1,0 +1,36 @@
+# Decides whether the CUDA backend is built (AUTOGLM_CUDA = ON, OFF or AUTO) and sets it up: sm_90a machine
+# code for Hopper (wgmma and friends need the "a" target) plus compute_80 PTX that any newer GPU can JIT.
+# Sets AUTOGLM_WITH_CUDA.
+include(CheckLanguage)
+set(AUTOGLM_WITH_CUDA OFF)
+if(AUTOGLM_CUDA STREQUAL "AUTO")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(AUTOGLM_WITH_CUDA ON)
+  else()
+    message(STATUS "CUDA backend: off (no nvcc found)")
+  endif()
+elseif(AUTOGLM_CUDA)
+  set(AUTOGLM_WITH_CUDA ON)
+endif()
+
+if(AUTOGLM_WITH_CUDA)
+  if(NOT CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES "90a-real;80-virtual")
+  endif()
+  enable_language(CUDA)
+  find_package(CUDAToolkit REQUIRED)
+  # Device code includes the project's C++20 headers. CMake 3.25 does not know nvcc's C++20 flag; tell it.
+  if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+  endif()
+  set(CMAKE_CUDA_STANDARD 20)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  # Host-side warnings as for C++; device code keeps nvcc's defaults.
+  set(CMAKE_CUDA_FLAGS "${CMAKE_CUDA_FLAGS} -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter --expt-relaxed-constexpr")
+  message(STATUS "CUDA backend: on (${CMAKE_CUDA_COMPILER}, architectures ${CMAKE_CUDA_ARCHITECTURES})")
+endif()

@@ -1,0 +1,84 @@
+// The NVIDIA GPU backend: one device, one stream, a caching allocator, cuBLASLt, pinned staging buffers.
+//
+// Everything an op queues runs in order on stream(); kernels launch asynchronously and never synchronize.
+// Launch errors are recorded (note_launch) and reported by the next synchronize() or copy to the host,
+// because the kernel-table contract says kernels cannot fail.
+// Memory: allocate() serves tensors from a caching allocator (cuda_allocator.h) so the per-step arena and
+// scratch buffers do not call cudaMalloc in the decode loop; blocks return to the cache when the last Tensor
+// sharing them dies. A block freed on the host may still be read by queued work, which is safe because there
+// is one stream: any later user of the block is queued behind that work.
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_allocator.h"
+
+namespace autoglm {
+
+class CudaBackend final : public Backend {
+ public:
+  static Expected<std::unique_ptr<Backend>> create(const BackendOptions& options);
+  ~CudaBackend() override;
+
+  std::string name() const override { return "cuda"; }
+  Device device() const override { return Device{DeviceKind::kCuda, device_index_}; }
+  Expected<Tensor> allocate(DType dtype, Shape shape) override;
+  // Host<->device and device<->device; a copy to host memory waits for it (and for earlier work).
+  Status copy(TensorView dst, TensorView src) override;
+  Status synchronize() override;
+
+  cudaStream_t stream() const { return stream_; }
+  cublasLtHandle_t cublaslt() const { return cublaslt_; }
+  // cuBLASLt workspace, fixed size, owned by the backend (one stream, so one workspace suffices).
+  void* workspace() const { return workspace_; }
+  size_t workspace_bytes() const { return workspace_bytes_; }
+  const cudaDeviceProp& properties() const { return properties_; }
+
+  // Device scratch of at least `bytes` for a kernel's temporaries (split-K partials, converted operands),
+  // valid until the next scratch() call on this backend; grows, never shrinks.
+  void* scratch(size_t bytes);
+
+  // Records a failed launch (cudaGetLastError after <<<>>>); the first error sticks until synchronize().
+  void note_launch(const char* kernel);
+
+  // Bytes held by the caching allocator (in use + cached).
+  size_t reserved_bytes() const;
+  // The caching allocator's counters (cudaMalloc calls, peak, ...).
+  CudaAllocatorStats allocator_stats() const;
+
+ private:
+  CudaBackend() = default;
+
+  int device_index_ = 0;
+  cudaDeviceProp properties_{};
+  cudaStream_t stream_ = nullptr;
+  cublasLtHandle_t cublaslt_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  void* scratch_ = nullptr;
+  size_t scratch_bytes_ = 0;
+  std::unique_ptr<CudaAllocator> allocator_;
+  std::string first_error_;
+};
+
+// The backend a CUDA kernel runs on (kernels receive the Backend& of the op call).
+inline CudaBackend& cuda_backend(Backend& backend) {
+  return static_cast<CudaBackend&>(backend);
+}
+
+// A Status from a CUDA runtime call: "what: cudaErrorX (message)".
+Status cuda_status(cudaError_t error, const char* what);
+
+#define AUTOGLM_CUDA_RETURN_IF_ERROR(expr)                                                             \
+  do {                                                                                                 \
+    const cudaError_t autoglm_cuda_error_ = (expr);                                                    \
+    if (autoglm_cuda_error_ != cudaSuccess) return ::autoglm::cuda_status(autoglm_cuda_error_, #expr); \
+  } while (0)
+
+}  // namespace autoglm

@@ -1,0 +1,553 @@
+// CUDA causal grouped-query attention over a contiguous KV cache, f32 (the semantics of ops/attention.h).
+//
+// Layout: q, out [t, q_heads, head_dim]; caches [capacity, kv_heads, head_dim] (key j of KV head g at
+//   (j * kv_heads + g) * head_dim). Query row i sits at position q_pos0 + i and sees keys
+//   [max(0, pos - window + 1) if window else 0, pos]. Query head h reads KV head h / group.
+// In registers a lane owns dims lane, lane + 32, ..., lane + 32 (S - 1) of a head (S = ceil(head_dim / 32)
+//   <= 8, a template parameter), so any head_dim up to 256 works; larger ones take attention_generic_kernel.
+//
+// Decode (t <= kDecodeMaxRows), split-K flash-decoding: grid (KV head x tile of up to GT of its query heads,
+//   key split, query row); a block of 4 warps handles every query head of its tile, so each K and V row is
+//   read once per KV head (GQA group <= 8; larger groups are tiled). Warps take KB keys at a time (their K
+//   and V rows loaded before use, coalesced 128-byte rows per warp), score them for every head (warp
+//   all-reduce), and keep an online softmax (running max, sum, unnormalized output) per head; the block then
+//   merges its 4 warps. With one split it writes out; otherwise partials [t, q_heads, splits, head_dim] plus
+//   (max, sum) go to backend scratch and attention_merge_kernel rescales them by exp(max_c - max). Splits are
+//   chosen so the grid covers the GPU twice when the context is long (>= kMinKeysPerSplit keys each), 1 when
+//   short.
+// Prefill (t > kDecodeMaxRows): tiled flash attention in f32 SIMT: a block (4 warps) takes 16 query rows of
+//   one head (4 rows per warp); key tiles of 32 rows of K and V are staged in shared memory (K rows padded
+//   so 16-byte reads of 8 lanes hit distinct banks). Lane j scores key j of the tile against the warp's 4
+//   rows; online softmax per row (max by warp shuffles, the sum kept per lane); P.V by broadcasting each
+//   probability with a shuffle while lanes own output dims. Key tiles outside the causal / window range of
+//   the query tile are skipped; tiles are launched longest first. A tensor-core (bf16 wgmma / mma) version is
+//   future work: this one runs at the f32 FMA rate.
+// Accumulation: f32 throughout; expf and tanhf (full precision) so results track the CPU to ~1e-6.
+// Floor: decode reads 2 * n_keys * kv_heads * head_dim * 4 bytes (K and V) / bandwidth; prefill is
+//   4 * t * n_keys * q_heads * head_dim FLOPs (about half of it under the causal mask).
+// Reference: backend/cpu/kernels/attention.cpp and ref/attention_ref.cpp; tests/cuda/test_attention.cpp.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "backend/cuda/cuda_backend.h"
+#include "ops/attention.h"
+#include "ops/kernel_table.h"
+
+namespace autoglm {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kMaxLaneDims = 8;  // head_dim <= 256 in registers
+constexpr int64_t kDecodeMaxRows = 4;
+constexpr int64_t kMinKeysPerSplit = 64;
+constexpr int64_t kMaxSplits = 256;
+constexpr int kPrefillRowsPerWarp = 4;
+constexpr int kPrefillRows = kWarps * kPrefillRowsPerWarp;  // query rows per block
+constexpr int kPrefillKeys = 32;                            // keys per tile: one per lane
+
+// Everything the kernels need, by value.
+struct Geometry {
+  const float* q;
+  const float* k;
+  const float* v;
+  float* out;
+  int64_t t, q_heads, kv_heads, group, head_dim;
+  int64_t q_pos0, window;
+  float scale, softcap;
+};
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+// scale * dot, soft-capped as the op states.
+__device__ __forceinline__ float finish_score(float dot, const Geometry& g) {
+  float s = g.scale * dot;
+  if (g.softcap > 0.0f) s = g.softcap * tanhf(s / g.softcap);
+  return s;
+}
+
+// First key row visible to position pos.
+__device__ __forceinline__ int64_t first_key(int64_t pos, int64_t window) {
+  return window > 0 ? (pos - window + 1 > 0 ? pos - window + 1 : 0) : 0;
+}
+
+// ---- decode ----
+
+template <int S>
+constexpr int keys_per_batch() {
+  return S <= 2 ? 8 : (S <= 4 ? 4 : 2);
+}
+
+// part_out [t, q_heads, splits, head_dim] and part_stats [t, q_heads, splits, 2]; unused when splits == 1.
+template <int S, int GT>
+__global__ void __launch_bounds__(kThreads)
+    attention_decode_kernel(Geometry g, int head_tiles, float* part_out, float* part_stats) {
+  constexpr int KB = keys_per_batch<S>();
+  constexpr float kNegInf = -INFINITY;
+  const int kv_head = blockIdx.x / head_tiles, tile = blockIdx.x % head_tiles;
+  const int split = blockIdx.y, splits = gridDim.y;
+  const int64_t row = blockIdx.z;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t D = g.head_dim;
+  const int64_t first_head = kv_head * g.group + int64_t{tile} * GT;
+  const int heads = static_cast<int>(min(int64_t{GT}, g.group - int64_t{tile} * GT));
+
+  const int64_t pos = g.q_pos0 + row;
+  const int64_t lo = first_key(pos, g.window), n_keys = pos + 1 - lo;
+  const int64_t key_begin = lo + n_keys * split / splits, key_end = lo + n_keys * (split + 1) / splits;
+
+  float q[GT][S];
+#pragma unroll
+  for (int h = 0; h < GT; ++h) {
+    const float* qh = g.q + (row * g.q_heads + first_head + min(h, heads - 1)) * D;
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      const int64_t d = lane + 32 * s;
+      q[h][s] = d < D ? qh[d] : 0.0f;
+    }
+  }
+  float m[GT], l[GT], acc[GT][S];
+#pragma unroll
+  for (int h = 0; h < GT; ++h) {
+    m[h] = kNegInf;
+    l[h] = 0.0f;
+#pragma unroll
+    for (int s = 0; s < S; ++s)
+      acc[h][s] = 0.0f;
+  }
+
+  const int64_t row_stride = g.kv_heads * D;
+  const float* k_base = g.k + kv_head * D;
+  const float* v_base = g.v + kv_head * D;
+  for (int64_t j0 = key_begin + int64_t{warp} * KB; j0 < key_end; j0 += int64_t{kWarps} * KB) {
+    float kr[KB][S], vr[KB][S];
+#pragma unroll
+    for (int b = 0; b < KB; ++b) {
+      const int64_t j = j0 + b;
+#pragma unroll
+      for (int s = 0; s < S; ++s) {
+        const int64_t d = lane + 32 * s;
+        const bool in = j < key_end && d < D;
+        kr[b][s] = in ? __ldg(k_base + j * row_stride + d) : 0.0f;
+        vr[b][s] = in ? __ldg(v_base + j * row_stride + d) : 0.0f;
+      }
+    }
+    float score[KB][GT];
+#pragma unroll
+    for (int b = 0; b < KB; ++b) {
+#pragma unroll
+      for (int h = 0; h < GT; ++h) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int s = 0; s < S; ++s)
+          dot = fmaf(q[h][s], kr[b][s], dot);
+        dot = warp_sum(dot);
+        score[b][h] = j0 + b < key_end ? finish_score(dot, g) : kNegInf;
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < GT; ++h) {
+      float batch_max = kNegInf;
+#pragma unroll
+      for (int b = 0; b < KB; ++b)
+        batch_max = fmaxf(batch_max, score[b][h]);
+      const float m_new = fmaxf(m[h], batch_max);  // finite: key j0 is always in range
+      const float alpha = expf(m[h] - m_new);
+      l[h] *= alpha;
+#pragma unroll
+      for (int s = 0; s < S; ++s)
+        acc[h][s] *= alpha;
+#pragma unroll
+      for (int b = 0; b < KB; ++b) {
+        const float p = expf(score[b][h] - m_new);
+        l[h] += p;
+#pragma unroll
+        for (int s = 0; s < S; ++s)
+          acc[h][s] = fmaf(p, vr[b][s], acc[h][s]);
+      }
+      m[h] = m_new;
+    }
+  }
+
+  // Merge the 4 warps' states of each head: out = sum_w exp(m_w - M) acc_w / sum_w exp(m_w - M) l_w.
+  __shared__ float warp_acc[kWarps][GT][32 * S];
+  __shared__ float warp_m[kWarps][GT], warp_l[kWarps][GT];
+#pragma unroll
+  for (int h = 0; h < GT; ++h) {
+#pragma unroll
+    for (int s = 0; s < S; ++s)
+      warp_acc[warp][h][lane + 32 * s] = acc[h][s];
+    if (lane == 0) {
+      warp_m[warp][h] = m[h];
+      warp_l[warp][h] = l[h];
+    }
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < GT * 32 * S; idx += kThreads) {
+    const int h = idx / (32 * S), d = idx % (32 * S);
+    if (h >= heads || d >= D) continue;
+    float M = kNegInf;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w)
+      M = fmaxf(M, warp_m[w][h]);
+    float sum = 0.0f, value = 0.0f;
+    if (M != kNegInf) {  // else this split holds no key of the row
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float weight = expf(warp_m[w][h] - M);
+        sum += weight * warp_l[w][h];
+        value += weight * warp_acc[w][h][d];
+      }
+    }
+    const int64_t head = row * g.q_heads + first_head + h;
+    if (splits == 1) {
+      g.out[head * D + d] = value / sum;
+    } else {
+      const int64_t slot = head * splits + split;
+      part_out[slot * D + d] = value;
+      if (d == 0) {
+        part_stats[2 * slot] = M;
+        part_stats[2 * slot + 1] = sum;
+      }
+    }
+  }
+}
+
+// out = sum_c exp(max_c - max) part_c / sum_c exp(max_c - max) sum_c over the splits that hold keys.
+__global__ void __launch_bounds__(kThreads)
+    attention_merge_kernel(const float* __restrict__ part_out, const float* __restrict__ part_stats,
+                           float* __restrict__ out, int splits, int64_t head_dim) {
+  const int64_t head = blockIdx.x;
+  const float* stats = part_stats + head * splits * 2;
+  float M = -INFINITY;
+  for (int c = 0; c < splits; ++c) {
+    if (stats[2 * c + 1] > 0.0f) M = fmaxf(M, stats[2 * c]);
+  }
+  float total = 0.0f;
+  for (int c = 0; c < splits; ++c) {
+    if (stats[2 * c + 1] > 0.0f) total += expf(stats[2 * c] - M) * stats[2 * c + 1];
+  }
+  for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float value = 0.0f;
+    for (int c = 0; c < splits; ++c) {
+      if (stats[2 * c + 1] > 0.0f)
+        value += expf(stats[2 * c] - M) * part_out[(head * splits + c) * head_dim + d];
+    }
+    out[head * head_dim + d] = value / total;
+  }
+}
+
+// ---- prefill ----
+
+// Floats of a shared K / Q row: head_dim rounded up to 4 (16-byte reads), plus 4 so that the rows of 8 lanes
+// reading 16 bytes each start in distinct bank quadruples.
+__host__ __device__ constexpr int64_t padded_dim(int64_t head_dim) {
+  return (head_dim + 3) / 4 * 4 + 4;
+}
+
+__host__ __device__ constexpr size_t prefill_smem_bytes(int64_t head_dim, int S) {
+  return sizeof(float) *
+         static_cast<size_t>((kPrefillRows + kPrefillKeys) * padded_dim(head_dim) + kPrefillKeys * 32 * S);
+}
+
+template <int S>
+__global__ void __launch_bounds__(kThreads) attention_prefill_kernel(Geometry g) {
+  extern __shared__ float4 smem4[];
+  constexpr float kNegInf = -INFINITY;
+  const int64_t D = g.head_dim, DP = padded_dim(D);
+  float* q_s = reinterpret_cast<float*>(smem4);  // [kPrefillRows][DP]
+  float* k_s = q_s + kPrefillRows * DP;          // [kPrefillKeys][DP]
+  float* v_s = k_s + kPrefillKeys * DP;          // [kPrefillKeys][32 S]
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t head = blockIdx.y, kv_head = head / g.group;
+  const int64_t i0 = (int64_t{gridDim.x} - 1 - blockIdx.x) * kPrefillRows;  // longest tiles first
+  const int64_t i_last = min(i0 + kPrefillRows, g.t) - 1;
+  const int64_t lo = first_key(g.q_pos0 + i0, g.window), hi = g.q_pos0 + i_last + 1;
+  const int64_t q_stride = g.q_heads * D, kv_stride = g.kv_heads * D;
+
+  for (int64_t idx = threadIdx.x; idx < kPrefillRows * DP; idx += kThreads) {
+    const int64_t r = idx / DP, d = idx % DP;
+    q_s[idx] = i0 + r < g.t && d < D ? g.q[(i0 + r) * q_stride + head * D + d] : 0.0f;
+  }
+
+  int64_t pos[kPrefillRowsPerWarp];
+  float m[kPrefillRowsPerWarp], l[kPrefillRowsPerWarp], acc[kPrefillRowsPerWarp][S];
+#pragma unroll
+  for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+    const int64_t i = i0 + warp * kPrefillRowsPerWarp + r;
+    pos[r] = i < g.t ? g.q_pos0 + i : -1;  // -1: a row past t sees no key
+    m[r] = kNegInf;
+    l[r] = 0.0f;
+#pragma unroll
+    for (int s = 0; s < S; ++s)
+      acc[r][s] = 0.0f;
+  }
+
+  for (int64_t kt = lo; kt < hi; kt += kPrefillKeys) {
+    const int n_tile = static_cast<int>(min(int64_t{kPrefillKeys}, hi - kt));
+    __syncthreads();  // the previous tile is consumed
+    for (int64_t idx = threadIdx.x; idx < kPrefillKeys * DP; idx += kThreads) {
+      const int64_t jj = idx / DP, d = idx % DP;
+      k_s[idx] = jj < n_tile && d < D ? g.k[(kt + jj) * kv_stride + kv_head * D + d] : 0.0f;
+    }
+    for (int64_t idx = threadIdx.x; idx < kPrefillKeys * 32 * S; idx += kThreads) {
+      const int64_t jj = idx / (32 * S), d = idx % (32 * S);
+      v_s[idx] = jj < n_tile && d < D ? g.v[(kt + jj) * kv_stride + kv_head * D + d] : 0.0f;
+    }
+    __syncthreads();
+
+    // Lane `lane` scores key kt + lane against the warp's rows.
+    float dot[kPrefillRowsPerWarp] = {};
+    const float4* k_row = reinterpret_cast<const float4*>(k_s + lane * DP);
+    for (int64_t d4 = 0; d4 < DP / 4 - 1; ++d4) {  // the last 4 floats are padding
+      const float4 kv = k_row[d4];
+#pragma unroll
+      for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+        const float4 qv = reinterpret_cast<const float4*>(q_s + (warp * kPrefillRowsPerWarp + r) * DP)[d4];
+        dot[r] = fmaf(qv.x, kv.x, dot[r]);
+        dot[r] = fmaf(qv.y, kv.y, dot[r]);
+        dot[r] = fmaf(qv.z, kv.z, dot[r]);
+        dot[r] = fmaf(qv.w, kv.w, dot[r]);
+      }
+    }
+    const int64_t j = kt + lane;
+    float p[kPrefillRowsPerWarp];
+#pragma unroll
+    for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+      const bool visible = lane < n_tile && j <= pos[r] && (g.window == 0 || pos[r] - j < g.window);
+      const float score = visible ? finish_score(dot[r], g) : kNegInf;
+      const float m_new = fmaxf(m[r], warp_max(score));
+      if (m_new == kNegInf) {  // no visible key so far (uniform across the warp)
+        p[r] = 0.0f;
+        continue;
+      }
+      const float alpha = expf(m[r] - m_new);
+      p[r] = expf(score - m_new);
+      l[r] = l[r] * alpha + p[r];
+#pragma unroll
+      for (int s = 0; s < S; ++s)
+        acc[r][s] *= alpha;
+      m[r] = m_new;
+    }
+    for (int jj = 0; jj < n_tile; ++jj) {
+      float vv[S];
+#pragma unroll
+      for (int s = 0; s < S; ++s)
+        vv[s] = v_s[jj * 32 * S + lane + 32 * s];
+#pragma unroll
+      for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+        const float pj = __shfl_sync(0xffffffffu, p[r], jj);
+#pragma unroll
+        for (int s = 0; s < S; ++s)
+          acc[r][s] = fmaf(pj, vv[s], acc[r][s]);
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+    const float sum = warp_sum(l[r]);
+    const int64_t i = i0 + warp * kPrefillRowsPerWarp + r;
+    if (i >= g.t) continue;
+    float* o = g.out + (i * g.q_heads + head) * D;
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      const int64_t d = lane + 32 * s;
+      if (d < D) o[d] = acc[r][s] / sum;
+    }
+  }
+}
+
+// ---- head_dim > 256 ----
+
+// One block per (query row, head); threads own dims; the output doubles as the accumulator. Slow, for
+// head sizes no supported model has, so that every valid call is answered.
+__global__ void __launch_bounds__(kThreads) attention_generic_kernel(Geometry g) {
+  __shared__ float partial[kWarps];
+  const int64_t row = blockIdx.x / g.q_heads, head = blockIdx.x % g.q_heads, kv_head = head / g.group;
+  const int64_t D = g.head_dim, kv_stride = g.kv_heads * D;
+  const float* q = g.q + (row * g.q_heads + head) * D;
+  float* o = g.out + (row * g.q_heads + head) * D;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int64_t d = threadIdx.x; d < D; d += kThreads)
+    o[d] = 0.0f;
+  const int64_t pos = g.q_pos0 + row;
+  float m = -INFINITY, l = 0.0f;
+  for (int64_t j = first_key(pos, g.window); j <= pos; ++j) {
+    const float* k = g.k + j * kv_stride + kv_head * D;
+    float dot = 0.0f;
+    for (int64_t d = threadIdx.x; d < D; d += kThreads)
+      dot = fmaf(q[d], k[d], dot);
+    dot = warp_sum(dot);
+    __syncthreads();  // the previous key's partial sums are read
+    if (lane == 0) partial[warp] = dot;
+    __syncthreads();
+    dot = 0.0f;
+    for (int w = 0; w < kWarps; ++w)
+      dot += partial[w];
+    const float score = finish_score(dot, g), m_new = fmaxf(m, score);
+    const float alpha = expf(m - m_new), p = expf(score - m_new);
+    l = l * alpha + p;
+    const float* v = g.v + j * kv_stride + kv_head * D;
+    for (int64_t d = threadIdx.x; d < D; d += kThreads)
+      o[d] = o[d] * alpha + p * v[d];
+    m = m_new;
+  }
+  for (int64_t d = threadIdx.x; d < D; d += kThreads)
+    o[d] /= l;
+}
+
+// ---- launch ----
+
+template <int S, int GT>
+void launch_decode(CudaBackend& backend, const Geometry& g, int head_tiles, int splits, float* part_out,
+                   float* part_stats) {
+  const dim3 grid(static_cast<unsigned>(g.kv_heads * head_tiles), static_cast<unsigned>(splits),
+                  static_cast<unsigned>(g.t));
+  attention_decode_kernel<S, GT>
+      <<<grid, kThreads, 0, backend.stream()>>>(g, head_tiles, part_out, part_stats);
+  backend.note_launch("attention_decode_kernel");
+}
+
+template <int S>
+void launch_decode_tiles(CudaBackend& backend, const Geometry& g, int splits, float* part_out,
+                         float* part_stats) {
+  const int64_t gt = g.group >= 8 ? 8 : g.group >= 4 ? 4 : g.group >= 2 ? 2 : 1;
+  const int head_tiles = static_cast<int>((g.group + gt - 1) / gt);
+  switch (gt) {
+    case 1:
+      launch_decode<S, 1>(backend, g, head_tiles, splits, part_out, part_stats);
+      break;
+    case 2:
+      launch_decode<S, 2>(backend, g, head_tiles, splits, part_out, part_stats);
+      break;
+    case 4:
+      launch_decode<S, 4>(backend, g, head_tiles, splits, part_out, part_stats);
+      break;
+    default:
+      launch_decode<S, 8>(backend, g, head_tiles, splits, part_out, part_stats);
+      break;
+  }
+}
+
+template <int S>
+void launch_prefill(CudaBackend& backend, const Geometry& g) {
+  // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
+  static const cudaError_t opted_in =
+      cudaFuncSetAttribute(attention_prefill_kernel<S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(prefill_smem_bytes(32 * S, S)));
+  (void)opted_in;  // a failure shows up as the launch error below
+  const dim3 grid(static_cast<unsigned>((g.t + kPrefillRows - 1) / kPrefillRows),
+                  static_cast<unsigned>(g.q_heads));
+  attention_prefill_kernel<S><<<grid, kThreads, prefill_smem_bytes(g.head_dim, S), backend.stream()>>>(g);
+  backend.note_launch("attention_prefill_kernel");
+}
+
+// Calls fn.template operator()<S>() with S = ceil(head_dim / 32) as a constant, 1 <= S <= 8.
+template <typename Fn>
+void with_lane_dims(int64_t head_dim, Fn&& fn) {
+  switch ((head_dim + 31) / 32) {
+    case 0:
+    case 1:
+      fn.template operator()<1>();
+      break;
+    case 2:
+      fn.template operator()<2>();
+      break;
+    case 3:
+      fn.template operator()<3>();
+      break;
+    case 4:
+      fn.template operator()<4>();
+      break;
+    case 5:
+      fn.template operator()<5>();
+      break;
+    case 6:
+      fn.template operator()<6>();
+      break;
+    case 7:
+      fn.template operator()<7>();
+      break;
+    default:
+      fn.template operator()<8>();
+      break;
+  }
+}
+
+void attention_cuda_f32(Backend& base, const AttentionArgs& a) {
+  CudaBackend& backend = cuda_backend(base);
+  Geometry g{};
+  g.q = a.q.as<const float>();
+  g.k = a.k_cache.as<const float>();
+  g.v = a.v_cache.as<const float>();
+  g.out = a.out.as<float>();
+  g.t = a.q.shape[0];
+  g.q_heads = a.q.shape[1];
+  g.head_dim = a.q.shape[2];
+  g.kv_heads = a.k_cache.shape[1];
+  if (g.t == 0 || g.q_heads == 0 || g.head_dim == 0) return;
+  g.group = g.q_heads / g.kv_heads;
+  g.q_pos0 = a.q_pos0;
+  g.window = a.window;
+  g.scale = a.scale;
+  g.softcap = a.softcap;
+
+  if (g.head_dim > 32 * kMaxLaneDims) {
+    attention_generic_kernel<<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(g);
+    backend.note_launch("attention_generic_kernel");
+    return;
+  }
+  if (g.t > kDecodeMaxRows) {
+    with_lane_dims(g.head_dim, [&]<int S>() { launch_prefill<S>(backend, g); });
+    return;
+  }
+
+  // Splits: enough blocks for two waves over the SMs, each split at least kMinKeysPerSplit keys.
+  const int64_t last_pos = g.q_pos0 + g.t - 1;
+  const int64_t max_keys = last_pos + 1 - (g.window > 0 ? std::max<int64_t>(0, last_pos - g.window + 1) : 0);
+  const int64_t gt = g.group >= 8 ? 8 : g.group >= 4 ? 4 : g.group >= 2 ? 2 : 1;
+  const int64_t blocks = g.kv_heads * ((g.group + gt - 1) / gt) * g.t;
+  const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
+  const int64_t wanted = (2 * sms + blocks - 1) / blocks;
+  int64_t splits = std::clamp<int64_t>(std::min(wanted, max_keys / kMinKeysPerSplit), 1, kMaxSplits);
+  float* part_out = nullptr;
+  float* part_stats = nullptr;
+  if (splits > 1) {
+    const int64_t slots = g.t * g.q_heads * splits;
+    part_out =
+        static_cast<float*>(backend.scratch(static_cast<size_t>(slots * (g.head_dim + 2)) * sizeof(float)));
+    if (part_out == nullptr) {
+      splits = 1;  // no scratch: one split is slower, not wrong
+    } else {
+      part_stats = part_out + slots * g.head_dim;
+    }
+  }
+  with_lane_dims(g.head_dim, [&]<int S>() {
+    launch_decode_tiles<S>(backend, g, static_cast<int>(splits), part_out, part_stats);
+  });
+  if (splits > 1) {
+    attention_merge_kernel<<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(
+        part_out, part_stats, g.out, static_cast<int>(splits), g.head_dim);
+    backend.note_launch("attention_merge_kernel");
+  }
+}
+
+const KernelRegistrar<AttentionArgs> kRegisterAttention(DeviceKind::kCuda, DType::kF32, attention_cuda_f32);
+
+}  // namespace
+}  // namespace autoglm

@@ -1,0 +1,327 @@
+// CUDA matmul: out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]); x, out, bias f32; w f32, f16 or bf16.
+//
+// m <= 8 (decode): our GEMV (matmul_gemv.cu), w streamed once for all m rows, x kept in f32.
+// m > 8 (prefill): cuBLASLt. In its column-major terms our row-major out [m, n] is D = out^T, n x m with
+//   ld n; w row-major [n, k] is a column-major k x n matrix (ld k), so A = that matrix with op(A) = T gives
+//   the n x k factor; x row-major [m, k] is a column-major k x m matrix (ld k) = x^T, so B = x with op(B) =
+//   N. D = op(A) . op(B) = w . x^T = out^T: the "TN" case cuBLASLt's kernels favour. f16/bf16 w: x is first
+//   rounded to w's type into backend scratch (tensor cores take equal input types), then A, B 16-bit, C = D
+//   f32, CUBLAS_COMPUTE_32F, f32 scale. So for m > 8 with 16-bit weights the result is that of x rounded to
+//   the weight type (tests/cuda/test_matmul.cpp compares against exactly that). f32 w: everything f32 with
+//   CUBLAS_COMPUTE_32F (no TF32: it must match the CPU to ~1e-5). The bias rides on CUBLASLT_EPILOGUE_BIAS
+//   (bias length = rows of D = n, f32 like D); where no algorithm takes the epilogue, a separate kernel adds
+//   it. Algorithm: the first result of cublasLtMatmulAlgoGetHeuristic, chosen once per (device, m, n, k,
+//   dtype, bias, pointer alignments) and cached under a mutex. Where cuBLASLt offers none or fails (odd
+//   leading dimensions, misaligned views), the GEMV runs over x in groups of 8 rows, on x rounded the same
+//   way.
+// Floor: m <= 8: bytes(w) / bandwidth; larger m: 2*m*n*k FLOPs at the bf16 (or f32) matrix rate.
+// Reference: the CPU matmul; tests/cuda/test_matmul.cpp.
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <type_traits>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/matmul_gemv.h"
+#include "ops/kernel_table.h"
+#include "ops/matmul.h"
+
+namespace autoglm {
+namespace {
+
+constexpr int kElementwiseThreads = 256;
+
+unsigned elementwise_blocks(int64_t count) {
+  // Grid-stride loops: enough blocks to fill the GPU, never more than the work needs.
+  return static_cast<unsigned>(
+      std::clamp<int64_t>((count + kElementwiseThreads - 1) / kElementwiseThreads, 1, 4096));
+}
+
+__device__ __forceinline__ void store_as(float v, __nv_bfloat16* p) {
+  *p = __float2bfloat16_rn(v);
+}
+__device__ __forceinline__ void store_as(float v, __half* p) {
+  *p = __float2half_rn(v);
+}
+__device__ __forceinline__ float round_through(float v, __nv_bfloat16) {
+  return __bfloat162float(__float2bfloat16_rn(v));
+}
+__device__ __forceinline__ float round_through(float v, __half) {
+  return __half2float(__float2half_rn(v));
+}
+
+// x (f32) -> w's 16-bit type, the B operand of the tensor-core GEMM.
+template <typename T>
+__global__ void convert_kernel(const float* __restrict__ src, T* __restrict__ dst, int64_t count) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x)
+    store_as(src[i], dst + i);
+}
+
+// x rounded to w's type but kept f32: the fallback's input, so every m > 8 path sees the same x.
+template <typename T>
+__global__ void round_kernel(const float* __restrict__ src, float* __restrict__ dst, int64_t count) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x)
+    dst[i] = round_through(src[i], T{});
+}
+
+__global__ void add_bias_kernel(float* __restrict__ out, const float* __restrict__ bias, int64_t m,
+                                int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    out[i] += bias[i % n];
+}
+
+// ---- cuBLASLt plans ----
+
+// Largest power of two dividing the address, capped at 256 (cuBLASLt's default assumption).
+uint32_t alignment_of(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  if (a == 0) return 256;
+  return static_cast<uint32_t>(std::min<uintptr_t>(256, a & (~a + 1)));
+}
+
+struct PlanKey {
+  int device = 0;
+  int64_t m = 0, n = 0, k = 0;
+  DType dtype = DType::kF32;
+  bool bias = false;
+  uint32_t align_w = 0, align_x = 0, align_out = 0, align_bias = 0;
+  auto tie() const { return std::tie(device, m, n, k, dtype, bias, align_w, align_x, align_out, align_bias); }
+  bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
+};
+
+struct Plan {
+  bool usable = false;    // cuBLASLt has an algorithm for this problem
+  bool epilogue = false;  // the bias rides on CUBLASLT_EPILOGUE_BIAS (else add_bias_kernel)
+  cublasLtMatmulAlgo_t algo{};
+};
+
+std::mutex& plan_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+std::map<PlanKey, Plan>& plan_cache() {
+  static std::map<PlanKey, Plan> cache;
+  return cache;
+}
+
+struct DescDeleter {
+  void operator()(cublasLtMatmulDescOpaque_t* d) const { cublasLtMatmulDescDestroy(d); }
+};
+struct LayoutDeleter {
+  void operator()(cublasLtMatrixLayoutOpaque_t* l) const { cublasLtMatrixLayoutDestroy(l); }
+};
+struct PreferenceDeleter {
+  void operator()(cublasLtMatmulPreferenceOpaque_t* p) const { cublasLtMatmulPreferenceDestroy(p); }
+};
+using DescPtr = std::unique_ptr<cublasLtMatmulDescOpaque_t, DescDeleter>;
+using LayoutPtr = std::unique_ptr<cublasLtMatrixLayoutOpaque_t, LayoutDeleter>;
+using PreferencePtr = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, PreferenceDeleter>;
+
+// The descriptors of one problem; valid() is false when cuBLASLt refused to create one.
+struct Problem {
+  DescPtr desc;
+  LayoutPtr a, b, d;
+  bool valid() const { return desc && a && b && d; }
+};
+
+cudaDataType_t cuda_type(DType dtype) {
+  if (dtype == DType::kF16) return CUDA_R_16F;
+  if (dtype == DType::kBF16) return CUDA_R_16BF;
+  return CUDA_R_32F;
+}
+
+LayoutPtr make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld) {
+  cublasLtMatrixLayout_t layout = nullptr;
+  if (cublasLtMatrixLayoutCreate(&layout, type, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols),
+                                 ld) != CUBLAS_STATUS_SUCCESS) {
+    return nullptr;
+  }
+  return LayoutPtr(layout);
+}
+
+Problem make_problem(DType dtype, int64_t m, int64_t n, int64_t k, const float* bias) {
+  Problem p;
+  cublasLtMatmulDesc_t desc = nullptr;
+  if (cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) return p;
+  p.desc.reset(desc);
+  const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
+  bool ok = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa) ==
+                CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb) ==
+                CUBLAS_STATUS_SUCCESS;
+  if (bias != nullptr) {
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    const int32_t bias_type = CUDA_R_32F;
+    ok = ok &&
+         cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue) ==
+             CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) ==
+             CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                        sizeof bias_type) == CUBLAS_STATUS_SUCCESS;
+  }
+  if (!ok) {
+    p.desc.reset();
+    return p;
+  }
+  const cudaDataType_t ab = cuda_type(dtype);
+  p.a = make_layout(ab, k, n, k);          // w: column-major k x n, used transposed
+  p.b = make_layout(ab, k, m, k);          // x: column-major k x m
+  p.d = make_layout(CUDA_R_32F, n, m, n);  // out^T: column-major n x m
+  return p;
+}
+
+// The heuristic's best algorithm for this problem, or usable = false.
+bool find_algo(CudaBackend& backend, const Problem& p, const PlanKey& key, cublasLtMatmulAlgo_t* algo) {
+  cublasLtMatmulPreference_t raw = nullptr;
+  if (cublasLtMatmulPreferenceCreate(&raw) != CUBLAS_STATUS_SUCCESS) return false;
+  PreferencePtr pref(raw);
+  const uint64_t workspace = backend.workspace_bytes();
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_w},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_x},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_out},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_out}};
+  if (cublasLtMatmulPreferenceSetAttribute(raw, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+                                           sizeof workspace) != CUBLAS_STATUS_SUCCESS) {
+    return false;
+  }
+  for (const auto& [attribute, value] : alignments) {
+    if (cublasLtMatmulPreferenceSetAttribute(raw, attribute, &value, sizeof value) != CUBLAS_STATUS_SUCCESS)
+      return false;
+  }
+  cublasLtMatmulHeuristicResult_t result{};
+  int count = 0;
+  if (cublasLtMatmulAlgoGetHeuristic(backend.cublaslt(), p.desc.get(), p.a.get(), p.b.get(), p.d.get(),
+                                     p.d.get(), raw, 1, &result, &count) != CUBLAS_STATUS_SUCCESS ||
+      count < 1 || result.state != CUBLAS_STATUS_SUCCESS) {
+    return false;
+  }
+  *algo = result.algo;
+  return true;
+}
+
+// Runs D = op(A) . op(B) (+ bias) through cuBLASLt; false when it has no algorithm or the call fails, with
+// nothing of out written in a way the caller relies on (the caller then recomputes all of out).
+bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* x, const float* bias,
+                  float* out, int64_t m, int64_t n, int64_t k) {
+  PlanKey key;
+  key.device = backend.device().index;
+  key.m = m;
+  key.n = n;
+  key.k = k;
+  key.dtype = dtype;
+  key.bias = bias != nullptr;
+  key.align_w = alignment_of(w);
+  key.align_x = alignment_of(x);
+  key.align_out = alignment_of(out);
+  key.align_bias = bias != nullptr ? alignment_of(bias) : 0;
+
+  Plan plan;
+  bool cached = false;
+  {
+    std::lock_guard<std::mutex> lock(plan_mutex());
+    auto it = plan_cache().find(key);
+    if (it != plan_cache().end()) {
+      plan = it->second;
+      cached = true;
+    }
+  }
+  if (!cached) {
+    // With a bias, first ask for the epilogue, then for a plain GEMM plus add_bias_kernel.
+    Problem with_epilogue = make_problem(dtype, m, n, k, bias);
+    if (with_epilogue.valid() && find_algo(backend, with_epilogue, key, &plan.algo)) {
+      plan.usable = true;
+      plan.epilogue = bias != nullptr;
+    } else if (bias != nullptr) {
+      Problem plain = make_problem(dtype, m, n, k, nullptr);
+      plan.usable = plain.valid() && find_algo(backend, plain, key, &plan.algo);
+    }
+    std::lock_guard<std::mutex> lock(plan_mutex());
+    plan_cache()[key] = plan;
+  }
+  if (!plan.usable) return false;
+
+  const Problem p = make_problem(dtype, m, n, k, plan.epilogue ? bias : nullptr);
+  if (!p.valid()) return false;
+  const float alpha = 1.0f, beta = 0.0f;
+  if (cublasLtMatmul(backend.cublaslt(), p.desc.get(), &alpha, w, p.a.get(), x, p.b.get(), &beta, out,
+                     p.d.get(), out, p.d.get(), &plan.algo, backend.workspace(), backend.workspace_bytes(),
+                     backend.stream()) != CUBLAS_STATUS_SUCCESS) {
+    return false;
+  }
+  if (bias != nullptr && !plan.epilogue) {
+    add_bias_kernel<<<elementwise_blocks(m * n), kElementwiseThreads, 0, backend.stream()>>>(out, bias, m, n);
+    backend.note_launch("add_bias_kernel");
+  }
+  return true;
+}
+
+// The GEMV over x in groups of kGemvMaxRows rows: w is read ceil(m / 8) times; for shapes cuBLASLt refuses.
+void gemv_in_groups(CudaBackend& backend, DType dtype, const float* x, const void* w, const float* bias,
+                    float* out, int64_t m, int64_t n, int64_t k) {
+  for (int64_t i0 = 0; i0 < m; i0 += kGemvMaxRows) {
+    launch_gemv(backend, dtype, x + i0 * k, w, bias, out + i0 * n, std::min(kGemvMaxRows, m - i0), n, k);
+  }
+}
+
+template <typename T>
+void matmul_cuda(Backend& base, const MatmulArgs& a) {
+  CudaBackend& backend = cuda_backend(base);
+  const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
+  if (m == 0 || n == 0) return;
+  const auto* x = a.x.as<const float>();
+  const auto* bias = a.bias.as<const float>();
+  auto* out = a.out.as<float>();
+  const DType dtype = a.w.dtype;
+  if (m <= kGemvMaxRows) {
+    launch_gemv(backend, dtype, x, a.w.data, bias, out, m, n, k);
+    return;
+  }
+  if (k == 0) {  // nothing to multiply: out = bias or 0, which the GEMV writes
+    gemv_in_groups(backend, dtype, x, a.w.data, bias, out, m, n, k);
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (!run_cublaslt(backend, dtype, a.w.data, x, bias, out, m, n, k))
+      gemv_in_groups(backend, dtype, x, a.w.data, bias, out, m, n, k);
+  } else {
+    const int64_t count = m * k;
+    auto* x16 = static_cast<T*>(backend.scratch(static_cast<size_t>(count) * sizeof(T)));
+    if (x16 == nullptr) {  // no device memory for the converted x: the f32 GEMV still gives a result
+      gemv_in_groups(backend, dtype, x, a.w.data, bias, out, m, n, k);
+      return;
+    }
+    convert_kernel<T><<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, x16, count);
+    backend.note_launch("convert_kernel");
+    if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, m, n, k)) return;
+    // A new scratch() call may replace the buffer above; the converted x is not needed any more.
+    auto* rounded = static_cast<float*>(backend.scratch(static_cast<size_t>(count) * sizeof(float)));
+    if (rounded == nullptr) {
+      gemv_in_groups(backend, dtype, x, a.w.data, bias, out, m, n, k);
+      return;
+    }
+    round_kernel<T>
+        <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, rounded, count);
+    backend.note_launch("round_kernel");
+    gemv_in_groups(backend, dtype, rounded, a.w.data, bias, out, m, n, k);
+  }
+}
+
+const KernelRegistrar<MatmulArgs> kRegisterF32(DeviceKind::kCuda, DType::kF32, matmul_cuda<float>);
+const KernelRegistrar<MatmulArgs> kRegisterF16(DeviceKind::kCuda, DType::kF16, matmul_cuda<__half>);
+const KernelRegistrar<MatmulArgs> kRegisterBF16(DeviceKind::kCuda, DType::kBF16, matmul_cuda<__nv_bfloat16>);
+
+}  // namespace
+}  // namespace autoglm

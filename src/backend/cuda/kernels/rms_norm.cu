@@ -1,0 +1,98 @@
+// RMSNorm, f32, CUDA: out = weight * (x * 1 / sqrt(mean(x^2) + eps)) row by row (HF Llama order).
+//
+// Layout: x and out are [rows, d] row-major (any leading dims flattened); weight is [d]. out may be x: each
+//   element is read and written by the same thread, and all reads of the statistics pass end at the group
+//   reduction, before any write.
+// Threading: a group of threads per row (row_reduce.cuh): one warp for d <= 1024 (eight rows per block of
+//   256, so Qwen3's per-head q/k norms fill the GPU), 256 or 1024 threads for longer rows. Loads are float4
+//   when d % 4 == 0 and x, weight, out are 16-byte aligned; scalar otherwise.
+// Accumulation: per-thread f32 sums of squares, reduced by warp shuffles (and shared memory across warps);
+//   the scale is applied in f32.
+// Floor: 2 * rows * d * 4 bytes (read x, write out) / memory bandwidth; the second read of x and weight comes
+//   from L1/L2.
+// Reference: kernels/ref/rms_norm_ref.cpp through the CPU kernel (tests/cuda/test_rms_norm.cpp).
+#include <cuda_runtime.h>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/row_reduce.cuh"
+#include "ops/kernel_table.h"
+#include "ops/rms_norm.h"
+
+namespace autoglm {
+namespace {
+
+using namespace cuda_rows;
+
+template <int kGroup, bool kVec>
+__global__ void __launch_bounds__(block_threads<kGroup>())
+    rms_norm_kernel(const float* x, const float* __restrict__ weight, float* out, int64_t rows, int64_t d,
+                    float eps) {
+  __shared__ float smem[block_threads<kGroup>() / kWarp];
+  int lane = 0;
+  const int64_t row = group_row<kGroup>(rows, &lane);
+  if (row < 0) return;
+  // x and out may be the same memory, so neither is __restrict__.
+  const float* xr = x + row * d;
+  float* yr = out + row * d;
+  float sum_sq = 0.0f;
+  if constexpr (kVec) {
+    const float4* x4 = reinterpret_cast<const float4*>(xr);
+#pragma unroll 4
+    for (int64_t i = lane; i < d / 4; i += kGroup) {
+      const float4 v = x4[i];
+      sum_sq += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+  } else {
+#pragma unroll 4
+    for (int64_t i = lane; i < d; i += kGroup)
+      sum_sq += xr[i] * xr[i];
+  }
+  sum_sq = group_reduce<kGroup>(sum_sq, smem, Sum{});
+  const float inv_rms = 1.0f / sqrtf(sum_sq / static_cast<float>(d) + eps);
+  if constexpr (kVec) {
+    const float4* x4 = reinterpret_cast<const float4*>(xr);
+    const float4* w4 = reinterpret_cast<const float4*>(weight);
+    float4* y4 = reinterpret_cast<float4*>(yr);
+#pragma unroll 4
+    for (int64_t i = lane; i < d / 4; i += kGroup) {
+      const float4 v = x4[i], w = w4[i];
+      y4[i] = make_float4(w.x * (v.x * inv_rms), w.y * (v.y * inv_rms), w.z * (v.z * inv_rms),
+                          w.w * (v.w * inv_rms));
+    }
+  } else {
+#pragma unroll 4
+    for (int64_t i = lane; i < d; i += kGroup)
+      yr[i] = weight[i] * (xr[i] * inv_rms);
+  }
+}
+
+template <bool kVec>
+void launch(Backend& backend, const RmsNormArgs& a, int64_t rows, int64_t d) {
+  const float* x = a.x.as<const float>();
+  const float* w = a.weight.as<const float>();
+  float* out = a.out.as<float>();
+  cudaStream_t stream = cuda_backend(backend).stream();
+  with_group_size(kVec ? d / 4 : d, [&]<int kGroup>() {
+    rms_norm_kernel<kGroup, kVec>
+        <<<row_blocks<kGroup>(rows), block_threads<kGroup>(), 0, stream>>>(x, w, out, rows, d, a.eps);
+  });
+}
+
+void rms_norm_cuda_f32(Backend& backend, const RmsNormArgs& a) {
+  const int64_t d = a.x.shape.back();
+  if (d == 0) return;  // before rows(), which divides by d
+  const int64_t rows = a.x.shape.rows();
+  if (rows == 0) return;
+  const bool vec = d % 4 == 0 && aligned16(a.x.data) && aligned16(a.weight.data) && aligned16(a.out.data);
+  if (vec) {
+    launch<true>(backend, a, rows, d);
+  } else {
+    launch<false>(backend, a, rows, d);
+  }
+  cuda_backend(backend).note_launch("rms_norm");
+}
+
+const KernelRegistrar<RmsNormArgs> kRegister(DeviceKind::kCuda, DType::kF32, rms_norm_cuda_f32);
+
+}  // namespace
+}  // namespace autoglm

@@ -1,0 +1,186 @@
+// The CUDA matmul against the CPU matmul on the same random seeded inputs, for every weight dtype, both
+// paths (GEMV at m <= 8, cuBLASLt above, and the GEMV fallback where cuBLASLt declines), odd shapes and
+// misaligned views; outputs NaN-poisoned and guarded on the device.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/half.h"
+#include "cuda/cuda_harness.h"
+#include "ops/matmul.h"
+
+namespace autoglm {
+namespace {
+
+using test::GuardedDeviceOut;
+using test::random_tensor;
+using test::rel_max_abs_error;
+
+constexpr int64_t kGemvMaxRows = 8;  // the CUDA kernel's small-m limit (kernels/matmul_gemv.h)
+
+// x as the GPU sees it: for 16-bit weights at m > 8 it is rounded to the weight type before the tensor-core
+// GEMM (kernels/matmul.cu), so the CPU reference runs on the same rounded x.
+Tensor x_as_seen(const Tensor& x, DType w_dtype) {
+  if (w_dtype == DType::kF32 || x.shape()[0] <= kGemvMaxRows) return x;
+  Tensor r = Tensor::host(DType::kF32, x.shape());
+  const float* src = x.as<const float>();
+  float* dst = r.as<float>();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    dst[i] = w_dtype == DType::kBF16 ? bf16_to_f32(f32_to_bf16(src[i])) : f16_to_f32(f32_to_f16(src[i]));
+  return r;
+}
+
+// Tolerance on max|gpu - cpu| / max|cpu|. Both sides multiply the same values exactly (16-bit weights widen
+// to f32 exactly, and at m > 8 the rounded x times a 16-bit weight is exact in f32) and accumulate in f32
+// in different orders: ~sqrt(k) * 2^-24 relative, far under 1e-5 for k <= 4097. At m > 8 with 16-bit weights
+// the tensor cores accumulate in f32 but do not round every partial sum to nearest as an FMA chain does
+// (their internal alignment truncates), which costs up to a few units of 2^-23 per addition; over k = 4097
+// terms that stays well under 1e-4, while one wrong element or a missed row moves the error to ~1e-1.
+double tolerance(DType w_dtype, int64_t m) {
+  return w_dtype != DType::kF32 && m > kGemvMaxRows ? 1e-4 : 1e-5;
+}
+
+struct Mnk {
+  int64_t m, n, k;
+};
+
+// Chosen to cover: m in {1, 2, 3, 4, 7, 8, 9, 33, 128}; odd k (1, 3, 127, 4097: the element-load fallback)
+// and odd n (1, 3, 127, 4097: a partial last block of 4 rows); n < 1056 (one row per block) and above (four);
+// m > 8 with shapes cuBLASLt may refuse (k = 1, 3, 127: odd leading dimensions).
+const Mnk kShapes[] = {
+    {1, 1, 1},      {1, 3, 127},  {1, 127, 4096}, {1, 4097, 256},   {1, 1100, 512},  {2, 4097, 64},
+    {3, 127, 4097}, {4, 5, 1},    {4, 1200, 3},   {7, 33, 128},     {8, 1, 256},     {8, 2000, 1000},
+    {8, 300, 4097}, {9, 64, 127}, {9, 3, 1},      {9, 1100, 512},   {17, 1, 1},      {33, 3, 4097},
+    {33, 257, 96},  {33, 128, 3}, {64, 127, 64},  {128, 300, 1024}, {128, 4097, 64}, {128, 1, 128},
+};
+
+using MatmulParam = std::tuple<DType, int>;
+
+class CudaMatmulTest : public ::testing::TestWithParam<MatmulParam> {};
+
+TEST_P(CudaMatmulTest, MatchesCpu) {
+  const auto [dtype, shape_index] = GetParam();
+  const Mnk s = kShapes[shape_index];
+  auto cuda = test::make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  auto cpu = test::make_cpu(4);
+  for (const bool with_bias : {false, true}) {
+    SCOPED_TRACE(with_bias ? "with bias" : "no bias");
+    const uint64_t seed = 5000 + 10 * shape_index + (with_bias ? 1 : 0);
+    const Tensor x = random_tensor(DType::kF32, Shape{s.m, s.k}, seed);
+    const Tensor w = random_tensor(dtype, Shape{s.n, s.k}, seed + 100);
+    const Tensor bias = with_bias ? random_tensor(DType::kF32, Shape{s.n}, seed + 200) : Tensor{};
+
+    const Tensor x_ref = x_as_seen(x, dtype);
+    Tensor expected = Tensor::host(DType::kF32, Shape{s.m, s.n});
+    ASSERT_TRUE(
+        matmul(*cpu, {x_ref.view(), w.view(), with_bias ? bias.view() : TensorView{}, expected.view()})
+            .is_ok());
+
+    const Tensor x_d = test::to_device(*cuda, x);
+    const Tensor w_d = test::to_device(*cuda, w);
+    const Tensor bias_d = with_bias ? test::to_device(*cuda, bias) : Tensor{};
+    GuardedDeviceOut out(*cuda, Shape{s.m, s.n});
+    const Status status =
+        matmul(*cuda, {x_d.view(), w_d.view(), with_bias ? bias_d.view() : TensorView{}, out.view()});
+    ASSERT_TRUE(status.is_ok()) << status.to_string();
+    const Status synced = cuda->synchronize();
+    ASSERT_TRUE(synced.is_ok()) << synced.to_string();
+    out.expect_clean();
+    if (HasFatalFailure()) return;
+    EXPECT_LE(rel_max_abs_error(out.values(), test::to_f32(expected.view())), tolerance(dtype, s.m));
+  }
+}
+
+std::string param_name(const ::testing::TestParamInfo<MatmulParam>& info) {
+  const auto [dtype, shape_index] = info.param;
+  const Mnk s = kShapes[shape_index];
+  return std::string(dtype_name(dtype)) + "_" + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
+         std::to_string(s.k);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, CudaMatmulTest,
+                         ::testing::Combine(::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
+                                            ::testing::Range(0, static_cast<int>(std::size(kShapes)))),
+                         param_name);
+
+// Views whose data start one element past an allocation: not 16-byte aligned, so the GEMV must take its
+// element-load path and cuBLASLt must be told the real alignment (or decline, and the GEMV runs).
+class CudaMatmulMisalignedTest : public ::testing::TestWithParam<std::tuple<DType, int64_t>> {};
+
+TEST_P(CudaMatmulMisalignedTest, MatchesCpu) {
+  const auto [dtype, m] = GetParam();
+  const int64_t n = 96, k = 256;
+  auto cuda = test::make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  auto cpu = test::make_cpu(4);
+  const Tensor x = random_tensor(DType::kF32, Shape{m * k + 1}, 91);
+  const Tensor w = random_tensor(dtype, Shape{n * k + 1}, 92);
+  const Tensor bias = random_tensor(DType::kF32, Shape{n + 1}, 93);
+  const Tensor x_d = test::to_device(*cuda, x);
+  const Tensor w_d = test::to_device(*cuda, w);
+  const Tensor bias_d = test::to_device(*cuda, bias);
+  auto shifted = [](const Tensor& t, Shape shape) {
+    const size_t element = dtype_bytes(t.dtype(), 1);
+    return TensorView{static_cast<char*>(t.data()) + element, t.dtype(), shape, t.device()};
+  };
+
+  Tensor x_host = Tensor::host(DType::kF32, Shape{m, k});
+  std::memcpy(x_host.data(), x.as<const float>() + 1, x_host.nbytes());
+  const Tensor x_ref = x_as_seen(x_host, dtype);
+  Tensor expected = Tensor::host(DType::kF32, Shape{m, n});
+  ASSERT_TRUE(matmul(*cpu, {x_ref.view(), shifted(w, Shape{n, k}), shifted(bias, Shape{n}), expected.view()})
+                  .is_ok());
+
+  GuardedDeviceOut out(*cuda, Shape{m, n});
+  const Status status = matmul(
+      *cuda, {shifted(x_d, Shape{m, k}), shifted(w_d, Shape{n, k}), shifted(bias_d, Shape{n}), out.view()});
+  ASSERT_TRUE(status.is_ok()) << status.to_string();
+  const Status synced = cuda->synchronize();
+  ASSERT_TRUE(synced.is_ok()) << synced.to_string();
+  out.expect_clean();
+  if (HasFatalFailure()) return;
+  EXPECT_LE(rel_max_abs_error(out.values(), test::to_f32(expected.view())), tolerance(dtype, m));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, CudaMatmulMisalignedTest,
+                         ::testing::Combine(::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
+                                            ::testing::Values(int64_t{1}, int64_t{5}, int64_t{40})));
+
+// Decode batch invariance: a row's result must not depend on how many rows (1..8) share the GEMV pass.
+class CudaMatmulInvarianceTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(CudaMatmulInvarianceTest, GemvRowsAreBitIdenticalAcrossBatch) {
+  const DType dtype = GetParam();
+  const int64_t n = 1500, k = 768;
+  auto cuda = test::make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  const Tensor x = random_tensor(DType::kF32, Shape{kGemvMaxRows, k}, 61);
+  const Tensor w = random_tensor(dtype, Shape{n, k}, 62);
+  const Tensor bias = random_tensor(DType::kF32, Shape{n}, 63);
+  const Tensor x_d = test::to_device(*cuda, x);
+  const Tensor w_d = test::to_device(*cuda, w);
+  const Tensor bias_d = test::to_device(*cuda, bias);
+  GuardedDeviceOut batched(*cuda, Shape{kGemvMaxRows, n});
+  ASSERT_TRUE(matmul(*cuda, {x_d.view(), w_d.view(), bias_d.view(), batched.view()}).is_ok());
+  const std::vector<float> all = batched.values();
+  for (int64_t i = 0; i < kGemvMaxRows; ++i) {
+    GuardedDeviceOut single(*cuda, Shape{1, n});
+    ASSERT_TRUE(matmul(*cuda, {x_d.view().rows(i, i + 1), w_d.view(), bias_d.view(), single.view()}).is_ok());
+    const std::vector<float> row = single.values();
+    ASSERT_EQ(std::memcmp(row.data(), all.data() + i * n, static_cast<size_t>(n) * sizeof(float)), 0)
+        << "row " << i;
+  }
+  const Status synced = cuda->synchronize();
+  ASSERT_TRUE(synced.is_ok()) << synced.to_string();
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, CudaMatmulInvarianceTest,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16));
+
+}  // namespace
+}  // namespace autoglm
