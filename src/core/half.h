@@ -1,19 +1,26 @@
 // IEEE binary16 and bfloat16 <-> float32 conversions (round to nearest even, NaN preserved).
+// Host and device (CUDA kernels, e.g. kv_store's conversion, round exactly as the CPU does).
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
+#if defined(__CUDACC__)
+#define AUTOGLM_HALF_FN __host__ __device__ inline
+#else
+#define AUTOGLM_HALF_FN inline
+#endif
+
 namespace autoglm {
 
-inline float bf16_to_f32(uint16_t h) {
+AUTOGLM_HALF_FN float bf16_to_f32(uint16_t h) {
   uint32_t bits = static_cast<uint32_t>(h) << 16;
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
 }
 
-inline uint16_t f32_to_bf16(float f) {
+AUTOGLM_HALF_FN uint16_t f32_to_bf16(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
   if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);  // quiet NaN
@@ -21,7 +28,7 @@ inline uint16_t f32_to_bf16(float f) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
-inline float f16_to_f32(uint16_t h) {
+AUTOGLM_HALF_FN float f16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu;
   const uint32_t mant = h & 0x3ffu;
@@ -48,7 +55,7 @@ inline float f16_to_f32(uint16_t h) {
   return f;
 }
 
-inline uint16_t f32_to_f16(float f) {
+AUTOGLM_HALF_FN uint16_t f32_to_f16(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
   const uint32_t sign = (bits >> 16) & 0x8000u;

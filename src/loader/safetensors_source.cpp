@@ -18,10 +18,6 @@ using Json = nlohmann::json;
 constexpr const char* kIndexFileName = "model.safetensors.index.json";
 constexpr const char* kSingleFileName = "model.safetensors";
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // A shard is a file beside the index. Absolute paths and ".." are refused so that an index cannot make us map
 // arbitrary files elsewhere on the machine.
 bool is_plain_relative(const std::string& file) {

@@ -30,9 +30,23 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
     const std::string p = "layers." + std::to_string(l) + ".";
     // Attention block.
     ValueId h = g.rms_norm(x, g.weight(p + "attn_norm", lw.attn_norm.view()), eps);
-    ValueId q = g.matmul(h, g.weight(p + "wq", lw.wq.view()), optional_weight(g, p + "bq", lw.bq));
-    ValueId k = g.matmul(h, g.weight(p + "wk", lw.wk.view()), optional_weight(g, p + "bk", lw.bk));
-    ValueId v = g.matmul(h, g.weight(p + "wv", lw.wv.view()), optional_weight(g, p + "bv", lw.bv));
+    ValueId q, k, v;
+    if (n == 1 && lw.w_qkv.defined()) {
+      // One token: one matmul over the fused weight, whose output row is [q | k | v] (decode streams the
+      // three matrices in one pass). With more rows the three parts are not contiguous, so prefill runs
+      // three matmuls over row ranges of the same weight (compute-bound there, so nothing is lost).
+      const int64_t q_dim = heads * head_dim, kv_dim = kv_heads * head_dim;
+      ValueId qkv =
+          g.matmul(h, g.weight(p + "w_qkv", lw.w_qkv.view()), optional_weight(g, p + "b_qkv", lw.b_qkv));
+      qkv = g.reshape(qkv, Shape{q_dim + 2 * kv_dim});
+      q = g.rows(qkv, 0, q_dim);
+      k = g.rows(qkv, q_dim, q_dim + kv_dim);
+      v = g.rows(qkv, q_dim + kv_dim, q_dim + 2 * kv_dim);
+    } else {
+      q = g.matmul(h, g.weight(p + "wq", lw.wq.view()), optional_weight(g, p + "bq", lw.bq));
+      k = g.matmul(h, g.weight(p + "wk", lw.wk.view()), optional_weight(g, p + "bk", lw.bk));
+      v = g.matmul(h, g.weight(p + "wv", lw.wv.view()), optional_weight(g, p + "bv", lw.bv));
+    }
     q = g.reshape(q, Shape{n, heads, head_dim});
     k = g.reshape(k, Shape{n, kv_heads, head_dim});
     v = g.reshape(v, Shape{n, kv_heads, head_dim});

@@ -1,6 +1,8 @@
 #include "model/decoder_weights.h"
 
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "model/rope_frequencies.h"
 
@@ -20,29 +22,38 @@ class Loader {
   Expected<Tensor> vector(const std::string& name, int64_t n) {
     return provider_.load(name, Shape{n}, DType::kF32);
   }
-  // [a; b] along rows: the fused gate/up weight of Llama-family checkpoints, assembled where the weights live.
-  Expected<Tensor> stacked_rows(const std::string& a_name, const std::string& b_name, int64_t rows,
+  // [a; b; ...] along rows, assembled where the weights live: the fused gate/up weight of Llama-family
+  // checkpoints and the fused q/k/v weight. kUnsupported when the parts differ in dtype (a GGUF file may
+  // quantize v differently from q and k); the caller then keeps them apart.
+  Expected<Tensor> stacked_rows(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
                                 int64_t cols, bool is_matrix) {
-    const Shape part = is_matrix ? Shape{rows, cols} : Shape{rows};
     const std::optional<DType> dtype = is_matrix ? matrix_dtype_ : std::optional<DType>(DType::kF32);
-    AUTOGLM_ASSIGN_OR_RETURN(Tensor a, provider_.load(a_name, part, dtype));
-    AUTOGLM_ASSIGN_OR_RETURN(Tensor b, provider_.load(b_name, part, dtype));
-    if (a.dtype() != b.dtype()) {
-      return unsupported(a_name + " is " + std::string(dtype_name(a.dtype())) + " but " + b_name + " is " +
-                         std::string(dtype_name(b.dtype())) + ": fused gate/up needs one type");
+    std::vector<Tensor> parts;
+    int64_t total_rows = 0;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const Shape part = is_matrix ? Shape{rows[i], cols} : Shape{rows[i]};
+      AUTOGLM_ASSIGN_OR_RETURN(Tensor t, provider_.load(names[i], part, dtype));
+      if (!parts.empty() && t.dtype() != parts[0].dtype()) {
+        return unsupported(names[0] + " is " + std::string(dtype_name(parts[0].dtype())) + " but " +
+                           names[i] + " is " + std::string(dtype_name(t.dtype())) +
+                           ": a fused weight needs one type");
+      }
+      total_rows += rows[i];
+      parts.push_back(std::move(t));
     }
-    const Shape shape = is_matrix ? Shape{2 * rows, cols} : Shape{2 * rows};
-    AUTOGLM_ASSIGN_OR_RETURN(Tensor out, backend_.allocate(a.dtype(), shape));
-    // Whole blocks per row, so the two halves are byte ranges of the output.
-    auto half = [&](const Tensor& t, size_t offset) {
+    const Shape shape = is_matrix ? Shape{total_rows, cols} : Shape{total_rows};
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor out, backend_.allocate(parts[0].dtype(), shape));
+    // Whole blocks per row, so each part is a byte range of the output.
+    size_t offset = 0;
+    for (const Tensor& t : parts) {
       TensorView dst{static_cast<uint8_t*>(out.data()) + offset, t.dtype(), t.shape(), out.device()};
-      return backend_.copy(dst, t.view());
-    };
-    AUTOGLM_RETURN_IF_ERROR(half(a, 0));
-    AUTOGLM_RETURN_IF_ERROR(half(b, a.nbytes()));
+      AUTOGLM_RETURN_IF_ERROR(backend_.copy(dst, t.view()));
+      offset += t.nbytes();
+    }
     if (is_matrix) matrix_bytes_ += out.nbytes();
     return out;
   }
+  void count_matrix(const Tensor& t) { matrix_bytes_ += t.nbytes(); }
   bool has(const std::string& name) const { return provider_.has(name); }
   size_t matrix_bytes() const { return matrix_bytes_; }
 
@@ -53,20 +64,49 @@ class Loader {
   size_t matrix_bytes_ = 0;
 };
 
+// Rows [begin, end) of a weight as a Tensor sharing its storage (the q, k and v parts of the fused weight).
+Tensor row_range(const Tensor& t, int64_t begin, int64_t end) {
+  const TensorView v = t.view().rows(begin, end);
+  return Tensor(std::shared_ptr<void>(t.storage(), v.data), v.dtype, v.shape, v.device);
+}
+
 Status load_layer(const ModelConfig& c, const DecoderSpec& spec, Loader& ld, int layer,
                   DecoderLayerWeights& w) {
   const std::string p = "model.layers." + std::to_string(layer) + ".";
   const int64_t hidden = c.hidden_size, q_dim = c.num_attention_heads * c.head_dim,
                 kv_dim = c.num_key_value_heads * c.head_dim, ffn = c.intermediate_size;
   AUTOGLM_ASSIGN_OR_RETURN(w.attn_norm, ld.vector(p + "input_layernorm.weight", hidden));
-  AUTOGLM_ASSIGN_OR_RETURN(w.wq, ld.matrix(p + "self_attn.q_proj.weight", q_dim, hidden));
-  AUTOGLM_ASSIGN_OR_RETURN(w.wk, ld.matrix(p + "self_attn.k_proj.weight", kv_dim, hidden));
-  AUTOGLM_ASSIGN_OR_RETURN(w.wv, ld.matrix(p + "self_attn.v_proj.weight", kv_dim, hidden));
+  const std::vector<std::string> qkv_names = {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
+                                              p + "self_attn.v_proj.weight"};
+  const std::vector<int64_t> qkv_rows = {q_dim, kv_dim, kv_dim};
+  Expected<Tensor> fused = ld.stacked_rows(qkv_names, qkv_rows, hidden, true);
+  if (fused.has_value()) {
+    w.w_qkv = std::move(fused).value();
+    w.wq = row_range(w.w_qkv, 0, q_dim);
+    w.wk = row_range(w.w_qkv, q_dim, q_dim + kv_dim);
+    w.wv = row_range(w.w_qkv, q_dim + kv_dim, q_dim + 2 * kv_dim);
+  } else if (fused.status().code() == StatusCode::kUnsupported) {
+    AUTOGLM_ASSIGN_OR_RETURN(w.wq, ld.matrix(qkv_names[0], q_dim, hidden));
+    AUTOGLM_ASSIGN_OR_RETURN(w.wk, ld.matrix(qkv_names[1], kv_dim, hidden));
+    AUTOGLM_ASSIGN_OR_RETURN(w.wv, ld.matrix(qkv_names[2], kv_dim, hidden));
+  } else {
+    return fused.status();
+  }
   AUTOGLM_ASSIGN_OR_RETURN(w.wo, ld.matrix(p + "self_attn.o_proj.weight", hidden, q_dim));
   if (spec.qkv_bias) {
-    AUTOGLM_ASSIGN_OR_RETURN(w.bq, ld.vector(p + "self_attn.q_proj.bias", q_dim));
-    AUTOGLM_ASSIGN_OR_RETURN(w.bk, ld.vector(p + "self_attn.k_proj.bias", kv_dim));
-    AUTOGLM_ASSIGN_OR_RETURN(w.bv, ld.vector(p + "self_attn.v_proj.bias", kv_dim));
+    if (w.w_qkv.defined()) {
+      AUTOGLM_ASSIGN_OR_RETURN(w.b_qkv,
+                               ld.stacked_rows({p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias",
+                                                p + "self_attn.v_proj.bias"},
+                                               qkv_rows, 0, false));
+      w.bq = row_range(w.b_qkv, 0, q_dim);
+      w.bk = row_range(w.b_qkv, q_dim, q_dim + kv_dim);
+      w.bv = row_range(w.b_qkv, q_dim + kv_dim, q_dim + 2 * kv_dim);
+    } else {
+      AUTOGLM_ASSIGN_OR_RETURN(w.bq, ld.vector(p + "self_attn.q_proj.bias", q_dim));
+      AUTOGLM_ASSIGN_OR_RETURN(w.bk, ld.vector(p + "self_attn.k_proj.bias", kv_dim));
+      AUTOGLM_ASSIGN_OR_RETURN(w.bv, ld.vector(p + "self_attn.v_proj.bias", kv_dim));
+    }
   }
   if (spec.o_bias) {
     AUTOGLM_ASSIGN_OR_RETURN(w.bo, ld.vector(p + "self_attn.o_proj.bias", hidden));
@@ -86,11 +126,13 @@ Status load_layer(const ModelConfig& c, const DecoderSpec& spec, Loader& ld, int
       AUTOGLM_ASSIGN_OR_RETURN(w.b_gate_up, ld.vector(p + "mlp.gate_up_proj.bias", 2 * ffn));
     }
   } else {
-    AUTOGLM_ASSIGN_OR_RETURN(w.w_gate_up, ld.stacked_rows(p + "mlp.gate_proj.weight",
-                                                          p + "mlp.up_proj.weight", ffn, hidden, true));
+    AUTOGLM_ASSIGN_OR_RETURN(
+        w.w_gate_up,
+        ld.stacked_rows({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, {ffn, ffn}, hidden, true));
     if (spec.mlp_bias) {
       AUTOGLM_ASSIGN_OR_RETURN(
-          w.b_gate_up, ld.stacked_rows(p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias", ffn, 0, false));
+          w.b_gate_up,
+          ld.stacked_rows({p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias"}, {ffn, ffn}, 0, false));
     }
   }
   AUTOGLM_ASSIGN_OR_RETURN(w.w_down, ld.matrix(p + "mlp.down_proj.weight", hidden, ffn));

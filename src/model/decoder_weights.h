@@ -14,6 +14,9 @@ namespace autoglm {
 
 struct DecoderLayerWeights {
   Tensor attn_norm;
+  // q, k and v projections are stacked into w_qkv [q_dim + 2 * kv_dim, hidden] at load (one matmul per
+  // decode step); wq/wk/wv are row ranges of it. w_qkv stays undefined when their dtypes differ.
+  Tensor w_qkv, b_qkv;
   Tensor wq, wk, wv, wo;
   Tensor bq, bk, bv, bo;  // undefined when the spec has no such bias
   Tensor q_norm, k_norm;  // spec.qk_norm

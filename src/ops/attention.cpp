@@ -1,6 +1,7 @@
 #include "ops/attention.h"
 
 #include <cmath>
+#include <string>
 #include <utility>
 
 #include "ops/kernel_table.h"
@@ -16,10 +17,12 @@ Status attention(Backend& backend, const AttentionArgs& a) {
   const std::pair<const char*, const TensorView*> tensors[] = {
       {"q", &a.q}, {"k_cache", &a.k_cache}, {"v_cache", &a.v_cache}, {"out", &a.out}};
   for (const auto& [what, tensor] : tensors) {
-    AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, what, *tensor, DType::kF32));
     AUTOGLM_RETURN_IF_ERROR(not_null(kOp, what, *tensor));
     AUTOGLM_RETURN_IF_ERROR(on_device(kOp, what, *tensor, backend));
   }
+  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "q", a.q, DType::kF32));
+  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
+  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "v_cache", a.v_cache, a.k_cache.dtype));
   const int64_t t = a.q.shape[0], q_heads = a.q.shape[1], head_dim = a.q.shape[2];
   const int64_t capacity = a.k_cache.shape[0], kv_heads = a.k_cache.shape[1];
   if (a.k_cache.shape[2] != head_dim) {
@@ -43,7 +46,7 @@ Status attention(Backend& backend, const AttentionArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "q", a.q));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "k_cache", a.k_cache));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "v_cache", a.v_cache));
-  AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<AttentionArgs>(kOp, backend, a.q.dtype));
+  AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<AttentionArgs>(kOp, backend, a.k_cache.dtype));
   fn(backend, a);
   return Status::ok();
 }
@@ -53,7 +56,12 @@ Status kv_store(Backend& backend, const KvStoreArgs& a) {
   constexpr const char* kOp = "kv_store";
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "src", a.src, 3));
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "cache", a.cache, 3));
-  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "src", a.src, a.cache.dtype));
+  const bool converts =
+      a.src.dtype == DType::kF32 && (a.cache.dtype == DType::kBF16 || a.cache.dtype == DType::kF16);
+  if (a.src.dtype != a.cache.dtype && !converts) {
+    return invalid_argument("kv_store: src " + a.src.describe() + " must have the cache's dtype " +
+                            std::string(dtype_name(a.cache.dtype)) + ", or be f32 for a bf16 or f16 cache");
+  }
   const int64_t t = a.src.shape[0], capacity = a.cache.shape[0];
   if (a.src.shape[1] != a.cache.shape[1] || a.src.shape[2] != a.cache.shape[2]) {
     return invalid_argument("kv_store: src " + a.src.describe() + " rows do not match cache " +

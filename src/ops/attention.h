@@ -3,6 +3,8 @@
 //   j <= q_pos0 + t  and  (window == 0 or q_pos0 + t - j < window)   (HF sliding-window semantics)
 // Query head h reads KV head h / (q_heads / kv_heads). scores = scale * q.k, optionally soft-capped as
 // softcap * tanh(scores / softcap); softmax in f32; out = probabilities . v.
+// The caches are f32 (the exact path), bf16 or f16 (both caches of one dtype, which is the dispatch key);
+// q and out stay f32. A backend without a kernel for a cache dtype answers "no kernel" (the CPU has only f32).
 // Floor (decode): bytes of the K and V rows read, once per KV head.
 #pragma once
 
@@ -11,9 +13,10 @@
 namespace autoglm {
 
 struct AttentionArgs {
-  TensorView q;        // [t, q_heads, head_dim] f32 (dispatch key)
-  TensorView k_cache;  // [capacity, kv_heads, head_dim] f32; rows [0, q_pos0 + t) are valid
-  TensorView v_cache;  // [capacity, kv_heads, head_dim] f32
+  TensorView q;        // [t, q_heads, head_dim] f32
+  TensorView k_cache;  // [capacity, kv_heads, head_dim] f32, bf16 or f16 (dispatch key); rows [0, q_pos0 + t)
+                       // are valid
+  TensorView v_cache;  // [capacity, kv_heads, head_dim], k_cache's dtype
   int64_t q_pos0 = 0;  // position of the first query row
   float scale = 1.0f;
   int64_t window = 0;    // 0: full causal attention
@@ -23,9 +26,10 @@ struct AttentionArgs {
 
 Status attention(Backend& backend, const AttentionArgs& args);
 
-// Writes src rows into cache rows [start, start + t): the K or V of new tokens.
+// Writes src rows into cache rows [start, start + t): the K or V of new tokens. src has the cache's dtype
+// (a byte copy), or is f32 with a bf16 or f16 cache (converted, rounding to nearest even as core/half.h).
 struct KvStoreArgs {
-  TensorView src;    // [t, kv_heads, head_dim] (dispatch key: the cache dtype, equal to src's)
+  TensorView src;    // [t, kv_heads, head_dim] (dispatch key: the cache dtype)
   TensorView cache;  // [capacity, kv_heads, head_dim]
   int64_t start = 0;
 };

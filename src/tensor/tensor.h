@@ -49,6 +49,8 @@ class Tensor {
   static Tensor host(DType dtype, Shape shape);
 
   bool defined() const { return storage_ != nullptr; }
+  // The owning pointer, for views that keep the storage alive (std::shared_ptr's aliasing constructor).
+  const std::shared_ptr<void>& storage() const { return storage_; }
   TensorView view() const { return {storage_.get(), dtype_, shape_, device_}; }
   void* data() const { return storage_.get(); }
   template <typename T>

@@ -1,4 +1,5 @@
-// Causal grouped-query attention over a contiguous KV cache, f32, CPU; and kv_store, the cache row writer.
+// Causal grouped-query attention over a contiguous KV cache, f32, CPU; and kv_store, the cache row writer
+// (a byte copy, or f32 -> bf16 / f16 rounding to nearest even).
 //
 // Layout: q and out [t, q_heads, head_dim]; caches [capacity, kv_heads, head_dim]: key j of KV head g is the
 //   head_dim floats at (j * kv_heads + g) * head_dim. Query row i sits at position q_pos0 + i.
@@ -30,6 +31,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/kernels/vec_exp.h"
+#include "core/half.h"
 #include "ops/attention.h"
 #include "ops/kernel_table.h"
 
@@ -340,17 +342,32 @@ void attention_cpu_f32(Backend& backend, const AttentionArgs& a) {
   if (p.n_chunks > 1) merge_chunks(a, p);
 }
 
-// A byte copy, so one kernel serves every cache dtype.
+// A byte copy when src has the cache's dtype, so one kernel serves every cache dtype; f32 rows into a bf16
+// or f16 cache are rounded to nearest even (core/half.h).
 void kv_store_cpu(Backend& backend, const KvStoreArgs& a) {
-  const size_t row_bytes = a.src.shape[0] == 0 ? 0 : a.src.nbytes() / static_cast<size_t>(a.src.shape[0]);
-  if (row_bytes == 0) return;
+  const int64_t t = a.src.shape[0], row_elems = a.src.shape[1] * a.src.shape[2];
+  if (t == 0 || row_elems == 0) return;
+  const size_t row_bytes = static_cast<size_t>(row_elems) * dtype_size(a.cache.dtype);
   const auto* src = static_cast<const uint8_t*>(a.src.data);
   auto* dst = static_cast<uint8_t*>(a.cache.data) + static_cast<size_t>(a.start) * row_bytes;
   const int64_t grain = std::max<int64_t>(1, kMinStoreBytesPerTask / static_cast<int64_t>(row_bytes));
+  if (a.src.dtype == a.cache.dtype) {
+    cpu_pool(backend).parallel_for(
+        t,
+        [&](int64_t begin, int64_t end, int) {
+          std::memcpy(dst + begin * row_bytes, src + begin * row_bytes, (end - begin) * row_bytes);
+        },
+        grain);
+    return;
+  }
+  const bool to_bf16 = a.cache.dtype == DType::kBF16;  // else f16; the op admits nothing else
+  const float* from = a.src.as<const float>();
+  auto* to = reinterpret_cast<uint16_t*>(dst);
   cpu_pool(backend).parallel_for(
-      a.src.shape[0],
+      t,
       [&](int64_t begin, int64_t end, int) {
-        std::memcpy(dst + begin * row_bytes, src + begin * row_bytes, (end - begin) * row_bytes);
+        for (int64_t i = begin * row_elems; i < end * row_elems; ++i)
+          to[i] = to_bf16 ? f32_to_bf16(from[i]) : f32_to_f16(from[i]);
       },
       grain);
 }

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/half.h"
+
 namespace autoglm {
 
 void attention_ref(const AttentionArgs& a) {
@@ -53,6 +55,16 @@ void kv_store_ref(const KvStoreArgs& a) {
   const int64_t t = a.src.shape[0];
   const size_t elem = dtype_size(a.src.dtype);
   const int64_t row_elems = a.src.shape[1] * a.src.shape[2];
+  if (a.src.dtype != a.cache.dtype) {  // f32 into a bf16 or f16 cache
+    for (int64_t s = 0; s < t; ++s) {
+      for (int64_t e = 0; e < row_elems; ++e) {
+        const float x = a.src.as<const float>()[s * row_elems + e];
+        a.cache.as<uint16_t>()[(a.start + s) * row_elems + e] =
+            a.cache.dtype == DType::kBF16 ? f32_to_bf16(x) : f32_to_f16(x);
+      }
+    }
+    return;
+  }
   for (int64_t s = 0; s < t; ++s) {
     for (int64_t e = 0; e < row_elems; ++e) {
       std::memcpy(static_cast<uint8_t*>(a.cache.data) + ((a.start + s) * row_elems + e) * elem,
