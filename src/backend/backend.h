@@ -19,6 +19,14 @@ struct BackendOptions {
   int device_index = 0;  // which GPU, for GPU backends
 };
 
+// Work recorded once and replayed as a unit (a CUDA graph): the hundreds of launches of a decode step cost
+// one launch. Replays read and write the same memory the recording did.
+class CapturedWork {
+ public:
+  virtual ~CapturedWork() = default;
+  virtual Status replay() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -32,6 +40,15 @@ class Backend {
   // Waits until all work queued on this backend has finished; reports the first asynchronous error (a
   // failed kernel launch or device fault) since the last call, which is sticky on GPUs.
   virtual Status synchronize() { return Status::ok(); }
+
+  // Records the work `enqueue` queues (it must queue device work only: no copies to or from host memory, no
+  // synchronization) for replay. kUnsupported on backends without recording (the CPU).
+  virtual Expected<std::unique_ptr<CapturedWork>> capture(const std::function<Status()>& enqueue) {
+    return unsupported(name() + " cannot record work for replay");
+  }
+  // Changes whenever backend-owned memory that recorded work may point to has moved (e.g. kernel scratch
+  // regrown): recordings made before are stale.
+  virtual uint64_t memory_generation() const { return 0; }
 };
 
 using BackendFactory = std::function<Expected<std::unique_ptr<Backend>>(const BackendOptions&)>;

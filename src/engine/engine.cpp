@@ -187,7 +187,7 @@ Status Engine::generate(const GenerateRequest& request, GenerateResult* result,
   }
 
   AUTOGLM_ASSIGN_OR_RETURN(KvCache cache,
-                           KvCache::create(*impl_->backend, config, std::min(needed, impl_->max_context)));
+                           KvCache::create(*impl_->backend, config, std::min(needed, impl_->max_context), model.kv_dtype()));
   Executor executor(*impl_->backend);
   Sampler sampler(request.sampling);
   *result = GenerateResult{};

@@ -89,13 +89,13 @@ Status GgufParser::read_scalar(GgufValueType type, GgufValue* v, GgufArray* into
     }
   };
   switch (type) {
-    case GgufValueType::kUint8: { uint8_t x; AUTOGLM_RETURN_IF_ERROR(read(&x, "u8")); put_int(x); break; }
-    case GgufValueType::kInt8: { int8_t x; AUTOGLM_RETURN_IF_ERROR(read(&x, "i8")); put_int(x); break; }
-    case GgufValueType::kUint16: { uint16_t x; AUTOGLM_RETURN_IF_ERROR(read(&x, "u16")); put_int(x); break; }
-    case GgufValueType::kInt16: { int16_t x; AUTOGLM_RETURN_IF_ERROR(read(&x, "i16")); put_int(x); break; }
-    case GgufValueType::kUint32: { uint32_t x; AUTOGLM_RETURN_IF_ERROR(read(&x, "u32")); put_int(x); break; }
-    case GgufValueType::kInt32: { int32_t x; AUTOGLM_RETURN_IF_ERROR(read(&x, "i32")); put_int(x); break; }
-    case GgufValueType::kInt64: { int64_t x; AUTOGLM_RETURN_IF_ERROR(read(&x, "i64")); put_int(x); break; }
+    case GgufValueType::kUint8: { uint8_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "u8")); put_int(x); break; }
+    case GgufValueType::kInt8: { int8_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "i8")); put_int(x); break; }
+    case GgufValueType::kUint16: { uint16_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "u16")); put_int(x); break; }
+    case GgufValueType::kInt16: { int16_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "i16")); put_int(x); break; }
+    case GgufValueType::kUint32: { uint32_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "u32")); put_int(x); break; }
+    case GgufValueType::kInt32: { int32_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "i32")); put_int(x); break; }
+    case GgufValueType::kInt64: { int64_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "i64")); put_int(x); break; }
     case GgufValueType::kUint64: {
       uint64_t x;
       AUTOGLM_RETURN_IF_ERROR(read(&x, "u64"));

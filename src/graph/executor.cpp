@@ -1,5 +1,6 @@
 #include "graph/executor.h"
 
+#include <atomic>
 #include <chrono>
 
 #include "graph/buffer_plan.h"
@@ -10,14 +11,21 @@
 #include "ops/matmul.h"
 #include "ops/rms_norm.h"
 #include "ops/rope.h"
+#include "ops/rope_kv_store.h"
 #include "ops/softmax.h"
 #include "ops/swiglu.h"
 
 namespace autoglm {
 
+Executor::Executor(Backend& backend) : backend_(backend) {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id++;
+}
+
 Status Executor::plan(const Graph& graph) {
   BufferPlan plan = plan_buffers(graph);
   if (!arena_.defined() || arena_.nbytes() < plan.arena_bytes) {
+    ++arena_generation_;
     AUTOGLM_ASSIGN_OR_RETURN(
         arena_, backend_.allocate(DType::kF32, Shape{static_cast<int64_t>((plan.arena_bytes + 3) / 4)}));
   }
@@ -93,7 +101,7 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
       return kv_store(backend_, {in(0), in(1), std::get<KvStoreAttrs>(node.attrs).start});
     case OpKind::kAttention: {
       const auto& a = std::get<AttentionAttrs>(node.attrs);
-      return attention(backend_, {in(0), in(1), in(2), a.q_pos0, a.scale, a.window, a.softcap, out});
+      return attention(backend_, {in(0), in(1), in(2), a.q_pos0, a.scale, a.window, a.softcap, out, in(3)});
     }
     case OpKind::kSwiglu:
       return swiglu(backend_, {in(0), out});
@@ -101,6 +109,11 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
       return add(backend_, {in(0), in(1), out});
     case OpKind::kSoftmax:
       return softmax(backend_, {in(0), out});
+    case OpKind::kRopeKvStore: {
+      const auto& a = std::get<RopeAttrs>(node.attrs);
+      return rope_kv_store(backend_,
+                           {in(0), in(1), in(2), in(3), in(4), a.rotary_dim, a.layout, out, in(5), in(6)});
+    }
   }
   return internal_error("unhandled op");
 }

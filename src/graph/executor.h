@@ -26,7 +26,7 @@ struct ExecutorStats {
 
 class Executor {
  public:
-  explicit Executor(Backend& backend) : backend_(backend) {}
+  explicit Executor(Backend& backend);
 
   // Executes every node in order. Outputs stay readable through value() until the next run.
   Status run(const Graph& graph);
@@ -36,7 +36,12 @@ class Executor {
   const ExecutorStats& stats() const { return stats_; }
   // Times every node (synchronizing the backend after each, so device time lands on the right op).
   void set_profiling(bool on) { profiling_ = on; }
+  bool profiling() const { return profiling_; }
   Backend& backend() { return backend_; }
+  // Unique per executor for the process's lifetime, and a counter of arena reallocations: together they tell
+  // whether work recorded on an earlier run still points at this executor's current memory.
+  uint64_t id() const { return id_; }
+  uint64_t arena_generation() const { return arena_generation_; }
 
  private:
   Status plan(const Graph& graph);
@@ -47,6 +52,8 @@ class Executor {
   std::vector<int64_t> offsets_;  // byte offset in the arena per value (intermediates only), -1 otherwise
   ExecutorStats stats_;
   bool profiling_ = false;
+  uint64_t id_ = 0;
+  uint64_t arena_generation_ = 0;
 };
 
 }  // namespace autoglm

@@ -26,8 +26,29 @@ const char* op_kind_name(OpKind op) {
       return "add";
     case OpKind::kSoftmax:
       return "softmax";
+    case OpKind::kRopeKvStore:
+      return "rope_kv_store";
   }
   return "?";
+}
+
+bool op_writes_state(OpKind op) {
+  switch (op) {
+    case OpKind::kKvStore:
+    case OpKind::kRopeKvStore:
+      return true;
+    case OpKind::kEmbedding:
+    case OpKind::kMatmul:
+    case OpKind::kRmsNorm:
+    case OpKind::kLayerNorm:
+    case OpKind::kRope:
+    case OpKind::kAttention:
+    case OpKind::kSwiglu:
+    case OpKind::kAdd:
+    case OpKind::kSoftmax:
+      return false;
+  }
+  return true;  // unreachable; keeping an unknown node is the safe answer
 }
 
 ValueId Graph::bind(ValueKind kind, const std::string& name, const TensorView& t) {
@@ -108,8 +129,20 @@ void Graph::kv_store(ValueId src, ValueId cache, int64_t start) {
   nodes_.push_back(Node{OpKind::kKvStore, {src, cache}, ValueId{}, KvStoreAttrs{start}});
 }
 
+ValueId Graph::rope_kv_store(ValueId q, ValueId k, ValueId v, ValueId positions, ValueId inv_freq,
+                             ValueId k_cache, ValueId v_cache, int rotary_dim, RopeLayout layout) {
+  return add_node(OpKind::kRopeKvStore, {q, k, v, positions, inv_freq, k_cache, v_cache}, value(q).dtype,
+                  value(q).shape, RopeAttrs{rotary_dim, layout});
+}
+
 ValueId Graph::attention(ValueId q, ValueId k_cache, ValueId v_cache, const AttentionAttrs& attrs) {
   return add_node(OpKind::kAttention, {q, k_cache, v_cache}, value(q).dtype, value(q).shape, attrs);
+}
+
+ValueId Graph::attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId positions,
+                         const AttentionAttrs& attrs) {
+  return add_node(OpKind::kAttention, {q, k_cache, v_cache, positions}, value(q).dtype, value(q).shape,
+                  attrs);
 }
 
 ValueId Graph::swiglu(ValueId x) {

@@ -6,7 +6,7 @@
 //
 // Values are bound (inputs, weights, KV-cache state: the caller owns their memory, which must outlive the
 // run) or intermediates (the executor owns them). A view is a reshape or row range of another value and
-// shares its memory. Nodes either produce one value or, like kv_store, write into a bound value.
+// shares its memory. Nodes produce one value, write into a bound value (kv_store), or both (rope_kv_store).
 #pragma once
 
 #include <cstdint>
@@ -49,10 +49,14 @@ enum class OpKind : uint8_t {
   kSwiglu,
   kAdd,
   kSoftmax,
+  kRopeKvStore,
 };
-constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kSoftmax) + 1;
+constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kRopeKvStore) + 1;
 
 const char* op_kind_name(OpKind op);
+// True for ops that write into bound state values (the KV caches) named among their inputs, whether or not
+// they also produce an output: passes must keep such nodes even when nobody reads their output.
+bool op_writes_state(OpKind op);
 
 struct NoAttrs {};
 struct NormAttrs {
@@ -98,7 +102,15 @@ class Graph {
   ValueId layer_norm(ValueId x, ValueId weight, ValueId bias, float eps);
   ValueId rope(ValueId x, ValueId positions, ValueId inv_freq, int rotary_dim, RopeLayout layout);
   void kv_store(ValueId src, ValueId cache, int64_t start);
+  // RoPE of q and k, and rotated k and v written to cache rows positions[i] (ops/rope_kv_store.h); returns
+  // the rotated q.
+  ValueId rope_kv_store(ValueId q, ValueId k, ValueId v, ValueId positions, ValueId inv_freq, ValueId k_cache,
+                        ValueId v_cache, int rotary_dim, RopeLayout layout);
   ValueId attention(ValueId q, ValueId k_cache, ValueId v_cache, const AttentionAttrs& attrs);
+  // With positions ([t] i32, positions[0] == attrs.q_pos0) the decode kernels read the query position from
+  // the device, so the step can be recorded and replayed (ops/attention.h).
+  ValueId attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId positions,
+                    const AttentionAttrs& attrs);
   ValueId swiglu(ValueId x);
   ValueId add(ValueId a, ValueId b);
   ValueId softmax(ValueId x);

@@ -23,11 +23,11 @@ Status DeadNodeElimination::run(Graph& graph) {
     mark_live(out);
   auto& nodes = graph.mutable_nodes();
   std::vector<bool> keep(nodes.size(), false);
-  // Walk backwards: a node is live if it writes state or produces a live value; its inputs (and the values
-  // their views stand on) become live.
+  // Walk backwards: a node is live if it writes state (op_writes_state, or no output at all) or produces a
+  // live value; its inputs (and the values their views stand on) become live.
   for (size_t i = nodes.size(); i-- > 0;) {
     const Node& n = nodes[i];
-    const bool live = !n.output.valid() || live_value[n.output.index];
+    const bool live = op_writes_state(n.op) || !n.output.valid() || live_value[n.output.index];
     if (!live) continue;
     keep[i] = true;
     for (ValueId in : n.inputs)
@@ -35,7 +35,10 @@ Status DeadNodeElimination::run(Graph& graph) {
   }
   size_t w = 0;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (keep[i]) nodes[w++] = std::move(nodes[i]);
+    if (!keep[i]) continue;
+    // Never self-move: a vector moved onto itself may come out empty (a kept first node lost its inputs).
+    if (w != i) nodes[w] = std::move(nodes[i]);
+    ++w;
   }
   nodes.resize(w);
   return Status::ok();

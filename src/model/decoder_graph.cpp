@@ -54,20 +54,25 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
       q = g.rms_norm(q, g.weight(p + "q_norm", lw.q_norm.view()), eps);
       k = g.rms_norm(k, g.weight(p + "k_norm", lw.k_norm.view()), eps);
     }
-    if (rot_dim > 0) {
-      q = g.rope(q, positions, inv_freq, rot_dim, spec.rope_layout);
-      k = g.rope(k, positions, inv_freq, rot_dim, spec.rope_layout);
-    }
     const ValueId k_cache = g.state(p + "k_cache", cache.k[l].view());
     const ValueId v_cache = g.state(p + "v_cache", cache.v[l].view());
-    g.kv_store(k, k_cache, in.n_past);
-    g.kv_store(v, v_cache, in.n_past);
+    if (rot_dim > 0) {
+      // One op (one launch on a GPU) for RoPE of q and k and both cache writes; the cache row of token i is
+      // positions[i] = n_past + i (model.cpp), read on the device, so a decode step's launches do not change
+      // from step to step.
+      q = g.rope_kv_store(q, k, v, positions, inv_freq, k_cache, v_cache, rot_dim, spec.rope_layout);
+    } else {
+      g.kv_store(k, k_cache, in.n_past);
+      g.kv_store(v, v_cache, in.n_past);
+    }
     AttentionAttrs attn;
     attn.q_pos0 = in.n_past;
     attn.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
     attn.window =
         c.layer_types.size() > l && c.layer_types[l] == LayerAttentionType::kSliding ? c.sliding_window : 0;
-    ValueId a = g.attention(q, k_cache, v_cache, attn);
+    // Positions give the kernels the query position on the device, so a recorded decode step replays at any
+    // later position (model/decode_replay.h).
+    ValueId a = g.attention(q, k_cache, v_cache, positions, attn);
     a = g.reshape(a, Shape{n, heads * head_dim});
     ValueId o = g.matmul(a, g.weight(p + "wo", lw.wo.view()), optional_weight(g, p + "bo", lw.bo));
     if (spec.sandwich_norms) o = g.rms_norm(o, g.weight(p + "post_attn_norm", lw.post_attn_norm.view()), eps);

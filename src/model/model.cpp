@@ -4,6 +4,7 @@
 
 #include "loader/gguf_source.h"
 #include "loader/hf_config.h"
+#include "model/decode_replay.h"
 #include "model/decoder_graph.h"
 #include "model/weight_provider.h"
 
@@ -56,6 +57,10 @@ Expected<std::unique_ptr<Model>> Model::random(const ModelConfig& config, Backen
   return std::unique_ptr<Model>(new Model(backend, config, spec, std::move(weights), weight_dtype, nullptr));
 }
 
+DType Model::kv_dtype() const {
+  return backend_.device().kind != DeviceKind::kCpu && weight_dtype_ != DType::kF32 ? DType::kBF16 : DType::kF32;
+}
+
 std::vector<int32_t> Model::eos_token_ids() const {
   std::vector<int32_t> ids;
   for (const auto* list : {&config_.eos_token_ids, &generation_config_.eos_token_ids}) {
@@ -80,6 +85,10 @@ Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::spa
                           std::to_string(config_.vocab_size) + ")");
     }
   }
+  if (n == 1 && !all_logits && replay_decode_ && backend_.device().kind != DeviceKind::kCpu &&
+      !executor.profiling()) {
+    return forward_replayed(executor, cache, tokens[0]);
+  }
   Tensor ids = Tensor::host(DType::kI32, Shape{n});
   Tensor positions = Tensor::host(DType::kI32, Shape{n});
   for (int64_t i = 0; i < n; ++i) {
@@ -102,6 +111,52 @@ Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::spa
   AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
   cache.n_filled += n;
   return executor.value(graph, logits);
+}
+
+Expected<TensorView> Model::forward_replayed(Executor& executor, KvCache& cache, int32_t token) const {
+  if (!cache.decode_replay) {
+    auto r = std::make_shared<DecodeReplay>();
+    AUTOGLM_ASSIGN_OR_RETURN(r->ids, backend_.allocate(DType::kI32, Shape{1}));
+    AUTOGLM_ASSIGN_OR_RETURN(r->positions, backend_.allocate(DType::kI32, Shape{1}));
+    cache.decode_replay = std::move(r);
+  }
+  DecodeReplay& r = *cache.decode_replay;
+  const int32_t position = static_cast<int32_t>(cache.n_filled);
+  AUTOGLM_RETURN_IF_ERROR(backend_.copy(r.ids.view(), TensorView{const_cast<int32_t*>(&token), DType::kI32, Shape{1}, Device{}}));
+  AUTOGLM_RETURN_IF_ERROR(
+      backend_.copy(r.positions.view(), TensorView{const_cast<int32_t*>(&position), DType::kI32, Shape{1}, Device{}}));
+  const bool valid = r.work != nullptr && r.executor_id == executor.id() &&
+                     r.arena_generation == executor.arena_generation() &&
+                     r.memory_generation == backend_.memory_generation();
+  if (valid) {
+    AUTOGLM_RETURN_IF_ERROR(r.work->replay());
+    cache.n_filled += 1;
+    return r.logits;
+  }
+  r.work.reset();
+  Graph graph;
+  StepInputs in{r.ids.view(), r.positions.view(), cache.n_filled, false};
+  const ValueId logits = build_decoder_graph(graph, config_, spec_, weights_, cache, in);
+  AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
+  // The ordinary run computes this step and sizes the arena and scratch; the recording then reuses them.
+  AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
+  const TensorView result = executor.value(graph, logits);
+  if (graph_is_replayable(graph)) {
+    Expected<std::unique_ptr<CapturedWork>> work = backend_.capture([&] { return executor.run(graph); });
+    if (work.has_value()) {
+      r.work = std::move(work).value();
+      r.logits = executor.value(graph, logits);
+      r.executor_id = executor.id();
+      r.arena_generation = executor.arena_generation();
+      r.memory_generation = backend_.memory_generation();
+      // Recording runs nothing; the ordinary run above already wrote this step's K/V and logits, and the
+      // arena did not move (same graph, same plan), so `result` still holds them.
+    } else if (work.status().code() != StatusCode::kUnsupported) {
+      return work.status();
+    }
+  }
+  cache.n_filled += 1;
+  return result;
 }
 
 }  // namespace autoglm

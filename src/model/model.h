@@ -41,6 +41,9 @@ class Model {
   const DecoderWeights& weights() const { return weights_; }
   Backend& backend() const { return backend_; }
   DType weight_dtype() const { return weight_dtype_; }
+  // The KV cache dtype this model computes best with: bf16 on a GPU when the weights are not f32 (half the
+  // cache bytes, and tensor-core attention), f32 otherwise (the exact path the f32 golden tests hold).
+  DType kv_dtype() const;
 
   // Runs tokens at positions [cache.n_filled, cache.n_filled + n) and appends their K/V to the cache.
   // Returns the logits [n or 1, vocab] f32 (last row only unless all_logits), valid until the next call
@@ -50,6 +53,10 @@ class Model {
 
   // Rewrite passes applied to every forward graph before it runs.
   PassManager& passes() { return passes_; }
+
+  // On backends that record work (CUDA graphs), one-token steps are recorded once per sequence and replayed
+  // (on by default; off to compare, or to debug kernels one launch at a time).
+  void set_replay_decode(bool on) { replay_decode_ = on; }
 
  private:
   Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeights weights, DType weight_dtype,
@@ -61,7 +68,10 @@ class Model {
   DecoderSpec spec_;
   DecoderWeights weights_;
   DType weight_dtype_;
+  Expected<TensorView> forward_replayed(Executor& executor, KvCache& cache, int32_t token) const;
+
   std::unique_ptr<WeightSource> source_;  // kept for the lifetime of mmapped weights
+  bool replay_decode_ = true;
   PassManager passes_;
 };
 

@@ -84,6 +84,12 @@ class CheckpointWeights final : public WeightProvider {
       return unsupported(source_.describe() + ": tensor '" + name + "': converting " +
                          std::string(dtype_name(src.dtype)) + " to " + std::string(dtype_name(dtype)));
     }
+    if (src.dtype == dtype && backend_.device().kind != DeviceKind::kCpu) {
+      // Straight from the mapped file to the device: no host copy of the (possibly 16 GB) checkpoint.
+      AUTOGLM_ASSIGN_OR_RETURN(Tensor t, backend_.allocate(dtype, shape));
+      AUTOGLM_RETURN_IF_ERROR(backend_.copy(t.view(), TensorView{src.data, dtype, shape, Device{}}));
+      return t;
+    }
     Tensor host = Tensor::host(dtype, shape);
     if (!host.defined()) return resource_exhausted("cannot allocate " + name);
     convert_elements(src.data, src.dtype, host.data(), dtype, src.numel());

@@ -46,6 +46,13 @@ Status attention(Backend& backend, const AttentionArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "q", a.q));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "k_cache", a.k_cache));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "v_cache", a.v_cache));
+  if (a.positions.data != nullptr) {
+    // Its values live on the device (read by the kernels); q_pos0 == positions[0] is the caller's promise.
+    AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "positions", a.positions, DType::kI32));
+    AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "positions", a.positions, Shape{t}));
+    AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "positions", a.positions, backend));
+    AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "positions", a.positions));
+  }
   AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<AttentionArgs>(kOp, backend, a.k_cache.dtype));
   fn(backend, a);
   return Status::ok();

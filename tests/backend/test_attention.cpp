@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -230,6 +231,66 @@ TEST(Attention, RejectsBadArguments) {
 }
 
 // kv_store writes exactly rows [start, start + t) and leaves every other cache row as it was.
+Tensor positions_of(int64_t q_pos0, int64_t t) {
+  Tensor positions = Tensor::host(DType::kI32, Shape{t});
+  for (int64_t i = 0; i < t; ++i)
+    positions.as<int32_t>()[i] = static_cast<int32_t>(q_pos0 + i);
+  return positions;
+}
+
+// The CPU reads q_pos0 from positions[0] (host memory here): the same answer, bit for bit, as without.
+TEST(Attention, PositionsGivenMatchNotGiven) {
+  for (const int n_threads : {1, 3}) {
+    auto backend = make_cpu(n_threads);
+    for (const Case& c : {Case{1, 4095, 8, 2, 128, 0, 0.0f}, Case{2, 700, 4, 1, 80, 64, 0.0f},
+                          Case{1, 0, 4, 4, 16, 0, 30.0f}, Case{37, 11, 8, 2, 64, 16, 0.0f}}) {
+      SCOPED_TRACE("threads " + std::to_string(n_threads) + " t " + std::to_string(c.t) + " q_pos0 " +
+                   std::to_string(c.q_pos0));
+      const Problem p = make_problem(c.t, c.q_pos0, c.q_heads, c.kv_heads, c.head_dim, 850 + c.t);
+      const Tensor positions = positions_of(c.q_pos0, c.t);
+      GuardedOut without(p.q.shape()), with(p.q.shape());
+      AttentionArgs args{p.q.view(), p.k_cache.view(), p.v_cache.view(), c.q_pos0,
+                         0.125f,     c.window,         c.softcap,        without.view()};
+      ASSERT_TRUE(attention(*backend, args).is_ok());
+      args.out = with.view();
+      args.positions = positions.view();
+      ASSERT_TRUE(attention(*backend, args).is_ok());
+      with.expect_clean();
+      without.expect_clean();
+      EXPECT_EQ(with.values(), without.values());
+      EXPECT_LE(rel_max_abs_error(with.values(), reference(args)), kTolerance);
+    }
+  }
+}
+
+TEST(Attention, RejectsBadPositions) {
+  auto backend = make_cpu();
+  const Problem p = make_problem(3, 4, 4, 2, 16, 861);  // capacity 10
+  Tensor out = Tensor::host(DType::kF32, Shape{3, 4, 16});
+  const Tensor positions = positions_of(4, 3);
+  const AttentionArgs good{p.q.view(), p.k_cache.view(), p.v_cache.view(), 4, 0.25f, 0,
+                           0.0f,       out.view(),       positions.view()};
+  ASSERT_TRUE(attention(*backend, good).is_ok());
+
+  AttentionArgs bad = good;
+  const Tensor f32_positions = random_tensor(DType::kF32, Shape{3}, 862);
+  bad.positions = f32_positions.view();
+  EXPECT_EQ(attention(*backend, bad).code(), StatusCode::kInvalidArgument) << "f32 positions";
+  bad = good;
+  const Tensor four = positions_of(4, 4);
+  bad.positions = four.view();
+  EXPECT_EQ(attention(*backend, bad).code(), StatusCode::kInvalidArgument) << "positions [4] for t = 3";
+  bad = good;
+  bad.positions = four.view().reshaped(Shape{1, 4});
+  EXPECT_EQ(attention(*backend, bad).code(), StatusCode::kInvalidArgument) << "positions of rank 2";
+  bad = good;
+  bad.positions.device = Device{DeviceKind::kCuda, 0};
+  EXPECT_EQ(attention(*backend, bad).code(), StatusCode::kInvalidArgument) << "positions on another device";
+  bad = good;
+  bad.positions = TensorView{out.data(), DType::kI32, Shape{3}, Device{}};
+  EXPECT_EQ(attention(*backend, bad).code(), StatusCode::kInvalidArgument) << "positions alias out";
+}
+
 TEST(KvStore, WritesExactlyItsRows) {
   auto backend = make_cpu();
   for (const DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
@@ -259,6 +320,65 @@ TEST(KvStore, WritesExactlyItsRows) {
   }
 }
 
+// f32 rows into a bf16 or f16 cache are rounded to nearest even exactly as core/half.h does, on one thread
+// and split across threads, and the reference agrees; rows outside [start, start + t) stay as they were.
+TEST(KvStore, ConvertsF32IntoHalfCaches) {
+  for (const int n_threads : {1, 4}) {
+    auto backend = make_cpu(n_threads);
+    for (const DType dtype : {DType::kBF16, DType::kF16}) {
+      for (const auto& [t, start] : {std::pair<int64_t, int64_t>{7, 5}, {1, 19}, {0, 3}, {3000, 1000}}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + " threads " + std::to_string(n_threads) + " t " +
+                     std::to_string(t));
+        const int64_t capacity = 4096, kv_heads = 2, head_dim = 24, row = kv_heads * head_dim;
+        Tensor src = random_tensor(DType::kF32, Shape{t, kv_heads, head_dim}, 950 + t, -70000.0f, 70000.0f);
+        if (t > 3) {
+          src.as<float>()[0] = NAN;
+          src.as<float>()[1] = -INFINITY;
+          src.as<float>()[2] = 1e-30f;
+          src.as<float>()[3] = -0.0f;
+        }
+        const Tensor before = random_tensor(dtype, Shape{capacity, kv_heads, head_dim}, 951);
+        Tensor cache = Tensor::host(dtype, before.shape());
+        std::memcpy(cache.data(), before.data(), before.nbytes());
+        const Status stored = kv_store(*backend, {src.view(), cache.view(), start});
+        ASSERT_TRUE(stored.is_ok()) << stored.to_string();
+        const auto* got = cache.as<const uint16_t>();
+        const auto* old = before.as<const uint16_t>();
+        for (int64_t i = 0; i < cache.numel(); ++i) {
+          const int64_t r = i / row;
+          uint16_t want = old[i];
+          if (r >= start && r < start + t) {
+            const float x = src.as<const float>()[i - start * row];
+            want = dtype == DType::kBF16 ? f32_to_bf16(x) : f32_to_f16(x);
+          }
+          ASSERT_EQ(got[i], want) << "element " << i << " row " << r;
+        }
+        Tensor ref_cache = Tensor::host(dtype, before.shape());
+        std::memcpy(ref_cache.data(), before.data(), before.nbytes());
+        kv_store_ref({src.view(), ref_cache.view(), start});
+        ASSERT_EQ(std::memcmp(ref_cache.data(), cache.data(), cache.nbytes()), 0);
+      }
+    }
+  }
+}
+
+// The CPU keeps only the exact f32 attention: a bf16 cache is a clear "no kernel", a mixed pair invalid.
+TEST(Attention, HalfCachesOnTheCpu) {
+  auto backend = make_cpu();
+  const Problem p = make_problem(3, 4, 4, 2, 16, 811);
+  const Tensor out = Tensor::host(DType::kF32, Shape{3, 4, 16});
+  const Tensor k16 = random_tensor(DType::kBF16, p.k_cache.shape(), 812);
+  const Tensor v16 = random_tensor(DType::kBF16, p.v_cache.shape(), 813);
+  AttentionArgs args{p.q.view(), k16.view(), v16.view(), 4, 0.25f, 0, 0.0f, out.view()};
+  EXPECT_EQ(attention(*backend, args).code(), StatusCode::kUnsupported) << "bf16 caches";
+  args.v_cache = p.v_cache.view();
+  EXPECT_EQ(attention(*backend, args).code(), StatusCode::kInvalidArgument) << "bf16 k with f32 v";
+  args = AttentionArgs{p.q.view(), p.k_cache.view(), p.v_cache.view(), 4, 0.25f, 0, 0.0f, out.view()};
+  const Tensor q16 = random_tensor(DType::kBF16, Shape{3, 4, 16}, 814);
+  args.q = q16.view();
+  EXPECT_EQ(attention(*backend, args).code(), StatusCode::kInvalidArgument) << "bf16 q";
+}
+
 TEST(KvStore, RejectsBadArguments) {
   auto backend = make_cpu();
   const Tensor src = random_tensor(DType::kF32, Shape{4, 2, 8}, 1);
@@ -278,6 +398,13 @@ TEST(KvStore, RejectsBadArguments) {
   bad = good;
   bad.src.dtype = DType::kF16;
   EXPECT_FALSE(kv_store(*backend, bad).is_ok()) << "dtype differs from the cache";
+  const Tensor half_src = random_tensor(DType::kF16, Shape{4, 2, 8}, 2);
+  const Tensor bf16_cache = Tensor::host(DType::kBF16, Shape{10, 2, 8});
+  EXPECT_EQ(kv_store(*backend, {half_src.view(), bf16_cache.view(), 0}).code(), StatusCode::kInvalidArgument)
+      << "f16 into bf16: only f32 converts";
+  const Tensor bf16_src = random_tensor(DType::kBF16, Shape{4, 2, 8}, 3);
+  EXPECT_EQ(kv_store(*backend, {bf16_src.view(), cache.view(), 0}).code(), StatusCode::kInvalidArgument)
+      << "bf16 into f32: no widening";
   bad = good;
   bad.src = src.view().reshaped(Shape{64});
   EXPECT_FALSE(kv_store(*backend, bad).is_ok()) << "rank";

@@ -1,6 +1,8 @@
 // The graph executor: buffer reuse, views, and agreement with calling the ops directly.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "backend/backend.h"
 #include "graph/buffer_plan.h"
 #include "graph/executor.h"
@@ -8,6 +10,7 @@
 #include "ops/add.h"
 #include "ops/matmul.h"
 #include "ops/rms_norm.h"
+#include "ops/rope_kv_store.h"
 #include "support/test_data.h"
 
 namespace autoglm {
@@ -146,6 +149,49 @@ TEST(DeadNodeElimination, DropsUnusedBranchesKeepsStateWrites) {
   ASSERT_EQ(g.nodes().size(), 2u);
   EXPECT_EQ(g.nodes()[0].output, kept);
   EXPECT_EQ(g.nodes()[1].op, OpKind::kKvStore);
+}
+
+// rope_kv_store writes the caches, so dead-node elimination keeps it even when nobody reads its q_out, and
+// the executor runs it exactly as the op called directly.
+TEST(DeadNodeElimination, KeepsRopeKvStoreWithUnusedOutput) {
+  auto backend = cpu();
+  const Tensor q = test::random_tensor(DType::kF32, Shape{2, 4, 8}, 1);
+  const Tensor k = test::random_tensor(DType::kF32, Shape{2, 2, 8}, 2);
+  const Tensor v = test::random_tensor(DType::kF32, Shape{2, 2, 8}, 3);
+  const Tensor inv_freq = test::random_tensor(DType::kF32, Shape{2}, 4, 0.1f, 1.0f);
+  Tensor positions = Tensor::host(DType::kI32, Shape{2});
+  positions.as<int32_t>()[0] = 3;
+  positions.as<int32_t>()[1] = 1;
+  Tensor k_cache = test::random_tensor(DType::kBF16, Shape{5, 2, 8}, 5);
+  Tensor v_cache = test::random_tensor(DType::kBF16, Shape{5, 2, 8}, 6);
+  Tensor k_want = test::random_tensor(DType::kBF16, Shape{5, 2, 8}, 5);
+  Tensor v_want = test::random_tensor(DType::kBF16, Shape{5, 2, 8}, 6);
+  Tensor q_want = Tensor::host(DType::kF32, q.shape());
+  ASSERT_TRUE(rope_kv_store(*backend, {q.view(), k.view(), v.view(), positions.view(), inv_freq.view(), 4,
+                                       RopeLayout::kInterleaved, q_want.view(), k_want.view(), v_want.view()})
+                  .is_ok());
+
+  Graph g;
+  const ValueId qv = g.input("q", q.view());
+  const ValueId q_out = g.rope_kv_store(
+      qv, g.input("k", k.view()), g.input("v", v.view()), g.input("positions", positions.view()),
+      g.weight("inv_freq", inv_freq.view()), g.state("k_cache", k_cache.view()),
+      g.state("v_cache", v_cache.view()), 4, RopeLayout::kInterleaved);
+  EXPECT_EQ(g.value(q_out).shape, q.shape());
+  g.mark_output(g.add(qv, qv));  // q_out itself is read by nobody
+  DeadNodeElimination pass;
+  ASSERT_TRUE(pass.run(g).is_ok());
+  ASSERT_EQ(g.nodes().size(), 2u);
+  EXPECT_EQ(g.nodes()[0].op, OpKind::kRopeKvStore);
+  EXPECT_STREQ(op_kind_name(OpKind::kRopeKvStore), "rope_kv_store");
+
+  g.mark_output(q_out);  // after the pass: only so that the run keeps it readable
+  Executor executor(*backend);
+  const Status run = executor.run(g);
+  ASSERT_TRUE(run.is_ok()) << run.to_string();
+  EXPECT_EQ(std::memcmp(executor.value(g, q_out).data, q_want.data(), q_want.nbytes()), 0);
+  EXPECT_EQ(std::memcmp(k_cache.data(), k_want.data(), k_want.nbytes()), 0);
+  EXPECT_EQ(std::memcmp(v_cache.data(), v_want.data(), v_want.nbytes()), 0);
 }
 
 }  // namespace

@@ -64,7 +64,7 @@ std::vector<float> host_logits(Model& model, const TensorView& logits) {
 
 std::vector<float> prompt_logits(Model& model, const std::vector<int32_t>& ids) {
   Executor executor(model.backend());
-  auto cache = KvCache::create(model.backend(), model.config(), 128).value();
+  auto cache = KvCache::create(model.backend(), model.config(), 128, model.kv_dtype()).value();
   auto logits = model.forward(executor, cache, ids);
   EXPECT_TRUE(logits.has_value()) << logits.status().to_string();
   if (!logits) return {};
@@ -73,7 +73,7 @@ std::vector<float> prompt_logits(Model& model, const std::vector<int32_t>& ids) 
 
 std::vector<int32_t> greedy(Model& model, const std::vector<int32_t>& prompt, size_t n) {
   Executor executor(model.backend());
-  auto cache = KvCache::create(model.backend(), model.config(), 128).value();
+  auto cache = KvCache::create(model.backend(), model.config(), 128, model.kv_dtype()).value();
   std::vector<int32_t> out;
   std::vector<int32_t> step = prompt;
   while (out.size() < n) {
@@ -139,7 +139,7 @@ TEST_P(GoldenTest, ChunkedPrefillMatchesWholePrompt) {
   ASSERT_TRUE(l.model);
   const auto& ids = f.prompts.back().ids;
   Executor executor(l.model->backend());
-  auto cache = KvCache::create(l.model->backend(), l.model->config(), 128).value();
+  auto cache = KvCache::create(l.model->backend(), l.model->config(), 128, l.model->kv_dtype()).value();
   std::vector<float> last;
   for (size_t begin = 0; begin < ids.size(); begin += 9) {
     const size_t end = std::min(ids.size(), begin + 9);

@@ -39,6 +39,7 @@ struct BenchOptions {
   bool json = false;
   bool profile = false;
   std::string backend = "cpu";
+  bool no_replay = false;
 };
 
 // The bandwidth denominator on a GPU: a device-to-device copy, counting bytes read plus bytes written (on
@@ -102,6 +103,7 @@ int run_bench(const BenchOptions& o) {
   auto model = load_model(o, **backend);
   if (!model) return fail(model.status());
   const double load_ms = load_timer.elapsed_ms();
+  (*model)->set_replay_decode(!o.no_replay);
   const ModelConfig& c = (*model)->config();
   const int64_t context = o.n_prompt + o.n_gen + 1;
 
@@ -140,7 +142,7 @@ int run_bench(const BenchOptions& o) {
       if (!bw) return fail(bw.status());
       bandwidths.push_back(*bw);
     }
-    auto cache = KvCache::create(**backend, c, context);
+    auto cache = KvCache::create(**backend, c, context, (*model)->kv_dtype());
     if (!cache) return fail(cache.status());
     Timer t;
     if (o.n_prompt > 0) {
@@ -234,6 +236,7 @@ void add_bench(CLI::App& app) {
   cmd->add_flag("--json", o->json, "print JSON instead of a table");
   cmd->add_flag("--profile", o->profile, "time every op (adds a synchronization per op)");
   cmd->add_option("--backend", o->backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_flag("--no-graphs", o->no_replay, "launch every kernel of a decode step instead of replaying a CUDA graph");
   cmd->callback([o] { set_exit_code(run_bench(*o)); });
 }
 

@@ -1,5 +1,6 @@
 #include "backend/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -73,6 +74,10 @@ CudaBackend::~CudaBackend() {
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);
   if (scratch_ != nullptr && allocator_ != nullptr) allocator_->release(scratch_);
   if (workspace_ != nullptr) cudaFree(workspace_);
+  for (int i = 0; i < 2; ++i) {
+    if (staging_[i] != nullptr) cudaFreeHost(staging_[i]);
+    if (staging_free_[i] != nullptr) cudaEventDestroy(staging_free_[i]);
+  }
   if (cublaslt_ != nullptr) cublasLtDestroy(cublaslt_);
   allocator_.reset();  // returns the cached blocks; blocks of live Tensors go back when those die
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
@@ -104,13 +109,68 @@ Status CudaBackend::copy(TensorView dst, TensorView src) {
     std::memmove(dst.data, src.data, bytes);
     return Status::ok();
   }
-  const cudaMemcpyKind kind = is_host(src)   ? cudaMemcpyHostToDevice
-                              : is_host(dst) ? cudaMemcpyDeviceToHost
-                                             : cudaMemcpyDeviceToDevice;
-  // From pageable host memory the call returns once the source is staged, so the caller may reuse it.
-  AUTOGLM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst.data, src.data, bytes, kind, stream_));
-  // The host reads dst next: wait for it, and report any error of the work queued before it.
-  if (is_host(dst)) return synchronize();
+  if (!is_host(src) && !is_host(dst)) {
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst.data, src.data, bytes, cudaMemcpyDeviceToDevice, stream_));
+    return Status::ok();
+  }
+  // A recording replays later, when the host memory may be gone; and the staging events cannot be waited on
+  // while their records are being captured.
+  if (capturing_) return unsupported("cuda: a copy to or from host memory cannot be recorded for replay");
+  AUTOGLM_RETURN_IF_ERROR(ensure_staging());
+  if (is_host(src)) return upload(static_cast<uint8_t*>(dst.data), static_cast<const uint8_t*>(src.data), bytes);
+  return download(static_cast<uint8_t*>(dst.data), static_cast<const uint8_t*>(src.data), bytes);
+}
+
+Status CudaBackend::ensure_staging() {
+  if (staging_[0] != nullptr) return Status::ok();
+  for (int i = 0; i < 2; ++i) {
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaHostAlloc(&staging_[i], kStagingBytes, cudaHostAllocDefault));
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&staging_free_[i], cudaEventDisableTiming));
+  }
+  return Status::ok();
+}
+
+// Host -> device through the two pinned buffers: the host copies chunk i+1 into one while the DMA engine
+// reads chunk i from the other. Returns once the source has been read (the caller may reuse it); the device
+// copy completes in stream order.
+Status CudaBackend::upload(uint8_t* dst, const uint8_t* src, size_t bytes) {
+  for (size_t offset = 0, chunk = 0; offset < bytes; offset += kStagingBytes, ++chunk) {
+    const int b = static_cast<int>(chunk % 2);
+    const size_t n = std::min(kStagingBytes, bytes - offset);
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(staging_free_[b]));  // its previous DMA has finished
+    std::memcpy(staging_[b], src + offset, n);
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst + offset, staging_[b], n, cudaMemcpyHostToDevice, stream_));
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventRecord(staging_free_[b], stream_));
+  }
+  return Status::ok();
+}
+
+// Device -> host through the pinned buffers, the DMA of chunk i+1 overlapping the host's copy of chunk i.
+// Waits for the stream (the host reads dst next) and reports any error of the work queued before.
+Status CudaBackend::download(uint8_t* dst, const uint8_t* src, size_t bytes) {
+  const size_t n_chunks = (bytes + kStagingBytes - 1) / kStagingBytes;
+  auto issue = [&](size_t chunk) -> Status {
+    const int b = static_cast<int>(chunk % 2);
+    const size_t offset = chunk * kStagingBytes, n = std::min(kStagingBytes, bytes - offset);
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(staging_[b], src + offset, n, cudaMemcpyDeviceToHost, stream_));
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventRecord(staging_free_[b], stream_));
+    return Status::ok();
+  };
+  AUTOGLM_RETURN_IF_ERROR(issue(0));
+  for (size_t chunk = 0; chunk < n_chunks; ++chunk) {
+    if (chunk + 1 < n_chunks) AUTOGLM_RETURN_IF_ERROR(issue(chunk + 1));
+    const int b = static_cast<int>(chunk % 2);
+    const Status landed = synchronize_event(staging_free_[b]);
+    if (!landed.is_ok()) return landed;
+    const size_t offset = chunk * kStagingBytes;
+    std::memcpy(dst + offset, staging_[b], std::min(kStagingBytes, bytes - offset));
+  }
+  return synchronize();
+}
+
+Status CudaBackend::synchronize_event(cudaEvent_t event) {
+  const cudaError_t e = cudaEventSynchronize(event);
+  if (e != cudaSuccess) return synchronize();  // reports the failure that stopped the stream
   return Status::ok();
 }
 
@@ -127,8 +187,57 @@ Status CudaBackend::synchronize() {
   return Status::ok();
 }
 
+namespace {
+
+class CudaGraphWork final : public CapturedWork {
+ public:
+  CudaGraphWork(cudaGraph_t graph, cudaGraphExec_t exec, cudaStream_t stream)
+      : graph_(graph), exec_(exec), stream_(stream) {}
+  ~CudaGraphWork() override {
+    cudaGraphExecDestroy(exec_);
+    cudaGraphDestroy(graph_);
+  }
+  Status replay() override {
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec_, stream_));
+    return Status::ok();
+  }
+
+ private:
+  cudaGraph_t graph_;
+  cudaGraphExec_t exec_;
+  cudaStream_t stream_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<CapturedWork>> CudaBackend::capture(const std::function<Status()>& enqueue) {
+  if (!first_error_.empty()) return internal_error("cuda: " + first_error_);
+  AUTOGLM_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
+  capturing_ = true;
+  const Status queued = enqueue();
+  capturing_ = false;
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+  if (!queued.is_ok() || ended != cudaSuccess || !first_error_.empty()) {
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    const std::string launch_error = first_error_;
+    first_error_.clear();  // a failed recording ran nothing; the stream is usable again
+    if (!queued.is_ok()) return queued.with_context("recording for replay");
+    if (ended != cudaSuccess) return cuda_status(ended, "cudaStreamEndCapture");
+    return internal_error("cuda: recording for replay: " + launch_error);
+  }
+  cudaGraphExec_t exec = nullptr;
+  if (const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0); e != cudaSuccess) {
+    cudaGraphDestroy(graph);
+    return cuda_status(e, "cudaGraphInstantiate");
+  }
+  return std::unique_ptr<CapturedWork>(std::make_unique<CudaGraphWork>(graph, exec, stream_));
+}
+
 void* CudaBackend::scratch(size_t bytes) {
   if (bytes <= scratch_bytes_ && scratch_ != nullptr) return scratch_;
+  ++memory_generation_;  // recorded work that used the old block must not replay
   // The old block may still be read by queued kernels; releasing it to the cache is safe (one stream).
   if (scratch_ != nullptr) allocator_->release(scratch_);
   scratch_ = nullptr;

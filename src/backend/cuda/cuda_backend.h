@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,9 @@ class CudaBackend final : public Backend {
   // Host<->device and device<->device; a copy to host memory waits for it (and for earlier work).
   Status copy(TensorView dst, TensorView src) override;
   Status synchronize() override;
+  // CUDA graph capture of the backend's stream (relaxed mode, so the caching allocator may still cudaMalloc).
+  Expected<std::unique_ptr<CapturedWork>> capture(const std::function<Status()>& enqueue) override;
+  uint64_t memory_generation() const override { return memory_generation_; }
 
   cudaStream_t stream() const { return stream_; }
   cublasLtHandle_t cublaslt() const { return cublaslt_; }
@@ -65,6 +69,18 @@ class CudaBackend final : public Backend {
   size_t scratch_bytes_ = 0;
   std::unique_ptr<CudaAllocator> allocator_;
   std::string first_error_;
+  uint64_t memory_generation_ = 0;
+  bool capturing_ = false;
+
+  // Copies to and from pageable host memory go through two pinned buffers (the DMA engine reads pinned
+  // memory at full PCIe speed, and the host copy of one chunk overlaps the transfer of the other).
+  static constexpr size_t kStagingBytes = size_t{16} << 20;
+  Status ensure_staging();
+  Status upload(uint8_t* dst, const uint8_t* src, size_t bytes);
+  Status download(uint8_t* dst, const uint8_t* src, size_t bytes);
+  Status synchronize_event(cudaEvent_t event);
+  void* staging_[2] = {nullptr, nullptr};
+  cudaEvent_t staging_free_[2] = {nullptr, nullptr};
 };
 
 // The backend a CUDA kernel runs on (kernels receive the Backend& of the op call).

@@ -2,7 +2,8 @@
 // (a byte copy, or f32 -> bf16 / f16 rounding to nearest even).
 //
 // Layout: q and out [t, q_heads, head_dim]; caches [capacity, kv_heads, head_dim]: key j of KV head g is the
-//   head_dim floats at (j * kv_heads + g) * head_dim. Query row i sits at position q_pos0 + i.
+//   head_dim floats at (j * kv_heads + g) * head_dim. Query row i sits at position q_pos0 + i; with
+//   positions given (host memory here) q_pos0 is read from positions[0], as the CUDA decode kernels do.
 // Work unit: one query row x one KV head x one chunk of that row's keys. A unit scores all
 //   group = q_heads / kv_heads query heads against each K row before moving on, so every K and V row is read
 //   once per KV head and query row (the decode floor), whatever the GQA ratio.
@@ -299,7 +300,9 @@ int64_t zigzag(int64_t k, int64_t n) {
   return k % 2 == 0 ? k / 2 : n - 1 - k / 2;
 }
 
-void attention_cpu_f32(Backend& backend, const AttentionArgs& a) {
+void attention_cpu_f32(Backend& backend, const AttentionArgs& args) {
+  AttentionArgs a = args;
+  if (a.positions.data != nullptr && a.positions.numel() > 0) a.q_pos0 = a.positions.as<const int32_t>()[0];
   Plan p;
   p.t = a.q.shape[0];
   p.q_heads = a.q.shape[1];

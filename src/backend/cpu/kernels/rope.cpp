@@ -2,20 +2,21 @@
 //
 // Layout: x and out are [t, heads, head_dim]; positions [t] i32; inv_freq [rotary_dim / 2]. out may be x.
 //   kNeox pairs (i, i + rotary_dim/2), kInterleaved pairs (2i, 2i + 1); dims >= rotary_dim are copied.
-// Math: angle = float(position) * inv_freq[i] in f32, then cosf/sinf, as HF transformers (float32 freqs).
-//   One cos/sin table per token serves all its heads. Each head is copied to out first and then rotated in
-//   place through one pointer, so the aliased call (out == x) vectorizes like the separate one.
+// Math (rope_rows.h, shared with rope_kv_store.cpp): angle = float(position) * inv_freq[i] in f32, then
+//   cosf/sinf, as HF transformers (float32 freqs). One cos/sin table per token serves all its heads. Each
+//   head is copied to out first and then rotated in place through one pointer, so the aliased call
+//   (out == x) vectorizes like the separate one.
 // Threading: tokens split over the pool in blocks of >= kMinElemsPerTask elements; decode runs inline.
 // Accumulation: f32 throughout (two products per output element).
 // Floor: 2 * t * heads * head_dim * 4 bytes / memory bandwidth, plus t * rotary_dim trig calls.
 // Reference: ref/rope_ref.cpp.
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels/rope_rows.h"
 #include "ops/kernel_table.h"
 #include "ops/rope.h"
 
@@ -23,24 +24,6 @@ namespace autoglm {
 namespace {
 
 constexpr int64_t kMinElemsPerTask = 16384;
-
-void rotate_neox(float* y, const float* cos_t, const float* sin_t, int64_t half) {
-  float* lo = y;
-  float* hi = y + half;
-  for (int64_t i = 0; i < half; ++i) {
-    const float x0 = lo[i], x1 = hi[i];
-    lo[i] = x0 * cos_t[i] - x1 * sin_t[i];
-    hi[i] = x1 * cos_t[i] + x0 * sin_t[i];
-  }
-}
-
-void rotate_interleaved(float* y, const float* cos_t, const float* sin_t, int64_t half) {
-  for (int64_t i = 0; i < half; ++i) {
-    const float x0 = y[2 * i], x1 = y[2 * i + 1];
-    y[2 * i] = x0 * cos_t[i] - x1 * sin_t[i];
-    y[2 * i + 1] = x1 * cos_t[i] + x0 * sin_t[i];
-  }
-}
 
 void rope_tokens(const RopeArgs& a, int64_t begin, int64_t end) {
   const int64_t heads = a.x.shape[1], head_dim = a.x.shape[2], half = a.rotary_dim / 2;
@@ -50,25 +33,13 @@ void rope_tokens(const RopeArgs& a, int64_t begin, int64_t end) {
   float* cos_t = table.data();
   float* sin_t = cos_t + half;
   for (int64_t t = begin; t < end; ++t) {
-    const float position = static_cast<float>(positions[t]);
-    for (int64_t i = 0; i < half; ++i) {
-      const float angle = position * inv_freq[i];
-      cos_t[i] = std::cos(angle);
-      sin_t[i] = std::sin(angle);
-    }
+    cpu_rope::fill_table(positions[t], inv_freq, half, cos_t, sin_t);
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t offset = (t * heads + h) * head_dim;
       const float* x = a.x.as<const float>() + offset;
       float* y = a.out.as<float>() + offset;
       if (y != x) std::memcpy(y, x, static_cast<size_t>(head_dim) * sizeof(float));
-      switch (a.layout) {
-        case RopeLayout::kNeox:
-          rotate_neox(y, cos_t, sin_t, half);
-          break;
-        case RopeLayout::kInterleaved:
-          rotate_interleaved(y, cos_t, sin_t, half);
-          break;
-      }
+      cpu_rope::rotate_row(a.layout, y, cos_t, sin_t, half);
     }
   }
 }

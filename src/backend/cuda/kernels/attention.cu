@@ -14,14 +14,18 @@
 //   merges its 4 warps. With one split it writes out; otherwise partials [t, q_heads, splits, head_dim] plus
 //   (max, sum) go to backend scratch and attention_merge_kernel rescales them by exp(max_c - max). Splits are
 //   chosen so the grid covers the GPU twice when the context is long (>= kMinKeysPerSplit keys each), 1 when
-//   short.
-// Prefill (t > kDecodeMaxRows): tiled flash attention in f32 SIMT: a block (4 warps) takes 16 query rows of
-//   one head (4 rows per warp); key tiles of 32 rows of K and V are staged in shared memory (K rows padded
-//   so 16-byte reads of 8 lanes hit distinct banks). Lane j scores key j of the tile against the warp's 4
-//   rows; online softmax per row (max by warp shuffles, the sum kept per lane); P.V by broadcasting each
-//   probability with a shuffle while lanes own output dims. Key tiles outside the causal / window range of
-//   the query tile are skipped; tiles are launched longest first. A tensor-core (bf16 wgmma / mma) version is
-//   future work: this one runs at the f32 FMA rate.
+//   short. With positions on the device (ops/attention.h) the kernels read q_pos0 = positions[0], and the
+//   splits, grid and scratch follow the cache capacity instead of the context: split c takes the fixed keys
+//   [c * split_keys, (c + 1) * split_keys) of [0, capacity) clipped to the visible range; a split with none
+//   writes an empty partial (max -inf, sum 0) that the merge skips. So the launch can be recorded and
+//   replayed at any later position.
+// Prefill (t > kDecodeMaxRows; always the host q_pos0, so not replayable): tiled flash attention in f32
+//   SIMT: a block (4 warps) takes 16 query rows of one head (4 rows per warp); key tiles of 32 rows of K and
+//   V are staged in shared memory (K rows padded so 16-byte reads of 8 lanes hit distinct banks). Lane j
+//   scores key j of the tile against the warp's 4 rows; online softmax per row (max by warp shuffles, the sum
+//   kept per lane); P.V by broadcasting each probability with a shuffle while lanes own output dims. Key
+//   tiles outside the causal / window range of the query tile are skipped; tiles are launched longest first.
+//   A tensor-core (bf16 wgmma / mma) version is future work: this one runs at the f32 FMA rate.
 // Accumulation: f32 throughout; expf and tanhf (full precision) so results track the CPU to ~1e-6.
 // Floor: decode reads 2 * n_keys * kv_heads * head_dim * 4 bytes (K and V) / bandwidth; prefill is
 //   4 * t * n_keys * q_heads * head_dim FLOPs (about half of it under the causal mask).
@@ -57,6 +61,9 @@ struct Geometry {
   int64_t t, q_heads, kv_heads, group, head_dim;
   int64_t q_pos0, window;
   float scale, softcap;
+  const int32_t* positions;  // [t] on the device, or nullptr: q_pos0 (decode and generic kernels)
+  int64_t split_keys;        // decode: > 0, keys per split from 0 (device positions); 0: even splits of the
+                             // visible range
 };
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -85,6 +92,25 @@ __device__ __forceinline__ int64_t first_key(int64_t pos, int64_t window) {
   return window > 0 ? (pos - window + 1 > 0 ? pos - window + 1 : 0) : 0;
 }
 
+// Position of query row 0: from the device when positions are given (replayable launches).
+__device__ __forceinline__ int64_t query_pos0(const Geometry& g) {
+  return g.positions != nullptr ? int64_t{g.positions[0]} : g.q_pos0;
+}
+
+// Keys [begin, end) of split `split` for the query at pos; may be empty with fixed-size splits.
+__device__ __forceinline__ void split_range(const Geometry& g, int64_t pos, int split, int splits,
+                                            int64_t* begin, int64_t* end) {
+  const int64_t lo = first_key(pos, g.window), hi = pos + 1;
+  if (g.split_keys > 0) {
+    *begin = max(lo, split * g.split_keys);
+    *end = min(hi, (split + 1) * g.split_keys);
+  } else {
+    const int64_t n_keys = hi - lo;
+    *begin = lo + n_keys * split / splits;
+    *end = lo + n_keys * (split + 1) / splits;
+  }
+}
+
 // ---- decode ----
 
 template <int S>
@@ -106,9 +132,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t first_head = kv_head * g.group + int64_t{tile} * GT;
   const int heads = static_cast<int>(min(int64_t{GT}, g.group - int64_t{tile} * GT));
 
-  const int64_t pos = g.q_pos0 + row;
-  const int64_t lo = first_key(pos, g.window), n_keys = pos + 1 - lo;
-  const int64_t key_begin = lo + n_keys * split / splits, key_end = lo + n_keys * (split + 1) / splits;
+  int64_t key_begin = 0, key_end = 0;  // empty: this block writes an empty partial (max -inf, sum 0)
+  split_range(g, query_pos0(g) + row, split, splits, &key_begin, &key_end);
 
   float q[GT][S];
 #pragma unroll
@@ -385,7 +410,7 @@ __global__ void __launch_bounds__(kThreads) attention_generic_kernel(Geometry g)
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   for (int64_t d = threadIdx.x; d < D; d += kThreads)
     o[d] = 0.0f;
-  const int64_t pos = g.q_pos0 + row;
+  const int64_t pos = query_pos0(g) + row;
   float m = -INFINITY, l = 0.0f;
   for (int64_t j = first_key(pos, g.window); j <= pos; ++j) {
     const float* k = g.k + j * kv_stride + kv_head * D;
@@ -506,6 +531,7 @@ void attention_cuda_f32(Backend& base, const AttentionArgs& a) {
   g.window = a.window;
   g.scale = a.scale;
   g.softcap = a.softcap;
+  g.positions = a.positions.data != nullptr ? a.positions.as<const int32_t>() : nullptr;
 
   if (g.head_dim > 32 * kMaxLaneDims) {
     attention_generic_kernel<<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(g);
@@ -517,9 +543,15 @@ void attention_cuda_f32(Backend& base, const AttentionArgs& a) {
     return;
   }
 
-  // Splits: enough blocks for two waves over the SMs, each split at least kMinKeysPerSplit keys.
+  // Splits: enough blocks for two waves over the SMs, each split at least kMinKeysPerSplit keys. With
+  // positions on the device nothing here may depend on q_pos0 (a replay keeps grid and scratch): the splits
+  // cut the whole capacity.
+  const int64_t capacity = a.k_cache.shape[0];
   const int64_t last_pos = g.q_pos0 + g.t - 1;
-  const int64_t max_keys = last_pos + 1 - (g.window > 0 ? std::max<int64_t>(0, last_pos - g.window + 1) : 0);
+  const int64_t max_keys =
+      g.positions != nullptr
+          ? capacity
+          : last_pos + 1 - (g.window > 0 ? std::max<int64_t>(0, last_pos - g.window + 1) : 0);
   const int64_t gt = g.group >= 8 ? 8 : g.group >= 4 ? 4 : g.group >= 2 ? 2 : 1;
   const int64_t blocks = g.kv_heads * ((g.group + gt - 1) / gt) * g.t;
   const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
@@ -537,6 +569,7 @@ void attention_cuda_f32(Backend& base, const AttentionArgs& a) {
       part_stats = part_out + slots * g.head_dim;
     }
   }
+  if (g.positions != nullptr) g.split_keys = (capacity + splits - 1) / splits;
   with_lane_dims(g.head_dim, [&]<int S>() {
     launch_decode_tiles<S>(backend, g, static_cast<int>(splits), part_out, part_stats);
   });

@@ -6,33 +6,25 @@
 //   at (j * kv_heads + g) * head_dim). Query row i sits at position q_pos0 + i and sees keys
 //   [max(0, pos - window + 1) if window else 0, pos]. Query head h reads KV head h / group.
 //
-// Prefill (t > kDecodeMaxRows, head_dim D a multiple of 16 up to 256, 16-byte aligned caches): flash
-//   attention on tensor cores (FA2 layout). Grid (query tile of 64 rows, query head), tiles longest first; a
-//   block of 4 warps, 16 query rows per warp. The Q tile is converted f32 -> bf16 (round to nearest even)
-//   into shared memory once; K and V tiles of BN keys (64 for D <= 128, else 32: the O accumulator holds
-//   D / 2 f32 registers per thread) stream through two shared-memory stages by cp.async (16 bytes per copy,
-//   keys past the block's last visible one zero-filled, so NaN in unseen rows never reaches a product), the
-//   next tile in flight while the current one is computed. Rows are padded by 16 bytes so the 8 row
-//   addresses of each ldmatrix hit distinct banks. S = Q K^T by mma.sync m16n8k16 (bf16 in, f32
-//   accumulate; A from ldmatrix of Q, B from ldmatrix of K rows); scale, softcap and mask in f32 (the mask
-//   only on tiles that cross the causal diagonal, the window edge or the end of t); online softmax in the
-//   log2 domain with the running max and sum per row in registers (quad shuffles); P rounded to bf16 is the
-//   A operand of O += P V straight from the S accumulators (their fragment layouts coincide), B from
-//   ldmatrix.trans of V. Key tiles before the window or after the diagonal of the whole query tile are
-//   never loaded. The query heads of a KV head re-read its K/V tiles through L2 (1 MiB per KV head at 2,048
-//   tokens and D = 128), so heads are not packed into one block.
+// Prefill (t > kDecodeMaxRows, head_dim a multiple of 16 up to 256, 16-byte aligned caches): flash
+//   attention on tensor cores (bf16 mma.sync, f32 accumulate), in attention_bf16_prefill.cu.
 // Decode (t <= kDecodeMaxRows, D a multiple of 8 up to 256): split-K flash-decoding as attention.cu's, with
 //   16-byte loads of 8 bf16: L = 8, 16 or 32 lanes own the D / 8 chunks of one key (the other lanes of the
 //   warp take the next keys), so a warp reads 32 / L keys side by side; every L-lane group keeps its own
 //   online softmax (max, sum, unnormalized output) per query head of its GQA tile, merged in shared memory
 //   by the block and, with several key splits, by attention_merge_bf16_kernel. Q, scores and outputs f32.
+//   With positions on the device (ops/attention.h) decode reads q_pos0 = positions[0], and the splits, grid
+//   and scratch follow the cache capacity instead of the context: split c takes the fixed keys
+//   [c * split_keys, (c + 1) * split_keys) of [0, capacity) clipped to the visible range; a split with none
+//   writes an empty partial (max -inf, sum 0) that the merge skips. So the launch can be recorded and
+//   replayed at any later position. Prefill always takes the host q_pos0 (recording it is not supported).
 // Anything else (odd head_dim, D > 256, unaligned caches): attention_generic_bf16_kernel, one block per
-//   (query row, head), correct and slow.
+//   (query row, head), correct and slow; it reads positions[0] when given (its grid ignores the position).
 // Accumulation: f32 throughout (mma accumulators, softmax state, merges).
 // Floor: prefill 4 * t * n_keys * q_heads * D FLOPs (about half under the causal mask; Llama-3-8B at 2,048
 //   tokens: 34 GFLOP per layer, ~0.1 ms at 300 TFLOP/s of bf16 mma.sync); decode reads
 //   2 * n_keys * kv_heads * D * 2 bytes (K and V) / bandwidth.
-// Reference: the CPU f32 attention on the same bf16-rounded cache values (tests/cuda/test_attention_bf16.cpp).
+// Reference: the CPU f32 attention on the same bf16-rounded cache values, tests/cuda/test_attention_bf16.cpp.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -40,51 +32,25 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/attention_bf16.cuh"
 #include "ops/attention.h"
 #include "ops/kernel_table.h"
 
 namespace autoglm {
 namespace {
 
-using bf16 = __nv_bfloat16;
+using namespace attention_bf16;
 
-constexpr int kWarps = 4;
-constexpr int kThreads = 32 * kWarps;
 constexpr int64_t kDecodeMaxRows = 4;
 constexpr int64_t kMinKeysPerSplit = 64;
 constexpr int64_t kMaxSplits = 256;
 constexpr int kMaxHeadDim = 256;
-constexpr int kPrefillRows = 16 * kWarps;  // query rows per block, 16 per warp (the mma's M)
-constexpr float kLog2e = 1.4426950408889634f;
-
-// Everything the kernels need, by value.
-struct Geometry {
-  const float* q;
-  const bf16* k;
-  const bf16* v;
-  float* out;
-  int64_t t, q_heads, kv_heads, group, head_dim;
-  int64_t q_pos0, window;
-  float scale, softcap;
-};
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2)
     v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;
-}
-
-// scale * dot, soft-capped as the op states.
-__device__ __forceinline__ float finish_score(float dot, const Geometry& g) {
-  float s = g.scale * dot;
-  if (g.softcap > 0.0f) s = g.softcap * tanhf(s / g.softcap);
-  return s;
-}
-
-// First key row visible to position pos.
-__device__ __forceinline__ int64_t first_key(int64_t pos, int64_t window) {
-  return window > 0 ? (pos - window + 1 > 0 ? pos - window + 1 : 0) : 0;
 }
 
 // The two bf16 of a 32-bit word as f32 (the lower address is the low half).
@@ -95,243 +61,6 @@ __device__ __forceinline__ float bf16_hi(uint32_t w) {
   return __uint_as_float(w & 0xffff0000u);
 }
 
-// ---- tensor-core primitives (sm_80+) ----
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared, bypassing L1; zero-filled (nothing read) when !fill.
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool fill) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(fill ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-__device__ __forceinline__ void cp_async_wait_all() {
-  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
-}
-
-// Four 8x8 b16 matrices; lanes 8i..8i+7 give the row addresses of matrix i, register i receives it.
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p))
-               : "memory");
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const bf16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p))
-               : "memory");
-}
-
-// c (16x8 f32) += a (16x16 bf16, row) * b (16x8 bf16, col).
-__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (lo) at the lower address
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-// ---- prefill ----
-
-template <int D>
-constexpr int prefill_keys() {
-  return D <= 128 ? 64 : 32;
-}
-
-// bf16 elements of a shared row: D plus 8 (16 bytes), so 8 consecutive rows start in distinct bank quads.
-template <int D>
-constexpr int prefill_row() {
-  return D + 8;
-}
-
-// Q tile plus two stages of K and V tiles.
-template <int D>
-constexpr size_t prefill_smem_bytes() {
-  return sizeof(bf16) * static_cast<size_t>(kPrefillRows + 4 * prefill_keys<D>()) * prefill_row<D>();
-}
-
-template <int D>
-__global__ void __launch_bounds__(kThreads) attention_prefill_bf16_kernel(Geometry g) {
-  constexpr int BN = prefill_keys<D>(), LD = prefill_row<D>();
-  constexpr int kSteps = D / 16;  // k-steps of S = Q K^T
-  constexpr int kScoreTiles = BN / 8, kOutTiles = D / 8, kChunks = D / 8;
-  constexpr float kNegInf = -INFINITY;
-  extern __shared__ uint4 smem_raw[];
-  bf16* q_s = reinterpret_cast<bf16*>(smem_raw);  // [kPrefillRows][LD]
-  bf16* k_s = q_s + kPrefillRows * LD;            // [2][BN][LD]
-  bf16* v_s = k_s + 2 * BN * LD;                  // [2][BN][LD]
-
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int quad_row = lane / 4, quad_col = lane % 4;  // mma fragment coordinates
-  const int64_t head = blockIdx.y, kv_head = head / g.group;
-  const int64_t i0 = (int64_t{gridDim.x} - 1 - blockIdx.x) * kPrefillRows;  // longest tiles first
-  const int64_t i_end = min(i0 + kPrefillRows, g.t);
-  const int64_t pos_min = g.q_pos0 + i0, pos_max = g.q_pos0 + i_end - 1;
-  const int64_t lo = first_key(pos_min, g.window), hi = pos_max + 1;  // keys any row of the block sees
-  const int64_t q_stride = g.q_heads * D, kv_stride = g.kv_heads * D;
-  const bf16* k_head = g.k + kv_head * D;
-  const bf16* v_head = g.v + kv_head * D;
-
-  // Keys [kt, kt + BN) into stage `stage`; keys >= hi zero-filled (their address clamped to key lo).
-  auto load_tile = [&](int stage, int64_t kt) {
-    for (int idx = threadIdx.x; idx < BN * kChunks; idx += kThreads) {
-      const int jj = idx / kChunks, c = idx % kChunks;
-      const bool in = kt + jj < hi;
-      const int64_t offset = (in ? kt + jj : lo) * kv_stride + c * 8;
-      cp_async_16(k_s + (stage * BN + jj) * LD + c * 8, k_head + offset, in);
-      cp_async_16(v_s + (stage * BN + jj) * LD + c * 8, v_head + offset, in);
-    }
-    cp_async_commit();
-  };
-  load_tile(0, lo);
-
-  for (int idx = threadIdx.x; idx < kPrefillRows * D / 2; idx += kThreads) {
-    const int r = idx / (D / 2), c = 2 * (idx % (D / 2));
-    float x0 = 0.0f, x1 = 0.0f;
-    if (i0 + r < g.t) {
-      const float* src = g.q + (i0 + r) * q_stride + head * D + c;
-      x0 = src[0];
-      x1 = src[1];
-    }
-    *reinterpret_cast<uint32_t*>(q_s + r * LD + c) = pack_bf16(x0, x1);
-  }
-
-  // This thread's rows of the warp's 16: quad_row and quad_row + 8. pos -1: a row past t sees no key.
-  int64_t pos[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int64_t i = i0 + warp * 16 + quad_row + 8 * r;
-    pos[r] = i < g.t ? g.q_pos0 + i : -1;
-  }
-  const bool rows_full = i0 + kPrefillRows <= g.t;
-  const float scale_log2 = g.scale * kLog2e;
-  float o[kOutTiles][4];
-#pragma unroll
-  for (int n = 0; n < kOutTiles; ++n)
-    o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  float m[2] = {kNegInf, kNegInf}, l[2] = {0.0f, 0.0f};  // running max (log2 domain) and partial sum
-
-  const int n_tiles = static_cast<int>((hi - lo + BN - 1) / BN);
-  for (int it = 0; it < n_tiles; ++it) {
-    const int64_t kt = lo + int64_t{it} * BN;
-    const int stage = it & 1;
-    cp_async_wait_all();
-    __syncthreads();  // tile `it` (and, on the first pass, Q) visible; stage ^ 1 no longer read
-    if (it + 1 < n_tiles) load_tile(stage ^ 1, kt + BN);
-    const bf16* k_tile = k_s + stage * BN * LD;
-    const bf16* v_tile = v_s + stage * BN * LD;
-
-    float s[kScoreTiles][4];
-#pragma unroll
-    for (int n = 0; n < kScoreTiles; ++n)
-      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-#pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) {
-      uint32_t a[4];
-      ldmatrix_x4(a, q_s + (warp * 16 + lane % 8 + (lane / 8) % 2 * 8) * LD + ks * 16 + lane / 16 * 8);
-#pragma unroll
-      for (int np = 0; np < BN / 16; ++np) {
-        uint32_t b[4];
-        ldmatrix_x4(b, k_tile + (np * 16 + lane % 8 + lane / 16 * 8) * LD + ks * 16 + (lane / 8) % 2 * 8);
-        mma_bf16(s[2 * np], a, b[0], b[1]);
-        mma_bf16(s[2 * np + 1], a, b[2], b[3]);
-      }
-    }
-
-    // Scores in the log2 domain; the mask only where some (row, key) of the tile is invisible.
-    const bool full =
-        rows_full && kt + BN - 1 <= pos_min && (g.window == 0 || pos_max - kt < g.window);
-#pragma unroll
-    for (int n = 0; n < kScoreTiles; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = s[n][e];
-        if (g.softcap > 0.0f) {
-          x = g.softcap * tanhf(x * g.scale / g.softcap) * kLog2e;
-        } else {
-          x *= scale_log2;
-        }
-        if (!full) {
-          const int64_t j = kt + n * 8 + 2 * quad_col + (e & 1), p = pos[e / 2];
-          if (j > p || (g.window > 0 && p - j >= g.window)) x = kNegInf;
-        }
-        s[n][e] = x;
-      }
-    }
-
-    // Online softmax per row: the 4 lanes of a quad share a row.
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float tile_max = kNegInf;
-#pragma unroll
-      for (int n = 0; n < kScoreTiles; ++n)
-        tile_max = fmaxf(tile_max, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-      const float m_new = fmaxf(m[r], tile_max);
-      // No visible key so far: every p is exp2(-inf) = 0 against a zero base, and nothing to rescale.
-      const float base = m_new == kNegInf ? 0.0f : m_new;
-      const float alpha = exp2f(m[r] - base);  // m[r] = -inf: 0, and o, l are still 0
-      float sum = 0.0f;
-#pragma unroll
-      for (int n = 0; n < kScoreTiles; ++n) {
-        s[n][2 * r] = exp2f(s[n][2 * r] - base);
-        s[n][2 * r + 1] = exp2f(s[n][2 * r + 1] - base);
-        sum += s[n][2 * r] + s[n][2 * r + 1];
-      }
-      l[r] = l[r] * alpha + sum;
-#pragma unroll
-      for (int n = 0; n < kOutTiles; ++n) {
-        o[n][2 * r] *= alpha;
-        o[n][2 * r + 1] *= alpha;
-      }
-      m[r] = m_new;
-    }
-
-    // O += P V: the accumulators of score tiles 2kk and 2kk + 1 are the A fragment of keys [16kk, 16kk + 16).
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk) {
-      const uint32_t a[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                             pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int dp = 0; dp < D / 16; ++dp) {
-        uint32_t b[4];
-        ldmatrix_x4_trans(b, v_tile + (kk * 16 + lane % 8 + (lane / 8) % 2 * 8) * LD + dp * 16 + lane / 16 * 8);
-        mma_bf16(o[2 * dp], a, b[0], b[1]);
-        mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
-      }
-    }
-  }
-
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = l[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int64_t i = i0 + warp * 16 + quad_row + 8 * r;
-    if (i >= g.t) continue;
-    const float inv = 1.0f / sum;
-    float* dst = g.out + (i * g.q_heads + head) * D + 2 * quad_col;
-#pragma unroll
-    for (int n = 0; n < kOutTiles; ++n) {
-      dst[n * 8] = o[n][2 * r] * inv;
-      dst[n * 8 + 1] = o[n][2 * r + 1] * inv;
-    }
-  }
-}
-
 // ---- decode ----
 
 // part_out [t, q_heads, splits, head_dim] and part_stats [t, q_heads, splits, 2]; unused when splits == 1.
@@ -339,10 +68,10 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_bf16_kernel(Geomet
 template <int L, int GT>
 __global__ void __launch_bounds__(kThreads)
     attention_decode_bf16_kernel(Geometry g, int head_tiles, float* part_out, float* part_stats) {
-  constexpr int kSub = 32 / L;          // keys side by side in a warp
+  constexpr int kSub = 32 / L;            // keys side by side in a warp
   constexpr int kGroups = kWarps * kSub;  // independent softmax states per head in the block
-  constexpr int KB = 2;                 // keys per lane group and step
-  constexpr int DP = 8 * L;             // head dims the lane groups cover
+  constexpr int KB = 2;                   // keys per lane group and step
+  constexpr int DP = 8 * L;               // head dims the lane groups cover
   constexpr float kNegInf = -INFINITY;
   const int kv_head = blockIdx.x / head_tiles, tile = blockIdx.x % head_tiles;
   const int split = blockIdx.y, splits = gridDim.y;
@@ -354,9 +83,12 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t first_head = kv_head * g.group + int64_t{tile} * GT;
   const int heads = static_cast<int>(min(int64_t{GT}, g.group - int64_t{tile} * GT));
 
-  const int64_t pos = g.q_pos0 + row;
+  // Empty with fixed-size splits past the visible keys: this block then writes an empty partial.
+  const int64_t pos = query_pos0(g) + row;
   const int64_t lo = first_key(pos, g.window), n_keys = pos + 1 - lo;
-  const int64_t key_begin = lo + n_keys * split / splits, key_end = lo + n_keys * (split + 1) / splits;
+  const int64_t key_begin = g.split_keys > 0 ? max(lo, split * g.split_keys) : lo + n_keys * split / splits;
+  const int64_t key_end =
+      g.split_keys > 0 ? min(pos + 1, (split + 1) * g.split_keys) : lo + n_keys * (split + 1) / splits;
 
   float q[GT][8];
 #pragma unroll
@@ -513,7 +245,8 @@ __global__ void __launch_bounds__(kThreads)
 // ---- anything else ----
 
 // One block per (query row, head); threads own dims; the output doubles as the accumulator. Slow, for
-// shapes no supported model has (odd head_dim, > 256, unaligned caches), so that every valid call is answered.
+// shapes no supported model has (odd head_dim, > 256, unaligned caches), so that every valid call is
+// answered.
 __global__ void __launch_bounds__(kThreads) attention_generic_bf16_kernel(Geometry g) {
   __shared__ float partial[kWarps];
   const int64_t row = blockIdx.x / g.q_heads, head = blockIdx.x % g.q_heads, kv_head = head / g.group;
@@ -523,7 +256,7 @@ __global__ void __launch_bounds__(kThreads) attention_generic_bf16_kernel(Geomet
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   for (int64_t d = threadIdx.x; d < D; d += kThreads)
     o[d] = 0.0f;
-  const int64_t pos = g.q_pos0 + row;
+  const int64_t pos = query_pos0(g) + row;
   float m = -INFINITY, l = 0.0f;
   for (int64_t j = first_key(pos, g.window); j <= pos; ++j) {
     const bf16* k = g.k + j * kv_stride + kv_head * D;
@@ -550,75 +283,6 @@ __global__ void __launch_bounds__(kThreads) attention_generic_bf16_kernel(Geomet
 }
 
 // ---- launch ----
-
-template <int D>
-void launch_prefill(CudaBackend& backend, const Geometry& g) {
-  constexpr size_t kSmem = prefill_smem_bytes<D>();
-  // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
-  static const cudaError_t opted_in = cudaFuncSetAttribute(
-      attention_prefill_bf16_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
-  (void)opted_in;  // a failure shows up as the launch error below
-  const dim3 grid(static_cast<unsigned>((g.t + kPrefillRows - 1) / kPrefillRows),
-                  static_cast<unsigned>(g.q_heads));
-  attention_prefill_bf16_kernel<D><<<grid, kThreads, kSmem, backend.stream()>>>(g);
-  backend.note_launch("attention_prefill_bf16_kernel");
-}
-
-// Calls fn.template operator()<D>() with D = head_dim, a multiple of 16 in [16, 256].
-template <typename Fn>
-void with_head_dim16(int64_t head_dim, Fn&& fn) {
-  switch (head_dim / 16) {
-    case 1:
-      fn.template operator()<16>();
-      break;
-    case 2:
-      fn.template operator()<32>();
-      break;
-    case 3:
-      fn.template operator()<48>();
-      break;
-    case 4:
-      fn.template operator()<64>();
-      break;
-    case 5:
-      fn.template operator()<80>();
-      break;
-    case 6:
-      fn.template operator()<96>();
-      break;
-    case 7:
-      fn.template operator()<112>();
-      break;
-    case 8:
-      fn.template operator()<128>();
-      break;
-    case 9:
-      fn.template operator()<144>();
-      break;
-    case 10:
-      fn.template operator()<160>();
-      break;
-    case 11:
-      fn.template operator()<176>();
-      break;
-    case 12:
-      fn.template operator()<192>();
-      break;
-    case 13:
-      fn.template operator()<208>();
-      break;
-    case 14:
-      fn.template operator()<224>();
-      break;
-    case 15:
-      fn.template operator()<240>();
-      break;
-    default:
-      fn.template operator()<256>();
-      break;
-  }
-}
-
 template <int L, int GT>
 void launch_decode(CudaBackend& backend, const Geometry& g, int head_tiles, int splits, float* part_out,
                    float* part_stats) {
@@ -650,15 +314,19 @@ void launch_decode_tiles(CudaBackend& backend, const Geometry& g, int64_t gt, in
 }
 
 void launch_generic(CudaBackend& backend, const Geometry& g) {
-  attention_generic_bf16_kernel<<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(
-      g);
+  attention_generic_bf16_kernel<<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(g);
   backend.note_launch("attention_generic_bf16_kernel");
 }
 
-void launch_decode_split(CudaBackend& backend, const Geometry& g) {
-  // Splits: enough blocks for two waves over the SMs, each split at least kMinKeysPerSplit keys.
+void launch_decode_split(CudaBackend& backend, Geometry g, int64_t capacity) {
+  // Splits: enough blocks for two waves over the SMs, each split at least kMinKeysPerSplit keys. With
+  // positions on the device nothing here may depend on q_pos0 (a replay keeps grid and scratch): the splits
+  // cut the whole capacity.
   const int64_t last_pos = g.q_pos0 + g.t - 1;
-  const int64_t max_keys = last_pos + 1 - (g.window > 0 ? std::max<int64_t>(0, last_pos - g.window + 1) : 0);
+  const int64_t max_keys =
+      g.positions != nullptr
+          ? capacity
+          : last_pos + 1 - (g.window > 0 ? std::max<int64_t>(0, last_pos - g.window + 1) : 0);
   const int64_t gt = g.group >= 8 ? 8 : g.group >= 4 ? 4 : g.group >= 2 ? 2 : 1;
   const int64_t blocks = g.kv_heads * ((g.group + gt - 1) / gt) * g.t;
   const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
@@ -676,6 +344,7 @@ void launch_decode_split(CudaBackend& backend, const Geometry& g) {
       part_stats = part_out + slots * g.head_dim;
     }
   }
+  if (g.positions != nullptr) g.split_keys = (capacity + splits - 1) / splits;
   const int s = static_cast<int>(splits);
   if (g.head_dim <= 64) {
     launch_decode_tiles<8>(backend, g, gt, s, part_out, part_stats);
@@ -708,20 +377,22 @@ void attention_cuda_bf16(Backend& base, const AttentionArgs& a) {
   g.window = a.window;
   g.scale = a.scale;
   g.softcap = a.softcap;
+  g.positions = a.positions.data != nullptr ? a.positions.as<const int32_t>() : nullptr;
 
   // 16-byte cache accesses need 16-byte aligned bases and rows (head_dim a multiple of 8).
-  const bool aligned = reinterpret_cast<uintptr_t>(g.k) % 16 == 0 && reinterpret_cast<uintptr_t>(g.v) % 16 == 0;
+  const bool aligned =
+      reinterpret_cast<uintptr_t>(g.k) % 16 == 0 && reinterpret_cast<uintptr_t>(g.v) % 16 == 0;
   const bool vector_dims = g.head_dim % 8 == 0 && g.head_dim <= kMaxHeadDim;
   if (g.t > kDecodeMaxRows) {
     if (aligned && vector_dims && g.head_dim % 16 == 0) {
-      with_head_dim16(g.head_dim, [&]<int D>() { launch_prefill<D>(backend, g); });
+      launch_prefill(backend, g);
     } else {
       launch_generic(backend, g);
     }
     return;
   }
   if (aligned && vector_dims) {
-    launch_decode_split(backend, g);
+    launch_decode_split(backend, g, a.k_cache.shape[0]);
   } else {
     launch_generic(backend, g);
   }

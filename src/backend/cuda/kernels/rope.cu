@@ -3,9 +3,8 @@
 // Layout: x and out are [t, heads, head_dim]; positions [t] i32 and inv_freq [rotary_dim / 2] f32 on the
 //   device. kNeox pairs (i, i + rotary_dim/2), kInterleaved pairs (2i, 2i + 1); dims >= rotary_dim are
 //   copied. out may be x: each pair is read and written by the same thread, and the copy is skipped.
-// Math: angle = float(position) * inv_freq[i] in f32, then the accurate sincosf (2 ulp over the full range,
-//   Payne-Hanek reduction for large angles; __sinf would be off by far more at positions in the thousands),
-//   as HF transformers and the CPU kernel.
+// Math (rope_math.cuh, shared with rope_kv_store.cu): angle = float(position) * inv_freq[i] in f32, then the
+//   accurate sincosf, as HF transformers and the CPU kernel.
 // Threading: a flat grid-stride loop, one thread per rotated pair (consecutive threads take consecutive
 //   pairs of a head, so loads coalesce; interleaved pairs are one float2 load when aligned), then one thread
 //   per passed-through element. Each thread recomputes its angle: a few dozen FLOPs against 16 bytes moved.
@@ -17,6 +16,7 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/rope_math.cuh"
 #include "ops/kernel_table.h"
 #include "ops/rope.h"
 
@@ -25,8 +25,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Which pair layout, and whether interleaved pairs are read as one float2.
-enum class PairAccess { kNeox, kInterleavedScalar, kInterleavedVec2 };
+using cuda_rope::PairAccess;
 
 template <PairAccess kAccess>
 __global__ void __launch_bounds__(kThreads)
@@ -38,23 +37,12 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t p = first; p < n_pairs; p += stride) {
     const int64_t row = p / half, i = p % half;  // row = token * heads + head
     const int64_t token = row / heads;
-    const float angle = static_cast<float>(positions[token]) * inv_freq[i];
     float s, c;
-    sincosf(angle, &s, &c);
+    cuda_rope::angle_sincos(positions[token], inv_freq[i], &s, &c);
     const float* xr = x + row * head_dim;
     float* yr = out + row * head_dim;
-    if constexpr (kAccess == PairAccess::kNeox) {
-      const float x0 = xr[i], x1 = xr[i + half];
-      yr[i] = x0 * c - x1 * s;
-      yr[i + half] = x1 * c + x0 * s;
-    } else if constexpr (kAccess == PairAccess::kInterleavedScalar) {
-      const float x0 = xr[2 * i], x1 = xr[2 * i + 1];
-      yr[2 * i] = x0 * c - x1 * s;
-      yr[2 * i + 1] = x1 * c + x0 * s;
-    } else {
-      const float2 v = reinterpret_cast<const float2*>(xr)[i];
-      reinterpret_cast<float2*>(yr)[i] = make_float2(v.x * c - v.y * s, v.y * c + v.x * s);
-    }
+    const float2 y = cuda_rope::rotate(cuda_rope::load_pair<kAccess>(xr, i, half), s, c);
+    cuda_rope::store_pair<kAccess>(yr, i, half, y);
   }
   // Dims past rotary_dim pass through (n_pass is 0 when out is x).
   const int64_t pass = head_dim - 2 * half;

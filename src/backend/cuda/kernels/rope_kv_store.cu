@@ -1,0 +1,170 @@
+// rope_kv_store, CUDA: RoPE of q and k, and the K/V rows of new tokens written to cache rows positions[i];
+// f32, bf16 or f16 caches, in one launch.
+//
+// Layout: q, q_out [t, q_heads, head_dim]; k, v [t, kv_heads, head_dim]; caches [capacity, kv_heads,
+//   head_dim], token i's rows at cache row positions[i] (read on the device, so the launch does not depend on
+//   the step's cache position and a decode step can be replayed as a CUDA graph). kNeox pairs
+//   (j, j + rotary_dim/2), kInterleaved pairs (2j, 2j + 1); dims >= rotary_dim pass through. q_out may be
+//   q: each element is read and written by the same thread, and q's pass-through copy is skipped.
+// Math: rope_math.cuh, shared with rope.cu (f32 angle, accurate sincosf); bf16 / f16 caches are rounded to
+//   nearest even with the host's own functions (core/half.h), as kv_store does.
+// Threading: a 2-D grid, y over tokens (grid-stride past 65535) and x over the token's work items, one
+//   thread each: first the rotated pairs of its q heads then k heads (consecutive threads take consecutive
+//   pairs of a head, so accesses coalesce; interleaved pairs are one float2 load when aligned), then the
+//   pass-through dims of k (and of q when q_out is not q), then the v elements. A decode step of Llama-3-8B
+//   (32 + 8 heads x 64 pairs, 8 x 128 v elements) is 14 blocks of 256. A token whose position falls outside
+//   the cache (the caller guarantees none does) gets q_out but no cache write, never one past the cache.
+// Floor: t * (2 * q + k + v) * 4 bytes + two cache rows per token / memory bandwidth; decode moves ~40 KB and
+//   is launch-bound: what the fusion saves is three launches per layer.
+// Reference: the CPU kernel (kernels/rope_kv_store.cpp) on host copies (tests/cuda/test_rope_kv_store.cpp).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/rope_math.cuh"
+#include "core/half.h"
+#include "ops/kernel_table.h"
+#include "ops/rope_kv_store.h"
+
+namespace autoglm {
+namespace {
+
+using cuda_rope::PairAccess;
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxGridY = 65535;
+
+// Per-token work items fit an int: a token's q, k and v rows would be 8 GiB past that.
+struct Params {
+  const float* q;
+  const float* k;
+  const float* v;
+  const int32_t* positions;
+  const float* inv_freq;
+  float* q_out;
+  void* k_cache;
+  void* v_cache;
+  int64_t t, capacity;
+  int q_heads, kv_heads, head_dim, half, pass;  // pass = head_dim - 2 * half
+  int n_pairs;                                  // (q_heads + kv_heads) * half
+  int n_pass;                                   // (kv_heads, + q_heads unless q_out is q) * pass
+  int n_work;                                   // n_pairs + n_pass + kv_heads * head_dim
+};
+
+// One f32 value into a cache of dtype kCache at element `at`.
+template <DType kCache>
+__device__ __forceinline__ void put(void* cache, int64_t at, float x) {
+  if constexpr (kCache == DType::kF32) {
+    static_cast<float*>(cache)[at] = x;
+  } else if constexpr (kCache == DType::kBF16) {
+    static_cast<uint16_t*>(cache)[at] = f32_to_bf16(x);
+  } else {
+    static_cast<uint16_t*>(cache)[at] = f32_to_f16(x);
+  }
+}
+
+template <PairAccess kAccess, DType kCache>
+__global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(const Params p) {
+  const int w = static_cast<int>(blockIdx.x) * kThreads + static_cast<int>(threadIdx.x);
+  if (w >= p.n_work) return;
+  const int64_t kv_row = static_cast<int64_t>(p.kv_heads) * p.head_dim;
+  for (int64_t token = blockIdx.y; token < p.t; token += gridDim.y) {
+    const int32_t position = p.positions[token];
+    const bool in_cache = position >= 0 && position < p.capacity;
+    const int64_t cache_row = static_cast<int64_t>(position) * kv_row;
+    if (w < p.n_pairs) {
+      const int head = w / p.half, i = w % p.half;  // heads: q_heads of q, then kv_heads of k
+      float s, c;
+      cuda_rope::angle_sincos(position, p.inv_freq[i], &s, &c);
+      if (head < p.q_heads) {
+        const int64_t offset = (token * p.q_heads + head) * p.head_dim;
+        const float2 y = cuda_rope::rotate(cuda_rope::load_pair<kAccess>(p.q + offset, i, p.half), s, c);
+        cuda_rope::store_pair<kAccess>(p.q_out + offset, i, p.half, y);
+      } else if (in_cache) {
+        const int64_t h = head - p.q_heads;
+        const float2 y = cuda_rope::rotate(
+            cuda_rope::load_pair<kAccess>(p.k + token * kv_row + h * p.head_dim, i, p.half), s, c);
+        const int64_t at = cache_row + h * p.head_dim;
+        put<kCache>(p.k_cache, at + cuda_rope::pair_first<kAccess>(i, p.half), y.x);
+        put<kCache>(p.k_cache, at + cuda_rope::pair_second<kAccess>(i, p.half), y.y);
+      }
+    } else if (w < p.n_pairs + p.n_pass) {
+      const int e = w - p.n_pairs, head = e / p.pass, d = 2 * p.half + e % p.pass;  // k heads, then q heads
+      if (head < p.kv_heads) {
+        if (in_cache) {
+          put<kCache>(p.k_cache, cache_row + static_cast<int64_t>(head) * p.head_dim + d,
+                      p.k[token * kv_row + static_cast<int64_t>(head) * p.head_dim + d]);
+        }
+      } else {
+        const int64_t offset = (token * p.q_heads + head - p.kv_heads) * p.head_dim + d;
+        p.q_out[offset] = p.q[offset];
+      }
+    } else if (in_cache) {
+      const int e = w - p.n_pairs - p.n_pass;
+      put<kCache>(p.v_cache, cache_row + e, p.v[token * kv_row + e]);
+    }
+  }
+}
+
+template <PairAccess kAccess, DType kCache>
+void launch(CudaBackend& cuda, const Params& p) {
+  const dim3 grid(static_cast<unsigned>((p.n_work + kThreads - 1) / kThreads),
+                  static_cast<unsigned>(std::min(p.t, kMaxGridY)));
+  rope_kv_store_kernel<kAccess, kCache><<<grid, kThreads, 0, cuda.stream()>>>(p);
+}
+
+template <DType kCache>
+void rope_kv_store_cuda(Backend& backend, const RopeKvStoreArgs& a) {
+  Params p;
+  p.q = a.q.as<const float>();
+  p.k = a.k.as<const float>();
+  p.v = a.v.as<const float>();
+  p.positions = a.positions.as<const int32_t>();
+  p.inv_freq = a.inv_freq.as<const float>();
+  p.q_out = a.q_out.as<float>();
+  p.k_cache = a.k_cache.data;
+  p.v_cache = a.v_cache.data;
+  p.t = a.q.shape[0];
+  p.capacity = a.k_cache.shape[0];
+  p.q_heads = static_cast<int>(a.q.shape[1]);
+  p.kv_heads = static_cast<int>(a.k.shape[1]);
+  p.head_dim = static_cast<int>(a.q.shape[2]);
+  p.half = a.rotary_dim / 2;
+  p.pass = p.head_dim - 2 * p.half;
+  p.n_pairs = (p.q_heads + p.kv_heads) * p.half;
+  const bool in_place = a.q_out.data == a.q.data;
+  p.n_pass = (p.kv_heads + (in_place ? 0 : p.q_heads)) * p.pass;
+  p.n_work = p.n_pairs + p.n_pass + p.kv_heads * p.head_dim;
+  if (p.t == 0 || p.n_work == 0) return;
+  CudaBackend& cuda = cuda_backend(backend);
+  switch (a.layout) {
+    case RopeLayout::kNeox:
+      launch<PairAccess::kNeox, kCache>(cuda, p);
+      break;
+    case RopeLayout::kInterleaved: {
+      // Every head row starts 8-byte aligned when head_dim is even and the three f32 bases are.
+      const bool vec2 = p.head_dim % 2 == 0 && reinterpret_cast<uintptr_t>(a.q.data) % 8 == 0 &&
+                        reinterpret_cast<uintptr_t>(a.q_out.data) % 8 == 0 &&
+                        reinterpret_cast<uintptr_t>(a.k.data) % 8 == 0;
+      if (vec2) {
+        launch<PairAccess::kInterleavedVec2, kCache>(cuda, p);
+      } else {
+        launch<PairAccess::kInterleavedScalar, kCache>(cuda, p);
+      }
+      break;
+    }
+  }
+  cuda.note_launch("rope_kv_store");
+}
+
+const KernelRegistrar<RopeKvStoreArgs> kRegisterF32(DeviceKind::kCuda, DType::kF32,
+                                                    rope_kv_store_cuda<DType::kF32>);
+const KernelRegistrar<RopeKvStoreArgs> kRegisterBF16(DeviceKind::kCuda, DType::kBF16,
+                                                     rope_kv_store_cuda<DType::kBF16>);
+const KernelRegistrar<RopeKvStoreArgs> kRegisterF16(DeviceKind::kCuda, DType::kF16,
+                                                    rope_kv_store_cuda<DType::kF16>);
+
+}  // namespace
+}  // namespace autoglm

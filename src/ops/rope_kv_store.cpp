@@ -1,0 +1,118 @@
+#include "ops/rope_kv_store.h"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "ops/kernel_table.h"
+#include "ops/op_checks.h"
+
+namespace autoglm {
+namespace {
+
+constexpr const char* kOp = "rope_kv_store";
+
+Status check_shapes(const RopeKvStoreArgs& a) {
+  using namespace op_checks;
+  const std::pair<const char*, const TensorView*> rank3[] = {
+      {"q", &a.q}, {"k", &a.k}, {"v", &a.v}, {"k_cache", &a.k_cache}, {"v_cache", &a.v_cache}};
+  for (const auto& [what, tensor] : rank3)
+    AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, what, *tensor, 3));
+  const int64_t t = a.q.shape[0], head_dim = a.q.shape[2], kv_heads = a.k.shape[1];
+  // rotary_dim = 0 is rejected as in rope: a caller with nothing to rotate calls kv_store.
+  if (a.rotary_dim <= 0 || a.rotary_dim % 2 != 0 || a.rotary_dim > head_dim) {
+    return invalid_argument(std::string(kOp) + ": rotary_dim " + std::to_string(a.rotary_dim) +
+                            " must be even, > 0 and <= head_dim " + std::to_string(head_dim));
+  }
+  if (a.layout != RopeLayout::kNeox && a.layout != RopeLayout::kInterleaved) {
+    return invalid_argument(std::string(kOp) + ": unknown layout");
+  }
+  AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "k", a.k, Shape{t, kv_heads, head_dim}));
+  AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "v", a.v, a.k.shape));
+  AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "positions", a.positions, Shape{t}));
+  AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "inv_freq", a.inv_freq, Shape{a.rotary_dim / 2}));
+  AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "q_out", a.q_out, a.q.shape));
+  if (a.k_cache.shape[1] != kv_heads || a.k_cache.shape[2] != head_dim) {
+    return invalid_argument(std::string(kOp) + ": k_cache " + a.k_cache.describe() + " rows must be [" +
+                            std::to_string(kv_heads) + ", " + std::to_string(head_dim) + "] as k " +
+                            a.k.describe());
+  }
+  return has_shape(kOp, "v_cache", a.v_cache, a.k_cache.shape);
+}
+
+Status check_dtypes(const RopeKvStoreArgs& a) {
+  using namespace op_checks;
+  const std::pair<const char*, const TensorView*> f32[] = {
+      {"q", &a.q}, {"k", &a.k}, {"v", &a.v}, {"inv_freq", &a.inv_freq}, {"q_out", &a.q_out}};
+  for (const auto& [what, tensor] : f32)
+    AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, what, *tensor, DType::kF32));
+  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "positions", a.positions, DType::kI32));
+  // The cache dtype itself (f32, bf16 or f16) is the dispatch key: a backend without it answers "no kernel".
+  if (a.v_cache.dtype != a.k_cache.dtype) {
+    return invalid_argument(std::string(kOp) + ": v_cache " + a.v_cache.describe() +
+                            " must have k_cache's dtype " + std::string(dtype_name(a.k_cache.dtype)));
+  }
+  return Status::ok();
+}
+
+// q_out may be q itself; every other output byte range is disjoint from every input and from the other
+// outputs (a kernel reads an input element after another thread may have written an output).
+Status check_aliasing(const RopeKvStoreArgs& a) {
+  using namespace op_checks;
+  AUTOGLM_RETURN_IF_ERROR(disjoint_or_same(kOp, "q_out", a.q_out, "q", a.q));
+  const std::pair<const char*, const TensorView*> inputs[] = {
+      {"k", &a.k}, {"v", &a.v}, {"positions", &a.positions}, {"inv_freq", &a.inv_freq}};
+  const std::pair<const char*, const TensorView*> outputs[] = {
+      {"q_out", &a.q_out}, {"k_cache", &a.k_cache}, {"v_cache", &a.v_cache}};
+  for (const auto& [out_name, out] : outputs) {
+    for (const auto& [in_name, in] : inputs)
+      AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, out_name, *out, in_name, *in));
+  }
+  AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "k_cache", a.k_cache, "q", a.q));
+  AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "v_cache", a.v_cache, "q", a.q));
+  AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "k_cache", a.k_cache, "q_out", a.q_out));
+  AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "v_cache", a.v_cache, "q_out", a.q_out));
+  return disjoint(kOp, "k_cache", a.k_cache, "v_cache", a.v_cache);
+}
+
+// Host positions are cheap to check, and an out-of-range one would write outside the cache.
+Status check_host_positions(const RopeKvStoreArgs& a) {
+  if (a.positions.device.kind != DeviceKind::kCpu) return Status::ok();
+  const int64_t capacity = a.k_cache.shape[0];
+  const int32_t* positions = a.positions.as<const int32_t>();
+  for (int64_t i = 0; i < a.positions.numel(); ++i) {
+    if (positions[i] < 0 || positions[i] >= capacity) {
+      return invalid_argument(std::string(kOp) + ": positions[" + std::to_string(i) +
+                              "] = " + std::to_string(positions[i]) + " is outside the cache capacity " +
+                              std::to_string(capacity));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status rope_kv_store(Backend& backend, const RopeKvStoreArgs& a) {
+  using namespace op_checks;
+  AUTOGLM_RETURN_IF_ERROR(check_shapes(a));
+  AUTOGLM_RETURN_IF_ERROR(check_dtypes(a));
+  const std::pair<const char*, const TensorView*> tensors[] = {{"q", &a.q},
+                                                               {"k", &a.k},
+                                                               {"v", &a.v},
+                                                               {"positions", &a.positions},
+                                                               {"inv_freq", &a.inv_freq},
+                                                               {"q_out", &a.q_out},
+                                                               {"k_cache", &a.k_cache},
+                                                               {"v_cache", &a.v_cache}};
+  for (const auto& [what, tensor] : tensors) {
+    AUTOGLM_RETURN_IF_ERROR(not_null(kOp, what, *tensor));
+    AUTOGLM_RETURN_IF_ERROR(on_device(kOp, what, *tensor, backend));
+  }
+  AUTOGLM_RETURN_IF_ERROR(check_aliasing(a));
+  AUTOGLM_RETURN_IF_ERROR(check_host_positions(a));
+  AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<RopeKvStoreArgs>(kOp, backend, a.k_cache.dtype));
+  fn(backend, a);
+  return Status::ok();
+}
+
+}  // namespace autoglm

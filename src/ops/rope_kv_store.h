@@ -1,0 +1,32 @@
+// rope + kv_store fused: RoPE on q and k (exactly the rope op's math, ops/rope.h: both layouts, partial
+// rotary_dim) and the K/V write of new tokens: token i's rotated k and its v go to cache row positions[i].
+// The cache row comes from the device-side positions rather than a host-side start, so a decode step's
+// launches do not change from one step to the next (the step can be replayed as a CUDA graph).
+// With a bf16 or f16 cache, k and v are rounded to it to nearest even as core/half.h (as kv_store does);
+// q_out stays f32.
+#pragma once
+
+#include "backend/backend.h"
+#include "ops/rope.h"
+
+namespace autoglm {
+
+struct RopeKvStoreArgs {
+  TensorView q;          // [t, q_heads, head_dim] f32
+  TensorView k;          // [t, kv_heads, head_dim] f32
+  TensorView v;          // [t, kv_heads, head_dim] f32
+  TensorView positions;  // [t] i32: rotation angle and cache row of each token. The caller guarantees
+                         // 0 <= positions[i] < capacity; host positions are checked, and a device kernel
+                         // skips the cache write of a token outside the cache rather than write past it.
+  TensorView inv_freq;   // [rotary_dim / 2] f32
+  int rotary_dim = 0;    // even, > 0, <= head_dim
+  RopeLayout layout = RopeLayout::kNeox;
+  TensorView q_out;    // [t, q_heads, head_dim] f32; may alias q (exactly)
+  TensorView k_cache;  // [capacity, kv_heads, head_dim] f32, bf16 or f16 (dispatch key); disjoint from all
+                       // the other tensors
+  TensorView v_cache;  // [capacity, kv_heads, head_dim], k_cache's dtype
+};
+
+Status rope_kv_store(Backend& backend, const RopeKvStoreArgs& args);
+
+}  // namespace autoglm

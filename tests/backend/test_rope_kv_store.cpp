@@ -1,0 +1,394 @@
+// rope_kv_store on the CPU backend: bit for bit what rope on q and k followed by kv_store of each token's k
+// and v row at cache row positions[i] writes (the composition the decoder graph used before the fusion), for
+// both layouts, full and partial rotary (GLM: interleaved, half rotary), t = 1, 3, 17, GQA, and positions
+// that neither start at 0 nor run contiguously ({5, 2, 9}), so the rows provably come from positions. bf16 /
+// f16 caches hold the host rounding (core/half.h) of the f32 results; cache rows not named by positions keep
+// their sentinel bytes; q_out in place; agreement with the double reference; and the argument checks.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <iterator>
+#include <numeric>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "backend/cpu/kernels/ref/rope_kv_store_ref.h"
+#include "core/half.h"
+#include "ops/attention.h"
+#include "ops/rope.h"
+#include "ops/rope_kv_store.h"
+#include "support/guarded_output.h"
+#include "support/test_data.h"
+
+namespace autoglm {
+namespace {
+
+using test::bits_of;
+using test::GuardedOut;
+using test::make_cpu;
+using test::random_tensor;
+using test::rel_max_abs_error;
+using test::to_f32;
+
+constexpr uint32_t kCacheSentinel32 = 0x7fc0c0deu;  // f32 NaN: a value no store produces from finite inputs
+constexpr uint16_t kCacheSentinel16 = 0x7e5au;      // bf16 / f16 NaN, likewise
+
+Tensor make_inv_freq(int rotary_dim, double base = 10000.0) {
+  Tensor t = Tensor::host(DType::kF32, Shape{rotary_dim / 2});
+  for (int i = 0; i < rotary_dim / 2; ++i)
+    t.as<float>()[i] = static_cast<float>(1.0 / std::pow(base, 2.0 * i / rotary_dim));
+  return t;
+}
+
+// Distinct cache rows in [1, capacity) in shuffled order (row 0 is never named, so it must stay untouched);
+// t = 3 takes {5, 2, 9}.
+Tensor make_positions(int64_t t, int64_t capacity, uint64_t seed) {
+  Tensor p = Tensor::host(DType::kI32, Shape{t});
+  if (t == 3 && capacity > 9) {
+    const int32_t fixed[] = {5, 2, 9};
+    std::copy(std::begin(fixed), std::end(fixed), p.as<int32_t>());
+    return p;
+  }
+  std::vector<int32_t> rows(static_cast<size_t>(capacity - 1));
+  std::iota(rows.begin(), rows.end(), 1);
+  std::mt19937_64 rng(seed);
+  std::shuffle(rows.begin(), rows.end(), rng);
+  std::copy(rows.begin(), rows.begin() + t, p.as<int32_t>());
+  return p;
+}
+
+Tensor sentinel_cache(DType dtype, Shape shape) {
+  Tensor t = Tensor::host(dtype, shape);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (dtype == DType::kF32) {
+      std::memcpy(t.as<uint32_t>() + i, &kCacheSentinel32, 4);
+    } else {
+      t.as<uint16_t>()[i] = kCacheSentinel16;
+    }
+  }
+  return t;
+}
+
+bool same_bytes(const Tensor& a, const Tensor& b) {
+  return a.nbytes() == b.nbytes() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+}
+
+struct Problem {
+  Tensor q, k, v, positions, inv_freq;
+  int rotary_dim;
+  RopeLayout layout;
+  int64_t capacity;
+};
+
+Problem make_problem(RopeLayout layout, int64_t t, int64_t q_heads, int64_t kv_heads, int64_t head_dim,
+                     int rotary_dim, uint64_t seed) {
+  const int64_t capacity = 2 * t + 11;
+  return {random_tensor(DType::kF32, Shape{t, q_heads, head_dim}, seed),
+          random_tensor(DType::kF32, Shape{t, kv_heads, head_dim}, seed + 1),
+          random_tensor(DType::kF32, Shape{t, kv_heads, head_dim}, seed + 2),
+          make_positions(t, capacity, seed + 3),
+          make_inv_freq(rotary_dim),
+          rotary_dim,
+          layout,
+          capacity};
+}
+
+Shape cache_shape(const Problem& p) {
+  return Shape{p.capacity, p.k.shape()[1], p.k.shape()[2]};
+}
+
+// What the unfused ops write: rope on q and k, then kv_store of token i's rows at positions[i].
+struct Composed {
+  Tensor q_out, k_rot, k_cache, v_cache;
+};
+
+Composed compose(Backend& cpu, const Problem& p, DType cache_dtype) {
+  Composed c{Tensor::host(DType::kF32, p.q.shape()), Tensor::host(DType::kF32, p.k.shape()),
+             sentinel_cache(cache_dtype, cache_shape(p)), sentinel_cache(cache_dtype, cache_shape(p))};
+  EXPECT_TRUE(
+      rope(cpu, {p.q.view(), p.positions.view(), p.inv_freq.view(), p.rotary_dim, p.layout, c.q_out.view()})
+          .is_ok());
+  EXPECT_TRUE(
+      rope(cpu, {p.k.view(), p.positions.view(), p.inv_freq.view(), p.rotary_dim, p.layout, c.k_rot.view()})
+          .is_ok());
+  for (int64_t i = 0; i < p.k.shape()[0]; ++i) {
+    const int64_t row = p.positions.as<int32_t>()[i];
+    EXPECT_TRUE(kv_store(cpu, {c.k_rot.view().rows(i, i + 1), c.k_cache.view(), row}).is_ok());
+    EXPECT_TRUE(kv_store(cpu, {p.v.view().rows(i, i + 1), c.v_cache.view(), row}).is_ok());
+  }
+  return c;
+}
+
+RopeKvStoreArgs args_of(const Problem& p, const TensorView& q_out, const Tensor& k_cache,
+                        const Tensor& v_cache) {
+  return {p.q.view(),   p.k.view(), p.v.view(), p.positions.view(), p.inv_freq.view(),
+          p.rotary_dim, p.layout,   q_out,      k_cache.view(),     v_cache.view()};
+}
+
+// Rows of a cache that no position names still hold the sentinel.
+void expect_unnamed_rows_untouched(const Problem& p, const Tensor& cache) {
+  const int64_t row_elems = cache.shape()[1] * cache.shape()[2];
+  const int32_t* positions = p.positions.as<int32_t>();
+  for (int64_t row = 0; row < p.capacity; ++row) {
+    if (std::find(positions, positions + p.positions.numel(), row) != positions + p.positions.numel())
+      continue;
+    for (int64_t e = 0; e < row_elems; ++e) {
+      const int64_t at = row * row_elems + e;
+      if (cache.dtype() == DType::kF32) {
+        ASSERT_EQ(bits_of(cache.as<float>()[at]), kCacheSentinel32) << "row " << row << " element " << e;
+      } else {
+        ASSERT_EQ(cache.as<uint16_t>()[at], kCacheSentinel16) << "row " << row << " element " << e;
+      }
+    }
+  }
+}
+
+struct Heads {
+  int64_t q_heads, kv_heads, head_dim;
+  int rotary_dim;
+};
+using Param = std::tuple<RopeLayout, int64_t, Heads>;  // layout, t, heads
+class RopeKvStoreSizes : public ::testing::TestWithParam<Param> {};
+
+TEST_P(RopeKvStoreSizes, EqualsRopeThenKvStore) {
+  const auto [layout, t, h] = GetParam();
+  auto cpu = make_cpu();
+  const Problem p = make_problem(layout, t, h.q_heads, h.kv_heads, h.head_dim, h.rotary_dim,
+                                 static_cast<uint64_t>(100 + t * 31 + h.head_dim + h.rotary_dim));
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+    SCOPED_TRACE("cache " + std::string(dtype_name(dtype)));
+    const Composed want = compose(*cpu, p, dtype);
+    GuardedOut q_out(p.q.shape());
+    Tensor k_cache = sentinel_cache(dtype, cache_shape(p)), v_cache = sentinel_cache(dtype, cache_shape(p));
+    ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k_cache, v_cache)).is_ok());
+    q_out.expect_clean();
+    const std::vector<float> got_q = q_out.values();
+    ASSERT_EQ(std::memcmp(got_q.data(), want.q_out.data(), want.q_out.nbytes()), 0) << "q_out";
+    EXPECT_TRUE(same_bytes(k_cache, want.k_cache)) << "k_cache";
+    EXPECT_TRUE(same_bytes(v_cache, want.v_cache)) << "v_cache";
+    expect_unnamed_rows_untouched(p, k_cache);
+    expect_unnamed_rows_untouched(p, v_cache);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, RopeKvStoreSizes,
+                         ::testing::Combine(::testing::Values(RopeLayout::kNeox, RopeLayout::kInterleaved),
+                                            ::testing::Values(int64_t{1}, int64_t{3}, int64_t{17}),
+                                            ::testing::Values(Heads{4, 2, 64, 64},  // GQA, full rotary
+                                                              Heads{4, 2, 64, 32},  // GLM: half rotary
+                                                              Heads{3, 3, 10,
+                                                                    4},  // MHA, odd pair count, short rotary
+                                                              Heads{2, 1, 128, 128})));
+
+// Bound-check: the value of bf16 and f16 cache rows is the host rounding of the f32-cache result.
+TEST(RopeKvStore, HalfCachesHoldHostRoundingOfF32) {
+  auto cpu = make_cpu();
+  for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
+    const Problem p = make_problem(layout, 3, 4, 2, 64, 32, 700);
+    GuardedOut q_out(p.q.shape());
+    Tensor k32 = sentinel_cache(DType::kF32, cache_shape(p)),
+           v32 = sentinel_cache(DType::kF32, cache_shape(p));
+    ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k32, v32)).is_ok());
+    for (const DType dtype : {DType::kBF16, DType::kF16}) {
+      SCOPED_TRACE(dtype_name(dtype));
+      Tensor k16 = sentinel_cache(dtype, cache_shape(p)), v16 = sentinel_cache(dtype, cache_shape(p));
+      ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k16, v16)).is_ok());
+      const int64_t row_elems = k32.shape()[1] * k32.shape()[2];
+      for (int64_t i = 0; i < 3; ++i) {
+        const int64_t row = p.positions.as<int32_t>()[i];
+        for (int64_t e = row * row_elems; e < (row + 1) * row_elems; ++e) {
+          const auto to_half = [&](float x) {
+            return dtype == DType::kBF16 ? f32_to_bf16(x) : f32_to_f16(x);
+          };
+          ASSERT_EQ(k16.as<uint16_t>()[e], to_half(k32.as<float>()[e])) << "k element " << e;
+          ASSERT_EQ(v16.as<uint16_t>()[e], to_half(v32.as<float>()[e])) << "v element " << e;
+        }
+      }
+    }
+  }
+}
+
+TEST(RopeKvStore, MatchesDoubleReference) {
+  auto cpu = make_cpu();
+  for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
+    const Problem p = make_problem(layout, 17, 8, 2, 128, 64, 710);
+    GuardedOut q_out(p.q.shape());
+    Tensor k_cache = sentinel_cache(DType::kF32, cache_shape(p)),
+           v_cache = sentinel_cache(DType::kF32, cache_shape(p));
+    ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k_cache, v_cache)).is_ok());
+    Tensor q_ref = Tensor::host(DType::kF32, p.q.shape());
+    Tensor k_ref = sentinel_cache(DType::kF32, cache_shape(p)),
+           v_ref = sentinel_cache(DType::kF32, cache_shape(p));
+    rope_kv_store_ref(args_of(p, q_ref.view(), k_ref, v_ref));
+    EXPECT_LE(rel_max_abs_error(q_out.values(), to_f32(q_ref.view())), 1e-5);
+    // Sentinel NaNs sit in the same places on both sides; compare the named rows only.
+    for (int64_t i = 0; i < 17; ++i) {
+      const int64_t row = p.positions.as<int32_t>()[i];
+      const auto rows = [&](const Tensor& c) { return to_f32(c.view().rows(row, row + 1)); };
+      EXPECT_LE(rel_max_abs_error(rows(k_cache), rows(k_ref)), 1e-5) << "k row " << row;
+      EXPECT_EQ(rows(v_cache), rows(v_ref)) << "v row " << row;
+    }
+  }
+}
+
+TEST(RopeKvStore, InPlaceQ) {
+  auto cpu = make_cpu();
+  for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
+    const Problem p = make_problem(layout, 17, 4, 2, 64, 32, 720);
+    const Composed want = compose(*cpu, p, DType::kBF16);
+    Tensor q = Tensor::host(DType::kF32, p.q.shape());
+    std::memcpy(q.data(), p.q.data(), p.q.nbytes());
+    Tensor k_cache = sentinel_cache(DType::kBF16, cache_shape(p)),
+           v_cache = sentinel_cache(DType::kBF16, cache_shape(p));
+    RopeKvStoreArgs args = args_of(p, q.view(), k_cache, v_cache);
+    args.q = q.view();
+    ASSERT_TRUE(rope_kv_store(*cpu, args).is_ok());
+    EXPECT_TRUE(same_bytes(q, want.q_out)) << "q rotated in place";
+    EXPECT_TRUE(same_bytes(k_cache, want.k_cache));
+    EXPECT_TRUE(same_bytes(v_cache, want.v_cache));
+  }
+}
+
+TEST(RopeKvStore, EmptyCallWritesNothing) {
+  auto cpu = make_cpu();
+  const Problem p = make_problem(RopeLayout::kNeox, 0, 4, 2, 64, 64, 730);
+  GuardedOut q_out(p.q.shape());
+  Tensor k_cache = sentinel_cache(DType::kF16, cache_shape(p)),
+         v_cache = sentinel_cache(DType::kF16, cache_shape(p));
+  const Tensor before = sentinel_cache(DType::kF16, cache_shape(p));
+  ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k_cache, v_cache)).is_ok());
+  q_out.expect_clean();
+  EXPECT_TRUE(same_bytes(k_cache, before));
+  EXPECT_TRUE(same_bytes(v_cache, before));
+}
+
+TEST(RopeKvStore, RejectsBadArguments) {
+  auto cpu = make_cpu();
+  const Problem p = make_problem(RopeLayout::kNeox, 3, 4, 2, 8, 8, 740);
+  const Tensor q_out = Tensor::host(DType::kF32, p.q.shape());
+  const Tensor k_cache = sentinel_cache(DType::kF32, cache_shape(p)),
+               v_cache = sentinel_cache(DType::kF32, cache_shape(p));
+  const RopeKvStoreArgs good = args_of(p, q_out.view(), k_cache, v_cache);
+  ASSERT_TRUE(rope_kv_store(*cpu, good).is_ok());
+  const auto expect_invalid = [&](const RopeKvStoreArgs& bad, const char* what) {
+    const Status s = rope_kv_store(*cpu, bad);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << what << ": " << s.to_string();
+    EXPECT_NE(s.message().find("rope_kv_store"), std::string::npos) << what << ": " << s.message();
+  };
+  RopeKvStoreArgs bad = good;
+  bad.q.dtype = DType::kBF16;
+  expect_invalid(bad, "bf16 q");
+  bad = good;
+  bad.k.dtype = DType::kF16;
+  expect_invalid(bad, "f16 k");
+  bad = good;
+  bad.v.dtype = DType::kBF16;
+  expect_invalid(bad, "bf16 v");
+  bad = good;
+  bad.q_out.dtype = DType::kBF16;
+  expect_invalid(bad, "bf16 q_out");
+  bad = good;
+  bad.positions.dtype = DType::kF32;
+  expect_invalid(bad, "f32 positions");
+  bad = good;
+  bad.inv_freq.dtype = DType::kF16;
+  expect_invalid(bad, "f16 inv_freq");
+  bad = good;
+  bad.v_cache.dtype = DType::kBF16;
+  expect_invalid(bad, "v_cache dtype differs from k_cache");
+  bad = good;
+  bad.q = p.q.view().reshaped(Shape{3, 32});
+  expect_invalid(bad, "q rank");
+  bad = good;
+  bad.k_cache = k_cache.view().reshaped(Shape{p.capacity, 16});
+  expect_invalid(bad, "k_cache rank");
+  bad = good;
+  bad.k = p.k.view().rows(0, 2);
+  expect_invalid(bad, "k tokens != q tokens");
+  bad = good;
+  bad.k = p.k.view().reshaped(Shape{3, 1, 16});
+  expect_invalid(bad, "k head_dim != q head_dim");
+  bad = good;
+  bad.v = p.v.view().reshaped(Shape{3, 4, 4});
+  expect_invalid(bad, "v shape != k shape");
+  bad = good;
+  bad.k_cache = k_cache.view().reshaped(Shape{p.capacity * 2, 1, 8});
+  bad.v_cache = v_cache.view().reshaped(Shape{p.capacity * 2, 1, 8});
+  expect_invalid(bad, "cache kv_heads != k kv_heads");
+  bad = good;
+  bad.v_cache = v_cache.view().rows(0, p.capacity - 1);
+  expect_invalid(bad, "v_cache shape != k_cache shape");
+  bad = good;
+  bad.positions = p.positions.view().rows(0, 2);
+  expect_invalid(bad, "positions length");
+  bad = good;
+  bad.q_out = q_out.view().reshaped(Shape{3, 8, 4});
+  expect_invalid(bad, "q_out shape");
+  bad = good;
+  bad.rotary_dim = 0;
+  expect_invalid(bad, "rotary_dim unset");
+  bad = good;
+  bad.rotary_dim = 7;
+  expect_invalid(bad, "odd rotary_dim");
+  bad = good;
+  bad.rotary_dim = 10;
+  expect_invalid(bad, "rotary_dim > head_dim");
+  bad = good;
+  bad.rotary_dim = 4;
+  expect_invalid(bad, "inv_freq size != rotary_dim / 2");
+  bad = good;
+  bad.layout = static_cast<RopeLayout>(7);
+  expect_invalid(bad, "layout");
+  bad = good;
+  bad.inv_freq.device = Device{DeviceKind::kCuda, 0};
+  expect_invalid(bad, "device");
+
+  // Aliasing: q_out may be q exactly, nothing else may share bytes.
+  bad = good;
+  bad.q_out = TensorView{p.k.data(), DType::kF32, p.q.shape(), p.k.device()};
+  expect_invalid(bad, "q_out over k");
+  bad = good;
+  Tensor big_q = Tensor::host(DType::kF32, Shape{p.q.numel() + 8});
+  std::memcpy(big_q.data(), p.q.data(), p.q.nbytes());
+  bad.q = TensorView{big_q.data(), DType::kF32, p.q.shape(), p.q.device()};
+  bad.q_out = TensorView{big_q.as<float>() + 8, DType::kF32, p.q.shape(), p.q.device()};
+  expect_invalid(bad, "q_out a shifted overlap of q");
+  bad = good;
+  bad.v_cache = k_cache.view();
+  expect_invalid(bad, "v_cache is k_cache");
+  bad = good;
+  Tensor v_in_cache = Tensor::host(DType::kF32, Shape{p.capacity + 3, 2, 8});
+  bad.k_cache = v_in_cache.view().rows(0, p.capacity);
+  bad.v = v_in_cache.view().rows(p.capacity - 1, p.capacity + 2);
+  expect_invalid(bad, "v inside k_cache");
+  bad = good;
+  bad.k_cache = TensorView{q_out.data(), DType::kF32, Shape{3, 2, 8}, q_out.device()};
+  bad.v_cache = TensorView{q_out.as<float>() + 48, DType::kF32, Shape{3, 2, 8}, q_out.device()};
+  expect_invalid(bad, "caches inside q_out");
+
+  // Host positions outside the cache are refused before anything is written.
+  Tensor positions = Tensor::host(DType::kI32, Shape{3});
+  for (const int32_t wrong : {static_cast<int32_t>(p.capacity), -1}) {
+    std::copy(p.positions.as<int32_t>(), p.positions.as<int32_t>() + 3, positions.as<int32_t>());
+    positions.as<int32_t>()[1] = wrong;
+    bad = good;
+    bad.positions = positions.view();
+    expect_invalid(bad, "position outside the cache");
+  }
+
+  // A cache dtype without a kernel.
+  const Tensor i32_cache = Tensor::host(DType::kI32, cache_shape(p)),
+               i32_v = Tensor::host(DType::kI32, cache_shape(p));
+  bad = good;
+  bad.k_cache = i32_cache.view();
+  bad.v_cache = i32_v.view();
+  EXPECT_EQ(rope_kv_store(*cpu, bad).code(), StatusCode::kUnsupported) << "no i32 cache kernel";
+}
+
+}  // namespace
+}  // namespace autoglm
