@@ -138,13 +138,29 @@ inline void dot4(const float* const a[kPairs], const float* const b[kPairs], int
 
 // scores[h * n + j] = scale * q_h . k_j for the group's heads and the chunk's keys, taken in key-major order
 // four (head, key) pairs at a time: four heads of one key under GQA, four keys of one head under MHA.
-inline void compute_scores(const float* q, const float* k, int64_t row_stride, int64_t n, int64_t group,
-                           int64_t hd, float scale, float* scores) {
+// A head's slice of a cache row is head_dim floats, one row every kv_heads * head_dim floats: a few rows per
+// page, so the hardware prefetchers lose the stream at every page and decode waits on DRAM latency for each
+// key (the KV rows of a layer are cold: a whole step's weights streamed through the caches since). So the
+// scoring loop requests K rows kPrefetchRows ahead, and the V row of each key it scores, which the P.V loop
+// then finds in cache.
+constexpr int64_t kPrefetchRows = 8;
+
+inline void prefetch_row(const float* row, int64_t hd) {
+  for (int64_t d = 0; d < hd; d += 16)
+    __builtin_prefetch(row + d, 0, 3);
+}
+
+inline void compute_scores(const float* q, const float* k, const float* v, int64_t row_stride, int64_t n,
+                           int64_t group, int64_t hd, float scale, float* scores) {
   const float* a[kPairs];
   const float* b[kPairs];
   float* dst[kPairs];
   int filled = 0;
+  for (int64_t j = 0; j < std::min(n, kPrefetchRows); ++j)
+    prefetch_row(k + j * row_stride, hd);
   for (int64_t j = 0; j < n; ++j) {
+    if (j + kPrefetchRows < n) prefetch_row(k + (j + kPrefetchRows) * row_stride, hd);
+    prefetch_row(v + j * row_stride, hd);
     for (int64_t h = 0; h < group; ++h) {
       a[filled] = q + h * hd;
       b[filled] = k + j * row_stride;
@@ -245,7 +261,7 @@ void attend_unit(const AttentionArgs& a, const Plan& p, int64_t i, int64_t g, in
   const float* k = a.k_cache.as<const float>() + keys.begin * row_stride + g * hd;
   const float* v = a.v_cache.as<const float>() + keys.begin * row_stride + g * hd;
 
-  compute_scores(q, k, row_stride, n, group, hd, a.scale, scores);
+  compute_scores(q, k, v, row_stride, n, group, hd, a.scale, scores);
   std::fill(acc, acc + group * hd, 0.0f);
   for (int64_t h = 0; h < group; ++h)
     stats[h] = exponentiate(scores + h * n, n, a.softcap);
