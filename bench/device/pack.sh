@@ -11,4 +11,8 @@ cp "$build/tools/autoglm" "$build/tests/test_cuda" "$build/tests/test_model_gpu"
 for lib in libpcre2-8.so.0 libutf8proc.so.2; do
   cp -L "$(ldd "$build/tools/autoglm" | awk -v l=$lib '$1 == l {print $3}')" "$root/.carry/lib/"
 done
+# The shared data the GPU tests read (the real stories260K model and its reference text).
+mkdir -p "$root/.carry/shared/models/stories260K"
+cp "$root/../shared/data/models/stories260K/stories260K.gguf" \
+  "$root/../shared/data/models/stories260K/expected_greedy_t0_n200.txt" "$root/.carry/shared/models/stories260K/"
 du -sh "$root/.carry"

@@ -22,6 +22,7 @@ if [ -x .carry/bin/autoglm ]; then
   # Binaries built on the development machine (bench/device/pack.sh); they read test data through the
   # source path compiled into them.
   export LD_LIBRARY_PATH=$PWD/.carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+  export AUTOGLM_SHARED_DATA=$PWD/.carry/shared
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
   mkdir -p $BUILD/tests $BUILD/tools
   cp .carry/bin/test_cuda .carry/bin/test_model_gpu $BUILD/tests/ && cp .carry/bin/autoglm $BUILD/tools/
