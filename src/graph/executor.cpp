@@ -89,6 +89,8 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
       return embedding(backend_, {in(0), in(1), out});
     case OpKind::kMatmul:
       return matmul(backend_, {in(0), in(1), in(2), out});
+    case OpKind::kMatmulSwiglu:
+      return matmul_swiglu(backend_, {in(0), in(1), in(2), out});
     case OpKind::kRmsNorm:
       return rms_norm(backend_, {in(0), in(1), std::get<NormAttrs>(node.attrs).eps, out});
     case OpKind::kLayerNorm:

@@ -28,6 +28,8 @@ const char* op_kind_name(OpKind op) {
       return "softmax";
     case OpKind::kRopeKvStore:
       return "rope_kv_store";
+    case OpKind::kMatmulSwiglu:
+      return "matmul_swiglu";
   }
   return "?";
 }
@@ -46,6 +48,7 @@ bool op_writes_state(OpKind op) {
     case OpKind::kSwiglu:
     case OpKind::kAdd:
     case OpKind::kSoftmax:
+    case OpKind::kMatmulSwiglu:
       return false;
   }
   return true;  // unreachable; keeping an unknown node is the safe answer
@@ -110,6 +113,11 @@ ValueId Graph::embedding(ValueId ids, ValueId table) {
 
 ValueId Graph::matmul(ValueId x, ValueId w, ValueId bias) {
   return add_node(OpKind::kMatmul, {x, w, bias}, DType::kF32, Shape{value(x).shape[0], value(w).shape[0]});
+}
+
+ValueId Graph::matmul_swiglu(ValueId x, ValueId w, ValueId bias) {
+  return add_node(OpKind::kMatmulSwiglu, {x, w, bias}, DType::kF32,
+                  Shape{value(x).shape[0], value(w).shape[0]});
 }
 
 ValueId Graph::rms_norm(ValueId x, ValueId weight, float eps) {

@@ -50,8 +50,9 @@ enum class OpKind : uint8_t {
   kAdd,
   kSoftmax,
   kRopeKvStore,
+  kMatmulSwiglu,
 };
-constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kRopeKvStore) + 1;
+constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kMatmulSwiglu) + 1;
 
 const char* op_kind_name(OpKind op);
 // True for ops that write into bound state values (the KV caches) named among their inputs, whether or not
@@ -98,6 +99,8 @@ class Graph {
   // Ops; shapes are inferred here, and checked again with full messages by the op functions at run time.
   ValueId embedding(ValueId ids, ValueId table);
   ValueId matmul(ValueId x, ValueId w, ValueId bias = {});
+  // matmul(swiglu(x), w, bias) as one op (ops/matmul.h: the activation is formed while it is read).
+  ValueId matmul_swiglu(ValueId x, ValueId w, ValueId bias = {});
   ValueId rms_norm(ValueId x, ValueId weight, float eps);
   ValueId layer_norm(ValueId x, ValueId weight, ValueId bias, float eps);
   ValueId rope(ValueId x, ValueId positions, ValueId inv_freq, int rotary_dim, RopeLayout layout);

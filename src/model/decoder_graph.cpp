@@ -81,8 +81,8 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
     h = g.rms_norm(x, g.weight(p + "mlp_norm", lw.mlp_norm.view()), eps);
     ValueId gate_up = g.matmul(h, g.weight(p + "w_gate_up", lw.w_gate_up.view()),
                                optional_weight(g, p + "b_gate_up", lw.b_gate_up));
-    ValueId d = g.matmul(g.swiglu(gate_up), g.weight(p + "w_down", lw.w_down.view()),
-                         optional_weight(g, p + "b_down", lw.b_down));
+    ValueId d = g.matmul_swiglu(gate_up, g.weight(p + "w_down", lw.w_down.view()),
+                                optional_weight(g, p + "b_down", lw.b_down));
     if (spec.sandwich_norms) d = g.rms_norm(d, g.weight(p + "post_mlp_norm", lw.post_mlp_norm.view()), eps);
     x = g.add(x, d);
   }

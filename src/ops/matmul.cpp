@@ -4,10 +4,13 @@
 
 #include "ops/kernel_table.h"
 #include "ops/op_checks.h"
+#include "ops/swiglu.h"
 
 namespace autoglm {
 
-Status matmul(Backend& backend, const MatmulArgs& a) {
+namespace {
+
+Status matmul_checks(Backend& backend, const MatmulArgs& a) {
   using namespace op_checks;
   constexpr const char* kOp = "matmul";
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "x", a.x, 2));
@@ -34,9 +37,42 @@ Status matmul(Backend& backend, const MatmulArgs& a) {
     AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "tensor", *t, backend));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "x", a.x));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "w", a.w));
-  AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<MatmulArgs>(kOp, backend, a.w.dtype));
+  return Status::ok();
+}
+
+}  // namespace
+
+Status matmul(Backend& backend, const MatmulArgs& a) {
+  AUTOGLM_RETURN_IF_ERROR(matmul_checks(backend, a));
+  AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<MatmulArgs>("matmul", backend, a.w.dtype));
   fn(backend, a);
   return Status::ok();
+}
+
+Status matmul_swiglu(Backend& backend, const MatmulSwigluArgs& a) {
+  using namespace op_checks;
+  constexpr const char* kOp = "matmul_swiglu";
+  AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "x", a.x, 2));
+  AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "w", a.w, 2));
+  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "x", a.x, DType::kF32));
+  const int64_t m = a.x.shape[0], k = a.w.shape[1];
+  if (a.x.shape[1] != 2 * k) {
+    return invalid_argument("matmul_swiglu: x " + a.x.describe() + " must be [m, 2k] for w " + a.w.describe());
+  }
+  AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "x", a.x, backend));
+  AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "x", a.x));
+  auto fn = KernelTable<MatmulSwigluArgs>::instance().find(backend.device().kind, a.w.dtype);
+  if (fn != nullptr) {
+    // The plain matmul's checks cover w, bias and out (shapes, dtypes, devices) with x's shape [m, k].
+    TensorView x_as_activation = a.x;
+    x_as_activation.shape = Shape{m, k};
+    AUTOGLM_RETURN_IF_ERROR(matmul_checks(backend, {x_as_activation, a.w, a.bias, a.out}));
+    fn(backend, a);
+    return Status::ok();
+  }
+  AUTOGLM_ASSIGN_OR_RETURN(Tensor activation, backend.allocate(DType::kF32, Shape{m, k}));
+  AUTOGLM_RETURN_IF_ERROR(swiglu(backend, {a.x, activation.view()}));
+  return matmul(backend, {activation.view(), a.w, a.bias, a.out});
 }
 
 }  // namespace autoglm

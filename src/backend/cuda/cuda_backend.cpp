@@ -101,6 +101,7 @@ Status CudaBackend::copy(TensorView dst, TensorView src) {
   }
   const size_t bytes = dst.nbytes();
   if (bytes == 0) return Status::ok();
+  ++queued_work_;
   if (dst.data == nullptr || src.data == nullptr) {
     return invalid_argument("cuda: copy between " + dst.describe() + " and " + src.describe() +
                             " without data");
@@ -253,6 +254,7 @@ void* CudaBackend::scratch(size_t bytes) {
 }
 
 void CudaBackend::note_launch(const char* kernel) {
+  ++queued_work_;
   const cudaError_t error = cudaGetLastError();
   if (error == cudaSuccess || !first_error_.empty()) return;
   first_error_ =

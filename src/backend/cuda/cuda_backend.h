@@ -49,7 +49,12 @@ class CudaBackend final : public Backend {
   void* scratch(size_t bytes);
 
   // Records a failed launch (cudaGetLastError after <<<>>>); the first error sticks until synchronize().
+  // Every kernel wrapper calls it once per launch, so it also counts the work queued.
   void note_launch(const char* kernel);
+  // Kernel launches and copies queued so far: equal values at two moments mean nothing was queued in between
+  // that could have written device memory (library calls such as cuBLASLt's GEMM are not counted; they
+  // write only their outputs).
+  uint64_t queued_work() const { return queued_work_; }
 
   // Bytes held by the caching allocator (in use + cached).
   size_t reserved_bytes() const;
@@ -70,6 +75,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CudaAllocator> allocator_;
   std::string first_error_;
   uint64_t memory_generation_ = 0;
+  uint64_t queued_work_ = 0;
   bool capturing_ = false;
 
   // Copies to and from pageable host memory go through two pinned buffers (the DMA engine reads pinned
