@@ -7,7 +7,7 @@
 #   device run: bash bench/device/run.sh [steps...]   carry: [".carry"]
 # Without .carry/bin the script builds on the GPU machine (needs GoogleTest there, and
 # bench/device/fetch_deps.sh for the PCRE2 and utf8proc headers).
-# Steps (default: all but load): build tests sanitize golden bench load
+# Steps (default: all but load and serve): build tests sanitize golden bench load serve
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -81,6 +81,20 @@ if has_step bench; then
   note "8B decode: $(grep tg256 "$OUT/bench_decode.txt" | cut -d'|' -f6-8)"
   $B -p 2048 -n 1 -r 3 --bandwidth-mib 4096 > "$OUT/bench_prefill.txt" 2>&1
   note "8B prefill: $(grep pp2048 "$OUT/bench_prefill.txt" | cut -d'|' -f6)"
+fi
+
+if has_step serve; then
+  # Continuous batching over the paged KV cache, 8B shape, random bf16 weights, EOS ignored (bench-serve).
+  S="$BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16"
+  SERVE_LIMIT=${SERVE_LIMIT:-150}
+  timeout $SERVE_LIMIT $S --max-context 2048 --num-prompts ${SERVE_N1:-1000} --input-len 128:1024 --output-len 128:512 \
+    --max-num-seqs 256 --max-batched-tokens 4096 --json "$OUT/serve_mixed.json" > "$OUT/serve_mixed.txt" 2>&1
+  tail -22 "$OUT/serve_mixed.txt"
+  note "serve 128-1024 in / 128-512 out: $(grep throughput "$OUT/serve_mixed.txt")"
+  timeout $SERVE_LIMIT $S --max-context 1024 --num-prompts ${SERVE_N2:-2000} --input-len 128 --output-len 128 \
+    --max-num-seqs 256 --max-batched-tokens 4096 --json "$OUT/serve_128.json" > "$OUT/serve_128.txt" 2>&1
+  tail -22 "$OUT/serve_128.txt"
+  note "serve 128 in / 128 out: $(grep throughput "$OUT/serve_128.txt")"
 fi
 
 if has_step load; then

@@ -26,6 +26,10 @@ struct EngineOptions {
   int64_t max_context = 0;  // positions per sequence; 0 = min(max_position_embeddings, 4096)
   // A Jinja file that replaces the model's own chat template (empty: the model's, if it has one).
   std::string chat_template_file;
+  // Benchmarks: a config.json (HF layout) describing a model built with random weights instead of loading
+  // model_path (which may then be empty); seeded, so runs are repeatable.
+  std::string random_weights_config;
+  uint64_t random_seed = 1;
 };
 
 struct ChatOptions {
@@ -89,9 +93,11 @@ class Engine {
   bool has_tokenizer() const;
   // add_special: BOS/EOS as the tokenizer's template adds them; parse_special: special-token strings in the
   // text become their ids (false for untrusted text that must stay text).
-  Status tokenize(const std::string& text, bool add_special, bool parse_special, std::vector<int32_t>* ids) const;
+  Status tokenize(const std::string& text, bool add_special, bool parse_special,
+                  std::vector<int32_t>* ids) const;
   Status detokenize(const std::vector<int32_t>& ids, bool skip_special, std::string* text) const;
-  // The model's chat template (HF tokenizer_config.json / chat_template.jinja, or GGUF tokenizer.chat_template).
+  // The model's chat template (HF tokenizer_config.json / chat_template.jinja, or GGUF
+  // tokenizer.chat_template).
   bool has_chat_template() const;
   // Renders an OpenAI-style "messages" array (JSON text) and optional "tools" array (empty: none) into the
   // prompt text, byte for byte as HF apply_chat_template(tokenize=False) would. kNotFound without a template;
@@ -102,6 +108,7 @@ class Engine {
   std::unique_ptr<TextStream> open_text_stream(bool skip_special = true) const;
 
  private:
+  friend class AsyncEngine;  // serves the same model and tokenizer
   struct Impl;
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -49,6 +49,9 @@ class Backend {
   // Changes whenever backend-owned memory that recorded work may point to has moved (e.g. kernel scratch
   // regrown): recordings made before are stale.
   virtual uint64_t memory_generation() const { return 0; }
+  // Bytes this backend could still allocate (device memory free now plus what its allocator caches); 0 when
+  // unknown (the CPU: the serving engine then sizes its KV pool from the context and batch limits).
+  virtual size_t free_memory() const { return 0; }
 };
 
 using BackendFactory = std::function<Expected<std::unique_ptr<Backend>>(const BackendOptions&)>;

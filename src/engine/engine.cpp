@@ -1,5 +1,7 @@
 #include "autoglm/engine.h"
 
+#include "engine/engine_impl.h"
+
 #include <algorithm>
 #include <fstream>
 #include <optional>
@@ -8,6 +10,7 @@
 #include "backend/backend.h"
 #include "core/timer.h"
 #include "graph/executor.h"
+#include "loader/hf_config.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
 #include "tokenizer/chat/chat_template_source.h"
@@ -15,15 +18,6 @@
 #include "tokenizer/tokenizer.h"
 
 namespace autoglm {
-
-struct Engine::Impl {
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tokenizer;  // null: ids only
-  std::optional<ChatTemplate> chat_template;
-  ChatTemplateConfig chat_config;  // its BOS/EOS strings
-  int64_t max_context = 0;
-};
 
 namespace {
 
@@ -38,7 +32,8 @@ class EngineTextStream final : public TextStream {
   StreamDecoder decoder_;
 };
 
-// The tokenizer beside a model: absent files are not an error (the engine then works on ids), broken ones are.
+// The tokenizer beside a model: absent files are not an error (the engine then works on ids), broken ones
+// are.
 Expected<std::unique_ptr<Tokenizer>> load_model_tokenizer(const EngineOptions& options) {
   const std::string& path = options.tokenizer_path.empty() ? options.model_path : options.tokenizer_path;
   auto tokenizer = load_tokenizer(path);
@@ -107,9 +102,16 @@ Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* eng
     // GPUs compute in bf16 by default (f32 and f16 checkpoints are converted on upload).
     load_options.weight_dtype = DType::kBF16;
   }
-  AUTOGLM_ASSIGN_OR_RETURN(impl->model, Model::load(options.model_path, *impl->backend, load_options));
-  AUTOGLM_ASSIGN_OR_RETURN(impl->tokenizer, load_model_tokenizer(options));
-  AUTOGLM_RETURN_IF_ERROR(load_chat_template(options, &impl->chat_template, &impl->chat_config));
+  if (!options.random_weights_config.empty()) {
+    AUTOGLM_ASSIGN_OR_RETURN(ModelConfig config, load_hf_config(options.random_weights_config));
+    AUTOGLM_ASSIGN_OR_RETURN(
+        impl->model, Model::random(config, *impl->backend, load_options.weight_dtype.value_or(DType::kBF16),
+                                   options.random_seed));
+  } else {
+    AUTOGLM_ASSIGN_OR_RETURN(impl->model, Model::load(options.model_path, *impl->backend, load_options));
+    AUTOGLM_ASSIGN_OR_RETURN(impl->tokenizer, load_model_tokenizer(options));
+    AUTOGLM_RETURN_IF_ERROR(load_chat_template(options, &impl->chat_template, &impl->chat_config));
+  }
   const int64_t model_max = impl->model->config().max_position_embeddings;
   impl->max_context = options.max_context > 0 ? options.max_context
                                               : std::min<int64_t>(model_max > 0 ? model_max : 4096, 4096);
@@ -130,7 +132,9 @@ ModelInfo Engine::model_info() const {
   return info;
 }
 
-bool Engine::has_chat_template() const { return impl_->chat_template.has_value(); }
+bool Engine::has_chat_template() const {
+  return impl_->chat_template.has_value();
+}
 
 Status Engine::apply_chat_template(const std::string& messages_json, const std::string& tools_json,
                                    const ChatOptions& options, std::string* prompt) const {
@@ -149,7 +153,9 @@ Status Engine::apply_chat_template(const std::string& messages_json, const std::
   return Status::ok();
 }
 
-bool Engine::has_tokenizer() const { return impl_->tokenizer != nullptr; }
+bool Engine::has_tokenizer() const {
+  return impl_->tokenizer != nullptr;
+}
 
 Status Engine::tokenize(const std::string& text, bool add_special, bool parse_special,
                         std::vector<int32_t>* ids) const {
@@ -186,8 +192,9 @@ Status Engine::generate(const GenerateRequest& request, GenerateResult* result,
       stop_ids.push_back(id);
   }
 
-  AUTOGLM_ASSIGN_OR_RETURN(KvCache cache,
-                           KvCache::create(*impl_->backend, config, std::min(needed, impl_->max_context), model.kv_dtype()));
+  AUTOGLM_ASSIGN_OR_RETURN(
+      KvCache cache,
+      KvCache::create(*impl_->backend, config, std::min(needed, impl_->max_context), model.kv_dtype()));
   Executor executor(*impl_->backend);
   Sampler sampler(request.sampling);
   *result = GenerateResult{};

@@ -9,6 +9,7 @@
 #include "ops/embedding.h"
 #include "ops/layer_norm.h"
 #include "ops/matmul.h"
+#include "ops/paged_attention.h"
 #include "ops/rms_norm.h"
 #include "ops/rope.h"
 #include "ops/rope_kv_store.h"
@@ -113,8 +114,13 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
       return softmax(backend_, {in(0), out});
     case OpKind::kRopeKvStore: {
       const auto& a = std::get<RopeAttrs>(node.attrs);
-      return rope_kv_store(backend_,
-                           {in(0), in(1), in(2), in(3), in(4), a.rotary_dim, a.layout, out, in(5), in(6)});
+      return rope_kv_store(
+          backend_, {in(0), in(1), in(2), in(3), in(4), a.rotary_dim, a.layout, out, in(5), in(6), in(7)});
+    }
+    case OpKind::kPagedAttention: {
+      const auto& a = std::get<PagedAttentionAttrs>(node.attrs);
+      return paged_attention(backend_, {in(0), in(1), in(2), in(3), in(4), in(5), a.block_size, a.max_q_len,
+                                        a.n_decode_seqs, a.scale, a.window, a.softcap, out});
     }
   }
   return internal_error("unhandled op");

@@ -30,6 +30,8 @@ const char* op_kind_name(OpKind op) {
       return "rope_kv_store";
     case OpKind::kMatmulSwiglu:
       return "matmul_swiglu";
+    case OpKind::kPagedAttention:
+      return "paged_attention";
   }
   return "?";
 }
@@ -49,6 +51,7 @@ bool op_writes_state(OpKind op) {
     case OpKind::kAdd:
     case OpKind::kSoftmax:
     case OpKind::kMatmulSwiglu:
+    case OpKind::kPagedAttention:
       return false;
   }
   return true;  // unreachable; keeping an unknown node is the safe answer
@@ -141,6 +144,19 @@ ValueId Graph::rope_kv_store(ValueId q, ValueId k, ValueId v, ValueId positions,
                              ValueId k_cache, ValueId v_cache, int rotary_dim, RopeLayout layout) {
   return add_node(OpKind::kRopeKvStore, {q, k, v, positions, inv_freq, k_cache, v_cache}, value(q).dtype,
                   value(q).shape, RopeAttrs{rotary_dim, layout});
+}
+
+ValueId Graph::rope_kv_store_paged(ValueId q, ValueId k, ValueId v, ValueId positions, ValueId slots,
+                                   ValueId inv_freq, ValueId k_cache, ValueId v_cache, int rotary_dim,
+                                   RopeLayout layout) {
+  return add_node(OpKind::kRopeKvStore, {q, k, v, positions, inv_freq, k_cache, v_cache, slots},
+                  value(q).dtype, value(q).shape, RopeAttrs{rotary_dim, layout});
+}
+
+ValueId Graph::paged_attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_tables,
+                               ValueId q_start, ValueId seq_lens, const PagedAttentionAttrs& attrs) {
+  return add_node(OpKind::kPagedAttention, {q, k_cache, v_cache, block_tables, q_start, seq_lens},
+                  value(q).dtype, value(q).shape, attrs);
 }
 
 ValueId Graph::attention(ValueId q, ValueId k_cache, ValueId v_cache, const AttentionAttrs& attrs) {

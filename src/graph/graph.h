@@ -51,8 +51,9 @@ enum class OpKind : uint8_t {
   kSoftmax,
   kRopeKvStore,
   kMatmulSwiglu,
+  kPagedAttention,
 };
-constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kMatmulSwiglu) + 1;
+constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kPagedAttention) + 1;
 
 const char* op_kind_name(OpKind op);
 // True for ops that write into bound state values (the KV caches) named among their inputs, whether or not
@@ -76,7 +77,16 @@ struct AttentionAttrs {
   int64_t window = 0;
   float softcap = 0.0f;
 };
-using NodeAttrs = std::variant<NoAttrs, NormAttrs, RopeAttrs, KvStoreAttrs, AttentionAttrs>;
+struct PagedAttentionAttrs {
+  int64_t block_size = 16;
+  int64_t max_q_len = 1;
+  int64_t n_decode_seqs = 0;
+  float scale = 1.0f;
+  int64_t window = 0;
+  float softcap = 0.0f;
+};
+using NodeAttrs =
+    std::variant<NoAttrs, NormAttrs, RopeAttrs, KvStoreAttrs, AttentionAttrs, PagedAttentionAttrs>;
 
 struct Node {
   OpKind op = OpKind::kAdd;
@@ -109,11 +119,18 @@ class Graph {
   // the rotated q.
   ValueId rope_kv_store(ValueId q, ValueId k, ValueId v, ValueId positions, ValueId inv_freq, ValueId k_cache,
                         ValueId v_cache, int rotary_dim, RopeLayout layout);
+  // Same, for a paged cache: rotated k and v go to cache rows slots[i] ([t] i32), not positions[i].
+  ValueId rope_kv_store_paged(ValueId q, ValueId k, ValueId v, ValueId positions, ValueId slots,
+                              ValueId inv_freq, ValueId k_cache, ValueId v_cache, int rotary_dim,
+                              RopeLayout layout);
   ValueId attention(ValueId q, ValueId k_cache, ValueId v_cache, const AttentionAttrs& attrs);
   // With positions ([t] i32, positions[0] == attrs.q_pos0) the decode kernels read the query position from
   // the device, so the step can be recorded and replayed (ops/attention.h).
   ValueId attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId positions,
                     const AttentionAttrs& attrs);
+  // Attention of a batch of sequences over paged caches (ops/paged_attention.h).
+  ValueId paged_attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_tables, ValueId q_start,
+                          ValueId seq_lens, const PagedAttentionAttrs& attrs);
   ValueId swiglu(ValueId x);
   ValueId add(ValueId a, ValueId b);
   ValueId softmax(ValueId x);

@@ -83,6 +83,48 @@ Expected<int32_t> KvManager::n_blocks_to_append(SequenceId seq, int32_t n_new_to
   return t->n_blocks_to_grow(n_new_tokens) + (copy_on_write ? 1 : 0);
 }
 
+PrefixReuse KvManager::match_reusable(std::span<const TokenId> tokens, const HashScope& scope) const {
+  PrefixReuse reuse;
+  if (!enable_prefix_caching_ || tokens.empty()) return reuse;
+  const int32_t block_size = pool_.block_size();
+  // The same bound as plan_prompt: the last token is always computed.
+  const auto n_hits_max = (static_cast<int32_t>(tokens.size()) - 1) / block_size;
+  BlockHash parent = root_hash(scope);
+  for (int32_t i = 0; i < n_hits_max; ++i) {
+    parent = hash_block(parent, tokens.subspan(static_cast<size_t>(i * block_size), block_size));
+    std::optional<BlockId> hit = pool_.index().find(parent);
+    if (!hit) break;
+    ++reuse.n_blocks;
+    if (pool_.ref_count(*hit) == 0) continue;
+    ++reuse.n_blocks_held;
+    if (reuse.n_blocks_held == reuse.n_blocks) ++reuse.n_blocks_held_leading;
+  }
+  return reuse;
+}
+
+Expected<int32_t> KvManager::n_blocks_freed_by(std::span<const SequenceId> seqs) const {
+  // One sequence (the common case) needs no counting: a table holds each block once.
+  if (seqs.size() == 1) {
+    const BlockTable* t = table(seqs[0]);
+    if (t == nullptr) return not_found(seq_name(seqs[0]) + " is unknown");
+    int32_t n_freed = 0;
+    for (BlockId id : t->blocks())
+      n_freed += pool_.ref_count(id) == 1 ? 1 : 0;
+    return n_freed;
+  }
+  std::unordered_map<BlockId, int32_t> n_held;  // references the given tables hold, per block
+  for (SequenceId seq : seqs) {
+    const BlockTable* t = table(seq);
+    if (t == nullptr) return not_found(seq_name(seq) + " is unknown");
+    for (BlockId id : t->blocks())
+      ++n_held[id];
+  }
+  int32_t n_freed = 0;
+  for (const auto& [id, n] : n_held)
+    n_freed += pool_.ref_count(id) == n ? 1 : 0;
+  return n_freed;
+}
+
 bool KvManager::can_append(SequenceId seq, int32_t n_new_tokens) const {
   Expected<int32_t> n_needed = n_blocks_to_append(seq, n_new_tokens);
   return n_needed.has_value() && *n_needed <= pool_.n_blocks_available();

@@ -64,6 +64,15 @@ struct PrefixMatch {
   int32_t n_tokens = 0;  // n_blocks * block_size
 };
 
+// What allocate_for would reuse for a prompt now, and how much of it is already held by live sequences.
+// Reusing a held block takes nothing available and no allocation can evict it; reusing a cached one takes
+// one available block, and an allocation that runs out of empty blocks may evict it first.
+struct PrefixReuse {
+  int32_t n_blocks = 0;       // leading blocks allocate_for would reuse (at most (n_tokens - 1) / block_size)
+  int32_t n_blocks_held = 0;  // of those, blocks with a reference count > 0
+  int32_t n_blocks_held_leading = 0;  // the leading run of held blocks: the hits no allocation can evict
+};
+
 class KvManager {
  public:
   static Expected<KvManager> create(const KvManagerOptions& options);
@@ -89,6 +98,12 @@ class KvManager {
   // block); kNotFound for an unknown sequence.
   Expected<int32_t> n_blocks_to_append(SequenceId seq, int32_t n_new_tokens) const;
   bool can_append(SequenceId seq, int32_t n_new_tokens) const;
+  // The reuse allocate_for(seq, tokens, scope) would find now (the rule of allocate_for: full blocks only,
+  // the last token never reused). Nothing when prefix caching is off.
+  PrefixReuse match_reusable(std::span<const TokenId> tokens, const HashScope& scope) const;
+  // Blocks that freeing all of `seqs` (distinct ids) would make available: their blocks that no other
+  // sequence holds. A scheduler planning preemptions counts with it. kNotFound for an unknown sequence.
+  Expected<int32_t> n_blocks_freed_by(std::span<const SequenceId> seqs) const;
 
   // --- Mutations: all or nothing. ---
   // Creates the table of a new sequence holding `tokens` (its prompt). Returns how many leading tokens

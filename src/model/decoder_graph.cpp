@@ -24,6 +24,14 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
   const ValueId positions = g.input("positions", in.positions);
   const ValueId inv_freq = g.weight("rope.inv_freq", w.inv_freq.view());
   ValueId x = g.embedding(ids, g.weight("model.embed_tokens.weight", w.embed.view()));
+  ValueId paged_slots, paged_tables, paged_q_start, paged_seq_lens, paged_logit_rows;
+  if (in.paged != nullptr) {
+    paged_slots = g.input("slots", in.paged->slots);
+    paged_tables = g.input("block_tables", in.paged->block_tables);
+    paged_q_start = g.input("q_start", in.paged->q_start);
+    paged_seq_lens = g.input("seq_lens", in.paged->seq_lens);
+    if (in.paged->logit_rows.data != nullptr) paged_logit_rows = g.input("logit_rows", in.paged->logit_rows);
+  }
 
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const DecoderLayerWeights& lw = w.layers[l];
@@ -56,7 +64,11 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
     }
     const ValueId k_cache = g.state(p + "k_cache", cache.k[l].view());
     const ValueId v_cache = g.state(p + "v_cache", cache.v[l].view());
-    if (rot_dim > 0) {
+    if (in.paged != nullptr) {
+      // Paged batches need the fused op: it takes each token's cache row from the slots tensor.
+      q = g.rope_kv_store_paged(q, k, v, positions, paged_slots, inv_freq, k_cache, v_cache, rot_dim,
+                                spec.rope_layout);
+    } else if (rot_dim > 0) {
       // One op (one launch on a GPU) for RoPE of q and k and both cache writes; the cache row of token i is
       // positions[i] = n_past + i (model.cpp), read on the device, so a decode step's launches do not change
       // from step to step.
@@ -65,14 +77,27 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
       g.kv_store(k, k_cache, in.n_past);
       g.kv_store(v, v_cache, in.n_past);
     }
-    AttentionAttrs attn;
-    attn.q_pos0 = in.n_past;
-    attn.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
-    attn.window =
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+    const int64_t window =
         c.layer_types.size() > l && c.layer_types[l] == LayerAttentionType::kSliding ? c.sliding_window : 0;
-    // Positions give the kernels the query position on the device, so a recorded decode step replays at any
-    // later position (model/decode_replay.h).
-    ValueId a = g.attention(q, k_cache, v_cache, positions, attn);
+    ValueId a;
+    if (in.paged != nullptr) {
+      PagedAttentionAttrs attn;
+      attn.block_size = in.paged->block_size;
+      attn.max_q_len = in.paged->max_q_len;
+      attn.n_decode_seqs = in.paged->n_decode_seqs;
+      attn.scale = scale;
+      attn.window = window;
+      a = g.paged_attention(q, k_cache, v_cache, paged_tables, paged_q_start, paged_seq_lens, attn);
+    } else {
+      AttentionAttrs attn;
+      attn.q_pos0 = in.n_past;
+      attn.scale = scale;
+      attn.window = window;
+      // Positions give the kernels the query position on the device, so a recorded decode step replays at
+      // any later position (model/decode_replay.h).
+      a = g.attention(q, k_cache, v_cache, positions, attn);
+    }
     a = g.reshape(a, Shape{n, heads * head_dim});
     ValueId o = g.matmul(a, g.weight(p + "wo", lw.wo.view()), optional_weight(g, p + "bo", lw.bo));
     if (spec.sandwich_norms) o = g.rms_norm(o, g.weight(p + "post_attn_norm", lw.post_attn_norm.view()), eps);
@@ -87,7 +112,16 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
     x = g.add(x, d);
   }
   // Only the rows whose logits are wanted go through the final norm and the LM head.
-  if (!in.all_logits && n > 1) x = g.rows(x, n - 1, n);
+  if (in.paged != nullptr) {
+    // The last row of each sequence that samples: a gather (the embedding op over the hidden states).
+    if (paged_logit_rows.valid()) {
+      x = g.embedding(paged_logit_rows, x);
+    } else if (in.paged->last_row_only) {
+      x = g.rows(x, n - 1, n);
+    }
+  } else if (!in.all_logits && n > 1) {
+    x = g.rows(x, n - 1, n);
+  }
   x = g.rms_norm(x, g.weight("model.norm.weight", w.final_norm.view()), eps);
   const ValueId logits = g.matmul(x, g.weight("lm_head.weight", w.lm_head.view()));
   g.mark_output(logits);

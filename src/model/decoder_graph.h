@@ -1,5 +1,6 @@
 // Builds the forward graph of one step of a decoder-only transformer: tokens at positions
-// [cache.n_filled, cache.n_filled + n) attend to the cache and to each other, their K/V are appended.
+// [cache.n_filled, cache.n_filled + n) attend to the cache and to each other, their K/V are appended; or,
+// with paged inputs, the tokens of several sequences, each attending to its own blocks of a paged cache.
 #pragma once
 
 #include <cstdint>
@@ -12,11 +13,26 @@
 
 namespace autoglm {
 
+// A batch of sequences over a paged cache (model/batch_step.h); all tensors i32 on the backend.
+struct PagedStepInputs {
+  TensorView slots;         // [n] cache row of each token
+  TensorView block_tables;  // [n_seqs, width]
+  TensorView q_start;       // [n_seqs + 1]
+  TensorView seq_lens;      // [n_seqs]
+  TensorView logit_rows;    // [r] rows whose logits are wanted; data == nullptr: every row (or, with
+                            // last_row_only, the last: a step that samples nothing still ends in logits)
+  bool last_row_only = false;
+  int64_t block_size = 16;
+  int64_t max_q_len = 1;
+  int64_t n_decode_seqs = 0;  // leading sequences of one token
+};
+
 struct StepInputs {
-  TensorView ids;           // [n] i32
-  TensorView positions;     // [n] i32
-  int64_t n_past = 0;       // cache rows already filled
-  bool all_logits = false;  // logits of every row instead of the last only
+  TensorView ids;                          // [n] i32
+  TensorView positions;                    // [n] i32
+  int64_t n_past = 0;                      // cache rows already filled (one contiguous sequence)
+  bool all_logits = false;                 // logits of every row instead of the last only
+  const PagedStepInputs* paged = nullptr;  // set: a batch over a paged cache; n_past and all_logits unused
 };
 
 // Returns the logits value ([n or 1, vocab] f32), marked as the graph's output.

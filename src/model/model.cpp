@@ -58,7 +58,8 @@ Expected<std::unique_ptr<Model>> Model::random(const ModelConfig& config, Backen
 }
 
 DType Model::kv_dtype() const {
-  return backend_.device().kind != DeviceKind::kCpu && weight_dtype_ != DType::kF32 ? DType::kBF16 : DType::kF32;
+  return backend_.device().kind != DeviceKind::kCpu && weight_dtype_ != DType::kF32 ? DType::kBF16
+                                                                                    : DType::kF32;
 }
 
 std::vector<int32_t> Model::eos_token_ids() const {
@@ -113,6 +114,52 @@ Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::spa
   return executor.value(graph, logits);
 }
 
+Expected<TensorView> Model::forward_batch(Executor& executor, KvCache& cache, int64_t block_size,
+                                          std::span<const SequenceSlice> slices) const {
+  if (config_.rotary_dim() <= 0) return unsupported("paged KV needs a rotary model (rope_kv_store)");
+  if (block_size <= 0 || cache.capacity % block_size != 0)
+    return invalid_argument("forward_batch: the cache capacity is not a whole number of blocks");
+  std::vector<int32_t> packed;
+  BatchStepLayout l;
+  AUTOGLM_RETURN_IF_ERROR(
+      pack_batch_step(slices, block_size, cache.capacity / block_size, config_.vocab_size, 0, &packed, &l));
+  // One upload of every i32 input on a device backend; the CPU reads the host buffer in place.
+  Tensor device_packed;
+  const int32_t* base = packed.data();
+  if (backend_.device().kind != DeviceKind::kCpu) {
+    AUTOGLM_ASSIGN_OR_RETURN(device_packed, backend_.allocate(DType::kI32, Shape{l.size}));
+    AUTOGLM_RETURN_IF_ERROR(
+        backend_.copy(device_packed.view(), TensorView{packed.data(), DType::kI32, Shape{l.size}, Device{}}));
+    base = device_packed.as<const int32_t>();
+  }
+  const Device device = backend_.device();
+  auto view = [&](int64_t offset, Shape shape) {
+    return TensorView{const_cast<int32_t*>(base + offset), DType::kI32, std::move(shape), device};
+  };
+  PagedStepInputs paged;
+  paged.slots = view(l.slots, Shape{l.n_tokens});
+  paged.block_tables = view(l.block_tables, Shape{l.n_seqs, l.table_width});
+  paged.q_start = view(l.q_start, Shape{l.n_seqs + 1});
+  paged.seq_lens = view(l.seq_lens, Shape{l.n_seqs});
+  // Every row wanted (a pure decode batch): no gather.
+  if (l.n_logit_rows == 0) {
+    paged.last_row_only = true;
+  } else if (l.n_logit_rows != l.n_tokens) {
+    paged.logit_rows = view(l.logit_rows, Shape{l.n_logit_rows});
+  }
+  paged.block_size = block_size;
+  paged.max_q_len = l.max_q_len;
+  paged.n_decode_seqs = l.n_decode_seqs;
+  Graph graph;
+  StepInputs in{view(l.ids, Shape{l.n_tokens}), view(l.positions, Shape{l.n_tokens}), 0, false, &paged};
+  const ValueId logits = build_decoder_graph(graph, config_, spec_, weights_, cache, in);
+  AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
+  AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
+  TensorView result = executor.value(graph, logits);
+  if (l.n_logit_rows == 0) result.shape = Shape{0, config_.vocab_size};
+  return result;
+}
+
 Expected<TensorView> Model::forward_replayed(Executor& executor, KvCache& cache, int32_t token) const {
   if (!cache.decode_replay) {
     auto r = std::make_shared<DecodeReplay>();
@@ -122,9 +169,10 @@ Expected<TensorView> Model::forward_replayed(Executor& executor, KvCache& cache,
   }
   DecodeReplay& r = *cache.decode_replay;
   const int32_t position = static_cast<int32_t>(cache.n_filled);
-  AUTOGLM_RETURN_IF_ERROR(backend_.copy(r.ids.view(), TensorView{const_cast<int32_t*>(&token), DType::kI32, Shape{1}, Device{}}));
   AUTOGLM_RETURN_IF_ERROR(
-      backend_.copy(r.positions.view(), TensorView{const_cast<int32_t*>(&position), DType::kI32, Shape{1}, Device{}}));
+      backend_.copy(r.ids.view(), TensorView{const_cast<int32_t*>(&token), DType::kI32, Shape{1}, Device{}}));
+  AUTOGLM_RETURN_IF_ERROR(backend_.copy(
+      r.positions.view(), TensorView{const_cast<int32_t*>(&position), DType::kI32, Shape{1}, Device{}}));
   const bool valid = r.work != nullptr && r.executor_id == executor.id() &&
                      r.arena_generation == executor.arena_generation() &&
                      r.memory_generation == backend_.memory_generation();

@@ -13,6 +13,7 @@
 #include "loader/model_config.h"
 #include "loader/weight_source.h"
 #include "model/architecture.h"
+#include "model/batch_step.h"
 #include "model/decoder_weights.h"
 #include "model/kv_cache.h"
 
@@ -50,6 +51,14 @@ class Model {
   // on the same executor.
   Expected<TensorView> forward(Executor& executor, KvCache& cache, std::span<const int32_t> tokens,
                                bool all_logits = false) const;
+
+  // One step of several sequences over a paged cache (model/batch_step.h): `cache` holds n_blocks *
+  // block_size rows per layer (KvCache::create with that capacity). Writes the K/V of every fed token and
+  // returns the logits [r, vocab] f32 of the r sequences that want them, in slice order, valid until the next
+  // call on the same executor. Each sequence's logits are those of running it alone (batch invariance:
+  // every kernel computes a row the same way whatever the other rows are).
+  Expected<TensorView> forward_batch(Executor& executor, KvCache& cache, int64_t block_size,
+                                     std::span<const SequenceSlice> slices) const;
 
   // Rewrite passes applied to every forward graph before it runs.
   PassManager& passes() { return passes_; }

@@ -30,6 +30,7 @@ Status check_shapes(const RopeKvStoreArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "k", a.k, Shape{t, kv_heads, head_dim}));
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "v", a.v, a.k.shape));
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "positions", a.positions, Shape{t}));
+  if (a.slots.data != nullptr) AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "slots", a.slots, Shape{t}));
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "inv_freq", a.inv_freq, Shape{a.rotary_dim / 2}));
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "q_out", a.q_out, a.q.shape));
   if (a.k_cache.shape[1] != kv_heads || a.k_cache.shape[2] != head_dim) {
@@ -47,6 +48,7 @@ Status check_dtypes(const RopeKvStoreArgs& a) {
   for (const auto& [what, tensor] : f32)
     AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, what, *tensor, DType::kF32));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "positions", a.positions, DType::kI32));
+  if (a.slots.data != nullptr) AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "slots", a.slots, DType::kI32));
   // The cache dtype itself (f32, bf16 or f16) is the dispatch key: a backend without it answers "no kernel".
   if (a.v_cache.dtype != a.k_cache.dtype) {
     return invalid_argument(std::string(kOp) + ": v_cache " + a.v_cache.describe() +
@@ -60,8 +62,9 @@ Status check_dtypes(const RopeKvStoreArgs& a) {
 Status check_aliasing(const RopeKvStoreArgs& a) {
   using namespace op_checks;
   AUTOGLM_RETURN_IF_ERROR(disjoint_or_same(kOp, "q_out", a.q_out, "q", a.q));
+  // slots with data == nullptr is empty and overlaps nothing.
   const std::pair<const char*, const TensorView*> inputs[] = {
-      {"k", &a.k}, {"v", &a.v}, {"positions", &a.positions}, {"inv_freq", &a.inv_freq}};
+      {"k", &a.k}, {"v", &a.v}, {"positions", &a.positions}, {"inv_freq", &a.inv_freq}, {"slots", &a.slots}};
   const std::pair<const char*, const TensorView*> outputs[] = {
       {"q_out", &a.q_out}, {"k_cache", &a.k_cache}, {"v_cache", &a.v_cache}};
   for (const auto& [out_name, out] : outputs) {
@@ -75,15 +78,19 @@ Status check_aliasing(const RopeKvStoreArgs& a) {
   return disjoint(kOp, "k_cache", a.k_cache, "v_cache", a.v_cache);
 }
 
-// Host positions are cheap to check, and an out-of-range one would write outside the cache.
-Status check_host_positions(const RopeKvStoreArgs& a) {
-  if (a.positions.device.kind != DeviceKind::kCpu) return Status::ok();
+// Host cache rows are cheap to check, and an out-of-range one would write outside the cache: the slots when
+// given (positions then only give the angle), else the positions.
+Status check_host_rows(const RopeKvStoreArgs& a) {
+  const bool slotted = a.slots.data != nullptr;
+  const TensorView& rows = slotted ? a.slots : a.positions;
+  if (rows.device.kind != DeviceKind::kCpu) return Status::ok();
+  const char* what = slotted ? "slots" : "positions";
   const int64_t capacity = a.k_cache.shape[0];
-  const int32_t* positions = a.positions.as<const int32_t>();
-  for (int64_t i = 0; i < a.positions.numel(); ++i) {
-    if (positions[i] < 0 || positions[i] >= capacity) {
-      return invalid_argument(std::string(kOp) + ": positions[" + std::to_string(i) +
-                              "] = " + std::to_string(positions[i]) + " is outside the cache capacity " +
+  const int32_t* values = rows.as<const int32_t>();
+  for (int64_t i = 0; i < rows.numel(); ++i) {
+    if (values[i] < 0 || values[i] >= capacity) {
+      return invalid_argument(std::string(kOp) + ": " + what + "[" + std::to_string(i) +
+                              "] = " + std::to_string(values[i]) + " is outside the cache capacity " +
                               std::to_string(capacity));
     }
   }
@@ -108,8 +115,9 @@ Status rope_kv_store(Backend& backend, const RopeKvStoreArgs& a) {
     AUTOGLM_RETURN_IF_ERROR(not_null(kOp, what, *tensor));
     AUTOGLM_RETURN_IF_ERROR(on_device(kOp, what, *tensor, backend));
   }
+  if (a.slots.data != nullptr) AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "slots", a.slots, backend));
   AUTOGLM_RETURN_IF_ERROR(check_aliasing(a));
-  AUTOGLM_RETURN_IF_ERROR(check_host_positions(a));
+  AUTOGLM_RETURN_IF_ERROR(check_host_rows(a));
   AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<RopeKvStoreArgs>(kOp, backend, a.k_cache.dtype));
   fn(backend, a);
   return Status::ok();

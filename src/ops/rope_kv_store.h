@@ -25,6 +25,10 @@ struct RopeKvStoreArgs {
   TensorView k_cache;  // [capacity, kv_heads, head_dim] f32, bf16 or f16 (dispatch key); disjoint from all
                        // the other tensors
   TensorView v_cache;  // [capacity, kv_heads, head_dim], k_cache's dtype
+  // [t] i32 on the backend: the cache row of each token, for a paged cache whose rows are not the positions
+  // (ops/paged_attention.h: block * block_size + offset); data == nullptr: row positions[i]. Same bounds
+  // promise and checks as positions. Last, so aggregate initializations without it keep compiling.
+  TensorView slots{};
 };
 
 Status rope_kv_store(Backend& backend, const RopeKvStoreArgs& args);

@@ -3,7 +3,8 @@
 // both layouts, full and partial rotary (GLM: interleaved, half rotary), t = 1, 3, 17, GQA, and positions
 // that neither start at 0 nor run contiguously ({5, 2, 9}), so the rows provably come from positions. bf16 /
 // f16 caches hold the host rounding (core/half.h) of the f32 results; cache rows not named by positions keep
-// their sentinel bytes; q_out in place; agreement with the double reference; and the argument checks.
+// their sentinel bytes; q_out in place; agreement with the double reference; slots (a paged cache: rows from
+// slots, angles from positions, which may then lie past the cache); and the argument checks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -265,6 +266,144 @@ TEST(RopeKvStore, EmptyCallWritesNothing) {
   q_out.expect_clean();
   EXPECT_TRUE(same_bytes(k_cache, before));
   EXPECT_TRUE(same_bytes(v_cache, before));
+}
+
+// Distinct cache rows in [0, capacity) for t tokens, none equal to its token's position where possible.
+Tensor make_slots(int64_t t, int64_t capacity, uint64_t seed) {
+  Tensor slots = Tensor::host(DType::kI32, Shape{t});
+  std::vector<int32_t> rows(static_cast<size_t>(capacity));
+  std::iota(rows.begin(), rows.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(rows.begin(), rows.end(), rng);
+  std::copy(rows.begin(), rows.begin() + t, slots.as<int32_t>());
+  return slots;
+}
+
+// Rows of `cache` named by `rows` hold the bytes of `want`'s rows named by `want_rows`, token by token;
+// every other row of `cache` still holds the sentinel.
+void expect_rows_moved(const Tensor& cache, const Tensor& rows, const Tensor& want, const Tensor& want_rows) {
+  const size_t row_bytes =
+      static_cast<size_t>(cache.shape()[1] * cache.shape()[2]) * dtype_size(cache.dtype());
+  const auto* got = static_cast<const uint8_t*>(cache.data());
+  const auto* expected = static_cast<const uint8_t*>(want.data());
+  const Tensor sentinel = sentinel_cache(cache.dtype(), cache.shape());
+  const auto* untouched = static_cast<const uint8_t*>(sentinel.data());
+  std::vector<bool> named(static_cast<size_t>(cache.shape()[0]), false);
+  for (int64_t i = 0; i < rows.numel(); ++i) {
+    const int64_t row = rows.as<int32_t>()[i], want_row = want_rows.as<int32_t>()[i];
+    named[static_cast<size_t>(row)] = true;
+    EXPECT_EQ(std::memcmp(got + row * row_bytes, expected + want_row * row_bytes, row_bytes), 0)
+        << "token " << i << " at row " << row;
+  }
+  for (int64_t row = 0; row < cache.shape()[0]; ++row) {
+    if (named[static_cast<size_t>(row)]) continue;
+    EXPECT_EQ(std::memcmp(got + row * row_bytes, untouched + row * row_bytes, row_bytes), 0)
+        << "row " << row << " named by no slot";
+  }
+}
+
+// With slots, token i's rows land at slots[i] and hold what the slot-less call writes at positions[i]: the
+// angle still comes from positions.
+TEST(RopeKvStore, SlotsPickTheCacheRows) {
+  auto cpu = make_cpu();
+  for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
+    for (const int64_t t : {1, 3, 17}) {
+      const Problem p = make_problem(layout, t, 4, 2, 64, 32, static_cast<uint64_t>(750 + t));
+      const Tensor slots = make_slots(t, p.capacity, static_cast<uint64_t>(760 + t));
+      for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + " t " + std::to_string(t));
+        GuardedOut q_plain(p.q.shape());
+        Tensor k_plain = sentinel_cache(dtype, cache_shape(p)),
+               v_plain = sentinel_cache(dtype, cache_shape(p));
+        ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_plain.view(), k_plain, v_plain)).is_ok());
+        GuardedOut q_out(p.q.shape());
+        Tensor k_cache = sentinel_cache(dtype, cache_shape(p)),
+               v_cache = sentinel_cache(dtype, cache_shape(p));
+        RopeKvStoreArgs args = args_of(p, q_out.view(), k_cache, v_cache);
+        args.slots = slots.view();
+        ASSERT_TRUE(rope_kv_store(*cpu, args).is_ok());
+        q_out.expect_clean();
+        EXPECT_EQ(q_out.values(), q_plain.values()) << "q_out";
+        expect_rows_moved(k_cache, slots, k_plain, p.positions);
+        expect_rows_moved(v_cache, slots, v_plain, p.positions);
+      }
+    }
+  }
+}
+
+// Positions past the cache are fine with slots (a paged cache is smaller than a long sequence): they only
+// give the angle. The rows equal rope at those positions followed by kv_store at the slots.
+TEST(RopeKvStore, SlotsWithPositionsPastTheCache) {
+  auto cpu = make_cpu();
+  Problem p = make_problem(RopeLayout::kInterleaved, 3, 4, 2, 64, 32, 770);
+  const int32_t far[] = {100000, 5000, 70000};
+  std::copy(std::begin(far), std::end(far), p.positions.as<int32_t>());
+  const Tensor slots = make_slots(3, p.capacity, 771);
+  Tensor q_out = Tensor::host(DType::kF32, p.q.shape()), k_rot = Tensor::host(DType::kF32, p.k.shape());
+  ASSERT_TRUE(
+      rope(*cpu, {p.q.view(), p.positions.view(), p.inv_freq.view(), p.rotary_dim, p.layout, q_out.view()})
+          .is_ok());
+  ASSERT_TRUE(
+      rope(*cpu, {p.k.view(), p.positions.view(), p.inv_freq.view(), p.rotary_dim, p.layout, k_rot.view()})
+          .is_ok());
+  Tensor k_want = sentinel_cache(DType::kBF16, cache_shape(p)),
+         v_want = sentinel_cache(DType::kBF16, cache_shape(p));
+  for (int64_t i = 0; i < 3; ++i) {
+    const int64_t row = slots.as<int32_t>()[i];
+    ASSERT_TRUE(kv_store(*cpu, {k_rot.view().rows(i, i + 1), k_want.view(), row}).is_ok());
+    ASSERT_TRUE(kv_store(*cpu, {p.v.view().rows(i, i + 1), v_want.view(), row}).is_ok());
+  }
+  GuardedOut got_q(p.q.shape());
+  Tensor k_cache = sentinel_cache(DType::kBF16, cache_shape(p)),
+         v_cache = sentinel_cache(DType::kBF16, cache_shape(p));
+  RopeKvStoreArgs args = args_of(p, got_q.view(), k_cache, v_cache);
+  args.slots = slots.view();
+  ASSERT_TRUE(rope_kv_store(*cpu, args).is_ok());
+  EXPECT_EQ(std::memcmp(got_q.values().data(), q_out.data(), q_out.nbytes()), 0) << "q_out";
+  EXPECT_TRUE(same_bytes(k_cache, k_want)) << "k_cache";
+  EXPECT_TRUE(same_bytes(v_cache, v_want)) << "v_cache";
+}
+
+TEST(RopeKvStore, RejectsBadSlots) {
+  auto cpu = make_cpu();
+  const Problem p = make_problem(RopeLayout::kNeox, 3, 4, 2, 8, 8, 780);
+  const Tensor q_out = Tensor::host(DType::kF32, p.q.shape());
+  const Tensor k_cache = sentinel_cache(DType::kF32, cache_shape(p)),
+               v_cache = sentinel_cache(DType::kF32, cache_shape(p));
+  const Tensor slots = make_slots(3, p.capacity, 781);
+  RopeKvStoreArgs good = args_of(p, q_out.view(), k_cache, v_cache);
+  good.slots = slots.view();
+  ASSERT_TRUE(rope_kv_store(*cpu, good).is_ok());
+  const auto expect_invalid = [&](const RopeKvStoreArgs& bad, const char* what) {
+    const Status s = rope_kv_store(*cpu, bad);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << what << ": " << s.to_string();
+    EXPECT_NE(s.message().find("slots"), std::string::npos) << what << ": " << s.message();
+  };
+  RopeKvStoreArgs bad = good;
+  bad.slots.dtype = DType::kF32;
+  expect_invalid(bad, "f32 slots");
+  bad = good;
+  bad.slots = slots.view().rows(0, 2);
+  expect_invalid(bad, "slots length");
+  bad = good;
+  bad.slots = slots.view().reshaped(Shape{1, 3});
+  expect_invalid(bad, "slots rank");
+  bad = good;
+  bad.slots.device = Device{DeviceKind::kCuda, 0};
+  expect_invalid(bad, "slots on another device");
+  Tensor cache_with_slots = Tensor::host(DType::kF32, Shape{p.capacity + 1, 2, 8});
+  bad = good;
+  bad.k_cache = cache_with_slots.view().rows(0, p.capacity);
+  bad.slots = TensorView{cache_with_slots.data(), DType::kI32, Shape{3}, cache_with_slots.device()};
+  expect_invalid(bad, "slots inside k_cache");
+  Tensor wrong = Tensor::host(DType::kI32, Shape{3});
+  for (const int32_t outside : {static_cast<int32_t>(p.capacity), -1}) {
+    std::copy(slots.as<int32_t>(), slots.as<int32_t>() + 3, wrong.as<int32_t>());
+    wrong.as<int32_t>()[2] = outside;
+    bad = good;
+    bad.slots = wrong.view();
+    expect_invalid(bad, "slot outside the cache");
+  }
 }
 
 TEST(RopeKvStore, RejectsBadArguments) {

@@ -9,6 +9,8 @@
 //     the rounding to the neighbouring code, so the value is checked against the CPU's f32 within 1.5 steps
 //     of the cache dtype (and most codes equal); with inv_freq = 0 the rotation is exact on both sides
 //     and the k rows are then byte-exact: the conversion itself rounds as the host.
+// Slots (a paged cache): rows from slots, angles from positions that lie past the cache; a slot outside the
+// cache is skipped on the device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -112,13 +114,14 @@ struct HostResult {
   Tensor q_out, k_cache, v_cache;
 };
 
-HostResult run_cpu(const Problem& p, DType dtype) {
+HostResult run_cpu(const Problem& p, DType dtype, const Tensor* slots = nullptr) {
   auto cpu = make_cpu();
   HostResult r{Tensor::host(DType::kF32, p.q.shape()), sentinel_cache(dtype, cache_shape(p)),
                sentinel_cache(dtype, cache_shape(p))};
-  const Status s =
-      rope_kv_store(*cpu, {p.q.view(), p.k.view(), p.v.view(), p.positions.view(), p.inv_freq.view(),
-                           p.rotary_dim, p.layout, r.q_out.view(), r.k_cache.view(), r.v_cache.view()});
+  RopeKvStoreArgs args{p.q.view(),   p.k.view(), p.v.view(),     p.positions.view(), p.inv_freq.view(),
+                       p.rotary_dim, p.layout,   r.q_out.view(), r.k_cache.view(),   r.v_cache.view()};
+  if (slots != nullptr) args.slots = slots->view();
+  const Status s = rope_kv_store(*cpu, args);
   EXPECT_TRUE(s.is_ok()) << s.to_string();
   return r;
 }
@@ -308,6 +311,72 @@ TEST(CudaRopeKvStore, EmptyCallWritesNothing) {
   q_out.expect_clean();
   EXPECT_EQ(std::memcmp(to_host(*cuda, dkc.view()).data(), before.data(), before.nbytes()), 0);
   EXPECT_EQ(std::memcmp(to_host(*cuda, dvc.view()).data(), before.data(), before.nbytes()), 0);
+}
+
+// Slots pick the cache rows; positions (the angles) lie far past the cache. The k / v checks of check() run
+// with the slots standing in for the positions as the names of the written rows.
+TEST(CudaRopeKvStore, SlotsMatchCpu) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+    for (const int64_t t : {1, 5, 130}) {
+      Problem p = make_problem(RopeLayout::kInterleaved, t, 8, 2, 128, 64, static_cast<uint64_t>(1100 + t));
+      const Tensor slots = make_positions(t, p.capacity, static_cast<uint64_t>(1110 + t));
+      for (int64_t i = 0; i < t; ++i)
+        p.positions.as<int32_t>()[i] += 50000;
+      SCOPED_TRACE(describe(p, dtype) + " with slots");
+      const HostResult want = run_cpu(p, dtype, &slots);
+      const HostResult want_f32 = dtype == DType::kF32 ? want : run_cpu(p, DType::kF32, &slots);
+      const Tensor dq = to_device(*cuda, p.q), dk = to_device(*cuda, p.k), dv = to_device(*cuda, p.v);
+      const Tensor dp = to_device(*cuda, p.positions), df = to_device(*cuda, p.inv_freq);
+      const Tensor ds = to_device(*cuda, slots);
+      const Tensor dkc = to_device(*cuda, sentinel_cache(dtype, cache_shape(p)));
+      const Tensor dvc = to_device(*cuda, sentinel_cache(dtype, cache_shape(p)));
+      GuardedDeviceOut q_out(*cuda, p.q.shape());
+      RopeKvStoreArgs args{dq.view(),    dk.view(), dv.view(),    dp.view(),  df.view(),
+                           p.rotary_dim, p.layout,  q_out.view(), dkc.view(), dvc.view()};
+      args.slots = ds.view();
+      ASSERT_TRUE(rope_kv_store(*cuda, args).is_ok());
+      ASSERT_TRUE(cuda->synchronize().is_ok());
+      q_out.expect_clean();
+      EXPECT_LE(rel_max_abs_error(q_out.values(), to_f32(want.q_out.view())), kTolerance) << "q_out";
+      const Tensor v_cache = to_host(*cuda, dvc.view());
+      EXPECT_EQ(std::memcmp(v_cache.data(), want.v_cache.data(), want.v_cache.nbytes()), 0) << "v_cache";
+      Problem named = p;
+      named.positions = slots;
+      check_k_cache(named, dtype, to_host(*cuda, dkc.view()), want, want_f32);
+    }
+  }
+}
+
+// A slot outside the cache (the caller promises none) is skipped: no write past the cache, the other
+// tokens' rows land.
+TEST(CudaRopeKvStore, SlotOutsideTheCacheWritesNothing) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  const Problem p = make_problem(RopeLayout::kNeox, 3, 4, 2, 64, 64, 1200);
+  Tensor slots = Tensor::host(DType::kI32, Shape{3});
+  const int32_t rows[] = {4, static_cast<int32_t>(p.capacity), -1};
+  std::copy(std::begin(rows), std::end(rows), slots.as<int32_t>());
+  const Tensor dq = to_device(*cuda, p.q), dk = to_device(*cuda, p.k), dv = to_device(*cuda, p.v);
+  const Tensor dp = to_device(*cuda, p.positions), df = to_device(*cuda, p.inv_freq);
+  const Tensor ds = to_device(*cuda, slots);
+  const Tensor before = sentinel_cache(DType::kF32, cache_shape(p));
+  const Tensor dkc = to_device(*cuda, before), dvc = to_device(*cuda, before);
+  GuardedDeviceOut q_out(*cuda, p.q.shape());
+  RopeKvStoreArgs args{dq.view(),    dk.view(), dv.view(),    dp.view(),  df.view(),
+                       p.rotary_dim, p.layout,  q_out.view(), dkc.view(), dvc.view()};
+  args.slots = ds.view();
+  ASSERT_TRUE(rope_kv_store(*cuda, args).is_ok());
+  ASSERT_TRUE(cuda->synchronize().is_ok());
+  q_out.expect_clean();
+  const Tensor v_cache = to_host(*cuda, dvc.view());
+  const int64_t row_elems = 2 * 64;
+  for (int64_t row = 0; row < p.capacity; ++row) {
+    const float* want = row == 4 ? p.v.as<float>() : before.as<float>() + row * row_elems;
+    EXPECT_EQ(std::memcmp(v_cache.as<float>() + row * row_elems, want, row_elems * sizeof(float)), 0)
+        << "row " << row;
+  }
 }
 
 }  // namespace

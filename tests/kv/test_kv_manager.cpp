@@ -256,6 +256,63 @@ TEST(KvManager, AdmissionCountsCachedHitsAsConsumed) {
   EXPECT_EQ(kv.n_blocks_available(), 0);
 }
 
+TEST(KvManager, MatchReusableMirrorsAllocateForAndTellsHeldFromCached) {
+  KvManager kv = make_manager(16);
+  const Tokens prompt = iota_tokens(13);  // 3 full blocks + 1 token
+  ASSERT_EQ(kv.allocate_for(1, prompt, kScope).value(), 0);
+  PrefixReuse reuse = kv.match_reusable(prompt, kScope);
+  EXPECT_EQ(reuse.n_blocks, 3);
+  EXPECT_EQ(reuse.n_blocks_held, 3);
+  EXPECT_EQ(reuse.n_blocks_held_leading, 3);
+  // The last token is never reused: a 12-token prompt reuses 2 blocks, as allocate_for would.
+  EXPECT_EQ(kv.match_reusable(iota_tokens(12), kScope).n_blocks, 2);
+  EXPECT_EQ(kv.match_reusable(iota_tokens(1), kScope).n_blocks, 0);
+  EXPECT_EQ(kv.match_reusable(Tokens{}, kScope).n_blocks, 0);
+  EXPECT_EQ(kv.match_reusable(prompt, HashScope{"test-model", "salt"}).n_blocks, 0);
+
+  ASSERT_TRUE(kv.free(1).is_ok());  // 3 cached blocks
+  reuse = kv.match_reusable(prompt, kScope);
+  EXPECT_EQ(reuse.n_blocks, 3);
+  EXPECT_EQ(reuse.n_blocks_held, 0);
+  EXPECT_EQ(reuse.n_blocks_held_leading, 0);
+  // Sequence 2 holds the first two blocks again; the third stays cached.
+  ASSERT_EQ(kv.allocate_for(2, iota_tokens(9), kScope).value(), 8);
+  reuse = kv.match_reusable(prompt, kScope);
+  EXPECT_EQ(reuse.n_blocks, 3);
+  EXPECT_EQ(reuse.n_blocks_held, 2);
+  EXPECT_EQ(reuse.n_blocks_held_leading, 2);
+  EXPECT_EQ(kv.allocate_for(3, prompt, kScope).value(), reuse.n_blocks * kBlockSize);
+}
+
+TEST(KvManager, MatchReusableFindsNothingWithPrefixCachingOff) {
+  KvManager kv = make_manager(8, /*prefix_caching=*/false);
+  ASSERT_EQ(kv.allocate_for(1, iota_tokens(9), kScope).value(), 0);
+  EXPECT_EQ(kv.match_reusable(iota_tokens(9), kScope).n_blocks, 0);
+}
+
+TEST(KvManager, BlocksFreedByCountsOnlyBlocksNoOtherSequenceHolds) {
+  KvManager kv = make_manager(16);
+  ASSERT_EQ(kv.allocate_for(1, iota_tokens(13), kScope).value(), 0);      // 4 blocks
+  ASSERT_EQ(kv.allocate_for(2, iota_tokens(9), kScope).value(), 8);       // shares 2, 1 of its own
+  ASSERT_EQ(kv.allocate_for(3, iota_tokens(5, 100), kScope).value(), 0);  // 2 of its own
+  const SequenceId one[] = {1};
+  const SequenceId two[] = {2};
+  const SequenceId one_two[] = {1, 2};
+  const SequenceId all[] = {3, 1, 2};
+  EXPECT_EQ(kv.n_blocks_freed_by(one).value(), 2);
+  EXPECT_EQ(kv.n_blocks_freed_by(two).value(), 1);
+  EXPECT_EQ(kv.n_blocks_freed_by(one_two).value(), 5);  // the shared two as well
+  EXPECT_EQ(kv.n_blocks_freed_by(all).value(), 7);
+  EXPECT_EQ(kv.n_blocks_freed_by({}).value(), 0);
+  const SequenceId unknown[] = {1, 9};
+  EXPECT_EQ(kv.n_blocks_freed_by(unknown).status().code(), StatusCode::kNotFound);
+  // What the query says is what freeing does.
+  const int32_t available = kv.n_blocks_available();
+  ASSERT_TRUE(kv.free(1).is_ok());
+  ASSERT_TRUE(kv.free(2).is_ok());
+  EXPECT_EQ(kv.n_blocks_available(), available + 5);
+}
+
 TEST(KvManager, StatisticsCountSuccessfulLookups) {
   KvManager kv = make_manager(8);
   ASSERT_EQ(kv.allocate_for(1, iota_tokens(10), kScope).value(), 0);

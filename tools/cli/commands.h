@@ -8,12 +8,14 @@ namespace autoglm::cli {
 
 void add_generate(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_bench_serve(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_tokenize(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   add_generate(app);
   add_bench(app);
+  add_bench_serve(app);
   add_inspect(app);
   add_tokenize(app);
 }

@@ -111,14 +111,16 @@ Status CudaBackend::copy(TensorView dst, TensorView src) {
     return Status::ok();
   }
   if (!is_host(src) && !is_host(dst)) {
-    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst.data, src.data, bytes, cudaMemcpyDeviceToDevice, stream_));
+    AUTOGLM_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(dst.data, src.data, bytes, cudaMemcpyDeviceToDevice, stream_));
     return Status::ok();
   }
   // A recording replays later, when the host memory may be gone; and the staging events cannot be waited on
   // while their records are being captured.
   if (capturing_) return unsupported("cuda: a copy to or from host memory cannot be recorded for replay");
   AUTOGLM_RETURN_IF_ERROR(ensure_staging());
-  if (is_host(src)) return upload(static_cast<uint8_t*>(dst.data), static_cast<const uint8_t*>(src.data), bytes);
+  if (is_host(src))
+    return upload(static_cast<uint8_t*>(dst.data), static_cast<const uint8_t*>(src.data), bytes);
   return download(static_cast<uint8_t*>(dst.data), static_cast<const uint8_t*>(src.data), bytes);
 }
 
@@ -140,7 +142,8 @@ Status CudaBackend::upload(uint8_t* dst, const uint8_t* src, size_t bytes) {
     const size_t n = std::min(kStagingBytes, bytes - offset);
     AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(staging_free_[b]));  // its previous DMA has finished
     std::memcpy(staging_[b], src + offset, n);
-    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst + offset, staging_[b], n, cudaMemcpyHostToDevice, stream_));
+    AUTOGLM_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(dst + offset, staging_[b], n, cudaMemcpyHostToDevice, stream_));
     AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventRecord(staging_free_[b], stream_));
   }
   return Status::ok();
@@ -153,7 +156,8 @@ Status CudaBackend::download(uint8_t* dst, const uint8_t* src, size_t bytes) {
   auto issue = [&](size_t chunk) -> Status {
     const int b = static_cast<int>(chunk % 2);
     const size_t offset = chunk * kStagingBytes, n = std::min(kStagingBytes, bytes - offset);
-    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(staging_[b], src + offset, n, cudaMemcpyDeviceToHost, stream_));
+    AUTOGLM_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(staging_[b], src + offset, n, cudaMemcpyDeviceToHost, stream_));
     AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventRecord(staging_free_[b], stream_));
     return Status::ok();
   };
@@ -259,6 +263,12 @@ void CudaBackend::note_launch(const char* kernel) {
   if (error == cudaSuccess || !first_error_.empty()) return;
   first_error_ =
       std::string(kernel) + ": " + cudaGetErrorName(error) + " (" + cudaGetErrorString(error) + ")";
+}
+
+size_t CudaBackend::free_memory() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return 0;
+  return free_bytes + allocator_->stats().cached_bytes;
 }
 
 size_t CudaBackend::reserved_bytes() const {

@@ -36,6 +36,7 @@ class CudaBackend final : public Backend {
   // CUDA graph capture of the backend's stream (relaxed mode, so the caching allocator may still cudaMalloc).
   Expected<std::unique_ptr<CapturedWork>> capture(const std::function<Status()>& enqueue) override;
   uint64_t memory_generation() const override { return memory_generation_; }
+  size_t free_memory() const override;
 
   cudaStream_t stream() const { return stream_; }
   cublasLtHandle_t cublaslt() const { return cublaslt_; }

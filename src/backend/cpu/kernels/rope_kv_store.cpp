@@ -1,16 +1,16 @@
-// rope_kv_store, CPU: RoPE of q and k, and the K/V rows of new tokens written to cache rows positions[i];
-// f32, bf16 or f16 caches.
+// rope_kv_store, CPU: RoPE of q and k, and the K/V rows of new tokens written to cache rows slots[i] (when
+// given: a paged cache) or positions[i]; f32, bf16 or f16 caches. The angle always comes from positions[i].
 //
 // Layout: q, q_out [t, q_heads, head_dim]; k, v [t, kv_heads, head_dim]; caches [capacity, kv_heads,
-//   head_dim], token i's rows at cache row positions[i]. kNeox pairs (j, j + rotary_dim/2), kInterleaved
-//   pairs (2j, 2j + 1); dims >= rotary_dim pass through. q_out may be q.
+//   head_dim], token i's rows at cache row slots[i], or positions[i] without slots. kNeox pairs
+//   (j, j + rotary_dim/2), kInterleaved pairs (2j, 2j + 1); dims >= rotary_dim pass through. q_out may be q.
 // Math: rope_rows.h, shared with the rope kernel (rope.cpp), so q_out and an f32 cache hold exactly what rope
 //   followed by kv_store writes: each head is copied to its destination (q_out, the f32 cache row, or a
 //   scratch row for a bf16 / f16 cache) and rotated there; bf16 / f16 rows are then rounded to nearest even
 //   (core/half.h), as kv_store's conversion.
 // Threading: tokens split over the pool in blocks of >= kMinElemsPerTask elements; decode runs inline.
-//   Positions of one call are distinct in every caller (n_past + i); with a repeated position, which token's
-//   row lands is unspecified.
+//   Cache rows of one call are distinct in every caller (n_past + i, or distinct slots); with a repeated row,
+//   which token's row lands is unspecified.
 // Floor: (2 * q + k + v + 2 cache rows) bytes / memory bandwidth, plus t * rotary_dim trig calls.
 // Reference: ref/rope_kv_store_ref.cpp (rope_ref and a converting row copy).
 #include <algorithm>
@@ -47,6 +47,7 @@ void rope_kv_store_tokens(const RopeKvStoreArgs& a, int64_t begin, int64_t end) 
   const int64_t q_heads = a.q.shape[1], kv_heads = a.k.shape[1], head_dim = a.q.shape[2];
   const int64_t half = a.rotary_dim / 2, kv_row = kv_heads * head_dim;
   const int32_t* positions = a.positions.as<const int32_t>();
+  const int32_t* rows = a.slots.data != nullptr ? a.slots.as<const int32_t>() : positions;
   const float* inv_freq = a.inv_freq.as<const float>();
   constexpr bool kF32Cache = kCache == DType::kF32;
   // cos | sin | a scratch head row for k on its way to a bf16 / f16 cache.
@@ -63,7 +64,7 @@ void rope_kv_store_tokens(const RopeKvStoreArgs& a, int64_t begin, int64_t end) 
       if (y != x) std::memcpy(y, x, static_cast<size_t>(head_dim) * sizeof(float));
       cpu_rope::rotate_row(a.layout, y, cos_t, sin_t, half);
     }
-    const int64_t cache_at = static_cast<int64_t>(positions[t]) * kv_row;
+    const int64_t cache_at = static_cast<int64_t>(rows[t]) * kv_row;
     for (int64_t h = 0; h < kv_heads; ++h) {
       const float* x = a.k.as<const float>() + t * kv_row + h * head_dim;
       float* y = kF32Cache ? a.k_cache.as<float>() + cache_at + h * head_dim : k_row;

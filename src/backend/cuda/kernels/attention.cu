@@ -36,11 +36,14 @@
 #include <limits>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/attention_common.cuh"
 #include "ops/attention.h"
 #include "ops/kernel_table.h"
 
 namespace autoglm {
 namespace {
+
+using namespace cuda_attention;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
@@ -66,30 +69,9 @@ struct Geometry {
                              // visible range
 };
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2)
-    v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2)
-    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  return v;
-}
-
 // scale * dot, soft-capped as the op states.
 __device__ __forceinline__ float finish_score(float dot, const Geometry& g) {
-  float s = g.scale * dot;
-  if (g.softcap > 0.0f) s = g.softcap * tanhf(s / g.softcap);
-  return s;
-}
-
-// First key row visible to position pos.
-__device__ __forceinline__ int64_t first_key(int64_t pos, int64_t window) {
-  return window > 0 ? (pos - window + 1 > 0 ? pos - window + 1 : 0) : 0;
+  return capped_score(dot, g.scale, g.softcap);
 }
 
 // Position of query row 0: from the device when positions are given (replayable launches).
@@ -256,24 +238,7 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     attention_merge_kernel(const float* __restrict__ part_out, const float* __restrict__ part_stats,
                            float* __restrict__ out, int splits, int64_t head_dim) {
-  const int64_t head = blockIdx.x;
-  const float* stats = part_stats + head * splits * 2;
-  float M = -INFINITY;
-  for (int c = 0; c < splits; ++c) {
-    if (stats[2 * c + 1] > 0.0f) M = fmaxf(M, stats[2 * c]);
-  }
-  float total = 0.0f;
-  for (int c = 0; c < splits; ++c) {
-    if (stats[2 * c + 1] > 0.0f) total += expf(stats[2 * c] - M) * stats[2 * c + 1];
-  }
-  for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float value = 0.0f;
-    for (int c = 0; c < splits; ++c) {
-      if (stats[2 * c + 1] > 0.0f)
-        value += expf(stats[2 * c] - M) * part_out[(head * splits + c) * head_dim + d];
-    }
-    out[head * head_dim + d] = value / total;
-  }
+  merge_splits(part_out, part_stats, out, splits, head_dim, blockIdx.x);
 }
 
 // ---- prefill ----
@@ -480,38 +445,6 @@ void launch_prefill(CudaBackend& backend, const Geometry& g) {
                   static_cast<unsigned>(g.q_heads));
   attention_prefill_kernel<S><<<grid, kThreads, prefill_smem_bytes(g.head_dim, S), backend.stream()>>>(g);
   backend.note_launch("attention_prefill_kernel");
-}
-
-// Calls fn.template operator()<S>() with S = ceil(head_dim / 32) as a constant, 1 <= S <= 8.
-template <typename Fn>
-void with_lane_dims(int64_t head_dim, Fn&& fn) {
-  switch ((head_dim + 31) / 32) {
-    case 0:
-    case 1:
-      fn.template operator()<1>();
-      break;
-    case 2:
-      fn.template operator()<2>();
-      break;
-    case 3:
-      fn.template operator()<3>();
-      break;
-    case 4:
-      fn.template operator()<4>();
-      break;
-    case 5:
-      fn.template operator()<5>();
-      break;
-    case 6:
-      fn.template operator()<6>();
-      break;
-    case 7:
-      fn.template operator()<7>();
-      break;
-    default:
-      fn.template operator()<8>();
-      break;
-  }
 }
 
 void attention_cuda_f32(Backend& base, const AttentionArgs& a) {

@@ -40,18 +40,13 @@ namespace autoglm {
 namespace {
 
 using namespace attention_bf16;
+using cuda_attention::merge_splits;
+using cuda_attention::warp_sum;
 
 constexpr int64_t kDecodeMaxRows = 4;
 constexpr int64_t kMinKeysPerSplit = 64;
 constexpr int64_t kMaxSplits = 256;
 constexpr int kMaxHeadDim = 256;
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2)
-    v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 // The two bf16 of a 32-bit word as f32 (the lower address is the low half).
 __device__ __forceinline__ float bf16_lo(uint32_t w) {
@@ -222,24 +217,7 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     attention_merge_bf16_kernel(const float* __restrict__ part_out, const float* __restrict__ part_stats,
                                 float* __restrict__ out, int splits, int64_t head_dim) {
-  const int64_t head = blockIdx.x;
-  const float* stats = part_stats + head * splits * 2;
-  float M = -INFINITY;
-  for (int c = 0; c < splits; ++c) {
-    if (stats[2 * c + 1] > 0.0f) M = fmaxf(M, stats[2 * c]);
-  }
-  float total = 0.0f;
-  for (int c = 0; c < splits; ++c) {
-    if (stats[2 * c + 1] > 0.0f) total += expf(stats[2 * c] - M) * stats[2 * c + 1];
-  }
-  for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float value = 0.0f;
-    for (int c = 0; c < splits; ++c) {
-      if (stats[2 * c + 1] > 0.0f)
-        value += expf(stats[2 * c] - M) * part_out[(head * splits + c) * head_dim + d];
-    }
-    out[head * head_dim + d] = value / total;
-  }
+  merge_splits(part_out, part_stats, out, splits, head_dim, blockIdx.x);
 }
 
 // ---- anything else ----

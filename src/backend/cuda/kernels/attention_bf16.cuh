@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/attention_common.cuh"
 
 namespace autoglm::attention_bf16 {
 
@@ -33,15 +34,10 @@ struct Geometry {
 
 // scale * dot, soft-capped as the op states.
 __device__ __forceinline__ float finish_score(float dot, const Geometry& g) {
-  float s = g.scale * dot;
-  if (g.softcap > 0.0f) s = g.softcap * tanhf(s / g.softcap);
-  return s;
+  return cuda_attention::capped_score(dot, g.scale, g.softcap);
 }
 
-// First key row visible to position pos.
-__device__ __forceinline__ int64_t first_key(int64_t pos, int64_t window) {
-  return window > 0 ? (pos - window + 1 > 0 ? pos - window + 1 : 0) : 0;
-}
+using cuda_attention::first_key;
 
 // Position of query row 0: from the device when positions are given (replayable launches).
 __device__ __forceinline__ int64_t query_pos0(const Geometry& g) {

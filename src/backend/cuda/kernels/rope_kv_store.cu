@@ -1,19 +1,22 @@
-// rope_kv_store, CUDA: RoPE of q and k, and the K/V rows of new tokens written to cache rows positions[i];
-// f32, bf16 or f16 caches, in one launch.
+// rope_kv_store, CUDA: RoPE of q and k, and the K/V rows of new tokens written to cache rows slots[i] (when
+// given: a paged cache) or positions[i]; f32, bf16 or f16 caches, in one launch. The angle always comes from
+// positions[i].
 //
 // Layout: q, q_out [t, q_heads, head_dim]; k, v [t, kv_heads, head_dim]; caches [capacity, kv_heads,
-//   head_dim], token i's rows at cache row positions[i] (read on the device, so the launch does not depend on
-//   the step's cache position and a decode step can be replayed as a CUDA graph). kNeox pairs
-//   (j, j + rotary_dim/2), kInterleaved pairs (2j, 2j + 1); dims >= rotary_dim pass through. q_out may be
-//   q: each element is read and written by the same thread, and q's pass-through copy is skipped.
+//   head_dim], token i's rows at cache row slots[i], or positions[i] without slots (read on the device, so
+//   the launch does not depend on the step's cache rows and a decode step can be replayed as a CUDA graph).
+//   kNeox pairs (j, j + rotary_dim/2), kInterleaved pairs (2j, 2j + 1); dims >= rotary_dim pass through.
+//   q_out may be q: each element is read and written by the same thread, and q's pass-through copy is
+//   skipped.
 // Math: rope_math.cuh, shared with rope.cu (f32 angle, accurate sincosf); bf16 / f16 caches are rounded to
 //   nearest even with the host's own functions (core/half.h), as kv_store does.
 // Threading: a 2-D grid, y over tokens (grid-stride past 65535) and x over the token's work items, one
 //   thread each: first the rotated pairs of its q heads then k heads (consecutive threads take consecutive
 //   pairs of a head, so accesses coalesce; interleaved pairs are one float2 load when aligned), then the
 //   pass-through dims of k (and of q when q_out is not q), then the v elements. A decode step of Llama-3-8B
-//   (32 + 8 heads x 64 pairs, 8 x 128 v elements) is 14 blocks of 256. A token whose position falls outside
-//   the cache (the caller guarantees none does) gets q_out but no cache write, never one past the cache.
+//   (32 + 8 heads x 64 pairs, 8 x 128 v elements) is 14 blocks of 256. A token whose cache row (slot or
+//   position) falls outside the cache (the caller guarantees none does) gets q_out but no cache write, never
+//   one past the cache.
 // Floor: t * (2 * q + k + v) * 4 bytes + two cache rows per token / memory bandwidth; decode moves ~40 KB and
 //   is launch-bound: what the fusion saves is three launches per layer.
 // Reference: the CPU kernel (kernels/rope_kv_store.cpp) on host copies (tests/cuda/test_rope_kv_store.cpp).
@@ -42,6 +45,7 @@ struct Params {
   const float* k;
   const float* v;
   const int32_t* positions;
+  const int32_t* slots;  // cache rows, or nullptr: positions
   const float* inv_freq;
   float* q_out;
   void* k_cache;
@@ -72,8 +76,9 @@ __global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(const Params p)
   const int64_t kv_row = static_cast<int64_t>(p.kv_heads) * p.head_dim;
   for (int64_t token = blockIdx.y; token < p.t; token += gridDim.y) {
     const int32_t position = p.positions[token];
-    const bool in_cache = position >= 0 && position < p.capacity;
-    const int64_t cache_row = static_cast<int64_t>(position) * kv_row;
+    const int32_t slot = p.slots != nullptr ? p.slots[token] : position;
+    const bool in_cache = slot >= 0 && slot < p.capacity;
+    const int64_t cache_row = static_cast<int64_t>(slot) * kv_row;
     if (w < p.n_pairs) {
       const int head = w / p.half, i = w % p.half;  // heads: q_heads of q, then kv_heads of k
       float s, c;
@@ -122,6 +127,7 @@ void rope_kv_store_cuda(Backend& backend, const RopeKvStoreArgs& a) {
   p.k = a.k.as<const float>();
   p.v = a.v.as<const float>();
   p.positions = a.positions.as<const int32_t>();
+  p.slots = a.slots.data != nullptr ? a.slots.as<const int32_t>() : nullptr;
   p.inv_freq = a.inv_freq.as<const float>();
   p.q_out = a.q_out.as<float>();
   p.k_cache = a.k_cache.data;

@@ -1,0 +1,97 @@
+// Device helpers shared by the CUDA attention kernels (attention.cu, attention_bf16.cu, paged_attention.cu):
+// warp reductions, the score cap and mask edge of ops/attention.h, the merge of split-K partials, and the
+// host switch that turns head_dim into a compile-time lane count.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+namespace autoglm::cuda_attention {
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+// scale * dot, soft-capped as the op states: softcap * tanh(s / softcap).
+__device__ __forceinline__ float capped_score(float dot, float scale, float softcap) {
+  float s = scale * dot;
+  if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+  return s;
+}
+
+// First key visible to position pos (HF sliding-window semantics; window 0: all).
+__device__ __forceinline__ int64_t first_key(int64_t pos, int64_t window) {
+  return window > 0 ? (pos - window + 1 > 0 ? pos - window + 1 : 0) : 0;
+}
+
+// One head of the split-K merge, run by a whole block: out = sum_c exp(max_c - max) part_c /
+// sum_c exp(max_c - max) sum_c over the splits that hold keys. part_out [heads, splits, head_dim], part_stats
+// [heads, splits, 2] (max, sum); a split without keys has sum 0 and is skipped.
+__device__ __forceinline__ void merge_splits(const float* __restrict__ part_out,
+                                             const float* __restrict__ part_stats, float* __restrict__ out,
+                                             int splits, int64_t head_dim, int64_t head) {
+  const float* stats = part_stats + head * splits * 2;
+  float M = -INFINITY;
+  for (int c = 0; c < splits; ++c) {
+    if (stats[2 * c + 1] > 0.0f) M = fmaxf(M, stats[2 * c]);
+  }
+  float total = 0.0f;
+  for (int c = 0; c < splits; ++c) {
+    if (stats[2 * c + 1] > 0.0f) total += expf(stats[2 * c] - M) * stats[2 * c + 1];
+  }
+  for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float value = 0.0f;
+    for (int c = 0; c < splits; ++c) {
+      if (stats[2 * c + 1] > 0.0f)
+        value += expf(stats[2 * c] - M) * part_out[(head * splits + c) * head_dim + d];
+    }
+    out[head * head_dim + d] = value / total;
+  }
+}
+
+// Calls fn.template operator()<S>() with S = ceil(head_dim / 32) as a constant, 1 <= S <= 8 (head_dim > 256
+// takes S = 8; callers route those elsewhere).
+template <typename Fn>
+void with_lane_dims(int64_t head_dim, Fn&& fn) {
+  switch ((head_dim + 31) / 32) {
+    case 0:
+    case 1:
+      fn.template operator()<1>();
+      break;
+    case 2:
+      fn.template operator()<2>();
+      break;
+    case 3:
+      fn.template operator()<3>();
+      break;
+    case 4:
+      fn.template operator()<4>();
+      break;
+    case 5:
+      fn.template operator()<5>();
+      break;
+    case 6:
+      fn.template operator()<6>();
+      break;
+    case 7:
+      fn.template operator()<7>();
+      break;
+    default:
+      fn.template operator()<8>();
+      break;
+  }
+}
+
+}  // namespace autoglm::cuda_attention

@@ -1,0 +1,648 @@
+// CUDA causal grouped-query attention over a paged KV cache (the semantics of ops/paged_attention.h); f32,
+// bf16 and f16 caches (one template: cache elements are widened to f32 as they are loaded), q and out f32.
+//
+// Layout: q, out [t, q_heads, head_dim], the rows of all sequences packed (sequence s owns rows
+//   [q_start[s], q_start[s + 1])); caches [n_blocks * block_size, kv_heads, head_dim]: position j of sequence
+//   s is cache row block_tables[s, j / block_size] * block_size + j % block_size. Query row i of s sits at
+//   position seq_lens[s] - q_len_s + i. All metadata is read on the device: no launch parameter, grid or
+//   scratch size depends on its values, only on shapes (t, n_seqs, the table width) and the max_q_len hint,
+//   so every launch here may be recorded in a CUDA graph and replayed after the metadata was rewritten.
+// Decode (max_q_len <= kDecodeMaxRows, head_dim <= 256): split-K flash-decoding as attention.cu's decode:
+//   grid (KV head x tile of up to GT of its query heads, key split, packed query row); the block finds its
+//   sequence by a binary search of q_start. A block of 4 warps handles every query head of its tile, so
+//   each K and V row is read once per KV head and query row (GQA groups <= 8 per block; larger ones are
+//   tiled). Lanes own dims lane, lane + 32, ... (S = ceil(head_dim / 32) <= 8 registers); warps take KB
+//   keys at a time, look their rows up in the block table, score them for every head (warp all-reduce) and
+//   keep an online softmax per head, merged over the warps in shared memory. Splits cut the table width
+//   (max_blocks_per_seq * block_size positions) into fixed ranges [c * split_keys, (c + 1) * split_keys),
+//   clipped to the row's visible keys (a split with none writes an empty partial): their number follows
+//   the shapes and the SM count (two waves, >= kMinKeysPerSplit keys each), never the current lengths.
+//   With several splits, partials [t, q_heads, splits, head_dim] and (max, sum) go to backend scratch and
+//   paged_attention_merge_kernel rescales them by exp(max_c - max).
+// Prefill (max_q_len > kDecodeMaxRows, head_dim <= 256): tiled flash attention in f32 SIMT as attention.cu's
+//   prefill: a block (4 warps) takes 16 query rows of one sequence and one head (4 rows per warp); the grid
+//   has ceil(t / 16) + n_seqs tiles along x (the most a packing of t rows into n_seqs sequences needs), a
+//   block finding its (sequence, tile) by scanning q_start, surplus blocks exiting. Key tiles of 32
+//   positions: their cache rows are looked up once per tile, then K and V staged in shared memory (f32, K
+//   rows padded against bank conflicts); lane j scores key j against the warp's rows; online softmax per
+//   row; P.V by broadcasting each probability with a shuffle while lanes own output dims. Tensor cores are
+//   future work here (attention_bf16_prefill.cu has them for contiguous bf16 caches).
+// head_dim > 256: paged_attention_generic_kernel, one block per (query row, head); correct and slow.
+// Metadata out of range (lengths past the table, a row outside its sequence, a block id outside the cache):
+//   the keys it would reach are skipped, never read; a row left without keys, or of an invalid sequence, is
+//   NaN.
+// Accumulation: f32 throughout; expf and tanhf (full precision), so f32 caches track the CPU to ~1e-6.
+// Floor: decode reads 2 * n_keys * kv_heads * head_dim * dtype bytes (K and V) per sequence / bandwidth;
+//   prefill 4 * q_len * n_keys * q_heads * head_dim FLOPs per sequence (about half under the causal mask).
+// Reference: the CPU paged kernel (kernels/paged_attention.cpp) on the same cache values,
+//   tests/cuda/test_paged_attention.cpp.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/attention_common.cuh"
+#include "ops/kernel_table.h"
+#include "ops/paged_attention.h"
+
+namespace autoglm {
+namespace {
+
+using namespace cuda_attention;
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kMaxLaneDims = 8;  // head_dim <= 256 in registers
+constexpr int64_t kDecodeMaxRows = 4;
+constexpr int64_t kMinKeysPerSplit = 64;
+constexpr int64_t kMaxSplits = 256;
+constexpr int64_t kMaxGridZ = 65535;  // decode rows per launch; more take the prefill kernel
+constexpr int kPrefillRowsPerWarp = 4;
+constexpr int kPrefillRows = kWarps * kPrefillRowsPerWarp;  // query rows per block
+constexpr int kPrefillKeys = 32;                            // keys per tile: one per lane
+
+__device__ __forceinline__ float widen(float x) {
+  return x;
+}
+__device__ __forceinline__ float widen(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+__device__ __forceinline__ float widen(__half x) {
+  return __half2float(x);
+}
+
+// Everything the kernels need, by value. T: the cache element.
+template <typename T>
+struct Paged {
+  const float* q;
+  const T* k;
+  const T* v;
+  float* out;
+  const int32_t* block_tables;  // [n_seqs, max_blocks]
+  const int32_t* q_start;       // [n_seqs + 1]
+  const int32_t* seq_lens;      // [n_seqs]
+  int64_t t, n_seqs, max_blocks, block_size, n_blocks;
+  int block_shift;  // log2(block_size) when it is a power of two, else -1
+  int64_t q_heads, kv_heads, group, head_dim;
+  int64_t window;
+  float scale, softcap;
+  int64_t split_keys;  // decode: positions per split, from 0
+};
+
+// A sequence's place in the batch, read from the metadata; valid == false: out of range, its rows are NaN.
+struct SeqView {
+  int64_t s, q_begin, q_len, pos0;
+  bool valid;
+};
+
+template <typename T>
+__device__ __forceinline__ SeqView seq_view(const Paged<T>& p, int64_t s) {
+  SeqView v;
+  v.s = s;
+  v.q_begin = p.q_start[s];
+  v.q_len = int64_t{p.q_start[s + 1]} - v.q_begin;
+  const int64_t len = p.seq_lens[s];
+  v.pos0 = len - v.q_len;
+  v.valid = v.q_begin >= 0 && v.q_len >= 0 && v.q_begin + v.q_len <= p.t && v.pos0 >= 0 &&
+            len <= p.max_blocks * p.block_size;
+  return v;
+}
+
+// The sequence holding packed row `row`: the last s with q_start[s] <= row (binary search).
+template <typename T>
+__device__ __forceinline__ int64_t seq_of_row(const Paged<T>& p, int64_t row) {
+  int64_t lo = 0, hi = p.n_seqs - 1;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (p.q_start[mid] <= row) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+// Cache row of position j of sequence s, or -1 when its block id is outside the cache. Positions and block
+// sizes fit 31 bits (i32 metadata), so the division is a shift for power-of-two blocks and 32-bit otherwise
+// (it runs once per key and lane in the decode loop).
+template <typename T>
+__device__ __forceinline__ int64_t cache_row(const Paged<T>& p, int64_t s, int64_t j) {
+  const uint32_t pos = static_cast<uint32_t>(j), size = static_cast<uint32_t>(p.block_size);
+  const uint32_t index = p.block_shift >= 0 ? pos >> p.block_shift : pos / size;
+  const uint32_t offset = p.block_shift >= 0 ? pos & (size - 1) : pos % size;
+  const int64_t block = p.block_tables[s * p.max_blocks + index];
+  return block >= 0 && block < p.n_blocks ? block * p.block_size + offset : -1;
+}
+
+// ---- decode ----
+
+template <int S>
+constexpr int keys_per_batch() {
+  return S <= 2 ? 8 : (S <= 4 ? 4 : 2);
+}
+
+// part_out [t, q_heads, splits, head_dim] and part_stats [t, q_heads, splits, 2]; unused when splits == 1.
+template <typename T, int S, int GT>
+__global__ void __launch_bounds__(kThreads)
+    paged_attention_decode_kernel(Paged<T> p, int head_tiles, float* part_out, float* part_stats) {
+  constexpr int KB = keys_per_batch<S>();
+  constexpr float kNegInf = -INFINITY;
+  const int kv_head = blockIdx.x / head_tiles, tile = blockIdx.x % head_tiles;
+  const int split = blockIdx.y, splits = gridDim.y;
+  const int64_t row = blockIdx.z;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t D = p.head_dim;
+  const int64_t first_head = kv_head * p.group + int64_t{tile} * GT;
+  const int heads = static_cast<int>(min(int64_t{GT}, p.group - int64_t{tile} * GT));
+
+  // Keys of this split; empty for a split past the visible keys or an invalid row (then NaN, below).
+  const SeqView sv = seq_view(p, seq_of_row(p, row));
+  const int64_t i = row - sv.q_begin;
+  int64_t key_begin = 0, key_end = 0;
+  if (sv.valid && i >= 0 && i < sv.q_len) {
+    const int64_t pos = sv.pos0 + i;
+    key_begin = max(first_key(pos, p.window), split * p.split_keys);
+    key_end = min(pos + 1, (split + 1) * p.split_keys);
+  }
+
+  float q[GT][S];
+#pragma unroll
+  for (int h = 0; h < GT; ++h) {
+    const float* qh = p.q + (row * p.q_heads + first_head + min(h, heads - 1)) * D;
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      const int64_t d = lane + 32 * s;
+      q[h][s] = d < D ? qh[d] : 0.0f;
+    }
+  }
+  float m[GT], l[GT], acc[GT][S];
+#pragma unroll
+  for (int h = 0; h < GT; ++h) {
+    m[h] = kNegInf;
+    l[h] = 0.0f;
+#pragma unroll
+    for (int s = 0; s < S; ++s)
+      acc[h][s] = 0.0f;
+  }
+
+  const int64_t row_stride = p.kv_heads * D;
+  const T* k_base = p.k + kv_head * D;
+  const T* v_base = p.v + kv_head * D;
+  for (int64_t j0 = key_begin + int64_t{warp} * KB; j0 < key_end; j0 += int64_t{kWarps} * KB) {
+    float kr[KB][S], vr[KB][S];
+    bool seen[KB];
+#pragma unroll
+    for (int b = 0; b < KB; ++b) {
+      const int64_t j = j0 + b;
+      const int64_t r = j < key_end ? cache_row(p, sv.s, j) : -1;
+      seen[b] = r >= 0;
+#pragma unroll
+      for (int s = 0; s < S; ++s) {
+        const int64_t d = lane + 32 * s;
+        const bool in = seen[b] && d < D;
+        kr[b][s] = in ? widen(k_base[r * row_stride + d]) : 0.0f;
+        vr[b][s] = in ? widen(v_base[r * row_stride + d]) : 0.0f;
+      }
+    }
+    float score[KB][GT];
+#pragma unroll
+    for (int b = 0; b < KB; ++b) {
+#pragma unroll
+      for (int h = 0; h < GT; ++h) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int s = 0; s < S; ++s)
+          dot = fmaf(q[h][s], kr[b][s], dot);
+        dot = warp_sum(dot);
+        score[b][h] = seen[b] ? capped_score(dot, p.scale, p.softcap) : kNegInf;
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < GT; ++h) {
+      float batch_max = kNegInf;
+#pragma unroll
+      for (int b = 0; b < KB; ++b)
+        batch_max = fmaxf(batch_max, score[b][h]);
+      const float m_new = fmaxf(m[h], batch_max);
+      if (m_new == kNegInf) continue;  // no key seen yet (skipped block ids)
+      const float alpha = expf(m[h] - m_new);
+      l[h] *= alpha;
+#pragma unroll
+      for (int s = 0; s < S; ++s)
+        acc[h][s] *= alpha;
+#pragma unroll
+      for (int b = 0; b < KB; ++b) {
+        const float pb = expf(score[b][h] - m_new);
+        l[h] += pb;
+#pragma unroll
+        for (int s = 0; s < S; ++s)
+          acc[h][s] = fmaf(pb, vr[b][s], acc[h][s]);
+      }
+      m[h] = m_new;
+    }
+  }
+
+  // Merge the 4 warps' states of each head: out = sum_w exp(m_w - M) acc_w / sum_w exp(m_w - M) l_w.
+  __shared__ float warp_acc[kWarps][GT][32 * S];
+  __shared__ float warp_m[kWarps][GT], warp_l[kWarps][GT];
+#pragma unroll
+  for (int h = 0; h < GT; ++h) {
+#pragma unroll
+    for (int s = 0; s < S; ++s)
+      warp_acc[warp][h][lane + 32 * s] = acc[h][s];
+    if (lane == 0) {
+      warp_m[warp][h] = m[h];
+      warp_l[warp][h] = l[h];
+    }
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < GT * 32 * S; idx += kThreads) {
+    const int h = idx / (32 * S), d = idx % (32 * S);
+    if (h >= heads || d >= D) continue;
+    float M = kNegInf;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w)
+      M = fmaxf(M, warp_m[w][h]);
+    float sum = 0.0f, value = 0.0f;
+    if (M != kNegInf) {  // else this split holds no key of the row
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float weight = expf(warp_m[w][h] - M);
+        sum += weight * warp_l[w][h];
+        value += weight * warp_acc[w][h][d];
+      }
+    }
+    const int64_t head = row * p.q_heads + first_head + h;
+    if (splits == 1) {
+      p.out[head * D + d] = value / sum;  // 0 / 0 = NaN for a row without keys
+    } else {
+      const int64_t slot = head * splits + split;
+      part_out[slot * D + d] = value;
+      if (d == 0) {
+        part_stats[2 * slot] = M;
+        part_stats[2 * slot + 1] = sum;
+      }
+    }
+  }
+}
+
+// One block per (row, head) of the packed output; a head whose splits all came back empty is NaN.
+__global__ void __launch_bounds__(kThreads)
+    paged_attention_merge_kernel(const float* __restrict__ part_out, const float* __restrict__ part_stats,
+                                 float* __restrict__ out, int splits, int64_t head_dim) {
+  merge_splits(part_out, part_stats, out, splits, head_dim, blockIdx.x);
+}
+
+// ---- prefill ----
+
+// Floats of a shared K / Q row: head_dim rounded up to 4 (16-byte reads), plus 4 so that the rows of 8 lanes
+// reading 16 bytes each start in distinct bank quadruples.
+__host__ __device__ constexpr int64_t padded_dim(int64_t head_dim) {
+  return (head_dim + 3) / 4 * 4 + 4;
+}
+
+__host__ __device__ constexpr size_t prefill_smem_bytes(int64_t head_dim, int S) {
+  return sizeof(float) *
+         static_cast<size_t>((kPrefillRows + kPrefillKeys) * padded_dim(head_dim) + kPrefillKeys * 32 * S);
+}
+
+// The (sequence, tile) of block `tile_index`: tiles of kPrefillRows query rows, sequence after sequence.
+// Returns false for a surplus block.
+template <typename T>
+__device__ bool find_tile(const Paged<T>& p, int64_t tile_index, int64_t* seq, int64_t* tile) {
+  int64_t first = 0;
+  for (int64_t s = 0; s < p.n_seqs; ++s) {
+    const int64_t q_len = int64_t{p.q_start[s + 1]} - p.q_start[s];
+    const int64_t n = q_len > 0 ? (q_len + kPrefillRows - 1) / kPrefillRows : 0;
+    if (tile_index < first + n) {
+      *seq = s;
+      *tile = tile_index - first;
+      return true;
+    }
+    first += n;
+  }
+  return false;
+}
+
+template <typename T, int S>
+__global__ void __launch_bounds__(kThreads) paged_attention_prefill_kernel(Paged<T> p) {
+  extern __shared__ float4 smem4[];
+  __shared__ int64_t tile_seq, tile_index;
+  __shared__ bool tile_found;
+  __shared__ int64_t key_rows[kPrefillKeys];
+  constexpr float kNegInf = -INFINITY;
+  const int64_t D = p.head_dim, DP = padded_dim(D);
+  float* q_s = reinterpret_cast<float*>(smem4);  // [kPrefillRows][DP]
+  float* k_s = q_s + kPrefillRows * DP;          // [kPrefillKeys][DP]
+  float* v_s = k_s + kPrefillKeys * DP;          // [kPrefillKeys][32 S]
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t head = blockIdx.y, kv_head = head / p.group;
+
+  if (threadIdx.x == 0) tile_found = find_tile(p, blockIdx.x, &tile_seq, &tile_index);
+  __syncthreads();
+  if (!tile_found) return;  // uniform across the block
+  const SeqView sv = seq_view(p, tile_seq);
+  const int64_t i0 = tile_index * kPrefillRows;  // first row in the sequence
+  const int64_t n_rows = sv.valid ? min(int64_t{kPrefillRows}, sv.q_len - i0) : 0;  // rows this block owns
+  const int64_t q_stride = p.q_heads * D, kv_stride = p.kv_heads * D;
+  if (!sv.valid) {  // NaN rows, nothing read (uniform across the block)
+    for (int64_t idx = threadIdx.x; idx < kPrefillRows * D; idx += kThreads) {
+      const int64_t r = idx / D, row = sv.q_begin + i0 + r;
+      if (i0 + r < sv.q_len && row >= 0 && row < p.t) p.out[row * q_stride + head * D + idx % D] = NAN;
+    }
+    return;
+  }
+  const int64_t lo = first_key(sv.pos0 + i0, p.window), hi = sv.pos0 + i0 + n_rows;
+
+  for (int64_t idx = threadIdx.x; idx < kPrefillRows * DP; idx += kThreads) {
+    const int64_t r = idx / DP, d = idx % DP;
+    q_s[idx] = r < n_rows && d < D ? p.q[(sv.q_begin + i0 + r) * q_stride + head * D + d] : 0.0f;
+  }
+
+  int64_t pos[kPrefillRowsPerWarp];
+  float m[kPrefillRowsPerWarp], l[kPrefillRowsPerWarp], acc[kPrefillRowsPerWarp][S];
+#pragma unroll
+  for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+    const int64_t i = warp * kPrefillRowsPerWarp + r;
+    pos[r] = i < n_rows ? sv.pos0 + i0 + i : -1;  // -1: a row past the sequence sees no key
+    m[r] = kNegInf;
+    l[r] = 0.0f;
+#pragma unroll
+    for (int s = 0; s < S; ++s)
+      acc[r][s] = 0.0f;
+  }
+
+  for (int64_t kt = lo; kt < hi; kt += kPrefillKeys) {
+    const int n_tile = static_cast<int>(min(int64_t{kPrefillKeys}, hi - kt));
+    __syncthreads();  // the previous tile is consumed
+    if (threadIdx.x < kPrefillKeys)
+      key_rows[threadIdx.x] = threadIdx.x < n_tile ? cache_row(p, sv.s, kt + threadIdx.x) : -1;
+    __syncthreads();
+    for (int64_t idx = threadIdx.x; idx < kPrefillKeys * DP; idx += kThreads) {
+      const int64_t jj = idx / DP, d = idx % DP, r = key_rows[jj];
+      k_s[idx] = r >= 0 && d < D ? widen(p.k[r * kv_stride + kv_head * D + d]) : 0.0f;
+    }
+    for (int64_t idx = threadIdx.x; idx < kPrefillKeys * 32 * S; idx += kThreads) {
+      const int64_t jj = idx / (32 * S), d = idx % (32 * S), r = key_rows[jj];
+      v_s[idx] = r >= 0 && d < D ? widen(p.v[r * kv_stride + kv_head * D + d]) : 0.0f;
+    }
+    __syncthreads();
+
+    // Lane `lane` scores key kt + lane against the warp's rows.
+    float dot[kPrefillRowsPerWarp] = {};
+    const float4* k_row = reinterpret_cast<const float4*>(k_s + lane * DP);
+    for (int64_t d4 = 0; d4 < DP / 4 - 1; ++d4) {  // the last 4 floats are padding
+      const float4 kv = k_row[d4];
+#pragma unroll
+      for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+        const float4 qv = reinterpret_cast<const float4*>(q_s + (warp * kPrefillRowsPerWarp + r) * DP)[d4];
+        dot[r] = fmaf(qv.x, kv.x, dot[r]);
+        dot[r] = fmaf(qv.y, kv.y, dot[r]);
+        dot[r] = fmaf(qv.z, kv.z, dot[r]);
+        dot[r] = fmaf(qv.w, kv.w, dot[r]);
+      }
+    }
+    const int64_t j = kt + lane;
+    const bool present = lane < n_tile && key_rows[lane] >= 0;
+    float pr[kPrefillRowsPerWarp];
+#pragma unroll
+    for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+      const bool visible = present && j <= pos[r] && (p.window == 0 || pos[r] - j < p.window);
+      const float score = visible ? capped_score(dot[r], p.scale, p.softcap) : kNegInf;
+      const float m_new = fmaxf(m[r], warp_max(score));
+      if (m_new == kNegInf) {  // no visible key so far (uniform across the warp)
+        pr[r] = 0.0f;
+        continue;
+      }
+      const float alpha = expf(m[r] - m_new);
+      pr[r] = expf(score - m_new);
+      l[r] = l[r] * alpha + pr[r];
+#pragma unroll
+      for (int s = 0; s < S; ++s)
+        acc[r][s] *= alpha;
+      m[r] = m_new;
+    }
+    for (int jj = 0; jj < n_tile; ++jj) {
+      float vv[S];
+#pragma unroll
+      for (int s = 0; s < S; ++s)
+        vv[s] = v_s[jj * 32 * S + lane + 32 * s];
+#pragma unroll
+      for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+        const float pj = __shfl_sync(0xffffffffu, pr[r], jj);
+#pragma unroll
+        for (int s = 0; s < S; ++s)
+          acc[r][s] = fmaf(pj, vv[s], acc[r][s]);
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+    const float sum = warp_sum(l[r]);
+    const int64_t i = warp * kPrefillRowsPerWarp + r;
+    if (i >= n_rows) continue;
+    float* o = p.out + (sv.q_begin + i0 + i) * q_stride + head * D;
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      const int64_t d = lane + 32 * s;
+      if (d < D) o[d] = acc[r][s] / sum;  // 0 / 0 = NaN for a row without keys
+    }
+  }
+}
+
+// ---- head_dim > 256 ----
+
+// One block per (packed row, head); threads own dims; the output doubles as the accumulator. Slow, for
+// head sizes no supported model has, so that every valid call is answered.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) paged_attention_generic_kernel(Paged<T> p) {
+  __shared__ float partial[kWarps];
+  const int64_t row = blockIdx.x / p.q_heads, head = blockIdx.x % p.q_heads, kv_head = head / p.group;
+  const int64_t D = p.head_dim, kv_stride = p.kv_heads * D;
+  const float* q = p.q + (row * p.q_heads + head) * D;
+  float* o = p.out + (row * p.q_heads + head) * D;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int64_t d = threadIdx.x; d < D; d += kThreads)
+    o[d] = 0.0f;
+  const SeqView sv = seq_view(p, seq_of_row(p, row));
+  const int64_t i = row - sv.q_begin;
+  const bool valid = sv.valid && i >= 0 && i < sv.q_len;
+  const int64_t pos = valid ? sv.pos0 + i : -1;  // -1: no key
+  float m = -INFINITY, l = 0.0f;
+  for (int64_t j = first_key(pos, p.window); j <= pos; ++j) {
+    const int64_t r = cache_row(p, sv.s, j);  // uniform across the block
+    if (r < 0) continue;
+    const T* k = p.k + r * kv_stride + kv_head * D;
+    float dot = 0.0f;
+    for (int64_t d = threadIdx.x; d < D; d += kThreads)
+      dot = fmaf(q[d], widen(k[d]), dot);
+    dot = warp_sum(dot);
+    __syncthreads();  // the previous key's partial sums are read
+    if (lane == 0) partial[warp] = dot;
+    __syncthreads();
+    dot = 0.0f;
+    for (int w = 0; w < kWarps; ++w)
+      dot += partial[w];
+    const float score = capped_score(dot, p.scale, p.softcap), m_new = fmaxf(m, score);
+    const float alpha = expf(m - m_new), pj = expf(score - m_new);
+    l = l * alpha + pj;
+    const T* v = p.v + r * kv_stride + kv_head * D;
+    for (int64_t d = threadIdx.x; d < D; d += kThreads)
+      o[d] = o[d] * alpha + pj * widen(v[d]);
+    m = m_new;
+  }
+  for (int64_t d = threadIdx.x; d < D; d += kThreads)
+    o[d] /= l;  // 0 / 0 = NaN for a row without keys
+}
+
+// ---- launch ----
+
+template <typename T, int S, int GT>
+void launch_decode(CudaBackend& backend, const Paged<T>& p, int head_tiles, int splits, float* part_out,
+                   float* part_stats) {
+  const dim3 grid(static_cast<unsigned>(p.kv_heads * head_tiles), static_cast<unsigned>(splits),
+                  static_cast<unsigned>(p.t));
+  paged_attention_decode_kernel<T, S, GT>
+      <<<grid, kThreads, 0, backend.stream()>>>(p, head_tiles, part_out, part_stats);
+  backend.note_launch("paged_attention_decode_kernel");
+}
+
+int64_t head_tile_size(int64_t group) {
+  return group >= 8 ? 8 : group >= 4 ? 4 : group >= 2 ? 2 : 1;
+}
+
+template <typename T, int S>
+void launch_decode_tiles(CudaBackend& backend, const Paged<T>& p, int splits, float* part_out,
+                         float* part_stats) {
+  const int64_t gt = head_tile_size(p.group);
+  const int head_tiles = static_cast<int>((p.group + gt - 1) / gt);
+  switch (gt) {
+    case 1:
+      launch_decode<T, S, 1>(backend, p, head_tiles, splits, part_out, part_stats);
+      break;
+    case 2:
+      launch_decode<T, S, 2>(backend, p, head_tiles, splits, part_out, part_stats);
+      break;
+    case 4:
+      launch_decode<T, S, 4>(backend, p, head_tiles, splits, part_out, part_stats);
+      break;
+    default:
+      launch_decode<T, S, 8>(backend, p, head_tiles, splits, part_out, part_stats);
+      break;
+  }
+}
+
+// Splits from the shapes and the SM count only (two waves of blocks, each split >= kMinKeysPerSplit of the
+// table width), so the launch replays for any metadata.
+template <typename T>
+void decode(CudaBackend& backend, Paged<T> p) {
+  const int64_t width = p.max_blocks * p.block_size;
+  const int64_t gt = head_tile_size(p.group);
+  const int64_t blocks = p.kv_heads * ((p.group + gt - 1) / gt) * p.t;
+  const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
+  const int64_t wanted = (2 * sms + blocks - 1) / blocks;
+  int64_t splits = std::clamp<int64_t>(std::min(wanted, width / kMinKeysPerSplit), 1, kMaxSplits);
+  float* part_out = nullptr;
+  float* part_stats = nullptr;
+  if (splits > 1) {
+    const int64_t slots = p.t * p.q_heads * splits;
+    part_out =
+        static_cast<float*>(backend.scratch(static_cast<size_t>(slots * (p.head_dim + 2)) * sizeof(float)));
+    if (part_out == nullptr) {
+      splits = 1;  // no scratch: one split is slower, not wrong
+    } else {
+      part_stats = part_out + slots * p.head_dim;
+    }
+  }
+  p.split_keys = std::max<int64_t>(1, (width + splits - 1) / splits);
+  with_lane_dims(p.head_dim, [&]<int S>() {
+    launch_decode_tiles<T, S>(backend, p, static_cast<int>(splits), part_out, part_stats);
+  });
+  if (splits > 1) {
+    paged_attention_merge_kernel<<<static_cast<unsigned>(p.t * p.q_heads), kThreads, 0, backend.stream()>>>(
+        part_out, part_stats, p.out, static_cast<int>(splits), p.head_dim);
+    backend.note_launch("paged_attention_merge_kernel");
+  }
+}
+
+template <typename T, int S>
+void launch_prefill(CudaBackend& backend, const Paged<T>& p) {
+  // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
+  static const cudaError_t opted_in =
+      cudaFuncSetAttribute(paged_attention_prefill_kernel<T, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(prefill_smem_bytes(32 * S, S)));
+  (void)opted_in;  // a failure shows up as the launch error below
+  const int64_t tiles = (p.t + kPrefillRows - 1) / kPrefillRows + p.n_seqs;
+  const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(p.q_heads));
+  paged_attention_prefill_kernel<T, S>
+      <<<grid, kThreads, prefill_smem_bytes(p.head_dim, S), backend.stream()>>>(p);
+  backend.note_launch("paged_attention_prefill_kernel");
+}
+
+template <typename T>
+void paged_attention_cuda(Backend& base, const PagedAttentionArgs& a) {
+  CudaBackend& backend = cuda_backend(base);
+  Paged<T> p{};
+  p.q = a.q.as<const float>();
+  p.k = static_cast<const T*>(a.k_cache.data);
+  p.v = static_cast<const T*>(a.v_cache.data);
+  p.out = a.out.as<float>();
+  p.block_tables = a.block_tables.as<const int32_t>();
+  p.q_start = a.q_start.as<const int32_t>();
+  p.seq_lens = a.seq_lens.as<const int32_t>();
+  p.t = a.q.shape[0];
+  p.n_seqs = a.block_tables.shape[0];
+  p.max_blocks = a.block_tables.shape[1];
+  p.block_size = a.block_size;
+  p.block_shift = -1;
+  for (int shift = 0; shift < 31; ++shift) {
+    if (int64_t{1} << shift == p.block_size) p.block_shift = shift;
+  }
+  p.n_blocks = a.k_cache.shape[0] / a.block_size;
+  p.q_heads = a.q.shape[1];
+  p.head_dim = a.q.shape[2];
+  p.kv_heads = a.k_cache.shape[1];
+  if (p.t == 0 || p.q_heads == 0 || p.head_dim == 0 || p.n_seqs == 0) return;
+  p.group = p.q_heads / p.kv_heads;
+  p.window = a.window;
+  p.scale = a.scale;
+  p.softcap = a.softcap;
+
+  if (p.head_dim > 32 * kMaxLaneDims) {
+    paged_attention_generic_kernel<T>
+        <<<static_cast<unsigned>(p.t * p.q_heads), kThreads, 0, backend.stream()>>>(p);
+    backend.note_launch("paged_attention_generic_kernel");
+  } else if (a.max_q_len <= kDecodeMaxRows && p.t <= kMaxGridZ) {
+    decode(backend, p);
+  } else {
+    // A mixed batch: its leading one-row sequences (the decodes) through the decode kernels, the rest through
+    // the prefill kernel, which reads them through offset metadata (q_start stays absolute, so rows do too).
+    const int64_t n_decode = a.n_decode_seqs;
+    if (n_decode > 0 && n_decode < p.n_seqs && n_decode <= kMaxGridZ) {
+      Paged<T> d = p;
+      d.t = n_decode;
+      d.n_seqs = n_decode;
+      decode(backend, d);
+      p.q_start += n_decode;
+      p.seq_lens += n_decode;
+      p.block_tables += n_decode * p.max_blocks;
+      p.n_seqs -= n_decode;
+    }
+    with_lane_dims(p.head_dim, [&]<int S>() { launch_prefill<T, S>(backend, p); });
+  }
+}
+
+const KernelRegistrar<PagedAttentionArgs> kRegisterF32(DeviceKind::kCuda, DType::kF32,
+                                                       paged_attention_cuda<float>);
+const KernelRegistrar<PagedAttentionArgs> kRegisterBF16(DeviceKind::kCuda, DType::kBF16,
+                                                        paged_attention_cuda<__nv_bfloat16>);
+const KernelRegistrar<PagedAttentionArgs> kRegisterF16(DeviceKind::kCuda, DType::kF16,
+                                                       paged_attention_cuda<__half>);
+
+}  // namespace
+}  // namespace autoglm

@@ -1,0 +1,522 @@
+// AsyncEngine: the serving step loop on its own thread.
+//
+// One iteration: take new submissions and cancellations -> schedule (a pure plan, sched/) -> begin the step
+// (KV blocks allocated, copy-on-write copies run) -> one batched forward over the paged cache -> logits rows
+// to the host -> sample each request with its own sampler -> stop checks (ids, strings, length) -> commit the
+// step to the scheduler -> emit events. A failed forward fails the requests of that step (their KV is freed
+// and the prefix index forgets nothing it had not computed, see Scheduler::fail_step) and the loop goes on.
+#include "autoglm/async_engine.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/timer.h"
+#include "engine/engine_impl.h"
+#include "engine/request_stream.h"
+#include "engine/stop_strings.h"
+#include "graph/executor.h"
+#include "kv/kv_manager.h"
+#include "model/kv_cache.h"
+#include "ops/argmax.h"
+#include "sampling/sampler.h"
+#include "sched/scheduler.h"
+
+namespace autoglm {
+namespace {
+
+// A request the engine thread serves: what the client asked, and the per-request state around the model.
+struct LiveRequest {
+  RequestId id = 0;
+  Request request;
+  RequestCallback callback;
+  Sampler sampler;
+  std::unique_ptr<TextStream> text;
+  StopStringMatcher stops;
+  std::vector<int32_t> stop_ids;
+  int32_t max_tokens = 0;  // after the context limit
+  std::vector<int32_t> output;
+  bool started = false;            // the first event went out
+  bool stopped_by_string = false;  // the text ended at a stop string: nothing held back is output
+  // Copied from the scheduler's record before it forgets the request (finish, abort).
+  int32_t n_preemptions = 0;
+  int32_t cached_prompt_tokens = 0;
+
+  LiveRequest(RequestId id_, Request r, RequestCallback cb, std::unique_ptr<TextStream> t)
+      : id(id_),
+        request(std::move(r)),
+        callback(std::move(cb)),
+        sampler(request.sampling),
+        text(std::move(t)),
+        stops(request.stop_strings) {}
+};
+
+int32_t default_kv_blocks(const Backend& backend, const ModelConfig& c, DType kv_dtype, int64_t max_context,
+                          const ServeOptions& o) {
+  const size_t bytes_per_block = 2 * static_cast<size_t>(c.num_hidden_layers) * c.num_key_value_heads *
+                                 c.head_dim * dtype_size(kv_dtype) * o.kv_block_size;
+  const int64_t blocks_per_seq = (max_context + o.kv_block_size - 1) / o.kv_block_size;
+  const size_t free_bytes = backend.free_memory();
+  int64_t blocks = 0;
+  if (free_bytes > 0) {
+    blocks = static_cast<int64_t>(static_cast<double>(free_bytes) * o.kv_memory_fraction) /
+             static_cast<int64_t>(bytes_per_block);
+  } else {
+    // Host memory: enough for every sequence at full context, within 4 GiB.
+    constexpr size_t kHostBudget = size_t{4} << 30;
+    blocks = std::min<int64_t>(blocks_per_seq * o.max_num_seqs,
+                               static_cast<int64_t>(kHostBudget / bytes_per_block));
+  }
+  blocks = std::max<int64_t>(blocks, blocks_per_seq + 1);
+  return static_cast<int32_t>(std::min<int64_t>(blocks, int64_t{1} << 30));
+}
+
+}  // namespace
+
+struct AsyncEngine::Impl {
+  std::unique_ptr<Engine> engine;
+  ServeOptions options;
+  Model* model = nullptr;
+  Backend* backend = nullptr;
+  int64_t max_context = 0;
+  std::vector<int32_t> eos_ids;
+
+  KvCache kv;  // paged: kv_blocks * block_size rows per layer
+  std::unique_ptr<KvManager> kv_manager;
+  std::optional<Scheduler> scheduler;
+  std::unique_ptr<Executor> executor;
+  Tensor argmax_out;                                                 // device ids of greedy choices
+  std::unordered_map<RequestId, std::unique_ptr<LiveRequest>> live;  // engine thread only
+
+  // Hand-off between client threads and the engine thread.
+  mutable std::mutex mutex;
+  std::condition_variable wake;
+  std::vector<std::unique_ptr<LiveRequest>> submitted;
+  std::vector<RequestId> cancelled;
+  bool stopping = false;
+  RequestId next_id = 1;
+  EngineStats stats;  // guarded by mutex (copied out by stats())
+
+  std::thread thread;
+
+  void run();
+  void step();
+  void admit(std::unique_ptr<LiveRequest> r);
+  void finish(LiveRequest& r, FinishReason reason, std::vector<int32_t> tokens, std::string text,
+              Status error);
+  void publish_stats(double host_ms, double step_ms, int64_t generated);
+  // Running / waiting / KV / prefix figures from the scheduler; `mutex` held.
+  void refresh_gauges_locked();
+  Status fetch_choices(const StepPlan& plan, const TensorView& logits, std::vector<float>* rows,
+                       std::vector<int32_t>* greedy_ids);
+  void sync_from_scheduler(LiveRequest& r) const {
+    if (const SchedRequest* s = scheduler->find(r.id)) {
+      r.n_preemptions = s->n_preemptions();
+      r.cached_prompt_tokens = s->n_cached_at_admission();
+    }
+  }
+  void abort(LiveRequest& r, FinishReason reason, Status error) {
+    sync_from_scheduler(r);
+    (void)scheduler->abort(r.id);
+    finish(r, reason, {}, {}, std::move(error));
+  }
+};
+
+AsyncEngine::AsyncEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AsyncEngine::~AsyncEngine() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+const Engine& AsyncEngine::engine() const {
+  return *impl_->engine;
+}
+
+Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptions& serve_options,
+                           std::unique_ptr<AsyncEngine>* out) {
+  const ServeOptions& o = serve_options;
+  if (o.kv_block_size <= 0 || o.kv_block_size > 1024)
+    return invalid_argument("kv_block_size must be in [1, 1024]");
+  if (o.max_num_seqs <= 0) return invalid_argument("max_num_seqs must be positive");
+  if (o.max_num_batched_tokens <= 0) return invalid_argument("max_num_batched_tokens must be positive");
+  if (o.kv_blocks < 0) return invalid_argument("kv_blocks must be >= 0");
+  if (!(o.kv_memory_fraction > 0 && o.kv_memory_fraction <= 1))
+    return invalid_argument("kv_memory_fraction must be in (0, 1]");
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = o;
+  AUTOGLM_RETURN_IF_ERROR(Engine::create(engine_options, &impl->engine));
+  Engine::Impl& e = *impl->engine->impl_;
+  impl->model = e.model.get();
+  impl->backend = e.backend.get();
+  impl->max_context = e.max_context;
+  impl->eos_ids = impl->model->eos_token_ids();
+  if (!o.enable_chunked_prefill && o.max_num_batched_tokens < impl->max_context) {
+    return invalid_argument("without chunked prefill, max_num_batched_tokens (" +
+                            std::to_string(o.max_num_batched_tokens) + ") must cover the context (" +
+                            std::to_string(impl->max_context) + ")");
+  }
+
+  const int32_t n_blocks = o.kv_blocks > 0 ? o.kv_blocks
+                                           : default_kv_blocks(*impl->backend, impl->model->config(),
+                                                               impl->model->kv_dtype(), impl->max_context, o);
+  AUTOGLM_ASSIGN_OR_RETURN(
+      impl->kv, KvCache::create(*impl->backend, impl->model->config(), int64_t{n_blocks} * o.kv_block_size,
+                                impl->model->kv_dtype()));
+  KvManagerOptions kv_options;
+  kv_options.n_blocks = n_blocks;
+  kv_options.block_size = o.kv_block_size;
+  kv_options.enable_prefix_caching = o.enable_prefix_caching;
+  AUTOGLM_ASSIGN_OR_RETURN(KvManager manager, KvManager::create(kv_options));
+  impl->kv_manager = std::make_unique<KvManager>(std::move(manager));
+  SchedulerOptions sched_options;
+  sched_options.max_num_seqs = o.max_num_seqs;
+  sched_options.max_num_batched_tokens = o.max_num_batched_tokens;
+  sched_options.enable_chunked_prefill = o.enable_chunked_prefill;
+  sched_options.max_model_len = static_cast<int32_t>(impl->max_context);
+  AUTOGLM_ASSIGN_OR_RETURN(Scheduler scheduler, Scheduler::create(sched_options, *impl->kv_manager));
+  impl->scheduler.emplace(std::move(scheduler));
+  impl->executor = std::make_unique<Executor>(*impl->backend);
+  impl->stats.kv_blocks_total = n_blocks;
+
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->run(); });
+  out->reset(new AsyncEngine(std::move(impl)));
+  return Status::ok();
+}
+
+Status AsyncEngine::submit(Request request, RequestCallback callback, RequestId* id) {
+  Impl& m = *impl_;
+  const ModelConfig& c = m.model->config();
+  if (request.prompt.empty()) return invalid_argument("the prompt is empty");
+  for (int32_t t : request.prompt) {
+    if (t < 0 || t >= c.vocab_size) {
+      return invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                              std::to_string(c.vocab_size) + ")");
+    }
+  }
+  const int64_t n_prompt = static_cast<int64_t>(request.prompt.size());
+  if (n_prompt + 1 > m.max_context) {
+    return invalid_argument("the prompt has " + std::to_string(n_prompt) +
+                            " tokens; with one to generate that exceeds the context of " +
+                            std::to_string(m.max_context));
+  }
+  if (request.max_tokens < 1) return invalid_argument("max_tokens must be >= 1");
+  const Engine::Impl& e = *m.engine->impl_;
+  std::unique_ptr<TextStream> text;
+  if (e.tokenizer && (request.detokenize || !request.stop_strings.empty()))
+    text = m.engine->open_text_stream(request.skip_special_tokens);
+  if (!request.stop_strings.empty() && !text)
+    return invalid_argument("stop strings need the model's tokenizer");
+  if (!callback) return invalid_argument("submit: no callback");
+
+  std::lock_guard<std::mutex> lock(m.mutex);
+  if (m.stopping) return resource_exhausted("the engine is shutting down");
+  *id = m.next_id++;
+  auto r = std::make_unique<LiveRequest>(*id, std::move(request), std::move(callback), std::move(text));
+  r->max_tokens = static_cast<int32_t>(std::min<int64_t>(r->request.max_tokens, m.max_context - n_prompt));
+  r->stop_ids = r->request.stop_token_ids;
+  if (!r->request.ignore_eos) r->stop_ids.insert(r->stop_ids.end(), m.eos_ids.begin(), m.eos_ids.end());
+  m.submitted.push_back(std::move(r));
+  m.wake.notify_one();
+  return Status::ok();
+}
+
+Status AsyncEngine::submit(Request request, std::unique_ptr<RequestStream>* stream) {
+  auto queue = std::make_shared<EventQueue>();
+  RequestId id = 0;
+  AUTOGLM_RETURN_IF_ERROR(submit(
+      std::move(request), [queue](const RequestEvent& e) { queue->push(e); }, &id));
+  *stream = make_request_stream(id, queue);
+  return Status::ok();
+}
+
+void AsyncEngine::cancel(RequestId id) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->cancelled.push_back(id);
+  }
+  impl_->wake.notify_one();
+}
+
+EngineStats AsyncEngine::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->stats;
+}
+
+void AsyncEngine::Impl::run() {
+  for (;;) {
+    std::vector<std::unique_ptr<LiveRequest>> incoming;
+    std::vector<RequestId> cancels;
+    bool stop = false;
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      wake.wait(lock, [&] { return stopping || !submitted.empty() || !cancelled.empty() || !live.empty(); });
+      incoming.swap(submitted);
+      cancels.swap(cancelled);
+      stop = stopping;
+    }
+    for (auto& r : incoming)
+      admit(std::move(r));
+    for (RequestId id : cancels) {
+      auto it = live.find(id);
+      if (it != live.end()) abort(*it->second, FinishReason::kCancelled, Status::ok());
+    }
+    if (stop) {
+      while (!live.empty()) {
+        abort(*live.begin()->second, FinishReason::kCancelled, Status::ok());
+      }
+      return;
+    }
+    if (!live.empty()) step();
+  }
+}
+
+void AsyncEngine::Impl::admit(std::unique_ptr<LiveRequest> r) {
+  Status added = scheduler->add(SchedRequest(r->id, r->request.prompt, r->max_tokens, r->request.priority,
+                                             HashScope{model->config().architecture, r->request.cache_salt}));
+  if (!added.is_ok()) {
+    LiveRequest& ref = *r;
+    const RequestId id = r->id;
+    live.emplace(id, std::move(r));
+    finish(ref, FinishReason::kStop, {}, {}, added);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    stats.prompt_tokens += static_cast<int64_t>(r->request.prompt.size());
+  }
+  live.emplace(r->id, std::move(r));
+}
+
+void AsyncEngine::Impl::finish(LiveRequest& r, FinishReason reason, std::vector<int32_t> tokens,
+                               std::string text, Status error) {
+  RequestEvent event;
+  event.id = r.id;
+  event.tokens = std::move(tokens);
+  event.text = std::move(text);
+  if (error.is_ok() && r.text && !r.stopped_by_string && r.request.detokenize) {
+    // Whatever the decoders still hold (an incomplete character, text that looked like a stop string).
+    std::string tail = r.text->finish();
+    if (!r.stops.empty()) {
+      bool stopped = false;
+      tail = r.stops.push(tail, &stopped);
+      if (!stopped) tail += r.stops.finish();
+    }
+    event.text += tail;
+  }
+  event.finished = true;
+  event.finish_reason = reason;
+  event.error = std::move(error);
+  event.prompt_tokens = static_cast<int32_t>(r.request.prompt.size());
+  event.n_preemptions = r.n_preemptions;
+  if (!r.started) event.cached_prompt_tokens = r.cached_prompt_tokens;
+  (void)scheduler->release(r.id);  // its record, finished by now (or never added)
+  {
+    // Before the callback: a client that saw its request finish sees the engine's figures include it.
+    std::lock_guard<std::mutex> lock(mutex);
+    ++stats.n_finished;
+    refresh_gauges_locked();
+  }
+  const RequestId id = r.id;
+  r.callback(event);
+  live.erase(id);
+}
+
+void AsyncEngine::Impl::step() {
+  Timer step_timer;
+  const StepPlan plan = scheduler->schedule();
+  if (plan.empty()) {
+    // Nothing can run (the scheduler admits any request that fits the pool alone, so this is transient).
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    return;
+  }
+  Expected<StepKv> kv = scheduler->begin_step(plan);
+  std::vector<SequenceSlice> slices;
+  Status status = kv.status();
+  double forward_ms = 0;
+  std::vector<float> logits;
+  std::vector<int32_t> greedy_ids;  // when every sampling request is plain greedy: decided on the device
+  int64_t vocab = model->config().vocab_size;
+  if (status.is_ok()) {
+    // Copy-on-write copies first: every layer's K and V rows of the source block into the destination.
+    const int64_t bs = options.kv_block_size;
+    for (const BlockCopy& copy : kv->copies) {
+      for (size_t l = 0; l < this->kv.k.size() && status.is_ok(); ++l) {
+        for (Tensor* t : {&this->kv.k[l], &this->kv.v[l]}) {
+          const TensorView all = t->view();
+          status = backend->copy(all.rows(int64_t{copy.dst} * bs, int64_t{copy.dst + 1} * bs),
+                                 all.rows(int64_t{copy.src} * bs, int64_t{copy.src + 1} * bs));
+          if (!status.is_ok()) break;
+        }
+      }
+    }
+    slices.reserve(plan.seqs.size());
+    for (size_t i = 0; i < plan.seqs.size(); ++i) {
+      const StepSeqKv& seq = kv->seqs[i];
+      SequenceSlice slice;
+      slice.tokens = scheduler->find(seq.id)->all_tokens().subspan(static_cast<size_t>(seq.start),
+                                                                   static_cast<size_t>(seq.n_new_tokens));
+      slice.start = seq.start;
+      slice.blocks = seq.blocks;
+      slice.want_logits = plan.seqs[i].samples;
+      slices.push_back(slice);
+    }
+    if (status.is_ok() && !slices.empty()) {  // a plan of preemptions alone runs nothing
+      Timer forward_timer;
+      Expected<TensorView> out = model->forward_batch(*executor, this->kv, bs, slices);
+      status = out.status();
+      if (status.is_ok() && out->shape[0] > 0) status = fetch_choices(plan, *out, &logits, &greedy_ids);
+      forward_ms = forward_timer.elapsed_ms();
+    }
+  }
+  if (!status.is_ok()) {
+    for (const ScheduledSeq& s : plan.seqs) {
+      auto it = live.find(s.id);
+      if (it != live.end()) sync_from_scheduler(*it->second);
+    }
+    Expected<std::vector<SequenceId>> failed = scheduler->fail_step(plan);
+    for (SequenceId id : failed.has_value() ? *failed : std::vector<SequenceId>{}) {
+      auto it = live.find(id);
+      if (it != live.end()) finish(*it->second, FinishReason::kStop, {}, {}, status);
+    }
+    return;
+  }
+
+  // Sample, check the stop conditions, then commit.
+  std::vector<SampledToken> sampled;
+  struct Emit {
+    LiveRequest* r;
+    int32_t token;
+    std::string text;
+    bool finished;
+    FinishReason reason;
+  };
+  std::vector<Emit> emits;
+  int64_t row = 0;
+  for (const ScheduledSeq& s : plan.seqs) {
+    if (!s.samples) continue;
+    LiveRequest& r = *live.at(s.id);
+    std::span<float> logits_row =
+        greedy_ids.empty() ? std::span<float>(logits.data() + row * vocab, static_cast<size_t>(vocab))
+                           : std::span<float>();
+    ++row;
+    const int32_t token = greedy_ids.empty() ? r.sampler.sample(logits_row, r.request.prompt, r.output)
+                                             : greedy_ids[static_cast<size_t>(row - 1)];
+    r.output.push_back(token);
+    Emit e{&r, token, {}, false, FinishReason::kLength};
+    if (r.text) {
+      std::string piece = r.text->push(token);
+      if (!r.stops.empty()) {
+        bool stopped = false;
+        piece = r.stops.push(piece, &stopped);
+        if (stopped) {
+          r.stopped_by_string = true;
+          e.finished = true;
+          e.reason = FinishReason::kStop;
+        }
+      }
+      if (r.request.detokenize) e.text = std::move(piece);
+    }
+    if (!e.finished && std::find(r.stop_ids.begin(), r.stop_ids.end(), token) != r.stop_ids.end()) {
+      e.finished = true;
+      e.reason = FinishReason::kStop;
+    }
+    if (!e.finished && static_cast<int32_t>(r.output.size()) >= r.max_tokens) {
+      e.finished = true;
+      e.reason = FinishReason::kLength;
+    }
+    sampled.push_back(SampledToken{s.id, token, e.finished});
+    emits.push_back(std::move(e));
+  }
+  for (Emit& e : emits)
+    sync_from_scheduler(*e.r);  // commit forgets the finished ones
+  Status committed = scheduler->commit_step(plan, sampled);
+  int64_t computed_prompt = 0;
+  for (const ScheduledSeq& s : plan.seqs) {
+    const int64_t n_prompt =
+        static_cast<int64_t>(live.count(s.id) ? live.at(s.id)->request.prompt.size() : 0);
+    computed_prompt += std::max<int64_t>(0, std::min<int64_t>(s.start + s.n_new_tokens, n_prompt) - s.start);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    stats.computed_prompt_tokens += computed_prompt;
+  }
+  const double host_ms = step_timer.elapsed_ms() - forward_ms;
+  for (Emit& e : emits) {
+    LiveRequest& r = *e.r;
+    if (!committed.is_ok()) {
+      finish(r, FinishReason::kStop, {}, {}, committed);
+      continue;
+    }
+    if (e.finished) {
+      finish(r, e.reason, {e.token}, std::move(e.text), Status::ok());
+      continue;
+    }
+    RequestEvent event;
+    event.id = r.id;
+    event.tokens = {e.token};
+    event.text = std::move(e.text);
+    if (!r.started) {
+      r.started = true;
+      event.prompt_tokens = static_cast<int32_t>(r.request.prompt.size());
+      event.cached_prompt_tokens = r.cached_prompt_tokens;
+    }
+    r.callback(event);
+  }
+  publish_stats(host_ms, step_timer.elapsed_ms(), static_cast<int64_t>(sampled.size()));
+}
+
+// Brings back what sampling needs: only the argmax ids when every request sampling this step is plain greedy
+// (no penalties: the row's argmax is the choice), else every logits row.
+Status AsyncEngine::Impl::fetch_choices(const StepPlan& plan, const TensorView& logits,
+                                        std::vector<float>* rows, std::vector<int32_t>* greedy_ids) {
+  bool all_greedy = true;
+  for (const ScheduledSeq& s : plan.seqs) {
+    if (!s.samples) continue;
+    const SamplingParams& p = live.at(s.id)->request.sampling;
+    all_greedy = all_greedy && !(p.temperature > 0) && p.repetition_penalty == 1.0f &&
+                 p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f;
+  }
+  const int64_t r = logits.shape[0];
+  if (all_greedy) {
+    if (!argmax_out.defined() || argmax_out.numel() < r) {
+      AUTOGLM_ASSIGN_OR_RETURN(argmax_out, backend->allocate(DType::kI32, Shape{std::max<int64_t>(r, 256)}));
+    }
+    const TensorView ids = argmax_out.view().rows(0, r);
+    AUTOGLM_RETURN_IF_ERROR(argmax(*backend, {logits, ids}));
+    greedy_ids->resize(static_cast<size_t>(r));
+    return backend->copy(TensorView{greedy_ids->data(), DType::kI32, Shape{r}, Device{}}, ids);
+  }
+  rows->resize(static_cast<size_t>(logits.numel()));
+  return backend->copy(TensorView{rows->data(), DType::kF32, logits.shape, Device{}}, logits);
+}
+
+void AsyncEngine::Impl::refresh_gauges_locked() {
+  const KvStats kv_stats = kv_manager->stats();
+  stats.n_running = scheduler->n_running();
+  stats.n_waiting = scheduler->n_waiting();
+  stats.n_preemptions = scheduler->stats().n_preemptions;
+  stats.prefix_queries = kv_stats.n_query_tokens;
+  stats.prefix_hits = kv_stats.n_hit_tokens;
+  stats.kv_blocks_used = kv_manager->pool().n_blocks_used();
+}
+
+void AsyncEngine::Impl::publish_stats(double host_ms, double step_ms, int64_t generated) {
+  std::lock_guard<std::mutex> lock(mutex);
+  refresh_gauges_locked();
+  ++stats.n_steps;
+  stats.generated_tokens += generated;
+  stats.host_ms += host_ms;
+  stats.step_ms += step_ms;
+}
+
+}  // namespace autoglm

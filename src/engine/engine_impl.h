@@ -1,0 +1,25 @@
+// The state behind an Engine: backend, model, tokenizer and chat template. Shared with the serving engine
+// (AsyncEngine), which runs the same model through the paged-KV step loop.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "autoglm/engine.h"
+#include "backend/backend.h"
+#include "model/model.h"
+#include "tokenizer/chat/chat_template_source.h"
+#include "tokenizer/tokenizer.h"
+
+namespace autoglm {
+
+struct Engine::Impl {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;  // null: ids only
+  std::optional<ChatTemplate> chat_template;
+  ChatTemplateConfig chat_config;  // its BOS/EOS strings
+  int64_t max_context = 0;
+};
+
+}  // namespace autoglm

@@ -1,0 +1,422 @@
+// paged_attention on the GPU against the CPU paged kernel on host copies of the same inputs (which is itself
+// bit-exact with the contiguous CPU attention, tests/backend/test_paged_attention.cpp): f32 caches within
+// 1e-5, bf16 / f16 caches against the CPU run on the same rounded cache values within 2e-3 (both widen to
+// f32). Decode batches (q_len 1, and up to 4 rows: the split-K decode kernel), prefill batches mixing decode
+// rows, chunks over a cached prefix and fresh prompts (the tiled kernel), contexts up to 4096, block sizes
+// 1, 16 and 32 with shuffled block ids, GQA groups 1, 4, 5 and 8, head_dims 64, 80, 128, 256 and 320 (the
+// generic kernel), windows and softcap. Every cache row no block table reaches is NaN (as are the rows past
+// each sequence's length and the table entries past its blocks), so a read of any of them shows in the
+// output. Also: a decode step recorded once and replayed after the metadata, q and cache rows changed
+// (the launch depends on shapes only), and metadata out of range giving NaN rows without a fault.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/half.h"
+#include "cuda/cuda_harness.h"
+#include "ops/paged_attention.h"
+
+namespace autoglm {
+namespace {
+
+using test::GuardedDeviceOut;
+using test::make_cpu;
+using test::make_cuda;
+using test::random_tensor;
+using test::rel_max_abs_error;
+using test::to_device;
+
+struct SeqSpec {
+  int64_t q_len, seq_len;
+};
+
+struct BatchSpec {
+  std::vector<SeqSpec> seqs;
+  int64_t q_heads = 8, kv_heads = 2, head_dim = 64, block_size = 16;
+  int64_t window = 0;
+  float softcap = 0.0f;
+  DType cache_dtype = DType::kF32;
+  int64_t extra_table_width = 1;  // table entries past the longest sequence (garbage, ignored)
+  int64_t table_width = 0;        // > 0: this many entries per sequence instead
+  int64_t pool_blocks = 0;        // > 0: this many cache blocks instead of the used ones plus 3
+  bool hint_decodes = true;       // pass n_decode_seqs (the leading one-row sequences)
+};
+
+struct Problem {
+  BatchSpec spec;
+  Tensor q, k_cache, v_cache, block_tables, q_start, seq_lens;
+  int64_t t = 0, max_q_len = 1, n_decode_seqs = 0;
+};
+
+void set_nan(Tensor& cache, int64_t e) {
+  if (cache.dtype() == DType::kF32) {
+    cache.as<float>()[e] = std::numeric_limits<float>::quiet_NaN();
+  } else {
+    cache.as<uint16_t>()[e] = 0x7e00u;  // NaN in bf16 and in f16
+  }
+}
+
+Problem make_problem(const BatchSpec& spec, uint64_t seed) {
+  Problem p;
+  p.spec = spec;
+  const int64_t bs = spec.block_size, n_seqs = static_cast<int64_t>(spec.seqs.size());
+  int64_t used_blocks = 0, max_blocks = 1;
+  for (const SeqSpec& s : spec.seqs) {
+    const int64_t n = (s.seq_len + bs - 1) / bs;
+    used_blocks += n;
+    max_blocks = std::max(max_blocks, n + spec.extra_table_width);
+    if (spec.hint_decodes && s.q_len == 1 && p.n_decode_seqs == static_cast<int64_t>(&s - spec.seqs.data()))
+      ++p.n_decode_seqs;
+    p.t += s.q_len;
+    p.max_q_len = std::max(p.max_q_len, s.q_len);
+  }
+  if (spec.table_width > 0) max_blocks = spec.table_width;
+  const int64_t n_blocks = spec.pool_blocks > 0 ? spec.pool_blocks : used_blocks + 3;
+  const Shape cache_shape{n_blocks * bs, spec.kv_heads, spec.head_dim};
+  p.q = random_tensor(DType::kF32, Shape{p.t, spec.q_heads, spec.head_dim}, seed);
+  p.k_cache = random_tensor(spec.cache_dtype, cache_shape, seed + 1);
+  p.v_cache = random_tensor(spec.cache_dtype, cache_shape, seed + 2);
+  std::vector<int32_t> ids(static_cast<size_t>(n_blocks));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::mt19937_64 rng(seed + 3);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  p.block_tables = Tensor::host(DType::kI32, Shape{n_seqs, max_blocks});
+  p.q_start = Tensor::host(DType::kI32, Shape{n_seqs + 1});
+  p.seq_lens = Tensor::host(DType::kI32, Shape{n_seqs});
+  std::vector<bool> row_used(static_cast<size_t>(n_blocks * bs), false);
+  size_t next = 0;
+  int32_t q_begin = 0;
+  for (int64_t s = 0; s < n_seqs; ++s) {
+    const SeqSpec& seq = spec.seqs[static_cast<size_t>(s)];
+    int32_t* table = p.block_tables.as<int32_t>() + s * max_blocks;
+    std::fill(table, table + max_blocks, 1 << 30);  // far outside the cache: must be ignored
+    for (int64_t b = 0; b < (seq.seq_len + bs - 1) / bs; ++b)
+      table[b] = ids[next++];
+    for (int64_t j = 0; j < seq.seq_len; ++j)
+      row_used[static_cast<size_t>(table[j / bs] * bs + j % bs)] = true;
+    p.q_start.as<int32_t>()[s] = q_begin;
+    q_begin += static_cast<int32_t>(seq.q_len);
+    p.seq_lens.as<int32_t>()[s] = static_cast<int32_t>(seq.seq_len);
+  }
+  p.q_start.as<int32_t>()[n_seqs] = q_begin;
+  const int64_t row_elems = spec.kv_heads * spec.head_dim;
+  for (int64_t row = 0; row < n_blocks * bs; ++row) {
+    if (row_used[static_cast<size_t>(row)]) continue;
+    for (int64_t e = row * row_elems; e < (row + 1) * row_elems; ++e) {
+      set_nan(p.k_cache, e);
+      set_nan(p.v_cache, e);
+    }
+  }
+  return p;
+}
+
+PagedAttentionArgs args_of(const Problem& p, const TensorView& q, const TensorView& k, const TensorView& v,
+                           const TensorView& tables, const TensorView& q_start, const TensorView& seq_lens,
+                           const TensorView& out) {
+  PagedAttentionArgs a;
+  a.q = q;
+  a.k_cache = k;
+  a.v_cache = v;
+  a.block_tables = tables;
+  a.q_start = q_start;
+  a.seq_lens = seq_lens;
+  a.block_size = p.spec.block_size;
+  a.max_q_len = p.max_q_len;
+  a.n_decode_seqs = p.n_decode_seqs;
+  a.scale = p.spec.softcap > 0 ? 1.0f : 1.0f / std::sqrt(static_cast<float>(p.spec.head_dim));
+  a.window = p.spec.window;
+  a.softcap = p.spec.softcap;
+  a.out = out;
+  return a;
+}
+
+std::vector<float> run_cpu(const Problem& p) {
+  auto cpu = make_cpu(4);
+  std::vector<float> out(static_cast<size_t>(p.q.numel()));
+  const TensorView out_view{out.data(), DType::kF32, p.q.shape(), Device{}};
+  const Status s =
+      paged_attention(*cpu, args_of(p, p.q.view(), p.k_cache.view(), p.v_cache.view(), p.block_tables.view(),
+                                    p.q_start.view(), p.seq_lens.view(), out_view));
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  return out;
+}
+
+std::string describe(const Problem& p) {
+  std::string text = std::string(dtype_name(p.spec.cache_dtype)) + " heads " +
+                     std::to_string(p.spec.q_heads) + ":" + std::to_string(p.spec.kv_heads) + " head_dim " +
+                     std::to_string(p.spec.head_dim) + " block_size " + std::to_string(p.spec.block_size) +
+                     " window " + std::to_string(p.spec.window) + " softcap " +
+                     std::to_string(p.spec.softcap) + " seqs";
+  for (const SeqSpec& s : p.spec.seqs)
+    text += " " + std::to_string(s.q_len) + "/" + std::to_string(s.seq_len);
+  return text;
+}
+
+double tolerance(DType cache_dtype) {
+  return cache_dtype == DType::kF32 ? 1e-5 : 2e-3;
+}
+
+void expect_matches_cpu(Backend& cuda, const Problem& p) {
+  SCOPED_TRACE(describe(p));
+  const std::vector<float> want = run_cpu(p);
+  const Tensor q = to_device(cuda, p.q), k = to_device(cuda, p.k_cache), v = to_device(cuda, p.v_cache);
+  const Tensor tables = to_device(cuda, p.block_tables), q_start = to_device(cuda, p.q_start),
+               seq_lens = to_device(cuda, p.seq_lens);
+  GuardedDeviceOut out(cuda, p.q.shape());
+  const Status s = paged_attention(cuda, args_of(p, q.view(), k.view(), v.view(), tables.view(),
+                                                 q_start.view(), seq_lens.view(), out.view()));
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  ASSERT_TRUE(cuda.synchronize().is_ok());
+  out.expect_clean();
+  EXPECT_LE(rel_max_abs_error(out.values(), want), tolerance(p.spec.cache_dtype));
+}
+
+struct Heads {
+  int64_t q_heads, kv_heads, head_dim;
+};
+
+const Heads kHeads[] = {{8, 2, 64}, {4, 4, 128}, {32, 8, 128}, {10, 2, 80}, {16, 2, 256}, {8, 1, 64}};
+
+TEST(CudaPagedAttention, DecodeMatchesCpu) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  uint64_t seed = 2000;
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (const Heads& h : kHeads) {
+      for (const int64_t block_size : {16, 32}) {
+        BatchSpec spec;
+        spec.seqs = {{1, 1}, {1, 17}, {1, 300}, {1, 1000}, {1, 33}};
+        spec.q_heads = h.q_heads;
+        spec.kv_heads = h.kv_heads;
+        spec.head_dim = h.head_dim;
+        spec.block_size = block_size;
+        spec.cache_dtype = dtype;
+        expect_matches_cpu(*cuda, make_problem(spec, seed += 4));
+      }
+    }
+  }
+}
+
+// Up to 4 rows per sequence (speculative decoding) still take the decode kernel.
+TEST(CudaPagedAttention, MultiRowDecodeMatchesCpu) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+    for (const int64_t window : {0, 7}) {
+      BatchSpec spec;
+      spec.seqs = {{4, 4}, {1, 50}, {3, 200}, {2, 129}};
+      spec.cache_dtype = dtype;
+      spec.window = window;
+      expect_matches_cpu(*cuda, make_problem(spec, 2100 + window));
+    }
+  }
+}
+
+// One long context and a short one: the splits cut the table width, most of them empty for the short one.
+TEST(CudaPagedAttention, LongContextDecodeMatchesCpu) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+    for (const Heads& h : {Heads{32, 8, 128}, Heads{8, 2, 64}}) {
+      BatchSpec spec;
+      spec.seqs = {{1, 4096}, {1, 5}};
+      spec.q_heads = h.q_heads;
+      spec.kv_heads = h.kv_heads;
+      spec.head_dim = h.head_dim;
+      spec.block_size = 32;
+      spec.cache_dtype = dtype;
+      expect_matches_cpu(*cuda, make_problem(spec, 2200));
+      spec.seqs = {{1, 4000}};
+      spec.window = 1024;
+      expect_matches_cpu(*cuda, make_problem(spec, 2210));
+    }
+  }
+}
+
+TEST(CudaPagedAttention, PrefillMatchesCpu) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  uint64_t seed = 2300;
+  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+    for (const Heads& h : kHeads) {
+      BatchSpec spec;
+      spec.seqs = {{1, 300}, {17, 50}, {100, 100}, {5, 5}, {40, 77}};
+      spec.q_heads = h.q_heads;
+      spec.kv_heads = h.kv_heads;
+      spec.head_dim = h.head_dim;
+      spec.cache_dtype = dtype;
+      expect_matches_cpu(*cuda, make_problem(spec, seed += 4));
+    }
+  }
+}
+
+// Decodes first, then prefill chunks: the decode rows take the decode kernels (n_decode_seqs), the rest the
+// prefill kernel through offset metadata; both halves and the unhinted launch match the CPU.
+TEST(CudaPagedAttention, MixedBatchSplitsDecodesFromPrefills) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  uint64_t seed = 2350;
+  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+    for (const bool hint : {true, false}) {
+      BatchSpec spec;
+      spec.seqs = {{1, 300}, {1, 1}, {1, 2000}, {1, 65}, {17, 50}, {100, 100}, {1, 9}, {40, 77}};
+      spec.q_heads = 32;
+      spec.kv_heads = 8;
+      spec.head_dim = 128;
+      spec.cache_dtype = dtype;
+      spec.hint_decodes = hint;
+      expect_matches_cpu(*cuda, make_problem(spec, seed += 4));
+    }
+  }
+}
+
+TEST(CudaPagedAttention, BlockSizesWindowsAndSoftcap) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  uint64_t seed = 2400;
+  for (const int64_t block_size : {1, 16, 32}) {
+    for (const int64_t window : {0, 1, 5, 40}) {
+      for (const float softcap : {0.0f, 30.0f}) {
+        for (const std::vector<SeqSpec>& seqs : {std::vector<SeqSpec>{{1, 90}, {1, 37}, {1, 1}},
+                                                 std::vector<SeqSpec>{{20, 90}, {1, 37}, {9, 9}}}) {
+          BatchSpec spec;
+          spec.seqs = seqs;
+          spec.block_size = block_size;
+          spec.window = window;
+          spec.softcap = softcap;
+          expect_matches_cpu(*cuda, make_problem(spec, seed += 4));
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaPagedAttention, LongPrefillMatchesCpu) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+    BatchSpec spec;
+    spec.seqs = {{1024, 4096}, {1, 2000}, {300, 300}};
+    spec.q_heads = 32;
+    spec.kv_heads = 8;
+    spec.head_dim = 128;
+    spec.block_size = 32;
+    spec.cache_dtype = dtype;
+    expect_matches_cpu(*cuda, make_problem(spec, 2500));
+  }
+}
+
+// head_dim past the register kernels: the generic kernel, decode and prefill.
+TEST(CudaPagedAttention, WideHeadsMatchCpu) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+    BatchSpec spec;
+    spec.seqs = {{1, 70}, {12, 40}};
+    spec.q_heads = 4;
+    spec.kv_heads = 2;
+    spec.head_dim = 320;
+    spec.cache_dtype = dtype;
+    expect_matches_cpu(*cuda, make_problem(spec, 2600));
+  }
+}
+
+// A decode step recorded once, then replayed after the metadata (longer sequences, new blocks), q and the
+// cache rows were rewritten in place: the replay attends the new state.
+TEST(CudaPagedAttention, RecordedDecodeReplaysWithNewMetadata) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  BatchSpec first;
+  first.seqs = {{1, 100}, {1, 7}, {1, 1500}};
+  first.q_heads = 32;
+  first.kv_heads = 8;
+  first.head_dim = 128;
+  first.block_size = 16;
+  first.cache_dtype = DType::kBF16;
+  first.table_width = 128;  // room to grow: the shapes stay, the metadata changes
+  first.pool_blocks = 200;
+  BatchSpec second = first;
+  second.seqs = {{1, 101}, {1, 400}, {1, 1520}};
+  const Problem a = make_problem(first, 2700), b = make_problem(second, 2701);
+  ASSERT_EQ(a.block_tables.shape(), b.block_tables.shape());
+  ASSERT_EQ(a.k_cache.shape(), b.k_cache.shape());
+
+  const Tensor q = to_device(*cuda, a.q), k = to_device(*cuda, a.k_cache), v = to_device(*cuda, a.v_cache);
+  const Tensor tables = to_device(*cuda, a.block_tables), q_start = to_device(*cuda, a.q_start),
+               seq_lens = to_device(*cuda, a.seq_lens);
+  GuardedDeviceOut out(*cuda, a.q.shape());
+  const PagedAttentionArgs args =
+      args_of(a, q.view(), k.view(), v.view(), tables.view(), q_start.view(), seq_lens.view(), out.view());
+  auto work = cuda->capture([&] { return paged_attention(*cuda, args); });
+  ASSERT_TRUE(work.has_value()) << work.status().to_string();
+  ASSERT_TRUE((*work)->replay().is_ok());
+  ASSERT_TRUE(cuda->synchronize().is_ok());
+  out.expect_clean();
+  EXPECT_LE(rel_max_abs_error(out.values(), run_cpu(a)), tolerance(a.spec.cache_dtype)) << "first replay";
+
+  for (const auto& [dst, src] : {std::pair<const Tensor*, const Tensor*>{&q, &b.q},
+                                 {&k, &b.k_cache},
+                                 {&v, &b.v_cache},
+                                 {&tables, &b.block_tables},
+                                 {&q_start, &b.q_start},
+                                 {&seq_lens, &b.seq_lens}})
+    ASSERT_TRUE(cuda->copy(dst->view(), src->view()).is_ok());
+  ASSERT_TRUE((*work)->replay().is_ok());
+  ASSERT_TRUE(cuda->synchronize().is_ok());
+  out.expect_clean();
+  EXPECT_LE(rel_max_abs_error(out.values(), run_cpu(b)), tolerance(b.spec.cache_dtype)) << "second replay";
+}
+
+// Metadata the op cannot check (it lives on the device): a block id outside the cache, a length past the
+// table. That sequence's rows are NaN, nothing outside the cache is read, the other sequences are right.
+TEST(CudaPagedAttention, BadMetadataPoisonsOnlyItsSequence) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const bool prefill : {false, true}) {
+    for (const int which : {0, 1}) {
+      BatchSpec spec;
+      spec.seqs = prefill ? std::vector<SeqSpec>{{5, 40}, {20, 50}, {2, 20}}
+                          : std::vector<SeqSpec>{{1, 40}, {1, 50}, {1, 20}};
+      Problem p = make_problem(spec, 2800);
+      const int64_t max_blocks = p.block_tables.shape()[1];
+      if (which == 0) {
+        p.block_tables.as<int32_t>()[1 * max_blocks + 1] = 1 << 20;  // sequence 1's second block
+      } else {
+        p.seq_lens.as<int32_t>()[1] = static_cast<int32_t>(max_blocks * spec.block_size + 1);
+      }
+      SCOPED_TRACE(describe(p) + (which == 0 ? " bad block id" : " bad length"));
+      const Tensor q = to_device(*cuda, p.q), k = to_device(*cuda, p.k_cache),
+                   v = to_device(*cuda, p.v_cache);
+      const Tensor tables = to_device(*cuda, p.block_tables), q_start = to_device(*cuda, p.q_start),
+                   seq_lens = to_device(*cuda, p.seq_lens);
+      GuardedDeviceOut out(*cuda, p.q.shape());
+      ASSERT_TRUE(paged_attention(*cuda, args_of(p, q.view(), k.view(), v.view(), tables.view(),
+                                                 q_start.view(), seq_lens.view(), out.view()))
+                      .is_ok());
+      ASSERT_TRUE(cuda->synchronize().is_ok());
+      const std::vector<float> got = out.values();
+      const int64_t row_elems = spec.q_heads * spec.head_dim;
+      const int64_t bad_begin = p.q_start.as<int32_t>()[1] * row_elems,
+                    bad_end = p.q_start.as<int32_t>()[2] * row_elems;
+      if (which == 1) {  // the whole sequence is refused
+        for (int64_t i = bad_begin; i < bad_end; ++i)
+          ASSERT_TRUE(std::isnan(got[static_cast<size_t>(i)])) << "element " << i;
+      }
+      for (int64_t i = 0; i < p.t * row_elems; ++i) {
+        if (i >= bad_begin && i < bad_end) continue;
+        ASSERT_TRUE(std::isfinite(got[static_cast<size_t>(i)])) << "element " << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace autoglm
