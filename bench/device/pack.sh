@@ -7,7 +7,11 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build}"
 ninja -C "$build" autoglm test_cuda test_model_gpu
 mkdir -p "$root/.carry/bin" "$root/.carry/lib"
-cp "$build/tools/autoglm" "$build/tests/test_cuda" "$build/tests/test_model_gpu" "$root/.carry/bin/"
+rm -f "$root/.carry/bin/"*
+# Compressed: the working tree plus what is carried must stay under the device tool's 64 MiB.
+for bin in "$build/tools/autoglm" "$build/tests/test_cuda" "$build/tests/test_model_gpu"; do
+  gzip -9 -c "$bin" > "$root/.carry/bin/$(basename "$bin").gz"
+done
 for lib in libpcre2-8.so.0 libutf8proc.so.2; do
   cp -L "$(ldd "$build/tools/autoglm" | awk -v l=$lib '$1 == l {print $3}')" "$root/.carry/lib/"
 done

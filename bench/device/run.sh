@@ -18,14 +18,16 @@ summary=()
 note() { summary+=("$1"); echo "== $1"; }
 
 BUILD=build-device
-if [ -x .carry/bin/autoglm ]; then
+if [ -f .carry/bin/autoglm.gz ]; then
   # Binaries built on the development machine (bench/device/pack.sh); they read test data through the
   # source path compiled into them.
   export LD_LIBRARY_PATH=$PWD/.carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
   export AUTOGLM_SHARED_DATA=$PWD/.carry/shared
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
   mkdir -p $BUILD/tests $BUILD/tools
-  cp .carry/bin/test_cuda .carry/bin/test_model_gpu $BUILD/tests/ && cp .carry/bin/autoglm $BUILD/tools/
+  for t in test_cuda test_model_gpu; do gunzip -c .carry/bin/$t.gz > $BUILD/tests/$t; done
+  gunzip -c .carry/bin/autoglm.gz > $BUILD/tools/autoglm
+  chmod +x $BUILD/tests/* $BUILD/tools/autoglm
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
   note "build: prebuilt binaries from .carry/bin"
 elif has_step build; then

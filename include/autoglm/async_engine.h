@@ -31,6 +31,9 @@ struct ServeOptions {
   bool enable_chunked_prefill = true;
   // Decode steps recorded as CUDA graphs per batch-size bucket (backends that record work).
   bool use_graphs = true;
+  // Times every op of every step (synchronizing after each: slows the engine down), reported in
+  // EngineStats::op_times.
+  bool profile_ops = false;
 };
 
 using RequestId = uint64_t;
@@ -80,6 +83,12 @@ class RequestStream {
                     bool* timed_out = nullptr) = 0;
 };
 
+struct OpTime {
+  std::string op;
+  double ms = 0;
+  int64_t calls = 0;
+};
+
 struct EngineStats {
   int64_t n_running = 0;
   int64_t n_waiting = 0;
@@ -92,9 +101,10 @@ struct EngineStats {
   int64_t prefix_queries = 0;  // prompt tokens looked up in the prefix cache
   int64_t prefix_hits = 0;     // of those, tokens whose KV was reused
   int32_t kv_blocks_total = 0;
-  int32_t kv_blocks_used = 0;  // referenced by live sequences
-  double host_ms = 0;          // host work of all steps (scheduling, bookkeeping, sampling, hand-off)
-  double step_ms = 0;          // wall time of all steps
+  int32_t kv_blocks_used = 0;    // referenced by live sequences
+  double host_ms = 0;            // host work of all steps (scheduling, bookkeeping, sampling, hand-off)
+  double step_ms = 0;            // wall time of all steps
+  std::vector<OpTime> op_times;  // with ServeOptions::profile_ops: per op kind, all steps
 };
 
 class AsyncEngine {

@@ -185,6 +185,7 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
   AUTOGLM_ASSIGN_OR_RETURN(Scheduler scheduler, Scheduler::create(sched_options, *impl->kv_manager));
   impl->scheduler.emplace(std::move(scheduler));
   impl->executor = std::make_unique<Executor>(*impl->backend);
+  impl->executor->set_profiling(o.profile_ops);
   impl->stats.kv_blocks_total = n_blocks;
 
   Impl* raw = impl.get();
@@ -517,6 +518,14 @@ void AsyncEngine::Impl::publish_stats(double host_ms, double step_ms, int64_t ge
   stats.generated_tokens += generated;
   stats.host_ms += host_ms;
   stats.step_ms += step_ms;
+  if (options.profile_ops) {
+    const ExecutorStats& e = executor->stats();
+    stats.op_times.clear();
+    for (size_t k = 0; k < kOpKindCount; ++k) {
+      if (e.op_calls[k] > 0)
+        stats.op_times.push_back(OpTime{op_kind_name(static_cast<OpKind>(k)), e.op_ms[k], e.op_calls[k]});
+    }
+  }
 }
 
 }  // namespace autoglm

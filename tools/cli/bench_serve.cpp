@@ -46,11 +46,13 @@ struct ServeBenchOptions {
   bool no_prefix_caching = false;
   bool no_chunked_prefill = false;
   bool no_graphs = false;
+  bool profile = false;
   // Synthetic workload.
   int num_prompts = 16;
   std::string input_len = "512";
   std::string output_len = "128";
   int shared_prefix = 0;
+  bool prefix_warmup = false;
   uint64_t seed = 0;
   // Trace workload.
   std::string trace;
@@ -289,6 +291,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
   serve.max_num_batched_tokens = o.max_batched_tokens;
   serve.enable_chunked_prefill = !o.no_chunked_prefill;
   serve.use_graphs = !o.no_graphs;
+  serve.profile_ops = o.profile;
 
   std::unique_ptr<AsyncEngine> engine;
   if (Status s = AsyncEngine::create(engine_options, serve, &engine); !s) return fail(s);
@@ -297,6 +300,20 @@ int run_bench_serve(const ServeBenchOptions& o) {
   if (!workload) return fail(workload.status());
   std::fprintf(stderr, "%s\n", workload->summary.c_str());
   if (Status s = warm_up(*engine, o, info); !s) return fail(s);
+  if (o.prefix_warmup && o.shared_prefix > 0 && !workload->requests.empty()) {
+    // The shared prefix alone, once, so that the measured requests find it in the prefix cache (warm TTFT);
+    // compare with a run without this flag and with --no-prefix-caching (cold TTFT).
+    const std::vector<int32_t>& first = workload->requests.front().prompt;
+    WorkloadRequest prefix;
+    prefix.prompt.assign(first.begin(), first.begin() + std::min<size_t>(first.size(), o.shared_prefix + 1));
+    prefix.max_tokens = 1;
+    std::unique_ptr<RequestStream> stream;
+    if (Status s = engine->submit(make_request(std::move(prefix)), &stream); !s) return fail(s);
+    RequestEvent e;
+    while (stream->next(&e)) {
+      if (e.finished && !e.error.is_ok()) return fail(e.error);
+    }
+  }
 
   auto state = std::make_shared<RunState>();
   std::vector<WorkloadRequest>& requests = workload->requests;
@@ -347,6 +364,11 @@ int run_bench_serve(const ServeBenchOptions& o) {
 
   const ServeReport report = compute_report(state->records, before, after, samples, wall_ms);
   std::printf("%s\n\n%s", workload->summary.c_str(), format_report(report).c_str());
+  if (o.profile) {
+    std::printf("time per op (all steps, each op synchronized):\n");
+    for (const OpTime& t : after.op_times)
+      std::printf("  %-16s %10.1f ms %8lld calls\n", t.op.c_str(), t.ms, static_cast<long long>(t.calls));
+  }
   for (const RequestRecord& r : state->records) {
     if (r.failed) {
       std::fprintf(stderr, "first failed request: %s\n", r.error.c_str());
@@ -400,6 +422,7 @@ void add_bench_serve(CLI::App& app) {
   cmd->add_flag("--no-chunked-prefill", o->no_chunked_prefill, "prefill whole prompts in one step")
       ->group("Engine");
   cmd->add_flag("--no-graphs", o->no_graphs, "do not record decode steps as CUDA graphs")->group("Engine");
+  cmd->add_flag("--profile", o->profile, "time every op (synchronizes after each; slower)")->group("Engine");
 
   cmd->add_option("--num-prompts", o->num_prompts, "synthetic: requests")
       ->check(CLI::PositiveNumber)
@@ -407,6 +430,10 @@ void add_bench_serve(CLI::App& app) {
   cmd->add_option("--input-len", o->input_len, "synthetic: prompt tokens after the shared prefix, A or A:B")
       ->group("Workload");
   cmd->add_option("--output-len", o->output_len, "synthetic: generated tokens, A or A:B")->group("Workload");
+  cmd->add_flag(
+         "--prefix-warmup", o->prefix_warmup,
+         "synthetic: run the shared prefix once before measuring (its KV then sits in the prefix cache)")
+      ->group("Workload");
   cmd->add_option("--shared-prefix", o->shared_prefix, "synthetic: tokens every prompt starts with")
       ->check(CLI::NonNegativeNumber)
       ->group("Workload");
