@@ -19,4 +19,7 @@ done
 mkdir -p "$root/.carry/shared/models/stories260K"
 cp "$root/../shared/data/models/stories260K/stories260K.gguf" \
   "$root/../shared/data/models/stories260K/expected_greedy_t0_n200.txt" "$root/.carry/shared/models/stories260K/"
+# The serving trace bench-serve replays (bench/device/run.sh serve).
+mkdir -p "$root/.carry/shared/traces"
+gzip -9 -c "$root/../shared/data/traces/trace_30min.jsonl" > "$root/.carry/shared/traces/trace_30min.jsonl.gz"
 du -sh "$root/.carry"

@@ -23,6 +23,7 @@ if [ -f .carry/bin/autoglm.gz ]; then
   # source path compiled into them.
   export LD_LIBRARY_PATH=$PWD/.carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
   export AUTOGLM_SHARED_DATA=$PWD/.carry/shared
+  [ -f .carry/shared/traces/trace_30min.jsonl.gz ] && gunzip -kf .carry/shared/traces/trace_30min.jsonl.gz
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
   mkdir -p $BUILD/tests $BUILD/tools
   for t in test_cuda test_model_gpu; do gunzip -c .carry/bin/$t.gz > $BUILD/tests/$t; done
@@ -97,6 +98,18 @@ if has_step serve; then
     --max-num-seqs 256 --max-batched-tokens 4096 --json "$OUT/serve_128.json" > "$OUT/serve_128.txt" 2>&1
   tail -22 "$OUT/serve_128.txt"
   note "serve 128 in / 128 out: $(grep throughput "$OUT/serve_128.txt")"
+  # Prefix cache: 16 requests behind one 4,096-token system prompt, cold (no prefix caching) and warm (the
+  # prompt ran once before).
+  P="--max-context 8192 --num-prompts 16 --shared-prefix 4096 --input-len 128 --output-len 16 --max-batched-tokens 8192"
+  timeout $SERVE_LIMIT $S $P --no-prefix-caching > "$OUT/serve_prefix_cold.txt" 2>&1
+  timeout $SERVE_LIMIT $S $P --prefix-warmup > "$OUT/serve_prefix_warm.txt" 2>&1
+  note "prefix 4096 TTFT cold: $(grep '^| TTFT' "$OUT/serve_prefix_cold.txt")"
+  note "prefix 4096 TTFT warm: $(grep '^| TTFT' "$OUT/serve_prefix_warm.txt")"
+  # The first 2,000 requests of the real trace, arrivals 20x faster.
+  timeout $SERVE_LIMIT $S --max-context 8192 --trace .carry/shared/traces/trace_30min.jsonl --max-requests 2000 \
+    --time-scale 0.05 --max-batched-tokens 8192 --json "$OUT/serve_trace.json" > "$OUT/serve_trace.txt" 2>&1
+  tail -20 "$OUT/serve_trace.txt"
+  note "trace replay (2,000 requests, 20x): $(grep throughput "$OUT/serve_trace.txt")"
 fi
 
 if has_step load; then

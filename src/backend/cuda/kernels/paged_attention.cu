@@ -19,14 +19,15 @@
 //   the shapes and the SM count (two waves, >= kMinKeysPerSplit keys each), never the current lengths.
 //   With several splits, partials [t, q_heads, splits, head_dim] and (max, sum) go to backend scratch and
 //   paged_attention_merge_kernel rescales them by exp(max_c - max).
-// Prefill (max_q_len > kDecodeMaxRows, head_dim <= 256): tiled flash attention in f32 SIMT as attention.cu's
-//   prefill: a block (4 warps) takes 16 query rows of one sequence and one head (4 rows per warp); the grid
-//   has ceil(t / 16) + n_seqs tiles along x (the most a packing of t rows into n_seqs sequences needs), a
-//   block finding its (sequence, tile) by scanning q_start, surplus blocks exiting. Key tiles of 32
-//   positions: their cache rows are looked up once per tile, then K and V staged in shared memory (f32, K
-//   rows padded against bank conflicts); lane j scores key j against the warp's rows; online softmax per
-//   row; P.V by broadcasting each probability with a shuffle while lanes own output dims. Tensor cores are
-//   future work here (attention_bf16_prefill.cu has them for contiguous bf16 caches).
+// Prefill, bf16 caches with head_dim a multiple of 16 up to 256 and 16-byte aligned caches: tensor cores,
+//   paged_attention_bf16_prefill.cu (64 query rows per block, mma.sync, Q and P rounded to bf16).
+// Prefill otherwise (max_q_len > kDecodeMaxRows, head_dim <= 256): tiled flash attention in f32 SIMT as
+//   attention.cu's prefill: a block (4 warps) takes 16 query rows of one sequence and one head (4 rows per
+//   warp); the grid has ceil(t / 16) + n_seqs tiles along x (the most a packing of t rows into n_seqs
+//   sequences needs), a block finding its (sequence, tile) by scanning q_start, surplus blocks exiting. Key
+//   tiles of 32 positions: their cache rows are looked up once per tile, then K and V staged in shared memory
+//   (f32, K rows padded against bank conflicts); lane j scores key j against the warp's rows; online softmax
+//   per row; P.V by broadcasting each probability with a shuffle while lanes own output dims.
 // head_dim > 256: paged_attention_generic_kernel, one block per (query row, head); correct and slow.
 // Metadata out of range (lengths past the table, a row outside its sequence, a block id outside the cache):
 //   the keys it would reach are skipped, never read; a row left without keys, or of an invalid sequence, is
@@ -42,8 +43,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/attention_bf16_prefill.cuh"
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "ops/kernel_table.h"
 #include "ops/paged_attention.h"
@@ -52,6 +55,7 @@ namespace autoglm {
 namespace {
 
 using namespace cuda_attention;
+using namespace cuda_paged;  // Paged, SeqView, seq_view, cache_row
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
@@ -74,43 +78,6 @@ __device__ __forceinline__ float widen(__half x) {
   return __half2float(x);
 }
 
-// Everything the kernels need, by value. T: the cache element.
-template <typename T>
-struct Paged {
-  const float* q;
-  const T* k;
-  const T* v;
-  float* out;
-  const int32_t* block_tables;  // [n_seqs, max_blocks]
-  const int32_t* q_start;       // [n_seqs + 1]
-  const int32_t* seq_lens;      // [n_seqs]
-  int64_t t, n_seqs, max_blocks, block_size, n_blocks;
-  int block_shift;  // log2(block_size) when it is a power of two, else -1
-  int64_t q_heads, kv_heads, group, head_dim;
-  int64_t window;
-  float scale, softcap;
-  int64_t split_keys;  // decode: positions per split, from 0
-};
-
-// A sequence's place in the batch, read from the metadata; valid == false: out of range, its rows are NaN.
-struct SeqView {
-  int64_t s, q_begin, q_len, pos0;
-  bool valid;
-};
-
-template <typename T>
-__device__ __forceinline__ SeqView seq_view(const Paged<T>& p, int64_t s) {
-  SeqView v;
-  v.s = s;
-  v.q_begin = p.q_start[s];
-  v.q_len = int64_t{p.q_start[s + 1]} - v.q_begin;
-  const int64_t len = p.seq_lens[s];
-  v.pos0 = len - v.q_len;
-  v.valid = v.q_begin >= 0 && v.q_len >= 0 && v.q_begin + v.q_len <= p.t && v.pos0 >= 0 &&
-            len <= p.max_blocks * p.block_size;
-  return v;
-}
-
 // The sequence holding packed row `row`: the last s with q_start[s] <= row (binary search).
 template <typename T>
 __device__ __forceinline__ int64_t seq_of_row(const Paged<T>& p, int64_t row) {
@@ -124,18 +91,6 @@ __device__ __forceinline__ int64_t seq_of_row(const Paged<T>& p, int64_t row) {
     }
   }
   return lo;
-}
-
-// Cache row of position j of sequence s, or -1 when its block id is outside the cache. Positions and block
-// sizes fit 31 bits (i32 metadata), so the division is a shift for power-of-two blocks and 32-bit otherwise
-// (it runs once per key and lane in the decode loop).
-template <typename T>
-__device__ __forceinline__ int64_t cache_row(const Paged<T>& p, int64_t s, int64_t j) {
-  const uint32_t pos = static_cast<uint32_t>(j), size = static_cast<uint32_t>(p.block_size);
-  const uint32_t index = p.block_shift >= 0 ? pos >> p.block_shift : pos / size;
-  const uint32_t offset = p.block_shift >= 0 ? pos & (size - 1) : pos % size;
-  const int64_t block = p.block_tables[s * p.max_blocks + index];
-  return block >= 0 && block < p.n_blocks ? block * p.block_size + offset : -1;
 }
 
 // ---- decode ----
@@ -632,6 +587,12 @@ void paged_attention_cuda(Backend& base, const PagedAttentionArgs& a) {
       p.seq_lens += n_decode;
       p.block_tables += n_decode * p.max_blocks;
       p.n_seqs -= n_decode;
+    }
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+      if (attention_bf16::paged_prefill_supported(p)) {
+        attention_bf16::launch_paged_prefill(backend, p);  // tensor cores
+        return;
+      }
     }
     with_lane_dims(p.head_dim, [&]<int S>() { launch_prefill<T, S>(backend, p); });
   }

@@ -1,0 +1,348 @@
+// The bf16 tensor-core flash-attention prefill, shared by the contiguous-cache kernel
+// (attention_bf16_prefill.cu) and the paged-cache kernel (paged_attention_bf16_prefill.cu): the sm_80+
+// primitives (cp.async, ldmatrix, mma.sync m16n8k16), the tile shapes, the Q tile load, one key tile of the
+// online softmax (S = Q K^T, scale / softcap / mask, rescale, O += P V) and the final store; and the paged
+// metadata view (Paged, seq_view, cache_row) that paged_attention.cu and the paged tensor-core kernel read,
+// with the latter's entry point. The tiling is described in attention_bf16_prefill.cu.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/attention_bf16.cuh"
+
+namespace autoglm {
+
+namespace cuda_paged {
+
+// Everything the paged kernels need, by value. T: the cache element.
+template <typename T>
+struct Paged {
+  const float* q;
+  const T* k;
+  const T* v;
+  float* out;
+  const int32_t* block_tables;  // [n_seqs, max_blocks]
+  const int32_t* q_start;       // [n_seqs + 1]
+  const int32_t* seq_lens;      // [n_seqs]
+  int64_t t, n_seqs, max_blocks, block_size, n_blocks;
+  int block_shift;  // log2(block_size) when it is a power of two, else -1
+  int64_t q_heads, kv_heads, group, head_dim;
+  int64_t window;
+  float scale, softcap;
+  int64_t split_keys;  // decode: positions per split, from 0
+};
+
+// A sequence's place in the batch, read from the metadata; valid == false: out of range, its rows are NaN.
+struct SeqView {
+  int64_t s, q_begin, q_len, pos0;
+  bool valid;
+};
+
+template <typename T>
+__device__ __forceinline__ SeqView seq_view(const Paged<T>& p, int64_t s) {
+  SeqView v;
+  v.s = s;
+  v.q_begin = p.q_start[s];
+  v.q_len = int64_t{p.q_start[s + 1]} - v.q_begin;
+  const int64_t len = p.seq_lens[s];
+  v.pos0 = len - v.q_len;
+  v.valid = v.q_begin >= 0 && v.q_len >= 0 && v.q_begin + v.q_len <= p.t && v.pos0 >= 0 &&
+            len <= p.max_blocks * p.block_size;
+  return v;
+}
+
+// Cache row of position j of sequence s, or -1 when its block id is outside the cache. Positions and block
+// sizes fit 31 bits (i32 metadata), so the division is a shift for power-of-two blocks and 32-bit otherwise
+// (it runs once per key and lane in the decode loop).
+template <typename T>
+__device__ __forceinline__ int64_t cache_row(const Paged<T>& p, int64_t s, int64_t j) {
+  const uint32_t pos = static_cast<uint32_t>(j), size = static_cast<uint32_t>(p.block_size);
+  const uint32_t index = p.block_shift >= 0 ? pos >> p.block_shift : pos / size;
+  const uint32_t offset = p.block_shift >= 0 ? pos & (size - 1) : pos % size;
+  const int64_t block = p.block_tables[s * p.max_blocks + index];
+  return block >= 0 && block < p.n_blocks ? block * p.block_size + offset : -1;
+}
+
+}  // namespace cuda_paged
+
+namespace attention_bf16 {
+
+constexpr int kPrefillRows = 16 * kWarps;  // query rows per block, 16 per warp (the mma's M)
+constexpr float kLog2e = 1.4426950408889634f;
+
+// ---- tensor-core primitives (sm_80+) ----
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared, bypassing L1; zero-filled (nothing read) when !fill.
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool fill) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(fill ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+}
+
+// Four 8x8 b16 matrices; lanes 8i..8i+7 give the row addresses of matrix i, register i receives it.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p))
+               : "memory");
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p))
+               : "memory");
+}
+
+// c (16x8 f32) += a (16x16 bf16, row) * b (16x8 bf16, col).
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (lo) at the lower address
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// ---- tile shapes ----
+
+// Keys per tile: the O accumulator holds D / 2 f32 registers per thread, so wide heads take fewer keys.
+template <int D>
+constexpr int prefill_keys() {
+  return D <= 128 ? 64 : 32;
+}
+
+// bf16 elements of a shared row: D plus 8 (16 bytes), so 8 consecutive rows start in distinct bank quads.
+template <int D>
+constexpr int prefill_row() {
+  return D + 8;
+}
+
+// Q tile plus two stages of K and V tiles.
+template <int D>
+constexpr size_t prefill_smem_bytes() {
+  return sizeof(bf16) * static_cast<size_t>(kPrefillRows + 4 * prefill_keys<D>()) * prefill_row<D>();
+}
+
+// ---- the pieces of a block's work (4 warps, kPrefillRows query rows, one query head) ----
+
+// The Q tile into shared memory as bf16 (round to nearest even): row r < n_rows from q + r * q_stride
+// (q: row 0 of the tile at the block's head), zeros past n_rows.
+template <int D>
+__device__ __forceinline__ void load_q_tile(bf16* q_s, const float* q, int64_t n_rows, int64_t q_stride) {
+  constexpr int LD = prefill_row<D>();
+  for (int idx = threadIdx.x; idx < kPrefillRows * D / 2; idx += kThreads) {
+    const int r = idx / (D / 2), c = 2 * (idx % (D / 2));
+    float x0 = 0.0f, x1 = 0.0f;
+    if (r < n_rows) {
+      const float* src = q + r * q_stride + c;
+      x0 = src[0];
+      x1 = src[1];
+    }
+    *reinterpret_cast<uint32_t*>(q_s + r * LD + c) = pack_bf16(x0, x1);
+  }
+}
+
+// One key tile of BN keys (k_tile, v_tile: [BN][LD] in shared memory) against the warp's 16 query rows:
+// S = Q K^T, scores scaled (or soft-capped) into the log2 domain, masked(jj, r) -> -inf for key jj of the
+// tile and the thread's row r (quad_row + 8 r of the warp's 16) unless `full`, online softmax with the
+// running max m and partial sum l per row, O += P V with P rounded to bf16.
+template <int D, typename Masked>
+__device__ __forceinline__ void attend_tile(const bf16* q_s, const bf16* k_tile, const bf16* v_tile,
+                                            bool full, float scale, float softcap, Masked&& masked,
+                                            float (&o)[D / 8][4], float (&m)[2], float (&l)[2]) {
+  constexpr int BN = prefill_keys<D>(), LD = prefill_row<D>();
+  constexpr int kSteps = D / 16;  // k-steps of S = Q K^T
+  constexpr int kScoreTiles = BN / 8, kOutTiles = D / 8;
+  constexpr float kNegInf = -INFINITY;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int quad_col = lane % 4;
+  const float scale_log2 = scale * kLog2e;
+
+  float s[kScoreTiles][4];
+#pragma unroll
+  for (int n = 0; n < kScoreTiles; ++n)
+    s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+  for (int ks = 0; ks < kSteps; ++ks) {
+    uint32_t a[4];
+    ldmatrix_x4(a, q_s + (warp * 16 + lane % 8 + (lane / 8) % 2 * 8) * LD + ks * 16 + lane / 16 * 8);
+#pragma unroll
+    for (int np = 0; np < BN / 16; ++np) {
+      uint32_t b[4];
+      ldmatrix_x4(b, k_tile + (np * 16 + lane % 8 + lane / 16 * 8) * LD + ks * 16 + (lane / 8) % 2 * 8);
+      mma_bf16(s[2 * np], a, b[0], b[1]);
+      mma_bf16(s[2 * np + 1], a, b[2], b[3]);
+    }
+  }
+
+  // Scores in the log2 domain; the mask only where some (row, key) of the tile is invisible.
+#pragma unroll
+  for (int n = 0; n < kScoreTiles; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float x = s[n][e];
+      if (softcap > 0.0f) {
+        x = softcap * tanhf(x * scale / softcap) * kLog2e;
+      } else {
+        x *= scale_log2;
+      }
+      if (!full && masked(n * 8 + 2 * quad_col + (e & 1), e / 2)) x = kNegInf;
+      s[n][e] = x;
+    }
+  }
+
+  // Online softmax per row: the 4 lanes of a quad share a row.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float tile_max = kNegInf;
+#pragma unroll
+    for (int n = 0; n < kScoreTiles; ++n)
+      tile_max = fmaxf(tile_max, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+    const float m_new = fmaxf(m[r], tile_max);
+    // No visible key so far: every p is exp2(-inf) = 0 against a zero base, and nothing to rescale.
+    const float base = m_new == kNegInf ? 0.0f : m_new;
+    const float alpha = exp2f(m[r] - base);  // m[r] = -inf: 0, and o, l are still 0
+    float sum = 0.0f;
+#pragma unroll
+    for (int n = 0; n < kScoreTiles; ++n) {
+      s[n][2 * r] = exp2f(s[n][2 * r] - base);
+      s[n][2 * r + 1] = exp2f(s[n][2 * r + 1] - base);
+      sum += s[n][2 * r] + s[n][2 * r + 1];
+    }
+    l[r] = l[r] * alpha + sum;
+#pragma unroll
+    for (int n = 0; n < kOutTiles; ++n) {
+      o[n][2 * r] *= alpha;
+      o[n][2 * r + 1] *= alpha;
+    }
+    m[r] = m_new;
+  }
+
+  // O += P V: the accumulators of score tiles 2kk and 2kk + 1 are the A fragment of keys [16kk, 16kk + 16).
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; ++kk) {
+    const uint32_t a[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                           pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                           pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+    for (int dp = 0; dp < D / 16; ++dp) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, v_tile + (kk * 16 + lane % 8 + (lane / 8) % 2 * 8) * LD + dp * 16 + lane / 16 * 8);
+      mma_bf16(o[2 * dp], a, b[0], b[1]);
+      mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+// out = O / l for the thread's rows below n_rows (out: row 0 of the tile at the block's head, rows
+// row_stride apart); a row that saw no key is 0 / 0 = NaN.
+template <int D>
+__device__ __forceinline__ void store_rows(const float (&o)[D / 8][4], const float (&l)[2], float* out,
+                                           int64_t n_rows, int64_t row_stride) {
+  constexpr int kOutTiles = D / 8;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int quad_row = lane / 4, quad_col = lane % 4;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = l[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int64_t i = warp * 16 + quad_row + 8 * r;
+    if (i >= n_rows) continue;
+    const float inv = 1.0f / sum;
+    float* dst = out + i * row_stride + 2 * quad_col;
+#pragma unroll
+    for (int n = 0; n < kOutTiles; ++n) {
+      dst[n * 8] = o[n][2 * r] * inv;
+      dst[n * 8 + 1] = o[n][2 * r + 1] * inv;
+    }
+  }
+}
+
+// Calls fn.template operator()<D>() with D = head_dim, a multiple of 16 in [16, 256].
+template <typename Fn>
+void with_head_dim16(int64_t head_dim, Fn&& fn) {
+  switch (head_dim / 16) {
+    case 1:
+      fn.template operator()<16>();
+      break;
+    case 2:
+      fn.template operator()<32>();
+      break;
+    case 3:
+      fn.template operator()<48>();
+      break;
+    case 4:
+      fn.template operator()<64>();
+      break;
+    case 5:
+      fn.template operator()<80>();
+      break;
+    case 6:
+      fn.template operator()<96>();
+      break;
+    case 7:
+      fn.template operator()<112>();
+      break;
+    case 8:
+      fn.template operator()<128>();
+      break;
+    case 9:
+      fn.template operator()<144>();
+      break;
+    case 10:
+      fn.template operator()<160>();
+      break;
+    case 11:
+      fn.template operator()<176>();
+      break;
+    case 12:
+      fn.template operator()<192>();
+      break;
+    case 13:
+      fn.template operator()<208>();
+      break;
+    case 14:
+      fn.template operator()<224>();
+      break;
+    case 15:
+      fn.template operator()<240>();
+      break;
+    default:
+      fn.template operator()<256>();
+      break;
+  }
+}
+
+// ---- the paged kernel (paged_attention_bf16_prefill.cu) ----
+
+// Whether the paged tensor-core prefill takes these caches: head_dim a multiple of 16 in [16, 256] and
+// 16-byte aligned cache bases (rows are then 16-byte aligned too).
+bool paged_prefill_supported(const cuda_paged::Paged<bf16>& p);
+
+// The prefill rows of p (every sequence of it; decodes may be split off beforehand by offsetting the
+// metadata pointers, q_start staying absolute). Needs paged_prefill_supported(p), p.t > 0, p.n_seqs > 0.
+void launch_paged_prefill(CudaBackend& backend, const cuda_paged::Paged<bf16>& p);
+
+}  // namespace attention_bf16
+}  // namespace autoglm

@@ -1,0 +1,221 @@
+// Tensor-core prefill of paged attention over bf16 caches (ops/paged_attention.h; dispatch, decode and the
+// SIMT kernels: paged_attention.cu).
+//
+// Layout: q, out [t, q_heads, head_dim] f32, the rows of all sequences packed (sequence s owns rows
+//   [q_start[s], q_start[s + 1]), q_start absolute even when the caller offset the metadata pointers past
+//   the decodes of a mixed batch); caches [n_blocks * block_size, kv_heads, head_dim] bf16: position j of
+//   sequence s is cache row block_tables[s, j / block_size] * block_size + j % block_size. Query row i of s
+//   sits at position seq_lens[s] - q_len_s + i.
+// Tiling (head_dim D a multiple of 16 up to 256, 16-byte aligned caches): attention_bf16_prefill.cu's flash
+//   attention on tensor cores, same tiles and math (attention_bf16_prefill.cuh): a block of 4 warps takes
+//   64 query rows of one sequence (16 per warp, the mma's M) and one query head; Q converted to bf16 in
+//   shared memory once; K and V tiles of BN keys (64 for D <= 128, else 32) through two shared-memory stages
+//   by cp.async, S = Q K^T and O += P V by mma.sync m16n8k16 (bf16 in, f32 accumulate), online softmax in
+//   the log2 domain in registers. Grid: ceil(t / 64) + n_seqs blocks along x (the most a packing of t rows
+//   into n_seqs sequences needs) times q_heads: only shapes, never metadata values, so launches can be
+//   recorded in CUDA graphs. Warp 0 finds the block's (sequence, tile) by a warp-wide prefix sum over
+//   q_start (32 sequences per step); surplus blocks exit. Within a sequence the tiles run last first (the
+//   longest rows first). Paging: each thread owns fixed 16-byte chunks of the K / V tile (chunk tid + 128 k,
+//   key (tid + 128 k) / (D / 8)), looks the cache rows of its keys up in the block table one tile ahead
+//   (plain loads into registers, consumed when that tile's cp.async is issued, so the table latency hides
+//   behind a tile of compute), so any block_size >= 1 works and a tile may span many blocks. Keys past the
+//   block's last visible one and keys whose block id is outside the cache are zero-filled (nothing read:
+//   NaN in rows no table reaches never enters a product) and the latter masked to -inf through a per-stage
+//   presence flag; the mask runs only on tiles crossing the diagonal, the window edge, the end of the
+//   sequence's rows, or holding a missing block (a block-wide vote at the stage barrier).
+// Rows: an invalid sequence (seq_view) is NaN, nothing read; a row that sees no key is 0 / 0 = NaN.
+// Accumulation: f32 (mma accumulators, softmax state); Q and P enter the mma as bf16 (~1e-3 relative).
+// Floor: 4 * q_len * n_keys * q_heads * D FLOPs per sequence, about half under the causal mask, at the
+//   mma.sync bf16 rate (~300 TFLOP/s on an H100: a 2,048-token prompt of Llama-3-8B shapes, 34 GFLOP per
+//   layer, ~0.1 ms); the table lookups add one i32 per key and chunk owner per tile, from L1.
+// Reference: the CPU paged kernel on the same bf16 cache values, tests/cuda/test_paged_attention.cpp.
+#include <cuda_bf16.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "backend/cuda/kernels/attention_bf16_prefill.cuh"
+
+namespace autoglm::attention_bf16 {
+namespace {
+
+using cuda_paged::cache_row;
+using cuda_paged::Paged;
+using cuda_paged::seq_view;
+using cuda_paged::SeqView;
+
+// Run by warp 0: the (sequence, first row in it) of block `tile_index`, tiles of kPrefillRows rows sequence
+// after sequence, each sequence's tiles last first. Lane 0 writes *found; the lane holding the tile writes
+// *seq and *row0.
+__device__ void find_tile(const Paged<bf16>& p, int64_t tile_index, int lane, bool* found, int64_t* seq,
+                          int64_t* row0) {
+  int64_t first = 0;  // tiles of the sequences before this step's 32
+  for (int64_t base = 0; base < p.n_seqs; base += 32) {
+    const int64_t s = base + lane;
+    int64_t n = 0;
+    if (s < p.n_seqs) {
+      const int64_t q_len = int64_t{p.q_start[s + 1]} - p.q_start[s];
+      n = q_len > 0 ? (q_len + kPrefillRows - 1) / kPrefillRows : 0;
+    }
+    int64_t end = n;  // inclusive prefix sum over the lanes
+#pragma unroll
+    for (int offset = 1; offset < 32; offset *= 2) {
+      const int64_t y = __shfl_up_sync(0xffffffffu, end, offset);
+      if (lane >= offset) end += y;
+    }
+    const int64_t begin = first + end - n;
+    const bool hit = tile_index >= begin && tile_index < first + end;  // n > 0 there
+    const unsigned ballot = __ballot_sync(0xffffffffu, hit);
+    if (ballot != 0) {
+      if (hit) {
+        *seq = s;
+        *row0 = (n - 1 - (tile_index - begin)) * kPrefillRows;
+      }
+      if (lane == 0) *found = true;
+      return;
+    }
+    first += __shfl_sync(0xffffffffu, end, 31);
+  }
+  if (lane == 0) *found = false;
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(Paged<bf16> p) {
+  constexpr int BN = prefill_keys<D>(), LD = prefill_row<D>();
+  constexpr int kOutTiles = D / 8, kChunks = D / 8;
+  constexpr int kLoads = (BN * kChunks + kThreads - 1) / kThreads;  // 16-byte chunks per thread and tile
+  constexpr float kNegInf = -INFINITY;
+  extern __shared__ uint4 smem_raw[];
+  __shared__ int64_t tile_seq, tile_row0;
+  __shared__ bool tile_found;
+  __shared__ bool present_s[2][BN];               // key of the stage's tile has a cache row
+  bf16* q_s = reinterpret_cast<bf16*>(smem_raw);  // [kPrefillRows][LD]
+  bf16* k_s = q_s + kPrefillRows * LD;            // [2][BN][LD]
+  bf16* v_s = k_s + 2 * BN * LD;                  // [2][BN][LD]
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int quad_row = lane / 4;  // mma fragment row
+  const int64_t head = blockIdx.y, kv_head = head / p.group;
+  const int64_t q_stride = p.q_heads * D, kv_stride = p.kv_heads * D;
+
+  if (warp == 0) find_tile(p, blockIdx.x, lane, &tile_found, &tile_seq, &tile_row0);
+  __syncthreads();
+  if (!tile_found) return;  // uniform across the block
+  const SeqView sv = seq_view(p, tile_seq);
+  const int64_t i0 = tile_row0;  // first row of the tile in the sequence
+  if (!sv.valid) {               // NaN rows, nothing read (uniform across the block)
+    for (int64_t idx = threadIdx.x; idx < kPrefillRows * D; idx += kThreads) {
+      const int64_t r = idx / D, row = sv.q_begin + i0 + r;
+      if (i0 + r < sv.q_len && row >= 0 && row < p.t) p.out[row * q_stride + head * D + idx % D] = NAN;
+    }
+    return;
+  }
+  const int64_t n_rows = min(int64_t{kPrefillRows}, sv.q_len - i0);  // >= 1
+  const int64_t pos_min = sv.pos0 + i0, pos_max = pos_min + n_rows - 1;
+  const int64_t lo = first_key(pos_min, p.window), hi = pos_max + 1;  // keys any row of the block sees
+  const bf16* k_head = p.k + kv_head * D;
+  const bf16* v_head = p.v + kv_head * D;
+
+  // Cache rows of this thread's keys of the tile at kt (-1: past hi, or a block id outside the cache).
+  int64_t rows[kLoads];
+  auto lookup = [&](int64_t kt) {
+#pragma unroll
+    for (int k = 0; k < kLoads; ++k) {
+      const int idx = threadIdx.x + k * kThreads;
+      const int64_t j = kt + idx / kChunks;
+      rows[k] = idx < BN * kChunks && j < hi ? cache_row(p, sv.s, j) : -1;
+    }
+  };
+  // The tile at kt into stage `stage` from rows (zero-filled where -1, the address clamped to the head's
+  // row 0, nothing read); returns whether one of this thread's keys below hi has no cache row.
+  auto issue = [&](int stage, int64_t kt) {
+    bool missing = false;
+#pragma unroll
+    for (int k = 0; k < kLoads; ++k) {
+      const int idx = threadIdx.x + k * kThreads;
+      if (idx < BN * kChunks) {
+        const int jj = idx / kChunks, c = idx % kChunks;
+        const bool in = rows[k] >= 0;
+        const int64_t offset = (in ? rows[k] : 0) * kv_stride + c * 8;
+        cp_async_16(k_s + (stage * BN + jj) * LD + c * 8, k_head + offset, in);
+        cp_async_16(v_s + (stage * BN + jj) * LD + c * 8, v_head + offset, in);
+        if (c == 0) present_s[stage][jj] = in;
+        missing = missing || (!in && kt + jj < hi);
+      }
+    }
+    cp_async_commit();
+    return missing;
+  };
+
+  const int n_tiles = static_cast<int>((hi - lo + BN - 1) / BN);
+  lookup(lo);
+  bool missing = issue(0, lo);  // of the tile last issued
+  if (n_tiles > 1) lookup(lo + BN);
+  load_q_tile<D>(q_s, p.q + (sv.q_begin + i0) * q_stride + head * D, n_rows, q_stride);
+
+  // This thread's rows of the warp's 16: quad_row and quad_row + 8. pos -1: a row past the sequence's rows
+  // sees no key.
+  int64_t pos[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = warp * 16 + quad_row + 8 * r;
+    pos[r] = i < n_rows ? pos_min + i : -1;
+  }
+  const bool rows_full = n_rows == kPrefillRows;
+  float o[kOutTiles][4];
+#pragma unroll
+  for (int n = 0; n < kOutTiles; ++n)
+    o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m[2] = {kNegInf, kNegInf}, l[2] = {0.0f, 0.0f};  // running max (log2 domain) and partial sum
+
+  for (int it = 0; it < n_tiles; ++it) {
+    const int64_t kt = lo + int64_t{it} * BN;
+    const int stage = it & 1;
+    cp_async_wait_all();
+    // Tile `it` (and, on the first pass, Q and the presence flags) visible; stage ^ 1 no longer read; does
+    // some key of tile `it` below hi lack a cache row?
+    const bool tile_missing = __syncthreads_or(missing) != 0;
+    if (it + 1 < n_tiles) {
+      missing = issue(stage ^ 1, kt + BN);  // rows looked up during the previous tile
+      if (it + 2 < n_tiles) lookup(kt + 2 * BN);
+    }
+    const bool full =
+        rows_full && !tile_missing && kt + BN - 1 <= pos_min && (p.window == 0 || pos_max - kt < p.window);
+    const bool* present = present_s[stage];
+    attend_tile<D>(
+        q_s, k_s + stage * BN * LD, v_s + stage * BN * LD, full, p.scale, p.softcap,
+        [&](int jj, int r) {
+          const int64_t j = kt + jj, q_pos = pos[r];
+          return !present[jj] || j > q_pos || (p.window > 0 && q_pos - j >= p.window);
+        },
+        o, m, l);
+  }
+  store_rows<D>(o, l, p.out + (sv.q_begin + i0) * q_stride + head * D, n_rows, q_stride);
+}
+
+template <int D>
+void launch_d(CudaBackend& backend, const Paged<bf16>& p) {
+  constexpr size_t kSmem = prefill_smem_bytes<D>();
+  // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
+  static const cudaError_t opted_in =
+      cudaFuncSetAttribute(paged_attention_prefill_bf16_kernel<D>,
+                           cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
+  (void)opted_in;  // a failure shows up as the launch error below
+  const int64_t tiles = (p.t + kPrefillRows - 1) / kPrefillRows + p.n_seqs;
+  const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(p.q_heads));
+  paged_attention_prefill_bf16_kernel<D><<<grid, kThreads, kSmem, backend.stream()>>>(p);
+  backend.note_launch("paged_attention_prefill_bf16_kernel");
+}
+
+}  // namespace
+
+bool paged_prefill_supported(const Paged<bf16>& p) {
+  return p.head_dim % 16 == 0 && p.head_dim >= 16 && p.head_dim <= 256 &&
+         reinterpret_cast<uintptr_t>(p.k) % 16 == 0 && reinterpret_cast<uintptr_t>(p.v) % 16 == 0;
+}
+
+void launch_paged_prefill(CudaBackend& backend, const Paged<bf16>& p) {
+  with_head_dim16(p.head_dim, [&]<int D>() { launch_d<D>(backend, p); });
+}
+
+}  // namespace autoglm::attention_bf16
