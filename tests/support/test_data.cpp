@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <gtest/gtest.h>
+
 #include "core/half.h"
 
 namespace autoglm::test {
@@ -24,7 +26,16 @@ std::string shared_data_dir() {
 }
 
 std::string temp_dir(const std::string& name) {
-  auto path = std::filesystem::path(AUTOGLM_BINARY_DIR) / "test_tmp" / name;
+  // CTest runs every test in its own process, in parallel: a folder per test keeps two tests that ask for the
+  // same name from deleting each other's files.
+  std::string owner = "no_test";
+  if (const auto* info = ::testing::UnitTest::GetInstance()->current_test_info()) {
+    owner = std::string(info->test_suite_name()) + "." + info->name();
+    for (char& c : owner) {
+      if (c == '/') c = '_';
+    }
+  }
+  auto path = std::filesystem::path(AUTOGLM_BINARY_DIR) / "test_tmp" / owner / name;
   std::filesystem::remove_all(path);
   std::filesystem::create_directories(path);
   return path.string();
