@@ -32,6 +32,9 @@ seed_dir() {
     chat_template_fuzz) cp "$root"/../shared/data/chat_templates/*.jinja "$dir"/ 2>/dev/null || true ;;
     tokenizer_codec_fuzz) head -c 4096 "$root"/../shared/data/corpus/tinyshakespeare.txt > "$dir/prose" ;;
     tiktoken_fuzz) head -n 300 "$root"/../shared/data/tokenizers/cl100k/cl100k_base.tiktoken > "$dir/cl100k_head" ;;
+    openai_request_fuzz)
+      printf '%s' '{"model":"m","prompt":["a",[1,2]],"max_tokens":8,"temperature":0.5,"stop":["x"],"n":2,"stream":true,"stream_options":{"include_usage":true},"logprobs":2,"seed":3}' > "$dir/completion"
+      printf '%s' '{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"hi"}]}],"max_completion_tokens":4,"logprobs":true,"top_logprobs":2,"tools":[],"chat_template_kwargs":{"a":1}}' > "$dir/chat" ;;
     sentencepiece_fuzz) cp "$root"/tests/data/tokenizer/gguf/spm/*.model "$dir"/ 2>/dev/null || true ;;
   esac
   echo "$dir"

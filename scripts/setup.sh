@@ -8,7 +8,8 @@ build=${1:-$root/build}
 
 packages=(build-essential cmake ninja-build ccache pkg-config
           nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libpcre2-dev libutf8proc-dev libxxhash-dev
-          libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev)
+          libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
+          libcurl4-openssl-dev libssl-dev libboost-dev python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,6 +20,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Python packages of the server's contract tests (the official OpenAI SDK).
+if ! python3 -c "import openai" 2>/dev/null; then
+  echo "setup: installing $(tr '\n' ' ' < "$root/tests/requirements.txt")"
+  python3 -m pip install --quiet --disable-pip-version-check -r "$root/tests/requirements.txt" ||
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages -r "$root/tests/requirements.txt"
 fi
 
 launcher=()

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "autoglm/engine.h"
+#include "autoglm/logprobs.h"
 #include "autoglm/sampling_params.h"
 #include "autoglm/status.h"
 
@@ -55,6 +56,8 @@ struct Request {
   // Incremental text in the events (needs the model's tokenizer; ids only otherwise).
   bool detokenize = true;
   bool skip_special_tokens = true;
+  // Log-probabilities in the events: -1 none; n >= 0: each token's own and its n most likely alternatives.
+  int32_t logprobs = -1;
 };
 
 struct RequestEvent {
@@ -62,12 +65,14 @@ struct RequestEvent {
   std::vector<int32_t>
       tokens;        // new token ids since the last event (the stop token included if one ended it)
   std::string text;  // text completed by these tokens (empty without detokenize)
+  std::vector<TokenLogprobs> logprobs;  // one per token when Request::logprobs >= 0
   bool finished = false;
   FinishReason finish_reason = FinishReason::kLength;  // valid when finished
   Status error;                                        // set (and finished) when the request failed
   // Set on the first event: prompt tokens whose KV came from the prefix cache.
   int32_t cached_prompt_tokens = 0;
   int32_t prompt_tokens = 0;
+  double queue_ms = 0;        // set on the first event: submission to the first step that ran the request
   int32_t n_preemptions = 0;  // valid when finished
 };
 

@@ -106,6 +106,9 @@ class Engine {
                              const ChatOptions& options, std::string* prompt) const;
   // A stream decoder over the engine's tokenizer (skipping special tokens when asked); null without one.
   std::unique_ptr<TextStream> open_text_stream(bool skip_special = true) const;
+  // Same, continuing after `context` (the prompt): the first generated token's text reads as a continuation
+  // of it (a SentencePiece word keeps its leading space).
+  std::unique_ptr<TextStream> open_text_stream(bool skip_special, const std::vector<int32_t>& context) const;
 
  private:
   friend class AsyncEngine;  // serves the same model and tokenizer

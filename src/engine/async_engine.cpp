@@ -22,6 +22,7 @@
 #include "kv/kv_manager.h"
 #include "model/kv_cache.h"
 #include "ops/argmax.h"
+#include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 #include "sched/scheduler.h"
 
@@ -44,6 +45,8 @@ struct LiveRequest {
   // Copied from the scheduler's record before it forgets the request (finish, abort).
   int32_t n_preemptions = 0;
   int32_t cached_prompt_tokens = 0;
+  Timer since_submit;
+  double queue_ms = -1;  // set when a step first runs the request
 
   LiveRequest(RequestId id_, Request r, RequestCallback cb, std::unique_ptr<TextStream> t)
       : id(id_),
@@ -106,7 +109,7 @@ struct AsyncEngine::Impl {
   void step();
   void admit(std::unique_ptr<LiveRequest> r);
   void finish(LiveRequest& r, FinishReason reason, std::vector<int32_t> tokens, std::string text,
-              Status error);
+              Status error, std::vector<TokenLogprobs> logprobs = {});
   void publish_stats(double host_ms, double step_ms, int64_t generated);
   // Running / waiting / KV / prefix figures from the scheduler; `mutex` held.
   void refresh_gauges_locked();
@@ -211,10 +214,11 @@ Status AsyncEngine::submit(Request request, RequestCallback callback, RequestId*
                             std::to_string(m.max_context));
   }
   if (request.max_tokens < 1) return invalid_argument("max_tokens must be >= 1");
+  if (request.logprobs > c.vocab_size) return invalid_argument("logprobs exceeds the vocabulary size");
   const Engine::Impl& e = *m.engine->impl_;
   std::unique_ptr<TextStream> text;
   if (e.tokenizer && (request.detokenize || !request.stop_strings.empty()))
-    text = m.engine->open_text_stream(request.skip_special_tokens);
+    text = m.engine->open_text_stream(request.skip_special_tokens, request.prompt);
   if (!request.stop_strings.empty() && !text)
     return invalid_argument("stop strings need the model's tokenizer");
   if (!callback) return invalid_argument("submit: no callback");
@@ -299,10 +303,11 @@ void AsyncEngine::Impl::admit(std::unique_ptr<LiveRequest> r) {
 }
 
 void AsyncEngine::Impl::finish(LiveRequest& r, FinishReason reason, std::vector<int32_t> tokens,
-                               std::string text, Status error) {
+                               std::string text, Status error, std::vector<TokenLogprobs> logprobs) {
   RequestEvent event;
   event.id = r.id;
   event.tokens = std::move(tokens);
+  event.logprobs = std::move(logprobs);
   event.text = std::move(text);
   if (error.is_ok() && r.text && !r.stopped_by_string && r.request.detokenize) {
     // Whatever the decoders still hold (an incomplete character, text that looked like a stop string).
@@ -319,7 +324,10 @@ void AsyncEngine::Impl::finish(LiveRequest& r, FinishReason reason, std::vector<
   event.error = std::move(error);
   event.prompt_tokens = static_cast<int32_t>(r.request.prompt.size());
   event.n_preemptions = r.n_preemptions;
-  if (!r.started) event.cached_prompt_tokens = r.cached_prompt_tokens;
+  if (!r.started) {
+    event.cached_prompt_tokens = r.cached_prompt_tokens;
+    event.queue_ms = std::max(0.0, r.queue_ms >= 0 ? r.queue_ms : r.since_submit.elapsed_ms());
+  }
   (void)scheduler->release(r.id);  // its record, finished by now (or never added)
   {
     // Before the callback: a client that saw its request finish sees the engine's figures include it.
@@ -339,6 +347,11 @@ void AsyncEngine::Impl::step() {
     // Nothing can run (the scheduler admits any request that fits the pool alone, so this is transient).
     std::this_thread::sleep_for(std::chrono::microseconds(200));
     return;
+  }
+  for (const ScheduledSeq& s : plan.seqs) {
+    auto it = live.find(s.id);
+    if (it != live.end() && it->second->queue_ms < 0)
+      it->second->queue_ms = it->second->since_submit.elapsed_ms();
   }
   Expected<StepKv> kv = scheduler->begin_step(plan);
   std::vector<SequenceSlice> slices;
@@ -400,6 +413,7 @@ void AsyncEngine::Impl::step() {
     std::string text;
     bool finished;
     FinishReason reason;
+    std::vector<TokenLogprobs> logprobs;
   };
   std::vector<Emit> emits;
   int64_t row = 0;
@@ -410,10 +424,15 @@ void AsyncEngine::Impl::step() {
         greedy_ids.empty() ? std::span<float>(logits.data() + row * vocab, static_cast<size_t>(vocab))
                            : std::span<float>();
     ++row;
+    // Log-probabilities come from the raw row: kept before the sampler rewrites it.
+    const bool wants_logprobs = r.request.logprobs >= 0;
+    const std::vector<float> raw_row =
+        wants_logprobs ? std::vector<float>(logits_row.begin(), logits_row.end()) : std::vector<float>();
     const int32_t token = greedy_ids.empty() ? r.sampler.sample(logits_row, r.request.prompt, r.output)
                                              : greedy_ids[static_cast<size_t>(row - 1)];
     r.output.push_back(token);
-    Emit e{&r, token, {}, false, FinishReason::kLength};
+    Emit e{&r, token, {}, false, FinishReason::kLength, {}};
+    if (wants_logprobs) e.logprobs.push_back(token_logprobs(raw_row, token, r.request.logprobs));
     if (r.text) {
       std::string piece = r.text->push(token);
       if (!r.stops.empty()) {
@@ -459,17 +478,19 @@ void AsyncEngine::Impl::step() {
       continue;
     }
     if (e.finished) {
-      finish(r, e.reason, {e.token}, std::move(e.text), Status::ok());
+      finish(r, e.reason, {e.token}, std::move(e.text), Status::ok(), std::move(e.logprobs));
       continue;
     }
     RequestEvent event;
     event.id = r.id;
     event.tokens = {e.token};
     event.text = std::move(e.text);
+    event.logprobs = std::move(e.logprobs);
     if (!r.started) {
       r.started = true;
       event.prompt_tokens = static_cast<int32_t>(r.request.prompt.size());
       event.cached_prompt_tokens = r.cached_prompt_tokens;
+      event.queue_ms = std::max(0.0, r.queue_ms);
     }
     r.callback(event);
   }
@@ -485,7 +506,8 @@ Status AsyncEngine::Impl::fetch_choices(const StepPlan& plan, const TensorView& 
     if (!s.samples) continue;
     const SamplingParams& p = live.at(s.id)->request.sampling;
     all_greedy = all_greedy && !(p.temperature > 0) && p.repetition_penalty == 1.0f &&
-                 p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f;
+                 p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f &&
+                 live.at(s.id)->request.logprobs < 0;
   }
   const int64_t r = logits.shape[0];
   if (all_greedy) {

@@ -25,6 +25,7 @@ class EngineTextStream final : public TextStream {
  public:
   EngineTextStream(const Tokenizer& tokenizer, bool skip_special)
       : decoder_(tokenizer, DecodeOptions{skip_special}) {}
+  void prime(const std::vector<int32_t>& context) { decoder_.prime(context); }
   std::string push(int32_t id) override { return decoder_.push(id); }
   std::string finish() override { return decoder_.finish(); }
 
@@ -173,6 +174,14 @@ Status Engine::detokenize(const std::vector<int32_t>& ids, bool skip_special, st
 std::unique_ptr<TextStream> Engine::open_text_stream(bool skip_special) const {
   if (!impl_->tokenizer) return nullptr;
   return std::make_unique<EngineTextStream>(*impl_->tokenizer, skip_special);
+}
+
+std::unique_ptr<TextStream> Engine::open_text_stream(bool skip_special,
+                                                     const std::vector<int32_t>& context) const {
+  if (!impl_->tokenizer) return nullptr;
+  auto stream = std::make_unique<EngineTextStream>(*impl_->tokenizer, skip_special);
+  stream->prime(context);
+  return stream;
 }
 
 Status Engine::generate(const GenerateRequest& request, GenerateResult* result,

@@ -1,5 +1,6 @@
 #include "tokenizer/stream_decoder.h"
 
+#include <algorithm>
 #include <span>
 
 namespace autoglm {
@@ -27,6 +28,16 @@ size_t complete_utf8_prefix(const std::string& text) {
 
 StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, DecodeOptions options)
     : tokenizer_(tokenizer), options_(options) {}
+
+void StreamDecoder::prime(std::span<const int32_t> context) {
+  // A few tokens are enough context for a decoder (a leading space, a split character).
+  constexpr size_t kContext = 4;
+  const size_t keep = std::min(context.size(), kContext);
+  ids_.assign(context.end() - static_cast<std::ptrdiff_t>(keep), context.end());
+  prefix_offset_ = 0;
+  read_offset_ = ids_.size();
+  window_released_ = tokenizer_.decode(std::span<const int32_t>(ids_), options_).size();
+}
 
 std::string StreamDecoder::push(int32_t id) {
   ids_.push_back(id);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ class StreamDecoder {
   // The tokenizer must outlive the decoder.
   explicit StreamDecoder(const Tokenizer& tokenizer, DecodeOptions options = {});
 
+  // Gives the decoder the tokens before the first one pushed (a prompt), so the first generated token reads
+  // as a continuation: with SentencePiece, "Once" then "▁upon" yields " upon", not "upon". Releases nothing.
+  void prime(std::span<const int32_t> context);
   // Appends a token and returns the text it completes (possibly empty).
   std::string push(int32_t id);
   // Whatever is still held back (an incomplete UTF-8 tail at the end of generation), returned as is.

@@ -11,6 +11,8 @@ void add_bench(CLI::App& app);
 void add_bench_serve(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_tokenize(CLI::App& app);
+void add_download(CLI::App& app);
+void add_serve(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   add_generate(app);
@@ -18,6 +20,8 @@ inline void register_all(CLI::App& app) {
   add_bench_serve(app);
   add_inspect(app);
   add_tokenize(app);
+  add_download(app);
+  add_serve(app);
 }
 
 void set_exit_code(int code);

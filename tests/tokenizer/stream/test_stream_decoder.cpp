@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,8 @@ std::vector<std::string> corpus_texts(size_t every) {
     if (i % every != 0) continue;
     const std::string hex = nlohmann::json::parse(line).at("hex").get<std::string>();
     std::string bytes;
-    for (size_t j = 0; j + 1 < hex.size(); j += 2) bytes += static_cast<char>(std::stoi(hex.substr(j, 2), nullptr, 16));
+    for (size_t j = 0; j + 1 < hex.size(); j += 2)
+      bytes += static_cast<char>(std::stoi(hex.substr(j, 2), nullptr, 16));
     texts.push_back(sanitize_utf8(bytes));
   }
   return texts;
@@ -31,12 +33,12 @@ std::vector<std::string> corpus_texts(size_t every) {
 
 TEST(CompleteUtf8Prefix, HoldsBackOnlyIncompleteTails) {
   EXPECT_EQ(complete_utf8_prefix("abc"), 3u);
-  EXPECT_EQ(complete_utf8_prefix("a\xc3"), 1u);                  // lead of a 2-byte sequence
-  EXPECT_EQ(complete_utf8_prefix("a\xc3\xa9"), 3u);              // é complete
-  EXPECT_EQ(complete_utf8_prefix("\xe2\x82"), 0u);               // 2 of 3 bytes of €
-  EXPECT_EQ(complete_utf8_prefix("x\xf0\x9f\x98"), 1u);          // 3 of 4 bytes of an emoji
+  EXPECT_EQ(complete_utf8_prefix("a\xc3"), 1u);          // lead of a 2-byte sequence
+  EXPECT_EQ(complete_utf8_prefix("a\xc3\xa9"), 3u);      // é complete
+  EXPECT_EQ(complete_utf8_prefix("\xe2\x82"), 0u);       // 2 of 3 bytes of €
+  EXPECT_EQ(complete_utf8_prefix("x\xf0\x9f\x98"), 1u);  // 3 of 4 bytes of an emoji
   EXPECT_EQ(complete_utf8_prefix("x\xf0\x9f\x98\x80"), 5u);
-  EXPECT_EQ(complete_utf8_prefix("x\xff"), 2u);                  // invalid byte: nothing to wait for
+  EXPECT_EQ(complete_utf8_prefix("x\xff"), 2u);  // invalid byte: nothing to wait for
   EXPECT_EQ(complete_utf8_prefix(""), 0u);
 }
 
@@ -61,6 +63,33 @@ TEST_P(StreamDecoderTest, PiecesConcatenateToTheFullDecode) {
     ++checked;
   }
   EXPECT_GT(checked, 300);
+}
+
+// A stream continuing a prompt: the pieces are exactly what the full decode adds to the prompt's decode, so
+// text a client appends to its prompt reads as the model's continuation (SentencePiece keeps the space).
+TEST_P(StreamDecoderTest, PrimedStreamContinuesThePrompt) {
+  auto tokenizer = load_tokenizer(test::shared_data_dir() + "/" + GetParam());
+  ASSERT_TRUE(tokenizer.has_value()) << tokenizer.status().to_string();
+  int checked = 0;
+  for (const std::string& text : corpus_texts(7)) {
+    const std::vector<int32_t> ids = (*tokenizer)->encode(text, EncodeOptions{false, false});
+    if (ids.size() < 4) continue;
+    const size_t split = ids.size() / 2;
+    const std::span<const int32_t> all(ids);
+    const std::string prompt_text = (*tokenizer)->decode(all.first(split));
+    const std::string full = (*tokenizer)->decode(ids);
+    // Only where the full decode starts with the prompt's (byte-level merges can rewrite the boundary).
+    if (full.compare(0, prompt_text.size(), prompt_text) != 0) continue;
+    StreamDecoder stream(**tokenizer);
+    stream.prime(all.first(split));
+    std::string joined;
+    for (size_t i = split; i < ids.size(); ++i)
+      joined += stream.push(ids[i]);
+    joined += stream.finish();
+    EXPECT_EQ(joined, full.substr(prompt_text.size())) << GetParam() << ": " << text.substr(0, 80);
+    ++checked;
+  }
+  EXPECT_GT(checked, 200);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tokenizers, StreamDecoderTest,

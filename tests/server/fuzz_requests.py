@@ -1,0 +1,1107 @@
+#!/usr/bin/env python3
+"""Hostile-request fuzzer for a live `autoglm serve`.
+
+Usage:
+  python3 tests/server/fuzz_requests.py --url http://127.0.0.1:PORT --seconds 30 --seed 1 \\
+      [--workers 8] [--canaries 2] [--slow 3] [--max-body-mib 8] [--model NAME] [--api-key K] \\
+      [--server-pid PID] [--allow-accept] [--save DIR]
+
+For --seconds, --workers tasks send randomly generated bad requests (seeded: worker W draws from
+random.Random("SEED-W")) while --canaries tasks keep sending well-formed streaming requests and --slow tasks
+dribble requests a byte at a time. The bad requests cover: invalid JSON (truncated, random bytes, non-objects,
+NaN, comments, trailing garbage), a wrong JSON type for every request field, bad inner structure (messages,
+prompt token ids, stop, stream_options, logit_bias), huge and non-finite numbers, huge strings and arrays
+within the body limit, nesting 100k deep, invalid UTF-8 and hostile Unicode, bodies over the limit
+(expects 413), wrong methods and paths, missing and garbage headers, broken Content-Length and chunked framing,
+bodies cut off mid-way (by FIN and by RST), streams abandoned mid-way, and pipelined requests.
+
+What must hold:
+  * every response is valid HTTP/1.1 (strict status line, header and chunked/length framing; no chunked
+    response to an HTTP/1.0 request), and pipelined responses come back in order;
+  * no 5xx (except 501/505 where a case names them: an unknown method or transfer coding, an HTTP version the
+    server does not speak);
+  * every error response (status >= 400 with a body) is application/json shaped
+    {"error": {"message": str, "type": str, "param": str|null, "code": str|int|null}};
+  * requests that break the API contract get a 4xx (a 2xx is reported as "accepted"; --allow-accept lists
+    those as warnings instead of failing);
+  * any 200 to a completion request is a valid completion (streams: the load test's checks);
+  * every canary completes correctly (one id, one finish_reason, a usage chunk, [DONE]);
+  * at the end GET /health answers 200 and, with --server-pid, the process is still alive.
+
+Each violation prints the case, the reason and the start of the offending request; --save DIR writes the full
+request bytes there for replaying (e.g. `nc HOST PORT < DIR/violation-1.bin`). Exit status 1 on any violation.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "load"))
+from load_test import (ConnectionClosed, Malformed, ProtocolError, Reader, StreamCheck, StreamFailed,  # noqa: E402
+                       close_writer, first_model, open_connection, parse_url, read_response_body,
+                       read_response_head, simple_request)
+
+RAW = "\x00raw\x00"  # placeholder for number literals Python's json cannot write (1e999, 1 and 400 zeros)
+
+
+class Expect:
+    """What one response must look like.
+
+    kind: "error" (a 4xx), "ok" (a 2xx) or "any" (either). statuses: if given, the only statuses allowed.
+    may_close: the server may close the connection instead of answering. may_hang: it may wait for more
+    bytes (the case then ends after a short wait)."""
+
+    def __init__(self, kind, statuses=None, method="POST", may_close=False, may_hang=False):
+        self.kind = kind
+        self.statuses = set(statuses) if statuses else None
+        self.method = method
+        self.may_close = may_close
+        self.may_hang = may_hang
+
+
+class Case:
+    def __init__(self, name, data, expects, *, body=None, path=None, http10=False, cut=False, rst=False,
+                 abandon=False, timeout=60):
+        self.name = name
+        self.data = data  # bytes, or a list of byte strings written one after another
+        self.expects = expects
+        self.body = body  # the request's JSON object, when it has one (to check a 200 against)
+        self.path = path
+        self.http10 = http10
+        self.cut = cut  # close right after sending, wanting no answer
+        self.rst = rst  # close by reset rather than FIN
+        self.abandon = abandon  # close once the response has started
+        self.timeout = timeout
+
+    def raw(self):
+        return self.data if isinstance(self.data, bytes) else b"".join(self.data)
+
+
+class Ctx:
+    def __init__(self, args, model):
+        self.host, self.port = parse_url(args.url)
+        self.hostport = f"{self.host}:{self.port}"
+        self.model = model
+        self.api_key = args.api_key
+        self.max_body = int(args.max_body_mib * 1024 * 1024)
+        self.allow_accept = args.allow_accept
+        self.save = args.save
+        self.violations = []
+        self.warnings = []
+        self.cases = {}
+        self.canaries = 0
+        self.canary_max_s = 0.0
+        self.slow_done = 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Request building
+
+
+def dumps(body, rng=None):
+    """JSON text; non-ASCII is sometimes escaped, sometimes raw UTF-8 (lone surrogates then become the
+    invalid three-byte sequences a careless encoder writes)."""
+    raws = []
+
+    def swap(v):
+        if isinstance(v, RawNumber):
+            raws.append(v.text)
+            return RAW
+        if isinstance(v, dict):
+            return {k: swap(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [swap(x) for x in v]
+        return v
+
+    escaped = rng is None or rng.random() < 0.5
+    text = json.dumps(swap(body), ensure_ascii=escaped)
+    for r in raws:
+        text = text.replace(json.dumps(RAW, ensure_ascii=escaped), r, 1)
+    return text.encode("utf-8", "surrogatepass")
+
+
+class RawNumber:
+    def __init__(self, text):
+        self.text = text
+
+
+def head(ctx, method, path, headers=(), version="1.1", host=True, auth=True):
+    lines = [f"{method} {path} HTTP/{version}"]
+    if host:
+        lines.append(f"Host: {ctx.hostport}")
+    if auth and ctx.api_key:
+        lines.append(f"Authorization: Bearer {ctx.api_key}")
+    lines.extend(headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+
+def post(ctx, path, body, headers=(), version="1.1", ctype="application/json"):
+    hs = [f"Content-Type: {ctype}"] if ctype else []
+    hs += [f"Content-Length: {len(body)}", *headers]
+    return head(ctx, "POST", path, hs, version) + body
+
+
+def base_body(ctx, rng, chat):
+    body = {"model": ctx.model, "max_tokens": rng.randint(1, 4), "temperature": 0}
+    if chat:
+        body["messages"] = [{"role": "user", "content": "fuzz"}]
+    else:
+        body["prompt"] = "fuzz"
+    if rng.random() < 0.5:
+        body["stream"] = True
+        if rng.random() < 0.7:
+            body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def json_case(ctx, rng, name, kind, body, chat=None, statuses=None, timeout=60):
+    """A POST of `body` (an object or raw bytes) to the chat or completions endpoint."""
+    if chat is None:
+        chat = "messages" in body if isinstance(body, dict) else rng.random() < 0.5
+    path = "/v1/chat/completions" if chat else "/v1/completions"
+    data = body if isinstance(body, bytes) else dumps(body, rng)
+    return Case(name, post(ctx, path, data), [Expect(kind, statuses)], body=body if isinstance(body, dict) else None,
+                path=path, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Case generators. Each takes (ctx, rng) and returns a Case.
+
+COMMON_FIELDS = {
+    "model": ("str",), "max_tokens": ("int",), "temperature": ("int", "float"), "top_p": ("int", "float"),
+    "n": ("int",), "stop": ("str", "list"), "seed": ("int",), "stream": ("bool",), "stream_options": ("obj",),
+    "presence_penalty": ("int", "float"), "frequency_penalty": ("int", "float"), "user": ("str",),
+    "logit_bias": ("obj",),
+}
+COMPLETION_FIELDS = dict(COMMON_FIELDS, prompt=("str", "list"), logprobs=("int",), echo=("bool",),
+                         best_of=("int",), suffix=("str",))
+CHAT_FIELDS = dict(COMMON_FIELDS, messages=("list",), logprobs=("bool",), top_logprobs=("int",),
+                   max_completion_tokens=("int",), response_format=("obj",), tools=("list",),
+                   tool_choice=("str", "obj"), parallel_tool_calls=("bool",))
+REQUIRED = {"model", "prompt", "messages"}
+# Fields every OpenAI-compatible server interprets, so a bad value must be refused. Others (tools, echo,
+# logit_bias...) a server may not implement and ignore, so for them a 2xx is acceptable, though a 4xx must
+# still be well-formed.
+STRICT = {"model", "prompt", "messages", "max_tokens", "temperature", "top_p", "n", "stop", "seed", "logprobs",
+          "top_logprobs", "stream", "stream_options", "presence_penalty", "frequency_penalty"}
+
+
+def strictness(field, kind):
+    return kind if field in STRICT else "any"
+
+TYPE_SAMPLES = {
+    "str": ["x", "", "16", "true"], "int": [7, 0, -1], "float": [0.5, -2.5], "bool": [True, False],
+    "list": [[], [1], ["x"], [None]], "obj": [{}, {"a": 1}, {"include_usage": True}], "null": [None],
+}
+
+
+def case_wrong_type(ctx, rng):
+    chat = rng.random() < 0.5
+    fields = CHAT_FIELDS if chat else COMPLETION_FIELDS
+    field = rng.choice(sorted(fields))
+    wrong = [t for t in TYPE_SAMPLES if t not in fields[field] and (t != "null" or field in REQUIRED)]
+    t = rng.choice(wrong)
+    body = base_body(ctx, rng, chat)
+    body[field] = rng.choice(TYPE_SAMPLES[t])
+    if rng.random() < 0.1:
+        del body[field]  # a missing required field, or a missing optional one (then valid)
+        return json_case(ctx, rng, f"missing {field}", "error" if field in REQUIRED else "any", body, chat)
+    return json_case(ctx, rng, f"wrong type {field}={t}", strictness(field, "error"), body, chat)
+
+
+def case_null_optional(ctx, rng):
+    chat = rng.random() < 0.5
+    fields = CHAT_FIELDS if chat else COMPLETION_FIELDS
+    field = rng.choice(sorted(set(fields) - REQUIRED))
+    body = base_body(ctx, rng, chat)
+    body[field] = None
+    return json_case(ctx, rng, f"null {field}", "any", body, chat)
+
+
+# (field, value, expectation, chat only / completions only / both)
+INNER = [
+    ("prompt", [1.5], "error", "c"), ("prompt", [True], "error", "c"), ("prompt", [None], "error", "c"),
+    ("prompt", [{}], "error", "c"), ("prompt", [[1.5]], "error", "c"), ("prompt", [-1], "error", "c"),
+    ("prompt", [10**12], "error", "c"), ("prompt", [2**64], "error", "c"), ("prompt", [2**31 - 1], "error", "c"),
+    ("prompt", [], "any", "c"), ("prompt", "", "any", "c"), ("prompt", [0], "any", "c"),
+    ("prompt", ["a", "b"], "any", "c"), ("prompt", [[1, 2], [3]], "any", "c"), ("prompt", [[]], "any", "c"),
+    ("messages", [], "error", "m"), ("messages", [1], "error", "m"), ("messages", ["x"], "error", "m"),
+    ("messages", [{}], "error", "m"), ("messages", [[]], "error", "m"),
+    ("messages", [{"role": 1, "content": "x"}], "error", "m"),
+    ("messages", [{"role": "user", "content": 1}], "error", "m"),
+    ("messages", [{"role": "user", "content": {"a": 1}}], "error", "m"),
+    ("messages", [{"role": "bogus", "content": "x"}], "error", "m"),
+    ("messages", [{"content": "x"}], "error", "m"),
+    ("messages", [{"role": "user", "content": [1]}], "error", "m"),
+    ("messages", [{"role": "user"}], "any", "m"),
+    ("messages", [{"role": "user", "content": None}], "any", "m"),
+    ("messages", [{"role": "user", "content": ""}], "any", "m"),
+    ("messages", [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "any", "m"),
+    ("messages", [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}],
+     "any", "m"),
+    ("messages", [{"role": "user", "content": [{"type": "text"}]}], "any", "m"),
+    ("messages", [{"role": "system", "content": "x"}], "any", "m"),
+    ("messages", [{"role": "assistant", "content": "x"}], "any", "m"),
+    ("messages", [{"role": "tool", "content": "x"}], "any", "m"),
+    ("messages", [{"role": "user", "content": "x", "name": "bob", "extra": [1]}], "any", "m"),
+    ("messages", [{"role": "user", "content": "x"}, {"role": "assistant", "content": None,
+                                                     "tool_calls": [{"id": 1}]}], "any", "m"),
+    ("stop", [1], "error", "b"), ("stop", [None], "error", "b"), ("stop", [[]], "error", "b"),
+    ("stop", [{}], "error", "b"), ("stop", ["a", "b", "c", "d", "e"], "any", "b"), ("stop", [""], "any", "b"),
+    ("stop", "", "any", "b"), ("stop", [], "any", "b"), ("stop", ["\ud800"], "any", "b"),
+    ("stream_options", {"include_usage": "yes"}, "error", "b"), ("stream_options", {"include_usage": 1}, "error", "b"),
+    ("stream_options", {"include_usage": None}, "any", "b"), ("stream_options", {"bogus": 1}, "any", "b"),
+    ("logit_bias", {"1": "x"}, "error", "b"), ("logit_bias", {"1": [1]}, "error", "b"),
+    ("logit_bias", {"1": RawNumber("1e999")}, "error", "b"), ("logit_bias", {"x": 1}, "any", "b"),
+    ("logit_bias", {"-1": 1}, "any", "b"), ("logit_bias", {"99999999999": 1}, "any", "b"),
+    ("logit_bias", {"1": 1000}, "any", "b"), ("logit_bias", {"1": -100}, "any", "b"),
+    ("response_format", {"type": "bogus"}, "any", "m"), ("response_format", {"type": 1}, "error", "m"),
+    ("tools", [1], "error", "m"), ("tools", [{"type": "function"}], "any", "m"),
+    ("tool_choice", "bogus", "any", "m"),
+    # A server with one model may ignore the name; one that checks it answers 404 model_not_found.
+    ("model", "no-such-model", "any", "b"), ("model", "", "any", "b"), ("model", "x" * 100000, "any", "b"),
+    ("model", "\ud800", "any", "b"),
+    ("user", "u" * 100000, "any", "b"), ("suffix", "s", "any", "c"), ("echo", True, "any", "c"),
+    ("best_of", 2, "any", "c"), ("n", 2, "any", "b"), ("bogus_field", 1, "any", "b"),
+]
+
+
+def case_inner(ctx, rng):
+    field, value, kind, where = rng.choice(INNER)
+    chat = {"c": False, "m": True}.get(where, rng.random() < 0.5)
+    body = base_body(ctx, rng, chat)
+    body[field] = value
+    shown = json.dumps(value, default=lambda o: o.text)[:40]
+    return json_case(ctx, rng, f"{field}={shown}", strictness(field, kind), body, chat)
+
+
+INT_FIELDS = ["max_tokens", "n", "seed", "top_logprobs", "logprobs", "max_completion_tokens", "best_of"]
+FLOAT_FIELDS = ["temperature", "top_p", "presence_penalty", "frequency_penalty"]
+# value -> expectation, per field group. Out of range but meaningful values are "any"; values no sampler can
+# use (negative counts, infinities, floats where integers belong, counts past 2^63) are "error".
+NUMBERS = {
+    "max_tokens": [(-1, "error"), (0, "any"), (2**31, "any"), (2**63 - 1, "any"), (2**63, "any"), (2**64, "error"),
+                   (-2**63 - 1, "error"), (1e308, "error"), (RawNumber("1e999"), "error"), (1.5, "error"),
+                   (RawNumber("1" + "0" * 400), "error")],
+    "max_completion_tokens": [(-1, "error"), (2**64, "error"), (1e308, "error"), (0, "any")],
+    "n": [(0, "error"), (-1, "error"), (2**64, "error"), (1e308, "error"), (1000000, "error"), (2**31, "error")],
+    "seed": [(-1, "any"), (2**63 - 1, "any"), (-2**63, "any"), (2**64, "any"), (2**64 - 1, "any"),
+             (1e308, "error"), (RawNumber("1e999"), "error"), (0.5, "error")],
+    "top_logprobs": [(-1, "error"), (2**64, "error"), (1e308, "error"), (1000, "any"), (0, "any")],
+    "logprobs": [(-1, "error"), (2**64, "error"), (1e308, "error"), (100, "any"), (0, "any")],
+    "best_of": [(0, "error"), (-1, "error"), (2**64, "error"), (1e308, "error")],
+    "temperature": [(-1, "error"), (-1e-300, "error"), (1e308, "any"), (-1e308, "error"), (RawNumber("1e999"), "error"),
+                    (RawNumber("-1e999"), "error"), (0, "any"), (5e-324, "any"), (2, "any"), (100, "any")],
+    "top_p": [(-0.5, "error"), (1.5, "error"), (1e308, "error"), (RawNumber("1e999"), "error"), (0, "any"),
+              (5e-324, "any"), (1, "any")],
+    "presence_penalty": [(1e308, "error"), (-1e308, "error"), (RawNumber("1e999"), "error"), (3, "any"),
+                         (-2, "any")],
+    "frequency_penalty": [(1e308, "error"), (-1e308, "error"), (RawNumber("-1e999"), "error"), (3, "any"),
+                          (2, "any")],
+}
+
+
+def case_number(ctx, rng):
+    field = rng.choice(sorted(NUMBERS))
+    value, kind = rng.choice(NUMBERS[field])
+    chat = True if field in ("top_logprobs", "max_completion_tokens") else (
+        False if field in ("logprobs", "best_of") else rng.random() < 0.5)
+    body = base_body(ctx, rng, chat)
+    body[field] = value
+    if field == "top_logprobs":
+        body["logprobs"] = True
+    shown = value.text[:20] if isinstance(value, RawNumber) else value
+    return json_case(ctx, rng, f"number {field}={shown}", strictness(field, kind), body, chat)
+
+
+def case_invalid_json(ctx, rng):
+    chat = rng.random() < 0.5
+    good = dumps(base_body(ctx, rng, chat))
+    m = ctx.model.encode()
+    variants = [
+        ("truncated", lambda: good[: rng.randint(1, len(good) - 1)]),
+        ("random bytes", lambda: rng.randbytes(rng.randint(1, 2000))),
+        ("empty", lambda: b""),
+        ("not an object", lambda: rng.choice([b"null", b"[]", b"1", b'"s"', b"true", b"[{}]", b"-0"])),
+        ("trailing garbage", lambda: good + b"xyz"),
+        ("two objects", lambda: good + good),
+        ("NaN", lambda: b'{"model":"' + m + b'","prompt":"x","temperature":NaN}'),
+        ("Infinity", lambda: b'{"model":"' + m + b'","prompt":"x","temperature":-Infinity}'),
+        ("comment", lambda: b'{"model":"' + m + b'",/* c */"prompt":"x"}'),
+        ("single quotes", lambda: b"{'model':'" + m + b"','prompt':'x'}"),
+        ("leading zero", lambda: b'{"model":"' + m + b'","prompt":"x","max_tokens":01}'),
+        ("bad number", lambda: b'{"model":"' + m + b'","prompt":"x","max_tokens":' + rng.choice(
+            [b"1.", b".5", b"-", b"1e", b"+1", b"0x10", b"1_0"]) + b"}"),
+        ("raw control char", lambda: b'{"model":"' + m + b'","prompt":"a\x01\nb"}'),
+        ("bad escape", lambda: b'{"model":"' + m + b'","prompt":"\\x41 \\u12"}'),
+        ("unterminated string", lambda: b'{"model":"' + m + b'","prompt":"abc'),
+        ("trailing comma", lambda: b'{"model":"' + m + b'","prompt":"x",}'),
+        ("missing colon", lambda: b'{"model" "' + m + b'"}'),
+        ("utf-16", lambda: good.decode().encode("utf-16")),
+        ("bytes flipped", lambda: bytes(b ^ (1 << rng.randint(0, 7)) if rng.random() < 0.05 else b for b in good)),
+    ]
+    name, make = rng.choice(variants)
+    data = make()
+    kind = "any" if name == "bytes flipped" else "error"  # flips may well leave a valid request
+    return json_case(ctx, rng, f"invalid json: {name}", kind, data, chat)
+
+
+def case_lenient_json(ctx, rng):
+    """Valid JSON in unusual shapes: all must be accepted or rejected cleanly."""
+    chat = rng.random() < 0.5
+    body = base_body(ctx, rng, chat)
+    text = dumps(body)
+    variants = [
+        ("whitespace", b" \t\r\n" + text.replace(b",", b" ,\n\t ") + b"\n\n"),
+        ("duplicate key", text[:-1] + b',"max_tokens":"x","max_tokens":2}'),
+        ("BOM", b"\xef\xbb\xbf" + text),
+        ("huge number in unknown field", text[:-1] + b',"x":1' + b"0" * 5000 + b"}"),
+        ("deep object in unknown field", text[:-1] + b',"x":' + b'{"a":' * 100000 + b"1" + b"}" * 100000 + b"}"),
+        ("deep array in unknown field", text[:-1] + b',"x":' + b"[" * 100000 + b"]" * 100000 + b"}"),
+        ("escaped keys", text.replace(b'"model"', b'"\\u006dodel"')),
+    ]
+    name, data = rng.choice(variants)
+    return json_case(ctx, rng, f"json: {name}", "any", data, chat)
+
+
+def case_nesting(ctx, rng):
+    depth = rng.choice([1000, 100000, 1000000])
+    m = ctx.model.encode()
+    variants = [
+        ("open arrays", b"[" * depth),
+        ("closed arrays", b"[" * depth + b"]" * depth),
+        ("open objects", b'{"a":' * depth),
+        ("prompt", b'{"model":"' + m + b'","prompt":' + b"[" * depth + b"]" * depth + b"}"),
+        ("messages", b'{"model":"' + m + b'","messages":' + b"[" * depth + b"]" * depth + b"}"),
+        ("stop", b'{"model":"' + m + b'","prompt":"x","stop":' + b"[" * depth + b"]" * depth + b"}"),
+        ("content", b'{"model":"' + m + b'","messages":[{"role":"user","content":' + b'{"a":' * depth + b"1" +
+         b"}" * depth + b"}]}"),
+    ]
+    name, data = rng.choice(variants)
+    if len(data) > ctx.max_body:
+        data = data[: ctx.max_body]
+    return json_case(ctx, rng, f"nesting {depth} {name}", "error", data, chat=name in ("messages", "content"))
+
+
+HOSTILE_TEXT = [
+    "\u0000abc\u0000", "\U0001F600" * 500, "\u202e\u0645\u0631\u062d\u0628\u0627", "\u2028\u2029", "e\u0301" * 1000,
+    "\ufeff\ufffe\uffff", "\ud800", "\udfff\ud800", "a\ud83d", "<|endoftext|><|im_start|>system",
+    "\x7f\x1b[31m", "%s%n%x" * 100, "\\" * 1000 + '"',
+]
+INVALID_UTF8 = [b"\xff", b"\xfe\xff", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+                b"\xc3", b"\x80\x80", b"\xf8\x88\x80\x80\x80", b"a\xe2\x82"]
+
+
+def case_unicode(ctx, rng):
+    chat = rng.random() < 0.5
+    body = base_body(ctx, rng, chat)
+    where = "messages" if chat else "prompt"
+    if rng.random() < 0.5:
+        text = rng.choice(HOSTILE_TEXT)
+        if chat:
+            body["messages"][0]["content"] = text
+        else:
+            body["prompt"] = text
+        return json_case(ctx, rng, f"unicode {where} {text[:12]!r}", "any", body, chat)
+    bad = rng.choice(INVALID_UTF8)
+    field = rng.choice([where, "model", "stop", "user"])
+    data = dumps(dict(body, **({"stop": "MARK"} if field == "stop" else {}), **(
+        {"user": "MARK"} if field == "user" else {})))
+    if field == "model":
+        data = data.replace(json.dumps(ctx.model).encode(), b'"' + ctx.model.encode() + bad + b'"', 1)
+    elif field in ("stop", "user"):
+        data = data.replace(b'"MARK"', b'"x' + bad + b'"', 1)
+    else:
+        data = data.replace(b'"fuzz"', b'"fu' + bad + b'zz"', 1)
+    return json_case(ctx, rng, f"invalid utf-8 {field} {bad!r}", "any", data, chat)
+
+
+def case_huge(ctx, rng):
+    """Large but within the body limit: must be answered (400 context length, or a completion)."""
+    chat = rng.random() < 0.5
+    body = base_body(ctx, rng, chat)
+    body["max_tokens"] = 1
+    budget = min(ctx.max_body * 3 // 4, 6 * 1024 * 1024)
+    variant = rng.choice(["prompt", "token ids", "messages", "stop", "logit_bias", "user", "unknown array"])
+    if variant == "prompt":
+        text = "lorem ipsum " * (budget // 12)
+        if chat:
+            body["messages"][0]["content"] = text
+        else:
+            body["prompt"] = text
+    elif variant == "token ids":
+        chat = False
+        body = base_body(ctx, rng, False)
+        body["prompt"] = [rng.randrange(1, 100)] * (budget // 4)
+    elif variant == "messages":
+        chat = True
+        body = base_body(ctx, rng, True)
+        body["messages"] = [{"role": "user", "content": "hi"}] * (budget // 34)
+    elif variant == "stop":
+        body["stop"] = ["x" * 100] * (budget // 104)
+    elif variant == "logit_bias":
+        body["logit_bias"] = {str(i): 1 for i in range(budget // 14)}
+    elif variant == "user":
+        body["user"] = "u" * budget
+    else:
+        body["x"] = [1] * (budget // 2)
+    return json_case(ctx, rng, f"huge {variant}", "any", body, chat, timeout=120)
+
+
+def case_oversized(ctx, rng):
+    over = ctx.max_body + rng.choice([1, 1024 * 1024])
+    chat = rng.random() < 0.5
+    path = "/v1/chat/completions" if chat else "/v1/completions"
+    variant = rng.choice(["sent", "declared only", "declared 2^63", "declared 20 digits", "chunked"])
+    if variant == "sent":
+        prefix = b'{"model":"' + ctx.model.encode() + b'","prompt":"'
+        body = prefix + b"a" * (over - len(prefix) - 2) + b'"}'
+        parts = [head(ctx, "POST", path, ["Content-Type: application/json", f"Content-Length: {len(body)}"])]
+        parts += [body[i : i + 256 * 1024] for i in range(0, len(body), 256 * 1024)]
+        return Case("oversized body", parts, [Expect("error", {413})], timeout=60)
+    if variant == "declared only":
+        return Case("oversized Content-Length, no body", head(ctx, "POST", path, [
+            "Content-Type: application/json", f"Content-Length: {over}"]), [Expect("error", {413})])
+    if variant == "declared 2^63":
+        return Case("Content-Length 2^63", head(ctx, "POST", path, [
+            "Content-Type: application/json", f"Content-Length: {2**63}"]), [Expect("error", {400, 413})])
+    if variant == "declared 20 digits":
+        return Case("Content-Length 20 digits", head(ctx, "POST", path, [
+            "Content-Type: application/json", "Content-Length: 99999999999999999999"]), [Expect("error", {400, 413})])
+    piece = b"a" * (512 * 1024)
+    parts = [head(ctx, "POST", path, ["Content-Type: application/json", "Transfer-Encoding: chunked"])]
+    parts += [b"%x\r\n%s\r\n" % (len(piece), piece)] * (over // len(piece) + 1) + [b"0\r\n\r\n"]
+    return Case("oversized chunked body", parts, [Expect("error", {413, 400, 411, 501})])
+
+
+def case_method_path(ctx, rng):
+    body = dumps(base_body(ctx, rng, False))
+    variant = rng.randrange(6)
+    if variant == 0:
+        method = rng.choice(["GET", "PUT", "DELETE", "PATCH"])
+        path = rng.choice(["/v1/completions", "/v1/chat/completions"])
+        return Case(f"{method} {path}", head(ctx, method, path, [f"Content-Length: {len(body)}"]) + body,
+                    [Expect("error", {404, 405})])
+    if variant == 1:
+        method = rng.choice(["POST", "PUT", "DELETE"])
+        path = rng.choice(["/health", "/v1/models", "/metrics"])
+        return Case(f"{method} {path}", head(ctx, method, path, ["Content-Length: 0"]), [Expect("error", {404, 405})])
+    if variant == 2:
+        method = rng.choice(["FOO", "post", "BREW", "G\x00ET", "TRACE", "CONNECT"])
+        return Case(f"method {method!r}", head(ctx, method, "/v1/completions", [f"Content-Length: {len(body)}"]) +
+                    body, [Expect("error", {400, 404, 405, 501})])
+    if variant == 3:
+        path = rng.choice(["/v1/completionsX", "/V1/COMPLETIONS", "/../../etc/passwd",
+                           "/v1/%2e%2e/health", "/%00", "/v1/completions%00", "/v2/completions",
+                           "/v1/models/../../etc/passwd", "/\xff\xfe", "/v1/models/%ff"])
+        return Case(f"path {path!r}", post(ctx, path, body), [Expect("error", {400, 404, 405})])
+    if variant == 4:
+        path = rng.choice(["/", "/v1", "/v1/", "/v1/models?x=1&y", "/health?", "/v1/models#frag",
+                           f"http://{ctx.hostport}/health", "*", "/v1/models/" + ctx.model])
+        method = "OPTIONS" if path == "*" else rng.choice(["GET", "HEAD", "OPTIONS"])
+        return Case(f"{method} {path}", head(ctx, method, path), [Expect("any", method=method)])
+    path = "/" + "a" * rng.choice([8000, 100000])
+    return Case(f"path of {len(path)} bytes", head(ctx, "GET", path), [Expect("error", {400, 404, 414, 431})])
+
+
+def case_headers(ctx, rng):
+    body = dumps(base_body(ctx, rng, False))
+    path = "/v1/completions"
+    ok_head = [f"Host: {ctx.hostport}", "Content-Type: application/json"] + (
+        [f"Authorization: Bearer {ctx.api_key}"] if ctx.api_key else [])
+
+    def raw(lines, payload=body, line_end=b"\r\n"):
+        return line_end.join(x if isinstance(x, bytes) else x.encode("latin-1") for x in lines) + line_end * 2 + payload
+
+    variants = [
+        ("no Host", lambda: (raw([f"POST {path} HTTP/1.1", "Content-Type: application/json",
+                                  f"Content-Length: {len(body)}"] + ok_head[2:]), [Expect("any")])),
+        ("no Content-Length", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head]),
+                                       [Expect("error", {400, 411}, may_close=True)])),
+        ("header without colon", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "Garbage",
+                                               f"Content-Length: {len(body)}"]), [Expect("error", {400})])),
+        ("space in header name", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, f"Content Length: {len(body)}",
+                                               f"Content-Length: {len(body)}"]), [Expect("error", {400})])),
+        ("space before colon", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, f"Content-Length : {len(body)}"]),
+                                        [Expect("error", {400})])),
+        ("NUL in header", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "X-A: a\x00b",
+                                        f"Content-Length: {len(body)}"]), [Expect("error", {400})])),
+        ("obs-fold", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "X-A: a", " folded",
+                                   f"Content-Length: {len(body)}"]), [Expect("any")])),
+        ("huge header", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "X-A: " + "a" * 200000,
+                                      f"Content-Length: {len(body)}"]), [Expect("error", {400, 431}, may_close=True)])),
+        ("many headers", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, *[f"X-{i}: v" for i in range(30000)],
+                                       f"Content-Length: {len(body)}"]), [Expect("error", {400, 431}, may_close=True)])),
+        ("some headers", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, *[f"X-{i}: v" for i in range(300)],
+                                       f"Content-Length: {len(body)}"]), [Expect("any")])),
+        ("negative Content-Length", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "Content-Length: -1"]),
+                                             [Expect("error", {400})])),
+        ("junk Content-Length", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "Content-Length: 12abc"]),
+                                         [Expect("error", {400})])),
+        ("hex Content-Length", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "Content-Length: 0x10"]),
+                                        [Expect("error", {400})])),
+        ("two Content-Lengths", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, f"Content-Length: {len(body)}",
+                                              f"Content-Length: {len(body) + 1}"]), [Expect("error", {400})])),
+        ("list Content-Length", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head,
+                                              f"Content-Length: {len(body)}, {len(body) + 1}"]),
+                                         [Expect("error", {400})])),
+        ("short Content-Length", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head,
+                                               f"Content-Length: {len(body) // 2}"]), [Expect("error")])),
+        ("Content-Length and chunked", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, f"Content-Length: 5",
+                                                     "Transfer-Encoding: chunked"],
+                                                    b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)),
+                                                [Expect("any", may_close=True)])),
+        ("unknown transfer coding", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "Transfer-Encoding: gzip"]),
+                                             [Expect("error", {400, 411, 501}, may_close=True)])),
+        ("chunked", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "Transfer-Encoding: chunked"],
+                                 b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7])
+                                          for i in range(0, len(body), 7)) + b"0\r\n\r\n"),
+                             [Expect("any", {200, 400, 411, 501})])),
+        ("bad chunk size", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "Transfer-Encoding: chunked"],
+                                        b"zz\r\n" + body + b"\r\n0\r\n\r\n"),
+                                    [Expect("error", {400, 411, 501}, may_close=True)])),
+        ("chunk size overflow", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "Transfer-Encoding: chunked"],
+                                             b"ffffffffffffffffff\r\n" + body),
+                                         [Expect("error", {400, 411, 413, 501}, may_close=True)])),
+        ("Expect: 100-continue", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "Expect: 100-continue",
+                                               f"Content-Length: {len(body)}"]), [Expect("any")])),
+        ("Expect: bogus", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head, "Expect: 200-ok",
+                                        f"Content-Length: {len(body)}"]), [Expect("any", {200, 400, 417})])),
+        ("text/plain", lambda: (raw([f"POST {path} HTTP/1.1", f"Host: {ctx.hostport}", "Content-Type: text/plain",
+                                     f"Content-Length: {len(body)}"] + ok_head[2:]), [Expect("any")])),
+        ("garbage Authorization", lambda: (raw([f"POST {path} HTTP/1.1", *ok_head[:2],
+                                                b"Authorization: Bearer \xff\xfe" + b"A" * 5000,
+                                                f"Content-Length: {len(body)}"]), [Expect("any")])),
+        ("HTTP/9.9", lambda: (raw([f"POST {path} HTTP/9.9", *ok_head, f"Content-Length: {len(body)}"]),
+                              [Expect("error", {400, 505}, may_close=True)])),
+        ("HTTP/1.1x", lambda: (raw([f"POST {path} HTTP/1.1x", *ok_head, f"Content-Length: {len(body)}"]),
+                               [Expect("error", {400, 505}, may_close=True)])),
+        ("HTTP/2 preface", lambda: (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00" * 30,
+                                    [Expect("error", {400, 505}, may_close=True)])),
+        ("no version", lambda: (raw([f"GET /health", *ok_head]), [Expect("error", {400, 505}, may_close=True)])),
+        ("lowercase version", lambda: (raw([f"GET /health http/1.1", *ok_head]),
+                                       [Expect("error", {400, 505}, may_close=True)])),
+        ("bare LF", lambda: (raw([f"GET /health HTTP/1.1", f"Host: {ctx.hostport}"], b"", b"\n"),
+                             [Expect("any", may_close=True, may_hang=True)])),
+        ("random request line", lambda: (rng.randbytes(rng.randint(1, 300)).replace(b"\r\n\r\n", b"") + b"\r\n\r\n",
+                                         [Expect("error", {400, 404, 405, 414, 431, 501, 505}, may_close=True,
+                                                 may_hang=True)])),
+        ("leading CRLFs", lambda: (b"\r\n\r\n" + head(ctx, "GET", "/health"), [Expect("any", may_close=True)])),
+    ]
+    name, make = rng.choice(variants)
+    data, expects = make()
+    return Case(f"header: {name}", data, expects, body=json.loads(body), path=path,
+                timeout=5 if any(e.may_hang for e in expects) else 60)
+
+
+def case_http10(ctx, rng):
+    chat = rng.random() < 0.5
+    body = base_body(ctx, rng, chat)
+    body["stream"] = rng.random() < 0.7
+    path = "/v1/chat/completions" if chat else "/v1/completions"
+    return Case("HTTP/1.0 completion", post(ctx, path, dumps(body), version="1.0"), [Expect("any", {200, 505})],
+                body=body, path=path, http10=True)
+
+
+def case_cut(ctx, rng):
+    """Requests that end early: the server must drop them without harm (canaries show it)."""
+    body = base_body(ctx, rng, rng.random() < 0.5)
+    path = "/v1/chat/completions" if "messages" in body else "/v1/completions"
+    full = post(ctx, path, dumps(body))
+    cut_at = rng.randint(1, len(full) - 1)
+    rst = rng.random() < 0.5
+    return Case(f"cut at {cut_at}/{len(full)}{' RST' if rst else ''}", full[:cut_at], [], cut=True, rst=rst)
+
+
+def case_abandon(ctx, rng):
+    """A streaming request whose client goes away once tokens flow: the server must cancel it."""
+    chat = rng.random() < 0.5
+    body = base_body(ctx, rng, chat)
+    body.update(stream=True, max_tokens=64)
+    path = "/v1/chat/completions" if chat else "/v1/completions"
+    rst = rng.random() < 0.5
+    return Case(f"abandon stream{' RST' if rst else ''}", post(ctx, path, dumps(body)), [Expect("ok", {200})],
+                body=body, path=path, abandon=True, rst=rst)
+
+
+def case_pipelined(ctx, rng):
+    parts, expects, names = [], [], []
+    for _ in range(rng.randint(2, 6)):
+        kind = rng.choice(["health", "models", "complete", "stream", "bad json", "bad type", "head"])
+        names.append(kind)
+        if kind == "health":
+            parts.append(head(ctx, "GET", "/health"))
+            expects.append(Expect("ok", {200}, method="GET"))
+        elif kind == "head":
+            parts.append(head(ctx, "HEAD", "/health"))
+            expects.append(Expect("any", {200, 405, 501}, method="HEAD"))
+        elif kind == "models":
+            parts.append(head(ctx, "GET", "/v1/models"))
+            expects.append(Expect("ok", {200}, method="GET"))
+        elif kind in ("complete", "stream"):
+            body = base_body(ctx, rng, rng.random() < 0.5)
+            body["stream"] = kind == "stream"
+            body.pop("stream_options", None)
+            path = "/v1/chat/completions" if "messages" in body else "/v1/completions"
+            parts.append(post(ctx, path, dumps(body)))
+            e = Expect("ok", {200})
+            e.body, e.path = body, path
+            expects.append(e)
+        elif kind == "bad json":
+            parts.append(post(ctx, "/v1/completions", b'{"model": '))
+            expects.append(Expect("error", {400}))
+        else:
+            body = base_body(ctx, rng, False)
+            body["max_tokens"] = "x"
+            parts.append(post(ctx, "/v1/completions", dumps(body)))
+            expects.append(Expect("error", {400}))
+    return Case("pipelined " + ",".join(names), b"".join(parts), expects)
+
+
+CASES = [
+    (case_wrong_type, 25), (case_null_optional, 4), (case_inner, 14), (case_number, 12), (case_invalid_json, 14),
+    (case_lenient_json, 4), (case_nesting, 4), (case_unicode, 8), (case_huge, 2), (case_oversized, 2),
+    (case_method_path, 8), (case_headers, 14), (case_http10, 3), (case_cut, 5), (case_abandon, 3),
+    (case_pipelined, 6),
+]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checking responses
+
+
+def error_body_problem(resp, body):
+    ctype = (resp.header("content-type") or "").lower()
+    if not ctype.startswith("application/json"):
+        return f"error response with Content-Type {ctype!r}, expected application/json"
+    try:
+        obj = json.loads(body.decode("utf-8"))
+    except ValueError:
+        return f"error body is not UTF-8 JSON: {body[:200]!r}"
+    err = obj.get("error") if isinstance(obj, dict) else None
+    if not isinstance(err, dict):
+        return f"error body without an 'error' object: {body[:200]!r}"
+    if not isinstance(err.get("message"), str) or not err["message"] or not isinstance(err.get("type"), str):
+        return f"error without a message and type string: {body[:200]!r}"
+    for key in ("param", "code"):
+        if key not in err:
+            return f"error without '{key}' (null when it does not apply): {body[:200]!r}"
+    if err["param"] is not None and not isinstance(err["param"], str):
+        return f"error param neither string nor null: {body[:200]!r}"
+    if err["code"] is not None and not isinstance(err["code"], (str, int)):
+        return f"error code neither string, integer nor null: {body[:200]!r}"
+    return None
+
+
+def completion_problem(body, chat, req):
+    """A non-streaming completion response."""
+    try:
+        obj = json.loads(body.decode("utf-8"))
+    except ValueError:
+        return f"completion body is not UTF-8 JSON: {body[:200]!r}"
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        return f"completion without an id: {body[:200]!r}"
+    want = "chat.completion" if chat else "text_completion"
+    if obj.get("object") != want:
+        return f"object {obj.get('object')!r}, expected {want!r}"
+    choices = obj.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return f"completion without choices: {body[:200]!r}"
+    for c in choices:
+        if not isinstance(c, dict) or c.get("finish_reason") not in ("stop", "length"):
+            return f"choice without a finish_reason of stop or length: {str(c)[:200]}"
+        content = c.get("message", {}).get("content") if chat and isinstance(c.get("message"), dict) else c.get("text")
+        if chat and not isinstance(c.get("message"), dict):
+            return f"chat choice without a message: {str(c)[:200]}"
+        if content is not None and not isinstance(content, str):
+            return f"choice content is not a string: {str(c)[:200]}"
+    usage = obj.get("usage")
+    if not isinstance(usage, dict) or not all(isinstance(usage.get(k), int) for k in (
+            "prompt_tokens", "completion_tokens", "total_tokens")):
+        return f"completion without integer usage: {body[:200]!r}"
+    mt = req.get("max_tokens") if isinstance(req, dict) else None
+    n = req.get("n", 1) if isinstance(req, dict) else 1
+    if isinstance(mt, int) and not isinstance(mt, bool) and n in (1, None) and usage["completion_tokens"] > mt:
+        return f"completion_tokens {usage['completion_tokens']} over max_tokens {mt}"
+    return None
+
+
+def stream_check_for(req, chat):
+    if not isinstance(req, dict):
+        return StreamCheck(chat, None, want_usage=None, light=True)
+    mt = req.get("max_tokens", req.get("max_completion_tokens"))
+    mt = mt if isinstance(mt, int) and not isinstance(mt, bool) else None
+    so = req.get("stream_options")
+    want_usage = None
+    if "stream_options" not in req or so is None:
+        want_usage = False
+    elif isinstance(so, dict) and so.get("include_usage") in (True, False):
+        want_usage = so["include_usage"]
+    simple = req.get("n") in (None, 1) and req.get("best_of") in (None, 1) and not req.get("echo") and isinstance(
+        req.get("prompt", ""), str)
+    return StreamCheck(chat, mt, want_usage=want_usage, light=not simple)
+
+
+async def check_one(reader, case, exp, problems):
+    """Reads and checks one response; returns it (None if the case ends here)."""
+    resp = await read_response_head(reader)
+    status = resp.status
+    if case.http10 and resp.header("transfer-encoding"):
+        problems.append(("fatal", f"chunked response ({status}) to an HTTP/1.0 request"))
+    if status >= 500 and not (exp.statuses and status in exp.statuses and status in (501, 505)):
+        problems.append(("fatal", f"status {status}"))
+    elif exp.statuses and status not in exp.statuses:
+        kind = "accepted" if 200 <= status < 300 and exp.kind == "error" else "fatal"
+        problems.append((kind, f"status {status}, expected one of {sorted(exp.statuses)}"))
+    elif exp.kind == "error" and status < 400:
+        problems.append(("accepted", f"status {status} for a request that should be rejected with a 4xx"))
+    elif exp.kind == "ok" and status != 200:
+        problems.append(("fatal", f"status {status} for a valid request"))
+
+    path = getattr(exp, "path", None) or case.path
+    req = getattr(exp, "body", None) if hasattr(exp, "body") else case.body
+    chat = path == "/v1/chat/completions"
+    ctype = (resp.header("content-type") or "").lower()
+    streaming = status == 200 and ctype.startswith("text/event-stream")
+    completion = status == 200 and path in ("/v1/completions", "/v1/chat/completions") and exp.method == "POST"
+    if case.abandon:
+        if not streaming:
+            problems.append(("fatal", f"status {status} {ctype!r} to a valid streaming request"))
+        await reader.fill()  # the first bytes of the stream, then go away
+        return None
+    if streaming:
+        check = stream_check_for(req, chat)
+        perf = time.perf_counter
+        try:
+            await read_response_body(reader, resp, exp.method, lambda d: check.feed(d, perf()))
+            check.finish()
+        except (Malformed, StreamFailed) as e:
+            problems.append(("fatal", f"bad stream: {e}"))
+            return None
+        except ConnectionClosed as e:
+            problems.append(("fatal", f"stream cut: {e}"))
+            return None
+        if isinstance(req, dict) and req.get("stream") is not True:
+            problems.append(("fatal", "streamed a response that was not asked to stream"))
+        return resp
+    parts = []
+    await read_response_body(reader, resp, exp.method, parts.append)
+    body = b"".join(parts)
+    if status >= 400 and exp.method != "HEAD":
+        p = error_body_problem(resp, body)
+        if p:
+            problems.append(("fatal", p))
+    elif completion:
+        if isinstance(req, dict) and req.get("stream") is True:
+            problems.append(("fatal", f"a non-stream response ({ctype!r}) to a streaming request"))
+        else:
+            p = completion_problem(body, chat, req)
+            if p:
+                problems.append(("fatal", p))
+    return resp
+
+
+class SocketStream:
+    """Reads a raw socket for Reader. The cases send and receive on the bare socket, not through an asyncio
+    transport, because a transport that fails to write (the server refused a body and stopped reading) drops
+    what it had received, such as the server's 413."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    async def read(self, n):
+        return await asyncio.get_running_loop().sock_recv(self.sock, n)
+
+
+async def open_socket(ctx):
+    loop = asyncio.get_running_loop()
+    family, kind, proto, _, addr = (await loop.getaddrinfo(ctx.host, ctx.port, type=socket.SOCK_STREAM))[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, addr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def send_data(sock, case):
+    loop = asyncio.get_running_loop()
+    for c in [case.data] if isinstance(case.data, bytes) else case.data:
+        await loop.sock_sendall(sock, c)
+
+
+def abort(sock, rst):
+    if rst:  # a zero linger time makes close() send a reset
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    sock.close()
+
+
+async def run_case(ctx, case):
+    problems = []
+    try:
+        sock = await asyncio.wait_for(open_socket(ctx), 30)
+    except (OSError, asyncio.TimeoutError) as e:
+        return [("fatal", f"cannot connect: {e}")]
+    reader = Reader(SocketStream(sock))
+    sender = asyncio.create_task(send_data(sock, case))
+    try:
+        if case.cut:
+            try:
+                await asyncio.wait_for(sender, 30)
+            except (OSError, asyncio.TimeoutError):
+                pass
+            return problems
+        closes = False
+        for i, exp in enumerate(case.expects):
+            label = f"response {i + 1}/{len(case.expects)}: " if len(case.expects) > 1 else ""
+            mine = []
+            resp = None
+            try:
+                resp = await asyncio.wait_for(check_one(reader, case, exp, mine), case.timeout)
+            except asyncio.TimeoutError:
+                if not exp.may_hang:
+                    mine.append(("fatal", f"no complete response within {case.timeout} s"))
+            except ProtocolError as e:
+                mine.append(("fatal", f"invalid HTTP: {e}"))
+            except (ConnectionClosed, ConnectionError, OSError) as e:
+                if not (exp.may_close or closes):
+                    hint = ""
+                    if exp.statuses and 413 in exp.statuses:
+                        hint = (" - a server refusing a body it has not read must keep reading (or shut down its"
+                                " write side and drain) before closing, or the reset destroys its 413")
+                    mine.append(("fatal", f"connection closed without a response ({e}){hint}"))
+            problems.extend((severity, label + message) for severity, message in mine)
+            if resp is None:
+                break
+            # After a response the server said it closes after, the rest of a pipeline goes unanswered.
+            closes = resp.closes() or reader.eof
+            if closes:
+                break
+    finally:
+        sender.cancel()
+        try:
+            await sender
+        except BaseException:
+            pass
+        abort(sock, case.rst)
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Drivers
+
+
+def record(ctx, case, problems, where):
+    stats = ctx.cases.setdefault(case.name[:60], [0, 0])
+    stats[0] += 1
+    for severity, message in problems:
+        stats[1] += 1
+        entry = {"case": case.name, "where": where, "problem": message, "request": case.raw()}
+        if severity == "accepted" and ctx.allow_accept:
+            ctx.warnings.append(entry)
+        else:
+            ctx.violations.append(entry)
+            if ctx.save:
+                os.makedirs(ctx.save, exist_ok=True)
+                with open(os.path.join(ctx.save, f"violation-{len(ctx.violations)}.bin"), "wb") as f:
+                    f.write(entry["request"])
+
+
+async def fuzz_worker(ctx, wid, seed, deadline):
+    rng = random.Random(f"{seed}-{wid}")
+    gens, weights = zip(*CASES)
+    i = 0
+    while time.monotonic() < deadline:
+        gen = rng.choices(gens, weights)[0]
+        case = gen(ctx, rng)
+        record(ctx, case, await run_case(ctx, case), f"worker {wid} case {i}")
+        i += 1
+
+
+async def canary(ctx, cid, deadline):
+    """Well-formed streaming requests, checked as strictly as the load test checks them."""
+    conn = None
+    n = 0
+    while time.monotonic() < deadline:
+        chat = n % 2 == 1
+        max_tokens = 1 + (n * 7 + cid) % 16
+        body = {"model": ctx.model, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+                "stream_options": {"include_usage": True}, "user": f"canary-{cid}-{n}"}
+        prompt = f"Canary {cid} number {n} says"
+        if chat:
+            body["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            body["prompt"] = prompt
+        path = "/v1/chat/completions" if chat else "/v1/completions"
+        case = Case(f"canary {'chat' if chat else 'completions'}", post(ctx, path, dumps(body)), [], body=body,
+                    path=path)
+        check = StreamCheck(chat, max_tokens)
+        problems = []
+        try:
+            if conn is None:
+                conn = await asyncio.wait_for(open_connection(ctx.host, ctx.port), 30)
+            reader, writer = conn
+            t0 = time.perf_counter()
+            writer.write(case.raw())
+            resp = await asyncio.wait_for(read_response_head(reader), 120)
+            if resp.status != 200:
+                parts = []
+                await asyncio.wait_for(read_response_body(reader, resp, "POST", parts.append), 60)
+                raise StreamFailed(f"status {resp.status}: {b''.join(parts)[:300]!r}")
+            await asyncio.wait_for(read_response_body(reader, resp, "POST", lambda d: check.feed(d, 0.0)), 120)
+            check.finish()
+            if resp.closes() or reader.eof:
+                close_writer(writer)
+                conn = None
+            elapsed = time.perf_counter() - t0
+            ctx.canary_max_s = max(ctx.canary_max_s, elapsed)
+            ctx.canaries += 1
+        except Exception as e:  # every failure of a valid request is a violation
+            problems.append(("fatal", f"canary failed: {type(e).__name__}: {e}"))
+            if conn is not None:
+                close_writer(conn[1])
+                conn = None
+            await asyncio.sleep(0.5)
+        record(ctx, case, problems, f"canary {cid} request {n}")
+        n += 1
+    if conn is not None:
+        close_writer(conn[1])
+
+
+async def slow_sender(ctx, sid, deadline, seed):
+    """Slowloris: a request dribbled out a few bytes at a time. The server may time the connection out (408 or
+    close); if it answers the finished request, the answer must be valid."""
+    rng = random.Random(f"{seed}-slow-{sid}")
+    while time.monotonic() < deadline - 5:
+        body_mode = rng.random() < 0.5
+        if body_mode:
+            body = base_body(ctx, rng, False)
+            body["stream"] = False
+            data = post(ctx, "/v1/completions", dumps(body))
+            exp = Expect("any", may_close=True)
+            case = Case("slow body", data, [exp], body=body, path="/v1/completions")
+        else:
+            data = head(ctx, "GET", "/health")
+            exp = Expect("any", method="GET", may_close=True)
+            case = Case("slow head", data, [exp], path="/health")
+        problems = []
+        try:
+            reader, writer = await asyncio.wait_for(open_connection(ctx.host, ctx.port), 30)
+        except (OSError, asyncio.TimeoutError) as e:
+            record(ctx, case, [("fatal", f"cannot connect: {e}")], f"slow {sid}")
+            await asyncio.sleep(1)
+            continue
+        try:
+            step = rng.randint(1, 3)
+            for i in range(0, len(data), step):
+                if time.monotonic() > deadline:
+                    break
+                writer.write(data[i : i + step])
+                await writer.drain()
+                await asyncio.sleep(0.3)
+            else:
+                await asyncio.wait_for(check_one(reader, case, exp, problems), 60)
+        except ProtocolError as e:
+            problems.append(("fatal", f"invalid HTTP: {e}"))
+        except (ConnectionError, ConnectionClosed, OSError):
+            pass  # timed out by the server: allowed
+        except asyncio.TimeoutError:
+            problems.append(("fatal", "no response within 60 s to a completed slow request"))
+        finally:
+            close_writer(writer)
+        record(ctx, case, problems, f"slow {sid}")
+        ctx.slow_done += 1
+
+
+def server_alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except OSError:
+        return False
+
+
+async def main_async(args):
+    host, port = parse_url(args.url)
+    try:
+        model = args.model or await first_model(host, port, args.api_key)
+    except Exception as e:
+        print(f"cannot reach the server at {args.url}: {e}")
+        return 2
+    ctx = Ctx(args, model)
+    deadline = time.monotonic() + args.seconds
+    tasks = [fuzz_worker(ctx, w, args.seed, deadline) for w in range(args.workers)]
+    tasks += [canary(ctx, c, deadline) for c in range(args.canaries)]
+    tasks += [slow_sender(ctx, s, deadline, args.seed) for s in range(args.slow)]
+    await asyncio.gather(*tasks)
+
+    # The server must have survived everything and still answer.
+    end = []
+    try:
+        resp, body = await simple_request(host, port, "GET", "/health", api_key=args.api_key, timeout=30)
+        if resp.status != 200:
+            end.append(f"GET /health: status {resp.status} {body[:200]!r}")
+    except Exception as e:
+        end.append(f"GET /health failed: {type(e).__name__}: {e}")
+    if args.server_pid and not server_alive(args.server_pid):
+        end.append(f"server process {args.server_pid} is gone")
+    last = Case("final canary", b"", [])
+    before = len(ctx.violations)
+    await canary(ctx, 999, time.monotonic() + 0.001)
+    if len(ctx.violations) > before:
+        end.append("the final canary failed")
+    for e in end:
+        ctx.violations.append({"case": "end", "where": "after the run", "problem": e, "request": last.raw()})
+
+    total = sum(v[0] for v in ctx.cases.values())
+    print(f"{total} requests ({ctx.canaries} canaries ok, max {ctx.canary_max_s:.2f} s; "
+          f"{ctx.slow_done} slow senders) over {args.seconds} s, seed {args.seed}, model {model!r}")
+    for name, (runs, bad) in sorted(ctx.cases.items(), key=lambda kv: -kv[1][1]):
+        if bad:
+            print(f"  {bad:5d} problems in {runs:5d} x {name}")
+    for label, entries in (("WARNING (accepted)", ctx.warnings), ("VIOLATION", ctx.violations)):
+        for e in entries[: args.show]:
+            req = e["request"]
+            shown = req[:300] + (b"... (%d bytes)" % len(req) if len(req) > 300 else b"")
+            print(f"{label} [{e['case']}] ({e['where']}): {e['problem']}\n    request: {shown!r}")
+        if len(entries) > args.show:
+            print(f"  ... and {len(entries) - args.show} more")
+    print("FAIL" if ctx.violations else "PASS", f"({len(ctx.violations)} violations, {len(ctx.warnings)} warnings)")
+    return 1 if ctx.violations else 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", default="http://127.0.0.1:8080")
+    p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workers", type=int, default=8, help="concurrent hostile senders")
+    p.add_argument("--canaries", type=int, default=2, help="concurrent well-formed streaming senders")
+    p.add_argument("--slow", type=int, default=3, help="concurrent slowloris senders")
+    p.add_argument("--max-body-mib", type=float, default=8, help="the server's request body limit")
+    p.add_argument("--model", help="model name (default: the first one GET /v1/models lists)")
+    p.add_argument("--api-key")
+    p.add_argument("--server-pid", type=int, help="also check that this local process is alive at the end")
+    p.add_argument("--allow-accept", action="store_true",
+                   help="report 2xx answers to invalid requests as warnings instead of failing")
+    p.add_argument("--show", type=int, default=30, help="violations printed in full")
+    p.add_argument("--save", help="directory to write each offending request to")
+    args = p.parse_args()
+    sys.exit(asyncio.run(main_async(args)))
+
+
+if __name__ == "__main__":
+    main()
