@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -210,9 +210,10 @@ int run_bench(const BenchOptions& o) {
     std::printf("weights streamed per token: %.1f MB; read bandwidth: %.2f GB/s (%d threads)\n",
                 weight_bytes / 1e6, bandwidth / 1e9, n_threads);
   } else {
-    std::printf("weights streamed per token: %.1f MB; device copy bandwidth (read + write): %.2f GB/s; "
-                "load %.1f s\n",
-                weight_bytes / 1e6, bandwidth / 1e9, load_ms / 1000.0);
+    std::printf(
+        "weights streamed per token: %.1f MB; device copy bandwidth (read + write): %.2f GB/s; "
+        "load %.1f s\n",
+        weight_bytes / 1e6, bandwidth / 1e9, load_ms / 1000.0);
   }
   if (o.profile)
     std::printf("time per op (all runs, warm-up included): %s\n", j["op_profile"].dump().c_str());
@@ -236,7 +237,8 @@ void add_bench(CLI::App& app) {
   cmd->add_flag("--json", o->json, "print JSON instead of a table");
   cmd->add_flag("--profile", o->profile, "time every op (adds a synchronization per op)");
   cmd->add_option("--backend", o->backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->add_flag("--no-graphs", o->no_replay, "launch every kernel of a decode step instead of replaying a CUDA graph");
+  cmd->add_flag("--no-graphs", o->no_replay,
+                "launch every kernel of a decode step instead of replaying a CUDA graph");
   cmd->callback([o] { set_exit_code(run_bench(*o)); });
 }
 

@@ -154,7 +154,8 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--chat", o->chat, "treat -p as a user message and apply the model's chat template");
   cmd->add_option("--system", o->system, "system message (with --chat)");
   cmd->add_option("--chat-template-file", o->chat_template_file, "Jinja chat template replacing the model's");
-  cmd->add_option("--chat-kwargs", o->chat_kwargs, "extra template variables as JSON, e.g. '{\"enable_thinking\": false}'");
+  cmd->add_option("--chat-kwargs", o->chat_kwargs,
+                  "extra template variables as JSON, e.g. '{\"enable_thinking\": false}'");
   cmd->add_option("--backend", o->backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([o, text] {
     o->has_text_prompt = text->count() > 0;

@@ -15,7 +15,8 @@ namespace {
 
 std::string dims_string(const std::vector<int64_t>& dims) {
   std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  for (size_t i = 0; i < dims.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(dims[i]);
   return s + "]";
 }
 
@@ -32,7 +33,8 @@ int inspect_gguf(const std::string& path, bool all_values) {
     const std::string type = a ? std::string("arr[") + gguf_value_type_name(a->element_type) + "," +
                                      std::to_string(a->size()) + "]"
                                : gguf_value_type_name(v->type);
-    std::printf("  %-44s %-16s %s\n", key.c_str(), type.c_str(), v->to_string(all_values ? SIZE_MAX : 6).c_str());
+    std::printf("  %-44s %-16s %s\n", key.c_str(), type.c_str(),
+                v->to_string(all_values ? SIZE_MAX : 6).c_str());
   }
   std::printf("\ntensors:\n");
   std::map<std::string, std::pair<size_t, uint64_t>> per_type;  // type -> (count, bytes)
@@ -40,8 +42,8 @@ int inspect_gguf(const std::string& path, bool all_values) {
   for (const auto& t : f.tensors()) {
     const auto traits = ggml_type_traits(t.type);
     const std::string type = traits ? traits->name : "type " + std::to_string(t.type);
-    std::printf("  %-40s %-6s %-22s %12llu bytes\n", t.name.c_str(), type.c_str(), dims_string(t.dims).c_str(),
-                static_cast<unsigned long long>(t.bytes));
+    std::printf("  %-40s %-6s %-22s %12llu bytes\n", t.name.c_str(), type.c_str(),
+                dims_string(t.dims).c_str(), static_cast<unsigned long long>(t.bytes));
     per_type[type].first++;
     per_type[type].second += t.bytes;
     total += t.bytes;
@@ -71,7 +73,8 @@ int inspect_safetensors(const std::string& path) {
 void add_inspect(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto all = std::make_shared<bool>(false);
-  CLI::App* cmd = app.add_subcommand("inspect", "Print the metadata and tensor table of a GGUF or safetensors model");
+  CLI::App* cmd =
+      app.add_subcommand("inspect", "Print the metadata and tensor table of a GGUF or safetensors model");
   cmd->add_option("file", *path, "a .gguf file, a .safetensors file or an HF model directory")->required();
   cmd->add_flag("--all", *all, "print whole arrays");
   cmd->callback([path, all] {

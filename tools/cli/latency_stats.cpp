@@ -186,13 +186,14 @@ std::string format_report(const ServeReport& r) {
   append_distribution(&s, "inter-token latency", r.itl_ms);
   append_distribution(&s, "end-to-end", r.e2e_ms);
   s += '\n';
-  append_line(
-      &s,
-      "prefix cache: %.1f%% of %lld looked-up prompt tokens hit; %.1f%% of prompt tokens cached (%lld of %lld); "
-      "%lld prompt tokens computed",
-      100.0 * r.prefix_lookup_hit_rate, static_cast<long long>(r.prefix_queries),
-      100.0 * r.prefix_token_hit_rate, static_cast<long long>(r.cached_prompt_tokens),
-      static_cast<long long>(r.event_prompt_tokens), static_cast<long long>(r.computed_prompt_tokens));
+  append_line(&s,
+              "prefix cache: %.1f%% of %lld looked-up prompt tokens hit; %.1f%% of prompt tokens cached "
+              "(%lld of %lld); "
+              "%lld prompt tokens computed",
+              100.0 * r.prefix_lookup_hit_rate, static_cast<long long>(r.prefix_queries),
+              100.0 * r.prefix_token_hit_rate, static_cast<long long>(r.cached_prompt_tokens),
+              static_cast<long long>(r.event_prompt_tokens),
+              static_cast<long long>(r.computed_prompt_tokens));
   append_line(&s, "preemptions: %lld (engine), %lld (summed over requests)",
               static_cast<long long>(r.preemptions), static_cast<long long>(r.request_preemptions));
   append_line(&s,

@@ -6,6 +6,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"Open-AutoGLM: LLM inference engine"};
   app.require_subcommand(1);
+  app.set_config("--config", "",
+                 "TOML file of options: a [serve] table for `autoglm serve` (command-line values win)");
   autoglm::cli::register_all(app);
   try {
     app.parse(argc, argv);

@@ -154,7 +154,9 @@ void add_serve(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve",
                                      "OpenAI-compatible HTTP server (/v1/chat/completions, "
                                      "/v1/completions, /metrics, ...)");
-  cmd->set_config("--config", "", "TOML or INI file of these options (command-line values win)");
+  // --config belongs to the main app (CLI11 reads config files there), reached through fallthrough; the file
+  // holds a [serve] table of these options by their long names.
+  cmd->fallthrough();
   cmd->add_option("-m,--model", o->model, "HF model folder or .gguf file");
   cmd->add_option("--hf-repo", o->hf_repo,
                   "org/name[:FILE] on the Hugging Face hub, downloaded into its cache");

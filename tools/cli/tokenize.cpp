@@ -32,7 +32,8 @@ int run_tokenize(const TokenizeOptions& o) {
   }
   const auto ids = (*tokenizer)->encode(input, EncodeOptions{!o.no_add_special, o.special});
   std::string line;
-  for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i)
+    line += (i ? " " : "") + std::to_string(ids[i]);
   std::printf("%s\n", line.c_str());
   return 0;
 }
