@@ -73,7 +73,7 @@ bool OpenAiService::authorized(const HttpRequest& request) const {
 
 void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
   const std::string& path = request.path;
-  const bool get = request.method == "GET";
+  const bool get = request.method == "GET" || request.method == "HEAD";  // HEAD: same headers, no body
   const bool post = request.method == "POST";
   if (path == "/health") {
     if (!get) return respond_error(*writer, method_not_allowed(request.method, path));

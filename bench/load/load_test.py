@@ -47,7 +47,6 @@ decoding and SSE parsing on whole buffers (bytes.find / bytes.split), never byte
 import argparse
 import asyncio
 import json
-import os
 import re
 import sys
 import time
@@ -764,6 +763,14 @@ def print_summary(s):
 async def run(cfg):
     if not cfg.model:
         cfg.model = await first_model(cfg.host, cfg.port, cfg.api_key)
+    if cfg.warmup:
+        # Same load, not measured: the server's pools and caches reach their working size first, so the RSS
+        # samples of the measured run show growth that would go on (a leak), not warm-up.
+        warm_cfg = argparse.Namespace(**vars(cfg))
+        warm_cfg.requests = cfg.warmup
+        warm = Stats()
+        await asyncio.gather(*(worker(warm_cfg, warm) for _ in range(cfg.concurrency)))
+        print(f"warm-up: {warm.ok} ok of {cfg.warmup}")
     metrics_before = await fetch_metrics(cfg) if cfg.metrics else None
     st = Stats()
     stop = asyncio.Event()
@@ -799,6 +806,9 @@ def main():
     p.add_argument("--strict-chunks", action="store_true",
                    help="require one content chunk per completion token")
     p.add_argument("--json", help="write the summary here")
+    p.add_argument("--warmup", type=int, default=0, help="requests sent first, outside the measurement")
+    p.add_argument("--max-rss-growth-mib", type=float,
+                   help="fail when the server's RSS grows more than this over the measured run")
     cfg = p.parse_args()
     cfg.host, cfg.port = parse_url(cfg.url)
     s = asyncio.run(run(cfg))
@@ -809,6 +819,12 @@ def main():
     bad = s["lost"] + s["failed"] + s["dup"] + s["malformed"]
     if s.get("rss_kib", {}).get("server_exited"):
         bad += 1
+    if cfg.max_rss_growth_mib is not None and "rss_kib" in s:
+        r = s["rss_kib"]
+        growth_mib = ((r["last"] or 0) - (r["first"] or 0)) / 1024.0
+        if growth_mib > cfg.max_rss_growth_mib:
+            print(f"  ! server RSS grew {growth_mib:.1f} MiB over the run (limit {cfg.max_rss_growth_mib})")
+            bad += 1
     sys.exit(1 if bad or s["ok"] != cfg.requests else 0)
 
 

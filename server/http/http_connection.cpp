@@ -73,25 +73,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_ || phase_ != Phase::kHandling) return;
     std::string out = header_block(status, content_type, extra, keep_alive_);
     out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-    out += body;
+    if (!head_request_) out += body;  // HEAD: the headers GET would have, no body
     phase_ = Phase::kFinishing;
     enqueue(std::move(out));
   }
   void start_stream(int status, const std::string& content_type, const HeaderList& extra) {
     if (closed_ || phase_ != Phase::kHandling) return;
+    // HTTP/1.0 has no chunked encoding: the body then ends when the connection closes.
+    if (http10_) keep_alive_ = false;
     std::string out = header_block(status, content_type, extra, keep_alive_);
-    out += "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n";
+    out += http10_ ? "Cache-Control: no-cache\r\n\r\n"
+                   : "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n";
     phase_ = Phase::kStreaming;
     enqueue(std::move(out));
   }
   void write_chunk(const std::string& data) {
-    if (closed_ || phase_ != Phase::kStreaming || data.empty()) return;
-    enqueue(fmt::format("{:x}\r\n", data.size()) + data + "\r\n");
+    if (closed_ || phase_ != Phase::kStreaming || data.empty() || head_request_) return;
+    enqueue(http10_ ? data : fmt::format("{:x}\r\n", data.size()) + data + "\r\n");
   }
   void end_stream() {
     if (closed_ || phase_ != Phase::kStreaming) return;
     phase_ = Phase::kFinishing;
-    enqueue("0\r\n\r\n");
+    enqueue(http10_ || head_request_ ? "" : "0\r\n\r\n");
   }
   void set_disconnect_handler(std::function<void()> fn) {
     if (closed_) {
@@ -134,6 +137,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     http::request<http::string_body> message = parser_->release();
     keep_alive_ = message.keep_alive();
+    http10_ = message.version() < 11;
+    head_request_ = message.method() == http::verb::head;
     HttpRequest request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -244,6 +249,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<http::request_parser<http::string_body>> parser_;
   Phase phase_ = Phase::kReading;
   bool keep_alive_ = true;
+  bool http10_ = false;        // the current request's version
+  bool head_request_ = false;  // the current request is HEAD: headers only
   bool closed_ = false;
   bool writing_ = false;
   bool watching_ = false;
