@@ -21,6 +21,8 @@ class ServerMetrics {
   void observe_inter_token_latency(double seconds);
   void observe_e2e_latency(double seconds);
   void observe_queue_time(double seconds);
+  // The HTTP layer's share of a streamed token: engine event -> its chunk queued on the socket.
+  void observe_stream_delay(double seconds);
   // finished_reason: "stop", "length", "abort" or "error".
   void request_finished(const std::string& finished_reason, int64_t prompt_tokens, int64_t generation_tokens);
   void http_response(int status);
@@ -36,6 +38,7 @@ class ServerMetrics {
   Histogram& itl_;
   Histogram& e2e_;
   Histogram& queue_;
+  Histogram& stream_delay_;
   Counter& prompt_tokens_;
   Counter& generation_tokens_;
   Gauge& running_;
@@ -44,6 +47,8 @@ class ServerMetrics {
   Counter& prefix_queries_;
   Counter& prefix_hits_;
   Counter& preemptions_;
+  Counter& steps_;
+  Counter& step_seconds_;
   // Engine totals already added to the counters above (the engine reports totals, counters take increments).
   std::mutex engine_totals_mutex_;
   EngineStats last_;

@@ -649,15 +649,39 @@ def parse_metrics(text):
     for line in text.splitlines():
         if not line or line[0] == "#":
             continue
+        le = None
         if "{" in line:
             name, fields = line[: line.index("{")], line[line.rindex("}") + 1 :].split()
+            labels = line[line.index("{") : line.rindex("}")]
+            if 'le="' in labels:
+                le = labels.split('le="', 1)[1].split('"', 1)[0]
         else:
             name, *fields = line.split()
         try:
-            totals[name] = totals.get(name, 0.0) + float(fields[0])
+            value = float(fields[0])
         except (ValueError, IndexError):
             continue
+        totals[name] = totals.get(name, 0.0) + value
+        if le is not None:  # histogram buckets, kept apart for quantiles
+            totals[f"{name}|{le}"] = totals.get(f"{name}|{le}", 0.0) + value
     return totals
+
+
+def histogram_quantile(before, after, name, q):
+    """Upper bound of the bucket holding quantile q of a histogram's observations between two scrapes."""
+    bounds = []
+    for key, value in after.items():
+        if key.startswith(name + "_bucket|"):
+            le = key.split("|", 1)[1]
+            bounds.append((float("inf") if le == "+Inf" else float(le), value - (before or {}).get(key, 0.0)))
+    bounds.sort()
+    if not bounds or bounds[-1][1] <= 0:
+        return None
+    target = q * bounds[-1][1]
+    for bound, cumulative in bounds:
+        if cumulative >= target:
+            return bound
+    return None
 
 
 async def fetch_metrics(cfg):
@@ -718,6 +742,17 @@ def summarize(cfg, st, wall, rss, metrics_before, metrics_after):
             total = metrics_after.get(metric + "_sum", 0.0) - before.get(metric + "_sum", 0.0)
             count = metrics_after.get(metric + "_count", 0.0) - before.get(metric + "_count", 0.0)
             server[key] = {"sum_s": total, "count": count, "mean_s": total / count if count else None}
+        before = metrics_before or {}
+        steps = metrics_after.get("autoglm:engine_steps_total", 0.0) - before.get("autoglm:engine_steps_total", 0.0)
+        step_s = (metrics_after.get("autoglm:engine_step_seconds_total", 0.0) -
+                  before.get("autoglm:engine_step_seconds_total", 0.0))
+        server["engine_step_mean_s"] = step_s / steps if steps else None
+        delay = "autoglm:http_stream_delay_seconds"
+        server["stream_delay_s"] = {
+            "p50_le": histogram_quantile(metrics_before, metrics_after, delay, 0.50),
+            "p99_le": histogram_quantile(metrics_before, metrics_after, delay, 0.99),
+            "mean": ((metrics_after.get(delay + "_sum", 0.0) - before.get(delay + "_sum", 0.0)) /
+                     max(1.0, metrics_after.get(delay + "_count", 0.0) - before.get(delay + "_count", 0.0)))}
         s["server_metrics"] = server
     return s
 
@@ -753,6 +788,11 @@ def print_summary(s):
             share = "-" if srv["mean_s"] is None or client is None else ms(client - srv["mean_s"])
             rows.append((f"{label} mean ms server / client",
                          f"{ms(srv['mean_s'])} / {ms(client)} (HTTP + network {share}; {srv['count']:.0f} samples)"))
+        srv = s["server_metrics"]
+        rows.append(("engine step mean ms", ms(srv["engine_step_mean_s"])))
+        d = srv["stream_delay_s"]
+        rows.append(("HTTP layer (engine event -> socket) ms",
+                     f"mean {d['mean'] * 1000:.3f}, p50 <= {ms(d['p50_le'])}, p99 <= {ms(d['p99_le'])}"))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")

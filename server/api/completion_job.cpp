@@ -50,6 +50,9 @@ void CompletionJob::start() {
   created_ =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
+  chunk_head_ = "data: {\"id\":" + dump_json(context_.request_id) + ",\"object\":" + dump_json(chunk_base()) +
+                ",\"created\":" + std::to_string(created_) + ",\"model\":" + dump_json(context_.model_name) +
+                ",\"choices\":[{\"index\":";
   for (size_t p = 0; p < prompts_.size(); ++p) {
     for (int32_t j = 0; j < request_.n; ++j) {
       Choice c;
@@ -80,7 +83,8 @@ void CompletionJob::start() {
         std::move(r),
         [self, i](const RequestEvent& event) {
           // Engine thread: hand the event to the connection's executor and return.
-          self->writer_->post([self, i, event] { self->on_event(i, event); });
+          self->writer_->post(
+              [self, i, event, emitted = Clock::now()] { self->on_event(i, event, emitted); });
         },
         &id);
     if (!s.is_ok()) {
@@ -108,7 +112,7 @@ std::string CompletionJob::chunk_base() const {
   return request_.endpoint == Endpoint::kChat ? "chat.completion.chunk" : "text_completion";
 }
 
-void CompletionJob::on_event(size_t i, const RequestEvent& event) {
+void CompletionJob::on_event(size_t i, const RequestEvent& event, Clock::time_point emitted) {
   Choice& c = choices_[i];
   if (c.finished) return;
   const Clock::time_point now = Clock::now();
@@ -139,13 +143,14 @@ void CompletionJob::on_event(size_t i, const RequestEvent& event) {
         event.error.is_ok() ? finish_reason_text(event.finish_reason) : "error", event.prompt_tokens,
         static_cast<int64_t>(c.tokens.size()));
   }
-  if (request_.stream && !ended_ && !disconnected_) stream_event(c, event, text);
+  if (request_.stream && !ended_ && !disconnected_) stream_event(c, event, text, emitted);
   if (!request_.stream && request_.logprobs >= 0)
     c.logprobs.insert(c.logprobs.end(), event.logprobs.begin(), event.logprobs.end());
   if (n_finished_ == choices_.size()) finish_response();
 }
 
-void CompletionJob::stream_event(Choice& c, const RequestEvent& event, const std::string& text) {
+void CompletionJob::stream_event(Choice& c, const RequestEvent& event, const std::string& text,
+                                 Clock::time_point emitted) {
   if (!event.error.is_ok()) return;  // reported once for the whole response in finish_response
   const bool chat = request_.endpoint == Endpoint::kChat;
   const json finish = event.finished ? json(finish_reason_text(event.finish_reason)) : json(nullptr);
@@ -167,25 +172,27 @@ void CompletionJob::stream_event(Choice& c, const RequestEvent& event, const std
   // Nothing to say: tokens whose text is still held back (a partial character, a possible stop string).
   if (text.empty() && finish.is_null() && logprobs.is_null() && (!chat || c.role_sent)) return;
 
-  json choice = {{"index", c.index}, {"logprobs", logprobs}, {"finish_reason", finish}};
+  // The chunk is assembled as text around the parts fixed for the whole response: this runs once per token
+  // per stream, and building a JSON tree for each would cost the I/O thread more than the engine's step.
+  std::string out = chunk_head_;
+  out += std::to_string(c.index);
   if (chat) {
-    json delta = json::object();
+    out += ",\"delta\":{";
     if (!c.role_sent) {
-      delta["role"] = "assistant";
+      out += "\"role\":\"assistant\",\"content\":" + dump_json(text);
       c.role_sent = true;
+    } else if (!text.empty()) {
+      out += "\"content\":" + dump_json(text);
     }
-    if (!text.empty() || delta.contains("role")) delta["content"] = text;
-    choice["delta"] = std::move(delta);
+    out += "}";
   } else {
-    choice["text"] = text;
+    out += ",\"text\":" + dump_json(text);
   }
-  json chunk = {{"id", context_.request_id},
-                {"object", chunk_base()},
-                {"created", created_},
-                {"model", context_.model_name},
-                {"choices", json::array({std::move(choice)})}};
-  if (request_.include_usage) chunk["usage"] = nullptr;
-  writer_->write(sse_event(chunk));
+  out += ",\"logprobs\":" + (logprobs.is_null() ? std::string("null") : dump_json(logprobs));
+  out += ",\"finish_reason\":" + (finish.is_null() ? std::string("null") : dump_json(finish));
+  out += request_.include_usage ? "}],\"usage\":null}\n\n" : "}]}\n\n";
+  writer_->write(std::move(out));
+  context_.metrics->observe_stream_delay(seconds_between(emitted, Clock::now()));
 }
 
 void CompletionJob::finish_response() {

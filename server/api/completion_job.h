@@ -44,8 +44,10 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
 
  private:
   struct Choice;
-  void on_event(size_t choice, const RequestEvent& event);
-  void stream_event(Choice& c, const RequestEvent& event, const std::string& text);
+  // emitted: when the engine thread handed the event over (the HTTP layer's delay is measured from there).
+  void on_event(size_t choice, const RequestEvent& event, std::chrono::steady_clock::time_point emitted);
+  void stream_event(Choice& c, const RequestEvent& event, const std::string& text,
+                    std::chrono::steady_clock::time_point emitted);
   void finish_response();
   void fail(const ApiError& error);
   void cancel_all();
@@ -62,6 +64,7 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
   bool ended_ = false;
   std::optional<ApiError> start_error_;  // a choice the engine refused
   int64_t created_ = 0;
+  std::string chunk_head_;  // "data: {" and the fields every chunk of this response repeats
 };
 
 }  // namespace autoglm::server
