@@ -341,7 +341,22 @@ class FixtureServer(unittest.TestCase):
             self.client.completions.create(model="tiny", prompt="text needs a tokenizer", max_tokens=2)
 
 
-class Shutdown(unittest.TestCase):
+class Lifecycle(unittest.TestCase):
+    def test_options_from_a_config_file(self):
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write('[serve]\nmodel = "%s"\nserved-model-name = "from-file"\napi-key = ["k1", "k2"]\n'
+                    'threads = 1\n' % STORIES)
+        try:
+            with ServerProcess(BINARY, ["--config", f.name]) as server:
+                for key in ("k1", "k2"):
+                    client = openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0)
+                    self.assertEqual([m.id for m in client.models.list().data], ["from-file"])
+                with self.assertRaises(openai.AuthenticationError):
+                    openai.OpenAI(base_url=server.url + "/v1", api_key="k3", max_retries=0).models.list()
+        finally:
+            os.unlink(f.name)
+
     def test_sigterm_drains_in_flight_requests(self):
         server = ServerProcess(BINARY, ["-m", STORIES, "-t", "1", "--served-model-name", "s"]).start()
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
