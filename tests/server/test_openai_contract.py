@@ -342,6 +342,30 @@ class FixtureServer(unittest.TestCase):
 
 
 class Lifecycle(unittest.TestCase):
+    def test_full_queue_answers_429_with_retry_after(self):
+        with ServerProcess(BINARY, ["-m", STORIES, "-t", "1", "--served-model-name", "s", "--max-num-seqs", "1",
+                                    "--max-queue", "0"]) as server:
+            client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
+            stream = client.completions.create(model="s", prompt="Once", max_tokens=2000, temperature=0,
+                                               stream=True, extra_body={"ignore_eos": True})
+            next(iter(stream))  # admitted and running
+            body = json.dumps({"model": "s", "prompt": "x", "max_tokens": 1}).encode()
+            status, headers, data = raw_request(server.url, "POST", "/v1/completions", body,
+                                                {"Content-Type": "application/json"})
+            self.assertEqual(status, 429)
+            self.assertGreaterEqual(int(headers["Retry-After"]), 1)
+            self.assertEqual(json.loads(data)["error"]["code"], "queue_full")
+            stream.close()
+            # The slot comes back once the first request is gone.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if raw_request(server.url, "POST", "/v1/completions", body,
+                               {"Content-Type": "application/json"})[0] == 200:
+                    break
+                time.sleep(0.05)
+            else:
+                self.fail("the queue never freed")
+
     def test_options_from_a_config_file(self):
         import tempfile
         with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
