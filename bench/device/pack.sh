@@ -12,9 +12,16 @@ rm -f "$root/.carry/bin/"*
 for bin in "$build/tools/autoglm" "$build/tests/test_cuda" "$build/tests/test_model_gpu"; do
   gzip -9 -c "$bin" > "$root/.carry/bin/$(basename "$bin").gz"
 done
-for lib in libpcre2-8.so.0 libutf8proc.so.2; do
-  cp -L "$(ldd "$build/tools/autoglm" | awk -v l=$lib '$1 == l {print $3}')" "$root/.carry/lib/"
-done
+# Every shared library the binary needs beyond glibc, libstdc++ and CUDA (libcurl and its dependencies, pcre2,
+# utf8proc, ...), as one archive; run.sh unpacks it into a folder searched after the system's own.
+rm -rf "$root/.carry/lib"
+mkdir -p "$root/.carry/lib"
+ldd "$build/tools/autoglm" | awk '$3 ~ /^\// {print $3}' |
+  grep -vE '/(libc|libm|libdl|libpthread|librt|libresolv|libutil|libgcc_s|libstdc\+\+)\.so|/cuda/' |
+  tar -czhf "$root/.carry/lib/libs.tar.gz" --transform 's|.*/||' -T -
+# The Llama 3 tokenizer, for serving the 8B shape over HTTP (run.sh http).
+mkdir -p "$root/.carry/shared/tokenizers/llama3"
+cp "$root/../shared/data/tokenizers/llama3/tokenizer.model" "$root/.carry/shared/tokenizers/llama3/"
 # The shared data the GPU tests read (the real stories260K model and its reference text).
 mkdir -p "$root/.carry/shared/models/stories260K"
 cp "$root/../shared/data/models/stories260K/stories260K.gguf" \

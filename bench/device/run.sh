@@ -7,7 +7,7 @@
 #   device run: bash bench/device/run.sh [steps...]   carry: [".carry"]
 # Without .carry/bin the script builds on the GPU machine (needs GoogleTest there, and
 # bench/device/fetch_deps.sh for the PCRE2 and utf8proc headers).
-# Steps (default: all but load and serve): build tests sanitize golden bench load serve
+# Steps (default: all but load, serve and http): build tests sanitize golden bench load serve http
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -21,7 +21,11 @@ BUILD=build-device
 if [ -f .carry/bin/autoglm.gz ]; then
   # Binaries built on the development machine (bench/device/pack.sh); they read test data through the
   # source path compiled into them.
-  export LD_LIBRARY_PATH=$PWD/.carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+  if [ -f .carry/lib/libs.tar.gz ]; then
+    mkdir -p .carry/lib/so && tar -xzf .carry/lib/libs.tar.gz -C .carry/lib/so
+  fi
+  # The machine's own libraries first; the carried ones fill in what it lacks.
+  export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}:/usr/lib/x86_64-linux-gnu:$PWD/.carry/lib/so
   export AUTOGLM_SHARED_DATA=$PWD/.carry/shared
   [ -f .carry/shared/traces/trace_30min.jsonl.gz ] && gunzip -kf .carry/shared/traces/trace_30min.jsonl.gz
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
@@ -110,6 +114,32 @@ if has_step serve; then
     --time-scale 0.05 --max-batched-tokens 8192 --json "$OUT/serve_trace.json" > "$OUT/serve_trace.txt" 2>&1
   tail -20 "$OUT/serve_trace.txt"
   note "trace replay (2,000 requests, 20x): $(grep throughput "$OUT/serve_trace.txt")"
+fi
+
+if has_step http; then
+  # The OpenAI server over HTTP on the GPU: 8B shape, random bf16 weights, the Llama 3 tokenizer; the load test
+  # streams from many clients at once and sets the client's latencies beside the engine's step time.
+  $BUILD/tools/autoglm serve --backend cuda --random-weights bench/configs/llama3-8b.json --dtype bf16 \
+    --tokenizer .carry/shared/tokenizers/llama3/tokenizer.model --served-model-name llama3-8b-random \
+    --max-context 2048 --max-num-seqs 256 --max-num-batched-tokens 4096 --port 0 --port-file "$OUT/port" \
+    > "$OUT/http_server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 240); do
+    [ -s "$OUT/port" ] && python3 -c "import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=2)" \
+      "http://127.0.0.1:$(cat "$OUT/port")/ready" 2> /dev/null && break
+    sleep 0.5
+  done
+  PORT=$(cat "$OUT/port" 2>/dev/null)
+  for c in ${HTTP_CLIENTS:-1 64 256}; do
+    n=$((c == 1 ? 16 : 4 * c))
+    timeout ${HTTP_LIMIT:-120} python3 bench/load/load_test.py --url "http://127.0.0.1:$PORT" --concurrency $c \
+      --requests $n --max-tokens 128 --server-pid $SERVER --metrics --json "$OUT/http_c$c.json" \
+      > "$OUT/http_c$c.txt" 2>&1
+    cat "$OUT/http_c$c.txt"
+    note "http $c clients: $(grep -E 'output tok/s' "$OUT/http_c$c.txt" | tr -s ' ')"
+  done
+  kill -TERM $SERVER; wait $SERVER; echo "server exit: $?"
+  tail -5 "$OUT/http_server.log"
 fi
 
 if has_step load; then

@@ -108,6 +108,10 @@ Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* eng
     AUTOGLM_ASSIGN_OR_RETURN(
         impl->model, Model::random(config, *impl->backend, load_options.weight_dtype.value_or(DType::kBF16),
                                    options.random_seed));
+    // A tokenizer of the same vocabulary makes the random model usable with text (serving benchmarks).
+    if (!options.tokenizer_path.empty()) {
+      AUTOGLM_ASSIGN_OR_RETURN(impl->tokenizer, load_model_tokenizer(options));
+    }
   } else {
     AUTOGLM_ASSIGN_OR_RETURN(impl->model, Model::load(options.model_path, *impl->backend, load_options));
     AUTOGLM_ASSIGN_OR_RETURN(impl->tokenizer, load_model_tokenizer(options));
