@@ -172,8 +172,10 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
                                            : default_kv_blocks(*impl->backend, impl->model->config(),
                                                                impl->model->kv_dtype(), impl->max_context, o);
   AUTOGLM_ASSIGN_OR_RETURN(
-      impl->kv, KvCache::create(*impl->backend, impl->model->config(), int64_t{n_blocks} * o.kv_block_size,
-                                impl->model->kv_dtype()));
+      // One block more than the KV manager hands out: the padding rows of recorded decode batches write
+      // there.
+      impl->kv, KvCache::create(*impl->backend, impl->model->config(),
+                                int64_t{n_blocks + 1} * o.kv_block_size, impl->model->kv_dtype()));
   KvManagerOptions kv_options;
   kv_options.n_blocks = n_blocks;
   kv_options.block_size = o.kv_block_size;
@@ -386,7 +388,14 @@ void AsyncEngine::Impl::step() {
     }
     if (status.is_ok() && !slices.empty()) {  // a plan of preemptions alone runs nothing
       Timer forward_timer;
-      Expected<TensorView> out = model->forward_batch(*executor, this->kv, bs, slices);
+      // Decode-only steps replay a recording per batch-size bucket (launches cost more than the work at small
+      // batches); steps with prompt tokens run op by op.
+      const int32_t pad_block = kv_manager->pool().n_blocks_total();
+      const int64_t table_width = (max_context + bs - 1) / bs;
+      Expected<TensorView> out =
+          options.use_graphs
+              ? model->forward_decode_batch_replayed(*executor, this->kv, bs, slices, pad_block, table_width)
+              : model->forward_batch(*executor, this->kv, bs, slices);
       status = out.status();
       if (status.is_ok() && out->shape[0] > 0) status = fetch_choices(plan, *out, &logits, &greedy_ids);
       forward_ms = forward_timer.elapsed_ms();

@@ -2,6 +2,19 @@
 
 namespace autoglm {
 
+int64_t decode_batch_bucket(int64_t n_seqs) {
+  if (n_seqs <= 0) return 0;
+  if (n_seqs <= 8) {
+    int64_t b = 1;
+    while (b < n_seqs)
+      b *= 2;
+    return b;
+  }
+  const int64_t step = n_seqs <= 64 ? 8 : n_seqs <= 128 ? 16 : 32;
+  const int64_t bucket = (n_seqs + step - 1) / step * step;
+  return bucket <= 512 ? bucket : 0;
+}
+
 bool graph_is_replayable(const Graph& graph) {
   for (const Node& node : graph.nodes()) {
     if (node.op == OpKind::kKvStore) return false;

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <utility>
 
 #include "backend/backend.h"
 #include "graph/graph.h"
@@ -23,6 +25,27 @@ struct DecodeReplay {
   uint64_t arena_generation = 0;
   uint64_t memory_generation = 0;
 };
+
+// Pure decode steps of the batched engine (one token per sequence), padded to a batch-size bucket and
+// recorded once per bucket: the step's i32 inputs (model/batch_step.h layout, fixed table width) live in
+// `packed`, which each step overwrites before the replay.
+struct BatchDecodeReplay {
+  Tensor packed;  // [layout size] i32 on the device
+  int64_t layout_size = 0;
+  std::unique_ptr<CapturedWork> work;
+  TensorView logits;  // [bucket, vocab] where the replay leaves them
+  uint64_t executor_id = 0;
+  uint64_t arena_generation = 0;
+  uint64_t memory_generation = 0;
+};
+
+struct BatchDecodeReplays {
+  std::map<std::pair<int64_t, int64_t>, BatchDecodeReplay> by_shape;  // (batch bucket, block table width)
+};
+
+// The recorded batch size that serves n sequences: 1, 2, 4, 8, then multiples of 8 to 64, of 16 to 128, of
+// 32 to 512 (padding costs little: decode matmuls stream the weights whatever the row count); 0 above 512.
+int64_t decode_batch_bucket(int64_t n_seqs);
 
 // True when every node of the graph reads the step's changing values (token ids, positions, cache rows)
 // from its input tensors: no kv_store with a host-side start row, and attention that takes its query

@@ -2,7 +2,8 @@
 
 namespace autoglm {
 
-Expected<KvCache> KvCache::create(Backend& backend, const ModelConfig& config, int64_t capacity, DType dtype) {
+Expected<KvCache> KvCache::create(Backend& backend, const ModelConfig& config, int64_t capacity,
+                                  DType dtype) {
   if (capacity <= 0) return invalid_argument("KV cache capacity must be positive");
   KvCache cache;
   cache.capacity = capacity;

@@ -12,14 +12,16 @@
 
 namespace autoglm {
 
-struct DecodeReplay;  // model/decode_replay.h: a recorded decode step of this sequence
+struct DecodeReplay;        // model/decode_replay.h: a recorded decode step of this sequence
+struct BatchDecodeReplays;  // model/decode_replay.h: recorded batched decode steps over this (paged) cache
 
 struct KvCache {
   std::vector<Tensor> k;  // one per layer
   std::vector<Tensor> v;
-  int64_t capacity = 0;  // positions
-  int64_t n_filled = 0;  // positions written so far
-  std::shared_ptr<DecodeReplay> decode_replay;  // set by Model::forward on backends that record work
+  int64_t capacity = 0;                               // positions
+  int64_t n_filled = 0;                               // positions written so far
+  std::shared_ptr<DecodeReplay> decode_replay;        // set by Model::forward on backends that record work
+  std::shared_ptr<BatchDecodeReplays> batch_replays;  // set by Model::forward_decode_batch_replayed
 
   static Expected<KvCache> create(Backend& backend, const ModelConfig& config, int64_t capacity,
                                   DType dtype = DType::kF32);

@@ -132,6 +132,17 @@ Expected<TensorView> Model::forward_batch(Executor& executor, KvCache& cache, in
         backend_.copy(device_packed.view(), TensorView{packed.data(), DType::kI32, Shape{l.size}, Device{}}));
     base = device_packed.as<const int32_t>();
   }
+  Graph graph;
+  const ValueId logits = build_batch_graph(graph, cache, block_size, l, base);
+  AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
+  AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
+  TensorView result = executor.value(graph, logits);
+  if (l.n_logit_rows == 0) result.shape = Shape{0, config_.vocab_size};
+  return result;
+}
+
+ValueId Model::build_batch_graph(Graph& graph, KvCache& cache, int64_t block_size, const BatchStepLayout& l,
+                                 const int32_t* base) const {
   const Device device = backend_.device();
   auto view = [&](int64_t offset, Shape shape) {
     return TensorView{const_cast<int32_t*>(base + offset), DType::kI32, std::move(shape), device};
@@ -150,14 +161,8 @@ Expected<TensorView> Model::forward_batch(Executor& executor, KvCache& cache, in
   paged.block_size = block_size;
   paged.max_q_len = l.max_q_len;
   paged.n_decode_seqs = l.n_decode_seqs;
-  Graph graph;
   StepInputs in{view(l.ids, Shape{l.n_tokens}), view(l.positions, Shape{l.n_tokens}), 0, false, &paged};
-  const ValueId logits = build_decoder_graph(graph, config_, spec_, weights_, cache, in);
-  AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
-  AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
-  TensorView result = executor.value(graph, logits);
-  if (l.n_logit_rows == 0) result.shape = Shape{0, config_.vocab_size};
-  return result;
+  return build_decoder_graph(graph, config_, spec_, weights_, cache, in);
 }
 
 Expected<TensorView> Model::forward_replayed(Executor& executor, KvCache& cache, int32_t token) const {

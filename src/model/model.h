@@ -60,6 +60,17 @@ class Model {
   Expected<TensorView> forward_batch(Executor& executor, KvCache& cache, int64_t block_size,
                                      std::span<const SequenceSlice> slices) const;
 
+  // forward_batch for a pure decode step (every slice feeds one token and wants its logits), replayed from
+  // a recording on backends that record work: the batch is padded to its bucket (decode_batch_bucket) with
+  // sequences that only read and write block `pad_block` (one the KV manager never hands out), block tables
+  // are as wide as the next power of two of the longest sequence's blocks (at most `table_width`, enough for
+  // the longest context), and each (bucket, width) is recorded on first use (and again when the executor's
+  // or backend's memory moved). Same logits as forward_batch, first slices.size()
+  // rows; falls back to it where nothing can be recorded.
+  Expected<TensorView> forward_decode_batch_replayed(Executor& executor, KvCache& cache, int64_t block_size,
+                                                     std::span<const SequenceSlice> slices, int32_t pad_block,
+                                                     int64_t table_width) const;
+
   // Rewrite passes applied to every forward graph before it runs.
   PassManager& passes() { return passes_; }
 
@@ -78,6 +89,9 @@ class Model {
   DecoderWeights weights_;
   DType weight_dtype_;
   Expected<TensorView> forward_replayed(Executor& executor, KvCache& cache, int32_t token) const;
+  // The graph of a batched step whose packed i32 inputs (layout l) are at `base` on the model's device.
+  ValueId build_batch_graph(Graph& graph, KvCache& cache, int64_t block_size, const BatchStepLayout& l,
+                            const int32_t* base) const;
 
   std::unique_ptr<WeightSource> source_;  // kept for the lifetime of mmapped weights
   bool replay_decode_ = true;

@@ -153,7 +153,8 @@ class RandomWeights final : public WeightProvider {
       std::vector<float> row(static_cast<size_t>(cols));
       auto* dst = static_cast<uint8_t*>(host.data());
       for (int64_t r = 0; r < n / cols; ++r) {
-        for (float& v : row) v = bound * (2.0f * next_uniform() - 1.0f);
+        for (float& v : row)
+          v = bound * (2.0f * next_uniform() - 1.0f);
         Status s = quantize_row(dtype, row.data(), dst + dtype_bytes(dtype, r * cols), cols);
         if (!s.is_ok()) return s.with_context("random weight " + name);
       }
@@ -188,13 +189,15 @@ void convert_elements(const void* src, DType src_dtype, void* dst, DType dst_dty
     std::vector<float> buffer(static_cast<size_t>(chunk));
     for (int64_t begin = 0; begin < n; begin += chunk) {
       const int64_t count = std::min(chunk, n - begin);
-      dequantize_row(src_dtype, static_cast<const uint8_t*>(src) + dtype_bytes(src_dtype, begin), buffer.data(),
-                     count);
-      for (int64_t i = 0; i < count; ++i) store_f32(dst, dst_dtype, begin + i, buffer[static_cast<size_t>(i)]);
+      dequantize_row(src_dtype, static_cast<const uint8_t*>(src) + dtype_bytes(src_dtype, begin),
+                     buffer.data(), count);
+      for (int64_t i = 0; i < count; ++i)
+        store_f32(dst, dst_dtype, begin + i, buffer[static_cast<size_t>(i)]);
     }
     return;
   }
-  for (int64_t i = 0; i < n; ++i) store_f32(dst, dst_dtype, i, load_f32(src, src_dtype, i));
+  for (int64_t i = 0; i < n; ++i)
+    store_f32(dst, dst_dtype, i, load_f32(src, src_dtype, i));
 }
 
 std::unique_ptr<WeightProvider> make_checkpoint_weights(const WeightSource& source, Backend& backend) {
