@@ -15,9 +15,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-constexpr const char* kIndexFileName = "model.safetensors.index.json";
-constexpr const char* kSingleFileName = "model.safetensors";
-
 // A shard is a file beside the index. Absolute paths and ".." are refused so that an index cannot make us map
 // arbitrary files elsewhere on the machine.
 bool is_plain_relative(const std::string& file) {

@@ -95,6 +95,8 @@ Expected<std::vector<std::string>> read_merges_txt(const std::string& path) {
 
 // The keys every vocabulary has, in gguf-py's order.
 struct Vocab {
+  Vocab(std::string arch_, std::string name_, std::string model_, std::string pre_)
+      : arch(std::move(arch_)), name(std::move(name_)), model(std::move(model_)), pre(std::move(pre_)) {}
   std::string arch, name, model, pre;
   std::vector<std::string> tokens;
   std::vector<int32_t> types;
