@@ -2,6 +2,30 @@
 
 namespace autoglm {
 
+bool Recording::valid_for(const Executor& executor, const Backend& backend) const {
+  return work != nullptr && executor_id == executor.id() && arena_generation == executor.arena_generation() &&
+         memory_generation == backend.memory_generation();
+}
+
+Expected<TensorView> run_and_record(Executor& executor, Backend& backend, const Graph& graph, ValueId logits,
+                                    Recording* recording) {
+  recording->work.reset();
+  AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
+  const TensorView result = executor.value(graph, logits);
+  if (!graph_is_replayable(graph)) return result;
+  Expected<std::unique_ptr<CapturedWork>> work = backend.capture([&] { return executor.run(graph); });
+  if (!work.has_value()) {
+    if (work.status().code() == StatusCode::kUnsupported) return result;
+    return work.status();
+  }
+  recording->work = std::move(work).value();
+  recording->logits = executor.value(graph, logits);
+  recording->executor_id = executor.id();
+  recording->arena_generation = executor.arena_generation();
+  recording->memory_generation = backend.memory_generation();
+  return result;
+}
+
 int64_t decode_batch_bucket(int64_t n_seqs) {
   if (n_seqs <= 0) return 0;
   if (n_seqs <= 8) {

@@ -11,19 +11,35 @@
 #include <utility>
 
 #include "backend/backend.h"
+#include "graph/executor.h"
 #include "graph/graph.h"
 #include "tensor/tensor.h"
 
 namespace autoglm {
 
-struct DecodeReplay {
-  Tensor ids;        // [1] i32 on the device
-  Tensor positions;  // [1] i32 on the device
+// Recorded work, where its replay leaves the logits, and the memory it points at.
+struct Recording {
   std::unique_ptr<CapturedWork> work;
-  TensorView logits;  // where the replay leaves them
+  TensorView logits;
   uint64_t executor_id = 0;
   uint64_t arena_generation = 0;
   uint64_t memory_generation = 0;
+
+  // Recorded, and nothing it points at has moved since.
+  bool valid_for(const Executor& executor, const Backend& backend) const;
+};
+
+// Runs the graph (this step's results, and the arena and scratch sized for it), then records the same run
+// where the backend can record and the graph reads everything that changes from device memory; returns the
+// logits of the run. Recording runs nothing: the arena does not move between the two (same graph, same
+// plan), so the logits of the ordinary run stay where the replays will leave theirs.
+Expected<TensorView> run_and_record(Executor& executor, Backend& backend, const Graph& graph, ValueId logits,
+                                    Recording* recording);
+
+struct DecodeReplay {
+  Tensor ids;        // [1] i32 on the device
+  Tensor positions;  // [1] i32 on the device
+  Recording recording;
 };
 
 // Pure decode steps of the batched engine (one token per sequence), padded to a batch-size bucket and
@@ -32,11 +48,7 @@ struct DecodeReplay {
 struct BatchDecodeReplay {
   Tensor packed;  // [layout size] i32 on the device
   int64_t layout_size = 0;
-  std::unique_ptr<CapturedWork> work;
-  TensorView logits;  // [bucket, vocab] where the replay leaves them
-  uint64_t executor_id = 0;
-  uint64_t arena_generation = 0;
-  uint64_t memory_generation = 0;
+  Recording recording;  // logits [bucket, vocab]
 };
 
 struct BatchDecodeReplays {

@@ -178,36 +178,17 @@ Expected<TensorView> Model::forward_replayed(Executor& executor, KvCache& cache,
       backend_.copy(r.ids.view(), TensorView{const_cast<int32_t*>(&token), DType::kI32, Shape{1}, Device{}}));
   AUTOGLM_RETURN_IF_ERROR(backend_.copy(
       r.positions.view(), TensorView{const_cast<int32_t*>(&position), DType::kI32, Shape{1}, Device{}}));
-  const bool valid = r.work != nullptr && r.executor_id == executor.id() &&
-                     r.arena_generation == executor.arena_generation() &&
-                     r.memory_generation == backend_.memory_generation();
-  if (valid) {
-    AUTOGLM_RETURN_IF_ERROR(r.work->replay());
+  if (r.recording.valid_for(executor, backend_)) {
+    AUTOGLM_RETURN_IF_ERROR(r.recording.work->replay());
     cache.n_filled += 1;
-    return r.logits;
+    return r.recording.logits;
   }
-  r.work.reset();
   Graph graph;
   StepInputs in{r.ids.view(), r.positions.view(), cache.n_filled, false};
   const ValueId logits = build_decoder_graph(graph, config_, spec_, weights_, cache, in);
   AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
-  // The ordinary run computes this step and sizes the arena and scratch; the recording then reuses them.
-  AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
-  const TensorView result = executor.value(graph, logits);
-  if (graph_is_replayable(graph)) {
-    Expected<std::unique_ptr<CapturedWork>> work = backend_.capture([&] { return executor.run(graph); });
-    if (work.has_value()) {
-      r.work = std::move(work).value();
-      r.logits = executor.value(graph, logits);
-      r.executor_id = executor.id();
-      r.arena_generation = executor.arena_generation();
-      r.memory_generation = backend_.memory_generation();
-      // Recording runs nothing; the ordinary run above already wrote this step's K/V and logits, and the
-      // arena did not move (same graph, same plan), so `result` still holds them.
-    } else if (work.status().code() != StatusCode::kUnsupported) {
-      return work.status();
-    }
-  }
+  AUTOGLM_ASSIGN_OR_RETURN(const TensorView result,
+                           run_and_record(executor, backend_, graph, logits, &r.recording));
   cache.n_filled += 1;
   return result;
 }

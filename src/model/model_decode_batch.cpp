@@ -51,33 +51,15 @@ Expected<TensorView> Model::forward_decode_batch_replayed(Executor& executor, Kv
   }
   AUTOGLM_RETURN_IF_ERROR(
       backend_.copy(r.packed.view(), TensorView{packed.data(), DType::kI32, Shape{l.size}, Device{}}));
-  const bool valid = r.work != nullptr && r.executor_id == executor.id() &&
-                     r.arena_generation == executor.arena_generation() &&
-                     r.memory_generation == backend_.memory_generation();
-  if (valid) {
-    AUTOGLM_RETURN_IF_ERROR(r.work->replay());
-    return r.logits.rows(0, n);
+  if (r.recording.valid_for(executor, backend_)) {
+    AUTOGLM_RETURN_IF_ERROR(r.recording.work->replay());
+    return r.recording.logits.rows(0, n);
   }
-
-  r.work.reset();
   Graph graph;
   const ValueId logits = build_batch_graph(graph, cache, block_size, l, r.packed.as<const int32_t>());
   AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
-  // The ordinary run computes this step and sizes the arena and scratch; the recording then reuses them.
-  AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
-  const TensorView result = executor.value(graph, logits);
-  if (graph_is_replayable(graph)) {
-    Expected<std::unique_ptr<CapturedWork>> work = backend_.capture([&] { return executor.run(graph); });
-    if (work.has_value()) {
-      r.work = std::move(work).value();
-      r.logits = executor.value(graph, logits);
-      r.executor_id = executor.id();
-      r.arena_generation = executor.arena_generation();
-      r.memory_generation = backend_.memory_generation();
-    } else if (work.status().code() != StatusCode::kUnsupported) {
-      return work.status();
-    }
-  }
+  AUTOGLM_ASSIGN_OR_RETURN(const TensorView result,
+                           run_and_record(executor, backend_, graph, logits, &r.recording));
   return result.rows(0, n);
 }
 
