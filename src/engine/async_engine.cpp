@@ -22,6 +22,7 @@
 #include "kv/kv_manager.h"
 #include "model/kv_cache.h"
 #include "ops/argmax.h"
+#include "ops/sample_rows.h"
 #include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 #include "sched/scheduler.h"
@@ -91,7 +92,8 @@ struct AsyncEngine::Impl {
   std::unique_ptr<KvManager> kv_manager;
   std::optional<Scheduler> scheduler;
   std::unique_ptr<Executor> executor;
-  Tensor argmax_out;                                                 // device ids of greedy choices
+  Tensor choice_ids;     // [>= rows] i32: ids chosen on the device
+  Tensor choice_params;  // [>= rows, 4] f32: sample_rows parameters
   std::unordered_map<RequestId, std::unique_ptr<LiveRequest>> live;  // engine thread only
 
   // Hand-off between client threads and the engine thread.
@@ -114,7 +116,7 @@ struct AsyncEngine::Impl {
   // Running / waiting / KV / prefix figures from the scheduler; `mutex` held.
   void refresh_gauges_locked();
   Status fetch_choices(const StepPlan& plan, const TensorView& logits, std::vector<float>* rows,
-                       std::vector<int32_t>* greedy_ids);
+                       std::vector<int32_t>* device_ids);
   void sync_from_scheduler(LiveRequest& r) const {
     if (const SchedRequest* s = scheduler->find(r.id)) {
       r.n_preemptions = s->n_preemptions();
@@ -360,7 +362,7 @@ void AsyncEngine::Impl::step() {
   Status status = kv.status();
   double forward_ms = 0;
   std::vector<float> logits;
-  std::vector<int32_t> greedy_ids;  // when every sampling request is plain greedy: decided on the device
+  std::vector<int32_t> device_ids;  // when every choice of the step was made on the device
   int64_t vocab = model->config().vocab_size;
   if (status.is_ok()) {
     // Copy-on-write copies first: every layer's K and V rows of the source block into the destination.
@@ -397,7 +399,7 @@ void AsyncEngine::Impl::step() {
               ? model->forward_decode_batch_replayed(*executor, this->kv, bs, slices, pad_block, table_width)
               : model->forward_batch(*executor, this->kv, bs, slices);
       status = out.status();
-      if (status.is_ok() && out->shape[0] > 0) status = fetch_choices(plan, *out, &logits, &greedy_ids);
+      if (status.is_ok() && out->shape[0] > 0) status = fetch_choices(plan, *out, &logits, &device_ids);
       forward_ms = forward_timer.elapsed_ms();
     }
   }
@@ -430,15 +432,15 @@ void AsyncEngine::Impl::step() {
     if (!s.samples) continue;
     LiveRequest& r = *live.at(s.id);
     std::span<float> logits_row =
-        greedy_ids.empty() ? std::span<float>(logits.data() + row * vocab, static_cast<size_t>(vocab))
+        device_ids.empty() ? std::span<float>(logits.data() + row * vocab, static_cast<size_t>(vocab))
                            : std::span<float>();
     ++row;
     // Log-probabilities come from the raw row: kept before the sampler rewrites it.
     const bool wants_logprobs = r.request.logprobs >= 0;
     const std::vector<float> raw_row =
         wants_logprobs ? std::vector<float>(logits_row.begin(), logits_row.end()) : std::vector<float>();
-    const int32_t token = greedy_ids.empty() ? r.sampler.sample(logits_row, r.request.prompt, r.output)
-                                             : greedy_ids[static_cast<size_t>(row - 1)];
+    const int32_t token = device_ids.empty() ? r.sampler.sample(logits_row, r.request.prompt, r.output)
+                                             : device_ids[static_cast<size_t>(row - 1)];
     r.output.push_back(token);
     Emit e{&r, token, {}, false, FinishReason::kLength, {}};
     if (wants_logprobs) e.logprobs.push_back(token_logprobs(raw_row, token, r.request.logprobs));
@@ -506,30 +508,58 @@ void AsyncEngine::Impl::step() {
   publish_stats(host_ms, step_timer.elapsed_ms(), static_cast<int64_t>(sampled.size()));
 }
 
-// Brings back what sampling needs: only the argmax ids when every request sampling this step is plain greedy
-// (no penalties: the row's argmax is the choice), else every logits row.
+// Brings back what sampling needs: the chosen ids when every request sampling this step can be decided where
+// the logits are (greedy: argmax; on a device backend also temperature / top_p / min_p draws from the
+// request's own seeded uniforms), else every logits row for the host samplers (penalties, top-k, logprobs).
 Status AsyncEngine::Impl::fetch_choices(const StepPlan& plan, const TensorView& logits,
-                                        std::vector<float>* rows, std::vector<int32_t>* greedy_ids) {
+                                        std::vector<float>* rows, std::vector<int32_t>* device_ids) {
   bool all_greedy = true;
+  bool host_needed = false;
   for (const ScheduledSeq& s : plan.seqs) {
     if (!s.samples) continue;
-    const SamplingParams& p = live.at(s.id)->request.sampling;
-    all_greedy = all_greedy && !(p.temperature > 0) && p.repetition_penalty == 1.0f &&
-                 p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f &&
-                 live.at(s.id)->request.logprobs < 0;
+    const LiveRequest& r = *live.at(s.id);
+    const SamplingParams& p = r.request.sampling;
+    all_greedy = all_greedy && !(p.temperature > 0) && !r.sampler.needs_host() && r.request.logprobs < 0;
+    host_needed = host_needed || r.sampler.needs_host() || r.request.logprobs >= 0;
   }
-  const int64_t r = logits.shape[0];
+  // The CPU keeps its exact host sampler (HF's nucleus rule, seeded results equal to Engine::generate's).
+  if (backend->device().kind == DeviceKind::kCpu && !all_greedy) host_needed = true;
+  const int64_t n = logits.shape[0];
+  if (host_needed) {
+    rows->resize(static_cast<size_t>(logits.numel()));
+    return backend->copy(TensorView{rows->data(), DType::kF32, logits.shape, Device{}}, logits);
+  }
+  if (!choice_ids.defined() || choice_ids.numel() < n) {
+    AUTOGLM_ASSIGN_OR_RETURN(choice_ids, backend->allocate(DType::kI32, Shape{std::max<int64_t>(n, 256)}));
+  }
+  const TensorView ids = choice_ids.view().rows(0, n);
   if (all_greedy) {
-    if (!argmax_out.defined() || argmax_out.numel() < r) {
-      AUTOGLM_ASSIGN_OR_RETURN(argmax_out, backend->allocate(DType::kI32, Shape{std::max<int64_t>(r, 256)}));
-    }
-    const TensorView ids = argmax_out.view().rows(0, r);
     AUTOGLM_RETURN_IF_ERROR(argmax(*backend, {logits, ids}));
-    greedy_ids->resize(static_cast<size_t>(r));
-    return backend->copy(TensorView{greedy_ids->data(), DType::kI32, Shape{r}, Device{}}, ids);
+  } else {
+    std::vector<float> params;
+    params.reserve(static_cast<size_t>(n) * 4);
+    for (const ScheduledSeq& s : plan.seqs) {
+      if (!s.samples) continue;
+      LiveRequest& r = *live.at(s.id);
+      const SamplingParams& p = r.request.sampling;
+      if (!(p.temperature > 0)) {
+        params.insert(params.end(), {0.0f, 1.0f, 0.0f, 0.0f});
+        continue;
+      }
+      const float uniform = std::min(static_cast<float>(r.sampler.next_uniform()), 0.99999994f);
+      params.insert(params.end(), {p.temperature, p.top_p, p.min_p, uniform});
+    }
+    if (!choice_params.defined() || choice_params.shape()[0] < n) {
+      AUTOGLM_ASSIGN_OR_RETURN(choice_params,
+                               backend->allocate(DType::kF32, Shape{std::max<int64_t>(n, 256), 4}));
+    }
+    const TensorView device_params = choice_params.view().rows(0, n);
+    AUTOGLM_RETURN_IF_ERROR(
+        backend->copy(device_params, TensorView{params.data(), DType::kF32, Shape{n, 4}, Device{}}));
+    AUTOGLM_RETURN_IF_ERROR(sample_rows(*backend, {logits, device_params, ids}));
   }
-  rows->resize(static_cast<size_t>(logits.numel()));
-  return backend->copy(TensorView{rows->data(), DType::kF32, logits.shape, Device{}}, logits);
+  device_ids->resize(static_cast<size_t>(n));
+  return backend->copy(TensorView{device_ids->data(), DType::kI32, Shape{n}, Device{}}, ids);
 }
 
 void AsyncEngine::Impl::refresh_gauges_locked() {

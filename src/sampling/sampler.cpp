@@ -7,6 +7,12 @@ namespace autoglm {
 Sampler::Sampler(const SamplingParams& params)
     : params_(params), rng_(params.seed.has_value() ? *params.seed : Rng::entropy_seed()) {}
 
+bool Sampler::needs_host() const {
+  const SamplingParams& p = params_;
+  return p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f ||
+         (p.temperature > 0.0f && p.top_k > 0);
+}
+
 int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> prompt,
                         std::span<const int32_t> generated) {
   replace_nan_with_neg_inf(logits);

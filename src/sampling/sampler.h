@@ -35,6 +35,12 @@ class Sampler {
                  std::span<const int32_t> generated);
 
   const SamplingParams& params() const { return params_; }
+  // The uniform number in [0, 1) the next draw would use, consumed: for a draw made elsewhere (on the device,
+  // ops/sample_rows.h) from the request's own seeded sequence.
+  double next_uniform() { return rng_.next_double(); }
+  // Whether the choice needs this sampler's host state (penalties over the history, top-k); otherwise a
+  // device kernel taking temperature, top_p, min_p and a uniform makes it.
+  bool needs_host() const;
 
  private:
   SamplingParams params_;

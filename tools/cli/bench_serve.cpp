@@ -47,6 +47,9 @@ struct ServeBenchOptions {
   bool no_chunked_prefill = false;
   bool no_graphs = false;
   bool profile = false;
+  // Sampling of every request (0: greedy, chosen on the device).
+  float temperature = 0.0f;
+  float top_p = 1.0f;
   // Synthetic workload.
   int num_prompts = 16;
   std::string input_len = "512";
@@ -128,12 +131,14 @@ RequestCallback record_events(std::shared_ptr<RunState> state, size_t index) {
   };
 }
 
-Request make_request(WorkloadRequest&& w) {
+Request make_request(WorkloadRequest&& w, const ServeBenchOptions& o) {
   Request r;
   r.prompt = std::move(w.prompt);
   r.max_tokens = w.max_tokens;
   r.priority = w.priority;
-  r.sampling.temperature = 0.0f;
+  r.sampling.temperature = o.temperature;
+  r.sampling.top_p = o.top_p;
+  r.sampling.seed = o.seed + static_cast<uint64_t>(r.prompt.size());
   r.ignore_eos = true;
   r.detokenize = false;
   return r;
@@ -229,7 +234,7 @@ Status warm_up(AsyncEngine& engine, const ServeBenchOptions& o, const ModelInfo&
   AUTOGLM_ASSIGN_OR_RETURN(std::vector<WorkloadRequest> requests, make_synthetic_workload(s));
   std::vector<std::unique_ptr<RequestStream>> streams(requests.size());
   for (size_t i = 0; i < requests.size(); ++i)
-    AUTOGLM_RETURN_IF_ERROR(engine.submit(make_request(std::move(requests[i])), &streams[i]));
+    AUTOGLM_RETURN_IF_ERROR(engine.submit(make_request(std::move(requests[i]), o), &streams[i]));
   for (auto& stream : streams) {
     RequestEvent e;
     while (stream->next(&e)) {
@@ -308,7 +313,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
     prefix.prompt.assign(first.begin(), first.begin() + std::min<size_t>(first.size(), o.shared_prefix + 1));
     prefix.max_tokens = 1;
     std::unique_ptr<RequestStream> stream;
-    if (Status s = engine->submit(make_request(std::move(prefix)), &stream); !s) return fail(s);
+    if (Status s = engine->submit(make_request(std::move(prefix), o), &stream); !s) return fail(s);
     RequestEvent e;
     while (stream->next(&e)) {
       if (e.finished && !e.error.is_ok()) return fail(e.error);
@@ -338,7 +343,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
     r.prompt_tokens = static_cast<int32_t>(w.prompt.size());
     r.token_ms.reserve(static_cast<size_t>(w.max_tokens));
     r.submit_ms = ms_between(state->t0, Clock::now());
-    if (Status s = engine->submit(make_request(std::move(w)), record_events(state, index), &ids[index]); !s) {
+    if (Status s = engine->submit(make_request(std::move(w), o), record_events(state, index), &ids[index]); !s) {
       r.failed = true;
       r.error = s.to_string();
       state->mark_done();
@@ -422,6 +427,10 @@ void add_bench_serve(CLI::App& app) {
   cmd->add_flag("--no-chunked-prefill", o->no_chunked_prefill, "prefill whole prompts in one step")
       ->group("Engine");
   cmd->add_flag("--no-graphs", o->no_graphs, "do not record decode steps as CUDA graphs")->group("Engine");
+  cmd->add_option("--temperature", o->temperature, "sampling temperature of every request (0: greedy)")
+      ->check(CLI::Range(0.0, 2.0))
+      ->group("Engine");
+  cmd->add_option("--top-p", o->top_p, "nucleus of every request")->check(CLI::Range(0.0, 1.0))->group("Engine");
   cmd->add_flag("--profile", o->profile, "time every op (synchronizes after each; slower)")->group("Engine");
 
   cmd->add_option("--num-prompts", o->num_prompts, "synthetic: requests")
