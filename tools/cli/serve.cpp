@@ -22,7 +22,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "http/http_server.h"
-#include "hub/hf_hub.h"
+#include "hub/model_spec.h"
 #include "openai_service.h"
 
 namespace autoglm::cli {
@@ -65,9 +65,8 @@ int run_serve(const ServeCliOptions& o) {
   const sigset_t signals = block_shutdown_signals();
 
   EngineOptions engine_options;
-  engine_options.model_path = o.model;
-  if (!o.hf_repo.empty()) {
-    Expected<std::string> path = download_hf_model(o.hf_repo, HubOptions{});
+  if (o.random_weights.empty()) {
+    Expected<std::string> path = resolve_model_path(o.model, o.hf_repo, HubOptions{});
     if (!path) return fail(path.status());
     engine_options.model_path = *path;
   }

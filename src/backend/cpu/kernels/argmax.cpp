@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels/argmax_row.h"
 #include "ops/argmax.h"
 #include "ops/kernel_table.h"
 
@@ -12,19 +13,6 @@ namespace autoglm {
 namespace {
 
 constexpr int64_t kMinElemsPerTask = 65536;
-
-int32_t argmax_row(const float* x, int64_t c) {
-  // Strictly greater: the lowest index wins ties, NaN (every comparison false) and -inf are never taken.
-  int64_t best = -1;
-  float best_value = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < c; ++i) {
-    if (x[i] > best_value) {
-      best = i;
-      best_value = x[i];
-    }
-  }
-  return static_cast<int32_t>(best < 0 ? 0 : best);
-}
 
 void argmax_cpu_f32(Backend& backend, const ArgmaxArgs& a) {
   const int64_t rows = a.x.shape[0], c = a.x.shape[1];

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels/argmax_row.h"
 #include "ops/kernel_table.h"
 #include "ops/sample_rows.h"
 
@@ -30,16 +31,10 @@ float float_of(uint32_t u) {
 }
 
 int32_t sample_row(const float* x, int64_t c, float temperature, float top_p, float min_p, float uniform) {
-  // Greedy: strictly greater, so the lowest index wins ties and NaN / -inf are never taken.
-  int64_t best = -1;
-  float max_value = -kInf;
-  for (int64_t i = 0; i < c; ++i) {
-    if (x[i] > max_value) {
-      best = i;
-      max_value = x[i];
-    }
-  }
-  if (!(temperature > 0.0f) || best < 0) return static_cast<int32_t>(best < 0 ? 0 : best);
+  const int32_t best = argmax_row(x, c);
+  const float max_value = x[best];
+  // Greedy, or nothing to draw from (every logit NaN or -inf: argmax_row gave 0).
+  if (!(temperature > 0.0f) || !(max_value > -kInf)) return best;
   if (max_value == kInf) {
     int64_t count = 0;
     for (int64_t i = 0; i < c; ++i)
