@@ -7,7 +7,8 @@
 #   device run: bash bench/device/run.sh [steps...]   carry: [".carry"]
 # Without .carry/bin the script builds on the GPU machine (needs GoogleTest there, and
 # bench/device/fetch_deps.sh for the PCRE2 and utf8proc headers).
-# Steps (default: all but load, serve and http): build tests sanitize golden bench load serve http
+# Steps (default: all but load, serve, http, matmul, batches and profile): build tests sanitize golden bench load
+# serve http matmul batches profile
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -31,8 +32,8 @@ if [ -f .carry/bin/autoglm.gz ]; then
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
   mkdir -p $BUILD/tests $BUILD/tools
   for t in test_cuda test_model_gpu; do gunzip -c .carry/bin/$t.gz > $BUILD/tests/$t; done
-  gunzip -c .carry/bin/autoglm.gz > $BUILD/tools/autoglm
-  chmod +x $BUILD/tests/* $BUILD/tools/autoglm
+  for t in autoglm bench_matmul_cuda; do gunzip -c .carry/bin/$t.gz > $BUILD/tools/$t; done
+  chmod +x $BUILD/tests/* $BUILD/tools/*
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
   note "build: prebuilt binaries from .carry/bin"
 elif has_step build; then
@@ -49,7 +50,7 @@ elif has_step build; then
   start=$(date +%s)
   cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DAUTOGLM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real \
     > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-  if ! ninja -C $BUILD autoglm test_cuda test_model_gpu > "$OUT/build.log" 2>&1; then
+  if ! ninja -C $BUILD autoglm test_cuda test_model_gpu bench_matmul_cuda > "$OUT/build.log" 2>&1; then
     grep -E "error|FAILED" -A3 "$OUT/build.log" | head -60
     exit 1
   fi
@@ -88,6 +89,36 @@ if has_step bench; then
   note "8B decode: $(grep tg256 "$OUT/bench_decode.txt" | cut -d'|' -f6-8)"
   $B -p 2048 -n 1 -r 3 --bandwidth-mib 4096 > "$OUT/bench_prefill.txt" 2>&1
   note "8B prefill: $(grep pp2048 "$OUT/bench_prefill.txt" | cut -d'|' -f6)"
+fi
+
+if has_step matmul; then
+  # The matmul paths on the 8B projection shapes at decode batch sizes (tools/bench/matmul_cuda.cpp).
+  $BUILD/tools/bench_matmul_cuda > "$OUT/bench_matmul.txt" 2>&1
+  rc=$?
+  cat "$OUT/bench_matmul.txt"
+  note "matmul paths: rc=$rc, table above"
+fi
+
+if has_step batches; then
+  # Decode step time at batch B on the paged engine: B requests of 128 in / 256 out decoding together.
+  S="$BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16"
+  for B in ${BATCHES:-1 2 4 8 16 32 64}; do
+    $S --max-context 1024 --num-prompts $B --input-len 128 --output-len 256 --max-num-seqs $B \
+      --max-batched-tokens 4096 > "$OUT/batch_$B.txt" 2>&1
+    note "decode batch $B: $(grep -E '^\| TPOT' "$OUT/batch_$B.txt")"
+  done
+fi
+
+if has_step profile; then
+  # Kernel times of decode steps at batch PROFILE_BATCH (Nsight Compute, clocks left alone): the kernels of
+  # 2 steps after the prompts are in and the decode graphs recorded.
+  B=${PROFILE_BATCH:-16}
+  S="$BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16"
+  timeout 300 ncu --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip ${PROFILE_SKIP:-6000} \
+    --launch-count ${PROFILE_COUNT:-900} $S --max-context 1024 --num-prompts $B --input-len 128 --output-len 64 \
+    --max-num-seqs $B --max-batched-tokens 4096 > "$OUT/profile_raw.csv" 2> "$OUT/profile.err"
+  note "profile: rc=$?"
+  python3 bench/device/kernel_table.py "$OUT/profile_raw.csv" | tee "$OUT/profile_table.txt" | head -40
 fi
 
 if has_step serve; then

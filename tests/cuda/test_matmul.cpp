@@ -1,6 +1,7 @@
-// The CUDA matmul against the CPU matmul on the same random seeded inputs, for every weight dtype, both
-// paths (GEMV at m <= 8, cuBLASLt above, and the GEMV fallback where cuBLASLt declines), odd shapes and
-// misaligned views; outputs NaN-poisoned and guarded on the device.
+// The CUDA matmul against the CPU matmul on the same random seeded inputs, for every weight dtype and path
+// (GEMV at m = 1 and for f32 weights at m <= 8, the skinny tensor-core GEMM for 16-bit weights at
+// 2 <= m <= 16, cuBLASLt above, and the GEMV fallback where cuBLASLt declines), odd shapes and misaligned
+// views; outputs NaN-poisoned and guarded on the device.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -20,12 +21,17 @@ using test::GuardedDeviceOut;
 using test::random_tensor;
 using test::rel_max_abs_error;
 
-constexpr int64_t kGemvMaxRows = 8;  // the CUDA kernel's small-m limit (kernels/matmul_gemv.h)
+constexpr int64_t kGemvMaxRows = 8;     // the f32 GEMV's limit (kernels/matmul_gemv.h)
+constexpr int64_t kSkinnyMaxRows = 16;  // the skinny GEMM's limit (kernels/matmul_skinny.h)
 
-// x as the GPU sees it: for 16-bit weights at m > 8 it is rounded to the weight type before the tensor-core
-// GEMM (kernels/matmul.cu), so the CPU reference runs on the same rounded x.
+// Whether the GPU computes with x rounded to the weight type: 16-bit weights at m > 1 (the skinny GEMM and
+// cuBLASLt take 16-bit operands), so the CPU reference runs on the same rounded x.
+bool rounds_x(DType w_dtype, int64_t m) {
+  return w_dtype != DType::kF32 && m > 1;
+}
+
 Tensor x_as_seen(const Tensor& x, DType w_dtype) {
-  if (w_dtype == DType::kF32 || x.shape()[0] <= kGemvMaxRows) return x;
+  if (!rounds_x(w_dtype, x.shape()[0])) return x;
   Tensor r = Tensor::host(DType::kF32, x.shape());
   const float* src = x.as<const float>();
   float* dst = r.as<float>();
@@ -35,27 +41,30 @@ Tensor x_as_seen(const Tensor& x, DType w_dtype) {
 }
 
 // Tolerance on max|gpu - cpu| / max|cpu|. Both sides multiply the same values exactly (16-bit weights widen
-// to f32 exactly, and at m > 8 the rounded x times a 16-bit weight is exact in f32) and accumulate in f32
-// in different orders: ~sqrt(k) * 2^-24 relative, far under 1e-5 for k <= 4097. At m > 8 with 16-bit weights
+// to f32 exactly, and at m > 1 the rounded x times a 16-bit weight is exact in f32) and accumulate in f32
+// in different orders: ~sqrt(k) * 2^-24 relative, far under 1e-5 for k <= 4097. At m > 1 with 16-bit weights
 // the tensor cores accumulate in f32 but do not round every partial sum to nearest as an FMA chain does
-// (their internal alignment truncates), which costs up to a few units of 2^-23 per addition; over k = 4097
+// (their internal alignment truncates), which costs up to a few units of 2^-23 per addition; over k = 4104
 // terms that stays well under 1e-4, while one wrong element or a missed row moves the error to ~1e-1.
 double tolerance(DType w_dtype, int64_t m) {
-  return w_dtype != DType::kF32 && m > kGemvMaxRows ? 1e-4 : 1e-5;
+  return rounds_x(w_dtype, m) ? 1e-4 : 1e-5;
 }
 
 struct Mnk {
   int64_t m, n, k;
 };
 
-// Chosen to cover: m in {1, 2, 3, 4, 7, 8, 9, 33, 128}; odd k (1, 3, 127, 4097: the element-load fallback)
-// and odd n (1, 3, 127, 4097: a partial last block of 4 rows); n < 1056 (one row per block) and above (four);
-// m > 8 with shapes cuBLASLt may refuse (k = 1, 3, 127: odd leading dimensions).
+// Chosen to cover: m in {1, 2, 3, 4, 7, 8, 9, 12, 16, 17, 33, 128}; odd k (1, 3, 127, 4097: the element-load
+// fallback) and odd n (1, 3, 127, 4097: a partial last block of 4 rows); n < 1056 (one row per block) and
+// above (four); m > 8 with shapes cuBLASLt may refuse (k = 1, 3, 127: odd leading dimensions); the skinny
+// GEMM with k a multiple of 8 but not of its 128-wide step (8, 136, 4104), n not a multiple of its 16 rows,
+// one and two 8-row tiles, partial tiles.
 const Mnk kShapes[] = {
-    {1, 1, 1},      {1, 3, 127},  {1, 127, 4096}, {1, 4097, 256},   {1, 1100, 512},  {2, 4097, 64},
-    {3, 127, 4097}, {4, 5, 1},    {4, 1200, 3},   {7, 33, 128},     {8, 1, 256},     {8, 2000, 1000},
-    {8, 300, 4097}, {9, 64, 127}, {9, 3, 1},      {9, 1100, 512},   {17, 1, 1},      {33, 3, 4097},
-    {33, 257, 96},  {33, 128, 3}, {64, 127, 64},  {128, 300, 1024}, {128, 4097, 64}, {128, 1, 128},
+    {1, 1, 1},      {1, 3, 127},  {1, 127, 4096},  {1, 4097, 256},   {1, 1100, 512},  {2, 4097, 64},
+    {3, 127, 4097}, {4, 5, 1},    {4, 1200, 3},    {7, 33, 128},     {8, 1, 256},     {8, 2000, 1000},
+    {8, 300, 4097}, {9, 64, 127}, {9, 3, 1},       {9, 1100, 512},   {17, 1, 1},      {33, 3, 4097},
+    {33, 257, 96},  {33, 128, 3}, {64, 127, 64},   {128, 300, 1024}, {128, 4097, 64}, {128, 1, 128},
+    {2, 17, 4104},  {5, 100, 8},  {12, 4097, 136}, {16, 33, 4096},   {16, 1, 64},     {17, 40, 136},
 };
 
 using MatmulParam = std::tuple<DType, int>;
@@ -151,29 +160,39 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudaMatmulMisalignedTest,
                          ::testing::Combine(::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
                                             ::testing::Values(int64_t{1}, int64_t{5}, int64_t{40})));
 
-// Decode batch invariance: a row's result must not depend on how many rows (1..8) share the GEMV pass.
+// Decode batch invariance: a row's result must not depend on how many rows share the pass over w: 1..8 rows
+// of the f32 GEMV, 2..16 rows of the skinny GEMM for 16-bit weights (its 8-row tiles are independent
+// instructions, and the k order of the sums does not depend on m).
 class CudaMatmulInvarianceTest : public ::testing::TestWithParam<DType> {};
 
-TEST_P(CudaMatmulInvarianceTest, GemvRowsAreBitIdenticalAcrossBatch) {
+TEST_P(CudaMatmulInvarianceTest, RowsAreBitIdenticalAcrossBatch) {
   const DType dtype = GetParam();
-  const int64_t n = 1500, k = 768;
+  const bool skinny = dtype != DType::kF32;
+  const int64_t n = 1500, k = 768, max_rows = skinny ? kSkinnyMaxRows : kGemvMaxRows;
+  const int64_t smallest = skinny ? 2 : 1;  // a single 16-bit row takes the GEMV, on f32 x
   auto cuda = test::make_cuda();
   ASSERT_NE(cuda, nullptr);
-  const Tensor x = random_tensor(DType::kF32, Shape{kGemvMaxRows, k}, 61);
+  const Tensor x = random_tensor(DType::kF32, Shape{2 * max_rows, k}, 61);
   const Tensor w = random_tensor(dtype, Shape{n, k}, 62);
   const Tensor bias = random_tensor(DType::kF32, Shape{n}, 63);
   const Tensor x_d = test::to_device(*cuda, x);
   const Tensor w_d = test::to_device(*cuda, w);
   const Tensor bias_d = test::to_device(*cuda, bias);
-  GuardedDeviceOut batched(*cuda, Shape{kGemvMaxRows, n});
-  ASSERT_TRUE(matmul(*cuda, {x_d.view(), w_d.view(), bias_d.view(), batched.view()}).is_ok());
+  GuardedDeviceOut batched(*cuda, Shape{max_rows, n});
+  ASSERT_TRUE(
+      matmul(*cuda, {x_d.view().rows(0, max_rows), w_d.view(), bias_d.view(), batched.view()}).is_ok());
   const std::vector<float> all = batched.values();
-  for (int64_t i = 0; i < kGemvMaxRows; ++i) {
-    GuardedDeviceOut single(*cuda, Shape{1, n});
-    ASSERT_TRUE(matmul(*cuda, {x_d.view().rows(i, i + 1), w_d.view(), bias_d.view(), single.view()}).is_ok());
-    const std::vector<float> row = single.values();
-    ASSERT_EQ(std::memcmp(row.data(), all.data() + i * n, static_cast<size_t>(n) * sizeof(float)), 0)
-        << "row " << i;
+  for (int64_t i = 0; i < max_rows; ++i) {
+    // Row i first in the smallest batch of the path (with its successor), and in a batch of every size.
+    for (const int64_t rows : {smallest, (i % max_rows) + 1}) {
+      if (rows < smallest) continue;
+      GuardedDeviceOut part(*cuda, Shape{rows, n});
+      ASSERT_TRUE(
+          matmul(*cuda, {x_d.view().rows(i, i + rows), w_d.view(), bias_d.view(), part.view()}).is_ok());
+      const std::vector<float> got = part.values();
+      ASSERT_EQ(std::memcmp(got.data(), all.data() + i * n, static_cast<size_t>(n) * sizeof(float)), 0)
+          << "row " << i << " in a batch of " << rows;
+    }
   }
   const Status synced = cuda->synchronize();
   ASSERT_TRUE(synced.is_ok()) << synced.to_string();

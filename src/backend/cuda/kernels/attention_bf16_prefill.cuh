@@ -67,6 +67,21 @@ __device__ __forceinline__ int64_t cache_row(const Paged<T>& p, int64_t s, int64
   return block >= 0 && block < p.n_blocks ? block * p.block_size + offset : -1;
 }
 
+// The sequence holding packed row `row`: the last s with q_start[s] <= row (binary search).
+template <typename T>
+__device__ __forceinline__ int64_t seq_of_row(const Paged<T>& p, int64_t row) {
+  int64_t lo = 0, hi = p.n_seqs - 1;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (p.q_start[mid] <= row) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
 }  // namespace cuda_paged
 
 namespace attention_bf16 {

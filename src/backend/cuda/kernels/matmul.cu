@@ -1,19 +1,25 @@
 // CUDA matmul: out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]); x, out, bias f32; w f32, f16 or bf16.
 //
-// m <= 8 (decode): our GEMV (matmul_gemv.cu), w streamed once for all m rows, x kept in f32.
-// m > 8 (prefill): cuBLASLt. In its column-major terms our row-major out [m, n] is D = out^T, n x m with
+// Paths, chosen from the measured time per call on the Llama-3-8B projection shapes (H100,
+// tools/bench/matmul_cuda.cpp; docs/BENCHMARKS.md):
+// m = 1 (single-sequence decode), or m <= 8 with f32 w: our GEMV (matmul_gemv.cu), w streamed once, x kept in
+//   f32; 0.90-1.05 of the copy bandwidth at m = 1, but CUDA-core arithmetic caps it near 0.45 at m = 8.
+// 16-bit w, 2 <= m <= kSkinnyMaxRows (batched decode): the skinny tensor-core GEMM (matmul_skinny.cu), f32 x
+//   rounded to w's type as it is read; 0.8-1.0 of the copy bandwidth at m = 8, 0.65-0.93 at m = 16, where
+//   cuBLASLt's smallest tiles reach 0.45 at m = 8.
+// Otherwise: cuBLASLt. In its column-major terms our row-major out [m, n] is D = out^T, n x m with
 //   ld n; w row-major [n, k] is a column-major k x n matrix (ld k), so A = that matrix with op(A) = T gives
 //   the n x k factor; x row-major [m, k] is a column-major k x m matrix (ld k) = x^T, so B = x with op(B) =
 //   N. D = op(A) . op(B) = w . x^T = out^T: the "TN" case cuBLASLt's kernels favour. f16/bf16 w: x is first
 //   rounded to w's type into backend scratch (tensor cores take equal input types), then A, B 16-bit, C = D
-//   f32, CUBLAS_COMPUTE_32F, f32 scale. So for m > 8 with 16-bit weights the result is that of x rounded to
-//   the weight type (tests/cuda/test_matmul.cpp compares against exactly that). f32 w: everything f32 with
-//   CUBLAS_COMPUTE_32F (no TF32: it must match the CPU to ~1e-5). The bias rides on CUBLASLT_EPILOGUE_BIAS
-//   (bias length = rows of D = n, f32 like D); where no algorithm takes the epilogue, a separate kernel adds
-//   it. Algorithm: the first result of cublasLtMatmulAlgoGetHeuristic, chosen once per (device, m, n, k,
-//   dtype, bias, pointer alignments) and cached under a mutex. Where cuBLASLt offers none or fails (odd
-//   leading dimensions, misaligned views), the GEMV runs over x in groups of 8 rows, on x rounded the same
-//   way.
+//   f32, CUBLAS_COMPUTE_32F, f32 scale. So for m > 1 with 16-bit weights every path computes with x rounded
+//   to the weight type (tests/cuda/test_matmul.cpp compares against exactly that). f32 w: everything f32
+//   with CUBLAS_COMPUTE_32F (no TF32: it must match the CPU to ~1e-5). The bias rides on
+//   CUBLASLT_EPILOGUE_BIAS (bias length = rows of D = n, f32 like D); where no algorithm takes the epilogue,
+//   a separate kernel adds it. Algorithm: the first result of cublasLtMatmulAlgoGetHeuristic, chosen once
+//   per (device, m, n, k, dtype, bias, pointer alignments) and cached under a mutex. Where cuBLASLt offers
+//   none or fails (odd leading dimensions, misaligned views), the GEMV runs over x in groups of 8 rows, on
+//   x rounded the same way.
 // matmul_swiglu (the MLP down projection on x = [gate | up]) forms silu(gate) * up with the swiglu kernels'
 //   formula while reading x: into f32 scratch for the GEMV and the f32 path, straight into w's 16-bit type
 //   for the GEMM. Every path equals swiglu followed by matmul bit for bit.
@@ -33,6 +39,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/matmul_gemv.h"
+#include "backend/cuda/kernels/matmul_skinny.h"
 #include "ops/kernel_table.h"
 #include "ops/matmul.h"
 
@@ -305,8 +312,12 @@ void matmul_cuda(Backend& base, const MatmulArgs& a) {
   const auto* bias = a.bias.as<const float>();
   auto* out = a.out.as<float>();
   const DType dtype = a.w.dtype;
-  if (m <= kGemvMaxRows) {
+  if (m == 1 || (std::is_same_v<T, float> && m <= kGemvMaxRows)) {
     launch_gemv(backend, dtype, x, a.w.data, bias, out, m, n, k);
+    return;
+  }
+  if (!std::is_same_v<T, float> && skinny_supports(dtype, x, a.w.data, m, k)) {
+    launch_skinny(backend, dtype, x, /*x_is_f32=*/true, a.w.data, bias, out, m, n, k);
     return;
   }
   if (k == 0) {  // nothing to multiply: out = bias or 0, which the GEMV writes
@@ -338,7 +349,8 @@ void matmul_cuda(Backend& base, const MatmulArgs& a) {
                        have.queued_work == want.queued_work;
     last_converted = {};
     if (!reuse) {
-      convert_kernel<T><<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, x16, count);
+      convert_kernel<T>
+          <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, x16, count);
       backend.note_launch("convert_kernel");
     }
     if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, m, n, k)) {
@@ -362,13 +374,15 @@ void matmul_cuda(Backend& base, const MatmulArgs& a) {
 
 // ---- matmul_swiglu: the down projection reading x = [gate | up] ----
 
-// silu(g) * u exactly as the swiglu kernels compute it, so the fused op equals swiglu then matmul bit for bit.
+// silu(g) * u exactly as the swiglu kernels compute it, so the fused op equals swiglu then matmul bit for
+// bit.
 __device__ __forceinline__ float silu_mul(float g, float u) {
   return g / (1.0f + expf(-g)) * u;
 }
 
 // The activation in f32 [m, k] (for the GEMV and the f32 path).
-__global__ void swiglu_rows_kernel(const float* __restrict__ x, float* __restrict__ dst, int64_t m, int64_t k) {
+__global__ void swiglu_rows_kernel(const float* __restrict__ x, float* __restrict__ dst, int64_t m,
+                                   int64_t k) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * k;
        i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t row = i / k, col = i - row * k;
@@ -379,7 +393,8 @@ __global__ void swiglu_rows_kernel(const float* __restrict__ x, float* __restric
 // The activation rounded straight to w's 16-bit type: the GEMM's B operand, without the f32 round trip
 // through memory (that round trip is 117 MB written and read per layer for a 2,048-token Llama-3-8B prefill).
 template <typename T>
-__global__ void swiglu_convert_kernel(const float* __restrict__ x, T* __restrict__ dst, int64_t m, int64_t k) {
+__global__ void swiglu_convert_kernel(const float* __restrict__ x, T* __restrict__ dst, int64_t m,
+                                      int64_t k) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * k;
        i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t row = i / k, col = i - row * k;
@@ -388,7 +403,8 @@ __global__ void swiglu_convert_kernel(const float* __restrict__ x, T* __restrict
 }
 
 template <typename T>
-__global__ void swiglu_round_kernel(const float* __restrict__ x, float* __restrict__ dst, int64_t m, int64_t k) {
+__global__ void swiglu_round_kernel(const float* __restrict__ x, float* __restrict__ dst, int64_t m,
+                                    int64_t k) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * k;
        i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t row = i / k, col = i - row * k;
@@ -407,16 +423,18 @@ void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
   const DType dtype = a.w.dtype;
   const int64_t count = m * k;
   last_converted = {};  // scratch is about to hold another activation
-  // Decode, f32 weights and k = 0: the activation in f32 scratch, then the plain path (none of which uses
-  // scratch again, so the activation stays put).
-  if (m <= kGemvMaxRows || std::is_same_v<T, float> || k == 0) {
-    auto* act = static_cast<float*>(backend.scratch(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float)));
+  // Single-sequence decode, f32 weights and k = 0: the activation in f32 scratch, then the plain path (none
+  // of which uses scratch again, so the activation stays put).
+  if (m == 1 || std::is_same_v<T, float> || k == 0) {
+    auto* act = static_cast<float*>(
+        backend.scratch(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float)));
     if (act == nullptr) return;  // scratch() recorded the failure; synchronize() reports it
     if (count > 0) {
-      swiglu_rows_kernel<<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, act, m, k);
+      swiglu_rows_kernel<<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, act, m,
+                                                                                                  k);
       backend.note_launch("swiglu_rows_kernel");
     }
-    if (m <= kGemvMaxRows) {
+    if (m <= kGemvMaxRows) {  // m == 1, or f32 weights
       launch_gemv(backend, dtype, act, a.w.data, bias, out, m, n, k);
     } else if (k == 0 || !run_cublaslt(backend, dtype, a.w.data, act, bias, out, m, n, k)) {
       gemv_in_groups(backend, dtype, act, a.w.data, bias, out, m, n, k);
@@ -426,12 +444,18 @@ void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
   if constexpr (!std::is_same_v<T, float>) {
     auto* x16 = static_cast<T*>(backend.scratch(static_cast<size_t>(count) * sizeof(T)));
     if (x16 == nullptr) return;
-    swiglu_convert_kernel<T><<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, x16, m, k);
+    swiglu_convert_kernel<T>
+        <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, x16, m, k);
     backend.note_launch("swiglu_convert_kernel");
+    if (skinny_supports(dtype, x16, a.w.data, m, k)) {
+      launch_skinny(backend, dtype, x16, /*x_is_f32=*/false, a.w.data, bias, out, m, n, k);
+      return;
+    }
     if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, m, n, k)) return;
     auto* rounded = static_cast<float*>(backend.scratch(static_cast<size_t>(count) * sizeof(float)));
     if (rounded == nullptr) return;
-    swiglu_round_kernel<T><<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, rounded, m, k);
+    swiglu_round_kernel<T>
+        <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, rounded, m, k);
     backend.note_launch("swiglu_round_kernel");
     gemv_in_groups(backend, dtype, rounded, a.w.data, bias, out, m, n, k);
   }

@@ -7,7 +7,10 @@
 //   position seq_lens[s] - q_len_s + i. All metadata is read on the device: no launch parameter, grid or
 //   scratch size depends on its values, only on shapes (t, n_seqs, the table width) and the max_q_len hint,
 //   so every launch here may be recorded in a CUDA graph and replayed after the metadata was rewritten.
-// Decode (max_q_len <= kDecodeMaxRows, head_dim <= 256): split-K flash-decoding as attention.cu's decode:
+// Decode of 16-bit caches with head_dim 64, 128 or 256: paged_attention_decode16.cu (16-byte loads), with the
+//   splits and merge below.
+// Decode otherwise (max_q_len <= kDecodeMaxRows, head_dim <= 256): split-K flash-decoding as attention.cu's
+// decode:
 //   grid (KV head x tile of up to GT of its query heads, key split, packed query row); the block finds its
 //   sequence by a binary search of q_start. A block of 4 warps handles every query head of its tile, so
 //   each K and V row is read once per KV head and query row (GQA groups <= 8 per block; larger ones are
@@ -48,6 +51,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/attention_bf16_prefill.cuh"
 #include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/paged_attention_decode16.cuh"
 #include "ops/kernel_table.h"
 #include "ops/paged_attention.h"
 
@@ -76,21 +80,6 @@ __device__ __forceinline__ float widen(__nv_bfloat16 x) {
 }
 __device__ __forceinline__ float widen(__half x) {
   return __half2float(x);
-}
-
-// The sequence holding packed row `row`: the last s with q_start[s] <= row (binary search).
-template <typename T>
-__device__ __forceinline__ int64_t seq_of_row(const Paged<T>& p, int64_t row) {
-  int64_t lo = 0, hi = p.n_seqs - 1;
-  while (lo < hi) {
-    const int64_t mid = (lo + hi + 1) / 2;
-    if (p.q_start[mid] <= row) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  return lo;
 }
 
 // ---- decode ----
@@ -515,9 +504,19 @@ void decode(CudaBackend& backend, Paged<T> p) {
     }
   }
   p.split_keys = std::max<int64_t>(1, (width + splits - 1) / splits);
-  with_lane_dims(p.head_dim, [&]<int S>() {
-    launch_decode_tiles<T, S>(backend, p, static_cast<int>(splits), part_out, part_stats);
-  });
+  bool vectorized = false;
+  if constexpr (!std::is_same_v<T, float>) {
+    if (paged_decode16::supported(p)) {
+      paged_decode16::launch(backend, p, static_cast<int>(gt), static_cast<int>(splits), part_out,
+                             part_stats);
+      vectorized = true;
+    }
+  }
+  if (!vectorized) {
+    with_lane_dims(p.head_dim, [&]<int S>() {
+      launch_decode_tiles<T, S>(backend, p, static_cast<int>(splits), part_out, part_stats);
+    });
+  }
   if (splits > 1) {
     paged_attention_merge_kernel<<<static_cast<unsigned>(p.t * p.q_heads), kThreads, 0, backend.stream()>>>(
         part_out, part_stats, p.out, static_cast<int>(splits), p.head_dim);
