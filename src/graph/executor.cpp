@@ -89,9 +89,9 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
     case OpKind::kEmbedding:
       return embedding(backend_, {in(0), in(1), out});
     case OpKind::kMatmul:
-      return matmul(backend_, {in(0), in(1), in(2), out});
+      return matmul(backend_, {in(0), in(1), in(2), out, graph.batch_invariant_matmuls});
     case OpKind::kMatmulSwiglu:
-      return matmul_swiglu(backend_, {in(0), in(1), in(2), out});
+      return matmul_swiglu(backend_, {in(0), in(1), in(2), out, graph.batch_invariant_matmuls});
     case OpKind::kRmsNorm:
       return rms_norm(backend_, {in(0), in(1), std::get<NormAttrs>(node.attrs).eps, out});
     case OpKind::kLayerNorm:
@@ -114,8 +114,8 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
       return softmax(backend_, {in(0), out});
     case OpKind::kRopeKvStore: {
       const auto& a = std::get<RopeAttrs>(node.attrs);
-      return rope_kv_store(
-          backend_, {in(0), in(1), in(2), in(3), in(4), a.rotary_dim, a.layout, out, in(5), in(6), in(7)});
+      return rope_kv_store(backend_, {in(0), in(1), in(2), in(3), in(4), a.rotary_dim, a.layout, out, in(5),
+                                      in(6), in(7), in(8)});
     }
     case OpKind::kPagedAttention: {
       const auto& a = std::get<PagedAttentionAttrs>(node.attrs);

@@ -153,6 +153,16 @@ ValueId Graph::rope_kv_store_paged(ValueId q, ValueId k, ValueId v, ValueId posi
                   value(q).dtype, value(q).shape, RopeAttrs{rotary_dim, layout});
 }
 
+ValueId Graph::rope_kv_store_paged_packed(ValueId qkv, int64_t q_heads, int64_t head_dim, ValueId positions,
+                                          ValueId slots, ValueId inv_freq, ValueId k_cache, ValueId v_cache,
+                                          int rotary_dim, RopeLayout layout) {
+  // Inputs in the executor's order (q, k, v, positions, inv_freq, caches, slots, qkv), q, k and v absent.
+  return add_node(OpKind::kRopeKvStore,
+                  {ValueId{}, ValueId{}, ValueId{}, positions, inv_freq, k_cache, v_cache, slots, qkv},
+                  value(qkv).dtype, Shape{value(qkv).shape[0], q_heads, head_dim},
+                  RopeAttrs{rotary_dim, layout});
+}
+
 ValueId Graph::paged_attention(ValueId q, ValueId k_cache, ValueId v_cache, ValueId block_tables,
                                ValueId q_start, ValueId seq_lens, const PagedAttentionAttrs& attrs) {
   return add_node(OpKind::kPagedAttention, {q, k_cache, v_cache, block_tables, q_start, seq_lens},

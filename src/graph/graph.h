@@ -97,6 +97,11 @@ struct Node {
 
 class Graph {
  public:
+  // Every matmul of the graph computes each output row the same way whatever the number of rows
+  // (ops/matmul.h, MatmulArgs::batch_invariant): set for the paged engine's steps, whose sequences must get
+  // the same tokens alone or batched.
+  bool batch_invariant_matmuls = false;
+
   // Bound values.
   ValueId input(const std::string& name, const TensorView& t) { return bind(ValueKind::kInput, name, t); }
   ValueId weight(const std::string& name, const TensorView& t) { return bind(ValueKind::kWeight, name, t); }
@@ -123,6 +128,11 @@ class Graph {
   ValueId rope_kv_store_paged(ValueId q, ValueId k, ValueId v, ValueId positions, ValueId slots,
                               ValueId inv_freq, ValueId k_cache, ValueId v_cache, int rotary_dim,
                               RopeLayout layout);
+  // Same, reading q, k and v as the column blocks of one [t, (q_heads + 2 kv_heads) * head_dim] value (the
+  // fused projection's output); returns the rotated q [t, q_heads, head_dim].
+  ValueId rope_kv_store_paged_packed(ValueId qkv, int64_t q_heads, int64_t head_dim, ValueId positions,
+                                     ValueId slots, ValueId inv_freq, ValueId k_cache, ValueId v_cache,
+                                     int rotary_dim, RopeLayout layout);
   ValueId attention(ValueId q, ValueId k_cache, ValueId v_cache, const AttentionAttrs& attrs);
   // With positions ([t] i32, positions[0] == attrs.q_pos0) the decode kernels read the query position from
   // the device, so the step can be recorded and replayed (ops/attention.h).

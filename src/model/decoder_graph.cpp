@@ -16,6 +16,8 @@ ValueId optional_weight(Graph& g, const std::string& name, const Tensor& t) {
 ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& spec, const DecoderWeights& w,
                             const KvCache& cache, const StepInputs& in) {
   const int64_t n = in.ids.shape[0];
+  // A paged step serves many sequences at once: their tokens must not depend on the company they keep.
+  g.batch_invariant_matmuls = in.paged != nullptr;
   const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, head_dim = c.head_dim;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const int rot_dim = static_cast<int>(c.rotary_dim());
@@ -38,11 +40,23 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
     const std::string p = "layers." + std::to_string(l) + ".";
     // Attention block.
     ValueId h = g.rms_norm(x, g.weight(p + "attn_norm", lw.attn_norm.view()), eps);
+    const ValueId k_cache = g.state(p + "k_cache", cache.k[l].view());
+    const ValueId v_cache = g.state(p + "v_cache", cache.v[l].view());
     ValueId q, k, v;
-    if (n == 1 && lw.w_qkv.defined()) {
+    const bool packed_rope =
+        in.paged != nullptr && n > 1 && lw.w_qkv.defined() && !spec.qk_norm && rot_dim > 0;
+    if (packed_rope) {
+      // A paged batch: one matmul over the fused weight, whose [n, q | k | v] output the RoPE + cache write
+      // reads by column blocks (one pass over the three weights instead of three GEMMs, two of them small).
+      const ValueId qkv =
+          g.matmul(h, g.weight(p + "w_qkv", lw.w_qkv.view()), optional_weight(g, p + "b_qkv", lw.b_qkv));
+      q = g.rope_kv_store_paged_packed(qkv, heads, head_dim, positions, paged_slots, inv_freq, k_cache,
+                                       v_cache, rot_dim, spec.rope_layout);
+    } else if (n == 1 && lw.w_qkv.defined()) {
       // One token: one matmul over the fused weight, whose output row is [q | k | v] (decode streams the
-      // three matrices in one pass). With more rows the three parts are not contiguous, so prefill runs
-      // three matmuls over row ranges of the same weight (compute-bound there, so nothing is lost).
+      // three matrices in one pass). With more rows and a contiguous cache the three parts would not be
+      // contiguous, so that prefill runs three matmuls over row ranges of the same weight (compute-bound
+      // there, so nothing is lost).
       const int64_t q_dim = heads * head_dim, kv_dim = kv_heads * head_dim;
       ValueId qkv =
           g.matmul(h, g.weight(p + "w_qkv", lw.w_qkv.view()), optional_weight(g, p + "b_qkv", lw.b_qkv));
@@ -55,16 +69,18 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
       k = g.matmul(h, g.weight(p + "wk", lw.wk.view()), optional_weight(g, p + "bk", lw.bk));
       v = g.matmul(h, g.weight(p + "wv", lw.wv.view()), optional_weight(g, p + "bv", lw.bv));
     }
-    q = g.reshape(q, Shape{n, heads, head_dim});
-    k = g.reshape(k, Shape{n, kv_heads, head_dim});
-    v = g.reshape(v, Shape{n, kv_heads, head_dim});
+    if (!packed_rope) {
+      q = g.reshape(q, Shape{n, heads, head_dim});
+      k = g.reshape(k, Shape{n, kv_heads, head_dim});
+      v = g.reshape(v, Shape{n, kv_heads, head_dim});
+    }
     if (spec.qk_norm) {
       q = g.rms_norm(q, g.weight(p + "q_norm", lw.q_norm.view()), eps);
       k = g.rms_norm(k, g.weight(p + "k_norm", lw.k_norm.view()), eps);
     }
-    const ValueId k_cache = g.state(p + "k_cache", cache.k[l].view());
-    const ValueId v_cache = g.state(p + "v_cache", cache.v[l].view());
-    if (in.paged != nullptr) {
+    if (packed_rope) {
+      // q is already rotated and k, v are in the cache.
+    } else if (in.paged != nullptr) {
       // Paged batches need the fused op: it takes each token's cache row from the slots tensor.
       q = g.rope_kv_store_paged(q, k, v, positions, paged_slots, inv_freq, k_cache, v_cache, rot_dim,
                                 spec.rope_layout);

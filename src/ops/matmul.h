@@ -12,6 +12,10 @@ struct MatmulArgs {
   TensorView w;     // [n, k]
   TensorView bias;  // [n] f32, or data == nullptr for none
   TensorView out;   // [m, n] f32; must not alias x
+  // Each output row must not depend on m (how many rows share the call), for the m a backend can serve so
+  // (CUDA, 16-bit weights: m <= 16, one tensor-core kernel even at m = 1, ~10% slower there than its GEMV).
+  // The CPU kernels are batch-invariant anyway.
+  bool batch_invariant = false;
 };
 
 Status matmul(Backend& backend, const MatmulArgs& args);
@@ -21,10 +25,11 @@ Status matmul(Backend& backend, const MatmulArgs& args);
 // memory in f32 (a GPU prefill of 2,048 tokens writes and re-reads 117 MB per layer otherwise). Backends
 // without a fused kernel run swiglu into a temporary and then matmul, with identical results.
 struct MatmulSwigluArgs {
-  TensorView x;     // [m, 2k] f32
-  TensorView w;     // [n, k] (dispatch key)
-  TensorView bias;  // [n] f32, or data == nullptr for none
-  TensorView out;   // [m, n] f32; must not alias x
+  TensorView x;                  // [m, 2k] f32
+  TensorView w;                  // [n, k] (dispatch key)
+  TensorView bias;               // [n] f32, or data == nullptr for none
+  TensorView out;                // [m, n] f32; must not alias x
+  bool batch_invariant = false;  // as MatmulArgs::batch_invariant
 };
 
 Status matmul_swiglu(Backend& backend, const MatmulSwigluArgs& args);

@@ -97,10 +97,55 @@ Status check_host_rows(const RopeKvStoreArgs& a) {
   return Status::ok();
 }
 
+// For a packed qkv: its shape and dtype, and the q, k, v views it stands for (column blocks of its rows,
+// described with the shapes the checks above expect; the bytes they span are checked through qkv itself).
+Expected<RopeKvStoreArgs> unpack(const RopeKvStoreArgs& a) {
+  using namespace op_checks;
+  if (a.q.data != nullptr || a.k.data != nullptr || a.v.data != nullptr) {
+    return invalid_argument(std::string(kOp) + ": q, k and v must be empty when qkv is given");
+  }
+  AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "q_out", a.q_out, 3));
+  AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "k_cache", a.k_cache, 3));
+  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "qkv", a.qkv, DType::kF32));
+  const int64_t t = a.q_out.shape[0], q_heads = a.q_out.shape[1], head_dim = a.q_out.shape[2];
+  const int64_t kv_heads = a.k_cache.shape[1];
+  AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "qkv", a.qkv, Shape{t, (q_heads + 2 * kv_heads) * head_dim}));
+  RopeKvStoreArgs u = a;
+  float* base = a.qkv.as<float>();
+  u.q = TensorView{base, DType::kF32, Shape{t, q_heads, head_dim}, a.qkv.device};
+  u.k = TensorView{base + q_heads * head_dim, DType::kF32, Shape{t, kv_heads, head_dim}, a.qkv.device};
+  u.v = TensorView{base + (q_heads + kv_heads) * head_dim, DType::kF32, Shape{t, kv_heads, head_dim},
+                   a.qkv.device};
+  return u;
+}
+
+// Packed qkv: every output is disjoint from the whole of qkv (q_out may not alias it: its rows are laid out
+// differently).
+Status check_packed_aliasing(const RopeKvStoreArgs& a) {
+  using namespace op_checks;
+  const std::pair<const char*, const TensorView*> outputs[] = {
+      {"q_out", &a.q_out}, {"k_cache", &a.k_cache}, {"v_cache", &a.v_cache}};
+  const std::pair<const char*, const TensorView*> inputs[] = {
+      {"qkv", &a.qkv}, {"positions", &a.positions}, {"inv_freq", &a.inv_freq}, {"slots", &a.slots}};
+  for (const auto& [out_name, out] : outputs) {
+    for (const auto& [in_name, in] : inputs)
+      AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, out_name, *out, in_name, *in));
+  }
+  AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "k_cache", a.k_cache, "q_out", a.q_out));
+  AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "v_cache", a.v_cache, "q_out", a.q_out));
+  return disjoint(kOp, "k_cache", a.k_cache, "v_cache", a.v_cache);
+}
+
 }  // namespace
 
-Status rope_kv_store(Backend& backend, const RopeKvStoreArgs& a) {
+Status rope_kv_store(Backend& backend, const RopeKvStoreArgs& args) {
   using namespace op_checks;
+  const bool packed = args.qkv.data != nullptr;
+  RopeKvStoreArgs a = args;
+  if (packed) {
+    AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "qkv", args.qkv, backend));
+    AUTOGLM_ASSIGN_OR_RETURN(a, unpack(args));
+  }
   AUTOGLM_RETURN_IF_ERROR(check_shapes(a));
   AUTOGLM_RETURN_IF_ERROR(check_dtypes(a));
   const std::pair<const char*, const TensorView*> tensors[] = {{"q", &a.q},
@@ -116,10 +161,10 @@ Status rope_kv_store(Backend& backend, const RopeKvStoreArgs& a) {
     AUTOGLM_RETURN_IF_ERROR(on_device(kOp, what, *tensor, backend));
   }
   if (a.slots.data != nullptr) AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "slots", a.slots, backend));
-  AUTOGLM_RETURN_IF_ERROR(check_aliasing(a));
+  AUTOGLM_RETURN_IF_ERROR(packed ? check_packed_aliasing(a) : check_aliasing(a));
   AUTOGLM_RETURN_IF_ERROR(check_host_rows(a));
   AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<RopeKvStoreArgs>(kOp, backend, a.k_cache.dtype));
-  fn(backend, a);
+  fn(backend, args);
   return Status::ok();
 }
 

@@ -29,8 +29,43 @@ struct RopeKvStoreArgs {
   // (ops/paged_attention.h: block * block_size + offset); data == nullptr: row positions[i]. Same bounds
   // promise and checks as positions. Last, so aggregate initializations without it keep compiling.
   TensorView slots{};
+  // [t, (q_heads + 2 * kv_heads) * head_dim] f32: the fused q/k/v projection's output, whose rows are
+  // [q | k | v]. When given, q, k and v must be empty: they are read as its column blocks (head counts from
+  // q_out and k_cache), so a batch of tokens needs no copy into three contiguous tensors.
+  TensorView qkv{};
 };
 
 Status rope_kv_store(Backend& backend, const RopeKvStoreArgs& args);
+
+// Where a kernel reads a checked call's q, k and v (separate tensors or the column blocks of qkv): base
+// pointers and the floats from one token's row to the next.
+struct RopeKvStoreInputs {
+  const float* q;
+  const float* k;
+  const float* v;
+  int64_t q_stride, kv_stride;
+  int64_t t, q_heads, kv_heads, head_dim;
+};
+
+inline RopeKvStoreInputs rope_kv_store_inputs(const RopeKvStoreArgs& a) {
+  RopeKvStoreInputs in;
+  in.t = a.q_out.shape[0];
+  in.q_heads = a.q_out.shape[1];
+  in.head_dim = a.q_out.shape[2];
+  in.kv_heads = a.k_cache.shape[1];
+  if (a.qkv.data != nullptr) {
+    in.q = a.qkv.as<const float>();
+    in.k = in.q + in.q_heads * in.head_dim;
+    in.v = in.k + in.kv_heads * in.head_dim;
+    in.q_stride = in.kv_stride = (in.q_heads + 2 * in.kv_heads) * in.head_dim;
+  } else {
+    in.q = a.q.as<const float>();
+    in.k = a.k.as<const float>();
+    in.v = a.v.as<const float>();
+    in.q_stride = in.q_heads * in.head_dim;
+    in.kv_stride = in.kv_heads * in.head_dim;
+  }
+  return in;
+}
 
 }  // namespace autoglm

@@ -4,7 +4,8 @@
 // that neither start at 0 nor run contiguously ({5, 2, 9}), so the rows provably come from positions. bf16 /
 // f16 caches hold the host rounding (core/half.h) of the f32 results; cache rows not named by positions keep
 // their sentinel bytes; q_out in place; agreement with the double reference; slots (a paged cache: rows from
-// slots, angles from positions, which may then lie past the cache); and the argument checks.
+// slots, angles from positions, which may then lie past the cache); q, k and v packed in one [t, q | k | v]
+// input; and the argument checks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -329,6 +330,75 @@ TEST(RopeKvStore, SlotsPickTheCacheRows) {
       }
     }
   }
+}
+
+// The [t, q | k | v] rows of a fused projection, as rope_kv_store's packed qkv input.
+Tensor pack_qkv(const Problem& p) {
+  const int64_t t = p.q.shape()[0], q_row = p.q.shape()[1] * p.q.shape()[2];
+  const int64_t kv_row = p.k.shape()[1] * p.k.shape()[2];
+  Tensor qkv = Tensor::host(DType::kF32, Shape{t, q_row + 2 * kv_row});
+  for (int64_t i = 0; i < t; ++i) {
+    float* row = qkv.as<float>() + i * (q_row + 2 * kv_row);
+    std::memcpy(row, p.q.as<const float>() + i * q_row, static_cast<size_t>(q_row) * sizeof(float));
+    std::memcpy(row + q_row, p.k.as<const float>() + i * kv_row, static_cast<size_t>(kv_row) * sizeof(float));
+    std::memcpy(row + q_row + kv_row, p.v.as<const float>() + i * kv_row,
+                static_cast<size_t>(kv_row) * sizeof(float));
+  }
+  return qkv;
+}
+
+// q, k and v given as the column blocks of one packed input write exactly what the three tensors write.
+TEST(RopeKvStore, PackedQkvEqualsSeparateTensors) {
+  auto cpu = make_cpu();
+  for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
+    for (const int64_t t : {1, 3, 17}) {
+      const Problem p = make_problem(layout, t, 4, 2, 64, 32, static_cast<uint64_t>(780 + t));
+      const Tensor slots = make_slots(t, p.capacity, static_cast<uint64_t>(790 + t));
+      const Tensor qkv = pack_qkv(p);
+      for (const DType dtype : {DType::kF32, DType::kBF16}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + " t " + std::to_string(t));
+        GuardedOut q_plain(p.q.shape());
+        Tensor k_plain = sentinel_cache(dtype, cache_shape(p)),
+               v_plain = sentinel_cache(dtype, cache_shape(p));
+        RopeKvStoreArgs plain = args_of(p, q_plain.view(), k_plain, v_plain);
+        plain.slots = slots.view();
+        ASSERT_TRUE(rope_kv_store(*cpu, plain).is_ok());
+        GuardedOut q_out(p.q.shape());
+        Tensor k_cache = sentinel_cache(dtype, cache_shape(p)),
+               v_cache = sentinel_cache(dtype, cache_shape(p));
+        RopeKvStoreArgs packed = args_of(p, q_out.view(), k_cache, v_cache);
+        packed.q = packed.k = packed.v = TensorView{};
+        packed.slots = slots.view();
+        packed.qkv = qkv.view();
+        const Status s = rope_kv_store(*cpu, packed);
+        ASSERT_TRUE(s.is_ok()) << s.to_string();
+        q_out.expect_clean();
+        EXPECT_EQ(q_out.values(), q_plain.values()) << "q_out";
+        EXPECT_EQ(std::memcmp(k_cache.data(), k_plain.data(), k_plain.nbytes()), 0) << "k_cache";
+        EXPECT_EQ(std::memcmp(v_cache.data(), v_plain.data(), v_plain.nbytes()), 0) << "v_cache";
+      }
+    }
+  }
+}
+
+TEST(RopeKvStore, RejectsBadPackedQkv) {
+  auto cpu = make_cpu();
+  const Problem p = make_problem(RopeLayout::kNeox, 3, 4, 2, 64, 32, 795);
+  const Tensor qkv = pack_qkv(p);
+  Tensor q_out = Tensor::host(DType::kF32, p.q.shape());
+  Tensor k_cache = sentinel_cache(DType::kF32, cache_shape(p)),
+         v_cache = sentinel_cache(DType::kF32, cache_shape(p));
+  RopeKvStoreArgs both = args_of(p, q_out.view(), k_cache, v_cache);
+  both.qkv = qkv.view();  // q, k and v still given as well
+  EXPECT_EQ(rope_kv_store(*cpu, both).code(), StatusCode::kInvalidArgument);
+  RopeKvStoreArgs narrow = args_of(p, q_out.view(), k_cache, v_cache);
+  narrow.q = narrow.k = narrow.v = TensorView{};
+  narrow.qkv = qkv.view().reshaped(Shape{3 * 2, qkv.shape()[1] / 2});  // not [t, (4 + 2 * 2) * 64]
+  EXPECT_EQ(rope_kv_store(*cpu, narrow).code(), StatusCode::kInvalidArgument);
+  RopeKvStoreArgs aliased = narrow;
+  aliased.qkv = qkv.view();
+  aliased.q_out = TensorView{qkv.data(), DType::kF32, p.q.shape(), Device{}};  // q_out inside qkv
+  EXPECT_EQ(rope_kv_store(*cpu, aliased).code(), StatusCode::kInvalidArgument);
 }
 
 // Positions past the cache are fine with slots (a paged cache is smaller than a long sequence): they only

@@ -349,6 +349,52 @@ TEST(CudaRopeKvStore, SlotsMatchCpu) {
   }
 }
 
+// q, k and v packed in one [t, q | k | v] input (the fused projection's output of a paged batch): the same
+// bits as the three separate tensors on the GPU.
+TEST(CudaRopeKvStore, PackedQkvEqualsSeparateTensors) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
+    for (const int64_t t : {2, 130}) {
+      const Problem p = make_problem(layout, t, 8, 2, 128, 64, static_cast<uint64_t>(1200 + t));
+      const Tensor slots = make_positions(t, p.capacity, static_cast<uint64_t>(1210 + t));
+      const int64_t q_row = 8 * 128, kv_row = 2 * 128;
+      Tensor qkv = Tensor::host(DType::kF32, Shape{t, q_row + 2 * kv_row});
+      for (int64_t i = 0; i < t; ++i) {
+        float* row = qkv.as<float>() + i * (q_row + 2 * kv_row);
+        std::memcpy(row, p.q.as<const float>() + i * q_row, q_row * sizeof(float));
+        std::memcpy(row + q_row, p.k.as<const float>() + i * kv_row, kv_row * sizeof(float));
+        std::memcpy(row + q_row + kv_row, p.v.as<const float>() + i * kv_row, kv_row * sizeof(float));
+      }
+      const Tensor dq = to_device(*cuda, p.q), dk = to_device(*cuda, p.k), dv = to_device(*cuda, p.v);
+      const Tensor dqkv = to_device(*cuda, qkv), dp = to_device(*cuda, p.positions);
+      const Tensor df = to_device(*cuda, p.inv_freq), ds = to_device(*cuda, slots);
+      const Tensor kc1 = to_device(*cuda, sentinel_cache(DType::kBF16, cache_shape(p)));
+      const Tensor vc1 = to_device(*cuda, sentinel_cache(DType::kBF16, cache_shape(p)));
+      const Tensor kc2 = to_device(*cuda, sentinel_cache(DType::kBF16, cache_shape(p)));
+      const Tensor vc2 = to_device(*cuda, sentinel_cache(DType::kBF16, cache_shape(p)));
+      GuardedDeviceOut q1(*cuda, p.q.shape()), q2(*cuda, p.q.shape());
+      RopeKvStoreArgs separate{dq.view(),    dk.view(), dv.view(), dp.view(),  df.view(),
+                               p.rotary_dim, layout,    q1.view(), kc1.view(), vc1.view()};
+      separate.slots = ds.view();
+      ASSERT_TRUE(rope_kv_store(*cuda, separate).is_ok());
+      RopeKvStoreArgs packed{{},           {},     {},        dp.view(),  df.view(),
+                             p.rotary_dim, layout, q2.view(), kc2.view(), vc2.view()};
+      packed.slots = ds.view();
+      packed.qkv = dqkv.view();
+      const Status s = rope_kv_store(*cuda, packed);
+      ASSERT_TRUE(s.is_ok()) << s.to_string();
+      ASSERT_TRUE(cuda->synchronize().is_ok());
+      q2.expect_clean();
+      EXPECT_EQ(q2.values(), q1.values()) << "q_out";
+      const Tensor k1 = to_host(*cuda, kc1.view()), k2 = to_host(*cuda, kc2.view());
+      const Tensor v1 = to_host(*cuda, vc1.view()), v2 = to_host(*cuda, vc2.view());
+      EXPECT_EQ(std::memcmp(k1.data(), k2.data(), k1.nbytes()), 0) << "k_cache";
+      EXPECT_EQ(std::memcmp(v1.data(), v2.data(), v1.nbytes()), 0) << "v_cache";
+    }
+  }
+}
+
 // A slot outside the cache (the caller promises none) is skipped: no write past the cache, the other
 // tokens' rows land.
 TEST(CudaRopeKvStore, SlotOutsideTheCacheWritesNothing) {

@@ -44,7 +44,8 @@ void store_row(const float* src, const TensorView& cache, int64_t at, int64_t n)
 
 template <DType kCache>
 void rope_kv_store_tokens(const RopeKvStoreArgs& a, int64_t begin, int64_t end) {
-  const int64_t q_heads = a.q.shape[1], kv_heads = a.k.shape[1], head_dim = a.q.shape[2];
+  const RopeKvStoreInputs in = rope_kv_store_inputs(a);
+  const int64_t q_heads = in.q_heads, kv_heads = in.kv_heads, head_dim = in.head_dim;
   const int64_t half = a.rotary_dim / 2, kv_row = kv_heads * head_dim;
   const int32_t* positions = a.positions.as<const int32_t>();
   const int32_t* rows = a.slots.data != nullptr ? a.slots.as<const int32_t>() : positions;
@@ -58,28 +59,28 @@ void rope_kv_store_tokens(const RopeKvStoreArgs& a, int64_t begin, int64_t end) 
   for (int64_t t = begin; t < end; ++t) {
     cpu_rope::fill_table(positions[t], inv_freq, half, cos_t, sin_t);
     for (int64_t h = 0; h < q_heads; ++h) {
-      const int64_t offset = (t * q_heads + h) * head_dim;
-      const float* x = a.q.as<const float>() + offset;
-      float* y = a.q_out.as<float>() + offset;
+      const float* x = in.q + t * in.q_stride + h * head_dim;
+      float* y = a.q_out.as<float>() + (t * q_heads + h) * head_dim;
       if (y != x) std::memcpy(y, x, static_cast<size_t>(head_dim) * sizeof(float));
       cpu_rope::rotate_row(a.layout, y, cos_t, sin_t, half);
     }
     const int64_t cache_at = static_cast<int64_t>(rows[t]) * kv_row;
     for (int64_t h = 0; h < kv_heads; ++h) {
-      const float* x = a.k.as<const float>() + t * kv_row + h * head_dim;
+      const float* x = in.k + t * in.kv_stride + h * head_dim;
       float* y = kF32Cache ? a.k_cache.as<float>() + cache_at + h * head_dim : k_row;
       std::memcpy(y, x, static_cast<size_t>(head_dim) * sizeof(float));
       cpu_rope::rotate_row(a.layout, y, cos_t, sin_t, half);
       if (!kF32Cache) store_row<kCache>(k_row, a.k_cache, cache_at + h * head_dim, head_dim);
     }
-    store_row<kCache>(a.v.as<const float>() + t * kv_row, a.v_cache, cache_at, kv_row);
+    store_row<kCache>(in.v + t * in.kv_stride, a.v_cache, cache_at, kv_row);
   }
 }
 
 template <DType kCache>
 void rope_kv_store_cpu(Backend& backend, const RopeKvStoreArgs& a) {
-  const int64_t t = a.q.shape[0];
-  const int64_t token_elems = std::max<int64_t>(1, (a.q.shape[1] + 2 * a.k.shape[1]) * a.q.shape[2]);
+  const int64_t t = a.q_out.shape[0];
+  const int64_t token_elems =
+      std::max<int64_t>(1, (a.q_out.shape[1] + 2 * a.k_cache.shape[1]) * a.q_out.shape[2]);
   const int64_t grain = std::max<int64_t>(1, kMinElemsPerTask / token_elems);
   cpu_pool(backend).parallel_for(
       t, [&](int64_t begin, int64_t end, int) { rope_kv_store_tokens<kCache>(a, begin, end); }, grain);

@@ -3,7 +3,9 @@
 // Paths, chosen from the measured time per call on the Llama-3-8B projection shapes (H100,
 // tools/bench/matmul_cuda.cpp; docs/BENCHMARKS.md):
 // m = 1 (single-sequence decode), or m <= 8 with f32 w: our GEMV (matmul_gemv.cu), w streamed once, x kept in
-//   f32; 0.90-1.05 of the copy bandwidth at m = 1, but CUDA-core arithmetic caps it near 0.45 at m = 8.
+//   f32; 0.90-1.05 of the copy bandwidth at m = 1, but CUDA-core arithmetic caps it near 0.45 at m = 8. A
+//   batch-invariant call (MatmulArgs::batch_invariant: the paged engine) takes the skinny GEMM at m = 1 too,
+//   so a sequence decoding alone gets the bits it gets in a batch of up to 16.
 // 16-bit w, 2 <= m <= kSkinnyMaxRows (batched decode): the skinny tensor-core GEMM (matmul_skinny.cu), f32 x
 //   rounded to w's type as it is read; 0.8-1.0 of the copy bandwidth at m = 8, 0.65-0.93 at m = 16, where
 //   cuBLASLt's smallest tiles reach 0.45 at m = 8.
@@ -312,7 +314,8 @@ void matmul_cuda(Backend& base, const MatmulArgs& a) {
   const auto* bias = a.bias.as<const float>();
   auto* out = a.out.as<float>();
   const DType dtype = a.w.dtype;
-  if (m == 1 || (std::is_same_v<T, float> && m <= kGemvMaxRows)) {
+  const bool invariant_one = m == 1 && a.batch_invariant && skinny_supports(dtype, x, a.w.data, m, k);
+  if ((m == 1 && !invariant_one) || (std::is_same_v<T, float> && m <= kGemvMaxRows)) {
     launch_gemv(backend, dtype, x, a.w.data, bias, out, m, n, k);
     return;
   }
@@ -425,7 +428,7 @@ void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
   last_converted = {};  // scratch is about to hold another activation
   // Single-sequence decode, f32 weights and k = 0: the activation in f32 scratch, then the plain path (none
   // of which uses scratch again, so the activation stays put).
-  if (m == 1 || std::is_same_v<T, float> || k == 0) {
+  if ((m == 1 && !a.batch_invariant) || std::is_same_v<T, float> || k == 0) {
     auto* act = static_cast<float*>(
         backend.scratch(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float)));
     if (act == nullptr) return;  // scratch() recorded the failure; synchronize() reports it

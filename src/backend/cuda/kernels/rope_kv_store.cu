@@ -2,7 +2,8 @@
 // given: a paged cache) or positions[i]; f32, bf16 or f16 caches, in one launch. The angle always comes from
 // positions[i].
 //
-// Layout: q, q_out [t, q_heads, head_dim]; k, v [t, kv_heads, head_dim]; caches [capacity, kv_heads,
+// Layout: q, q_out [t, q_heads, head_dim]; k, v [t, kv_heads, head_dim] (or q, k, v the column blocks of a
+//   packed [t, q | k | v] input, read with its row stride); caches [capacity, kv_heads,
 //   head_dim], token i's rows at cache row slots[i], or positions[i] without slots (read on the device, so
 //   the launch does not depend on the step's cache rows and a decode step can be replayed as a CUDA graph).
 //   kNeox pairs (j, j + rotary_dim/2), kInterleaved pairs (2j, 2j + 1); dims >= rotary_dim pass through.
@@ -44,6 +45,7 @@ struct Params {
   const float* q;
   const float* k;
   const float* v;
+  int64_t q_stride, kv_stride;  // floats between consecutive tokens' q rows, k (and v) rows
   const int32_t* positions;
   const int32_t* slots;  // cache rows, or nullptr: positions
   const float* inv_freq;
@@ -84,13 +86,13 @@ __global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(const Params p)
       float s, c;
       cuda_rope::angle_sincos(position, p.inv_freq[i], &s, &c);
       if (head < p.q_heads) {
-        const int64_t offset = (token * p.q_heads + head) * p.head_dim;
-        const float2 y = cuda_rope::rotate(cuda_rope::load_pair<kAccess>(p.q + offset, i, p.half), s, c);
-        cuda_rope::store_pair<kAccess>(p.q_out + offset, i, p.half, y);
+        const float2 y = cuda_rope::rotate(
+            cuda_rope::load_pair<kAccess>(p.q + token * p.q_stride + head * p.head_dim, i, p.half), s, c);
+        cuda_rope::store_pair<kAccess>(p.q_out + (token * p.q_heads + head) * p.head_dim, i, p.half, y);
       } else if (in_cache) {
         const int64_t h = head - p.q_heads;
         const float2 y = cuda_rope::rotate(
-            cuda_rope::load_pair<kAccess>(p.k + token * kv_row + h * p.head_dim, i, p.half), s, c);
+            cuda_rope::load_pair<kAccess>(p.k + token * p.kv_stride + h * p.head_dim, i, p.half), s, c);
         const int64_t at = cache_row + h * p.head_dim;
         put<kCache>(p.k_cache, at + cuda_rope::pair_first<kAccess>(i, p.half), y.x);
         put<kCache>(p.k_cache, at + cuda_rope::pair_second<kAccess>(i, p.half), y.y);
@@ -100,15 +102,15 @@ __global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(const Params p)
       if (head < p.kv_heads) {
         if (in_cache) {
           put<kCache>(p.k_cache, cache_row + static_cast<int64_t>(head) * p.head_dim + d,
-                      p.k[token * kv_row + static_cast<int64_t>(head) * p.head_dim + d]);
+                      p.k[token * p.kv_stride + static_cast<int64_t>(head) * p.head_dim + d]);
         }
       } else {
-        const int64_t offset = (token * p.q_heads + head - p.kv_heads) * p.head_dim + d;
-        p.q_out[offset] = p.q[offset];
+        const int64_t in_head = static_cast<int64_t>(head - p.kv_heads) * p.head_dim + d;
+        p.q_out[token * p.q_heads * p.head_dim + in_head] = p.q[token * p.q_stride + in_head];
       }
     } else if (in_cache) {
       const int e = w - p.n_pairs - p.n_pass;
-      put<kCache>(p.v_cache, cache_row + e, p.v[token * kv_row + e]);
+      put<kCache>(p.v_cache, cache_row + e, p.v[token * p.kv_stride + e]);
     }
   }
 }
@@ -122,25 +124,28 @@ void launch(CudaBackend& cuda, const Params& p) {
 
 template <DType kCache>
 void rope_kv_store_cuda(Backend& backend, const RopeKvStoreArgs& a) {
+  const RopeKvStoreInputs in = rope_kv_store_inputs(a);
   Params p;
-  p.q = a.q.as<const float>();
-  p.k = a.k.as<const float>();
-  p.v = a.v.as<const float>();
+  p.q = in.q;
+  p.k = in.k;
+  p.v = in.v;
+  p.q_stride = in.q_stride;
+  p.kv_stride = in.kv_stride;
   p.positions = a.positions.as<const int32_t>();
   p.slots = a.slots.data != nullptr ? a.slots.as<const int32_t>() : nullptr;
   p.inv_freq = a.inv_freq.as<const float>();
   p.q_out = a.q_out.as<float>();
   p.k_cache = a.k_cache.data;
   p.v_cache = a.v_cache.data;
-  p.t = a.q.shape[0];
+  p.t = in.t;
   p.capacity = a.k_cache.shape[0];
-  p.q_heads = static_cast<int>(a.q.shape[1]);
-  p.kv_heads = static_cast<int>(a.k.shape[1]);
-  p.head_dim = static_cast<int>(a.q.shape[2]);
+  p.q_heads = static_cast<int>(in.q_heads);
+  p.kv_heads = static_cast<int>(in.kv_heads);
+  p.head_dim = static_cast<int>(in.head_dim);
   p.half = a.rotary_dim / 2;
   p.pass = p.head_dim - 2 * p.half;
   p.n_pairs = (p.q_heads + p.kv_heads) * p.half;
-  const bool in_place = a.q_out.data == a.q.data;
+  const bool in_place = a.q_out.data == in.q;
   p.n_pass = (p.kv_heads + (in_place ? 0 : p.q_heads)) * p.pass;
   p.n_work = p.n_pairs + p.n_pass + p.kv_heads * p.head_dim;
   if (p.t == 0 || p.n_work == 0) return;
@@ -151,9 +156,9 @@ void rope_kv_store_cuda(Backend& backend, const RopeKvStoreArgs& a) {
       break;
     case RopeLayout::kInterleaved: {
       // Every head row starts 8-byte aligned when head_dim is even and the three f32 bases are.
-      const bool vec2 = p.head_dim % 2 == 0 && reinterpret_cast<uintptr_t>(a.q.data) % 8 == 0 &&
+      const bool vec2 = p.head_dim % 2 == 0 && reinterpret_cast<uintptr_t>(in.q) % 8 == 0 &&
                         reinterpret_cast<uintptr_t>(a.q_out.data) % 8 == 0 &&
-                        reinterpret_cast<uintptr_t>(a.k.data) % 8 == 0;
+                        reinterpret_cast<uintptr_t>(in.k) % 8 == 0 && in.q_stride % 2 == 0;
       if (vec2) {
         launch<PairAccess::kInterleavedVec2, kCache>(cuda, p);
       } else {
