@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "backend/cuda/kernels/load_streaming.cuh"
 #include "backend/cuda/kernels/matmul_gemv.h"
 
 namespace autoglm {
@@ -31,14 +32,7 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 
-// A 16-byte load that bypasses L1 allocation: the weights are streamed once per call.
-__device__ __forceinline__ uint4 load_streaming(const void* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
+using cuda_kernels::load_streaming;
 
 __device__ __forceinline__ void widen_pair(uint32_t word, __nv_bfloat16, float* f) {
   f[0] = __uint_as_float(word << 16);

@@ -36,6 +36,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "backend/cuda/kernels/load_streaming.cuh"
 #include "backend/cuda/kernels/matmul_skinny.h"
 
 namespace autoglm {
@@ -48,13 +49,7 @@ constexpr int kChunks = 4;                     // 16-byte chunks of each of two 
 constexpr int64_t kStepK = 4 * kChunks * 8;    // k elements per warp step: 4 threads x 4 chunks x 8
 constexpr int kMaxTiles = kSkinnyMaxRows / 8;  // 8-row x tiles (the mma's N)
 
-__device__ __forceinline__ uint4 load_streaming(const void* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
+using cuda_kernels::load_streaming;
 
 __device__ __forceinline__ uint32_t pack2(float lo, float hi, __nv_bfloat16) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
