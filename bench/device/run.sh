@@ -7,8 +7,8 @@
 #   device run: bash bench/device/run.sh [steps...]   carry: [".carry"]
 # Without .carry/bin the script builds on the GPU machine (needs GoogleTest there, and
 # bench/device/fetch_deps.sh for the PCRE2 and utf8proc headers).
-# Steps (default: all but load, serve, http, matmul, batches and profile): build tests sanitize golden bench load
-# serve http matmul batches profile
+# Steps (default: all but load, serve, http, matmul, sampling, batches and profile): build tests sanitize golden
+# bench load serve http matmul sampling batches profile
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -32,7 +32,9 @@ if [ -f .carry/bin/autoglm.gz ]; then
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
   mkdir -p $BUILD/tests $BUILD/tools
   for t in test_cuda test_model_gpu; do gunzip -c .carry/bin/$t.gz > $BUILD/tests/$t; done
-  for t in autoglm bench_matmul_cuda; do gunzip -c .carry/bin/$t.gz > $BUILD/tools/$t; done
+  for t in autoglm bench_matmul_cuda bench_sample_rows_cuda; do
+    [ -f .carry/bin/$t.gz ] && gunzip -c .carry/bin/$t.gz > $BUILD/tools/$t
+  done
   chmod +x $BUILD/tests/* $BUILD/tools/*
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
   note "build: prebuilt binaries from .carry/bin"
@@ -50,7 +52,7 @@ elif has_step build; then
   start=$(date +%s)
   cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DAUTOGLM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real \
     > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-  if ! ninja -C $BUILD autoglm test_cuda test_model_gpu bench_matmul_cuda > "$OUT/build.log" 2>&1; then
+  if ! ninja -C $BUILD autoglm test_cuda test_model_gpu bench_matmul_cuda bench_sample_rows_cuda > "$OUT/build.log" 2>&1; then
     grep -E "error|FAILED" -A3 "$OUT/build.log" | head -60
     exit 1
   fi
@@ -97,6 +99,13 @@ if has_step matmul; then
   rc=$?
   cat "$OUT/bench_matmul.txt"
   note "matmul paths: rc=$rc, table above"
+fi
+
+if has_step sampling; then
+  # The device sampler's cost at a decode step's scale (tools/bench/sample_rows_cuda.cpp).
+  $BUILD/tools/bench_sample_rows_cuda > "$OUT/bench_sampling.txt" 2>&1
+  note "sampling: rc=$?"
+  cat "$OUT/bench_sampling.txt"
 fi
 
 if has_step batches; then

@@ -21,6 +21,7 @@
 #include "graph/executor.h"
 #include "kv/kv_manager.h"
 #include "model/kv_cache.h"
+#include "ops/apply_penalties.h"
 #include "ops/argmax.h"
 #include "ops/sample_rows.h"
 #include "sampling/logprobs.h"
@@ -93,7 +94,10 @@ struct AsyncEngine::Impl {
   std::optional<Scheduler> scheduler;
   std::unique_ptr<Executor> executor;
   Tensor choice_ids;     // [>= rows] i32: ids chosen on the device
-  Tensor choice_params;  // [>= rows, 4] f32: sample_rows parameters
+  Tensor choice_params;  // [>= rows, 5] f32: sample_rows parameters
+  // apply_penalties' inputs: [>= rows, 3] f32 penalties; offsets ([rows + 1]) then entries ([n, 3]), i32.
+  Tensor penalty_params;
+  Tensor penalty_lists;
   std::unordered_map<RequestId, std::unique_ptr<LiveRequest>> live;  // engine thread only
 
   // Hand-off between client threads and the engine thread.
@@ -117,6 +121,7 @@ struct AsyncEngine::Impl {
   void refresh_gauges_locked();
   Status fetch_choices(const StepPlan& plan, const TensorView& logits, std::vector<float>* rows,
                        std::vector<int32_t>* device_ids);
+  Status penalize_on_device(const StepPlan& plan, const TensorView& logits);
   void sync_from_scheduler(LiveRequest& r) const {
     if (const SchedRequest* s = scheduler->find(r.id)) {
       r.n_preemptions = s->n_preemptions();
@@ -509,21 +514,22 @@ void AsyncEngine::Impl::step() {
 }
 
 // Brings back what sampling needs: the chosen ids when every request sampling this step can be decided where
-// the logits are (greedy: argmax; on a device backend also temperature / top_p / min_p draws from the
-// request's own seeded uniforms), else every logits row for the host samplers (penalties, top-k, logprobs).
+// the logits are (penalties by apply_penalties, then greedy rows by argmax; on a device backend also
+// temperature / top_k / top_p / min_p draws from the request's own seeded uniforms), else every logits row
+// for the host samplers (logprobs; on the CPU, any draw).
 Status AsyncEngine::Impl::fetch_choices(const StepPlan& plan, const TensorView& logits,
                                         std::vector<float>* rows, std::vector<int32_t>* device_ids) {
-  bool all_greedy = true;
-  bool host_needed = false;
+  bool any_drawn = false, any_penalized = false, host_needed = false;
   for (const ScheduledSeq& s : plan.seqs) {
     if (!s.samples) continue;
     const LiveRequest& r = *live.at(s.id);
-    const SamplingParams& p = r.request.sampling;
-    all_greedy = all_greedy && !(p.temperature > 0) && !r.sampler.needs_host() && r.request.logprobs < 0;
-    host_needed = host_needed || r.sampler.needs_host() || r.request.logprobs >= 0;
+    any_drawn = any_drawn || r.request.sampling.temperature > 0;
+    any_penalized = any_penalized || r.sampler.has_penalties();
+    host_needed = host_needed || r.request.logprobs >= 0;
   }
-  // The CPU keeps its exact host sampler (HF's nucleus rule, seeded results equal to Engine::generate's).
-  if (backend->device().kind == DeviceKind::kCpu && !all_greedy) host_needed = true;
+  // The CPU keeps its exact host sampler for draws (HF's nucleus rule, seeded results equal to
+  // Engine::generate's); its greedy choices, penalised or not, equal the host sampler's bit for bit anyway.
+  if (backend->device().kind == DeviceKind::kCpu && any_drawn) host_needed = true;
   const int64_t n = logits.shape[0];
   if (host_needed) {
     rows->resize(static_cast<size_t>(logits.numel()));
@@ -533,33 +539,74 @@ Status AsyncEngine::Impl::fetch_choices(const StepPlan& plan, const TensorView& 
     AUTOGLM_ASSIGN_OR_RETURN(choice_ids, backend->allocate(DType::kI32, Shape{std::max<int64_t>(n, 256)}));
   }
   const TensorView ids = choice_ids.view().rows(0, n);
-  if (all_greedy) {
+  // In place: the rows are read by nothing else once the choices are made.
+  if (any_penalized) AUTOGLM_RETURN_IF_ERROR(penalize_on_device(plan, logits));
+  if (!any_drawn) {
     AUTOGLM_RETURN_IF_ERROR(argmax(*backend, {logits, ids}));
   } else {
     std::vector<float> params;
-    params.reserve(static_cast<size_t>(n) * 4);
+    params.reserve(static_cast<size_t>(n * kSampleRowsParams));
     for (const ScheduledSeq& s : plan.seqs) {
       if (!s.samples) continue;
       LiveRequest& r = *live.at(s.id);
       const SamplingParams& p = r.request.sampling;
       if (!(p.temperature > 0)) {
-        params.insert(params.end(), {0.0f, 1.0f, 0.0f, 0.0f});
+        params.insert(params.end(), {0.0f, 1.0f, 0.0f, 0.0f, 0.0f});
         continue;
       }
       const float uniform = std::min(static_cast<float>(r.sampler.next_uniform()), 0.99999994f);
-      params.insert(params.end(), {p.temperature, p.top_p, p.min_p, uniform});
+      params.insert(params.end(), {p.temperature, p.top_p, p.min_p, uniform, static_cast<float>(p.top_k)});
     }
     if (!choice_params.defined() || choice_params.shape()[0] < n) {
-      AUTOGLM_ASSIGN_OR_RETURN(choice_params,
-                               backend->allocate(DType::kF32, Shape{std::max<int64_t>(n, 256), 4}));
+      AUTOGLM_ASSIGN_OR_RETURN(
+          choice_params, backend->allocate(DType::kF32, Shape{std::max<int64_t>(n, 256), kSampleRowsParams}));
     }
     const TensorView device_params = choice_params.view().rows(0, n);
-    AUTOGLM_RETURN_IF_ERROR(
-        backend->copy(device_params, TensorView{params.data(), DType::kF32, Shape{n, 4}, Device{}}));
+    AUTOGLM_RETURN_IF_ERROR(backend->copy(
+        device_params, TensorView{params.data(), DType::kF32, Shape{n, kSampleRowsParams}, Device{}}));
     AUTOGLM_RETURN_IF_ERROR(sample_rows(*backend, {logits, device_params, ids}));
   }
   device_ids->resize(static_cast<size_t>(n));
   return backend->copy(TensorView{device_ids->data(), DType::kI32, Shape{n}, Device{}}, ids);
+}
+
+// The step's penalties in two uploads: each row's [repetition, presence, frequency], and one i32 list of the
+// row offsets followed by every penalised row's entries, which each sampler keeps up to date as its output
+// grows (Sampler::penalty_entries), so a step costs a copy of the entries, not a recount of the histories.
+Status AsyncEngine::Impl::penalize_on_device(const StepPlan& plan, const TensorView& logits) {
+  const int64_t n = logits.shape[0];
+  std::vector<float> params;
+  params.reserve(static_cast<size_t>(n * kPenaltyParams));
+  std::vector<int32_t> lists(static_cast<size_t>(n + 1), 0);  // offsets, then the entries
+  int64_t row = 0;
+  for (const ScheduledSeq& s : plan.seqs) {
+    if (!s.samples) continue;
+    LiveRequest& r = *live.at(s.id);
+    const SamplingParams& p = r.request.sampling;
+    params.insert(params.end(), {p.repetition_penalty, p.presence_penalty, p.frequency_penalty});
+    const std::span<const int32_t> entries = r.sampler.penalty_entries(r.request.prompt, r.output);
+    lists.insert(lists.end(), entries.begin(), entries.end());
+    lists[static_cast<size_t>(++row)] = static_cast<int32_t>((lists.size() - (n + 1)) / kPenaltyEntryFields);
+  }
+  const auto size = static_cast<int64_t>(lists.size());
+  if (!penalty_params.defined() || penalty_params.shape()[0] < n) {
+    AUTOGLM_ASSIGN_OR_RETURN(
+        penalty_params, backend->allocate(DType::kF32, Shape{std::max<int64_t>(n, 256), kPenaltyParams}));
+  }
+  if (!penalty_lists.defined() || penalty_lists.numel() < size) {
+    AUTOGLM_ASSIGN_OR_RETURN(penalty_lists,
+                             backend->allocate(DType::kI32, Shape{std::max<int64_t>(size * 2, 4096)}));
+  }
+  const TensorView device_params = penalty_params.view().rows(0, n);
+  const TensorView device_lists = penalty_lists.view().rows(0, size);
+  AUTOGLM_RETURN_IF_ERROR(backend->copy(
+      device_params, TensorView{params.data(), DType::kF32, Shape{n, kPenaltyParams}, Device{}}));
+  AUTOGLM_RETURN_IF_ERROR(
+      backend->copy(device_lists, TensorView{lists.data(), DType::kI32, Shape{size}, Device{}}));
+  const int64_t n_entries = (size - (n + 1)) / kPenaltyEntryFields;
+  return apply_penalties(*backend,
+                         {logits, device_params, device_lists.rows(0, n + 1),
+                          device_lists.rows(n + 1, size).reshaped(Shape{n_entries, kPenaltyEntryFields})});
 }
 
 void AsyncEngine::Impl::refresh_gauges_locked() {

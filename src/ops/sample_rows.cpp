@@ -11,7 +11,7 @@ Status sample_rows(Backend& backend, const SampleRowsArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "logits", a.logits, 2));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "logits", a.logits, DType::kF32));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "params", a.params, DType::kF32));
-  AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "params", a.params, Shape{a.logits.shape[0], 4}));
+  AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "params", a.params, Shape{a.logits.shape[0], kSampleRowsParams}));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kI32));
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "out", a.out, Shape{a.logits.shape[0]}));
   if (a.logits.shape[1] < 1) return invalid_argument("sample_rows: rows must not be empty");

@@ -18,6 +18,8 @@
 
 #include <cstdint>
 #include <span>
+#include <unordered_map>
+#include <vector>
 
 #include "autoglm/sampling_params.h"
 #include "sampling/rng.h"
@@ -38,14 +40,29 @@ class Sampler {
   // The uniform number in [0, 1) the next draw would use, consumed: for a draw made elsewhere (on the device,
   // ops/sample_rows.h) from the request's own seeded sequence.
   double next_uniform() { return rng_.next_double(); }
-  // Whether the choice needs this sampler's host state (penalties over the history, top-k); otherwise a
-  // device kernel taking temperature, top_p, min_p and a uniform makes it.
-  bool needs_host() const;
+
+  // Whether the penalties change the row: then a choice made elsewhere first applies them from
+  // penalty_entries (ops/apply_penalties.h).
+  bool has_penalties() const;
+  // The ids the penalties touch, as ops/apply_penalties.h's entries: flattened (id, count, in_prompt)
+  // triples, one per distinct id of generated and, with a repetition penalty, of prompt; count is the id's
+  // occurrences in generated, in_prompt 1 if prompt holds it. Ids in order of first appearance (the prompt's
+  // first). Kept between calls and brought up to date with the ids appended to generated since the last call,
+  // so a decode step costs O(1) amortised (the first call O(prompt)); generated must extend the previous
+  // call's (it is recounted from scratch otherwise) and prompt must not change. Valid until the next call.
+  // Empty without penalties.
+  std::span<const int32_t> penalty_entries(std::span<const int32_t> prompt,
+                                           std::span<const int32_t> generated);
 
  private:
   SamplingParams params_;
   // Seeded from params.seed, or from std::random_device when the request gave none.
   Rng rng_;
+  // penalty_entries' state: the triples, each id's triple, and how many generated ids they count.
+  std::vector<int32_t> penalty_entries_;
+  std::unordered_map<int32_t, size_t> penalty_index_;
+  size_t penalty_counted_ = 0;
+  bool penalty_prompt_added_ = false;
 };
 
 }  // namespace autoglm

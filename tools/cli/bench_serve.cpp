@@ -50,6 +50,10 @@ struct ServeBenchOptions {
   // Sampling of every request (0: greedy, chosen on the device).
   float temperature = 0.0f;
   float top_p = 1.0f;
+  int top_k = 0;
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
   // Synthetic workload.
   int num_prompts = 16;
   std::string input_len = "512";
@@ -138,6 +142,10 @@ Request make_request(WorkloadRequest&& w, const ServeBenchOptions& o) {
   r.priority = w.priority;
   r.sampling.temperature = o.temperature;
   r.sampling.top_p = o.top_p;
+  r.sampling.top_k = o.top_k;
+  r.sampling.repetition_penalty = o.repetition_penalty;
+  r.sampling.presence_penalty = o.presence_penalty;
+  r.sampling.frequency_penalty = o.frequency_penalty;
   r.sampling.seed = o.seed + static_cast<uint64_t>(r.prompt.size());
   r.ignore_eos = true;
   r.detokenize = false;
@@ -431,6 +439,19 @@ void add_bench_serve(CLI::App& app) {
       ->check(CLI::Range(0.0, 2.0))
       ->group("Engine");
   cmd->add_option("--top-p", o->top_p, "nucleus of every request")->check(CLI::Range(0.0, 1.0))->group("Engine");
+  cmd->add_option("--top-k", o->top_k, "top-k of every request (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->group("Engine");
+  cmd->add_option("--repetition-penalty", o->repetition_penalty,
+                  "repetition penalty of every request (1: off)")
+      ->check(CLI::PositiveNumber)
+      ->group("Engine");
+  cmd->add_option("--presence-penalty", o->presence_penalty, "presence penalty of every request (0: off)")
+      ->check(CLI::Range(-2.0, 2.0))
+      ->group("Engine");
+  cmd->add_option("--frequency-penalty", o->frequency_penalty, "frequency penalty of every request (0: off)")
+      ->check(CLI::Range(-2.0, 2.0))
+      ->group("Engine");
   cmd->add_flag("--profile", o->profile, "time every op (synchronizes after each; slower)")->group("Engine");
 
   cmd->add_option("--num-prompts", o->num_prompts, "synthetic: requests")

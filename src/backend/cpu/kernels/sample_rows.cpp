@@ -1,36 +1,31 @@
 // Row-wise sampling, f32, CPU (ops/sample_rows.h): the reference the CUDA kernel is tested against, and the
-// same algorithm step for step (threshold search on the float bits of the probabilities, inverse CDF in id
-// order). Rows split over the pool.
-// Floor: about 32 passes over each row when top_p < 1 (rows * c * 4 bytes each), else 3.
+// same algorithm (top-k threshold by bisection on ordered float keys, which the CUDA kernel finishes in
+// shared memory to the same key; nucleus threshold by bisection on the float bits of the probabilities, step
+// for step; inverse CDF in id order; the rules shared through backend/sampling_rules.h). Rows split over the
+// pool. Floor: about 32 passes over each row when top_p < 1 (rows * c * 4 bytes each), about 32 more over the
+// keys with top_k, else 3.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
+#include <vector>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/kernels/argmax_row.h"
+#include "backend/sampling_rules.h"
 #include "ops/kernel_table.h"
 #include "ops/sample_rows.h"
 
 namespace autoglm {
 namespace {
 
+using sampling_rules::bits_of;
+using sampling_rules::float_of;
+
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-uint32_t bits_of(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-float float_of(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-int32_t sample_row(const float* x, int64_t c, float temperature, float top_p, float min_p, float uniform) {
+int32_t sample_row(const float* x, int64_t c, float temperature, float top_p, float min_p, float uniform,
+                   float top_k_param) {
   const int32_t best = argmax_row(x, c);
   const float max_value = x[best];
   // Greedy, or nothing to draw from (every logit NaN or -inf: argmax_row gave 0).
@@ -44,8 +39,26 @@ int32_t sample_row(const float* x, int64_t c, float temperature, float top_p, fl
       if (x[i] == kInf && rank-- == 0) return static_cast<int32_t>(i);
     }
   }
+  // Top-k: the keys computed once (the passes of the search then compare integers); tokens below the k-th
+  // largest key have p = 0. kth_key 0 masks nothing (every key is above it).
+  const int64_t top_k = sampling_rules::effective_top_k(top_k_param, c);
+  thread_local std::vector<uint32_t> keys;
+  uint32_t kth_key = 0;
+  if (top_k > 0) {
+    keys.resize(static_cast<size_t>(c));
+    for (int64_t i = 0; i < c; ++i)
+      keys[i] = sampling_rules::top_k_key(x[i], temperature);
+    kth_key = sampling_rules::kth_largest_key(top_k, sampling_rules::top_k_key(max_value, temperature),
+                                              [&](uint32_t key) {
+                                                int64_t n = 0;
+                                                for (int64_t i = 0; i < c; ++i)
+                                                  n += keys[i] >= key;
+                                                return n;
+                                              });
+  }
   auto p = [&](int64_t i) {
     const float v = x[i];
+    if (kth_key != 0 && keys[i] < kth_key) return 0.0f;
     return v > -kInf ? std::exp((v - max_value) / temperature) : 0.0f;  // NaN compares false: 0
   };
   auto mass_at_least = [&](float t) {
@@ -60,20 +73,8 @@ int32_t sample_row(const float* x, int64_t c, float temperature, float top_p, fl
   if (top_p < 1.0f) {
     const double target = static_cast<double>(top_p) * mass_at_least(0.0f);
     // mass_at_least falls as t rises; find the largest t (as ordered float bits in [0, 1]) still >= target.
-    uint32_t lo = 0, hi = bits_of(1.0f);
-    if (mass_at_least(1.0f) >= target) {
-      lo = hi;
-    } else {
-      while (hi - lo > 1) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        if (mass_at_least(float_of(mid)) >= target) {
-          lo = mid;
-        } else {
-          hi = mid;
-        }
-      }
-    }
-    threshold = float_of(lo);
+    threshold = float_of(sampling_rules::last_holding(
+        0, bits_of(1.0f), [&](uint32_t t) { return mass_at_least(float_of(t)) >= target; }));
   }
   threshold = std::max(threshold, min_p);
   auto kept = [&](int64_t i) {
@@ -105,8 +106,8 @@ void sample_rows_cpu_f32(Backend& backend, const SampleRowsArgs& a) {
       rows,
       [&](int64_t begin, int64_t end, int) {
         for (int64_t r = begin; r < end; ++r) {
-          const float* q = params + r * 4;
-          out[r] = sample_row(x + r * c, c, q[0], q[1], q[2], q[3]);
+          const float* q = params + r * kSampleRowsParams;
+          out[r] = sample_row(x + r * c, c, q[0], q[1], q[2], q[3], q[4]);
         }
       },
       1);
