@@ -92,8 +92,14 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
       return matmul(backend_, {in(0), in(1), in(2), out, graph.batch_invariant_matmuls});
     case OpKind::kMatmulSwiglu:
       return matmul_swiglu(backend_, {in(0), in(1), in(2), out, graph.batch_invariant_matmuls});
-    case OpKind::kRmsNorm:
-      return rms_norm(backend_, {in(0), in(1), std::get<NormAttrs>(node.attrs).eps, out});
+    case OpKind::kRmsNorm: {
+      const float eps = std::get<NormAttrs>(node.attrs).eps;
+      if (!in(2).data) return rms_norm(backend_, {in(0), in(1), eps, out});
+      // Fused with the residual add: out is [2, ...x's shape], the sum then its norm (Graph::add_rms_norm).
+      const Shape shape = in(0).shape;
+      return rms_norm(backend_, {in(0), in(1), eps, out.rows(1, 2).reshaped(shape), in(2),
+                                 out.rows(0, 1).reshaped(shape)});
+    }
     case OpKind::kLayerNorm:
       return layer_norm(backend_, {in(0), in(1), in(2), std::get<NormAttrs>(node.attrs).eps, out});
     case OpKind::kRope: {

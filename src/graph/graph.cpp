@@ -127,6 +127,18 @@ ValueId Graph::rms_norm(ValueId x, ValueId weight, float eps) {
   return add_node(OpKind::kRmsNorm, {x, weight}, value(x).dtype, value(x).shape, NormAttrs{eps});
 }
 
+ValueId Graph::add_rms_norm(ValueId x, ValueId residual, ValueId weight, float eps) {
+  const Shape& s = value(x).shape;
+  int64_t dims[Shape::kMaxDims] = {2};
+  for (int i = 0; i < s.rank(); ++i)
+    dims[i + 1] = s[i];
+  Shape stacked;
+  const bool fits = Shape::from_dims(dims, s.rank() + 1, &stacked);
+  assert(fits && "add_rms_norm takes x of rank < Shape::kMaxDims");
+  (void)fits;
+  return add_node(OpKind::kRmsNorm, {x, weight, residual}, value(x).dtype, stacked, NormAttrs{eps});
+}
+
 ValueId Graph::layer_norm(ValueId x, ValueId weight, ValueId bias, float eps) {
   return add_node(OpKind::kLayerNorm, {x, weight, bias}, value(x).dtype, value(x).shape, NormAttrs{eps});
 }

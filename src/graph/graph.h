@@ -117,6 +117,9 @@ class Graph {
   // matmul(swiglu(x), w, bias) as one op (ops/matmul.h: the activation is formed while it is read).
   ValueId matmul_swiglu(ValueId x, ValueId w, ValueId bias = {});
   ValueId rms_norm(ValueId x, ValueId weight, float eps);
+  // x + residual and its RMSNorm in one op (ops/rms_norm.h): returns [2, ...x's shape], the sum at index 0
+  // and the normalized sum at 1 (take them with rows + reshape).
+  ValueId add_rms_norm(ValueId x, ValueId residual, ValueId weight, float eps);
   ValueId layer_norm(ValueId x, ValueId weight, ValueId bias, float eps);
   ValueId rope(ValueId x, ValueId positions, ValueId inv_freq, int rotary_dim, RopeLayout layout);
   void kv_store(ValueId src, ValueId cache, int64_t start);

@@ -35,11 +35,21 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
     if (in.paged->logit_rows.data != nullptr) paged_logit_rows = g.input("logit_rows", in.paged->logit_rows);
   }
 
+  // x + delta and the next norm of it as one op (ops/rms_norm.h: the residual add fused into the norm);
+  // returns the new residual stream and sets *h to its normalized copy.
+  const Shape hidden_shape{n, c.hidden_size};
+  auto add_then_norm = [&](ValueId residual, ValueId delta, const std::string& norm_name, const Tensor& norm,
+                           ValueId* h) {
+    const ValueId both = g.add_rms_norm(residual, delta, g.weight(norm_name, norm.view()), eps);
+    *h = g.reshape(g.rows(both, 1, 2), hidden_shape);
+    return g.reshape(g.rows(both, 0, 1), hidden_shape);
+  };
+  ValueId h_next;  // the next layer's normalized input, formed with the residual add that ends a layer
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const DecoderLayerWeights& lw = w.layers[l];
     const std::string p = "layers." + std::to_string(l) + ".";
     // Attention block.
-    ValueId h = g.rms_norm(x, g.weight(p + "attn_norm", lw.attn_norm.view()), eps);
+    ValueId h = h_next.valid() ? h_next : g.rms_norm(x, g.weight(p + "attn_norm", lw.attn_norm.view()), eps);
     const ValueId k_cache = g.state(p + "k_cache", cache.k[l].view());
     const ValueId v_cache = g.state(p + "v_cache", cache.v[l].view());
     ValueId q, k, v;
@@ -117,15 +127,19 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
     a = g.reshape(a, Shape{n, heads * head_dim});
     ValueId o = g.matmul(a, g.weight(p + "wo", lw.wo.view()), optional_weight(g, p + "bo", lw.bo));
     if (spec.sandwich_norms) o = g.rms_norm(o, g.weight(p + "post_attn_norm", lw.post_attn_norm.view()), eps);
-    x = g.add(x, o);
     // MLP block.
-    h = g.rms_norm(x, g.weight(p + "mlp_norm", lw.mlp_norm.view()), eps);
+    x = add_then_norm(x, o, p + "mlp_norm", lw.mlp_norm, &h);
     ValueId gate_up = g.matmul(h, g.weight(p + "w_gate_up", lw.w_gate_up.view()),
                                optional_weight(g, p + "b_gate_up", lw.b_gate_up));
     ValueId d = g.matmul_swiglu(gate_up, g.weight(p + "w_down", lw.w_down.view()),
                                 optional_weight(g, p + "b_down", lw.b_down));
     if (spec.sandwich_norms) d = g.rms_norm(d, g.weight(p + "post_mlp_norm", lw.post_mlp_norm.view()), eps);
-    x = g.add(x, d);
+    if (l + 1 < w.layers.size()) {
+      const std::string next = "layers." + std::to_string(l + 1) + ".attn_norm";
+      x = add_then_norm(x, d, next, w.layers[l + 1].attn_norm, &h_next);
+    } else {
+      x = g.add(x, d);  // the final norm runs on the logit rows only (below)
+    }
   }
   // Only the rows whose logits are wanted go through the final norm and the LM head.
   if (in.paged != nullptr) {

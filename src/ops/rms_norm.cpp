@@ -24,8 +24,26 @@ Status rms_norm(Backend& backend, const RmsNormArgs& a) {
     AUTOGLM_RETURN_IF_ERROR(not_null(kOp, what, *t));
     AUTOGLM_RETURN_IF_ERROR(on_device(kOp, what, *t, backend));
   }
-  AUTOGLM_RETURN_IF_ERROR(disjoint_or_same(kOp, "out", a.out, "x", a.x));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "weight", a.weight));
+  if (a.residual.data == nullptr && a.sum_out.data == nullptr) {
+    AUTOGLM_RETURN_IF_ERROR(disjoint_or_same(kOp, "out", a.out, "x", a.x));
+  } else {
+    const std::pair<const char*, const TensorView*> sum_tensors[] = {{"residual", &a.residual},
+                                                                     {"sum_out", &a.sum_out}};
+    for (const auto& [what, t] : sum_tensors) {
+      AUTOGLM_RETURN_IF_ERROR(not_null(kOp, what, *t));
+      AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, what, *t, DType::kF32));
+      AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, what, *t, a.x.shape));
+      AUTOGLM_RETURN_IF_ERROR(on_device(kOp, what, *t, backend));
+    }
+    AUTOGLM_RETURN_IF_ERROR(disjoint_or_same(kOp, "sum_out", a.sum_out, "x", a.x));
+    AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "sum_out", a.sum_out, "residual", a.residual));
+    AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "sum_out", a.sum_out, "weight", a.weight));
+    const std::pair<const char*, const TensorView*> others[] = {
+        {"x", &a.x}, {"residual", &a.residual}, {"sum_out", &a.sum_out}};
+    for (const auto& [what, t] : others)
+      AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, what, *t));
+  }
   AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<RmsNormArgs>(kOp, backend, a.x.dtype));
   fn(backend, a);
   return Status::ok();

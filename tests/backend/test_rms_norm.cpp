@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -133,6 +134,74 @@ TEST(RmsNorm, RejectsBadArguments) {
   bad.out = x.view().rows(1, 4).reshaped(Shape{3, 16});
   bad.x = x.view().rows(0, 3);
   EXPECT_FALSE(rms_norm(*backend, bad).is_ok()) << "shifted overlap of out and x";
+}
+
+}  // namespace
+}  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// With a residual, the op writes x + residual to sum_out and normalizes it: exactly the bits of add followed
+// by rms_norm (the decoder's residual add fused into the next norm), in place on x too.
+TEST(RmsNormWithResidual, EqualsAddThenNormBitForBit) {
+  auto backend = test::make_cpu();
+  for (const int64_t d : {1, 3, 16, 64, 4097}) {
+    for (const int64_t rows : {1, 5}) {
+      SCOPED_TRACE("d " + std::to_string(d) + " rows " + std::to_string(rows));
+      const Tensor x = random_tensor(DType::kF32, Shape{rows, d}, static_cast<uint64_t>(10 * d + rows));
+      const Tensor r = random_tensor(DType::kF32, Shape{rows, d}, static_cast<uint64_t>(10 * d + rows + 1));
+      const Tensor w = random_tensor(DType::kF32, Shape{d}, static_cast<uint64_t>(10 * d + rows + 2));
+      Tensor sum = Tensor::host(DType::kF32, Shape{rows, d});
+      for (int64_t i = 0; i < rows * d; ++i)
+        sum.as<float>()[i] = x.as<const float>()[i] + r.as<const float>()[i];
+      Tensor want = Tensor::host(DType::kF32, Shape{rows, d});
+      ASSERT_TRUE(rms_norm(*backend, {sum.view(), w.view(), 1e-5f, want.view()}).is_ok());
+
+      GuardedOut out(Shape{rows, d}), sum_out(Shape{rows, d});
+      ASSERT_TRUE(
+          rms_norm(*backend, {x.view(), w.view(), 1e-5f, out.view(), r.view(), sum_out.view()}).is_ok());
+      out.expect_clean();
+      sum_out.expect_clean();
+      EXPECT_EQ(sum_out.values(), to_f32(sum.view())) << "sum";
+      EXPECT_EQ(out.values(), to_f32(want.view())) << "norm";
+
+      Tensor in_place = Tensor::host(DType::kF32, Shape{rows, d});
+      std::memcpy(in_place.data(), x.data(), x.nbytes());
+      GuardedOut out2(Shape{rows, d});
+      ASSERT_TRUE(
+          rms_norm(*backend, {in_place.view(), w.view(), 1e-5f, out2.view(), r.view(), in_place.view()})
+              .is_ok());
+      EXPECT_EQ(to_f32(in_place.view()), to_f32(sum.view())) << "sum in place";
+      EXPECT_EQ(out2.values(), to_f32(want.view())) << "norm, sum in place";
+    }
+  }
+}
+
+TEST(RmsNormWithResidual, RejectsBadArguments) {
+  auto backend = test::make_cpu();
+  Tensor x = random_tensor(DType::kF32, Shape{4, 16}, 1);
+  const Tensor r = random_tensor(DType::kF32, Shape{4, 16}, 2);
+  const Tensor w = random_tensor(DType::kF32, Shape{16}, 3);
+  Tensor out = Tensor::host(DType::kF32, Shape{4, 16});
+  Tensor sum = Tensor::host(DType::kF32, Shape{4, 16});
+  const RmsNormArgs good{x.view(), w.view(), 1e-6f, out.view(), r.view(), sum.view()};
+  ASSERT_TRUE(rms_norm(*backend, good).is_ok());
+  RmsNormArgs bad = good;
+  bad.sum_out = TensorView{};
+  EXPECT_EQ(rms_norm(*backend, bad).code(), StatusCode::kInvalidArgument) << "no sum_out";
+  bad = good;
+  bad.residual = r.view().reshaped(Shape{16, 4});
+  EXPECT_EQ(rms_norm(*backend, bad).code(), StatusCode::kInvalidArgument) << "residual shape";
+  bad = good;
+  bad.out = x.view();
+  EXPECT_EQ(rms_norm(*backend, bad).code(), StatusCode::kInvalidArgument) << "out aliasing x";
+  bad = good;
+  bad.sum_out = r.view();
+  EXPECT_EQ(rms_norm(*backend, bad).code(), StatusCode::kInvalidArgument) << "sum_out aliasing residual";
+  bad = good;
+  bad.out = sum.view();
+  EXPECT_EQ(rms_norm(*backend, bad).code(), StatusCode::kInvalidArgument) << "out aliasing sum_out";
 }
 
 }  // namespace

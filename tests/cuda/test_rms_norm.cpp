@@ -8,6 +8,7 @@
 
 #include "cuda/cuda_harness.h"
 #include "cuda/cuda_op_test.h"
+#include "ops/add.h"
 #include "ops/rms_norm.h"
 
 namespace autoglm {
@@ -108,6 +109,42 @@ TEST(CudaRmsNorm, EmptyInputsLaunchNothing) {
     ASSERT_TRUE(rms_norm(*cuda, {dx.view(), dw.view(), kEps, out.view()}).is_ok());
     ASSERT_TRUE(cuda->synchronize().is_ok());
     out.expect_clean();
+  }
+}
+
+}  // namespace
+}  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// The residual add fused into the norm on the GPU equals the GPU's add followed by its rms_norm bit for bit
+// (float4 and scalar paths, every row-group size), the sum included.
+TEST(CudaRmsNormWithResidual, EqualsAddThenNorm) {
+  auto cuda = test::make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const int64_t d : {1, 3, 64, 4096, 4097, 8192}) {
+    for (const int64_t rows : {1, 7, 130}) {
+      SCOPED_TRACE("d " + std::to_string(d) + " rows " + std::to_string(rows));
+      const Tensor x =
+          to_device(*cuda, random_tensor(DType::kF32, Shape{rows, d}, static_cast<uint64_t>(d + rows)));
+      const Tensor r =
+          to_device(*cuda, random_tensor(DType::kF32, Shape{rows, d}, static_cast<uint64_t>(d + rows + 1)));
+      const Tensor w =
+          to_device(*cuda, random_tensor(DType::kF32, Shape{d}, static_cast<uint64_t>(d + rows + 2)));
+      auto sum = cuda->allocate(DType::kF32, Shape{rows, d});
+      auto want = cuda->allocate(DType::kF32, Shape{rows, d});
+      ASSERT_TRUE(sum.has_value() && want.has_value());
+      ASSERT_TRUE(add(*cuda, {x.view(), r.view(), sum->view()}).is_ok());
+      ASSERT_TRUE(rms_norm(*cuda, {sum->view(), w.view(), kEps, want->view()}).is_ok());
+      GuardedDeviceOut out(*cuda, Shape{rows, d}), sum_out(*cuda, Shape{rows, d});
+      ASSERT_TRUE(rms_norm(*cuda, {x.view(), w.view(), kEps, out.view(), r.view(), sum_out.view()}).is_ok());
+      ASSERT_TRUE(cuda->synchronize().is_ok());
+      out.expect_clean();
+      sum_out.expect_clean();
+      EXPECT_EQ(sum_out.values(), to_f32(to_host(*cuda, sum->view()).view())) << "sum";
+      EXPECT_EQ(out.values(), to_f32(to_host(*cuda, want->view()).view())) << "norm";
+    }
   }
 }
 

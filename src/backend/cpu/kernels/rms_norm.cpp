@@ -2,6 +2,7 @@
 // operations).
 //
 // Layout: x and out are [rows, d] row-major (any leading dims flattened); weight is [d]. out may be x.
+//   With a residual, each row's x + residual goes to sum_out first and is normalized from there.
 // Threading: rows split over the pool in blocks of >= kMinElemsPerTask elements; a decode step (one row)
 //   runs inline because a wake-up costs more than normalizing 4096 floats.
 // Accumulation: the sum of squares runs in kLanes independent f32 lanes (so -O3 vectorizes it without
@@ -49,14 +50,24 @@ void rms_norm_cpu_f32(Backend& backend, const RmsNormArgs& a) {
   if (d == 0) return;
   const int64_t rows = a.x.shape.rows();
   const float* x = a.x.as<const float>();
+  const float* residual = a.residual.as<const float>();
+  float* sum = a.sum_out.as<float>();
   const float* weight = a.weight.as<const float>();
   float* out = a.out.as<float>();
   const int64_t grain = std::max<int64_t>(1, kMinElemsPerTask / d);
   cpu_pool(backend).parallel_for(
       rows,
       [&](int64_t begin, int64_t end, int) {
-        for (int64_t r = begin; r < end; ++r)
-          normalize_row(x + r * d, weight, a.eps, d, out + r * d);
+        for (int64_t r = begin; r < end; ++r) {
+          if (residual == nullptr) {
+            normalize_row(x + r * d, weight, a.eps, d, out + r * d);
+            continue;
+          }
+          // The add's own f32 sums, then the norm of them: the bits of add followed by rms_norm.
+          for (int64_t i = 0; i < d; ++i)
+            sum[r * d + i] = x[r * d + i] + residual[r * d + i];
+          normalize_row(sum + r * d, weight, a.eps, d, out + r * d);
+        }
       },
       grain);
 }

@@ -2,7 +2,9 @@
 //
 // Layout: x and out are [rows, d] row-major (any leading dims flattened); weight is [d]. out may be x: each
 //   element is read and written by the same thread, and all reads of the statistics pass end at the group
-//   reduction, before any write.
+//   reduction, before any write. With a residual (the decoder's add fused in), the statistics pass forms
+//   x + residual, writes it to sum_out and sums its squares; the scaling pass reads the sums back (each
+//   element by the thread that wrote it): the bits of add then rms_norm, one launch and one pass fewer.
 // Threading: a group of threads per row (row_reduce.cuh): one warp for d <= 1024 (eight rows per block of
 //   256, so Qwen3's per-head q/k norms fill the GPU), 256 or 1024 threads for longer rows. Loads are float4
 //   when d % 4 == 0 and x, weight, out are 16-byte aligned; scalar otherwise.
@@ -23,29 +25,41 @@ namespace {
 
 using namespace cuda_rows;
 
-template <int kGroup, bool kVec>
+template <int kGroup, bool kVec, bool kAdd>
 __global__ void __launch_bounds__(block_threads<kGroup>())
-    rms_norm_kernel(const float* x, const float* __restrict__ weight, float* out, int64_t rows, int64_t d,
-                    float eps) {
+    rms_norm_kernel(const float* x, const float* residual, float* sum_out, const float* __restrict__ weight,
+                    float* out, int64_t rows, int64_t d, float eps) {
   __shared__ float smem[block_threads<kGroup>() / kWarp];
   int lane = 0;
   const int64_t row = group_row<kGroup>(rows, &lane);
   if (row < 0) return;
-  // x and out may be the same memory, so neither is __restrict__.
-  const float* xr = x + row * d;
+  // x and out (or x and sum_out) may be the same memory, so none is __restrict__. With kAdd the row is
+  // x + residual, written to sum_out by the thread that later reads it back for the scaling pass.
+  const float* xr = kAdd ? sum_out + row * d : x + row * d;
   float* yr = out + row * d;
   float sum_sq = 0.0f;
   if constexpr (kVec) {
-    const float4* x4 = reinterpret_cast<const float4*>(xr);
+    const float4* x4 = reinterpret_cast<const float4*>(x + row * d);
 #pragma unroll 4
     for (int64_t i = lane; i < d / 4; i += kGroup) {
-      const float4 v = x4[i];
+      float4 v = x4[i];
+      if constexpr (kAdd) {
+        const float4 r = reinterpret_cast<const float4*>(residual + row * d)[i];
+        v = make_float4(v.x + r.x, v.y + r.y, v.z + r.z, v.w + r.w);
+        reinterpret_cast<float4*>(sum_out + row * d)[i] = v;
+      }
       sum_sq += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
     }
   } else {
 #pragma unroll 4
-    for (int64_t i = lane; i < d; i += kGroup)
-      sum_sq += xr[i] * xr[i];
+    for (int64_t i = lane; i < d; i += kGroup) {
+      float v = x[row * d + i];
+      if constexpr (kAdd) {
+        v = v + residual[row * d + i];
+        sum_out[row * d + i] = v;
+      }
+      sum_sq += v * v;
+    }
   }
   sum_sq = group_reduce<kGroup>(sum_sq, smem, Sum{});
   const float inv_rms = 1.0f / sqrtf(sum_sq / static_cast<float>(d) + eps);
@@ -66,15 +80,15 @@ __global__ void __launch_bounds__(block_threads<kGroup>())
   }
 }
 
-template <bool kVec>
+template <bool kVec, bool kAdd>
 void launch(Backend& backend, const RmsNormArgs& a, int64_t rows, int64_t d) {
   const float* x = a.x.as<const float>();
   const float* w = a.weight.as<const float>();
   float* out = a.out.as<float>();
   cudaStream_t stream = cuda_backend(backend).stream();
   with_group_size(kVec ? d / 4 : d, [&]<int kGroup>() {
-    rms_norm_kernel<kGroup, kVec>
-        <<<row_blocks<kGroup>(rows), block_threads<kGroup>(), 0, stream>>>(x, w, out, rows, d, a.eps);
+    rms_norm_kernel<kGroup, kVec, kAdd><<<row_blocks<kGroup>(rows), block_threads<kGroup>(), 0, stream>>>(
+        x, a.residual.as<const float>(), a.sum_out.as<float>(), w, out, rows, d, a.eps);
   });
 }
 
@@ -83,11 +97,13 @@ void rms_norm_cuda_f32(Backend& backend, const RmsNormArgs& a) {
   if (d == 0) return;  // before rows(), which divides by d
   const int64_t rows = a.x.shape.rows();
   if (rows == 0) return;
-  const bool vec = d % 4 == 0 && aligned16(a.x.data) && aligned16(a.weight.data) && aligned16(a.out.data);
-  if (vec) {
-    launch<true>(backend, a, rows, d);
+  const bool add = a.residual.data != nullptr;
+  const bool vec = d % 4 == 0 && aligned16(a.x.data) && aligned16(a.weight.data) && aligned16(a.out.data) &&
+                   (!add || (aligned16(a.residual.data) && aligned16(a.sum_out.data)));
+  if (add) {
+    vec ? launch<true, true>(backend, a, rows, d) : launch<false, true>(backend, a, rows, d);
   } else {
-    launch<false>(backend, a, rows, d);
+    vec ? launch<true, false>(backend, a, rows, d) : launch<false, false>(backend, a, rows, d);
   }
   cuda_backend(backend).note_launch("rms_norm");
 }
