@@ -17,7 +17,7 @@
 //   from the CPU kernel where the target lands within rounding of a boundary.
 // Floor: rows * c * 4 bytes per pass / bandwidth, ~32 passes with top_p < 1 (128k row: ~5 us at 3 TB/s,
 //   mostly from L2), ~11 more with top_k, 3 without either. Measured on an H100, 256 rows of 128256 logits
-//   (CudaSampleRows.CostOfTheMasks): 0.18 ms plain, 4.0 ms with top_p 0.9, 1.4 ms with top_k 50 (about what
+//   (tools/bench/sample_rows_cuda.cpp, `bench/device/run.sh sampling`): 0.18 ms plain, 4.0 ms with top_p 0.9, 1.4 ms with top_k 50 (about what
 //   top_p costs when the top-k bisection ran every step over the row), 5.1 ms with both.
 #include <cuda_runtime.h>
 
