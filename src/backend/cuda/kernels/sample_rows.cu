@@ -9,16 +9,20 @@
 //   keys >= a candidate (no sort of the row): passes over the row until at most 4096 keys are left in the
 //   open interval (~10 passes, the sign and exponent bits), then those keys are gathered into shared memory
 //   and the ~22 remaining steps count there. The nucleus search bisects the float bits of the threshold in
-//   [0, 1] (about 30 passes). Both recompute what they compare each pass (a division, an exp): cheaper than
-//   a 0.5 MB scratch row per sequence. The rules are backend/sampling_rules.h's, shared with the CPU kernel,
-//   so the top-k mask is the same set of ids on both. The draw needs id order: each thread owns a contiguous
-//   chunk of ids, the chunk masses are scanned across the block (f64), and the thread whose range holds the
-//   target walks its chunk. Sums are f64 in a fixed order, so a row's result is deterministic; it may differ
-//   from the CPU kernel where the target lands within rounding of a boundary.
-// Floor: rows * c * 4 bytes per pass / bandwidth, ~32 passes with top_p < 1 (128k row: ~5 us at 3 TB/s,
-//   mostly from L2), ~11 more with top_k, 3 without either. Measured on an H100, 256 rows of 128256 logits
-//   (tools/bench/sample_rows_cuda.cpp, `bench/device/run.sh sampling`): 0.18 ms plain, 4.0 ms with top_p 0.9, 1.4 ms with top_k 50 (about what
-//   top_p costs when the top-k bisection ran every step over the row), 5.1 ms with both.
+//   [0, 1] the same way: passes over the row until at most 4096 probabilities lie in the open interval, then
+//   the remaining ~20 steps over those in shared memory. Both recompute what they compare each pass (a
+//   division, an exp): cheaper than a 0.5 MB scratch row per sequence. The rules are
+//   backend/sampling_rules.h's, shared with the CPU kernel, so the top-k mask is the same set of ids on both.
+//   The draw needs id order: each thread owns a contiguous chunk of ids, the chunk masses are scanned across
+//   the block (f64), and the thread whose range holds the target walks its chunk. Sums are f64 in a fixed
+//   order, so a row's result is deterministic; it may differ from the CPU kernel where the target lands
+//   within rounding of a boundary.
+// Floor: rows * c * 4 bytes per pass / bandwidth (a 128k row: ~0.2 us at 3 TB/s from HBM, less from L2),
+//   but each pass recomputes a division and an exp per logit, so the passes are bound by arithmetic: ~12
+//   with top_p < 1, ~11 more with top_k, 3 without either. Measured on an H100, 256 rows of 128256 logits
+//   (tools/bench/sample_rows_cuda.cpp, `bench/device/run.sh sampling`): 0.18 ms plain, 1.2 ms with top_p 0.9
+//   (4.0 ms when the nucleus bisection ran all ~30 steps over the row), 1.4 ms with top_k 50, 1.9 ms with
+//   both.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -147,6 +151,72 @@ __device__ uint32_t kth_largest_key(const float* x, int64_t c, float temperature
   });
 }
 
+// The nucleus threshold: the largest t in [0, 1] whose kept mass (of the probabilities p(i) >= t) still
+// reaches target, i.e. sampling_rules::last_holding over t's float bits, found in two phases as
+// kth_largest_key: passes over the row keep mass(>= lo) >= target > mass(>= hi) and count the probabilities
+// in [lo, hi) until at most kCandidates are left there (~10 passes instead of ~30), then those are gathered
+// into shared memory and the bisection ends there, with mass(>= hi) standing for everything above. Every
+// thread of the block calls it.
+template <typename Prob>
+__device__ float nucleus_threshold(Prob p, int64_t c, double target, double* smem_d, long long* smem_i) {
+  __shared__ float candidates[kCandidates];
+  __shared__ int n_candidates;
+  const int t = threadIdx.x;
+  auto pass = [&](uint32_t key, double* mass, long long* count) {
+    const float threshold = __uint_as_float(key);
+    double sum = 0;
+    long long n = 0;
+    for (int64_t i = t; i < c; i += kThreads) {
+      const float q = p(i);
+      if (q >= threshold) {
+        sum += q;
+        ++n;
+      }
+    }
+    *mass = block_reduce(sum, SumOp{}, smem_d);
+    *count = block_reduce(n, SumI64{}, smem_i);
+  };
+  uint32_t lo = 0, hi = __float_as_uint(1.0f);
+  double mass_hi = 0;
+  long long count_hi = 0;
+  pass(hi, &mass_hi, &count_hi);
+  if (mass_hi >= target) return 1.0f;
+  long long count_lo = c;  // every probability is >= 0
+  while (hi - lo > 1 && count_lo - count_hi > kCandidates) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    double mass = 0;
+    long long count = 0;
+    pass(mid, &mass, &count);
+    if (mass >= target) {
+      lo = mid;
+      count_lo = count;
+    } else {
+      hi = mid;
+      mass_hi = mass;
+      count_hi = count;
+    }
+  }
+  if (hi - lo <= 1) return __uint_as_float(lo);
+  if (t == 0) n_candidates = 0;
+  __syncthreads();
+  const float lo_value = __uint_as_float(lo), hi_value = __uint_as_float(hi);
+  for (int64_t i = t; i < c; i += kThreads) {
+    const float q = p(i);
+    if (q >= lo_value && q < hi_value) candidates[atomicAdd(&n_candidates, 1)] = q;
+  }
+  __syncthreads();
+  const int n = n_candidates;
+  const double above = mass_hi;
+  return __uint_as_float(sampling_rules::last_holding(lo, hi, [&](uint32_t key) {
+    const float threshold = __uint_as_float(key);
+    double sum = 0;
+    for (int j = t; j < n; j += kThreads) {
+      if (candidates[j] >= threshold) sum += candidates[j];
+    }
+    return above + block_reduce(sum, SumOp{}, smem_d) >= target;
+  }));
+}
+
 __global__ void __launch_bounds__(kThreads)
     sample_rows_kernel(const float* __restrict__ logits, const float* __restrict__ params,
                        int32_t* __restrict__ out, int64_t c) {
@@ -224,8 +294,7 @@ __global__ void __launch_bounds__(kThreads)
   float threshold = 0.0f;
   if (top_p < 1.0f) {
     const double target = static_cast<double>(top_p) * mass_at_least(0.0f);
-    threshold = __uint_as_float(sampling_rules::last_holding(
-        0, __float_as_uint(1.0f), [&](uint32_t u) { return mass_at_least(__uint_as_float(u)) >= target; }));
+    threshold = nucleus_threshold(p, c, target, smem_d, smem_i);
   }
   threshold = fmaxf(threshold, min_p);
 
