@@ -204,34 +204,8 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < GT * 32 * S; idx += kThreads) {
-    const int h = idx / (32 * S), d = idx % (32 * S);
-    if (h >= heads || d >= D) continue;
-    float M = kNegInf;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w)
-      M = fmaxf(M, warp_m[w][h]);
-    float sum = 0.0f, value = 0.0f;
-    if (M != kNegInf) {  // else this split holds no key of the row
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float weight = expf(warp_m[w][h] - M);
-        sum += weight * warp_l[w][h];
-        value += weight * warp_acc[w][h][d];
-      }
-    }
-    const int64_t head = row * g.q_heads + first_head + h;
-    if (splits == 1) {
-      g.out[head * D + d] = value / sum;
-    } else {
-      const int64_t slot = head * splits + split;
-      part_out[slot * D + d] = value;
-      if (d == 0) {
-        part_stats[2 * slot] = M;
-        part_stats[2 * slot + 1] = sum;
-      }
-    }
-  }
+  store_merged_states<kWarps, GT, 32 * S>(warp_acc, warp_m, warp_l, heads, D, row * g.q_heads + first_head,
+                                          splits, split, g.out, part_out, part_stats);
 }
 
 // out = sum_c exp(max_c - max) part_c / sum_c exp(max_c - max) sum_c over the splits that hold keys.

@@ -61,6 +61,47 @@ __device__ __forceinline__ void merge_splits(const float* __restrict__ part_out,
   }
 }
 
+// The end of a split-K decode block (the paged decode kernels): merges its kStates online-softmax states of
+// each of its heads (max m, sum l, output slots acc[.][h][0, head_dim) of kDims), then writes head h's result
+// to out (one split: value / sum, NaN for a row without keys) or its split partial (value, and (max, sum))
+// for the merge kernel. The states are in shared memory, written and synchronized by the caller; every thread
+// of the block calls it. heads: the block's valid heads (<= GT), global head index head0 + h.
+template <int kStates, int GT, int kDims>
+__device__ __forceinline__ void store_merged_states(const float (&acc)[kStates][GT][kDims],
+                                                    const float (&m)[kStates][GT],
+                                                    const float (&l)[kStates][GT], int heads,
+                                                    int64_t head_dim, int64_t head0, int splits, int split,
+                                                    float* out, float* part_out, float* part_stats) {
+  for (int idx = static_cast<int>(threadIdx.x); idx < GT * kDims; idx += static_cast<int>(blockDim.x)) {
+    const int h = idx / kDims, d = idx % kDims;
+    if (h >= heads || d >= head_dim) continue;
+    float M = -INFINITY;
+#pragma unroll
+    for (int s = 0; s < kStates; ++s)
+      M = fmaxf(M, m[s][h]);
+    float sum = 0.0f, value = 0.0f;
+    if (M != -INFINITY) {  // else this split holds no key of the row
+#pragma unroll
+      for (int s = 0; s < kStates; ++s) {
+        const float weight = expf(m[s][h] - M);
+        sum += weight * l[s][h];
+        value += weight * acc[s][h][d];
+      }
+    }
+    const int64_t head = head0 + h;
+    if (splits == 1) {
+      out[head * head_dim + d] = value / sum;  // 0 / 0 = NaN for a row without keys
+    } else {
+      const int64_t slot = head * splits + split;
+      part_out[slot * head_dim + d] = value;
+      if (d == 0) {
+        part_stats[2 * slot] = M;
+        part_stats[2 * slot + 1] = sum;
+      }
+    }
+  }
+}
+
 // Calls fn.template operator()<S>() with S = ceil(head_dim / 32) as a constant, 1 <= S <= 8 (head_dim > 256
 // takes S = 8; callers route those elsewhere).
 template <typename Fn>

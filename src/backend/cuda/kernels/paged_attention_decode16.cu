@@ -178,34 +178,8 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   __syncthreads();
-  for (int idx = static_cast<int>(threadIdx.x); idx < GT * D; idx += kThreads) {
-    const int h = idx / D, d = idx % D;
-    if (h >= heads) continue;
-    float M = kNegInf;
-#pragma unroll
-    for (int s = 0; s < kStates; ++s)
-      M = fmaxf(M, state_m[s][h]);
-    float sum = 0.0f, value = 0.0f;
-    if (M != kNegInf) {  // else this split holds no key of the row
-#pragma unroll
-      for (int s = 0; s < kStates; ++s) {
-        const float weight = expf(state_m[s][h] - M);
-        sum += weight * state_l[s][h];
-        value += weight * state_acc[s][h][d];
-      }
-    }
-    const int64_t head = row * p.q_heads + first_head + h;
-    if (splits == 1) {
-      p.out[head * D + d] = value / sum;  // 0 / 0 = NaN for a row without keys
-    } else {
-      const int64_t slot = head * splits + split;
-      part_out[slot * D + d] = value;
-      if (d == 0) {
-        part_stats[2 * slot] = M;
-        part_stats[2 * slot + 1] = sum;
-      }
-    }
-  }
+  store_merged_states<kStates, GT, D>(state_acc, state_m, state_l, heads, D, row * p.q_heads + first_head,
+                                      splits, split, p.out, part_out, part_stats);
 }
 
 template <typename T, int LK, int GT>
