@@ -166,28 +166,7 @@ __global__ void __launch_bounds__(kThreads)
         score[b][h] = j0 + b < key_end ? finish_score(dot, g) : kNegInf;
       }
     }
-#pragma unroll
-    for (int h = 0; h < GT; ++h) {
-      float batch_max = kNegInf;
-#pragma unroll
-      for (int b = 0; b < KB; ++b)
-        batch_max = fmaxf(batch_max, score[b][h]);
-      const float m_new = fmaxf(m[h], batch_max);  // finite: key j0 is always in range
-      const float alpha = expf(m[h] - m_new);
-      l[h] *= alpha;
-#pragma unroll
-      for (int s = 0; s < S; ++s)
-        acc[h][s] *= alpha;
-#pragma unroll
-      for (int b = 0; b < KB; ++b) {
-        const float p = expf(score[b][h] - m_new);
-        l[h] += p;
-#pragma unroll
-        for (int s = 0; s < S; ++s)
-          acc[h][s] = fmaf(p, vr[b][s], acc[h][s]);
-      }
-      m[h] = m_new;
-    }
+    online_softmax_step(score, vr, m, l, acc);
   }
 
   // Merge the 4 warps' states of each head: out = sum_w exp(m_w - M) acc_w / sum_w exp(m_w - M) l_w.

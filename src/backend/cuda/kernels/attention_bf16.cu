@@ -144,29 +144,7 @@ __global__ void __launch_bounds__(kThreads)
         vf[b][2 * e + 1] = bf16_hi(w[e]);
       }
     }
-#pragma unroll
-    for (int h = 0; h < GT; ++h) {
-      float batch_max = kNegInf;
-#pragma unroll
-      for (int b = 0; b < KB; ++b)
-        batch_max = fmaxf(batch_max, score[b][h]);
-      const float m_new = fmaxf(m[h], batch_max);
-      if (m_new == kNegInf) continue;  // this lane group has seen no key yet
-      const float alpha = expf(m[h] - m_new);
-      l[h] *= alpha;
-#pragma unroll
-      for (int e = 0; e < 8; ++e)
-        acc[h][e] *= alpha;
-#pragma unroll
-      for (int b = 0; b < KB; ++b) {
-        const float p = expf(score[b][h] - m_new);
-        l[h] += p;
-#pragma unroll
-        for (int e = 0; e < 8; ++e)
-          acc[h][e] = fmaf(p, vf[b][e], acc[h][e]);
-      }
-      m[h] = m_new;
-    }
+    cuda_attention::online_softmax_step(score, vf, m, l, acc);
   }
 
   // Merge the lane groups' states of each head: out = sum_w exp(m_w - M) acc_w / sum_w exp(m_w - M) l_w.

@@ -61,6 +61,37 @@ __device__ __forceinline__ void merge_splits(const float* __restrict__ part_out,
   }
 }
 
+// One batch of NB keys into the online softmax of GT heads (the decode kernels' inner step): score[b][h]
+// (-inf for a key not seen), v[b] this lane's NE output dims of key b. Per head the running max m, sum l and
+// output acc are rescaled to the new max and the batch is added; a head that has seen no key stays as it is.
+template <int GT, int NB, int NE>
+__device__ __forceinline__ void online_softmax_step(const float (&score)[NB][GT], const float (&v)[NB][NE],
+                                                    float (&m)[GT], float (&l)[GT], float (&acc)[GT][NE]) {
+#pragma unroll
+  for (int h = 0; h < GT; ++h) {
+    float batch_max = -INFINITY;
+#pragma unroll
+    for (int b = 0; b < NB; ++b)
+      batch_max = fmaxf(batch_max, score[b][h]);
+    const float m_new = fmaxf(m[h], batch_max);
+    if (m_new == -INFINITY) continue;
+    const float alpha = expf(m[h] - m_new);
+    l[h] *= alpha;
+#pragma unroll
+    for (int e = 0; e < NE; ++e)
+      acc[h][e] *= alpha;
+#pragma unroll
+    for (int b = 0; b < NB; ++b) {
+      const float p = expf(score[b][h] - m_new);
+      l[h] += p;
+#pragma unroll
+      for (int e = 0; e < NE; ++e)
+        acc[h][e] = fmaf(p, v[b][e], acc[h][e]);
+    }
+    m[h] = m_new;
+  }
+}
+
 // The end of a split-K decode block (the paged decode kernels): merges its kStates online-softmax states of
 // each of its heads (max m, sum l, output slots acc[.][h][0, head_dim) of kDims), then writes head h's result
 // to out (one split: value / sum, NaN for a row without keys) or its split partial (value, and (max, sum))

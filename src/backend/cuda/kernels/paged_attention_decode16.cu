@@ -138,29 +138,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int u = 0; u < U; ++u)
       widen8(vr[u], T{}, vf[u]);
-#pragma unroll
-    for (int h = 0; h < GT; ++h) {
-      float batch_max = kNegInf;
-#pragma unroll
-      for (int u = 0; u < U; ++u)
-        batch_max = fmaxf(batch_max, score[u][h]);
-      const float m_new = fmaxf(m[h], batch_max);
-      if (m_new == kNegInf) continue;  // no key seen yet by this key group
-      const float alpha = expf(m[h] - m_new);
-      l[h] *= alpha;
-#pragma unroll
-      for (int e = 0; e < 8; ++e)
-        acc[h][e] *= alpha;
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const float pu = expf(score[u][h] - m_new);
-        l[h] += pu;
-#pragma unroll
-        for (int e = 0; e < 8; ++e)
-          acc[h][e] = fmaf(pu, vf[u][e], acc[h][e]);
-      }
-      m[h] = m_new;
-    }
+    online_softmax_step(score, vf, m, l, acc);
   }
 
   // Merge the block's states of each head: out = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s.
