@@ -8,6 +8,7 @@
 
 #include "autoglm/async_engine.h"
 #include "autoglm/engine.h"
+#include "support/engine_runs.h"
 #include "support/test_data.h"
 
 namespace autoglm {
@@ -33,22 +34,7 @@ std::vector<int32_t> host_sampled(Engine& engine, const Request& r) {
   return result.tokens;
 }
 
-std::vector<std::vector<int32_t>> run_all(AsyncEngine& engine, const std::vector<Request>& requests) {
-  std::vector<std::unique_ptr<RequestStream>> streams(requests.size());
-  for (size_t i = 0; i < requests.size(); ++i)
-    EXPECT_TRUE(engine.submit(requests[i], &streams[i]).is_ok());
-  std::vector<std::vector<int32_t>> out;
-  for (auto& stream : streams) {
-    std::vector<int32_t> tokens;
-    RequestEvent e;
-    while (stream && stream->next(&e)) {
-      EXPECT_TRUE(e.error.is_ok()) << e.error.to_string();
-      tokens.insert(tokens.end(), e.tokens.begin(), e.tokens.end());
-    }
-    out.push_back(std::move(tokens));
-  }
-  return out;
-}
+using test::run_all;
 
 TEST(AsyncEnginePenalties, GreedyWithPenaltiesEqualsTheHostSampler) {
   std::mt19937 rng(41);

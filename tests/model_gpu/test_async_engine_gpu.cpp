@@ -9,6 +9,7 @@
 #include <string>
 
 #include "autoglm/async_engine.h"
+#include "support/engine_runs.h"
 #include "support/golden_fixture.h"
 #include "support/test_data.h"
 
@@ -24,22 +25,7 @@ EngineOptions cuda_options(const std::string& fixture, const std::string& dtype)
   return o;
 }
 
-std::vector<std::vector<int32_t>> run_all(AsyncEngine& engine, const std::vector<Request>& requests) {
-  std::vector<std::unique_ptr<RequestStream>> streams(requests.size());
-  for (size_t i = 0; i < requests.size(); ++i)
-    EXPECT_TRUE(engine.submit(requests[i], &streams[i]).is_ok());
-  std::vector<std::vector<int32_t>> out;
-  for (auto& stream : streams) {
-    std::vector<int32_t> tokens;
-    RequestEvent e;
-    while (stream && stream->next(&e)) {
-      EXPECT_TRUE(e.error.is_ok()) << e.error.to_string();
-      tokens.insert(tokens.end(), e.tokens.begin(), e.tokens.end());
-    }
-    out.push_back(std::move(tokens));
-  }
-  return out;
-}
+using test::run_all;
 
 Request greedy(std::vector<int32_t> prompt, int32_t max_tokens) {
   Request r;
