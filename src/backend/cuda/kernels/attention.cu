@@ -369,22 +369,9 @@ void launch_decode(CudaBackend& backend, const Geometry& g, int head_tiles, int 
 template <int S>
 void launch_decode_tiles(CudaBackend& backend, const Geometry& g, int splits, float* part_out,
                          float* part_stats) {
-  const int64_t gt = g.group >= 8 ? 8 : g.group >= 4 ? 4 : g.group >= 2 ? 2 : 1;
-  const int head_tiles = static_cast<int>((g.group + gt - 1) / gt);
-  switch (gt) {
-    case 1:
-      launch_decode<S, 1>(backend, g, head_tiles, splits, part_out, part_stats);
-      break;
-    case 2:
-      launch_decode<S, 2>(backend, g, head_tiles, splits, part_out, part_stats);
-      break;
-    case 4:
-      launch_decode<S, 4>(backend, g, head_tiles, splits, part_out, part_stats);
-      break;
-    default:
-      launch_decode<S, 8>(backend, g, head_tiles, splits, part_out, part_stats);
-      break;
-  }
+  const int tiles = static_cast<int>(head_tiles(g.group));
+  with_head_tile(g.group,
+                 [&]<int GT>() { launch_decode<S, GT>(backend, g, tiles, splits, part_out, part_stats); });
 }
 
 template <int S>
@@ -438,8 +425,7 @@ void attention_cuda_f32(Backend& base, const AttentionArgs& a) {
       g.positions != nullptr
           ? capacity
           : last_pos + 1 - (g.window > 0 ? std::max<int64_t>(0, last_pos - g.window + 1) : 0);
-  const int64_t gt = g.group >= 8 ? 8 : g.group >= 4 ? 4 : g.group >= 2 ? 2 : 1;
-  const int64_t blocks = g.kv_heads * ((g.group + gt - 1) / gt) * g.t;
+  const int64_t blocks = g.kv_heads * head_tiles(g.group) * g.t;
   const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
   const int64_t wanted = (2 * sms + blocks - 1) / blocks;
   int64_t splits = std::clamp<int64_t>(std::min(wanted, max_keys / kMinKeysPerSplit), 1, kMaxSplits);

@@ -225,23 +225,11 @@ void launch_decode(CudaBackend& backend, const Geometry& g, int head_tiles, int 
 }
 
 template <int L>
-void launch_decode_tiles(CudaBackend& backend, const Geometry& g, int64_t gt, int splits, float* part_out,
+void launch_decode_tiles(CudaBackend& backend, const Geometry& g, int splits, float* part_out,
                          float* part_stats) {
-  const int head_tiles = static_cast<int>((g.group + gt - 1) / gt);
-  switch (gt) {
-    case 1:
-      launch_decode<L, 1>(backend, g, head_tiles, splits, part_out, part_stats);
-      break;
-    case 2:
-      launch_decode<L, 2>(backend, g, head_tiles, splits, part_out, part_stats);
-      break;
-    case 4:
-      launch_decode<L, 4>(backend, g, head_tiles, splits, part_out, part_stats);
-      break;
-    default:
-      launch_decode<L, 8>(backend, g, head_tiles, splits, part_out, part_stats);
-      break;
-  }
+  const int tiles = static_cast<int>(cuda_attention::head_tiles(g.group));
+  cuda_attention::with_head_tile(
+      g.group, [&]<int GT>() { launch_decode<L, GT>(backend, g, tiles, splits, part_out, part_stats); });
 }
 
 void launch_generic(CudaBackend& backend, const Geometry& g) {
@@ -258,8 +246,7 @@ void launch_decode_split(CudaBackend& backend, Geometry g, int64_t capacity) {
       g.positions != nullptr
           ? capacity
           : last_pos + 1 - (g.window > 0 ? std::max<int64_t>(0, last_pos - g.window + 1) : 0);
-  const int64_t gt = g.group >= 8 ? 8 : g.group >= 4 ? 4 : g.group >= 2 ? 2 : 1;
-  const int64_t blocks = g.kv_heads * ((g.group + gt - 1) / gt) * g.t;
+  const int64_t blocks = g.kv_heads * cuda_attention::head_tiles(g.group) * g.t;
   const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
   const int64_t wanted = (2 * sms + blocks - 1) / blocks;
   int64_t splits = std::clamp<int64_t>(std::min(wanted, max_keys / kMinKeysPerSplit), 1, kMaxSplits);
@@ -278,11 +265,11 @@ void launch_decode_split(CudaBackend& backend, Geometry g, int64_t capacity) {
   if (g.positions != nullptr) g.split_keys = (capacity + splits - 1) / splits;
   const int s = static_cast<int>(splits);
   if (g.head_dim <= 64) {
-    launch_decode_tiles<8>(backend, g, gt, s, part_out, part_stats);
+    launch_decode_tiles<8>(backend, g, s, part_out, part_stats);
   } else if (g.head_dim <= 128) {
-    launch_decode_tiles<16>(backend, g, gt, s, part_out, part_stats);
+    launch_decode_tiles<16>(backend, g, s, part_out, part_stats);
   } else {
-    launch_decode_tiles<32>(backend, g, gt, s, part_out, part_stats);
+    launch_decode_tiles<32>(backend, g, s, part_out, part_stats);
   }
   if (splits > 1) {
     attention_merge_bf16_kernel<<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(

@@ -133,6 +133,37 @@ __device__ __forceinline__ void store_merged_states(const float (&acc)[kStates][
   }
 }
 
+// Query heads of one KV head that a decode block handles together: the GQA group rounded down to 1, 2, 4 or
+// 8 (a larger group is tiled over several blocks), so each K / V row is read once per tile.
+inline int64_t head_tile_size(int64_t group) {
+  return group >= 8 ? 8 : group >= 4 ? 4 : group >= 2 ? 2 : 1;
+}
+
+// Decode blocks per KV head: ceil(group / head_tile_size(group)).
+inline int64_t head_tiles(int64_t group) {
+  const int64_t gt = head_tile_size(group);
+  return (group + gt - 1) / gt;
+}
+
+// Calls fn.template operator()<GT>() with GT = head_tile_size(group) as a constant.
+template <typename Fn>
+void with_head_tile(int64_t group, Fn&& fn) {
+  switch (head_tile_size(group)) {
+    case 1:
+      fn.template operator()<1>();
+      break;
+    case 2:
+      fn.template operator()<2>();
+      break;
+    case 4:
+      fn.template operator()<4>();
+      break;
+    default:
+      fn.template operator()<8>();
+      break;
+  }
+}
+
 // Calls fn.template operator()<S>() with S = ceil(head_dim / 32) as a constant, 1 <= S <= 8 (head_dim > 256
 // takes S = 8; callers route those elsewhere).
 template <typename Fn>

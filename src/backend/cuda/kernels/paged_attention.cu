@@ -408,29 +408,12 @@ void launch_decode(CudaBackend& backend, const Paged<T>& p, int head_tiles, int 
   backend.note_launch("paged_attention_decode_kernel");
 }
 
-int64_t head_tile_size(int64_t group) {
-  return group >= 8 ? 8 : group >= 4 ? 4 : group >= 2 ? 2 : 1;
-}
-
 template <typename T, int S>
 void launch_decode_tiles(CudaBackend& backend, const Paged<T>& p, int splits, float* part_out,
                          float* part_stats) {
-  const int64_t gt = head_tile_size(p.group);
-  const int head_tiles = static_cast<int>((p.group + gt - 1) / gt);
-  switch (gt) {
-    case 1:
-      launch_decode<T, S, 1>(backend, p, head_tiles, splits, part_out, part_stats);
-      break;
-    case 2:
-      launch_decode<T, S, 2>(backend, p, head_tiles, splits, part_out, part_stats);
-      break;
-    case 4:
-      launch_decode<T, S, 4>(backend, p, head_tiles, splits, part_out, part_stats);
-      break;
-    default:
-      launch_decode<T, S, 8>(backend, p, head_tiles, splits, part_out, part_stats);
-      break;
-  }
+  const int tiles = static_cast<int>(head_tiles(p.group));
+  with_head_tile(p.group,
+                 [&]<int GT>() { launch_decode<T, S, GT>(backend, p, tiles, splits, part_out, part_stats); });
 }
 
 // Splits from the shapes and the SM count only (two waves of blocks, each split >= kMinKeysPerSplit of the
@@ -438,8 +421,7 @@ void launch_decode_tiles(CudaBackend& backend, const Paged<T>& p, int splits, fl
 template <typename T>
 void decode(CudaBackend& backend, Paged<T> p) {
   const int64_t width = p.max_blocks * p.block_size;
-  const int64_t gt = head_tile_size(p.group);
-  const int64_t blocks = p.kv_heads * ((p.group + gt - 1) / gt) * p.t;
+  const int64_t blocks = p.kv_heads * head_tiles(p.group) * p.t;
   const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
   const int64_t wanted = (2 * sms + blocks - 1) / blocks;
   int64_t splits = std::clamp<int64_t>(std::min(wanted, width / kMinKeysPerSplit), 1, kMaxSplits);
@@ -459,8 +441,7 @@ void decode(CudaBackend& backend, Paged<T> p) {
   bool vectorized = false;
   if constexpr (!std::is_same_v<T, float>) {
     if (paged_decode16::supported(p)) {
-      paged_decode16::launch(backend, p, static_cast<int>(gt), static_cast<int>(splits), part_out,
-                             part_stats);
+      paged_decode16::launch(backend, p, static_cast<int>(splits), part_out, part_stats);
       vectorized = true;
     }
   }

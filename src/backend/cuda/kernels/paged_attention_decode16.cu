@@ -169,26 +169,6 @@ void launch_shape(CudaBackend& backend, const Paged<T>& p, int head_tiles, int s
   backend.note_launch("paged_decode16_kernel");
 }
 
-template <typename T, int LK>
-void launch_tiles(CudaBackend& backend, const Paged<T>& p, int group_tile, int splits, float* part_out,
-                  float* part_stats) {
-  const int head_tiles = static_cast<int>((p.group + group_tile - 1) / group_tile);
-  switch (group_tile) {
-    case 1:
-      launch_shape<T, LK, 1>(backend, p, head_tiles, splits, part_out, part_stats);
-      break;
-    case 2:
-      launch_shape<T, LK, 2>(backend, p, head_tiles, splits, part_out, part_stats);
-      break;
-    case 4:
-      launch_shape<T, LK, 4>(backend, p, head_tiles, splits, part_out, part_stats);
-      break;
-    default:
-      launch_shape<T, LK, 8>(backend, p, head_tiles, splits, part_out, part_stats);
-      break;
-  }
-}
-
 bool aligned16(const void* ptr) {
   return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
 }
@@ -202,20 +182,22 @@ bool supported(const Paged<T>& p) {
 }
 
 template <typename T>
-void launch(CudaBackend& backend, const Paged<T>& p, int group_tile, int splits, float* part_out,
-            float* part_stats) {
-  if (p.head_dim == 64) {
-    launch_tiles<T, 8>(backend, p, group_tile, splits, part_out, part_stats);
-  } else if (p.head_dim == 128) {
-    launch_tiles<T, 16>(backend, p, group_tile, splits, part_out, part_stats);
-  } else {
-    launch_tiles<T, 32>(backend, p, group_tile, splits, part_out, part_stats);
-  }
+void launch(CudaBackend& backend, const Paged<T>& p, int splits, float* part_out, float* part_stats) {
+  const int tiles = static_cast<int>(head_tiles(p.group));
+  with_head_tile(p.group, [&]<int GT>() {
+    if (p.head_dim == 64) {
+      launch_shape<T, 8, GT>(backend, p, tiles, splits, part_out, part_stats);
+    } else if (p.head_dim == 128) {
+      launch_shape<T, 16, GT>(backend, p, tiles, splits, part_out, part_stats);
+    } else {
+      launch_shape<T, 32, GT>(backend, p, tiles, splits, part_out, part_stats);
+    }
+  });
 }
 
 template bool supported(const Paged<__nv_bfloat16>&);
 template bool supported(const Paged<__half>&);
-template void launch(CudaBackend&, const Paged<__nv_bfloat16>&, int, int, float*, float*);
-template void launch(CudaBackend&, const Paged<__half>&, int, int, float*, float*);
+template void launch(CudaBackend&, const Paged<__nv_bfloat16>&, int, float*, float*);
+template void launch(CudaBackend&, const Paged<__half>&, int, float*, float*);
 
 }  // namespace autoglm::paged_decode16

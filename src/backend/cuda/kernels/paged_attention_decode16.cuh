@@ -13,11 +13,12 @@ template <typename T>
 bool supported(const cuda_paged::Paged<T>& p);
 
 // Queues the decode kernel for the query rows [0, p.t) (up to a few per sequence), heads tiled by
-// `group_tile` (1, 2, 4 or 8 query heads of one KV head per block) and keys cut into `splits` ranges of
-// p.split_keys: with one split the result goes to p.out, with several to part_out [t, q_heads, splits,
-// head_dim] and part_stats [t, q_heads, splits, 2] (max, sum) for paged_attention.cu's merge kernel.
+// cuda_attention::head_tile_size (1, 2, 4 or 8 query heads of one KV head per block) and keys cut into
+// `splits` ranges of p.split_keys: with one split the result goes to p.out, with several to part_out [t,
+// q_heads, splits, head_dim] and part_stats [t, q_heads, splits, 2] (max, sum) for paged_attention.cu's merge
+// kernel.
 template <typename T>
-void launch(CudaBackend& backend, const cuda_paged::Paged<T>& p, int group_tile, int splits, float* part_out,
+void launch(CudaBackend& backend, const cuda_paged::Paged<T>& p, int splits, float* part_out,
             float* part_stats);
 
 }  // namespace autoglm::paged_decode16
