@@ -33,6 +33,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/attention_bf16.cuh"
+#include "backend/cuda/kernels/dependent_launch.cuh"
 #include "ops/attention.h"
 #include "ops/kernel_table.h"
 
@@ -68,6 +69,8 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int KB = 2;                   // keys per lane group and step
   constexpr int DP = 8 * L;               // head dims the lane groups cover
   constexpr float kNegInf = -INFINITY;
+  cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
+  cuda_kernels::allow_dependent_launch();
   const int kv_head = blockIdx.x / head_tiles, tile = blockIdx.x % head_tiles;
   const int split = blockIdx.y, splits = gridDim.y;
   const int64_t row = blockIdx.z;
@@ -170,6 +173,8 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     attention_merge_bf16_kernel(const float* __restrict__ part_out, const float* __restrict__ part_stats,
                                 float* __restrict__ out, int splits, int64_t head_dim) {
+  cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
+  cuda_kernels::allow_dependent_launch();
   merge_splits(part_out, part_stats, out, splits, head_dim, blockIdx.x);
 }
 
@@ -219,9 +224,8 @@ void launch_decode(CudaBackend& backend, const Geometry& g, int head_tiles, int 
                    float* part_stats) {
   const dim3 grid(static_cast<unsigned>(g.kv_heads * head_tiles), static_cast<unsigned>(splits),
                   static_cast<unsigned>(g.t));
-  attention_decode_bf16_kernel<L, GT>
-      <<<grid, kThreads, 0, backend.stream()>>>(g, head_tiles, part_out, part_stats);
-  backend.note_launch("attention_decode_bf16_kernel");
+  cuda_kernels::launch_dependent(backend, "attention_decode_bf16_kernel", attention_decode_bf16_kernel<L, GT>,
+                                 grid, dim3(kThreads), 0, g, head_tiles, part_out, part_stats);
 }
 
 template <int L>
@@ -272,9 +276,9 @@ void launch_decode_split(CudaBackend& backend, Geometry g, int64_t capacity) {
     launch_decode_tiles<32>(backend, g, s, part_out, part_stats);
   }
   if (splits > 1) {
-    attention_merge_bf16_kernel<<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(
-        part_out, part_stats, g.out, s, g.head_dim);
-    backend.note_launch("attention_merge_bf16_kernel");
+    cuda_kernels::launch_dependent(backend, "attention_merge_bf16_kernel", attention_merge_bf16_kernel,
+                                   dim3(static_cast<unsigned>(g.t * g.q_heads)), dim3(kThreads), 0, part_out,
+                                   part_stats, g.out, s, g.head_dim);
   }
 }
 

@@ -51,6 +51,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/attention_bf16_prefill.cuh"
 #include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/dependent_launch.cuh"
 #include "backend/cuda/kernels/paged_attention_decode16.cuh"
 #include "ops/kernel_table.h"
 #include "ops/paged_attention.h"
@@ -190,6 +191,8 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     paged_attention_merge_kernel(const float* __restrict__ part_out, const float* __restrict__ part_stats,
                                  float* __restrict__ out, int splits, int64_t head_dim) {
+  cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
+  cuda_kernels::allow_dependent_launch();
   merge_splits(part_out, part_stats, out, splits, head_dim, blockIdx.x);
 }
 
@@ -451,9 +454,9 @@ void decode(CudaBackend& backend, Paged<T> p) {
     });
   }
   if (splits > 1) {
-    paged_attention_merge_kernel<<<static_cast<unsigned>(p.t * p.q_heads), kThreads, 0, backend.stream()>>>(
-        part_out, part_stats, p.out, static_cast<int>(splits), p.head_dim);
-    backend.note_launch("paged_attention_merge_kernel");
+    cuda_kernels::launch_dependent(backend, "paged_attention_merge_kernel", paged_attention_merge_kernel,
+                                   dim3(static_cast<unsigned>(p.t * p.q_heads)), dim3(kThreads), 0, part_out,
+                                   part_stats, p.out, static_cast<int>(splits), p.head_dim);
   }
 }
 

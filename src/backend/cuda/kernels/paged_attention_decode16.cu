@@ -25,12 +25,14 @@
 #include <cstring>
 
 #include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/dependent_launch.cuh"
 
 namespace autoglm::paged_decode16 {
 namespace {
 
 using namespace cuda_attention;
 using namespace cuda_paged;
+using namespace cuda_kernels;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
@@ -65,6 +67,8 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int D = LK * 8;              // head_dim
   constexpr int kStates = kWarps * KPL;  // online-softmax states per block
   constexpr float kNegInf = -INFINITY;
+  wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
+  allow_dependent_launch();
   const int kv_head = static_cast<int>(blockIdx.x) / head_tiles,
             tile = static_cast<int>(blockIdx.x) % head_tiles;
   const int split = static_cast<int>(blockIdx.y), splits = static_cast<int>(gridDim.y);
@@ -165,8 +169,8 @@ void launch_shape(CudaBackend& backend, const Paged<T>& p, int head_tiles, int s
                   float* part_stats) {
   const dim3 grid(static_cast<unsigned>(p.kv_heads * head_tiles), static_cast<unsigned>(splits),
                   static_cast<unsigned>(p.t));
-  decode16_kernel<T, LK, GT><<<grid, kThreads, 0, backend.stream()>>>(p, head_tiles, part_out, part_stats);
-  backend.note_launch("paged_decode16_kernel");
+  launch_dependent(backend, "paged_decode16_kernel", decode16_kernel<T, LK, GT>, grid, dim3(kThreads), 0, p,
+                   head_tiles, part_out, part_stats);
 }
 
 bool aligned16(const void* ptr) {

@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/dependent_launch.cuh"
 #include "backend/cuda/kernels/rope_math.cuh"
 #include "core/half.h"
 #include "ops/kernel_table.h"
@@ -73,6 +74,8 @@ __device__ __forceinline__ void put(void* cache, int64_t at, float x) {
 
 template <PairAccess kAccess, DType kCache>
 __global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(const Params p) {
+  cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
+  cuda_kernels::allow_dependent_launch();
   const int w = static_cast<int>(blockIdx.x) * kThreads + static_cast<int>(threadIdx.x);
   if (w >= p.n_work) return;
   const int64_t kv_row = static_cast<int64_t>(p.kv_heads) * p.head_dim;
@@ -119,7 +122,8 @@ template <PairAccess kAccess, DType kCache>
 void launch(CudaBackend& cuda, const Params& p) {
   const dim3 grid(static_cast<unsigned>((p.n_work + kThreads - 1) / kThreads),
                   static_cast<unsigned>(std::min(p.t, kMaxGridY)));
-  rope_kv_store_kernel<kAccess, kCache><<<grid, kThreads, 0, cuda.stream()>>>(p);
+  cuda_kernels::launch_dependent(cuda, "rope_kv_store", rope_kv_store_kernel<kAccess, kCache>, grid,
+                                 dim3(kThreads), 0, p);
 }
 
 template <DType kCache>
@@ -167,7 +171,6 @@ void rope_kv_store_cuda(Backend& backend, const RopeKvStoreArgs& a) {
       break;
     }
   }
-  cuda.note_launch("rope_kv_store");
 }
 
 const KernelRegistrar<RopeKvStoreArgs> kRegisterF32(DeviceKind::kCuda, DType::kF32,
