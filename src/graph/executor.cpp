@@ -55,6 +55,7 @@ TensorView Executor::value(const Graph& graph, ValueId id) const {
     case ValueKind::kView: {
       TensorView t = value(graph, v.view_of);
       t.data = static_cast<uint8_t*>(t.data) + dtype_bytes(v.dtype, v.view_offset);
+      t.dtype = v.dtype;  // a view may read its bytes as another type (graph/matmul_input_pass.h)
       t.shape = v.shape;
       return t;
     }
@@ -93,12 +94,14 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
     case OpKind::kMatmulSwiglu:
       return matmul_swiglu(backend_, {in(0), in(1), in(2), out, graph.batch_invariant_matmuls});
     case OpKind::kRmsNorm: {
-      const float eps = std::get<NormAttrs>(node.attrs).eps;
-      if (!in(2).data) return rms_norm(backend_, {in(0), in(1), eps, out});
-      // Fused with the residual add: out is [2, ...x's shape], the sum then its norm (Graph::add_rms_norm).
+      const auto& attrs = std::get<NormAttrs>(node.attrs);
+      if (!in(2).data) return rms_norm(backend_, {in(0), in(1), attrs.eps, out});
+      // Fused with the residual add: out is [2, ...x's shape], the sum then its norm (Graph::add_rms_norm);
+      // a 16-bit norm fills the first half of the second row's bytes.
       const Shape shape = in(0).shape;
-      return rms_norm(backend_, {in(0), in(1), eps, out.rows(1, 2).reshaped(shape), in(2),
-                                 out.rows(0, 1).reshaped(shape)});
+      TensorView normed = out.rows(1, 2).reshaped(shape);
+      normed.dtype = attrs.out_dtype;
+      return rms_norm(backend_, {in(0), in(1), attrs.eps, normed, in(2), out.rows(0, 1).reshaped(shape)});
     }
     case OpKind::kLayerNorm:
       return layer_norm(backend_, {in(0), in(1), in(2), std::get<NormAttrs>(node.attrs).eps, out});

@@ -63,6 +63,10 @@ bool op_writes_state(OpKind op);
 struct NoAttrs {};
 struct NormAttrs {
   float eps = 1e-6f;
+  // The normalized output's type: f32, or bf16 / f16 where it only feeds matmuls over weights of that type
+  // (graph/matmul_input_pass.h). With the fused residual add the stacked output stays f32 and the 16-bit
+  // normalized rows start at its second half (Graph::add_rms_norm).
+  DType out_dtype = DType::kF32;
 };
 struct RopeAttrs {
   int rotary_dim = 0;
@@ -156,6 +160,8 @@ class Graph {
   std::vector<Node>& mutable_nodes() { return nodes_; }
   const std::vector<ValueId>& outputs() const { return outputs_; }
   const Value& value(ValueId id) const { return values_[id.index]; }
+  // For passes that retype values (graph/matmul_input_pass.h); shapes and kinds must stay consistent.
+  Value& mutable_value(ValueId id) { return values_[id.index]; }
   // The value whose memory a view (or chain of views) uses; the value itself if it is not a view.
   ValueId storage_root(ValueId id) const;
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "graph/matmul_input_pass.h"
 #include "loader/gguf_source.h"
 #include "loader/hf_config.h"
 #include "model/decode_replay.h"
@@ -17,7 +18,10 @@ Model::Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeig
       spec_(spec),
       weights_(std::move(weights)),
       weight_dtype_(weight_dtype),
-      source_(std::move(source)) {}
+      source_(std::move(source)) {
+  // CUDA matmuls over 16-bit weights round x to that type anyway; the norms before them do it once.
+  if (backend_.device().kind == DeviceKind::kCuda) passes_.add(std::make_unique<SixteenBitMatmulInputs>());
+}
 
 Expected<std::unique_ptr<Model>> Model::load(const std::string& path, Backend& backend,
                                              const ModelLoadOptions& options) {

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "core/half.h"
 #include "ops/kernel_table.h"
 #include "ops/op_checks.h"
 #include "ops/swiglu.h"
@@ -15,7 +16,8 @@ Status matmul_checks(Backend& backend, const MatmulArgs& a) {
   constexpr const char* kOp = "matmul";
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "x", a.x, 2));
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "w", a.w, 2));
-  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "x", a.x, DType::kF32));
+  const bool x_16bit = (a.w.dtype == DType::kBF16 || a.w.dtype == DType::kF16) && a.x.dtype == a.w.dtype;
+  if (!x_16bit) AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "x", a.x, DType::kF32));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
   const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
   if (a.w.shape[1] != k) {
@@ -45,6 +47,19 @@ Status matmul_checks(Backend& backend, const MatmulArgs& a) {
 Status matmul(Backend& backend, const MatmulArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(matmul_checks(backend, a));
   AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<MatmulArgs>("matmul", backend, a.w.dtype));
+  if (a.x.dtype != DType::kF32 && backend.device().kind == DeviceKind::kCpu) {
+    // The CPU kernels read f32 x: widen the 16-bit x (exactly) into a temporary.
+    Tensor wide = Tensor::host(DType::kF32, a.x.shape);
+    const auto* bits = static_cast<const uint16_t*>(a.x.data);
+    float* dst = wide.as<float>();
+    const bool bf16 = a.x.dtype == DType::kBF16;
+    for (int64_t i = 0; i < a.x.numel(); ++i)
+      dst[i] = bf16 ? bf16_to_f32(bits[i]) : f16_to_f32(bits[i]);
+    MatmulArgs widened = a;
+    widened.x = wide.view();
+    fn(backend, widened);
+    return Status::ok();
+  }
   fn(backend, a);
   return Status::ok();
 }
@@ -57,7 +72,8 @@ Status matmul_swiglu(Backend& backend, const MatmulSwigluArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "x", a.x, DType::kF32));
   const int64_t m = a.x.shape[0], k = a.w.shape[1];
   if (a.x.shape[1] != 2 * k) {
-    return invalid_argument("matmul_swiglu: x " + a.x.describe() + " must be [m, 2k] for w " + a.w.describe());
+    return invalid_argument("matmul_swiglu: x " + a.x.describe() + " must be [m, 2k] for w " +
+                            a.w.describe());
   }
   AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "x", a.x, backend));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "x", a.x));

@@ -1,6 +1,8 @@
 // out[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]): a linear layer with weights in PyTorch's [out, in] layout.
-// x and out are f32; w is f32, f16 or bf16 (dispatch key); accumulation is f32. Decode (m = 1) is a
-// memory-bound GEMV whose floor is bytes(w) / bandwidth; prefill is FLOP-bound, 2*m*n*k FLOPs.
+// out is f32; w is f32, f16, bf16 or a block-quantized type (dispatch key); x is f32, or of w's type when
+// that is f16 or bf16 (the 16-bit activations the CUDA graph passes in: graph/matmul_input_pass.h);
+// accumulation is f32. Decode (m = 1) is a memory-bound GEMV whose floor is bytes(w) / bandwidth; prefill is
+// FLOP-bound, 2*m*n*k FLOPs.
 #pragma once
 
 #include "backend/backend.h"
@@ -8,7 +10,7 @@
 namespace autoglm {
 
 struct MatmulArgs {
-  TensorView x;     // [m, k] f32
+  TensorView x;     // [m, k] f32, or w's type for f16 / bf16 w
   TensorView w;     // [n, k]
   TensorView bias;  // [n] f32, or data == nullptr for none
   TensorView out;   // [m, n] f32; must not alias x

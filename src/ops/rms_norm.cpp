@@ -14,7 +14,8 @@ Status rms_norm(Backend& backend, const RmsNormArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(has_min_rank(kOp, "x", a.x, 1));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "x", a.x, DType::kF32));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "weight", a.weight, DType::kF32));
-  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
+  if (a.out.dtype != DType::kBF16 && a.out.dtype != DType::kF16)
+    AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "weight", a.weight, Shape{a.x.shape.back()}));
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "out", a.out, a.x.shape));
   if (!std::isfinite(a.eps) || a.eps < 0) return invalid_argument("rms_norm: eps must be finite and >= 0");
@@ -26,7 +27,11 @@ Status rms_norm(Backend& backend, const RmsNormArgs& a) {
   }
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "weight", a.weight));
   if (a.residual.data == nullptr && a.sum_out.data == nullptr) {
-    AUTOGLM_RETURN_IF_ERROR(disjoint_or_same(kOp, "out", a.out, "x", a.x));
+    if (a.out.dtype == DType::kF32) {
+      AUTOGLM_RETURN_IF_ERROR(disjoint_or_same(kOp, "out", a.out, "x", a.x));
+    } else {
+      AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "x", a.x));
+    }
   } else {
     const std::pair<const char*, const TensorView*> sum_tensors[] = {{"residual", &a.residual},
                                                                      {"sum_out", &a.sum_out}};

@@ -11,7 +11,9 @@ struct RmsNormArgs {
   TensorView x;       // [..., d] f32 (dispatch key)
   TensorView weight;  // [d] f32
   float eps = 1e-6f;
-  TensorView out;  // same shape as x; may alias x (not with a residual)
+  // Same shape as x; may alias x (f32, no residual). f32, or bf16 / f16 (rounded to nearest-even from the
+  // f32 result): the input of a matmul over weights of that type, which would round it so anyway.
+  TensorView out;
   // The decoder's residual add fused in front (x + sublayer output, then the next norm): when residual is
   // given (x's shape, f32), the op normalizes x + residual and writes that sum to sum_out (x's shape; may
   // alias x), with exactly the bits of add followed by rms_norm; out is then disjoint from every input.

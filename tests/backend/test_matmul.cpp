@@ -220,6 +220,26 @@ TEST_F(MatmulErrorTest, RejectsNonF32Activations) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
 }
 
+// x of the weights' 16-bit type (graph/matmul_input_pass.h): the CPU widens it, so the result is that of the
+// f32 x with the same values, bit for bit; a 16-bit x of another type than w's is refused.
+TEST_F(MatmulErrorTest, TakesSixteenBitXOfTheWeightsType) {
+  for (const DType dtype : {DType::kBF16, DType::kF16}) {
+    const Tensor x16 = random_tensor(dtype, Shape{3, 40}, 8);
+    const Tensor w = random_tensor(dtype, Shape{5, 40}, 9);
+    const Tensor x32 = Tensor::host(DType::kF32, Shape{3, 40});
+    const std::vector<float> widened = test::to_f32(x16.view());
+    std::memcpy(x32.data(), widened.data(), x32.nbytes());
+    Tensor want = Tensor::host(DType::kF32, Shape{3, 5}), got = Tensor::host(DType::kF32, Shape{3, 5});
+    ASSERT_TRUE(matmul(backend_, {x32.view(), w.view(), {}, want.view()}).is_ok());
+    ASSERT_TRUE(matmul(backend_, {x16.view(), w.view(), {}, got.view()}).is_ok());
+    EXPECT_EQ(std::memcmp(want.data(), got.data(), want.nbytes()), 0) << dtype_name(dtype);
+    const Tensor w_other =
+        random_tensor(dtype == DType::kBF16 ? DType::kF16 : DType::kBF16, Shape{5, 40}, 10);
+    EXPECT_EQ(matmul(backend_, {x16.view(), w_other.view(), {}, got.view()}).code(),
+              StatusCode::kInvalidArgument);
+  }
+}
+
 TEST_F(MatmulErrorTest, RejectsWrongBiasShape) {
   Tensor bias = random_tensor(DType::kF32, Shape{5}, 7);
   const Status s = matmul(backend_, {x_.view(), w_.view(), bias.view(), out_.view()});

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels/ref/rms_norm_ref.h"
+#include "core/half.h"
 #include "ops/rms_norm.h"
 #include "support/guarded_output.h"
 #include "support/test_data.h"
@@ -119,7 +120,7 @@ TEST(RmsNorm, RejectsBadArguments) {
   bad.x.dtype = DType::kF16;
   EXPECT_FALSE(rms_norm(*backend, bad).is_ok()) << "x dtype";
   bad = good;
-  bad.out.dtype = DType::kBF16;
+  bad.out.dtype = DType::kI32;
   EXPECT_FALSE(rms_norm(*backend, bad).is_ok()) << "out dtype";
   bad = good;
   bad.x.shape = Shape{};
@@ -202,6 +203,64 @@ TEST(RmsNormWithResidual, RejectsBadArguments) {
   bad = good;
   bad.out = sum.view();
   EXPECT_EQ(rms_norm(*backend, bad).code(), StatusCode::kInvalidArgument) << "out aliasing sum_out";
+}
+
+}  // namespace
+}  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// bf16 / f16 out (the input of a matmul over weights of that type): exactly the f32 result rounded to
+// nearest-even, with and without the fused residual add.
+TEST(RmsNormSixteenBitOut, EqualsRoundedF32Result) {
+  auto backend = test::make_cpu();
+  for (const DType dtype : {DType::kBF16, DType::kF16}) {
+    for (const int64_t d : {1, 3, 64, 4097}) {
+      for (const bool with_residual : {false, true}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + " d " + std::to_string(d) +
+                     (with_residual ? " residual" : ""));
+        const int64_t rows = 5;
+        const Tensor x = random_tensor(DType::kF32, Shape{rows, d}, static_cast<uint64_t>(3 * d + 1), -3, 3);
+        const Tensor r = random_tensor(DType::kF32, Shape{rows, d}, static_cast<uint64_t>(3 * d + 2));
+        const Tensor w = random_tensor(DType::kF32, Shape{d}, static_cast<uint64_t>(3 * d + 3), 0.5f, 1.5f);
+        Tensor want = Tensor::host(DType::kF32, Shape{rows, d});
+        Tensor sum = Tensor::host(DType::kF32, Shape{rows, d});
+        RmsNormArgs args{x.view(), w.view(), 1e-5f, want.view()};
+        if (with_residual) {
+          args.residual = r.view();
+          args.sum_out = sum.view();
+        }
+        ASSERT_TRUE(rms_norm(*backend, args).is_ok());
+        // Guard words on both sides of the 16-bit output.
+        std::vector<uint16_t> storage(static_cast<size_t>(rows * d + 16), 0xBEEF);
+        args.out = TensorView{storage.data() + 8, dtype, Shape{rows, d}, Device{}};
+        ASSERT_TRUE(rms_norm(*backend, args).is_ok());
+        for (int i = 0; i < 8; ++i) {
+          ASSERT_EQ(storage[static_cast<size_t>(i)], 0xBEEF) << "guard before";
+          ASSERT_EQ(storage[storage.size() - 1 - static_cast<size_t>(i)], 0xBEEF) << "guard after";
+        }
+        for (int64_t i = 0; i < rows * d; ++i) {
+          const float v = want.as<const float>()[i];
+          const uint16_t expected = dtype == DType::kBF16 ? f32_to_bf16(v) : f32_to_f16(v);
+          ASSERT_EQ(storage[static_cast<size_t>(8 + i)], expected) << "element " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(RmsNormSixteenBitOut, RejectsOtherTypesAndInPlace) {
+  auto backend = test::make_cpu();
+  Tensor x = random_tensor(DType::kF32, Shape{2, 8}, 1);
+  const Tensor w = random_tensor(DType::kF32, Shape{8}, 2);
+  Tensor out_i32 = Tensor::host(DType::kI32, Shape{2, 8});
+  EXPECT_EQ(rms_norm(*backend, {x.view(), w.view(), 1e-6f, out_i32.view()}).code(),
+            StatusCode::kInvalidArgument);
+  // A 16-bit out over x's own memory would overwrite x while it is read.
+  TensorView over_x = x.view();
+  over_x.dtype = DType::kBF16;
+  EXPECT_EQ(rms_norm(*backend, {x.view(), w.view(), 1e-6f, over_x}).code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

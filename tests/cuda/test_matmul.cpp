@@ -215,3 +215,45 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudaMatmulInvarianceTest,
 
 }  // namespace
 }  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// x already of w's 16-bit type (graph/matmul_input_pass.h) gives exactly the result of the f32 x holding the
+// same values, on every path: the GEMV (m = 1), the skinny GEMM (batch-invariant m = 1, 2-16 rows),
+// cuBLASLt (larger m) and, for a k no 16-byte kernel takes, the fallback.
+TEST(CudaMatmulSixteenBitX, EqualsF32XOfTheSameValues) {
+  auto cuda = test::make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const DType dtype : {DType::kBF16, DType::kF16}) {
+    for (const int64_t k : {int64_t{768}, int64_t{1001}}) {
+      const int64_t n = 333, max_m = 70;
+      const Tensor x16 = random_tensor(dtype, Shape{max_m, k}, static_cast<uint64_t>(k));
+      const Tensor x32 = Tensor::host(DType::kF32, Shape{max_m, k});
+      const std::vector<float> widened = test::to_f32(x16.view());
+      std::memcpy(x32.data(), widened.data(), x32.nbytes());
+      const Tensor w = random_tensor(dtype, Shape{n, k}, static_cast<uint64_t>(k + 1));
+      const Tensor bias = random_tensor(DType::kF32, Shape{n}, static_cast<uint64_t>(k + 2));
+      const Tensor x16_d = test::to_device(*cuda, x16), x32_d = test::to_device(*cuda, x32);
+      const Tensor w_d = test::to_device(*cuda, w), bias_d = test::to_device(*cuda, bias);
+      for (const int64_t m : {1, 2, 9, 16, 17, 70}) {
+        for (const bool invariant : {false, true}) {
+          SCOPED_TRACE(std::string(dtype_name(dtype)) + " k " + std::to_string(k) + " m " +
+                       std::to_string(m) + (invariant ? " batch-invariant" : ""));
+          GuardedDeviceOut want(*cuda, Shape{m, n}), got(*cuda, Shape{m, n});
+          MatmulArgs a{x32_d.view().rows(0, m), w_d.view(), bias_d.view(), want.view(), invariant};
+          ASSERT_TRUE(matmul(*cuda, a).is_ok());
+          a.x = x16_d.view().rows(0, m);
+          a.out = got.view();
+          ASSERT_TRUE(matmul(*cuda, a).is_ok());
+          ASSERT_TRUE(cuda->synchronize().is_ok());
+          got.expect_clean();
+          ASSERT_EQ(got.values(), want.values());
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace autoglm

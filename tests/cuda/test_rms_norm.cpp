@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/half.h"
 #include "cuda/cuda_harness.h"
 #include "cuda/cuda_op_test.h"
 #include "ops/add.h"
@@ -144,6 +145,61 @@ TEST(CudaRmsNormWithResidual, EqualsAddThenNorm) {
       sum_out.expect_clean();
       EXPECT_EQ(sum_out.values(), to_f32(to_host(*cuda, sum->view()).view())) << "sum";
       EXPECT_EQ(out.values(), to_f32(to_host(*cuda, want->view()).view())) << "norm";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// A bf16 / f16 out is the GPU's own f32 result rounded to nearest-even, bit for bit (float4 and scalar
+// paths, every row-group size, with and without the fused residual add), inside its guards.
+TEST(CudaRmsNormSixteenBitOut, EqualsRoundedF32Result) {
+  auto cuda = test::make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const DType dtype : {DType::kBF16, DType::kF16}) {
+    for (const int64_t d : {1, 3, 64, 1025, 4096, 4097}) {
+      for (const bool with_residual : {false, true}) {
+        const int64_t rows = 7;
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + " d " + std::to_string(d) +
+                     (with_residual ? " residual" : ""));
+        const auto seed = static_cast<uint64_t>(5 * d);
+        const Tensor x = to_device(*cuda, random_tensor(DType::kF32, Shape{rows, d}, seed, -3.0f, 3.0f));
+        const Tensor r = to_device(*cuda, random_tensor(DType::kF32, Shape{rows, d}, seed + 1));
+        const Tensor w = to_device(*cuda, random_tensor(DType::kF32, Shape{d}, seed + 2, 0.5f, 1.5f));
+        auto want = cuda->allocate(DType::kF32, Shape{rows, d});
+        auto sum = cuda->allocate(DType::kF32, Shape{rows, d});
+        auto got = cuda->allocate(dtype, Shape{rows * d + 16});  // 8 guard elements on each side
+        ASSERT_TRUE(want.has_value() && sum.has_value() && got.has_value());
+        const std::vector<uint16_t> guard_fill(static_cast<size_t>(rows * d + 16), 0xBEEF);
+        ASSERT_TRUE(cuda->copy(got->view(), TensorView{const_cast<uint16_t*>(guard_fill.data()), dtype,
+                                                       Shape{rows * d + 16}, Device{}})
+                        .is_ok());
+        RmsNormArgs args{x.view(), w.view(), kEps, want->view()};
+        if (with_residual) {
+          args.residual = r.view();
+          args.sum_out = sum->view();
+        }
+        ASSERT_TRUE(rms_norm(*cuda, args).is_ok());
+        args.out = got->view().rows(8, 8 + rows * d).reshaped(Shape{rows, d});
+        ASSERT_TRUE(rms_norm(*cuda, args).is_ok());
+        ASSERT_TRUE(cuda->synchronize().is_ok());
+        const std::vector<float> f32 = to_f32(to_host(*cuda, want->view()).view());
+        const Tensor bits = to_host(*cuda, got->view());
+        const auto* b = bits.as<const uint16_t>();
+        for (int i = 0; i < 8; ++i) {
+          ASSERT_EQ(b[i], 0xBEEF) << "guard before";
+          ASSERT_EQ(b[rows * d + 8 + i], 0xBEEF) << "guard after";
+        }
+        for (int64_t i = 0; i < rows * d; ++i) {
+          const uint16_t expected = dtype == DType::kBF16 ? f32_to_bf16(f32[static_cast<size_t>(i)])
+                                                          : f32_to_f16(f32[static_cast<size_t>(i)]);
+          ASSERT_EQ(b[8 + i], expected) << "element " << i;
+        }
+      }
     }
   }
 }

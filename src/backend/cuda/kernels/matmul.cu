@@ -1,4 +1,5 @@
-// CUDA matmul: out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]); x, out, bias f32; w f32, f16 or bf16.
+// CUDA matmul: out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]); out, bias f32; w f32, f16 or bf16; x f32 or of
+// w's 16-bit type (matmul_16bit_x: the same paths without the conversion).
 //
 // Paths, chosen from the measured time per call on the Llama-3-8B projection shapes (H100,
 // tools/bench/matmul_cuda.cpp; docs/BENCHMARKS.md):
@@ -40,6 +41,7 @@
 #include <type_traits>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/dependent_launch.cuh"
 #include "backend/cuda/kernels/matmul_gemv.h"
 #include "backend/cuda/kernels/matmul_skinny.h"
 #include "ops/kernel_table.h"
@@ -72,6 +74,8 @@ __device__ __forceinline__ float round_through(float v, __half) {
 // x (f32) -> w's 16-bit type, the B operand of the tensor-core GEMM.
 template <typename T>
 __global__ void convert_kernel(const float* __restrict__ src, T* __restrict__ dst, int64_t count) {
+  cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
+  cuda_kernels::allow_dependent_launch();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
        i += int64_t{gridDim.x} * blockDim.x)
     store_as(src[i], dst + i);
@@ -83,6 +87,14 @@ __global__ void round_kernel(const float* __restrict__ src, float* __restrict__ 
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
        i += int64_t{gridDim.x} * blockDim.x)
     dst[i] = round_through(src[i], T{});
+}
+
+// A 16-bit x widened to f32, for the GEMV fallback of matmul_16bit_x.
+template <typename T>
+__global__ void widen_kernel(const T* __restrict__ src, float* __restrict__ dst, int64_t count) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x)
+    dst[i] = static_cast<float>(src[i]);
 }
 
 __global__ void add_bias_kernel(float* __restrict__ out, const float* __restrict__ bias, int64_t m,
@@ -305,11 +317,48 @@ struct ConvertedX {
 
 thread_local ConvertedX last_converted;
 
+// x already of w's 16-bit type T (the CUDA graph's 16-bit activations): the same paths as for f32 x, without
+// the conversion (each path computes on x rounded to T anyway, so the results are those of the f32 x it was
+// rounded from).
+template <typename T>
+void matmul_16bit_x(CudaBackend& backend, const MatmulArgs& a) {
+  const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
+  const void* x = a.x.data;
+  const auto* bias = a.bias.as<const float>();
+  auto* out = a.out.as<float>();
+  const DType dtype = a.w.dtype;
+  last_converted = {};
+  const bool skinny = skinny_supports(dtype, x, a.w.data, m, k);
+  if (m == 1 && !(a.batch_invariant && skinny)) {
+    launch_gemv_16bit_x(backend, dtype, x, a.w.data, bias, out, n, k);
+  } else if (skinny) {
+    launch_skinny(backend, dtype, x, /*x_is_f32=*/false, a.w.data, bias, out, m, n, k);
+  } else if (k == 0 || !run_cublaslt(backend, dtype, a.w.data, x, bias, out, m, n, k)) {
+    // What cuBLASLt refuses: the f32 GEMV over x widened (exactly) into scratch.
+    const int64_t count = m * k;
+    auto* wide = static_cast<float*>(
+        backend.scratch(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float)));
+    if (wide == nullptr) return;  // scratch() recorded the failure; synchronize() reports it
+    if (count > 0) {
+      widen_kernel<T><<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(
+          static_cast<const T*>(x), wide, count);
+      backend.note_launch("widen_kernel");
+    }
+    gemv_in_groups(backend, dtype, wide, a.w.data, bias, out, m, n, k);
+  }
+}
+
 template <typename T>
 void matmul_cuda(Backend& base, const MatmulArgs& a) {
   CudaBackend& backend = cuda_backend(base);
   const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
   if (m == 0 || n == 0) return;
+  if constexpr (!std::is_same_v<T, float>) {
+    if (a.x.dtype != DType::kF32) {
+      matmul_16bit_x<T>(backend, a);
+      return;
+    }
+  }
   const auto* x = a.x.as<const float>();
   const auto* bias = a.bias.as<const float>();
   auto* out = a.out.as<float>();
@@ -352,9 +401,9 @@ void matmul_cuda(Backend& base, const MatmulArgs& a) {
                        have.queued_work == want.queued_work;
     last_converted = {};
     if (!reuse) {
-      convert_kernel<T>
-          <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, x16, count);
-      backend.note_launch("convert_kernel");
+      cuda_kernels::launch_dependent(backend, "convert_kernel", convert_kernel<T>,
+                                     dim3(elementwise_blocks(count)), dim3(kElementwiseThreads), 0, x, x16,
+                                     count);
     }
     if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, m, n, k)) {
       last_converted = want;
@@ -398,6 +447,8 @@ __global__ void swiglu_rows_kernel(const float* __restrict__ x, float* __restric
 template <typename T>
 __global__ void swiglu_convert_kernel(const float* __restrict__ x, T* __restrict__ dst, int64_t m,
                                       int64_t k) {
+  cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
+  cuda_kernels::allow_dependent_launch();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * k;
        i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t row = i / k, col = i - row * k;
@@ -447,9 +498,9 @@ void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
   if constexpr (!std::is_same_v<T, float>) {
     auto* x16 = static_cast<T*>(backend.scratch(static_cast<size_t>(count) * sizeof(T)));
     if (x16 == nullptr) return;
-    swiglu_convert_kernel<T>
-        <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, x16, m, k);
-    backend.note_launch("swiglu_convert_kernel");
+    cuda_kernels::launch_dependent(backend, "swiglu_convert_kernel", swiglu_convert_kernel<T>,
+                                   dim3(elementwise_blocks(count)), dim3(kElementwiseThreads), 0, x, x16, m,
+                                   k);
     if (skinny_supports(dtype, x16, a.w.data, m, k)) {
       launch_skinny(backend, dtype, x16, /*x_is_f32=*/false, a.w.data, bias, out, m, n, k);
       return;

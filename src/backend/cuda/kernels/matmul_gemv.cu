@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "backend/cuda/kernels/dependent_launch.cuh"
 #include "backend/cuda/kernels/load_streaming.cuh"
 #include "backend/cuda/kernels/matmul_gemv.h"
 
@@ -32,7 +33,10 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 
+using cuda_kernels::allow_dependent_launch;
+using cuda_kernels::launch_dependent;
 using cuda_kernels::load_streaming;
+using cuda_kernels::wait_for_prior_kernels;
 
 __device__ __forceinline__ void widen_pair(uint32_t word, __nv_bfloat16, float* f) {
   f[0] = __uint_as_float(word << 16);
@@ -105,6 +109,17 @@ __device__ __forceinline__ void load_x(const float* p, float (&f)[kElems]) {
   }
 }
 
+// kElems consecutive elements of a 16-bit x (T, the weights' type), widened; 16-byte aligned when kElems > 1.
+template <int kElems, typename T>
+__device__ __forceinline__ void load_x(const T* p, float (&f)[kElems]) {
+  if constexpr (kElems == 1) {
+    WChunk<T, false>::widen(__ldg(reinterpret_cast<const unsigned short*>(p)), f);
+  } else {
+    static_assert(kElems == 8);
+    WChunk<T, true>::widen(__ldg(reinterpret_cast<const uint4*>(p)), f);
+  }
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2)
@@ -112,9 +127,9 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-template <typename T, bool kVector, int M, int kRows, int kUnroll>
+template <typename T, typename XT, bool kVector, int M, int kRows, int kUnroll>
 __global__ void __launch_bounds__(kThreads)
-    gemv_kernel(const float* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
+    gemv_kernel(const XT* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                 float* __restrict__ out, int64_t n, int64_t k) {
   using Chunk = WChunk<T, kVector>;
   constexpr int V = Chunk::kElems;
@@ -142,6 +157,12 @@ __global__ void __launch_bounds__(kThreads)
       for (int r = 0; r < kRows; ++r)
         raw[u][r] = c < n_chunks ? Chunk::load(rows[r] + c * V) : typename Chunk::Raw{};
     }
+    // The first weight loads are in flight before the wait for the kernel that wrote x
+    // (dependent_launch.cuh).
+    if (c0 == threadIdx.x) {
+      wait_for_prior_kernels();
+      allow_dependent_launch();
+    }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = c0 + int64_t{u} * kThreads;
@@ -164,6 +185,7 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
 
+  wait_for_prior_kernels();  // for threads that had no chunk (a no-op after the first wait)
   __shared__ float partial[kWarps][kRows * M];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
 #pragma unroll
@@ -189,46 +211,41 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <typename T, bool kVector, int kRows, int kUnroll>
-void launch_shape(CudaBackend& backend, const float* x, const T* w, const float* bias, float* out, int64_t m,
+template <typename T, bool kVector, int kRows, int kUnroll, typename XT>
+void launch_shape(CudaBackend& backend, const XT* x, const T* w, const float* bias, float* out, int64_t m,
                   int64_t n, int64_t k) {
   const dim3 grid(static_cast<unsigned>((n + kRows - 1) / kRows));
-  cudaStream_t s = backend.stream();
+  auto launch = [&]<int M>() {
+    launch_dependent(backend, "gemv_kernel", gemv_kernel<T, XT, kVector, M, kRows, kUnroll>, grid,
+                     dim3(kThreads), 0, x, w, bias, out, n, k);
+  };
+  if constexpr (!std::is_same_v<XT, float>) return launch.template operator()<1>();  // 16-bit x: m = 1 only
   switch (m) {
     case 1:
-      gemv_kernel<T, kVector, 1, kRows, kUnroll><<<grid, kThreads, 0, s>>>(x, w, bias, out, n, k);
-      break;
+      return launch.template operator()<1>();
     case 2:
-      gemv_kernel<T, kVector, 2, kRows, kUnroll><<<grid, kThreads, 0, s>>>(x, w, bias, out, n, k);
-      break;
+      return launch.template operator()<2>();
     case 3:
-      gemv_kernel<T, kVector, 3, kRows, kUnroll><<<grid, kThreads, 0, s>>>(x, w, bias, out, n, k);
-      break;
+      return launch.template operator()<3>();
     case 4:
-      gemv_kernel<T, kVector, 4, kRows, kUnroll><<<grid, kThreads, 0, s>>>(x, w, bias, out, n, k);
-      break;
+      return launch.template operator()<4>();
     case 5:
-      gemv_kernel<T, kVector, 5, kRows, kUnroll><<<grid, kThreads, 0, s>>>(x, w, bias, out, n, k);
-      break;
+      return launch.template operator()<5>();
     case 6:
-      gemv_kernel<T, kVector, 6, kRows, kUnroll><<<grid, kThreads, 0, s>>>(x, w, bias, out, n, k);
-      break;
+      return launch.template operator()<6>();
     case 7:
-      gemv_kernel<T, kVector, 7, kRows, kUnroll><<<grid, kThreads, 0, s>>>(x, w, bias, out, n, k);
-      break;
+      return launch.template operator()<7>();
     default:
-      gemv_kernel<T, kVector, 8, kRows, kUnroll><<<grid, kThreads, 0, s>>>(x, w, bias, out, n, k);
-      break;
+      return launch.template operator()<8>();
   }
-  backend.note_launch("gemv_kernel");
 }
 
 bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
-template <typename T>
-void launch_typed(CudaBackend& backend, const float* x, const T* w, const float* bias, float* out, int64_t m,
+template <typename T, typename XT>
+void launch_typed(CudaBackend& backend, const XT* x, const T* w, const float* bias, float* out, int64_t m,
                   int64_t n, int64_t k) {
   constexpr int64_t kChunk = 16 / sizeof(T);
   const bool vector = k % kChunk == 0 && aligned16(w) && aligned16(x);
@@ -247,6 +264,17 @@ void launch_typed(CudaBackend& backend, const float* x, const T* w, const float*
 }
 
 }  // namespace
+
+void launch_gemv_16bit_x(CudaBackend& backend, DType w_dtype, const void* x, const void* w, const float* bias,
+                         float* out, int64_t n, int64_t k) {
+  if (n <= 0) return;
+  if (w_dtype == DType::kF16) {
+    launch_typed(backend, static_cast<const __half*>(x), static_cast<const __half*>(w), bias, out, 1, n, k);
+  } else if (w_dtype == DType::kBF16) {
+    launch_typed(backend, static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), bias,
+                 out, 1, n, k);
+  }
+}
 
 void launch_gemv(CudaBackend& backend, DType w_dtype, const float* x, const void* w, const float* bias,
                  float* out, int64_t m, int64_t n, int64_t k) {

@@ -18,4 +18,9 @@ constexpr int64_t kGemvMaxRows = 8;
 void launch_gemv(CudaBackend& backend, DType w_dtype, const float* x, const void* w, const float* bias,
                  float* out, int64_t m, int64_t n, int64_t k);
 
+// The same for one row of x of w's type (w_dtype kF16 or kBF16): single-sequence decode on the 16-bit
+// activations the CUDA graph passes to its matmuls (graph/matmul_input_pass.h).
+void launch_gemv_16bit_x(CudaBackend& backend, DType w_dtype, const void* x, const void* w, const float* bias,
+                         float* out, int64_t n, int64_t k);
+
 }  // namespace autoglm

@@ -5,10 +5,10 @@
 //   GEMMs are bound by the weight read, not by arithmetic. At m = 8 the CUDA-core GEMV is capped by its FMAs
 //   and cuBLASLt's smallest tiles reach about 45% of the copy bandwidth (H100). Here each w element is loaded
 //   once, straight into tensor-core registers, and used for all m rows of x: 0.8-1.0 of the copy bandwidth
-//   at m = 8 on the Llama-3-8B shapes, 0.65-0.93 at m = 16 (tools/bench/matmul_cuda.cpp).
+//   at m = 8 on the Llama-3-8B shapes, 0.79-1.00 at m = 16 on 16-bit x, 0.63-0.93 on f32 x
+//   (tools/bench/matmul_cuda.cpp).
 // Tiling: the mma.sync m16n8k16 instruction computes out^T: its A operand (16 x 16) is 16 w rows, its B
-// operand
-//   (16 x 8) is 8 x rows (x row-major [m, k] is exactly B's "col" layout). A block of 8 warps owns 16 w rows
+//   operand (16 x 8) is 8 x rows (x row-major [m, k] is exactly B's "col" layout). A block of 8 warps owns 16 w rows
 //   (grid = ceil(n / 16)); its warps split k in steps of 128 (warp i takes steps i, i + 8, ...). In a step,
 //   thread (group g = lane / 4, t = lane % 4) loads four 16-byte chunks of w row g and four of row g + 8, at
 //   k offsets (4j + t) * 8, j = 0..3: a row's 256 bytes come from 4 threads, 16 rows per warp. A dot product
@@ -20,11 +20,10 @@
 //   ld.global.nc.L1::no_allocate. Tiles of x past m are skipped; rows past m or n are zero or clamped and not
 //   stored; k past the end (k a multiple of 8) is zero-filled.
 // Reduction: each warp keeps its 8 x 16 accumulators per tile in registers across its steps; then the 8
-// warps'
-//   partials go through shared memory and are summed in warp order, plus the bias.
+//   warps' partials go through shared memory and are summed in warp order, plus the bias.
 // Batch invariance: an output element is the same sequence of mma instructions over the same k steps and the
-//   same warp-order sum whatever m is (tiles are independent instructions), so a sequence's logits do not
-//   depend on the batch it decodes in.
+//   same warp-order sum whatever m is (tiles are independent instructions, and the one- and two-tile loops
+//   issue a tile's mma in the same order), so a sequence's logits do not depend on the batch it decodes in.
 // Floor: bytes(w) / bandwidth, as for the GEMV: a [4096 x 4096] bf16 weight 33.6 MB -> 10.9 us at 3.07 TB/s.
 //   Arithmetic is 2 * 16 * n * k at most, about 1% of the tensor-core rate in that time.
 // Reference: the CPU matmul on x rounded to w's type (tests/cuda/test_matmul.cpp).
@@ -36,6 +35,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "backend/cuda/kernels/dependent_launch.cuh"
 #include "backend/cuda/kernels/load_streaming.cuh"
 #include "backend/cuda/kernels/matmul_skinny.h"
 
@@ -49,7 +49,10 @@ constexpr int kChunks = 4;                     // 16-byte chunks of each of two 
 constexpr int64_t kStepK = 4 * kChunks * 8;    // k elements per warp step: 4 threads x 4 chunks x 8
 constexpr int kMaxTiles = kSkinnyMaxRows / 8;  // 8-row x tiles (the mma's N)
 
+using cuda_kernels::allow_dependent_launch;
+using cuda_kernels::launch_dependent;
 using cuda_kernels::load_streaming;
+using cuda_kernels::wait_for_prior_kernels;
 
 __device__ __forceinline__ uint32_t pack2(float lo, float hi, __nv_bfloat16) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -97,6 +100,20 @@ __device__ __forceinline__ void mma_16x8x16(float (&c)[4], uint32_t a0, uint32_t
   }
 }
 
+// The weight chunks of one warp step (4 chunks of row g and 4 of row g + 8); zeros past k.
+template <typename T>
+__device__ __forceinline__ void load_w_step(const T* w_lo, const T* w_hi, int64_t step, int64_t k, int t,
+                                            uint4 (&lo)[kChunks], uint4 (&hi)[kChunks]) {
+  const int64_t k0 = step * kStepK;
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+#pragma unroll
+  for (int j = 0; j < kChunks; ++j) {
+    const int64_t kc = k0 + (j * 4 + t) * 8;
+    lo[j] = kc < k ? load_streaming(w_lo + kc) : zero;
+    hi[j] = kc < k ? load_streaming(w_hi + kc) : zero;
+  }
+}
+
 template <typename T, typename XT, int kTiles>
 __global__ void __launch_bounds__(kThreads)
     skinny_kernel(const XT* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
@@ -116,30 +133,66 @@ __global__ void __launch_bounds__(kThreads)
       acc[i][c] = 0.0f;
   }
 
+  // One tile (m <= 8): per step, the weight chunks, then x chunk by chunk into the mma. Two tiles: a software
+  // pipeline one step deep for the weights (the next step's chunks are requested before this step's x loads
+  // and mma instructions) and all x chunks of a step requested before the first mma. Measured on the H100
+  // (tools/bench/matmul_cuda.cpp, bf16 x at m = 16): [6144 x 4096] 0.68 -> 0.79 of the copy bandwidth, LM
+  // head 0.93 -> 0.99; the same pipeline at one tile, or x pipelined too (1 block per SM), was slower.
   const int64_t steps = (k + kStepK - 1) / kStepK;
+  // The first weights are requested before the wait for the kernel that wrote x (dependent_launch.cuh).
+  uint4 a_lo[kChunks], a_hi[kChunks];
+  if constexpr (kTiles > 1) {
+    load_w_step(w_lo, w_hi, warp, k, t, a_lo, a_hi);
+    wait_for_prior_kernels();
+    allow_dependent_launch();
+  }
   for (int64_t s = warp; s < steps; s += kWarps) {
     const int64_t k0 = s * kStepK;
-    uint4 a_lo[kChunks], a_hi[kChunks];
-#pragma unroll
-    for (int j = 0; j < kChunks; ++j) {
-      const int64_t kc = k0 + (j * 4 + t) * 8;
-      a_lo[j] = kc < k ? load_streaming(w_lo + kc) : zero;
-      a_hi[j] = kc < k ? load_streaming(w_hi + kc) : zero;
-    }
-#pragma unroll
-    for (int i = 0; i < kTiles; ++i) {
-      if (i * 8 >= m) break;  // the same for every thread
-      const int xm = i * 8 + g;
-      const XT* xr = x + static_cast<int64_t>(std::min(xm, m - 1)) * k;
+    if constexpr (kTiles == 1) {
+      load_w_step(w_lo, w_hi, s, k, t, a_lo, a_hi);
+      if (s == warp) {
+        wait_for_prior_kernels();
+        allow_dependent_launch();
+      }
+      const XT* xr = x + static_cast<int64_t>(std::min(g, m - 1)) * k;
 #pragma unroll
       for (int j = 0; j < kChunks; ++j) {
         const int64_t kc = k0 + (j * 4 + t) * 8;
-        const uint4 b = kc < k && xm < m ? load_x_chunk<T>(xr + kc) : zero;
-        mma_16x8x16<T>(acc[i], a_lo[j].x, a_hi[j].x, a_lo[j].y, a_hi[j].y, b.x, b.y);
-        mma_16x8x16<T>(acc[i], a_lo[j].z, a_hi[j].z, a_lo[j].w, a_hi[j].w, b.z, b.w);
+        const uint4 b = kc < k && g < m ? load_x_chunk<T>(xr + kc) : zero;
+        mma_16x8x16<T>(acc[0], a_lo[j].x, a_hi[j].x, a_lo[j].y, a_hi[j].y, b.x, b.y);
+        mma_16x8x16<T>(acc[0], a_lo[j].z, a_hi[j].z, a_lo[j].w, a_hi[j].w, b.z, b.w);
+      }
+    } else {
+      uint4 next_lo[kChunks], next_hi[kChunks];
+      load_w_step(w_lo, w_hi, s + kWarps, k, t, next_lo, next_hi);  // zeros past the last step
+      uint4 b[kTiles][kChunks];
+#pragma unroll
+      for (int i = 0; i < kTiles; ++i) {
+        const int xm = i * 8 + g;
+        const XT* xr = x + static_cast<int64_t>(std::min(xm, m - 1)) * k;
+#pragma unroll
+        for (int j = 0; j < kChunks; ++j) {
+          const int64_t kc = k0 + (j * 4 + t) * 8;
+          b[i][j] = i * 8 < m && kc < k && xm < m ? load_x_chunk<T>(xr + kc) : zero;
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < kTiles; ++i) {
+        if (i * 8 >= m) break;  // the same for every thread
+#pragma unroll
+        for (int j = 0; j < kChunks; ++j) {
+          mma_16x8x16<T>(acc[i], a_lo[j].x, a_hi[j].x, a_lo[j].y, a_hi[j].y, b[i][j].x, b[i][j].y);
+          mma_16x8x16<T>(acc[i], a_lo[j].z, a_hi[j].z, a_lo[j].w, a_hi[j].w, b[i][j].z, b[i][j].w);
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kChunks; ++j) {
+        a_lo[j] = next_lo[j];
+        a_hi[j] = next_hi[j];
       }
     }
   }
+  wait_for_prior_kernels();  // for warps that had no step (a no-op after the first wait)
 
   // Accumulator c of tile i at lane (g, t): w row g (c < 2) or g + 8, x row 8i + 2t + (c & 1).
   __shared__ float partial[kWarps][kTiles * 4][32];
@@ -169,15 +222,15 @@ template <typename T, typename XT>
 void launch_typed(CudaBackend& backend, const XT* x, const T* w, const float* bias, float* out, int64_t m,
                   int64_t n, int64_t k) {
   const dim3 grid(static_cast<unsigned>((n + kBlockRows - 1) / kBlockRows));
-  cudaStream_t s = backend.stream();
   const int mi = static_cast<int>(m);
   static_assert(kMaxTiles == 2);
   if (m <= 8) {
-    skinny_kernel<T, XT, 1><<<grid, kThreads, 0, s>>>(x, w, bias, out, mi, n, k);
+    launch_dependent(backend, "skinny_kernel", skinny_kernel<T, XT, 1>, grid, dim3(kThreads), 0, x, w, bias,
+                     out, mi, n, k);
   } else {
-    skinny_kernel<T, XT, 2><<<grid, kThreads, 0, s>>>(x, w, bias, out, mi, n, k);
+    launch_dependent(backend, "skinny_kernel", skinny_kernel<T, XT, 2>, grid, dim3(kThreads), 0, x, w, bias,
+                     out, mi, n, k);
   }
-  backend.note_launch("skinny_kernel");
 }
 
 template <typename T>
