@@ -8,10 +8,11 @@
 namespace autoglm::cuda_kernels {
 
 bool dependent_launch_supported(CudaBackend& backend, const void* kernel) {
-  // AUTOGLM_CUDA_DEPENDENT_LAUNCH=0 launches every kernel plainly (to measure what the overlap is worth).
+  // Off unless AUTOGLM_CUDA_DEPENDENT_LAUNCH=1 (dependent_launch.cuh: engine steps were not reproducible
+  // with it on).
   static const bool enabled = [] {
     const char* v = std::getenv("AUTOGLM_CUDA_DEPENDENT_LAUNCH");
-    return v == nullptr || std::strcmp(v, "0") != 0;
+    return v != nullptr && std::strcmp(v, "1") == 0;
   }();
   if (!enabled || backend.properties().major < 9) return false;
   static std::mutex mutex;
