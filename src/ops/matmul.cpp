@@ -2,10 +2,10 @@
 
 #include <string>
 
-#include "core/half.h"
 #include "ops/kernel_table.h"
 #include "ops/op_checks.h"
 #include "ops/swiglu.h"
+#include "tensor/quant_blocks.h"
 
 namespace autoglm {
 
@@ -50,11 +50,7 @@ Status matmul(Backend& backend, const MatmulArgs& a) {
   if (a.x.dtype != DType::kF32 && backend.device().kind == DeviceKind::kCpu) {
     // The CPU kernels read f32 x: widen the 16-bit x (exactly) into a temporary.
     Tensor wide = Tensor::host(DType::kF32, a.x.shape);
-    const auto* bits = static_cast<const uint16_t*>(a.x.data);
-    float* dst = wide.as<float>();
-    const bool bf16 = a.x.dtype == DType::kBF16;
-    for (int64_t i = 0; i < a.x.numel(); ++i)
-      dst[i] = bf16 ? bf16_to_f32(bits[i]) : f16_to_f32(bits[i]);
+    dequantize_row(a.x.dtype, a.x.data, wide.as<float>(), a.x.numel());
     MatmulArgs widened = a;
     widened.x = wide.view();
     fn(backend, widened);

@@ -82,6 +82,22 @@ __device__ __forceinline__ int64_t seq_of_row(const Paged<T>& p, int64_t row) {
   return lo;
 }
 
+// The keys [*begin, *end) that packed row `row` of sequence view sv sees in key split `split` of a decode
+// kernel: its causal (and sliding-window) range cut to the split's positions; empty for a split past the
+// visible keys or a row outside a valid sequence (whose output is then NaN).
+template <typename T>
+__device__ __forceinline__ void decode_key_range(const Paged<T>& p, const SeqView& sv, int64_t row, int split,
+                                                 int64_t* begin, int64_t* end) {
+  const int64_t i = row - sv.q_begin;
+  *begin = 0;
+  *end = 0;
+  if (sv.valid && i >= 0 && i < sv.q_len) {
+    const int64_t pos = sv.pos0 + i;
+    *begin = max(cuda_attention::first_key(pos, p.window), split * p.split_keys);
+    *end = min(pos + 1, (split + 1) * p.split_keys);
+  }
+}
+
 }  // namespace cuda_paged
 
 namespace attention_bf16 {

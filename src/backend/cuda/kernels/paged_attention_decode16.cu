@@ -79,13 +79,8 @@ __global__ void __launch_bounds__(kThreads)
   const int heads = static_cast<int>(min(int64_t{GT}, p.group - int64_t{tile} * GT));
 
   const SeqView sv = seq_view(p, seq_of_row(p, row));
-  const int64_t i = row - sv.q_begin;
-  int64_t key_begin = 0, key_end = 0;
-  if (sv.valid && i >= 0 && i < sv.q_len) {
-    const int64_t pos = sv.pos0 + i;
-    key_begin = max(first_key(pos, p.window), split * p.split_keys);
-    key_end = min(pos + 1, (split + 1) * p.split_keys);
-  }
+  int64_t key_begin, key_end;  // empty for a split past the visible keys or an invalid row (then NaN)
+  decode_key_range(p, sv, row, split, &key_begin, &key_end);
 
   float q[GT][8];
 #pragma unroll

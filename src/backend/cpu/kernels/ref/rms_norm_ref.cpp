@@ -2,8 +2,6 @@
 
 #include <cmath>
 
-#include "core/half.h"
-
 namespace autoglm {
 
 void rms_norm_ref(const RmsNormArgs& a) {
@@ -11,21 +9,13 @@ void rms_norm_ref(const RmsNormArgs& a) {
   const float* weight = a.weight.as<const float>();
   for (int64_t r = 0; r < rows; ++r) {
     const float* x = a.x.as<const float>() + r * d;
+    float* out = a.out.as<float>() + r * d;
     double sum = 0;
     for (int64_t i = 0; i < d; ++i)
       sum += static_cast<double>(x[i]) * x[i];
     const double inv_rms = 1.0 / std::sqrt(sum / static_cast<double>(d) + a.eps);
-    for (int64_t i = 0; i < d; ++i) {
-      const auto v = static_cast<float>(weight[i] * (x[i] * inv_rms));
-      const int64_t at = r * d + i;
-      if (a.out.dtype == DType::kBF16) {
-        static_cast<uint16_t*>(a.out.data)[at] = f32_to_bf16(v);
-      } else if (a.out.dtype == DType::kF16) {
-        static_cast<uint16_t*>(a.out.data)[at] = f32_to_f16(v);
-      } else {
-        a.out.as<float>()[at] = v;
-      }
-    }
+    for (int64_t i = 0; i < d; ++i)
+      out[i] = static_cast<float>(weight[i] * (x[i] * inv_rms));
   }
 }
 
