@@ -7,8 +7,8 @@
 #   device run: bash bench/device/run.sh [steps...]   carry: [".carry"]
 # Without .carry/bin the script builds on the GPU machine (needs GoogleTest there, and
 # bench/device/fetch_deps.sh for the PCRE2 and utf8proc headers).
-# Steps (default: all but load, serve, http, matmul, sampling, batches and profile): build tests sanitize golden
-# bench load serve http matmul sampling batches profile
+# Steps (default: all but load, serve, http, matmul, sampling, attention, batches and profile): build tests
+# sanitize golden bench load serve http matmul sampling attention batches profile
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -32,7 +32,7 @@ if [ -f .carry/bin/autoglm.gz ]; then
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
   mkdir -p $BUILD/tests $BUILD/tools
   for t in test_cuda test_model_gpu; do gunzip -c .carry/bin/$t.gz > $BUILD/tests/$t; done
-  for t in autoglm bench_matmul_cuda bench_sample_rows_cuda; do
+  for t in autoglm bench_matmul_cuda bench_sample_rows_cuda bench_paged_attention_cuda; do
     [ -f .carry/bin/$t.gz ] && gunzip -c .carry/bin/$t.gz > $BUILD/tools/$t
   done
   chmod +x $BUILD/tests/* $BUILD/tools/*
@@ -52,7 +52,7 @@ elif has_step build; then
   start=$(date +%s)
   cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DAUTOGLM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real \
     > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-  if ! ninja -C $BUILD autoglm test_cuda test_model_gpu bench_matmul_cuda bench_sample_rows_cuda > "$OUT/build.log" 2>&1; then
+  if ! ninja -C $BUILD autoglm test_cuda test_model_gpu bench_matmul_cuda bench_sample_rows_cuda bench_paged_attention_cuda > "$OUT/build.log" 2>&1; then
     grep -E "error|FAILED" -A3 "$OUT/build.log" | head -60
     exit 1
   fi
@@ -101,6 +101,15 @@ if has_step matmul; then
   note "matmul paths: rc=$rc, table above"
 fi
 
+if has_step attention; then
+  # The paged-attention op in decode form, bf16 KV, 8B heads, at decode batch sizes and contexts
+  # (tools/bench/paged_attention_cuda.cpp); rc 1 when its output differs from the CPU's.
+  $BUILD/tools/bench_paged_attention_cuda > "$OUT/bench_attention.txt" 2>&1
+  rc=$?
+  cat "$OUT/bench_attention.txt"
+  note "paged attention: rc=$rc, table above"
+fi
+
 if has_step sampling; then
   # The device sampler's cost at a decode step's scale (tools/bench/sample_rows_cuda.cpp).
   $BUILD/tools/bench_sample_rows_cuda > "$OUT/bench_sampling.txt" 2>&1
@@ -119,11 +128,12 @@ if has_step batches; then
 fi
 
 if has_step profile; then
-  # Kernel times of decode steps at batch PROFILE_BATCH (Nsight Compute, clocks left alone): the kernels of
-  # 2 steps after the prompts are in and the decode graphs recorded.
+  # Kernel times of decode steps at batch PROFILE_BATCH (Nsight Compute, clocks left alone, caches not
+  # flushed between kernels unless PROFILE_CACHE=all: a decode step streams its weights from HBM anyway): the
+  # kernels of ~3 steps after the prompts are in and the decode graphs recorded.
   B=${PROFILE_BATCH:-16}
   S="$BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16"
-  timeout 300 ncu --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip ${PROFILE_SKIP:-6000} \
+  timeout 300 ncu --clock-control none --cache-control ${PROFILE_CACHE:-none} --metrics gpu__time_duration.sum --csv --launch-skip ${PROFILE_SKIP:-6000} \
     --launch-count ${PROFILE_COUNT:-900} $S --max-context 1024 --num-prompts $B --input-len 128 --output-len 64 \
     --max-num-seqs $B --max-batched-tokens 4096 > "$OUT/profile_raw.csv" 2> "$OUT/profile.err"
   note "profile: rc=$?"

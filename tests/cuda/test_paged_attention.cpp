@@ -164,15 +164,18 @@ std::string describe(const Problem& p) {
 }
 
 // The bf16 tensor-core prefill (paged_attention_bf16_prefill.cu: bf16 caches, head_dim a multiple of 16 up
-// to 256, more than 4 rows in some sequence) rounds q and the probabilities to bf16: 1e-2 of max|cpu|, the
+// to 256, more than 4 rows in some sequence) and decode (paged_attention_decode_tc.cu: head_dim 64, 128 or
+// 256) round q and the probabilities to bf16: 1e-2 of max|cpu|, the
 // bound of the contiguous tensor-core prefill (tests/cuda/test_attention_bf16.cpp says why), while a wrong
 // mask, a lost tile or a skipped rescale costs 1e-1 or more. Everything else widens the cache to f32 and
 // differs from the CPU only in summation order. With softcap the tests take scale 1 rather than 1 / sqrt(D):
 // scores, and the error that rounding q adds to them, grow by sqrt(D) (x16 at D = 256; measured 1.4e-2 on an
 // H100 with cap 30), so those cases get 3e-2, still well below what a wrong mask costs.
 bool uses_tensor_cores(const Problem& p) {
-  return p.spec.cache_dtype == DType::kBF16 && p.max_q_len > 4 && p.spec.head_dim % 16 == 0 &&
-         p.spec.head_dim <= 256;
+  const int64_t d = p.spec.head_dim;
+  const bool prefill = p.max_q_len > 4 && d % 16 == 0 && d <= 256;
+  const bool decode = d == 64 || d == 128 || d == 256;  // paged_attention_decode_tc.cu
+  return p.spec.cache_dtype == DType::kBF16 && (prefill || decode);
 }
 
 double tolerance(const Problem& p) {

@@ -82,6 +82,14 @@ __device__ __forceinline__ int64_t seq_of_row(const Paged<T>& p, int64_t row) {
   return lo;
 }
 
+// seq_of_row for a decode kernel's row: decode rows come first, one per sequence (row s of sequence s), which
+// two independent loads confirm; otherwise the binary search.
+template <typename T>
+__device__ __forceinline__ int64_t decode_seq_of_row(const Paged<T>& p, int64_t row) {
+  if (row < p.n_seqs && p.q_start[row] == row && p.q_start[row + 1] == row + 1) return row;
+  return seq_of_row(p, row);
+}
+
 // The keys [*begin, *end) that packed row `row` of sequence view sv sees in key split `split` of a decode
 // kernel: its causal (and sliding-window) range cut to the split's positions; empty for a split past the
 // visible keys or a row outside a valid sequence (whose output is then NaN).

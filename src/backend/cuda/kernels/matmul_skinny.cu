@@ -8,14 +8,14 @@
 //   at m = 8 on the Llama-3-8B shapes, 0.79-1.00 at m = 16 on 16-bit x, 0.63-0.93 on f32 x
 //   (tools/bench/matmul_cuda.cpp).
 // Tiling: the mma.sync m16n8k16 instruction computes out^T: its A operand (16 x 16) is 16 w rows, its B
-//   operand (16 x 8) is 8 x rows (x row-major [m, k] is exactly B's "col" layout). A block of 8 warps owns 16 w rows
-//   (grid = ceil(n / 16)); its warps split k in steps of 128 (warp i takes steps i, i + 8, ...). In a step,
-//   thread (group g = lane / 4, t = lane % 4) loads four 16-byte chunks of w row g and four of row g + 8, at
-//   k offsets (4j + t) * 8, j = 0..3: a row's 256 bytes come from 4 threads, 16 rows per warp. A dot product
-//   does not care in which order k is visited, so each chunk goes straight into the A fragment: its first 4
-//   elements are the thread's "k = 2t, 2t + 1, 2t + 8, 2t + 9" of one mma and its last 4 those of the next.
-//   The B fragment (x) is loaded with the same k permutation (chunk (4j + t) of x row g of each 8-row tile),
-//   so both operands agree on every k. x is f32 (rounded to w's type to nearest-even as it is read) or
+//   operand (16 x 8) is 8 x rows (x row-major [m, k] is exactly B's "col" layout). A block of 8 warps owns 16
+//   w rows (grid = ceil(n / 16)); its warps split k in steps of 128 (warp i takes steps i, i + 8, ...). In a
+//   step, thread (group g = lane / 4, t = lane % 4) loads four 16-byte chunks of w row g and four of row g +
+//   8, at k offsets (4j + t) * 8, j = 0..3: a row's 256 bytes come from 4 threads, 16 rows per warp. A dot
+//   product does not care in which order k is visited, so each chunk goes straight into the A fragment: its
+//   first 4 elements are the thread's "k = 2t, 2t + 1, 2t + 8, 2t + 9" of one mma and its last 4 those of the
+//   next. The B fragment (x) is loaded with the same k permutation (chunk (4j + t) of x row g of each 8-row
+//   tile), so both operands agree on every k. x is f32 (rounded to w's type to nearest-even as it is read) or
 //   already 16-bit; it is small and shared by all blocks, so it stays in L1/L2 (__ldg), while w goes through
 //   ld.global.nc.L1::no_allocate. Tiles of x past m are skipped; rows past m or n are zero or clamped and not
 //   stored; k past the end (k a multiple of 8) is zero-filled.

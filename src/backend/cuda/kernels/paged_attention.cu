@@ -7,8 +7,9 @@
 //   position seq_lens[s] - q_len_s + i. All metadata is read on the device: no launch parameter, grid or
 //   scratch size depends on its values, only on shapes (t, n_seqs, the table width) and the max_q_len hint,
 //   so every launch here may be recorded in a CUDA graph and replayed after the metadata was rewritten.
-// Decode of 16-bit caches with head_dim 64, 128 or 256: paged_attention_decode16.cu (16-byte loads), with the
-//   splits and merge below.
+// Decode of bf16 caches with head_dim 64, 128 or 256: tensor cores, paged_attention_decode_tc.cu; of f16
+//   caches with those head_dims: paged_attention_decode16.cu (16-byte loads); both with the splits and merge
+//   below.
 // Decode otherwise (max_q_len <= kDecodeMaxRows, head_dim <= 256): split-K flash-decoding as attention.cu's
 // decode:
 //   grid (KV head x tile of up to GT of its query heads, key split, packed query row); the block finds its
@@ -53,6 +54,7 @@
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/dependent_launch.cuh"
 #include "backend/cuda/kernels/paged_attention_decode16.cuh"
+#include "backend/cuda/kernels/paged_attention_decode_tc.cuh"
 #include "ops/kernel_table.h"
 #include "ops/paged_attention.h"
 
@@ -436,7 +438,13 @@ void decode(CudaBackend& backend, Paged<T> p) {
   }
   p.split_keys = std::max<int64_t>(1, (width + splits - 1) / splits);
   bool vectorized = false;
-  if constexpr (!std::is_same_v<T, float>) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    if (paged_decode_tc::supported(p)) {
+      paged_decode_tc::launch(backend, p, static_cast<int>(splits), part_out, part_stats);
+      vectorized = true;
+    }
+  }
+  if constexpr (std::is_same_v<T, __half>) {
     if (paged_decode16::supported(p)) {
       paged_decode16::launch(backend, p, static_cast<int>(splits), part_out, part_stats);
       vectorized = true;

@@ -1,17 +1,25 @@
-// Split-K flash-decoding over a paged bf16 / f16 KV cache, one query row per sequence (the semantics of
-// ops/paged_attention.h; q and out f32).
+// Split-K flash-decoding over a paged f16 KV cache on CUDA cores, one query row per sequence (the semantics
+// of ops/paged_attention.h; q and out f32). bf16 caches take the tensor-core kernel
+// (paged_attention_decode_tc.cu), which needs ~30x fewer instructions per key; this one keeps f16 caches
+// exact to f32 accumulation (the mma of that file is bf16).
 //
 // Why a second decode kernel: the element-wise kernel of paged_attention.cu gives each lane one 2-byte cache
 // element per load, so a warp moves 64 bytes per instruction and a batch-64 Llama-3-8B step spent ~3x its
-// KV-read floor in attention. Here each lane loads 16 bytes (8 elements) of a K or V row.
+// KV-read floor in attention. Here each lane moves 16 bytes (8 elements) of a K or V row per copy, and the
+// copies run kStages - 1 batches of keys ahead of the arithmetic (cp.async into shared memory), so a warp
+// never waits on a block-table lookup and an HBM read in turn for every batch of keys.
 // Tiling: grid (KV head x tile of GT of its query heads, key split, query row), 4 warps per block, as the
 //   element-wise kernel, so splits and the merge are shared. A row of head_dim elements is read by
-//   LK = head_dim / 8 lanes; a warp reads 32 / LK keys per load and U loads per iteration (8 keys for
-//   head_dim 128), each key's row looked up in the block table. Lane (sub = lane / LK, li = lane % LK) holds
-//   dims [8 li, 8 li + 8) of q for its GT heads; a score is its 8-term dot product summed over the LK lanes
-//   of the key (xor shuffles inside the group). Every key group (sub) of every warp keeps its own online
-//   softmax per head (max, sum, 8 output dims per lane); the 4 x (32 / LK) states are merged through shared
-//   memory at the end, then written to out (one split) or to the split partials.
+//   LK = head_dim / 8 lanes; a warp reads 32 / LK keys per copy and U copies per batch (8 keys for head_dim
+//   128), each key's row looked up in the block table when its copy is issued. Lane (sub = lane / LK,
+//   li = lane % LK) holds dims [8 li, 8 li + 8) of q for its GT heads; a score is its 8-term dot product
+//   summed over the LK lanes of the key (xor shuffles inside the group). Every key group (sub) of every warp
+//   keeps its own online softmax per head (max, sum, 8 output dims per lane); the 4 x (32 / LK) states are
+//   merged through shared memory at the end, then written to out (one split) or to the split partials.
+// Pipeline: each warp owns a ring of kStages batches in shared memory; a lane's 16-byte copies land in its
+//   own slots and only that lane reads them back, so cp.async.wait_group alone orders them (no barrier).
+//   A copy past the key range or of a block id outside the cache reads nothing (zero-fill) and its key is
+//   masked out of the softmax.
 // Accumulation: f32; expf and tanhf as the element-wise kernel (the two agree to rounding, not bit for bit).
 // Floor: 2 * n_keys * kv_heads * head_dim * 2 bytes per sequence / bandwidth (K and V read once per KV head).
 // Reference: the CPU paged kernel, tests/cuda/test_paged_attention.cpp (decode rows of bf16 caches).
@@ -20,6 +28,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -36,15 +45,7 @@ using namespace cuda_kernels;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
-
-__device__ __forceinline__ void widen8(const uint4& raw, __nv_bfloat16, float (&f)[8]) {
-  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    f[2 * i] = __uint_as_float(w[i] << 16);
-    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-  }
-}
+constexpr int kStages = 3;  // batches of keys per warp in shared memory: kStages - 1 in flight
 
 __device__ __forceinline__ void widen8(const uint4& raw, __half, float (&f)[8]) {
   const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
@@ -58,15 +59,52 @@ __device__ __forceinline__ void widen8(const uint4& raw, __half, float (&f)[8]) 
   }
 }
 
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared through L2 only; nothing is read (zeros land) when !fill.
+__device__ __forceinline__ void copy16_async(void* dst, const void* src, bool fill) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_address(dst)), "l"(src),
+               "r"(fill ? 16 : 0)
+               : "memory");
+}
+
+__device__ __forceinline__ void commit_copies() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+// Returns once at most `pending` of this thread's committed copy groups are still in flight.
+template <int pending>
+__device__ __forceinline__ void wait_copies() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
+}
+
+// Shared memory of a block: the warps' copy rings, reused for the states of the final merge.
+template <int LK, int GT>
+struct Shape {
+  static constexpr int kKeysPerCopy = 32 / LK;
+  static constexpr int kCopies = GT >= 8 ? 2 : 4;  // copies per lane per batch, each of K and of V
+  static constexpr int kBatchKeys = kKeysPerCopy * kCopies;
+  static constexpr int kDims = LK * 8;
+  static constexpr int kStates = kWarps * kKeysPerCopy;
+  // uint4 slots: [stage][warp][copy][lane] for K, the same again for V.
+  static constexpr size_t kRingSlots = size_t{kStages} * kWarps * kCopies * 32;
+  static constexpr size_t kRingBytes = 2 * kRingSlots * sizeof(uint4);
+  static constexpr size_t kStateBytes = sizeof(float) * kStates * GT * (kDims + 2);
+  static constexpr size_t kSharedBytes = kRingBytes > kStateBytes ? kRingBytes : kStateBytes;
+};
+
 template <typename T, int LK, int GT>
 __global__ void __launch_bounds__(kThreads)
     decode16_kernel(Paged<T> p, int head_tiles, float* part_out, float* part_stats) {
-  constexpr int KPL = 32 / LK;           // keys per warp load
-  constexpr int U = GT >= 8 ? 2 : 4;     // loads per lane in flight per iteration
-  constexpr int KW = KPL * U;            // keys per warp per iteration
-  constexpr int D = LK * 8;              // head_dim
-  constexpr int kStates = kWarps * KPL;  // online-softmax states per block
+  using S = Shape<LK, GT>;
+  constexpr int KPL = S::kKeysPerCopy, U = S::kCopies, KW = S::kBatchKeys, D = S::kDims;
   constexpr float kNegInf = -INFINITY;
+  extern __shared__ __align__(16) unsigned char shared[];
+  uint4* k_ring = reinterpret_cast<uint4*>(shared);
+  uint4* v_ring = k_ring + S::kRingSlots;
+
   wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
   allow_dependent_launch();
   const int kv_head = static_cast<int>(blockIdx.x) / head_tiles,
@@ -78,9 +116,45 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t first_head = kv_head * p.group + int64_t{tile} * GT;
   const int heads = static_cast<int>(min(int64_t{GT}, p.group - int64_t{tile} * GT));
 
-  const SeqView sv = seq_view(p, seq_of_row(p, row));
+  const SeqView sv = seq_view(p, decode_seq_of_row(p, row));
   int64_t key_begin, key_end;  // empty for a split past the visible keys or an invalid row (then NaN)
   decode_key_range(p, sv, row, split, &key_begin, &key_end);
+
+  // The warp's batches: keys [key_begin + (warp + kWarps b) KW, + KW) for b < batches.
+  const int64_t first = key_begin + int64_t{warp} * KW;
+  const int batches =
+      first < key_end
+          ? static_cast<int>((key_end - first + int64_t{kWarps} * KW - 1) / (int64_t{kWarps} * KW))
+          : 0;
+  const int64_t row_stride = p.kv_heads * D;
+  const T* k_base = p.k + kv_head * D + li * 8;
+  const T* v_base = p.v + kv_head * D + li * 8;
+  // This lane's slot of copy u in a stage of the warp's ring.
+  auto ring_slot = [&](int stage, int u) {
+    return ((static_cast<size_t>(stage) * kWarps + warp) * U + u) * 32 + lane;
+  };
+  // Bit (stage * U + u) set: copy u of the batch in that stage holds a key of the range.
+  uint32_t seen_bits = 0;
+  auto issue = [&](int b) {
+    const int stage = b % kStages;
+    const int64_t j0 = first + int64_t{b} * kWarps * KW;
+    seen_bits &= ~(((1u << U) - 1) << (stage * U));
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t j = j0 + u * KPL + sub;
+      const int64_t r = b < batches && j < key_end ? cache_row(p, sv.s, j) : -1;
+      const bool seen = r >= 0;
+      seen_bits |= static_cast<uint32_t>(seen) << (stage * U + u);
+      const size_t slot = ring_slot(stage, u);
+      const int64_t offset = seen ? r * row_stride : 0;
+      copy16_async(k_ring + slot, k_base + offset, seen);
+      copy16_async(v_ring + slot, v_base + offset, seen);
+    }
+    commit_copies();  // an empty group past the last batch keeps the group count in step
+  };
+#pragma unroll
+  for (int b = 0; b < kStages - 1; ++b)
+    issue(b);
 
   float q[GT][8];
 #pragma unroll
@@ -101,26 +175,19 @@ __global__ void __launch_bounds__(kThreads)
       acc[h][e] = 0.0f;
   }
 
-  const int64_t row_stride = p.kv_heads * D;
-  const T* k_base = p.k + kv_head * D + li * 8;
-  const T* v_base = p.v + kv_head * D + li * 8;
-  const uint4 zero = make_uint4(0, 0, 0, 0);
-  for (int64_t j0 = key_begin + int64_t{warp} * KW; j0 < key_end; j0 += int64_t{kWarps} * KW) {
-    uint4 kr[U], vr[U];
-    bool seen[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int64_t j = j0 + u * KPL + sub;
-      const int64_t r = j < key_end ? cache_row(p, sv.s, j) : -1;
-      seen[u] = r >= 0;
-      kr[u] = seen[u] ? __ldg(reinterpret_cast<const uint4*>(k_base + r * row_stride)) : zero;
-      vr[u] = seen[u] ? __ldg(reinterpret_cast<const uint4*>(v_base + r * row_stride)) : zero;
-    }
+  for (int b = 0; b < batches; ++b) {
+    issue(b + kStages - 1);
+    wait_copies<kStages - 1>();  // batch b's group has landed
+    const int stage = b % kStages;
+    // Scores of the batch's keys (K from the ring), then per head the online softmax: rescale to the new
+    // max, probabilities in place of the scores; then P.V with V read from the ring key by key (so V never
+    // occupies registers for the whole batch). Per head, keys are added in the order of online_softmax_step.
     float score[U][GT];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
+      const bool seen = (seen_bits >> (stage * U + u)) & 1u;
       float kf[8];
-      widen8(kr[u], T{}, kf);
+      widen8(k_ring[ring_slot(stage, u)], T{}, kf);
 #pragma unroll
       for (int h = 0; h < GT; ++h) {
         float dot = 0.0f;
@@ -130,19 +197,53 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int offset = LK / 2; offset > 0; offset /= 2)
           dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-        score[u][h] = seen[u] ? capped_score(dot, p.scale, p.softcap) : kNegInf;
+        score[u][h] = seen ? capped_score(dot, p.scale, p.softcap) : kNegInf;
       }
     }
-    float vf[U][8];
+    bool live[GT];  // false: the head has seen no key yet, and none in this batch
 #pragma unroll
-    for (int u = 0; u < U; ++u)
-      widen8(vr[u], T{}, vf[u]);
-    online_softmax_step(score, vf, m, l, acc);
+    for (int h = 0; h < GT; ++h) {
+      float batch_max = kNegInf;
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        batch_max = fmaxf(batch_max, score[u][h]);
+      const float m_new = fmaxf(m[h], batch_max);
+      live[h] = m_new != kNegInf;
+      if (!live[h]) continue;
+      const float alpha = expf(m[h] - m_new);
+      l[h] *= alpha;
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        acc[h][e] *= alpha;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        score[u][h] = expf(score[u][h] - m_new);
+        l[h] += score[u][h];
+      }
+      m[h] = m_new;
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float vf[8];
+      widen8(v_ring[ring_slot(stage, u)], T{}, vf);
+#pragma unroll
+      for (int h = 0; h < GT; ++h) {
+        if (!live[h]) continue;
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          acc[h][e] = fmaf(score[u][h], vf[e], acc[h][e]);
+      }
+    }
   }
+  wait_copies<0>();  // nothing may land in the ring once it holds the merge states
+  __syncthreads();
 
   // Merge the block's states of each head: out = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s.
-  __shared__ float state_acc[kStates][GT][D];
-  __shared__ float state_m[kStates][GT], state_l[kStates][GT];
+  using StateAcc = float[S::kStates][GT][D];
+  using StateScalar = float[S::kStates][GT];
+  auto& state_acc = *reinterpret_cast<StateAcc*>(shared);
+  auto& state_m = *reinterpret_cast<StateScalar*>(shared + sizeof(StateAcc));
+  auto& state_l = *reinterpret_cast<StateScalar*>(shared + sizeof(StateAcc) + sizeof(StateScalar));
   const int state = warp * KPL + sub;
 #pragma unroll
   for (int h = 0; h < GT; ++h) {
@@ -155,17 +256,24 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   __syncthreads();
-  store_merged_states<kStates, GT, D>(state_acc, state_m, state_l, heads, D, row * p.q_heads + first_head,
-                                      splits, split, p.out, part_out, part_stats);
+  store_merged_states<S::kStates, GT, D>(state_acc, state_m, state_l, heads, D, row * p.q_heads + first_head,
+                                         splits, split, p.out, part_out, part_stats);
 }
 
 template <typename T, int LK, int GT>
 void launch_shape(CudaBackend& backend, const Paged<T>& p, int head_tiles, int splits, float* part_out,
                   float* part_stats) {
+  constexpr size_t kSmem = Shape<LK, GT>::kSharedBytes;
+  if constexpr (kSmem > 48 * 1024) {
+    // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
+    static const cudaError_t opted_in = cudaFuncSetAttribute(
+        decode16_kernel<T, LK, GT>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
+    (void)opted_in;  // a failure shows up as the launch error
+  }
   const dim3 grid(static_cast<unsigned>(p.kv_heads * head_tiles), static_cast<unsigned>(splits),
                   static_cast<unsigned>(p.t));
-  launch_dependent(backend, "paged_decode16_kernel", decode16_kernel<T, LK, GT>, grid, dim3(kThreads), 0, p,
-                   head_tiles, part_out, part_stats);
+  launch_dependent(backend, "paged_decode16_kernel", decode16_kernel<T, LK, GT>, grid, dim3(kThreads), kSmem,
+                   p, head_tiles, part_out, part_stats);
 }
 
 bool aligned16(const void* ptr) {
@@ -194,9 +302,7 @@ void launch(CudaBackend& backend, const Paged<T>& p, int splits, float* part_out
   });
 }
 
-template bool supported(const Paged<__nv_bfloat16>&);
 template bool supported(const Paged<__half>&);
-template void launch(CudaBackend&, const Paged<__nv_bfloat16>&, int, float*, float*);
 template void launch(CudaBackend&, const Paged<__half>&, int, float*, float*);
 
 }  // namespace autoglm::paged_decode16

@@ -1,6 +1,6 @@
-// Split-K decode attention over a paged 16-bit (bf16 / f16) KV cache with 16-byte loads
-// (paged_attention_decode16.cu), for head_dim 64, 128 or 256; paged_attention.cu picks it for such caches and
-// keeps its element-wise kernel for the rest. Private to kernels/.
+// Split-K decode attention over a paged f16 KV cache with 16-byte loads (paged_attention_decode16.cu), for
+// head_dim 64, 128 or 256; paged_attention.cu picks it for such caches (bf16 ones take
+// paged_attention_decode_tc.cuh) and keeps its element-wise kernel for the rest. Private to kernels/.
 #pragma once
 
 #include "backend/cuda/cuda_backend.h"

@@ -1,0 +1,337 @@
+// The paged-attention op (ops/paged_attention.h) in its decode form (every sequence one query row) on the
+// CUDA backend with bf16 KV caches, Llama-3-8B attention shape (32 query heads, 8 KV heads, head_dim 128,
+// block size 16, scale 1 / sqrt(128)): time per call, KV bytes read, achieved bandwidth and its ratio to a
+// measured copy bandwidth, for B sequences all of length L ("all L") and of seeded lengths uniform in
+// [L/2, L] ("mixed"). Block tables are width / 16 entries wide whatever L is (the kernels size their key
+// splits by the table width, as the engine's tables are sized by its max context), and the blocks of all
+// sequences are a seeded random permutation of the pool's blocks (a fragmented cache). For B <= 64 the output
+// is checked against the CPU backend's paged_attention on the same data (max abs error / max |cpu|); the exit
+// status is 1 when an error exceeds 1e-2 of max |cpu output| or any output is NaN.
+//
+//   bench_paged_attention_cuda [--batch 1,16,64,256] [--context 128,512,1024] [--width 2048] [--reps 20]
+//
+// Timing: each measurement is a CUDA graph of calls that rotate over enough independent copies of the caches,
+// q and metadata (>= 256 MB of KV, at least 2 copies) that no call finds its KV in the 50 MB L2, replayed 5
+// times; the median replay / calls. The graph holds `reps` calls rounded up to a multiple of the copies, so
+// every copy is read equally often (small batches need hundreds of copies, hence that many calls). Every copy
+// is called once before the recording (the op takes backend scratch for its split partials on first use).
+// KV bytes per call: 2 (K and V) * sum(seq_lens) * kv_heads * head_dim * 2 bytes.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "core/half.h"
+#include "ops/paged_attention.h"
+
+namespace autoglm {
+namespace {
+
+constexpr int64_t kQHeads = 32, kKvHeads = 8, kHeadDim = 128, kBlockSize = 16;
+constexpr int64_t kCheckMaxBatch = 64;  // larger batches are timed and checked for NaN only
+// Relative to max |cpu output|: the bound tests/cuda/test_paged_attention.cpp holds the tensor-core kernels
+// to (q and the probabilities rounded to bf16); a lost tile or a wrong mask costs 1e-1 or more.
+constexpr double kMaxError = 1e-2;
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
+    std::exit(1);
+  }
+}
+
+void check(const Status& s, const char* what) {
+  if (!s.is_ok()) {
+    std::fprintf(stderr, "%s: %s\n", what, s.to_string().c_str());
+    std::exit(1);
+  }
+}
+
+// Device-to-device copy of 1 GiB, bytes read + written per second.
+double copy_bandwidth(cudaStream_t s) {
+  const size_t bytes = size_t{1} << 30;
+  void *a = nullptr, *b = nullptr;
+  check(cudaMalloc(&a, bytes), "malloc");
+  check(cudaMalloc(&b, bytes), "malloc");
+  check(cudaMemsetAsync(a, 1, bytes, s), "memset");
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  std::vector<float> ms;
+  for (int i = 0; i < 6; ++i) {
+    cudaEventRecord(e0, s);
+    check(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, s), "copy");
+    cudaEventRecord(e1, s);
+    cudaEventSynchronize(e1);
+    float t = 0;
+    cudaEventElapsedTime(&t, e0, e1);
+    if (i > 0) ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] * 1e-3);
+}
+
+// Median seconds per call of `call(i)` for i = 0..calls-1, recorded once as a graph and replayed; call(i) for
+// i = 0..warm-1 runs once before the recording.
+double time_calls(cudaStream_t s, int warm, int calls, const std::function<void(int)>& call) {
+  for (int i = 0; i < warm; ++i)
+    call(i);  // first use outside the recording (module load, scratch for the split partials)
+  check(cudaStreamSynchronize(s), "warm-up");
+  cudaGraph_t graph;
+  check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture");
+  for (int i = 0; i < calls; ++i)
+    call(i);
+  check(cudaStreamEndCapture(s, &graph), "end capture");
+  cudaGraphExec_t exec;
+  check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  std::vector<float> ms;
+  for (int r = 0; r < 6; ++r) {
+    cudaEventRecord(e0, s);
+    check(cudaGraphLaunch(exec, s), "replay");
+    cudaEventRecord(e1, s);
+    check(cudaEventSynchronize(e1), "sync");
+    float t = 0;
+    cudaEventElapsedTime(&t, e0, e1);
+    if (r > 0) ms.push_back(t);
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2] * 1e-3 / calls;
+}
+
+std::vector<int64_t> parse_list(const char* s) {
+  std::vector<int64_t> v;
+  for (const char* p = s; *p != 0;) {
+    char* end = nullptr;
+    v.push_back(std::strtoll(p, &end, 10));
+    p = *end == ',' ? end + 1 : end;
+  }
+  return v;
+}
+
+// One batch on the host: what every device copy holds, and the CPU reference's inputs.
+struct Batch {
+  int64_t n_seqs = 0, n_blocks = 0, sum_lens = 0;
+  Tensor q, k, v, tables, q_start, seq_lens;
+};
+
+Tensor host_tensor(DType dtype, Shape shape) {
+  Tensor t = Tensor::host(dtype, shape);
+  if (!t.defined()) {
+    std::fprintf(stderr, "host allocation of %lld elements failed\n", static_cast<long long>(shape.numel()));
+    std::exit(1);
+  }
+  return t;
+}
+
+// n_seqs decode sequences of length len (mixed: uniform in [len/2, len]); tables of table_width entries; the
+// pool holds exactly the sequences' blocks, handed out in a random order.
+Batch make_batch(int64_t n_seqs, int64_t len, bool mixed, int64_t table_width, std::mt19937& rng) {
+  Batch h;
+  h.n_seqs = n_seqs;
+  std::uniform_int_distribution<int64_t> pick_len(std::max<int64_t>(1, len / 2), len);
+  std::vector<int64_t> lens(static_cast<size_t>(n_seqs));
+  for (int64_t& n : lens) {
+    n = mixed ? pick_len(rng) : len;
+    h.sum_lens += n;
+    h.n_blocks += (n + kBlockSize - 1) / kBlockSize;
+  }
+  std::vector<int32_t> ids(static_cast<size_t>(h.n_blocks));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  h.tables = host_tensor(DType::kI32, Shape{n_seqs, table_width});
+  h.q_start = host_tensor(DType::kI32, Shape{n_seqs + 1});
+  h.seq_lens = host_tensor(DType::kI32, Shape{n_seqs});
+  int32_t* tables = h.tables.as<int32_t>();
+  std::fill(tables, tables + n_seqs * table_width, 0);  // entries past a sequence's blocks: never read
+  size_t next = 0;
+  for (int64_t s = 0; s < n_seqs; ++s) {
+    const int64_t n = lens[static_cast<size_t>(s)];
+    for (int64_t b = 0; b < (n + kBlockSize - 1) / kBlockSize; ++b)
+      tables[s * table_width + b] = ids[next++];
+    h.q_start.as<int32_t>()[s] = static_cast<int32_t>(s);  // one query row per sequence
+    h.seq_lens.as<int32_t>()[s] = static_cast<int32_t>(n);
+  }
+  h.q_start.as<int32_t>()[n_seqs] = static_cast<int32_t>(n_seqs);
+  const Shape cache{h.n_blocks * kBlockSize, kKvHeads, kHeadDim};
+  h.k = host_tensor(DType::kBF16, cache);
+  h.v = host_tensor(DType::kBF16, cache);
+  for (Tensor* t : {&h.k, &h.v}) {
+    uint16_t* p = t->as<uint16_t>();
+    for (int64_t i = 0; i < t->numel(); ++i)  // uniform in [-1, 1)
+      p[i] = f32_to_bf16(static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(rng()))) * 0x1p-31f);
+  }
+  h.q = host_tensor(DType::kF32, Shape{n_seqs, kQHeads, kHeadDim});
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t i = 0; i < h.q.numel(); ++i)
+    h.q.as<float>()[i] = normal(rng);
+  return h;
+}
+
+PagedAttentionArgs decode_args(const TensorView& q, const TensorView& k, const TensorView& v,
+                               const TensorView& tables, const TensorView& q_start,
+                               const TensorView& seq_lens, const TensorView& out, int64_t n_seqs) {
+  PagedAttentionArgs a;
+  a.q = q;
+  a.k_cache = k;
+  a.v_cache = v;
+  a.block_tables = tables;
+  a.q_start = q_start;
+  a.seq_lens = seq_lens;
+  a.block_size = kBlockSize;
+  a.max_q_len = 1;
+  a.n_decode_seqs = n_seqs;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+  a.out = out;
+  return a;
+}
+
+struct DeviceCopy {
+  Tensor q, k, v, tables, q_start, seq_lens;
+};
+
+Tensor upload(CudaBackend& cuda, const Tensor& host, const char* what) {
+  auto allocated = cuda.allocate(host.dtype(), host.shape());
+  check(allocated.status(), what);
+  Tensor t = std::move(allocated).value();
+  check(cuda.copy(t.view(), host.view()), what);
+  return t;
+}
+
+int run(int argc, char** argv) {
+  std::vector<int64_t> batches = {1, 16, 64, 256}, contexts = {128, 512, 1024};
+  int64_t width = 2048;
+  int reps = 20;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--batch") batches = parse_list(argv[i + 1]);
+    if (flag == "--context") contexts = parse_list(argv[i + 1]);
+    if (flag == "--width") width = std::atoll(argv[i + 1]);
+    if (flag == "--reps") reps = std::atoi(argv[i + 1]);
+  }
+  const int64_t table_width = (width + kBlockSize - 1) / kBlockSize;
+  for (const int64_t len : contexts) {
+    if (len < 1 || len > table_width * kBlockSize) {
+      std::fprintf(stderr, "context %lld outside [1, --width %lld]\n", static_cast<long long>(len),
+                   static_cast<long long>(width));
+      return 1;
+    }
+  }
+  auto created = create_backend("cuda", {});
+  check(created.status(), "cuda backend");
+  std::unique_ptr<Backend> owned = std::move(created).value();
+  CudaBackend& cuda = cuda_backend(*owned);
+  auto created_cpu = create_backend("cpu", {});
+  check(created_cpu.status(), "cpu backend");
+  std::unique_ptr<Backend> cpu = std::move(created_cpu).value();
+  cudaStream_t s = cuda.stream();
+  const double bandwidth = copy_bandwidth(s);
+  std::printf(
+      "paged attention decode: bf16 KV, heads %lld:%lld, head_dim %lld, block_size %lld, table %lld blocks\n",
+      static_cast<long long>(kQHeads), static_cast<long long>(kKvHeads), static_cast<long long>(kHeadDim),
+      static_cast<long long>(kBlockSize), static_cast<long long>(table_width));
+  std::printf("copy bandwidth (read + write): %.0f GB/s\n", bandwidth / 1e9);
+  std::printf("%5s %7s %-6s %6s %9s %9s %8s %6s %9s\n", "batch", "context", "lens", "copies", "us/call",
+              "KV MB", "GB/s", "ratio", "rel err");
+  std::mt19937 rng(7);
+  bool failed = false;
+  for (const int64_t b : batches) {
+    for (const int64_t len : contexts) {
+      for (const bool mixed : {false, true}) {
+        const Batch h = make_batch(b, len, mixed, table_width, rng);
+        const size_t pool_bytes = 2 * h.k.nbytes();  // K and V of one copy
+        const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / pool_bytes + 1));
+        const int calls = copies * ((std::max(reps, 1) + copies - 1) / copies);
+        std::vector<DeviceCopy> dev(static_cast<size_t>(copies));
+        for (DeviceCopy& d : dev) {
+          d.q = upload(cuda, h.q, "upload q");
+          d.k = upload(cuda, h.k, "upload k cache");
+          d.v = upload(cuda, h.v, "upload v cache");
+          d.tables = upload(cuda, h.tables, "upload block tables");
+          d.q_start = upload(cuda, h.q_start, "upload q_start");
+          d.seq_lens = upload(cuda, h.seq_lens, "upload seq_lens");
+        }
+        const Shape out_shape{b, kQHeads, kHeadDim};
+        auto allocated = cuda.allocate(DType::kF32, out_shape);
+        check(allocated.status(), "allocate out");
+        const Tensor out = std::move(allocated).value();
+        const auto call = [&](int i) {
+          const DeviceCopy& d = dev[static_cast<size_t>(i % copies)];
+          check(paged_attention(cuda, decode_args(d.q.view(), d.k.view(), d.v.view(), d.tables.view(),
+                                                  d.q_start.view(), d.seq_lens.view(), out.view(), b)),
+                "paged_attention");
+        };
+        const double sec = time_calls(s, copies, calls, call);
+        check(cuda.synchronize(), "paged_attention on the device");
+
+        // Check the output of copy 0 (every copy holds the same values) on a poisoned output.
+        check(cudaMemsetAsync(out.data(), 0xff, out.nbytes(), s), "poison");
+        call(0);
+        std::vector<float> got(static_cast<size_t>(out.numel()));
+        check(cuda.copy(TensorView{got.data(), DType::kF32, out_shape, Device{}}, out.view()), "download");
+        const bool finite = std::all_of(got.begin(), got.end(), [](float x) { return std::isfinite(x); });
+        double err = 0;
+        const bool compared = b <= kCheckMaxBatch;
+        if (compared) {
+          std::vector<float> want(got.size());
+          check(paged_attention(
+                    *cpu, decode_args(h.q.view(), h.k.view(), h.v.view(), h.tables.view(), h.q_start.view(),
+                                      h.seq_lens.view(),
+                                      TensorView{want.data(), DType::kF32, out_shape, Device{}}, b)),
+                "paged_attention on the cpu");
+          double scale = 0;
+          for (size_t i = 0; i < got.size(); ++i) {
+            const double d = std::fabs(static_cast<double>(got[i]) - want[i]);
+            err = std::max(err, std::isfinite(d) ? d : INFINITY);
+            scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
+          }
+          err /= scale > 0 ? scale : 1.0;
+        }
+        if (!finite || err > kMaxError) failed = true;
+
+        const double kv_bytes = 2.0 * static_cast<double>(h.sum_lens) * kKvHeads * kHeadDim * 2;
+        const double gbs = kv_bytes / sec / 1e9;
+        char err_text[32];
+        if (!finite) {
+          std::snprintf(err_text, sizeof err_text, "NaN");
+        } else if (compared) {
+          std::snprintf(err_text, sizeof err_text, "%.2e", err);
+        } else {
+          std::snprintf(err_text, sizeof err_text, "-");
+        }
+        std::printf("%5lld %7lld %-6s %6d %9.1f %9.2f %8.0f %6.2f %9s\n", static_cast<long long>(b),
+                    static_cast<long long>(len), mixed ? "mixed" : "all L", copies, sec * 1e6, kv_bytes / 1e6,
+                    gbs, gbs * 1e9 / bandwidth, err_text);
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (failed)
+    std::fprintf(stderr, "FAILED: an output is NaN or differs from the CPU by more than %.0e of max |cpu|\n",
+                 kMaxError);
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace autoglm
+
+int main(int argc, char** argv) {
+  return autoglm::run(argc, argv);
+}
