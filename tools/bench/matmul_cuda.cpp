@@ -23,10 +23,16 @@
 #include "backend/cuda/kernels/matmul_gemv.h"
 #include "backend/cuda/kernels/matmul_skinny.h"
 #include "core/half.h"
+#include "cuda_timing.h"
 #include "ops/matmul.h"
 
 namespace autoglm {
 namespace {
+
+using bench::check;
+using bench::copy_bandwidth;
+using bench::parse_list;
+using bench::time_calls;
 
 struct Shape2 {
   const char* name;
@@ -37,86 +43,6 @@ constexpr Shape2 kShapes[] = {
     {"qkv", 6144, 4096},      {"k or v", 1024, 4096}, {"o", 4096, 4096},
     {"gate_up", 28672, 4096}, {"down", 4096, 14336},  {"lm_head", 128256, 4096},
 };
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
-
-void check(const Status& s, const char* what) {
-  if (!s.is_ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, s.to_string().c_str());
-    std::exit(1);
-  }
-}
-
-// Device-to-device copy of 1 GiB, bytes read + written per second.
-double copy_bandwidth(cudaStream_t s) {
-  const size_t bytes = size_t{1} << 30;
-  void *a = nullptr, *b = nullptr;
-  check(cudaMalloc(&a, bytes), "malloc");
-  check(cudaMalloc(&b, bytes), "malloc");
-  check(cudaMemsetAsync(a, 1, bytes, s), "memset");
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  std::vector<float> ms;
-  for (int i = 0; i < 6; ++i) {
-    cudaEventRecord(e0, s);
-    check(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, s), "copy");
-    cudaEventRecord(e1, s);
-    cudaEventSynchronize(e1);
-    float t = 0;
-    cudaEventElapsedTime(&t, e0, e1);
-    if (i > 0) ms.push_back(t);
-  }
-  std::sort(ms.begin(), ms.end());
-  cudaFree(a);
-  cudaFree(b);
-  return 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] * 1e-3);
-}
-
-// Median seconds per call of `call(i)` for i = 0..reps-1, recorded once as a graph and replayed.
-double time_calls(cudaStream_t s, int reps, const std::function<void(int)>& call) {
-  call(0);  // first use outside the recording (module load, plan caches)
-  check(cudaStreamSynchronize(s), "warm-up");
-  cudaGraph_t graph;
-  check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture");
-  for (int i = 0; i < reps; ++i)
-    call(i);
-  check(cudaStreamEndCapture(s, &graph), "end capture");
-  cudaGraphExec_t exec;
-  check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  std::vector<float> ms;
-  for (int r = 0; r < 6; ++r) {
-    cudaEventRecord(e0, s);
-    check(cudaGraphLaunch(exec, s), "replay");
-    cudaEventRecord(e1, s);
-    check(cudaEventSynchronize(e1), "sync");
-    float t = 0;
-    cudaEventElapsedTime(&t, e0, e1);
-    if (r > 0) ms.push_back(t);
-  }
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2] * 1e-3 / reps;
-}
-
-std::vector<int64_t> parse_list(const char* s) {
-  std::vector<int64_t> v;
-  for (const char* p = s; *p != 0;) {
-    char* end = nullptr;
-    v.push_back(std::strtoll(p, &end, 10));
-    p = *end == ',' ? end + 1 : end;
-  }
-  return v;
-}
 
 int run(int argc, char** argv) {
   std::vector<int64_t> ms = {1, 8, 16, 32, 64};
@@ -201,7 +127,7 @@ int run(int argc, char** argv) {
                           },
                           m > 1});
       for (const Variant& v : variants) {
-        const double sec = time_calls(s, reps, v.call);
+        const double sec = time_calls(s, 1, reps, v.call);
         // Check the last output (weight copy (reps - 1) % copies holds the same values as every copy).
         check(cudaMemsetAsync(out.data(), 0xff, static_cast<size_t>(m * n) * 4, s), "poison");
         v.call(0);

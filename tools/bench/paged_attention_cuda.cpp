@@ -31,100 +31,22 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "core/half.h"
+#include "cuda_timing.h"
 #include "ops/paged_attention.h"
 
 namespace autoglm {
 namespace {
+
+using bench::check;
+using bench::copy_bandwidth;
+using bench::parse_list;
+using bench::time_calls;
 
 constexpr int64_t kQHeads = 32, kKvHeads = 8, kHeadDim = 128, kBlockSize = 16;
 constexpr int64_t kCheckMaxBatch = 64;  // larger batches are timed and checked for NaN only
 // Relative to max |cpu output|: the bound tests/cuda/test_paged_attention.cpp holds the tensor-core kernels
 // to (q and the probabilities rounded to bf16); a lost tile or a wrong mask costs 1e-1 or more.
 constexpr double kMaxError = 1e-2;
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
-
-void check(const Status& s, const char* what) {
-  if (!s.is_ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, s.to_string().c_str());
-    std::exit(1);
-  }
-}
-
-// Device-to-device copy of 1 GiB, bytes read + written per second.
-double copy_bandwidth(cudaStream_t s) {
-  const size_t bytes = size_t{1} << 30;
-  void *a = nullptr, *b = nullptr;
-  check(cudaMalloc(&a, bytes), "malloc");
-  check(cudaMalloc(&b, bytes), "malloc");
-  check(cudaMemsetAsync(a, 1, bytes, s), "memset");
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  std::vector<float> ms;
-  for (int i = 0; i < 6; ++i) {
-    cudaEventRecord(e0, s);
-    check(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, s), "copy");
-    cudaEventRecord(e1, s);
-    cudaEventSynchronize(e1);
-    float t = 0;
-    cudaEventElapsedTime(&t, e0, e1);
-    if (i > 0) ms.push_back(t);
-  }
-  std::sort(ms.begin(), ms.end());
-  cudaFree(a);
-  cudaFree(b);
-  return 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] * 1e-3);
-}
-
-// Median seconds per call of `call(i)` for i = 0..calls-1, recorded once as a graph and replayed; call(i) for
-// i = 0..warm-1 runs once before the recording.
-double time_calls(cudaStream_t s, int warm, int calls, const std::function<void(int)>& call) {
-  for (int i = 0; i < warm; ++i)
-    call(i);  // first use outside the recording (module load, scratch for the split partials)
-  check(cudaStreamSynchronize(s), "warm-up");
-  cudaGraph_t graph;
-  check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture");
-  for (int i = 0; i < calls; ++i)
-    call(i);
-  check(cudaStreamEndCapture(s, &graph), "end capture");
-  cudaGraphExec_t exec;
-  check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  std::vector<float> ms;
-  for (int r = 0; r < 6; ++r) {
-    cudaEventRecord(e0, s);
-    check(cudaGraphLaunch(exec, s), "replay");
-    cudaEventRecord(e1, s);
-    check(cudaEventSynchronize(e1), "sync");
-    float t = 0;
-    cudaEventElapsedTime(&t, e0, e1);
-    if (r > 0) ms.push_back(t);
-  }
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2] * 1e-3 / calls;
-}
-
-std::vector<int64_t> parse_list(const char* s) {
-  std::vector<int64_t> v;
-  for (const char* p = s; *p != 0;) {
-    char* end = nullptr;
-    v.push_back(std::strtoll(p, &end, 10));
-    p = *end == ',' ? end + 1 : end;
-  }
-  return v;
-}
 
 // One batch on the host: what every device copy holds, and the CPU reference's inputs.
 struct Batch {

@@ -82,6 +82,27 @@ __device__ __forceinline__ int64_t seq_of_row(const Paged<T>& p, int64_t row) {
   return lo;
 }
 
+// Where a split-K decode block works (grid: KV head x tile of GT of its query heads, key split, query row):
+// its KV head, split, packed query row, first query head and the number of its GT heads that exist.
+struct DecodeBlock {
+  int kv_head, split, splits;
+  int64_t row, first_head;
+  int heads;
+};
+
+template <int GT, typename T>
+__device__ __forceinline__ DecodeBlock decode_block(const Paged<T>& p, int head_tiles) {
+  DecodeBlock b;
+  b.kv_head = static_cast<int>(blockIdx.x) / head_tiles;
+  const int tile = static_cast<int>(blockIdx.x) % head_tiles;
+  b.split = static_cast<int>(blockIdx.y);
+  b.splits = static_cast<int>(gridDim.y);
+  b.row = blockIdx.z;
+  b.first_head = b.kv_head * p.group + int64_t{tile} * GT;
+  b.heads = static_cast<int>(min(int64_t{GT}, p.group - int64_t{tile} * GT));
+  return b;
+}
+
 // seq_of_row for a decode kernel's row: decode rows come first, one per sequence (row s of sequence s), which
 // two independent loads confirm; otherwise the binary search.
 template <typename T>
@@ -130,6 +151,11 @@ __device__ __forceinline__ void cp_async_commit() {
 }
 __device__ __forceinline__ void cp_async_wait_all() {
   asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+}
+// Returns once at most `pending` of this thread's committed copy groups are still in flight.
+template <int pending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
 }
 
 // Four 8x8 b16 matrices; lanes 8i..8i+7 give the row addresses of matrix i, register i receives it.

@@ -42,6 +42,9 @@ namespace {
 using namespace cuda_attention;
 using namespace cuda_paged;
 using namespace cuda_kernels;
+using attention_bf16::cp_async_16;
+using attention_bf16::cp_async_commit;
+using attention_bf16::cp_async_wait;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
@@ -57,27 +60,6 @@ __device__ __forceinline__ void widen8(const uint4& raw, __half, float (&f)[8]) 
     f[2 * i] = v.x;
     f[2 * i + 1] = v.y;
   }
-}
-
-__device__ __forceinline__ uint32_t shared_address(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared through L2 only; nothing is read (zeros land) when !fill.
-__device__ __forceinline__ void copy16_async(void* dst, const void* src, bool fill) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_address(dst)), "l"(src),
-               "r"(fill ? 16 : 0)
-               : "memory");
-}
-
-__device__ __forceinline__ void commit_copies() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-
-// Returns once at most `pending` of this thread's committed copy groups are still in flight.
-template <int pending>
-__device__ __forceinline__ void wait_copies() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
 }
 
 // Shared memory of a block: the warps' copy rings, reused for the states of the final merge.
@@ -107,14 +89,11 @@ __global__ void __launch_bounds__(kThreads)
 
   wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
   allow_dependent_launch();
-  const int kv_head = static_cast<int>(blockIdx.x) / head_tiles,
-            tile = static_cast<int>(blockIdx.x) % head_tiles;
-  const int split = static_cast<int>(blockIdx.y), splits = static_cast<int>(gridDim.y);
-  const int64_t row = blockIdx.z;
+  const DecodeBlock blk = decode_block<GT>(p, head_tiles);
+  const int kv_head = blk.kv_head, split = blk.split, splits = blk.splits, heads = blk.heads;
+  const int64_t row = blk.row, first_head = blk.first_head;
   const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
   const int sub = lane / LK, li = lane % LK;
-  const int64_t first_head = kv_head * p.group + int64_t{tile} * GT;
-  const int heads = static_cast<int>(min(int64_t{GT}, p.group - int64_t{tile} * GT));
 
   const SeqView sv = seq_view(p, decode_seq_of_row(p, row));
   int64_t key_begin, key_end;  // empty for a split past the visible keys or an invalid row (then NaN)
@@ -147,10 +126,10 @@ __global__ void __launch_bounds__(kThreads)
       seen_bits |= static_cast<uint32_t>(seen) << (stage * U + u);
       const size_t slot = ring_slot(stage, u);
       const int64_t offset = seen ? r * row_stride : 0;
-      copy16_async(k_ring + slot, k_base + offset, seen);
-      copy16_async(v_ring + slot, v_base + offset, seen);
+      cp_async_16(k_ring + slot, k_base + offset, seen);
+      cp_async_16(v_ring + slot, v_base + offset, seen);
     }
-    commit_copies();  // an empty group past the last batch keeps the group count in step
+    cp_async_commit();  // an empty group past the last batch keeps the group count in step
   };
 #pragma unroll
   for (int b = 0; b < kStages - 1; ++b)
@@ -177,7 +156,7 @@ __global__ void __launch_bounds__(kThreads)
 
   for (int b = 0; b < batches; ++b) {
     issue(b + kStages - 1);
-    wait_copies<kStages - 1>();  // batch b's group has landed
+    cp_async_wait<kStages - 1>();  // batch b's group has landed
     const int stage = b % kStages;
     // Scores of the batch's keys (K from the ring), then per head the online softmax: rescale to the new
     // max, probabilities in place of the scores; then P.V with V read from the ring key by key (so V never
@@ -235,7 +214,7 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
   }
-  wait_copies<0>();  // nothing may land in the ring once it holds the merge states
+  cp_async_wait<0>();  // nothing may land in the ring once it holds the merge states
   __syncthreads();
 
   // Merge the block's states of each head: out = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s.

@@ -43,6 +43,7 @@ using namespace cuda_kernels;
 using attention_bf16::bf16;
 using attention_bf16::cp_async_16;
 using attention_bf16::cp_async_commit;
+using attention_bf16::cp_async_wait;
 using attention_bf16::kLog2e;
 using attention_bf16::ldmatrix_x4;
 using attention_bf16::ldmatrix_x4_trans;
@@ -53,11 +54,6 @@ constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kTileKeys = 16;
 constexpr int kStages = 2;  // K and V tiles per warp in shared memory: kStages - 1 in flight
-
-template <int pending>
-__device__ __forceinline__ void wait_copies() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
-}
 
 template <int D, int GT>
 struct Shape {
@@ -81,14 +77,11 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
 
   wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
   allow_dependent_launch();
-  const int kv_head = static_cast<int>(blockIdx.x) / head_tiles,
-            tile = static_cast<int>(blockIdx.x) % head_tiles;
-  const int split = static_cast<int>(blockIdx.y), splits = static_cast<int>(gridDim.y);
-  const int64_t row = blockIdx.z;
+  const DecodeBlock blk = decode_block<GT>(p, head_tiles);
+  const int kv_head = blk.kv_head, split = blk.split, splits = blk.splits, heads = blk.heads;
+  const int64_t row = blk.row, first_head = blk.first_head;
   const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
   const int g = lane / 4, t = lane % 4;  // the mma's row group and column pair
-  const int64_t first_head = kv_head * p.group + int64_t{tile} * GT;
-  const int heads = static_cast<int>(min(int64_t{GT}, p.group - int64_t{tile} * GT));
 
   const SeqView sv = seq_view(p, decode_seq_of_row(p, row));
   int64_t key_begin, key_end;  // empty for a split past the visible keys or an invalid row (then NaN)
@@ -157,8 +150,8 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   for (int i = 0; i < my_tiles; ++i) {
     __syncwarp();  // every lane is done reading the stage the next copies overwrite
     issue(i + kStages - 1);
-    wait_copies<kStages - 1>();  // this lane's copies of tile i have landed
-    __syncwarp();                // and every other lane's
+    cp_async_wait<kStages - 1>();  // this lane's copies of tile i have landed
+    __syncwarp();                  // and every other lane's
     const int stage = i % kStages;
     const bf16* k_tile = ring + stage * 2 * S::kTile;
     const bf16* v_tile = k_tile + S::kTile;
@@ -223,7 +216,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
       mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
     }
   }
-  wait_copies<0>();  // nothing may land in the ring once it holds the merge states
+  cp_async_wait<0>();  // nothing may land in the ring once it holds the merge states
   __syncthreads();
 
   // The warps' states of each head, in the natural-log domain the merge works in: out = sum_w exp(m_w - M)
