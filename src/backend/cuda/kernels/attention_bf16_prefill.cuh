@@ -82,27 +82,6 @@ __device__ __forceinline__ int64_t seq_of_row(const Paged<T>& p, int64_t row) {
   return lo;
 }
 
-// Where a split-K decode block works (grid: KV head x tile of GT of its query heads, key split, query row):
-// its KV head, split, packed query row, first query head and the number of its GT heads that exist.
-struct DecodeBlock {
-  int kv_head, split, splits;
-  int64_t row, first_head;
-  int heads;
-};
-
-template <int GT, typename T>
-__device__ __forceinline__ DecodeBlock decode_block(const Paged<T>& p, int head_tiles) {
-  DecodeBlock b;
-  b.kv_head = static_cast<int>(blockIdx.x) / head_tiles;
-  const int tile = static_cast<int>(blockIdx.x) % head_tiles;
-  b.split = static_cast<int>(blockIdx.y);
-  b.splits = static_cast<int>(gridDim.y);
-  b.row = blockIdx.z;
-  b.first_head = b.kv_head * p.group + int64_t{tile} * GT;
-  b.heads = static_cast<int>(min(int64_t{GT}, p.group - int64_t{tile} * GT));
-  return b;
-}
-
 // seq_of_row for a decode kernel's row: decode rows come first, one per sequence (row s of sequence s), which
 // two independent loads confirm; otherwise the binary search.
 template <typename T>
@@ -125,6 +104,33 @@ __device__ __forceinline__ void decode_key_range(const Paged<T>& p, const SeqVie
     *begin = max(cuda_attention::first_key(pos, p.window), split * p.split_keys);
     *end = min(pos + 1, (split + 1) * p.split_keys);
   }
+}
+
+// Where a split-K decode block works (grid: KV head x tile of GT of its query heads, key split, query row):
+// its KV head, split, packed query row, first query head, the number of its GT heads that exist, the row's
+// sequence and the keys [key_begin, key_end) it attends in its split (empty for a split past the visible keys
+// or an invalid row, whose output is then NaN). Reads the metadata: call it after wait_for_prior_kernels().
+struct DecodeBlock {
+  int kv_head, split, splits;
+  int64_t row, first_head;
+  int heads;
+  SeqView sv;
+  int64_t key_begin, key_end;
+};
+
+template <int GT, typename T>
+__device__ __forceinline__ DecodeBlock decode_block(const Paged<T>& p, int head_tiles) {
+  DecodeBlock b;
+  b.kv_head = static_cast<int>(blockIdx.x) / head_tiles;
+  const int tile = static_cast<int>(blockIdx.x) % head_tiles;
+  b.split = static_cast<int>(blockIdx.y);
+  b.splits = static_cast<int>(gridDim.y);
+  b.row = blockIdx.z;
+  b.first_head = b.kv_head * p.group + int64_t{tile} * GT;
+  b.heads = static_cast<int>(min(int64_t{GT}, p.group - int64_t{tile} * GT));
+  b.sv = seq_view(p, decode_seq_of_row(p, b.row));
+  decode_key_range(p, b.sv, b.row, b.split, &b.key_begin, &b.key_end);
+  return b;
 }
 
 }  // namespace cuda_paged

@@ -98,17 +98,12 @@ __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(Paged<T> p, int head_tiles, float* part_out, float* part_stats) {
   constexpr int KB = keys_per_batch<S>();
   constexpr float kNegInf = -INFINITY;
-  const int kv_head = blockIdx.x / head_tiles, tile = blockIdx.x % head_tiles;
-  const int split = blockIdx.y, splits = gridDim.y;
-  const int64_t row = blockIdx.z;
+  const DecodeBlock blk = decode_block<GT>(p, head_tiles);
+  const int kv_head = blk.kv_head, split = blk.split, splits = blk.splits, heads = blk.heads;
+  const int64_t row = blk.row, first_head = blk.first_head, key_begin = blk.key_begin, key_end = blk.key_end;
+  const SeqView& sv = blk.sv;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t D = p.head_dim;
-  const int64_t first_head = kv_head * p.group + int64_t{tile} * GT;
-  const int heads = static_cast<int>(min(int64_t{GT}, p.group - int64_t{tile} * GT));
-
-  const SeqView sv = seq_view(p, seq_of_row(p, row));
-  int64_t key_begin, key_end;  // empty for a split past the visible keys or an invalid row (then NaN)
-  decode_key_range(p, sv, row, split, &key_begin, &key_end);
 
   float q[GT][S];
 #pragma unroll

@@ -91,13 +91,10 @@ __global__ void __launch_bounds__(kThreads)
   allow_dependent_launch();
   const DecodeBlock blk = decode_block<GT>(p, head_tiles);
   const int kv_head = blk.kv_head, split = blk.split, splits = blk.splits, heads = blk.heads;
-  const int64_t row = blk.row, first_head = blk.first_head;
+  const int64_t row = blk.row, first_head = blk.first_head, key_begin = blk.key_begin, key_end = blk.key_end;
+  const SeqView& sv = blk.sv;
   const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
   const int sub = lane / LK, li = lane % LK;
-
-  const SeqView sv = seq_view(p, decode_seq_of_row(p, row));
-  int64_t key_begin, key_end;  // empty for a split past the visible keys or an invalid row (then NaN)
-  decode_key_range(p, sv, row, split, &key_begin, &key_end);
 
   // The warp's batches: keys [key_begin + (warp + kWarps b) KW, + KW) for b < batches.
   const int64_t first = key_begin + int64_t{warp} * KW;

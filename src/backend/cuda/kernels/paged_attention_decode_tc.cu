@@ -79,13 +79,11 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   allow_dependent_launch();
   const DecodeBlock blk = decode_block<GT>(p, head_tiles);
   const int kv_head = blk.kv_head, split = blk.split, splits = blk.splits, heads = blk.heads;
-  const int64_t row = blk.row, first_head = blk.first_head;
+  const int64_t row = blk.row, first_head = blk.first_head, key_begin = blk.key_begin, key_end = blk.key_end;
+  const SeqView& sv = blk.sv;
   const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
   const int g = lane / 4, t = lane % 4;  // the mma's row group and column pair
 
-  const SeqView sv = seq_view(p, decode_seq_of_row(p, row));
-  int64_t key_begin, key_end;  // empty for a split past the visible keys or an invalid row (then NaN)
-  decode_key_range(p, sv, row, split, &key_begin, &key_end);
   const int64_t tile0 = key_begin / kTileKeys * kTileKeys;
   const int64_t n_tiles = key_end > tile0 ? (key_end - tile0 + kTileKeys - 1) / kTileKeys : 0;
   const int my_tiles = n_tiles > warp ? static_cast<int>((n_tiles - warp + kWarps - 1) / kWarps) : 0;
