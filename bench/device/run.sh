@@ -7,8 +7,8 @@
 #   device run: bash bench/device/run.sh [steps...]   carry: [".carry"]
 # Without .carry/bin the script builds on the GPU machine (needs GoogleTest there, and
 # bench/device/fetch_deps.sh for the PCRE2 and utf8proc headers).
-# Steps (default: all but load, serve, http, matmul, sampling, attention, batches and profile): build tests
-# sanitize golden bench load serve http matmul sampling attention batches profile
+# Steps (default: all but load, serve, http, matmul, gemm, sampling, attention, batches and profile): build tests
+# sanitize golden bench load serve http matmul gemm sampling attention batches profile
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -32,7 +32,7 @@ if [ -f .carry/bin/autoglm.gz ]; then
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
   mkdir -p $BUILD/tests $BUILD/tools
   for t in test_cuda test_model_gpu; do gunzip -c .carry/bin/$t.gz > $BUILD/tests/$t; done
-  for t in autoglm bench_matmul_cuda bench_sample_rows_cuda bench_paged_attention_cuda; do
+  for t in autoglm bench_matmul_cuda bench_sample_rows_cuda bench_paged_attention_cuda bench_gemm_algos_cuda; do
     [ -f .carry/bin/$t.gz ] && gunzip -c .carry/bin/$t.gz > $BUILD/tools/$t
   done
   chmod +x $BUILD/tests/* $BUILD/tools/*
@@ -52,7 +52,8 @@ elif has_step build; then
   start=$(date +%s)
   cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DAUTOGLM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real \
     > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-  if ! ninja -C $BUILD autoglm test_cuda test_model_gpu bench_matmul_cuda bench_sample_rows_cuda bench_paged_attention_cuda > "$OUT/build.log" 2>&1; then
+  if ! ninja -C $BUILD autoglm test_cuda test_model_gpu bench_matmul_cuda bench_sample_rows_cuda bench_paged_attention_cuda \
+    bench_gemm_algos_cuda > "$OUT/build.log" 2>&1; then
     grep -E "error|FAILED" -A3 "$OUT/build.log" | head -60
     exit 1
   fi
@@ -101,6 +102,15 @@ if has_step matmul; then
   note "matmul paths: rc=$rc, table above"
 fi
 
+if has_step gemm; then
+  # cuBLASLt's heuristic choice against the fastest of its candidates at prefill and mixed-step row counts,
+  # f32 and bf16 outputs (tools/bench/gemm_algos_cuda.cpp).
+  $BUILD/tools/bench_gemm_algos_cuda ${GEMM_ARGS:-} > "$OUT/bench_gemm.txt" 2>&1
+  rc=$?
+  cat "$OUT/bench_gemm.txt"
+  note "gemm algorithms: rc=$rc, table above"
+fi
+
 if has_step attention; then
   # The paged-attention op in decode form, bf16 KV, 8B heads, at decode batch sizes and contexts
   # (tools/bench/paged_attention_cuda.cpp); rc 1 when its output differs from the CPU's.
@@ -144,12 +154,13 @@ if has_step serve; then
   # Continuous batching over the paged KV cache, 8B shape, random bf16 weights, EOS ignored (bench-serve).
   S="$BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16"
   SERVE_LIMIT=${SERVE_LIMIT:-150}
+  SEQS=${SERVE_SEQS:-256} TOKENS=${SERVE_TOKENS:-4096}
   timeout $SERVE_LIMIT $S --max-context 2048 --num-prompts ${SERVE_N1:-1000} --input-len 128:1024 --output-len 128:512 \
-    --max-num-seqs 256 --max-batched-tokens 4096 --json "$OUT/serve_mixed.json" > "$OUT/serve_mixed.txt" 2>&1
+    --max-num-seqs $SEQS --max-batched-tokens $TOKENS --json "$OUT/serve_mixed.json" > "$OUT/serve_mixed.txt" 2>&1
   tail -22 "$OUT/serve_mixed.txt"
   note "serve 128-1024 in / 128-512 out: $(grep throughput "$OUT/serve_mixed.txt")"
   timeout $SERVE_LIMIT $S --max-context 1024 --num-prompts ${SERVE_N2:-2000} --input-len 128 --output-len 128 \
-    --max-num-seqs 256 --max-batched-tokens 4096 --json "$OUT/serve_128.json" > "$OUT/serve_128.txt" 2>&1
+    --max-num-seqs $SEQS --max-batched-tokens $TOKENS --json "$OUT/serve_128.json" > "$OUT/serve_128.txt" 2>&1
   tail -22 "$OUT/serve_128.txt"
   note "serve 128 in / 128 out: $(grep throughput "$OUT/serve_128.txt")"
   # Prefix cache: 16 requests behind one 4,096-token system prompt, cold (no prefix caching) and warm (the

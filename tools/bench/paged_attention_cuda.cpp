@@ -1,14 +1,18 @@
-// The paged-attention op (ops/paged_attention.h) in its decode form (every sequence one query row) on the
-// CUDA backend with bf16 KV caches, Llama-3-8B attention shape (32 query heads, 8 KV heads, head_dim 128,
-// block size 16, scale 1 / sqrt(128)): time per call, KV bytes read, achieved bandwidth and its ratio to a
-// measured copy bandwidth, for B sequences all of length L ("all L") and of seeded lengths uniform in
-// [L/2, L] ("mixed"). Block tables are width / 16 entries wide whatever L is (the kernels size their key
-// splits by the table width, as the engine's tables are sized by its max context), and the blocks of all
-// sequences are a seeded random permutation of the pool's blocks (a fragmented cache). For B <= 64 the output
-// is checked against the CPU backend's paged_attention on the same data (max abs error / max |cpu|); the exit
-// status is 1 when an error exceeds 1e-2 of max |cpu output| or any output is NaN.
+// The paged-attention op (ops/paged_attention.h) in its decode form (every sequence one query row) or, with
+// --prefill Q, its prefill form (every sequence's last min(Q, L) positions are query rows over a cached
+// prefix, as a chunk of a chunked prefill) on the CUDA backend with bf16 KV caches, Llama-3-8B attention
+// shape (32 query heads, 8 KV heads, head_dim 128, block size 16, scale 1 / sqrt(128)): time per call, KV
+// bytes read, achieved bandwidth and its ratio to a measured copy bandwidth, for B sequences all of length L
+// ("all L") and of seeded lengths uniform in [L/2, L] ("mixed"). Block tables are width / 16 entries wide
+// whatever L is (the kernels size their key splits by the table width, as the engine's tables are sized by
+// its max context), and the blocks of all sequences are a seeded random permutation of the pool's blocks (a
+// fragmented cache). For B <= 64 the output is checked against the CPU backend's paged_attention on the same
+// data (max abs error / max |cpu|); the exit status is 1 when an error exceeds 1e-2 of max |cpu output| or
+// any output is NaN. Prefill rows report the attention FLOPs (4 * visible keys * head_dim per row and query
+// head) per second, and are checked against the CPU while a call is at most 2e10 FLOPs.
 //
 //   bench_paged_attention_cuda [--batch 1,16,64,256] [--context 128,512,1024] [--width 2048] [--reps 20]
+//                              [--prefill Q]
 //
 // Timing: each measurement is a CUDA graph of calls that rotate over enough independent copies of the caches,
 // q and metadata (>= 256 MB of KV, at least 2 copies) that no call finds its KV in the 50 MB L2, replayed 5
@@ -50,7 +54,8 @@ constexpr double kMaxError = 1e-2;
 
 // One batch on the host: what every device copy holds, and the CPU reference's inputs.
 struct Batch {
-  int64_t n_seqs = 0, n_blocks = 0, sum_lens = 0;
+  int64_t n_seqs = 0, n_blocks = 0, sum_lens = 0, rows = 0;
+  double flops = 0;  // attention FLOPs of all query rows
   Tensor q, k, v, tables, q_start, seq_lens;
 };
 
@@ -63,9 +68,11 @@ Tensor host_tensor(DType dtype, Shape shape) {
   return t;
 }
 
-// n_seqs decode sequences of length len (mixed: uniform in [len/2, len]); tables of table_width entries; the
-// pool holds exactly the sequences' blocks, handed out in a random order.
-Batch make_batch(int64_t n_seqs, int64_t len, bool mixed, int64_t table_width, std::mt19937& rng) {
+// n_seqs sequences of length len (mixed: uniform in [len/2, len]) with their last min(q_len, length)
+// positions as query rows; tables of table_width entries; the pool holds exactly the sequences' blocks,
+// handed out in a random order.
+Batch make_batch(int64_t n_seqs, int64_t len, bool mixed, int64_t q_len, int64_t table_width,
+                 std::mt19937& rng) {
   Batch h;
   h.n_seqs = n_seqs;
   std::uniform_int_distribution<int64_t> pick_len(std::max<int64_t>(1, len / 2), len);
@@ -88,10 +95,14 @@ Batch make_batch(int64_t n_seqs, int64_t len, bool mixed, int64_t table_width, s
     const int64_t n = lens[static_cast<size_t>(s)];
     for (int64_t b = 0; b < (n + kBlockSize - 1) / kBlockSize; ++b)
       tables[s * table_width + b] = ids[next++];
-    h.q_start.as<int32_t>()[s] = static_cast<int32_t>(s);  // one query row per sequence
+    const int64_t rows = std::min(q_len, n);
+    h.q_start.as<int32_t>()[s] = static_cast<int32_t>(h.rows);
     h.seq_lens.as<int32_t>()[s] = static_cast<int32_t>(n);
+    h.rows += rows;
+    for (int64_t pos = n - rows; pos < n; ++pos)
+      h.flops += 4.0 * static_cast<double>(pos + 1) * kHeadDim * kQHeads;
   }
-  h.q_start.as<int32_t>()[n_seqs] = static_cast<int32_t>(n_seqs);
+  h.q_start.as<int32_t>()[n_seqs] = static_cast<int32_t>(h.rows);
   const Shape cache{h.n_blocks * kBlockSize, kKvHeads, kHeadDim};
   h.k = host_tensor(DType::kBF16, cache);
   h.v = host_tensor(DType::kBF16, cache);
@@ -100,16 +111,16 @@ Batch make_batch(int64_t n_seqs, int64_t len, bool mixed, int64_t table_width, s
     for (int64_t i = 0; i < t->numel(); ++i)  // uniform in [-1, 1)
       p[i] = f32_to_bf16(static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(rng()))) * 0x1p-31f);
   }
-  h.q = host_tensor(DType::kF32, Shape{n_seqs, kQHeads, kHeadDim});
+  h.q = host_tensor(DType::kF32, Shape{h.rows, kQHeads, kHeadDim});
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int64_t i = 0; i < h.q.numel(); ++i)
     h.q.as<float>()[i] = normal(rng);
   return h;
 }
 
-PagedAttentionArgs decode_args(const TensorView& q, const TensorView& k, const TensorView& v,
-                               const TensorView& tables, const TensorView& q_start,
-                               const TensorView& seq_lens, const TensorView& out, int64_t n_seqs) {
+PagedAttentionArgs batch_args(const TensorView& q, const TensorView& k, const TensorView& v,
+                              const TensorView& tables, const TensorView& q_start, const TensorView& seq_lens,
+                              const TensorView& out, int64_t n_seqs, int64_t q_len) {
   PagedAttentionArgs a;
   a.q = q;
   a.k_cache = k;
@@ -118,8 +129,8 @@ PagedAttentionArgs decode_args(const TensorView& q, const TensorView& k, const T
   a.q_start = q_start;
   a.seq_lens = seq_lens;
   a.block_size = kBlockSize;
-  a.max_q_len = 1;
-  a.n_decode_seqs = n_seqs;
+  a.max_q_len = q_len;
+  a.n_decode_seqs = q_len == 1 ? n_seqs : 0;
   a.scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
   a.out = out;
   return a;
@@ -139,7 +150,7 @@ Tensor upload(CudaBackend& cuda, const Tensor& host, const char* what) {
 
 int run(int argc, char** argv) {
   std::vector<int64_t> batches = {1, 16, 64, 256}, contexts = {128, 512, 1024};
-  int64_t width = 2048;
+  int64_t width = 2048, q_len = 1;
   int reps = 20;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -147,6 +158,7 @@ int run(int argc, char** argv) {
     if (flag == "--context") contexts = parse_list(argv[i + 1]);
     if (flag == "--width") width = std::atoll(argv[i + 1]);
     if (flag == "--reps") reps = std::atoi(argv[i + 1]);
+    if (flag == "--prefill") q_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
   }
   const int64_t table_width = (width + kBlockSize - 1) / kBlockSize;
   for (const int64_t len : contexts) {
@@ -166,18 +178,20 @@ int run(int argc, char** argv) {
   cudaStream_t s = cuda.stream();
   const double bandwidth = copy_bandwidth(s);
   std::printf(
-      "paged attention decode: bf16 KV, heads %lld:%lld, head_dim %lld, block_size %lld, table %lld blocks\n",
-      static_cast<long long>(kQHeads), static_cast<long long>(kKvHeads), static_cast<long long>(kHeadDim),
-      static_cast<long long>(kBlockSize), static_cast<long long>(table_width));
+      "paged attention, query rows per sequence <= %lld: bf16 KV, heads %lld:%lld, head_dim %lld, block_size "
+      "%lld, table %lld blocks\n",
+      static_cast<long long>(q_len), static_cast<long long>(kQHeads), static_cast<long long>(kKvHeads),
+      static_cast<long long>(kHeadDim), static_cast<long long>(kBlockSize),
+      static_cast<long long>(table_width));
   std::printf("copy bandwidth (read + write): %.0f GB/s\n", bandwidth / 1e9);
-  std::printf("%5s %7s %-6s %6s %9s %9s %8s %6s %9s\n", "batch", "context", "lens", "copies", "us/call",
-              "KV MB", "GB/s", "ratio", "rel err");
+  std::printf("%5s %7s %-6s %6s %9s %9s %8s %6s %8s %9s\n", "batch", "context", "lens", "copies", "us/call",
+              "KV MB", "GB/s", "ratio", "TFLOP/s", "rel err");
   std::mt19937 rng(7);
   bool failed = false;
   for (const int64_t b : batches) {
     for (const int64_t len : contexts) {
       for (const bool mixed : {false, true}) {
-        const Batch h = make_batch(b, len, mixed, table_width, rng);
+        const Batch h = make_batch(b, len, mixed, q_len, table_width, rng);
         const size_t pool_bytes = 2 * h.k.nbytes();  // K and V of one copy
         const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / pool_bytes + 1));
         const int calls = copies * ((std::max(reps, 1) + copies - 1) / copies);
@@ -190,14 +204,14 @@ int run(int argc, char** argv) {
           d.q_start = upload(cuda, h.q_start, "upload q_start");
           d.seq_lens = upload(cuda, h.seq_lens, "upload seq_lens");
         }
-        const Shape out_shape{b, kQHeads, kHeadDim};
+        const Shape out_shape{h.rows, kQHeads, kHeadDim};
         auto allocated = cuda.allocate(DType::kF32, out_shape);
         check(allocated.status(), "allocate out");
         const Tensor out = std::move(allocated).value();
         const auto call = [&](int i) {
           const DeviceCopy& d = dev[static_cast<size_t>(i % copies)];
-          check(paged_attention(cuda, decode_args(d.q.view(), d.k.view(), d.v.view(), d.tables.view(),
-                                                  d.q_start.view(), d.seq_lens.view(), out.view(), b)),
+          check(paged_attention(cuda, batch_args(d.q.view(), d.k.view(), d.v.view(), d.tables.view(),
+                                                 d.q_start.view(), d.seq_lens.view(), out.view(), b, q_len)),
                 "paged_attention");
         };
         const double sec = time_calls(s, copies, calls, call);
@@ -210,13 +224,13 @@ int run(int argc, char** argv) {
         check(cuda.copy(TensorView{got.data(), DType::kF32, out_shape, Device{}}, out.view()), "download");
         const bool finite = std::all_of(got.begin(), got.end(), [](float x) { return std::isfinite(x); });
         double err = 0;
-        const bool compared = b <= kCheckMaxBatch;
+        const bool compared = q_len == 1 ? b <= kCheckMaxBatch : h.flops <= 2e10;
         if (compared) {
           std::vector<float> want(got.size());
           check(paged_attention(
-                    *cpu, decode_args(h.q.view(), h.k.view(), h.v.view(), h.tables.view(), h.q_start.view(),
-                                      h.seq_lens.view(),
-                                      TensorView{want.data(), DType::kF32, out_shape, Device{}}, b)),
+                    *cpu, batch_args(h.q.view(), h.k.view(), h.v.view(), h.tables.view(), h.q_start.view(),
+                                     h.seq_lens.view(),
+                                     TensorView{want.data(), DType::kF32, out_shape, Device{}}, b, q_len)),
                 "paged_attention on the cpu");
           double scale = 0;
           for (size_t i = 0; i < got.size(); ++i) {
@@ -238,9 +252,9 @@ int run(int argc, char** argv) {
         } else {
           std::snprintf(err_text, sizeof err_text, "-");
         }
-        std::printf("%5lld %7lld %-6s %6d %9.1f %9.2f %8.0f %6.2f %9s\n", static_cast<long long>(b),
+        std::printf("%5lld %7lld %-6s %6d %9.1f %9.2f %8.0f %6.2f %8.1f %9s\n", static_cast<long long>(b),
                     static_cast<long long>(len), mixed ? "mixed" : "all L", copies, sec * 1e6, kv_bytes / 1e6,
-                    gbs, gbs * 1e9 / bandwidth, err_text);
+                    gbs, gbs * 1e9 / bandwidth, h.flops / sec / 1e12, err_text);
         std::fflush(stdout);
       }
     }

@@ -187,6 +187,14 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// 2^x by the special-function unit alone (ex2.approx.ftz: ~2 ulp, 2^-inf = 0, results below 2^-126 flushed
+// to 0), where exp2f adds range fix-ups around it; the probabilities it feeds are rounded to bf16 anyway.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (lo) at the lower address
   return *reinterpret_cast<const uint32_t*>(&v);
@@ -264,19 +272,30 @@ __device__ __forceinline__ void attend_tile(const bf16* q_s, const bf16* k_tile,
     }
   }
 
-  // Scores in the log2 domain; the mask only where some (row, key) of the tile is invisible.
+  // Scores in the log2 domain; the mask only where some (row, key) of the tile is invisible. Both choices are
+  // made once per tile (uniform across the block), so the common tile (no softcap, fully visible) is a plain
+  // multiply per score.
+  if (softcap > 0.0f) {
 #pragma unroll
-  for (int n = 0; n < kScoreTiles; ++n) {
+    for (int n = 0; n < kScoreTiles; ++n) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      float x = s[n][e];
-      if (softcap > 0.0f) {
-        x = softcap * tanhf(x * scale / softcap) * kLog2e;
-      } else {
-        x *= scale_log2;
-      }
-      if (!full && masked(n * 8 + 2 * quad_col + (e & 1), e / 2)) x = kNegInf;
-      s[n][e] = x;
+      for (int e = 0; e < 4; ++e)
+        s[n][e] = softcap * tanhf(s[n][e] * scale / softcap) * kLog2e;
+    }
+  } else {
+#pragma unroll
+    for (int n = 0; n < kScoreTiles; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[n][e] *= scale_log2;
+    }
+  }
+  if (!full) {
+#pragma unroll
+    for (int n = 0; n < kScoreTiles; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if (masked(n * 8 + 2 * quad_col + (e & 1), e / 2)) s[n][e] = kNegInf;
     }
   }
 
@@ -292,12 +311,12 @@ __device__ __forceinline__ void attend_tile(const bf16* q_s, const bf16* k_tile,
     const float m_new = fmaxf(m[r], tile_max);
     // No visible key so far: every p is exp2(-inf) = 0 against a zero base, and nothing to rescale.
     const float base = m_new == kNegInf ? 0.0f : m_new;
-    const float alpha = exp2f(m[r] - base);  // m[r] = -inf: 0, and o, l are still 0
+    const float alpha = fast_exp2(m[r] - base);  // m[r] = -inf: 0, and o, l are still 0
     float sum = 0.0f;
 #pragma unroll
     for (int n = 0; n < kScoreTiles; ++n) {
-      s[n][2 * r] = exp2f(s[n][2 * r] - base);
-      s[n][2 * r + 1] = exp2f(s[n][2 * r + 1] - base);
+      s[n][2 * r] = fast_exp2(s[n][2 * r] - base);
+      s[n][2 * r + 1] = fast_exp2(s[n][2 * r + 1] - base);
       sum += s[n][2 * r] + s[n][2 * r + 1];
     }
     l[r] = l[r] * alpha + sum;

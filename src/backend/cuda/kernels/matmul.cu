@@ -456,6 +456,28 @@ __global__ void swiglu_convert_kernel(const float* __restrict__ x, T* __restrict
   }
 }
 
+// swiglu_convert_kernel for k % 4 == 0 and 16-byte aligned x: one row per grid row (blockIdx.y, so no
+// division), four columns per thread through 16-byte loads and one 8-byte store. The elementwise version
+// ran at ~0.4 of the copy bandwidth on a 1,029-row mixed step (56 us per layer for 71 MB).
+template <typename T>
+__global__ void swiglu_convert4_kernel(const float* __restrict__ x, T* __restrict__ dst, int64_t k) {
+  cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
+  cuda_kernels::allow_dependent_launch();
+  const int64_t row = blockIdx.y;
+  const float4* gate = reinterpret_cast<const float4*>(x + row * 2 * k);
+  const float4* up = reinterpret_cast<const float4*>(x + row * 2 * k + k);
+  for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < k / 4;
+       c += int64_t{gridDim.x} * blockDim.x) {
+    const float4 g = gate[c], u = up[c];
+    T out[4];
+    store_as(silu_mul(g.x, u.x), out + 0);
+    store_as(silu_mul(g.y, u.y), out + 1);
+    store_as(silu_mul(g.z, u.z), out + 2);
+    store_as(silu_mul(g.w, u.w), out + 3);
+    *reinterpret_cast<uint2*>(dst + row * k + 4 * c) = *reinterpret_cast<const uint2*>(out);
+  }
+}
+
 template <typename T>
 __global__ void swiglu_round_kernel(const float* __restrict__ x, float* __restrict__ dst, int64_t m,
                                     int64_t k) {
@@ -498,9 +520,18 @@ void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
   if constexpr (!std::is_same_v<T, float>) {
     auto* x16 = static_cast<T*>(backend.scratch(static_cast<size_t>(count) * sizeof(T)));
     if (x16 == nullptr) return;
-    cuda_kernels::launch_dependent(backend, "swiglu_convert_kernel", swiglu_convert_kernel<T>,
-                                   dim3(elementwise_blocks(count)), dim3(kElementwiseThreads), 0, x, x16, m,
-                                   k);
+    const bool vectorized = k % 4 == 0 && m <= 65535 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                            reinterpret_cast<uintptr_t>(x16) % 8 == 0;
+    if (vectorized) {
+      const int64_t per_row = (k / 4 + kElementwiseThreads - 1) / kElementwiseThreads;
+      cuda_kernels::launch_dependent(backend, "swiglu_convert4_kernel", swiglu_convert4_kernel<T>,
+                                     dim3(static_cast<unsigned>(per_row), static_cast<unsigned>(m)),
+                                     dim3(kElementwiseThreads), 0, x, x16, k);
+    } else {
+      cuda_kernels::launch_dependent(backend, "swiglu_convert_kernel", swiglu_convert_kernel<T>,
+                                     dim3(elementwise_blocks(count)), dim3(kElementwiseThreads), 0, x, x16, m,
+                                     k);
+    }
     if (skinny_supports(dtype, x16, a.w.data, m, k)) {
       launch_skinny(backend, dtype, x16, /*x_is_f32=*/false, a.w.data, bias, out, m, n, k);
       return;

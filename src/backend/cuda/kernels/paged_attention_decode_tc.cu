@@ -20,8 +20,9 @@
 //   online softmax per row (max and rescale; each lane keeps a partial sum), P rounded to bf16 and reused
 //   in registers as the A fragment of O += P V (V's B fragments by ldmatrix.trans). At the end the 4 warps'
 //   states meet in shared memory and are merged as in the other decode kernels.
-// Accumulation: f32 (mma), exp2f in the log2 domain; q and the probabilities are rounded to bf16, as in the
-//   tensor-core prefill (attention_bf16_prefill.cu): within 1e-2 of the CPU's f32 result on bf16 caches.
+// Accumulation: f32 (mma), 2^x by ex2.approx (fast_exp2) in the log2 domain; q and the probabilities are
+//   rounded to bf16, as in the tensor-core prefill (attention_bf16_prefill.cu): within 1e-2 of the CPU's f32
+//   result on bf16 caches.
 // Floor: 2 * n_keys * kv_heads * head_dim * 2 bytes per sequence / bandwidth (K and V read once per KV head).
 // Reference: the CPU paged kernel, tests/cuda/test_paged_attention.cpp (decode rows of bf16 caches).
 #include "backend/cuda/kernels/paged_attention_decode_tc.cuh"
@@ -44,6 +45,7 @@ using attention_bf16::bf16;
 using attention_bf16::cp_async_16;
 using attention_bf16::cp_async_commit;
 using attention_bf16::cp_async_wait;
+using attention_bf16::fast_exp2;
 using attention_bf16::kLog2e;
 using attention_bf16::ldmatrix_x4;
 using attention_bf16::ldmatrix_x4_trans;
@@ -188,12 +190,12 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     const float m_new = fmaxf(m, tile_max);
     // No visible key so far: every p is exp2(-inf) = 0 against a zero base, and nothing to rescale.
     const float base = m_new == kNegInf ? 0.0f : m_new;
-    const float alpha = exp2f(m - base);
+    const float alpha = fast_exp2(m - base);
     float sum = 0.0f;
 #pragma unroll
     for (int n = 0; n < 2; ++n) {
-      s[n][0] = exp2f(s[n][0] - base);
-      s[n][1] = exp2f(s[n][1] - base);
+      s[n][0] = fast_exp2(s[n][0] - base);
+      s[n][1] = fast_exp2(s[n][1] - base);
       sum += s[n][0] + s[n][1];
     }
     l = l * alpha + sum;
