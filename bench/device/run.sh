@@ -148,6 +148,8 @@ if has_step profile; then
     --max-num-seqs $B --max-batched-tokens 4096 > "$OUT/profile_raw.csv" 2> "$OUT/profile.err"
   note "profile: rc=$?"
   python3 bench/device/kernel_table.py "$OUT/profile_raw.csv" | tee "$OUT/profile_table.txt" | head -40
+  python3 bench/device/step_table.py "$OUT/profile_raw.csv" > "$OUT/profile_steps.txt"
+  tail -1 "$OUT/profile_steps.txt"
 fi
 
 if has_step serve; then
