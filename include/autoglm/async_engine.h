@@ -106,7 +106,12 @@ struct EngineStats {
   int64_t prefix_queries = 0;  // prompt tokens looked up in the prefix cache
   int64_t prefix_hits = 0;     // of those, tokens whose KV was reused
   int32_t kv_blocks_total = 0;
-  int32_t kv_blocks_used = 0;    // referenced by live sequences
+  int32_t kv_blocks_used = 0;  // referenced by live sequences
+  // Summed over steps, after each: token slots of the referenced blocks, and of those the ones holding no
+  // token (the unfilled end of each sequence's last block). Their ratio is the KV memory lost to
+  // fragmentation, weighted by how much KV the steps held.
+  int64_t kv_slots_held = 0;
+  int64_t kv_slots_unfilled = 0;
   double host_ms = 0;            // host work of all steps (scheduling, bookkeeping, sampling, hand-off)
   double step_ms = 0;            // wall time of all steps
   std::vector<OpTime> op_times;  // with ServeOptions::profile_ops: per op kind, all steps

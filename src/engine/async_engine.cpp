@@ -623,6 +623,8 @@ void AsyncEngine::Impl::publish_stats(double host_ms, double step_ms, int64_t ge
   std::lock_guard<std::mutex> lock(mutex);
   refresh_gauges_locked();
   ++stats.n_steps;
+  stats.kv_slots_held += int64_t{stats.kv_blocks_used} * kv_manager->block_size();
+  stats.kv_slots_unfilled += kv_manager->n_unfilled_slots();
   stats.generated_tokens += generated;
   stats.host_ms += host_ms;
   stats.step_ms += step_ms;

@@ -25,6 +25,13 @@ const BlockTable* KvManager::table(SequenceId seq) const {
   return it == tables_.end() ? nullptr : &it->second;
 }
 
+int64_t KvManager::n_unfilled_slots() const {
+  int64_t unfilled = 0;
+  for (const auto& [seq, table] : tables_)
+    unfilled += static_cast<int64_t>(table.blocks().size()) * table.block_size() - table.n_tokens();
+  return unfilled;
+}
+
 KvManager::PromptPlan KvManager::plan_prompt(std::span<const TokenId> tokens, const HashScope& scope) const {
   const int32_t block_size = pool_.block_size();
   const auto n_tokens = static_cast<int32_t>(tokens.size());

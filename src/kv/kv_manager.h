@@ -84,6 +84,11 @@ class KvManager {
   const BlockTable* table(SequenceId seq) const;
   const BlockPool& pool() const { return pool_; }
   KvStats stats() const { return pool_.stats(); }
+  // Token slots of the live sequences' blocks that hold no token: the unfilled end of each sequence's last
+  // block (every shared block is full, so no slot is counted twice; a fork that shares a partial block counts
+  // its free slots once per sequence). Against n_blocks_used * block_size it is the KV memory lost to
+  // fragmentation. O(live sequences).
+  int64_t n_unfilled_slots() const;
 
   // --- Queries for admission and planning: pure, no statistics recorded. ---
   // Blocks any allocation can take now (empty + cached).

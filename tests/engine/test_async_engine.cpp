@@ -153,6 +153,11 @@ TEST_F(BatchInvariance, AmongSixtyFourMixedRequestsWithChunkedPrefill) {
   EXPECT_EQ(stats.n_running, 0);
   EXPECT_EQ(stats.kv_blocks_used, 0);  // every block released (cached ones count as free)
   EXPECT_GT(stats.n_steps, 0);
+  // Fragmentation: only the last block of each live sequence can be partly empty.
+  EXPECT_GT(stats.kv_slots_held, 0);
+  EXPECT_GT(stats.kv_slots_unfilled, 0);
+  EXPECT_LE(stats.kv_slots_unfilled, int64_t{serve.kv_block_size - 1} * 64 * stats.n_steps);
+  EXPECT_LT(stats.kv_slots_unfilled, stats.kv_slots_held);
 }
 
 TEST_F(BatchInvariance, WithoutChunkedPrefill) {

@@ -135,6 +135,22 @@ TEST(KvManager, AppendGrowsAndIndexesBlocksAsTheyFill) {
   EXPECT_EQ(kv.table(1)->n_tokens(), 9);
 }
 
+TEST(KvManager, CountsTheUnfilledSlotsOfEachSequencesLastBlock) {
+  KvManager kv = make_manager(16);
+  EXPECT_EQ(kv.n_unfilled_slots(), 0);
+  ASSERT_EQ(kv.allocate_for(1, iota_tokens(6), kScope).value(), 0);  // 2 blocks, 2 slots free
+  EXPECT_EQ(kv.n_unfilled_slots(), 2);
+  // Shares sequence 1's full first block (never its partial one): 1 + 2 new blocks for 9 tokens, 3 free.
+  ASSERT_EQ(kv.allocate_for(2, Tokens{0, 1, 2, 3, 50, 51, 52, 53, 54}, kScope).value(), 4);
+  EXPECT_EQ(kv.n_unfilled_slots(), 2 + 3);
+  EXPECT_EQ(kv.pool().n_blocks_used(), 4);  // 16 slots, 5 of them unfilled
+  Copies copies;
+  ASSERT_TRUE(kv.append(1, Tokens{6, 7}, &copies).is_ok());  // fills sequence 1's last block
+  EXPECT_EQ(kv.n_unfilled_slots(), 3);
+  ASSERT_TRUE(kv.free(2).is_ok());
+  EXPECT_EQ(kv.n_unfilled_slots(), 0);
+}
+
 TEST(KvManager, CopyOnWriteExactlyWhenASharedPartialBlockIsWritten) {
   KvManager kv = make_manager(16);
   ASSERT_EQ(kv.allocate_for(1, iota_tokens(6), kScope).value(), 0);  // blocks 0 (full), 1 (2 of 4)

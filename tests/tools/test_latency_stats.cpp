@@ -117,6 +117,10 @@ TEST(ComputeReport, EngineCountersAreDeltasAndSamplesGivePeaks) {
   after.generated_tokens = 68;
   after.kv_blocks_total = 100;
   after.kv_blocks_used = 3;
+  before.kv_slots_held = 1000;
+  before.kv_slots_unfilled = 500;  // steps before the run do not count
+  after.kv_slots_held = 5000;
+  after.kv_slots_unfilled = 620;
   const std::vector<StatsSample> samples{{0, 0, 4, 0}, {10, 2, 2, 40}, {20, 4, 0, 70}, {30, 0, 0, 10}};
   const ServeReport r = compute_report(records(), before, after, samples, 100.0);
   EXPECT_EQ(r.n_steps, 20);
@@ -131,6 +135,7 @@ TEST(ComputeReport, EngineCountersAreDeltasAndSamplesGivePeaks) {
   EXPECT_DOUBLE_EQ(r.mean_running_batch, 3.0);  // samples with something running: 2 and 4
   EXPECT_EQ(r.kv_blocks_total, 100);
   EXPECT_EQ(r.kv_blocks_used_peak, 70);
+  EXPECT_DOUBLE_EQ(r.kv_fragmentation, 120.0 / 4000.0);
   EXPECT_EQ(r.n_samples, 4);
 }
 
@@ -152,7 +157,9 @@ TEST(ReportOutput, JsonHoldsEveryNumberAndTheTableNamesThem) {
                           "preemptions", "total_tok_per_s", "requests_per_s", "wall_ms"})
     EXPECT_TRUE(j.contains(key)) << key;
   const std::string table = format_report(r);
-  for (const char* name : {"TTFT", "TPOT", "inter-token", "end-to-end", "prefix cache", "KV blocks", "host"})
+  EXPECT_TRUE(j["kv_blocks"].contains("fragmentation"));
+  for (const char* name :
+       {"TTFT", "TPOT", "inter-token", "end-to-end", "prefix cache", "KV blocks", "fragmentation", "host"})
     EXPECT_NE(table.find(name), std::string::npos) << name;
 }
 

@@ -117,6 +117,8 @@ ServeReport compute_report(const std::vector<RequestRecord>& records, const Engi
                                static_cast<double>(r.n_steps));
   r.kv_blocks_total = after.kv_blocks_total;
   r.kv_blocks_used_peak = after.kv_blocks_used;
+  r.kv_fragmentation = ratio(static_cast<double>(after.kv_slots_unfilled - before.kv_slots_unfilled),
+                             static_cast<double>(after.kv_slots_held - before.kv_slots_held));
   double running_sum = 0;
   int64_t running_samples = 0;
   for (const StatsSample& s : samples) {
@@ -163,7 +165,9 @@ nlohmann::json report_to_json(const ServeReport& r) {
                 {"generated_per_step", r.generated_per_step},
                 {"mean_running_batch", r.mean_running_batch},
                 {"stats_samples", r.n_samples}};
-  j["kv_blocks"] = {{"total", r.kv_blocks_total}, {"used_peak", r.kv_blocks_used_peak}};
+  j["kv_blocks"] = {{"total", r.kv_blocks_total},
+                    {"used_peak", r.kv_blocks_used_peak},
+                    {"fragmentation", r.kv_fragmentation}};
   return j;
 }
 
@@ -201,8 +205,12 @@ std::string format_report(const ServeReport& r) {
               "mean running batch %.2f",
               static_cast<long long>(r.n_steps), r.step_ms_mean, r.host_ms_per_step, 100.0 * r.host_share,
               r.generated_per_step, r.mean_running_batch);
-  append_line(&s, "KV blocks: %d total, %d used at peak (%.1f%%)", r.kv_blocks_total, r.kv_blocks_used_peak,
-              100.0 * ratio(r.kv_blocks_used_peak, r.kv_blocks_total));
+  append_line(
+      &s,
+      "KV blocks: %d total, %d used at peak (%.1f%%); fragmentation %.2f%% (unfilled slots of the used "
+      "blocks, over all steps)",
+      r.kv_blocks_total, r.kv_blocks_used_peak, 100.0 * ratio(r.kv_blocks_used_peak, r.kv_blocks_total),
+      100.0 * r.kv_fragmentation);
   return s;
 }
 

@@ -88,6 +88,8 @@ struct ServeReport {
   double host_share = 0;  // host_ms / step_ms
   int32_t kv_blocks_total = 0;
   int32_t kv_blocks_used_peak = 0;
+  // Unfilled slots of the referenced blocks / their slots, over the steps of the run (EngineStats).
+  double kv_fragmentation = 0;
   int64_t n_samples = 0;
 };
 
