@@ -9,6 +9,8 @@
 # bench/device/fetch_deps.sh for the PCRE2 and utf8proc headers).
 # Steps (default: all but load, serve, http, matmul, gemm, sampling, attention, batches and profile): build tests
 # sanitize golden bench load serve http matmul gemm sampling attention batches profile
+# Environment: BATCHES (batches), SERVE_LIMIT, SERVE_SEQS and SERVE_TOKENS (serve: seconds per run, and
+# --max-num-seqs / --max-batched-tokens of the throughput runs), GEMM_ARGS (gemm), PROFILE_* (profile).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
