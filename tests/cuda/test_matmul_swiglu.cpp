@@ -58,7 +58,8 @@ TEST_P(CudaMatmulSwiglu, EqualsSwigluThenMatmul) {
 INSTANTIATE_TEST_SUITE_P(Paths, CudaMatmulSwiglu,
                          ::testing::Combine(::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
                                             ::testing::Values<int64_t>(1, 3, 8, 9, 16, 17, 130),
-                                            ::testing::Values<int64_t>(64, 1000), ::testing::Bool()));
+                                            // 66: not a multiple of 4, the conversion's elementwise form
+                                            ::testing::Values<int64_t>(64, 66, 1000), ::testing::Bool()));
 
 TEST(CudaMatmulSwiglu, RejectsAnXThatIsNotTwiceK) {
   auto cuda = test::make_cuda();
