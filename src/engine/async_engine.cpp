@@ -620,11 +620,13 @@ void AsyncEngine::Impl::refresh_gauges_locked() {
 }
 
 void AsyncEngine::Impl::publish_stats(double host_ms, double step_ms, int64_t generated) {
+  const int64_t unfilled =
+      kv_manager->n_unfilled_slots();  // O(live sequences): outside the lock readers take
   std::lock_guard<std::mutex> lock(mutex);
   refresh_gauges_locked();
   ++stats.n_steps;
   stats.kv_slots_held += int64_t{stats.kv_blocks_used} * kv_manager->block_size();
-  stats.kv_slots_unfilled += kv_manager->n_unfilled_slots();
+  stats.kv_slots_unfilled += unfilled;
   stats.generated_tokens += generated;
   stats.host_ms += host_ms;
   stats.step_ms += step_ms;

@@ -30,6 +30,28 @@ inline void check(const Status& s, const char* what) {
   }
 }
 
+// Median milliseconds of `work` queued on s, over 5 runs after a first one that is not counted (module load,
+// clocks ramping up).
+inline double median_ms(cudaStream_t s, const std::function<void()>& work) {
+  cudaEvent_t e0, e1;
+  check(cudaEventCreate(&e0), "event");
+  check(cudaEventCreate(&e1), "event");
+  std::vector<float> ms;
+  for (int r = 0; r < 6; ++r) {
+    check(cudaEventRecord(e0, s), "record");
+    work();
+    check(cudaEventRecord(e1, s), "record");
+    check(cudaEventSynchronize(e1), "sync");
+    float t = 0;
+    check(cudaEventElapsedTime(&t, e0, e1), "elapsed");
+    if (r > 0) ms.push_back(t);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 // Device-to-device copy of 1 GiB, bytes read + written per second.
 inline double copy_bandwidth(cudaStream_t s) {
   const size_t bytes = size_t{1} << 30;
@@ -37,23 +59,11 @@ inline double copy_bandwidth(cudaStream_t s) {
   check(cudaMalloc(&a, bytes), "malloc");
   check(cudaMalloc(&b, bytes), "malloc");
   check(cudaMemsetAsync(a, 1, bytes, s), "memset");
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  std::vector<float> ms;
-  for (int i = 0; i < 6; ++i) {
-    cudaEventRecord(e0, s);
-    check(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, s), "copy");
-    cudaEventRecord(e1, s);
-    cudaEventSynchronize(e1);
-    float t = 0;
-    cudaEventElapsedTime(&t, e0, e1);
-    if (i > 0) ms.push_back(t);
-  }
-  std::sort(ms.begin(), ms.end());
+  const double ms =
+      median_ms(s, [&] { check(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, s), "copy"); });
   cudaFree(a);
   cudaFree(b);
-  return 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] * 1e-3);
+  return 2.0 * static_cast<double>(bytes) / (ms * 1e-3);
 }
 
 // Median seconds per call of `call(i)` for i = 0..calls-1, recorded once as a graph and replayed; call(i) for
@@ -69,25 +79,10 @@ inline double time_calls(cudaStream_t s, int warm, int calls, const std::functio
   check(cudaStreamEndCapture(s, &graph), "end capture");
   cudaGraphExec_t exec;
   check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  std::vector<float> ms;
-  for (int r = 0; r < 6; ++r) {
-    cudaEventRecord(e0, s);
-    check(cudaGraphLaunch(exec, s), "replay");
-    cudaEventRecord(e1, s);
-    check(cudaEventSynchronize(e1), "sync");
-    float t = 0;
-    cudaEventElapsedTime(&t, e0, e1);
-    if (r > 0) ms.push_back(t);
-  }
+  const double ms = median_ms(s, [&] { check(cudaGraphLaunch(exec, s), "replay"); });
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2] * 1e-3 / calls;
+  return ms * 1e-3 / calls;
 }
 
 // "1,16,64" -> {1, 16, 64}; stops at the first item that is not a number.
