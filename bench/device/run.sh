@@ -10,7 +10,8 @@
 # Steps (default: all but load, serve, http, matmul, gemm, sampling, attention, batches and profile): build tests
 # sanitize golden bench load serve http matmul gemm sampling attention batches profile
 # Environment: BATCHES (batches), SERVE_LIMIT, SERVE_SEQS and SERVE_TOKENS (serve: seconds per run, and
-# --max-num-seqs / --max-batched-tokens of the throughput runs), GEMM_ARGS (gemm), PROFILE_* (profile).
+# --max-num-seqs / --max-batched-tokens of the throughput runs), SERVE_ARGS (more bench-serve flags, every
+# run), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), PROFILE_* (profile).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -156,29 +157,38 @@ fi
 
 if has_step serve; then
   # Continuous batching over the paged KV cache, 8B shape, random bf16 weights, EOS ignored (bench-serve).
-  S="$BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16"
+  S="$BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16 ${SERVE_ARGS:-}"
   SERVE_LIMIT=${SERVE_LIMIT:-150}
   SEQS=${SERVE_SEQS:-256} TOKENS=${SERVE_TOKENS:-4096}
-  timeout $SERVE_LIMIT $S --max-context 2048 --num-prompts ${SERVE_N1:-1000} --input-len 128:1024 --output-len 128:512 \
-    --max-num-seqs $SEQS --max-batched-tokens $TOKENS --json "$OUT/serve_mixed.json" > "$OUT/serve_mixed.txt" 2>&1
-  tail -22 "$OUT/serve_mixed.txt"
-  note "serve 128-1024 in / 128-512 out: $(grep throughput "$OUT/serve_mixed.txt")"
-  timeout $SERVE_LIMIT $S --max-context 1024 --num-prompts ${SERVE_N2:-2000} --input-len 128 --output-len 128 \
-    --max-num-seqs $SEQS --max-batched-tokens $TOKENS --json "$OUT/serve_128.json" > "$OUT/serve_128.txt" 2>&1
-  tail -22 "$OUT/serve_128.txt"
-  note "serve 128 in / 128 out: $(grep throughput "$OUT/serve_128.txt")"
-  # Prefix cache: 16 requests behind one 4,096-token system prompt, cold (no prefix caching) and warm (the
-  # prompt ran once before).
-  P="--max-context 8192 --num-prompts 16 --shared-prefix 4096 --input-len 128 --output-len 16 --max-batched-tokens 8192"
-  timeout $SERVE_LIMIT $S $P --no-prefix-caching > "$OUT/serve_prefix_cold.txt" 2>&1
-  timeout $SERVE_LIMIT $S $P --prefix-warmup > "$OUT/serve_prefix_warm.txt" 2>&1
-  note "prefix 4096 TTFT cold: $(grep '^| TTFT' "$OUT/serve_prefix_cold.txt")"
-  note "prefix 4096 TTFT warm: $(grep '^| TTFT' "$OUT/serve_prefix_warm.txt")"
-  # The first 500 requests of the real trace, arrivals 20x faster (2,000 do not finish within SERVE_LIMIT).
-  timeout $SERVE_LIMIT $S --max-context 8192 --trace .carry/shared/traces/trace_30min.jsonl --max-requests 500 \
-    --time-scale 0.05 --max-batched-tokens 8192 --json "$OUT/serve_trace.json" > "$OUT/serve_trace.txt" 2>&1
-  tail -20 "$OUT/serve_trace.txt"
-  note "trace replay (500 requests, 20x): $(grep throughput "$OUT/serve_trace.txt")"
+  RUNS=" ${SERVE_RUNS:-mixed 128 prefix trace} "
+  if [[ $RUNS == *" mixed "* ]]; then
+    timeout $SERVE_LIMIT $S --max-context 2048 --num-prompts ${SERVE_N1:-1000} --input-len 128:1024 --output-len 128:512 \
+      --max-num-seqs $SEQS --max-batched-tokens $TOKENS --json "$OUT/serve_mixed.json" > "$OUT/serve_mixed.txt" 2>&1
+    tail -22 "$OUT/serve_mixed.txt"
+    note "serve 128-1024 in / 128-512 out: $(grep throughput "$OUT/serve_mixed.txt")"
+  fi
+  if [[ $RUNS == *" 128 "* ]]; then
+    timeout $SERVE_LIMIT $S --max-context 1024 --num-prompts ${SERVE_N2:-2000} --input-len 128 --output-len 128 \
+      --max-num-seqs $SEQS --max-batched-tokens $TOKENS --json "$OUT/serve_128.json" > "$OUT/serve_128.txt" 2>&1
+    tail -22 "$OUT/serve_128.txt"
+    note "serve 128 in / 128 out: $(grep throughput "$OUT/serve_128.txt")"
+  fi
+  if [[ $RUNS == *" prefix "* ]]; then
+    # Prefix cache: 16 requests behind one 4,096-token system prompt, cold (no prefix caching) and warm (the
+    # prompt ran once before).
+    P="--max-context 8192 --num-prompts 16 --shared-prefix 4096 --input-len 128 --output-len 16 --max-batched-tokens 8192"
+    timeout $SERVE_LIMIT $S $P --no-prefix-caching > "$OUT/serve_prefix_cold.txt" 2>&1
+    timeout $SERVE_LIMIT $S $P --prefix-warmup > "$OUT/serve_prefix_warm.txt" 2>&1
+    note "prefix 4096 TTFT cold: $(grep '^| TTFT' "$OUT/serve_prefix_cold.txt")"
+    note "prefix 4096 TTFT warm: $(grep '^| TTFT' "$OUT/serve_prefix_warm.txt")"
+  fi
+  if [[ $RUNS == *" trace "* ]]; then
+    # The first 500 requests of the real trace, arrivals 20x faster (2,000 do not finish within SERVE_LIMIT).
+    timeout $SERVE_LIMIT $S --max-context 8192 --trace .carry/shared/traces/trace_30min.jsonl --max-requests 500 \
+      --time-scale 0.05 --max-batched-tokens 8192 --json "$OUT/serve_trace.json" > "$OUT/serve_trace.txt" 2>&1
+    tail -20 "$OUT/serve_trace.txt"
+    note "trace replay (500 requests, 20x): $(grep throughput "$OUT/serve_trace.txt")"
+  fi
 fi
 
 if has_step http; then

@@ -30,6 +30,10 @@ struct EngineOptions {
   // model_path (which may then be empty); seeded, so runs are repeatable.
   std::string random_weights_config;
   uint64_t random_seed = 1;
+  // GPUs: time the GEMM algorithms of each row-count bucket once and keep the fastest, instead of the library
+  // heuristic's first choice (the serving engine does it for every bucket at start). Off: no result depends
+  // on a timing.
+  bool tune_gemms = true;
 };
 
 struct ChatOptions {

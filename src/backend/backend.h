@@ -17,6 +17,9 @@ namespace autoglm {
 struct BackendOptions {
   int n_threads = 0;     // CPU worker threads, caller included; 0 = hardware concurrency
   int device_index = 0;  // which GPU, for GPU backends
+  // GPU backends: choose GEMM algorithms by timing them once per row-count bucket (CUDA: matmul_cublaslt.h)
+  // instead of taking the library heuristic's first choice.
+  bool tune_gemms = true;
 };
 
 // Work recorded once and replayed as a unit (a CUDA graph): the hundreds of launches of a decode step cost
@@ -52,6 +55,13 @@ class Backend {
   // Bytes this backend could still allocate (device memory free now plus what its allocator caches); 0 when
   // unknown (the CPU: the serving engine then sizes its KV pool from the context and batch limits).
   virtual size_t free_memory() const { return 0; }
+  // Tokens per forward pass (ascending, none above max_rows) worth one warm-up pass before serving: a backend
+  // that makes a choice per problem size on first use (CUDA: GEMM algorithms timed per row-count bucket)
+  // makes them all then, not during the first steps that reach them. Empty: nothing to warm up.
+  virtual std::vector<int64_t> warm_up_rows(int64_t max_rows) const {
+    (void)max_rows;
+    return {};
+  }
 };
 
 using BackendFactory = std::function<Expected<std::unique_ptr<Backend>>(const BackendOptions&)>;

@@ -18,6 +18,7 @@
 #include "engine/engine_impl.h"
 #include "engine/request_stream.h"
 #include "engine/stop_strings.h"
+#include "engine/warm_up.h"
 #include "graph/executor.h"
 #include "kv/kv_manager.h"
 #include "model/kv_cache.h"
@@ -197,8 +198,16 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
   AUTOGLM_ASSIGN_OR_RETURN(Scheduler scheduler, Scheduler::create(sched_options, *impl->kv_manager));
   impl->scheduler.emplace(std::move(scheduler));
   impl->executor = std::make_unique<Executor>(*impl->backend);
-  impl->executor->set_profiling(o.profile_ops);
   impl->stats.kv_blocks_total = n_blocks;
+  WarmUpLimits warm_up;
+  warm_up.max_seqs = o.max_num_seqs;
+  warm_up.max_context = impl->max_context;
+  warm_up.block_size = o.kv_block_size;
+  warm_up.n_blocks = n_blocks;
+  AUTOGLM_RETURN_IF_ERROR(warm_up_step_sizes(*impl->model, *impl->executor, impl->kv, *impl->backend,
+                                             impl->backend->warm_up_rows(o.max_num_batched_tokens), warm_up)
+                              .status());
+  impl->executor->set_profiling(o.profile_ops);  // the warm-up is not part of the profile
 
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->run(); });

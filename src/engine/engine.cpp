@@ -92,6 +92,7 @@ Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* eng
   auto impl = std::make_unique<Impl>();
   BackendOptions backend_options;
   backend_options.n_threads = options.n_threads;
+  backend_options.tune_gemms = options.tune_gemms;
   AUTOGLM_ASSIGN_OR_RETURN(impl->backend, create_backend(options.backend, backend_options));
   ModelLoadOptions load_options;
   if (!options.weight_dtype.empty()) {

@@ -40,6 +40,7 @@ struct BenchOptions {
   bool profile = false;
   std::string backend = "cpu";
   bool no_replay = false;
+  bool no_gemm_tuning = false;
 };
 
 // The bandwidth denominator on a GPU: a device-to-device copy, counting bytes read plus bytes written (on
@@ -97,6 +98,7 @@ Expected<std::unique_ptr<Model>> load_model(const BenchOptions& o, Backend& back
 int run_bench(const BenchOptions& o) {
   BackendOptions backend_options;
   backend_options.n_threads = o.threads;
+  backend_options.tune_gemms = !o.no_gemm_tuning;
   auto backend = create_backend(o.backend, backend_options);
   if (!backend) return fail(backend.status());
   Timer load_timer;
@@ -239,6 +241,8 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--backend", o->backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_flag("--no-graphs", o->no_replay,
                 "launch every kernel of a decode step instead of replaying a CUDA graph");
+  cmd->add_flag("--no-gemm-tuning", o->no_gemm_tuning,
+                "take cuBLASLt's first algorithm instead of timing its candidates per row-count bucket");
   cmd->callback([o] { set_exit_code(run_bench(*o)); });
 }
 

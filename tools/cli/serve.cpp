@@ -48,6 +48,7 @@ struct ServeCliOptions {
   std::string dtype;
   int threads = 0;
   int64_t max_context = 0;
+  bool no_gemm_tuning = false;
   ServeOptions serve;
 };
 
@@ -77,6 +78,7 @@ int run_serve(const ServeCliOptions& o) {
   engine_options.weight_dtype = o.dtype;
   engine_options.n_threads = o.threads;
   engine_options.max_context = o.max_context;
+  engine_options.tune_gemms = !o.no_gemm_tuning;
   std::unique_ptr<AsyncEngine> engine;
   if (Status s = AsyncEngine::create(engine_options, o.serve, &engine); !s) return fail(s);
 
@@ -192,6 +194,8 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--max-num-seqs", o->serve.max_num_seqs)->capture_default_str();
   cmd->add_option("--max-num-batched-tokens", o->serve.max_num_batched_tokens)->capture_default_str();
   cmd->add_flag("!--no-prefix-caching", o->serve.enable_prefix_caching, "disable automatic prefix caching");
+  cmd->add_flag("--no-gemm-tuning", o->no_gemm_tuning,
+                "take cuBLASLt's first algorithm instead of timing its candidates per row-count bucket");
   cmd->callback([o] {
     if (o->model.empty() && o->hf_repo.empty() && o->random_weights.empty()) {
       set_exit_code(fail(invalid_argument("serve: give -m MODEL, --hf-repo org/name or --random-weights")));

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "backend/cuda/cuda_allocator.h"
+#include "backend/cuda/kernels/matmul_cublaslt.h"
 
 namespace autoglm {
 namespace {
@@ -54,6 +55,7 @@ Expected<std::unique_ptr<Backend>> CudaBackend::create(const BackendOptions& opt
   // The constructor is private, so make_unique cannot reach it.
   std::unique_ptr<CudaBackend> backend(new CudaBackend());
   backend->device_index_ = options.device_index;
+  backend->tune_gemms_ = options.tune_gemms;
   // From here on a failure returns early and the destructor releases whatever was made.
   AUTOGLM_CUDA_RETURN_IF_ERROR(cudaSetDevice(backend->device_index_));
   AUTOGLM_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&backend->properties_, backend->device_index_));
@@ -269,6 +271,17 @@ size_t CudaBackend::free_memory() const {
   size_t free_bytes = 0, total_bytes = 0;
   if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return 0;
   return free_bytes + allocator_->stats().cached_bytes;
+}
+
+std::vector<int64_t> CudaBackend::warm_up_rows(int64_t max_rows) const {
+  std::vector<int64_t> rows;
+  if (!tune_gemms_) return rows;
+  for (int64_t m = kGemmTuningMinRows; m <= max_rows;) {
+    const int64_t bucket = gemm_tuning_bucket(m);
+    rows.push_back(std::min(bucket, max_rows));
+    m = bucket + 1;
+  }
+  return rows;
 }
 
 size_t CudaBackend::reserved_bytes() const {

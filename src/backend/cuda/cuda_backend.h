@@ -37,6 +37,7 @@ class CudaBackend final : public Backend {
   Expected<std::unique_ptr<CapturedWork>> capture(const std::function<Status()>& enqueue) override;
   uint64_t memory_generation() const override { return memory_generation_; }
   size_t free_memory() const override;
+  std::vector<int64_t> warm_up_rows(int64_t max_rows) const override;
 
   cudaStream_t stream() const { return stream_; }
   cublasLtHandle_t cublaslt() const { return cublaslt_; }
@@ -44,6 +45,7 @@ class CudaBackend final : public Backend {
   void* workspace() const { return workspace_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
   const cudaDeviceProp& properties() const { return properties_; }
+  bool tunes_gemms() const { return tune_gemms_; }
 
   // Device scratch of at least `bytes` for a kernel's temporaries (split-K partials, converted operands),
   // valid until the next scratch() call on this backend; grows, never shrinks.
@@ -66,6 +68,7 @@ class CudaBackend final : public Backend {
   CudaBackend() = default;
 
   int device_index_ = 0;
+  bool tune_gemms_ = true;
   cudaDeviceProp properties_{};
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t cublaslt_ = nullptr;

@@ -19,10 +19,10 @@
 //   to the weight type (tests/cuda/test_matmul.cpp compares against exactly that). f32 w: everything f32
 //   with CUBLAS_COMPUTE_32F (no TF32: it must match the CPU to ~1e-5). The bias rides on
 //   CUBLASLT_EPILOGUE_BIAS (bias length = rows of D = n, f32 like D); where no algorithm takes the epilogue,
-//   a separate kernel adds it. Algorithm: the first result of cublasLtMatmulAlgoGetHeuristic, chosen once
-//   per (device, m, n, k, dtype, bias, pointer alignments) and cached under a mutex. Where cuBLASLt offers
-//   none or fails (odd leading dimensions, misaligned views), the GEMV runs over x in groups of 8 rows, on
-//   x rounded the same way.
+//   a separate kernel adds it. Algorithm: see matmul_cublaslt.h (16-bit w from 128 rows up: the fastest of
+//   the heuristic's candidates, timed once per row-count bucket). Where cuBLASLt offers none or fails (odd
+//   leading dimensions, misaligned views), the GEMV runs over x in groups of 8 rows, on x rounded the same
+//   way.
 // matmul_swiglu (the MLP down projection on x = [gate | up]) forms silu(gate) * up with the swiglu kernels'
 //   formula while reading x: into f32 scratch for the GEMV and the f32 path, straight into w's 16-bit type
 //   for the GEMM. Every path equals swiglu followed by matmul bit for bit.
@@ -34,14 +34,11 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <tuple>
 #include <type_traits>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/dependent_launch.cuh"
+#include "backend/cuda/kernels/matmul_cublaslt.h"
 #include "backend/cuda/kernels/matmul_gemv.h"
 #include "backend/cuda/kernels/matmul_skinny.h"
 #include "ops/kernel_table.h"
@@ -81,6 +78,13 @@ __global__ void convert_kernel(const float* __restrict__ src, T* __restrict__ ds
     store_as(src[i], dst + i);
 }
 
+__global__ void add_bias_kernel(float* __restrict__ out, const float* __restrict__ bias, int64_t m,
+                                int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    out[i] += bias[i % n];
+}
+
 // x rounded to w's type but kept f32: the fallback's input, so every m > 8 path sees the same x.
 template <typename T>
 __global__ void round_kernel(const float* __restrict__ src, float* __restrict__ dst, int64_t count) {
@@ -95,201 +99,6 @@ __global__ void widen_kernel(const T* __restrict__ src, float* __restrict__ dst,
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
        i += int64_t{gridDim.x} * blockDim.x)
     dst[i] = static_cast<float>(src[i]);
-}
-
-__global__ void add_bias_kernel(float* __restrict__ out, const float* __restrict__ bias, int64_t m,
-                                int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * n;
-       i += int64_t{gridDim.x} * blockDim.x)
-    out[i] += bias[i % n];
-}
-
-// ---- cuBLASLt plans ----
-
-// Largest power of two dividing the address, capped at 256 (cuBLASLt's default assumption).
-uint32_t alignment_of(const void* p) {
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  if (a == 0) return 256;
-  return static_cast<uint32_t>(std::min<uintptr_t>(256, a & (~a + 1)));
-}
-
-struct PlanKey {
-  int device = 0;
-  int64_t m = 0, n = 0, k = 0;
-  DType dtype = DType::kF32;
-  bool bias = false;
-  uint32_t align_w = 0, align_x = 0, align_out = 0, align_bias = 0;
-  auto tie() const { return std::tie(device, m, n, k, dtype, bias, align_w, align_x, align_out, align_bias); }
-  bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
-};
-
-struct Plan {
-  bool usable = false;    // cuBLASLt has an algorithm for this problem
-  bool epilogue = false;  // the bias rides on CUBLASLT_EPILOGUE_BIAS (else add_bias_kernel)
-  cublasLtMatmulAlgo_t algo{};
-};
-
-std::mutex& plan_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
-std::map<PlanKey, Plan>& plan_cache() {
-  static std::map<PlanKey, Plan> cache;
-  return cache;
-}
-
-struct DescDeleter {
-  void operator()(cublasLtMatmulDescOpaque_t* d) const { cublasLtMatmulDescDestroy(d); }
-};
-struct LayoutDeleter {
-  void operator()(cublasLtMatrixLayoutOpaque_t* l) const { cublasLtMatrixLayoutDestroy(l); }
-};
-struct PreferenceDeleter {
-  void operator()(cublasLtMatmulPreferenceOpaque_t* p) const { cublasLtMatmulPreferenceDestroy(p); }
-};
-using DescPtr = std::unique_ptr<cublasLtMatmulDescOpaque_t, DescDeleter>;
-using LayoutPtr = std::unique_ptr<cublasLtMatrixLayoutOpaque_t, LayoutDeleter>;
-using PreferencePtr = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, PreferenceDeleter>;
-
-// The descriptors of one problem; valid() is false when cuBLASLt refused to create one.
-struct Problem {
-  DescPtr desc;
-  LayoutPtr a, b, d;
-  bool valid() const { return desc && a && b && d; }
-};
-
-cudaDataType_t cuda_type(DType dtype) {
-  if (dtype == DType::kF16) return CUDA_R_16F;
-  if (dtype == DType::kBF16) return CUDA_R_16BF;
-  return CUDA_R_32F;
-}
-
-LayoutPtr make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld) {
-  cublasLtMatrixLayout_t layout = nullptr;
-  if (cublasLtMatrixLayoutCreate(&layout, type, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols),
-                                 ld) != CUBLAS_STATUS_SUCCESS) {
-    return nullptr;
-  }
-  return LayoutPtr(layout);
-}
-
-Problem make_problem(DType dtype, int64_t m, int64_t n, int64_t k, const float* bias) {
-  Problem p;
-  cublasLtMatmulDesc_t desc = nullptr;
-  if (cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) return p;
-  p.desc.reset(desc);
-  const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
-  bool ok = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa) ==
-                CUBLAS_STATUS_SUCCESS &&
-            cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb) ==
-                CUBLAS_STATUS_SUCCESS;
-  if (bias != nullptr) {
-    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    const int32_t bias_type = CUDA_R_32F;
-    ok = ok &&
-         cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue) ==
-             CUBLAS_STATUS_SUCCESS &&
-         cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) ==
-             CUBLAS_STATUS_SUCCESS &&
-         cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
-                                        sizeof bias_type) == CUBLAS_STATUS_SUCCESS;
-  }
-  if (!ok) {
-    p.desc.reset();
-    return p;
-  }
-  const cudaDataType_t ab = cuda_type(dtype);
-  p.a = make_layout(ab, k, n, k);          // w: column-major k x n, used transposed
-  p.b = make_layout(ab, k, m, k);          // x: column-major k x m
-  p.d = make_layout(CUDA_R_32F, n, m, n);  // out^T: column-major n x m
-  return p;
-}
-
-// The heuristic's best algorithm for this problem, or usable = false.
-bool find_algo(CudaBackend& backend, const Problem& p, const PlanKey& key, cublasLtMatmulAlgo_t* algo) {
-  cublasLtMatmulPreference_t raw = nullptr;
-  if (cublasLtMatmulPreferenceCreate(&raw) != CUBLAS_STATUS_SUCCESS) return false;
-  PreferencePtr pref(raw);
-  const uint64_t workspace = backend.workspace_bytes();
-  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_w},
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_x},
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_out},
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_out}};
-  if (cublasLtMatmulPreferenceSetAttribute(raw, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
-                                           sizeof workspace) != CUBLAS_STATUS_SUCCESS) {
-    return false;
-  }
-  for (const auto& [attribute, value] : alignments) {
-    if (cublasLtMatmulPreferenceSetAttribute(raw, attribute, &value, sizeof value) != CUBLAS_STATUS_SUCCESS)
-      return false;
-  }
-  cublasLtMatmulHeuristicResult_t result{};
-  int count = 0;
-  if (cublasLtMatmulAlgoGetHeuristic(backend.cublaslt(), p.desc.get(), p.a.get(), p.b.get(), p.d.get(),
-                                     p.d.get(), raw, 1, &result, &count) != CUBLAS_STATUS_SUCCESS ||
-      count < 1 || result.state != CUBLAS_STATUS_SUCCESS) {
-    return false;
-  }
-  *algo = result.algo;
-  return true;
-}
-
-// Runs D = op(A) . op(B) (+ bias) through cuBLASLt; false when it has no algorithm or the call fails, with
-// nothing of out written in a way the caller relies on (the caller then recomputes all of out).
-bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* x, const float* bias,
-                  float* out, int64_t m, int64_t n, int64_t k) {
-  PlanKey key;
-  key.device = backend.device().index;
-  key.m = m;
-  key.n = n;
-  key.k = k;
-  key.dtype = dtype;
-  key.bias = bias != nullptr;
-  key.align_w = alignment_of(w);
-  key.align_x = alignment_of(x);
-  key.align_out = alignment_of(out);
-  key.align_bias = bias != nullptr ? alignment_of(bias) : 0;
-
-  Plan plan;
-  bool cached = false;
-  {
-    std::lock_guard<std::mutex> lock(plan_mutex());
-    auto it = plan_cache().find(key);
-    if (it != plan_cache().end()) {
-      plan = it->second;
-      cached = true;
-    }
-  }
-  if (!cached) {
-    // With a bias, first ask for the epilogue, then for a plain GEMM plus add_bias_kernel.
-    Problem with_epilogue = make_problem(dtype, m, n, k, bias);
-    if (with_epilogue.valid() && find_algo(backend, with_epilogue, key, &plan.algo)) {
-      plan.usable = true;
-      plan.epilogue = bias != nullptr;
-    } else if (bias != nullptr) {
-      Problem plain = make_problem(dtype, m, n, k, nullptr);
-      plan.usable = plain.valid() && find_algo(backend, plain, key, &plan.algo);
-    }
-    std::lock_guard<std::mutex> lock(plan_mutex());
-    plan_cache()[key] = plan;
-  }
-  if (!plan.usable) return false;
-
-  const Problem p = make_problem(dtype, m, n, k, plan.epilogue ? bias : nullptr);
-  if (!p.valid()) return false;
-  const float alpha = 1.0f, beta = 0.0f;
-  if (cublasLtMatmul(backend.cublaslt(), p.desc.get(), &alpha, w, p.a.get(), x, p.b.get(), &beta, out,
-                     p.d.get(), out, p.d.get(), &plan.algo, backend.workspace(), backend.workspace_bytes(),
-                     backend.stream()) != CUBLAS_STATUS_SUCCESS) {
-    return false;
-  }
-  if (bias != nullptr && !plan.epilogue) {
-    add_bias_kernel<<<elementwise_blocks(m * n), kElementwiseThreads, 0, backend.stream()>>>(out, bias, m, n);
-    backend.note_launch("add_bias_kernel");
-  }
-  return true;
 }
 
 // The GEMV over x in groups of kGemvMaxRows rows: w is read ceil(m / 8) times; for shapes cuBLASLt refuses.
@@ -546,6 +355,15 @@ void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
     gemv_in_groups(backend, dtype, rounded, a.w.data, bias, out, m, n, k);
   }
 }
+
+}  // namespace
+
+void launch_add_bias(CudaBackend& backend, float* out, const float* bias, int64_t m, int64_t n) {
+  add_bias_kernel<<<elementwise_blocks(m * n), kElementwiseThreads, 0, backend.stream()>>>(out, bias, m, n);
+  backend.note_launch("add_bias_kernel");
+}
+
+namespace {
 
 const KernelRegistrar<MatmulSwigluArgs> kRegisterSwigluF32(DeviceKind::kCuda, DType::kF32,
                                                            matmul_swiglu_cuda<float>);
