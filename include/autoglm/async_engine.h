@@ -32,6 +32,9 @@ struct ServeOptions {
   bool enable_chunked_prefill = true;
   // Decode steps recorded as CUDA graphs per batch-size bucket (backends that record work).
   bool use_graphs = true;
+  // A step's events are handed out while the next step's kernels run (off: right after the step, while the
+  // GPU waits).
+  bool overlap_output = true;
   // Times every op of every step (synchronizing after each: slows the engine down), reported in
   // EngineStats::op_times.
   bool profile_ops = false;
@@ -112,7 +115,9 @@ struct EngineStats {
   // fragmentation, weighted by how much KV the steps held.
   int64_t kv_slots_held = 0;
   int64_t kv_slots_unfilled = 0;
-  double host_ms = 0;            // host work of all steps (scheduling, bookkeeping, sampling, hand-off)
+  // Host work of all steps outside the forward pass (scheduling, bookkeeping, sampling, stop checks): what
+  // the GPU waits for. The hand-off of a step's events runs while the next step's kernels run, not here.
+  double host_ms = 0;
   double step_ms = 0;            // wall time of all steps
   std::vector<OpTime> op_times;  // with ServeOptions::profile_ops: per op kind, all steps
 };

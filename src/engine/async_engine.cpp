@@ -5,6 +5,12 @@
 // to the host -> sample each request with its own sampler -> stop checks (ids, strings, length) -> commit the
 // step to the scheduler -> emit events. A failed forward fails the requests of that step (their KV is freed
 // and the prefix index forgets nothing it had not computed, see Scheduler::fail_step) and the loop goes on.
+//
+// Host/GPU overlap: the events of step N (building them, the clients' callbacks, finishing requests and
+// their records) are handed out while the GPU runs step N + 1, right after its kernels are queued, and not
+// between the steps where the GPU would wait for them. Step N + 1 is planned from step N's committed state,
+// so this changes no result, only when a client sees its tokens (one launch of step N + 1 later). Pending
+// events go out before anything that could reorder them: a cancellation, shutdown, an idle engine.
 #include "autoglm/async_engine.h"
 
 #include <algorithm>
@@ -45,6 +51,7 @@ struct LiveRequest {
   std::vector<int32_t> output;
   bool started = false;            // the first event went out
   bool stopped_by_string = false;  // the text ended at a stop string: nothing held back is output
+  bool finishing = false;          // its last event is pending (PendingEmit); a cancellation is too late
   // Copied from the scheduler's record before it forgets the request (finish, abort).
   int32_t n_preemptions = 0;
   int32_t cached_prompt_tokens = 0;
@@ -82,6 +89,17 @@ int32_t default_kv_blocks(const Backend& backend, const ModelConfig& c, DType kv
 
 }  // namespace
 
+// A step's outcome for one request, handed to its client after the next step is queued (see the top).
+struct PendingEmit {
+  LiveRequest* r = nullptr;
+  int32_t token = 0;
+  std::string text;
+  bool finished = false;
+  FinishReason reason = FinishReason::kLength;
+  std::vector<TokenLogprobs> logprobs;
+  Status error;  // the commit failed: the request ends with this error instead
+};
+
 struct AsyncEngine::Impl {
   std::unique_ptr<Engine> engine;
   ServeOptions options;
@@ -100,6 +118,7 @@ struct AsyncEngine::Impl {
   Tensor penalty_params;
   Tensor penalty_lists;
   std::unordered_map<RequestId, std::unique_ptr<LiveRequest>> live;  // engine thread only
+  std::vector<PendingEmit> pending;  // the last step's events, not handed out yet (engine thread only)
 
   // Hand-off between client threads and the engine thread.
   mutable std::mutex mutex;
@@ -114,6 +133,8 @@ struct AsyncEngine::Impl {
 
   void run();
   void step();
+  // Hands out the pending events, in step order.
+  void emit_pending();
   void admit(std::unique_ptr<LiveRequest> r);
   void finish(LiveRequest& r, FinishReason reason, std::vector<int32_t> tokens, std::string text,
               Status error, std::vector<TokenLogprobs> logprobs = {});
@@ -281,17 +302,20 @@ void AsyncEngine::Impl::run() {
     std::vector<RequestId> cancels;
     bool stop = false;
     {
+      // Pending events keep their requests live, so the loop reaches step(), which hands them out.
       std::unique_lock<std::mutex> lock(mutex);
       wake.wait(lock, [&] { return stopping || !submitted.empty() || !cancelled.empty() || !live.empty(); });
       incoming.swap(submitted);
       cancels.swap(cancelled);
       stop = stopping;
     }
+    if (!cancels.empty() || stop) emit_pending();  // a cancellation's event must follow the tokens before it
     for (auto& r : incoming)
       admit(std::move(r));
     for (RequestId id : cancels) {
       auto it = live.find(id);
-      if (it != live.end()) abort(*it->second, FinishReason::kCancelled, Status::ok());
+      if (it != live.end() && !it->second->finishing)
+        abort(*it->second, FinishReason::kCancelled, Status::ok());
     }
     if (stop) {
       while (!live.empty()) {
@@ -362,6 +386,10 @@ void AsyncEngine::Impl::step() {
   Timer step_timer;
   const StepPlan plan = scheduler->schedule();
   if (plan.empty()) {
+    if (!pending.empty()) {  // the last step's events (its requests may all have finished)
+      emit_pending();
+      return;
+    }
     // Nothing can run (the scheduler admits any request that fits the pool alone, so this is transient).
     std::this_thread::sleep_for(std::chrono::microseconds(200));
     return;
@@ -413,10 +441,12 @@ void AsyncEngine::Impl::step() {
               ? model->forward_decode_batch_replayed(*executor, this->kv, bs, slices, pad_block, table_width)
               : model->forward_batch(*executor, this->kv, bs, slices);
       status = out.status();
+      emit_pending();  // the GPU runs this step meanwhile
       if (status.is_ok() && out->shape[0] > 0) status = fetch_choices(plan, *out, &logits, &device_ids);
       forward_ms = forward_timer.elapsed_ms();
     }
   }
+  emit_pending();  // no forward ran (a failed step, or preemptions alone)
   if (!status.is_ok()) {
     for (const ScheduledSeq& s : plan.seqs) {
       auto it = live.find(s.id);
@@ -496,10 +526,22 @@ void AsyncEngine::Impl::step() {
     stats.computed_prompt_tokens += computed_prompt;
   }
   const double host_ms = step_timer.elapsed_ms() - forward_ms;
+  pending.reserve(emits.size());
   for (Emit& e : emits) {
+    e.r->finishing = e.finished || !committed.is_ok();
+    pending.push_back(
+        PendingEmit{e.r, e.token, std::move(e.text), e.finished, e.reason, std::move(e.logprobs), committed});
+  }
+  publish_stats(host_ms, step_timer.elapsed_ms(), static_cast<int64_t>(sampled.size()));
+}
+
+void AsyncEngine::Impl::emit_pending() {
+  std::vector<PendingEmit> events;
+  events.swap(pending);
+  for (PendingEmit& e : events) {
     LiveRequest& r = *e.r;
-    if (!committed.is_ok()) {
-      finish(r, FinishReason::kStop, {}, {}, committed);
+    if (!e.error.is_ok()) {
+      finish(r, FinishReason::kStop, {}, {}, std::move(e.error));
       continue;
     }
     if (e.finished) {
@@ -519,7 +561,6 @@ void AsyncEngine::Impl::step() {
     }
     r.callback(event);
   }
-  publish_stats(host_ms, step_timer.elapsed_ms(), static_cast<int64_t>(sampled.size()));
 }
 
 // Brings back what sampling needs: the chosen ids when every request sampling this step can be decided where

@@ -291,6 +291,98 @@ TEST(AsyncEngine, CancelFreesTheRequestAndOthersGoOn) {
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
 }
 
+// A step's events go out while the next step runs, so a cancellation can arrive after a request's last
+// token was produced but before its event went out: too late, the request ends as it would have. Whatever
+// the timing, each request gets exactly one finished event, last, and tokens in order.
+TEST(AsyncEngine, CancellationsRacingTheLastEventsEndEachRequestOnce) {
+  auto engine = make_async("llama");
+  struct Seen {
+    std::mutex mutex;
+    std::vector<int32_t> tokens;
+    int n_finished = 0;
+    bool event_after_finish = false;
+    FinishReason reason = FinishReason::kLength;
+  };
+  constexpr int kPairs = 24;
+  std::vector<Seen> seen(2 * kPairs);
+  std::vector<RequestId> ids(2 * kPairs, 0);
+  std::atomic<int> finished{0};
+  auto record = [&](int index) {
+    return [&, index](const RequestEvent& e) {
+      Seen& s = seen[static_cast<size_t>(index)];
+      {
+        std::lock_guard<std::mutex> lock(s.mutex);
+        s.event_after_finish = s.event_after_finish || s.n_finished > 0;
+        s.tokens.insert(s.tokens.end(), e.tokens.begin(), e.tokens.end());
+        if (e.finished) {
+          ++s.n_finished;
+          s.reason = e.finish_reason;
+        }
+      }
+      if (e.finished) ++finished;
+      // The second request of each pair cancels the first on each of its events, the first of which comes
+      // around the step that produces the first one's last token.
+      if (index % 2 == 1) engine->cancel(ids[static_cast<size_t>(index - 1)]);
+    };
+  };
+  for (int p = 0; p < kPairs; ++p) {
+    const int32_t t = 1 + p;
+    const auto i = static_cast<size_t>(2 * p);
+    ASSERT_TRUE(engine->submit(greedy({t, t + 1}, 1 + p % 3), record(2 * p), &ids[i]).is_ok());
+    ASSERT_TRUE(engine->submit(greedy({t + 2, t}, 4), record(2 * p + 1), &ids[i + 1]).is_ok());
+  }
+  for (int i = 0; i < 500 && finished < 2 * kPairs; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(finished.load(), 2 * kPairs);
+  for (int p = 0; p < kPairs; ++p) {
+    SCOPED_TRACE(::testing::Message() << "pair " << p);
+    const Seen& first = seen[static_cast<size_t>(2 * p)];
+    const Seen& second = seen[static_cast<size_t>(2 * p + 1)];
+    EXPECT_EQ(first.n_finished, 1);
+    EXPECT_FALSE(first.event_after_finish);
+    const auto full = static_cast<size_t>(1 + p % 3);
+    if (first.reason == FinishReason::kCancelled) {
+      EXPECT_LT(first.tokens.size(), full);
+    } else {
+      EXPECT_EQ(first.reason, FinishReason::kLength);
+      EXPECT_EQ(first.tokens, alone("llama", greedy({1 + p, 2 + p}, 1 + p % 3)));
+    }
+    EXPECT_EQ(second.n_finished, 1);
+    EXPECT_EQ(second.tokens, alone("llama", greedy({3 + p, 1 + p}, 4)));
+  }
+  int n_cancelled = 0;
+  for (int p = 0; p < kPairs; ++p)
+    n_cancelled += seen[static_cast<size_t>(2 * p)].reason == FinishReason::kCancelled;
+  std::printf("%d of %d cancelled in time\n", n_cancelled, kPairs);
+  EXPECT_EQ(engine->stats().kv_blocks_used, 0);
+}
+
+// Handing a step's events out during the next step changes when a client sees its tokens, never which.
+TEST(AsyncEngine, OverlappedOutputGivesTheSameEventsAsImmediateOutput) {
+  std::mt19937 rng(41);
+  std::vector<Request> requests;
+  for (int i = 0; i < 16; ++i) {
+    std::vector<int32_t> prompt(static_cast<size_t>(1 + rng() % 30));
+    for (int32_t& t : prompt)
+      t = static_cast<int32_t>(rng() % 200);
+    Request r = greedy(std::move(prompt), 1 + static_cast<int32_t>(rng() % 12));
+    r.stop_token_ids = {static_cast<int32_t>(rng() % 200)};
+    requests.push_back(std::move(r));
+  }
+  ServeOptions immediate;
+  immediate.overlap_output = false;
+  const std::vector<Outcome> want = run_all(*make_async("llama", immediate), requests);
+  const std::vector<Outcome> got = run_all(*make_async("llama"), requests);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE(::testing::Message() << "request " << i);
+    EXPECT_EQ(got[i].tokens, want[i].tokens);
+    EXPECT_EQ(got[i].n_events, want[i].n_events);
+    EXPECT_TRUE(got[i].finished);
+    EXPECT_EQ(got[i].reason, want[i].reason);
+  }
+}
+
 TEST(AsyncEngine, CallbacksFromManyThreads) {
   auto engine = make_async("llama");
   std::atomic<int> finished{0};

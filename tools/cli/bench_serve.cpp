@@ -47,6 +47,7 @@ struct ServeBenchOptions {
   bool no_chunked_prefill = false;
   bool no_graphs = false;
   bool no_gemm_tuning = false;
+  bool no_overlap_output = false;
   bool profile = false;
   // Sampling of every request (0: greedy, chosen on the device).
   float temperature = 0.0f;
@@ -282,6 +283,7 @@ nlohmann::json config_json(const ServeBenchOptions& o, const ModelInfo& info, co
           {"max_num_batched_tokens", serve.max_num_batched_tokens},
           {"graphs", serve.use_graphs},
           {"gemm_tuning", !o.no_gemm_tuning},
+          {"overlap_output", serve.overlap_output},
           {"warmup_requests", o.warmup}};
 }
 
@@ -307,6 +309,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
   serve.max_num_batched_tokens = o.max_batched_tokens;
   serve.enable_chunked_prefill = !o.no_chunked_prefill;
   serve.use_graphs = !o.no_graphs;
+  serve.overlap_output = !o.no_overlap_output;
   serve.profile_ops = o.profile;
 
   std::unique_ptr<AsyncEngine> engine;
@@ -446,6 +449,9 @@ void add_bench_serve(CLI::App& app) {
   cmd->add_flag("--no-graphs", o->no_graphs, "do not record decode steps as CUDA graphs")->group("Engine");
   cmd->add_flag("--no-gemm-tuning", o->no_gemm_tuning,
                 "take cuBLASLt's first algorithm instead of timing its candidates per row-count bucket")
+      ->group("Engine");
+  cmd->add_flag("--no-overlap-output", o->no_overlap_output,
+                "hand out a step's tokens before the next step starts, not while it runs")
       ->group("Engine");
   cmd->add_option("--temperature", o->temperature, "sampling temperature of every request (0: greedy)")
       ->check(CLI::Range(0.0, 2.0))
