@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "graph/gate_up_output_pass.h"
 #include "graph/matmul_input_pass.h"
 #include "loader/gguf_source.h"
 #include "loader/hf_config.h"
@@ -19,8 +20,12 @@ Model::Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeig
       weights_(std::move(weights)),
       weight_dtype_(weight_dtype),
       source_(std::move(source)) {
-  // CUDA matmuls over 16-bit weights round x to that type anyway; the norms before them do it once.
-  if (backend_.device().kind == DeviceKind::kCuda) passes_.add(std::make_unique<SixteenBitMatmulInputs>());
+  // CUDA matmuls over 16-bit weights round x to that type anyway; the norms before them do it once. The
+  // gate/up projection hands the down projection its output in 16 bits (as the 16-bit reference does).
+  if (backend_.device().kind == DeviceKind::kCuda) {
+    passes_.add(std::make_unique<SixteenBitMatmulInputs>());
+    passes_.add(std::make_unique<SixteenBitGateUpOutput>());
+  }
 }
 
 Expected<std::unique_ptr<Model>> Model::load(const std::string& path, Backend& backend,

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "core/half.h"
 #include "ops/kernel_table.h"
 #include "ops/op_checks.h"
 #include "ops/swiglu.h"
@@ -11,14 +12,27 @@ namespace autoglm {
 
 namespace {
 
+bool is_16bit(DType dtype) {
+  return dtype == DType::kBF16 || dtype == DType::kF16;
+}
+
+// A 16-bit tensor widened (exactly) into an f32 host temporary: the CPU kernels read and write f32.
+Tensor widened(const TensorView& v) {
+  Tensor wide = Tensor::host(DType::kF32, v.shape);
+  dequantize_row(v.dtype, v.data, wide.as<float>(), v.numel());
+  return wide;
+}
+
 Status matmul_checks(Backend& backend, const MatmulArgs& a) {
   using namespace op_checks;
   constexpr const char* kOp = "matmul";
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "x", a.x, 2));
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "w", a.w, 2));
-  const bool x_16bit = (a.w.dtype == DType::kBF16 || a.w.dtype == DType::kF16) && a.x.dtype == a.w.dtype;
+  const bool x_16bit = is_16bit(a.w.dtype) && a.x.dtype == a.w.dtype;
   if (!x_16bit) AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "x", a.x, DType::kF32));
-  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
+  // A 16-bit out (graph/gate_up_output_pass.h) is the f32 result rounded to nearest-even, without bias.
+  const bool out_16bit = is_16bit(a.w.dtype) && a.out.dtype == a.w.dtype && a.bias.data == nullptr;
+  if (!out_16bit) AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
   const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
   if (a.w.shape[1] != k) {
     return invalid_argument("matmul: w " + a.w.describe() + " does not match x " + a.x.describe());
@@ -47,16 +61,28 @@ Status matmul_checks(Backend& backend, const MatmulArgs& a) {
 Status matmul(Backend& backend, const MatmulArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(matmul_checks(backend, a));
   AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<MatmulArgs>("matmul", backend, a.w.dtype));
-  if (a.x.dtype != DType::kF32 && backend.device().kind == DeviceKind::kCpu) {
-    // The CPU kernels read f32 x: widen the 16-bit x (exactly) into a temporary.
-    Tensor wide = Tensor::host(DType::kF32, a.x.shape);
-    dequantize_row(a.x.dtype, a.x.data, wide.as<float>(), a.x.numel());
-    MatmulArgs widened = a;
-    widened.x = wide.view();
-    fn(backend, widened);
+  if (backend.device().kind != DeviceKind::kCpu || (a.x.dtype == DType::kF32 && a.out.dtype == DType::kF32)) {
+    fn(backend, a);
     return Status::ok();
   }
-  fn(backend, a);
+  // The CPU kernels read and write f32: 16-bit x widened, a 16-bit out rounded from an f32 temporary.
+  MatmulArgs f32 = a;
+  Tensor wide_x, f32_out;
+  if (a.x.dtype != DType::kF32) {
+    wide_x = widened(a.x);
+    f32.x = wide_x.view();
+  }
+  if (a.out.dtype != DType::kF32) {
+    f32_out = Tensor::host(DType::kF32, a.out.shape);
+    f32.out = f32_out.view();
+  }
+  fn(backend, f32);
+  if (f32_out.defined()) {
+    const float* src = f32_out.as<const float>();
+    auto* dst = static_cast<uint16_t*>(a.out.data);
+    for (int64_t i = 0; i < a.out.numel(); ++i)
+      dst[i] = a.out.dtype == DType::kBF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
+  }
   return Status::ok();
 }
 
@@ -65,7 +91,9 @@ Status matmul_swiglu(Backend& backend, const MatmulSwigluArgs& a) {
   constexpr const char* kOp = "matmul_swiglu";
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "x", a.x, 2));
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "w", a.w, 2));
-  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "x", a.x, DType::kF32));
+  // x is f32, or of w's 16-bit type (graph/gate_up_output_pass.h).
+  if (!(is_16bit(a.w.dtype) && a.x.dtype == a.w.dtype))
+    AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "x", a.x, DType::kF32));
   const int64_t m = a.x.shape[0], k = a.w.shape[1];
   if (a.x.shape[1] != 2 * k) {
     return invalid_argument("matmul_swiglu: x " + a.x.describe() + " must be [m, 2k] for w " +
@@ -73,6 +101,12 @@ Status matmul_swiglu(Backend& backend, const MatmulSwigluArgs& a) {
   }
   AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "x", a.x, backend));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "x", a.x));
+  if (a.x.dtype != DType::kF32 && backend.device().kind == DeviceKind::kCpu) {
+    const Tensor wide_x = widened(a.x);  // the CPU kernels read f32
+    MatmulSwigluArgs f32 = a;
+    f32.x = wide_x.view();
+    return matmul_swiglu(backend, f32);
+  }
   auto fn = KernelTable<MatmulSwigluArgs>::instance().find(backend.device().kind, a.w.dtype);
   if (fn != nullptr) {
     // The plain matmul's checks cover w, bias and out (shapes, dtypes, devices) with x's shape [m, k].

@@ -142,7 +142,7 @@ void matmul_16bit_x(CudaBackend& backend, const MatmulArgs& a) {
     launch_gemv_16bit_x(backend, dtype, x, a.w.data, bias, out, n, k);
   } else if (skinny) {
     launch_skinny(backend, dtype, x, /*x_is_f32=*/false, a.w.data, bias, out, m, n, k);
-  } else if (k == 0 || !run_cublaslt(backend, dtype, a.w.data, x, bias, out, m, n, k)) {
+  } else if (k == 0 || !run_cublaslt(backend, dtype, a.w.data, x, bias, out, DType::kF32, m, n, k)) {
     // What cuBLASLt refuses: the f32 GEMV over x widened (exactly) into scratch.
     const int64_t count = m * k;
     auto* wide = static_cast<float*>(
@@ -158,11 +158,44 @@ void matmul_16bit_x(CudaBackend& backend, const MatmulArgs& a) {
 }
 
 template <typename T>
+void matmul_cuda(Backend& base, const MatmulArgs& a);
+
+// out of w's 16-bit type T (the gate/up output for matmul_swiglu, no bias): cuBLASLt writes T straight from
+// its f32 accumulators where it takes the call (a GEMM on 16-bit x); elsewhere the f32 paths write into
+// scratch, beyond the part of it they use themselves (at most [m, k] f32: converted or rounded x), and a
+// conversion rounds that into out. Either way out is the f32 result rounded to nearest-even.
+template <typename T>
+void matmul_16bit_out(CudaBackend& backend, const MatmulArgs& a) {
+  const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
+  if (a.x.dtype == a.w.dtype && m > kSkinnyMaxRows && k > 0) {
+    last_converted = {};
+    if (run_cublaslt(backend, a.w.dtype, a.w.data, a.x.data, nullptr, a.out.data, a.out.dtype, m, n, k))
+      return;
+  }
+  constexpr size_t kAlign = 256;
+  const size_t reserved = (static_cast<size_t>(m * k) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
+  auto* base = static_cast<char*>(backend.scratch(reserved + static_cast<size_t>(m * n) * sizeof(float)));
+  if (base == nullptr) return;  // scratch() recorded the failure; synchronize() reports it
+  auto* f32_out = reinterpret_cast<float*>(base + reserved);
+  MatmulArgs f32 = a;
+  f32.out = TensorView{f32_out, DType::kF32, a.out.shape, a.out.device};
+  matmul_cuda<T>(backend, f32);
+  last_converted = {};  // scratch now also holds the f32 result
+  cuda_kernels::launch_dependent(backend, "convert_kernel", convert_kernel<T>,
+                                 dim3(elementwise_blocks(m * n)), dim3(kElementwiseThreads), 0,
+                                 static_cast<const float*>(f32_out), static_cast<T*>(a.out.data), m * n);
+}
+
+template <typename T>
 void matmul_cuda(Backend& base, const MatmulArgs& a) {
   CudaBackend& backend = cuda_backend(base);
   const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
   if (m == 0 || n == 0) return;
   if constexpr (!std::is_same_v<T, float>) {
+    if (a.out.dtype != DType::kF32) {
+      matmul_16bit_out<T>(backend, a);
+      return;
+    }
     if (a.x.dtype != DType::kF32) {
       matmul_16bit_x<T>(backend, a);
       return;
@@ -186,7 +219,7 @@ void matmul_cuda(Backend& base, const MatmulArgs& a) {
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (!run_cublaslt(backend, dtype, a.w.data, x, bias, out, m, n, k))
+    if (!run_cublaslt(backend, dtype, a.w.data, x, bias, out, DType::kF32, m, n, k))
       gemv_in_groups(backend, dtype, x, a.w.data, bias, out, m, n, k);
   } else {
     const int64_t count = m * k;
@@ -214,7 +247,7 @@ void matmul_cuda(Backend& base, const MatmulArgs& a) {
                                      dim3(elementwise_blocks(count)), dim3(kElementwiseThreads), 0, x, x16,
                                      count);
     }
-    if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, m, n, k)) {
+    if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, DType::kF32, m, n, k)) {
       last_converted = want;
       last_converted.memory_generation = backend.memory_generation();
       last_converted.queued_work = backend.queued_work();
@@ -241,69 +274,93 @@ __device__ __forceinline__ float silu_mul(float g, float u) {
   return g / (1.0f + expf(-g)) * u;
 }
 
+// x = [gate | up] element as f32: f32 as it is, or w's 16-bit type widened (graph/gate_up_output_pass.h).
+__device__ __forceinline__ float load_f32(const float* p) {
+  return *p;
+}
+__device__ __forceinline__ float load_f32(const __nv_bfloat16* p) {
+  return __bfloat162float(*p);
+}
+__device__ __forceinline__ float load_f32(const __half* p) {
+  return __half2float(*p);
+}
+
+// Four consecutive elements in one 16-byte (f32) or 8-byte (16-bit) load.
+__device__ __forceinline__ void load4(const float* p, float v[4]) {
+  const float4 f = *reinterpret_cast<const float4*>(p);
+  v[0] = f.x;
+  v[1] = f.y;
+  v[2] = f.z;
+  v[3] = f.w;
+}
+template <typename X>
+__device__ __forceinline__ void load4(const X* p, float v[4]) {
+  const uint2 raw = *reinterpret_cast<const uint2*>(p);
+  const X* e = reinterpret_cast<const X*>(&raw);
+  for (int i = 0; i < 4; ++i)
+    v[i] = load_f32(e + i);
+}
+
+template <typename X>
+__device__ __forceinline__ float silu_mul_at(const X* __restrict__ x, int64_t i, int64_t k) {
+  const int64_t row = i / k, col = i - row * k;
+  return silu_mul(load_f32(x + row * 2 * k + col), load_f32(x + row * 2 * k + k + col));
+}
+
 // The activation in f32 [m, k] (for the GEMV and the f32 path).
-__global__ void swiglu_rows_kernel(const float* __restrict__ x, float* __restrict__ dst, int64_t m,
-                                   int64_t k) {
+template <typename X>
+__global__ void swiglu_rows_kernel(const X* __restrict__ x, float* __restrict__ dst, int64_t m, int64_t k) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * k;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t row = i / k, col = i - row * k;
-    dst[i] = silu_mul(x[row * 2 * k + col], x[row * 2 * k + k + col]);
-  }
+       i += int64_t{gridDim.x} * blockDim.x)
+    dst[i] = silu_mul_at(x, i, k);
 }
 
 // The activation rounded straight to w's 16-bit type: the GEMM's B operand, without the f32 round trip
 // through memory (that round trip is 117 MB written and read per layer for a 2,048-token Llama-3-8B prefill).
-template <typename T>
-__global__ void swiglu_convert_kernel(const float* __restrict__ x, T* __restrict__ dst, int64_t m,
-                                      int64_t k) {
+template <typename T, typename X>
+__global__ void swiglu_convert_kernel(const X* __restrict__ x, T* __restrict__ dst, int64_t m, int64_t k) {
   cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
   cuda_kernels::allow_dependent_launch();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * k;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t row = i / k, col = i - row * k;
-    store_as(silu_mul(x[row * 2 * k + col], x[row * 2 * k + k + col]), dst + i);
-  }
+       i += int64_t{gridDim.x} * blockDim.x)
+    store_as(silu_mul_at(x, i, k), dst + i);
 }
 
-// swiglu_convert_kernel for k % 4 == 0 and 16-byte aligned x: one row per grid row (blockIdx.y, so no
-// division), four columns per thread through 16-byte loads and one 8-byte store. The elementwise version
-// ran at 0.66 of the copy bandwidth on a 1,029-row mixed step (75 us per layer for 148 MB); this one moves a
-// 512-row step's 73 MB in 24 us (H100).
-template <typename T>
-__global__ void swiglu_convert4_kernel(const float* __restrict__ x, T* __restrict__ dst, int64_t k) {
+// swiglu_convert_kernel for k % 4 == 0 and x aligned to four elements: one row per grid row (blockIdx.y, so
+// no division), four columns per thread through one load of gate and of up and one 8-byte store. The
+// elementwise version ran at 0.66 of the copy bandwidth on a 1,029-row mixed step (75 us per layer for
+// 148 MB); this one moves a 512-row step's 73 MB (f32 x) in 24 us (H100).
+template <typename T, typename X>
+__global__ void swiglu_convert4_kernel(const X* __restrict__ x, T* __restrict__ dst, int64_t k) {
   cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
   cuda_kernels::allow_dependent_launch();
   const int64_t row = blockIdx.y;
-  const float4* gate = reinterpret_cast<const float4*>(x + row * 2 * k);
-  const float4* up = reinterpret_cast<const float4*>(x + row * 2 * k + k);
+  const X* gate = x + row * 2 * k;
+  const X* up = gate + k;
   for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < k / 4;
        c += int64_t{gridDim.x} * blockDim.x) {
-    const float4 g = gate[c], u = up[c];
+    float g[4], u[4];
+    load4(gate + 4 * c, g);
+    load4(up + 4 * c, u);
     T out[4];
-    store_as(silu_mul(g.x, u.x), out + 0);
-    store_as(silu_mul(g.y, u.y), out + 1);
-    store_as(silu_mul(g.z, u.z), out + 2);
-    store_as(silu_mul(g.w, u.w), out + 3);
+    for (int i = 0; i < 4; ++i)
+      store_as(silu_mul(g[i], u[i]), out + i);
     *reinterpret_cast<uint2*>(dst + row * k + 4 * c) = *reinterpret_cast<const uint2*>(out);
   }
 }
 
-template <typename T>
-__global__ void swiglu_round_kernel(const float* __restrict__ x, float* __restrict__ dst, int64_t m,
-                                    int64_t k) {
+template <typename T, typename X>
+__global__ void swiglu_round_kernel(const X* __restrict__ x, float* __restrict__ dst, int64_t m, int64_t k) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * k;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t row = i / k, col = i - row * k;
-    dst[i] = round_through(silu_mul(x[row * 2 * k + col], x[row * 2 * k + k + col]), T{});
-  }
+       i += int64_t{gridDim.x} * blockDim.x)
+    dst[i] = round_through(silu_mul_at(x, i, k), T{});
 }
 
-template <typename T>
-void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
-  CudaBackend& backend = cuda_backend(base);
+// matmul_swiglu with w of type T and x = [gate | up] of type X (f32, or T).
+template <typename T, typename X>
+void matmul_swiglu_typed(CudaBackend& backend, const MatmulSwigluArgs& a) {
   const int64_t m = a.x.shape[0], k = a.w.shape[1], n = a.w.shape[0];
-  if (m == 0 || n == 0) return;
-  const auto* x = a.x.as<const float>();
+  const auto* x = a.x.as<const X>();
   const auto* bias = a.bias.as<const float>();
   auto* out = a.out.as<float>();
   const DType dtype = a.w.dtype;
@@ -316,13 +373,13 @@ void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
         backend.scratch(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float)));
     if (act == nullptr) return;  // scratch() recorded the failure; synchronize() reports it
     if (count > 0) {
-      swiglu_rows_kernel<<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, act, m,
-                                                                                                  k);
+      swiglu_rows_kernel<X>
+          <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, act, m, k);
       backend.note_launch("swiglu_rows_kernel");
     }
     if (m <= kGemvMaxRows) {  // m == 1, or f32 weights
       launch_gemv(backend, dtype, act, a.w.data, bias, out, m, n, k);
-    } else if (k == 0 || !run_cublaslt(backend, dtype, a.w.data, act, bias, out, m, n, k)) {
+    } else if (k == 0 || !run_cublaslt(backend, dtype, a.w.data, act, bias, out, DType::kF32, m, n, k)) {
       gemv_in_groups(backend, dtype, act, a.w.data, bias, out, m, n, k);
     }
     return;
@@ -330,15 +387,16 @@ void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
   if constexpr (!std::is_same_v<T, float>) {
     auto* x16 = static_cast<T*>(backend.scratch(static_cast<size_t>(count) * sizeof(T)));
     if (x16 == nullptr) return;
-    const bool vectorized = k % 4 == 0 && m <= 65535 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+    const bool vectorized = k % 4 == 0 && m <= 65535 &&
+                            reinterpret_cast<uintptr_t>(x) % (4 * sizeof(X)) == 0 &&
                             reinterpret_cast<uintptr_t>(x16) % 8 == 0;
     if (vectorized) {
       const int64_t per_row = (k / 4 + kElementwiseThreads - 1) / kElementwiseThreads;
-      cuda_kernels::launch_dependent(backend, "swiglu_convert4_kernel", swiglu_convert4_kernel<T>,
+      cuda_kernels::launch_dependent(backend, "swiglu_convert4_kernel", swiglu_convert4_kernel<T, X>,
                                      dim3(static_cast<unsigned>(per_row), static_cast<unsigned>(m)),
                                      dim3(kElementwiseThreads), 0, x, x16, k);
     } else {
-      cuda_kernels::launch_dependent(backend, "swiglu_convert_kernel", swiglu_convert_kernel<T>,
+      cuda_kernels::launch_dependent(backend, "swiglu_convert_kernel", swiglu_convert_kernel<T, X>,
                                      dim3(elementwise_blocks(count)), dim3(kElementwiseThreads), 0, x, x16, m,
                                      k);
     }
@@ -346,14 +404,27 @@ void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
       launch_skinny(backend, dtype, x16, /*x_is_f32=*/false, a.w.data, bias, out, m, n, k);
       return;
     }
-    if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, m, n, k)) return;
+    if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, DType::kF32, m, n, k)) return;
     auto* rounded = static_cast<float*>(backend.scratch(static_cast<size_t>(count) * sizeof(float)));
     if (rounded == nullptr) return;
-    swiglu_round_kernel<T>
+    swiglu_round_kernel<T, X>
         <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, rounded, m, k);
     backend.note_launch("swiglu_round_kernel");
     gemv_in_groups(backend, dtype, rounded, a.w.data, bias, out, m, n, k);
   }
+}
+
+template <typename T>
+void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
+  CudaBackend& backend = cuda_backend(base);
+  if (a.x.shape[0] == 0 || a.w.shape[0] == 0) return;
+  if constexpr (!std::is_same_v<T, float>) {
+    if (a.x.dtype != DType::kF32) {
+      matmul_swiglu_typed<T, T>(backend, a);
+      return;
+    }
+  }
+  matmul_swiglu_typed<T, float>(backend, a);
 }
 
 }  // namespace

@@ -31,11 +31,12 @@ struct PlanKey {
   int device = 0;
   int64_t m = 0, n = 0, k = 0;
   DType dtype = DType::kF32;
+  DType out_dtype = DType::kF32;
   bool bias = false;
   uint32_t align_w = 0, align_x = 0, align_out = 0, align_bias = 0;
   bool tuned = false;  // the backend tunes (two backends of one device may differ)
   auto tie() const {
-    return std::tie(device, m, n, k, dtype, bias, align_w, align_x, align_out, align_bias, tuned);
+    return std::tie(device, m, n, k, dtype, out_dtype, bias, align_w, align_x, align_out, align_bias, tuned);
   }
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
 };
@@ -91,7 +92,7 @@ LayoutPtr make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t l
   return LayoutPtr(layout);
 }
 
-Problem make_problem(DType dtype, int64_t m, int64_t n, int64_t k, const float* bias) {
+Problem make_problem(DType dtype, DType out_dtype, int64_t m, int64_t n, int64_t k, const float* bias) {
   Problem p;
   cublasLtMatmulDesc_t desc = nullptr;
   if (cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) return p;
@@ -117,9 +118,9 @@ Problem make_problem(DType dtype, int64_t m, int64_t n, int64_t k, const float* 
     return p;
   }
   const cudaDataType_t ab = cuda_type(dtype);
-  p.a = make_layout(ab, k, n, k);          // w: column-major k x n, used transposed
-  p.b = make_layout(ab, k, m, k);          // x: column-major k x m
-  p.d = make_layout(CUDA_R_32F, n, m, n);  // out^T: column-major n x m
+  p.a = make_layout(ab, k, n, k);                    // w: column-major k x n, used transposed
+  p.b = make_layout(ab, k, m, k);                    // x: column-major k x m
+  p.d = make_layout(cuda_type(out_dtype), n, m, n);  // out^T: column-major n x m
   return p;
 }
 
@@ -164,9 +165,12 @@ struct TuneKey {
   int device = 0;
   int64_t bucket = 0, n = 0, k = 0;
   DType dtype = DType::kF32;
+  DType out_dtype = DType::kF32;
   bool epilogue = false;
   uint32_t align_w = 0, align_x = 0, align_out = 0;
-  auto tie() const { return std::tie(device, bucket, n, k, dtype, epilogue, align_w, align_x, align_out); }
+  auto tie() const {
+    return std::tie(device, bucket, n, k, dtype, out_dtype, epilogue, align_w, align_x, align_out);
+  }
   bool operator<(const TuneKey& o) const { return tie() < o.tie(); }
 };
 
@@ -180,7 +184,7 @@ struct Operands {
   const void* w = nullptr;
   const void* x = nullptr;
   const float* bias = nullptr;
-  float* out = nullptr;
+  void* out = nullptr;
 };
 
 bool capturing(cudaStream_t stream) {
@@ -253,8 +257,17 @@ bool choose_algo(CudaBackend& backend, const Problem& p, const PlanKey& key, boo
                  cublasLtMatmulAlgo_t* algo) {
   const bool sixteen_bit = key.dtype == DType::kF16 || key.dtype == DType::kBF16;
   const int64_t bucket = key.tuned && sixteen_bit ? gemm_tuning_bucket(key.m) : 0;
-  const TuneKey tune{key.device, bucket,      key.n,       key.k,        key.dtype,
-                     epilogue,   key.align_w, key.align_x, key.align_out};
+  TuneKey tune;
+  tune.device = key.device;
+  tune.bucket = bucket;
+  tune.n = key.n;
+  tune.k = key.k;
+  tune.dtype = key.dtype;
+  tune.out_dtype = key.out_dtype;
+  tune.epilogue = epilogue;
+  tune.align_w = key.align_w;
+  tune.align_x = key.align_x;
+  tune.align_out = key.align_out;
   if (bucket > 0) {
     std::lock_guard<std::mutex> lock(plan_mutex());
     const auto it = tuned_algos().find(tune);
@@ -293,13 +306,14 @@ int64_t gemm_tuning_bucket(int64_t m) {
 }
 
 bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* x, const float* bias,
-                  float* out, int64_t m, int64_t n, int64_t k) {
+                  void* out, DType out_dtype, int64_t m, int64_t n, int64_t k) {
   PlanKey key;
   key.device = backend.device().index;
   key.m = m;
   key.n = n;
   key.k = k;
   key.dtype = dtype;
+  key.out_dtype = out_dtype;
   key.bias = bias != nullptr;
   key.align_w = alignment_of(w);
   key.align_x = alignment_of(x);
@@ -320,13 +334,13 @@ bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* 
   if (!cached) {
     // With a bias, first ask for the epilogue, then for a plain GEMM plus add_bias_kernel.
     const Operands operands{w, x, bias, out};
-    Problem with_epilogue = make_problem(dtype, m, n, k, bias);
+    Problem with_epilogue = make_problem(dtype, out_dtype, m, n, k, bias);
     if (with_epilogue.valid() &&
         choose_algo(backend, with_epilogue, key, bias != nullptr, operands, &plan.algo)) {
       plan.usable = true;
       plan.epilogue = bias != nullptr;
     } else if (bias != nullptr) {
-      Problem plain = make_problem(dtype, m, n, k, nullptr);
+      Problem plain = make_problem(dtype, out_dtype, m, n, k, nullptr);
       plan.usable = plain.valid() && choose_algo(backend, plain, key, false, operands, &plan.algo);
     }
     std::lock_guard<std::mutex> lock(plan_mutex());
@@ -334,10 +348,10 @@ bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* 
   }
   if (!plan.usable) return false;
 
-  const Problem p = make_problem(dtype, m, n, k, plan.epilogue ? bias : nullptr);
+  const Problem p = make_problem(dtype, out_dtype, m, n, k, plan.epilogue ? bias : nullptr);
   if (!p.valid() || !enqueue(backend, p, plan.algo, Operands{w, x, bias, out})) return false;
   if (bias != nullptr && !plan.epilogue) {
-    launch_add_bias(backend, out, bias, m, n);
+    launch_add_bias(backend, static_cast<float*>(out), bias, m, n);
   }
   return true;
 }

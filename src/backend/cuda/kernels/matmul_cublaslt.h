@@ -1,5 +1,6 @@
-// The cuBLASLt path of the CUDA matmul (matmul.cu): out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]) with out and
-// bias f32, w and x both f32 or both of one 16-bit type. Private to kernels/.
+// The cuBLASLt path of the CUDA matmul (matmul.cu): out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]) with bias
+// f32, w and x both f32 or both of one 16-bit type, out f32 or (16-bit w, no bias) of w's type. Private to
+// kernels/.
 //
 // Which algorithm: cuBLASLt's heuristic ranks its candidates, but its first choice is up to 43% slower than
 // its best at some row counts (Llama-3-8B gate/up at 437 rows: 215.6 against 150.7 us on the H100,
@@ -35,6 +36,6 @@ int64_t gemm_tuning_bucket(int64_t m);
 void launch_add_bias(CudaBackend& backend, float* out, const float* bias, int64_t m, int64_t n);
 
 bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* x, const float* bias,
-                  float* out, int64_t m, int64_t n, int64_t k);
+                  void* out, DType out_dtype, int64_t m, int64_t n, int64_t k);
 
 }  // namespace autoglm
