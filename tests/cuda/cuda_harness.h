@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "core/half.h"
 #include "support/guarded_output.h"
 #include "support/test_data.h"
 #include "tensor/tensor.h"
@@ -43,6 +44,25 @@ inline Tensor to_host(Backend& cuda, const TensorView& t) {
   const Status s = cuda.copy(host.view(), t);
   EXPECT_TRUE(s.is_ok()) << s.to_string();
   return host;
+}
+
+// An f32 host tensor rounded to a 16-bit type (to nearest-even), as `dtype` (rounded_16bit) or widened back
+// to f32 (rounded_f32): the x the tensor cores multiply when the GPU is handed an f32 x.
+inline Tensor rounded_16bit(const Tensor& x, DType dtype) {
+  Tensor r = Tensor::host(dtype, x.shape());
+  const float* src = x.as<const float>();
+  auto* dst = static_cast<uint16_t*>(r.data());
+  for (int64_t i = 0; i < x.numel(); ++i)
+    dst[i] = dtype == DType::kBF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
+  return r;
+}
+inline Tensor rounded_f32(const Tensor& x, DType dtype) {
+  Tensor r = Tensor::host(DType::kF32, x.shape());
+  const float* src = x.as<const float>();
+  float* dst = r.as<float>();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    dst[i] = dtype == DType::kBF16 ? bf16_to_f32(f32_to_bf16(src[i])) : f16_to_f32(f32_to_f16(src[i]));
+  return r;
 }
 
 // An f32 device output: poisoned with kPoisonBits, with kGuard sentinel words on each side.

@@ -31,13 +31,7 @@ bool rounds_x(DType w_dtype, int64_t m) {
 }
 
 Tensor x_as_seen(const Tensor& x, DType w_dtype) {
-  if (!rounds_x(w_dtype, x.shape()[0])) return x;
-  Tensor r = Tensor::host(DType::kF32, x.shape());
-  const float* src = x.as<const float>();
-  float* dst = r.as<float>();
-  for (int64_t i = 0; i < x.numel(); ++i)
-    dst[i] = w_dtype == DType::kBF16 ? bf16_to_f32(f32_to_bf16(src[i])) : f16_to_f32(f32_to_f16(src[i]));
-  return r;
+  return rounds_x(w_dtype, x.shape()[0]) ? test::rounded_f32(x, w_dtype) : x;
 }
 
 // Tolerance on max|gpu - cpu| / max|cpu|. Both sides multiply the same values exactly (16-bit weights widen

@@ -25,16 +25,6 @@ using test::random_tensor;
 constexpr uint16_t kSentinel = 0x7FBF;  // a NaN in bf16 and f16 alike
 constexpr int64_t kGuard = 64;
 
-// x as f32 rounded to dtype (what the GPU reads when x is given in 16 bits).
-Tensor round_to(const Tensor& x, DType dtype) {
-  Tensor r = Tensor::host(dtype, x.shape());
-  const float* src = x.as<const float>();
-  auto* dst = static_cast<uint16_t*>(r.data());
-  for (int64_t i = 0; i < x.numel(); ++i)
-    dst[i] = dtype == DType::kBF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
-  return r;
-}
-
 class CudaMatmul16BitOut : public ::testing::TestWithParam<std::tuple<DType, int64_t, bool>> {};
 
 TEST_P(CudaMatmul16BitOut, IsTheRoundedF32Result) {
@@ -45,11 +35,11 @@ TEST_P(CudaMatmul16BitOut, IsTheRoundedF32Result) {
   auto cpu = test::make_cpu(4);
   const uint64_t seed = 300 + static_cast<uint64_t>(m);
   const Tensor x32 = random_tensor(DType::kF32, Shape{m, k}, seed);
-  const Tensor x = x_16bit ? round_to(x32, dtype) : x32;
+  const Tensor x = x_16bit ? test::rounded_16bit(x32, dtype) : x32;
   const Tensor w = random_tensor(dtype, Shape{n, k}, seed + 1);
   Tensor expected = Tensor::host(dtype, Shape{m, n});
   // The CPU reference on the x the GPU multiplies (rounded to the weight type at m > 1, or given so).
-  const Tensor x_seen = m > 1 || x_16bit ? round_to(x32, dtype) : x32;
+  const Tensor x_seen = m > 1 || x_16bit ? test::rounded_16bit(x32, dtype) : x32;
   ASSERT_TRUE(matmul(*cpu, {x_seen.view(), w.view(), {}, expected.view()}).is_ok());
 
   // out inside a guarded 16-bit buffer.
@@ -109,7 +99,8 @@ TEST_P(CudaMatmulSwiglu16BitX, EqualsTheWidenedX) {
   auto cuda = test::make_cuda();
   ASSERT_NE(cuda, nullptr);
   const uint64_t seed = 900 + static_cast<uint64_t>(m * 7 + k);
-  const Tensor x16 = round_to(random_tensor(DType::kF32, Shape{m, 2 * k}, seed, -3.0f, 3.0f), dtype);
+  const Tensor x16 =
+      test::rounded_16bit(random_tensor(DType::kF32, Shape{m, 2 * k}, seed, -3.0f, 3.0f), dtype);
   Tensor wide = Tensor::host(DType::kF32, x16.shape());
   const std::vector<float> widened = test::to_f32(x16.view());
   std::memcpy(wide.data(), widened.data(), widened.size() * sizeof(float));

@@ -26,16 +26,6 @@ std::unique_ptr<Backend> make_cuda(bool tune) {
   return backend.has_value() ? std::move(backend).value() : nullptr;
 }
 
-// x as the tensor cores see it: rounded to the weight type.
-Tensor rounded(const Tensor& x, DType w_dtype) {
-  Tensor r = Tensor::host(DType::kF32, x.shape());
-  const float* src = x.as<const float>();
-  float* dst = r.as<float>();
-  for (int64_t i = 0; i < x.numel(); ++i)
-    dst[i] = w_dtype == DType::kBF16 ? bf16_to_f32(f32_to_bf16(src[i])) : f16_to_f32(f32_to_f16(src[i]));
-  return r;
-}
-
 std::vector<float> run(Backend& cuda, const Tensor& x, const Tensor& w, const Tensor& bias) {
   const Tensor x_d = test::to_device(cuda, x);
   const Tensor w_d = test::to_device(cuda, w);
@@ -70,7 +60,7 @@ TEST(CudaMatmulTuning, EveryRowCountOfABucketMatchesTheCpu) {
         const Tensor w = random_tensor(dtype, Shape{n, k}, seed + 1);
         const Tensor bias = with_bias ? random_tensor(DType::kF32, Shape{n}, seed + 2) : Tensor{};
         Tensor expected = Tensor::host(DType::kF32, Shape{m, n});
-        const Tensor x_ref = rounded(x, dtype);
+        const Tensor x_ref = test::rounded_f32(x, dtype);
         ASSERT_TRUE(
             matmul(*cpu, {x_ref.view(), w.view(), with_bias ? bias.view() : TensorView{}, expected.view()})
                 .is_ok());
