@@ -462,15 +462,7 @@ void AsyncEngine::Impl::step() {
 
   // Sample, check the stop conditions, then commit.
   std::vector<SampledToken> sampled;
-  struct Emit {
-    LiveRequest* r;
-    int32_t token;
-    std::string text;
-    bool finished;
-    FinishReason reason;
-    std::vector<TokenLogprobs> logprobs;
-  };
-  std::vector<Emit> emits;
+  // The step's events go straight to `pending` (handed out during the next step; emptied before this).
   int64_t row = 0;
   for (const ScheduledSeq& s : plan.seqs) {
     if (!s.samples) continue;
@@ -486,7 +478,9 @@ void AsyncEngine::Impl::step() {
     const int32_t token = device_ids.empty() ? r.sampler.sample(logits_row, r.request.prompt, r.output)
                                              : device_ids[static_cast<size_t>(row - 1)];
     r.output.push_back(token);
-    Emit e{&r, token, {}, false, FinishReason::kLength, {}};
+    PendingEmit& e = pending.emplace_back();
+    e.r = &r;
+    e.token = token;
     if (wants_logprobs) e.logprobs.push_back(token_logprobs(raw_row, token, r.request.logprobs));
     if (r.text) {
       std::string piece = r.text->push(token);
@@ -510,9 +504,8 @@ void AsyncEngine::Impl::step() {
       e.reason = FinishReason::kLength;
     }
     sampled.push_back(SampledToken{s.id, token, e.finished});
-    emits.push_back(std::move(e));
   }
-  for (Emit& e : emits)
+  for (PendingEmit& e : pending)
     sync_from_scheduler(*e.r);  // commit forgets the finished ones
   Status committed = scheduler->commit_step(plan, sampled);
   int64_t computed_prompt = 0;
@@ -526,12 +519,11 @@ void AsyncEngine::Impl::step() {
     stats.computed_prompt_tokens += computed_prompt;
   }
   const double host_ms = step_timer.elapsed_ms() - forward_ms;
-  pending.reserve(emits.size());
-  for (Emit& e : emits) {
+  for (PendingEmit& e : pending) {
+    e.error = committed;
     e.r->finishing = e.finished || !committed.is_ok();
-    pending.push_back(
-        PendingEmit{e.r, e.token, std::move(e.text), e.finished, e.reason, std::move(e.logprobs), committed});
   }
+  if (!options.overlap_output) emit_pending();
   publish_stats(host_ms, step_timer.elapsed_ms(), static_cast<int64_t>(sampled.size()));
 }
 
