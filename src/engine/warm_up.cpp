@@ -29,12 +29,12 @@ std::vector<int64_t> warm_up_lengths(int64_t rows, const WarmUpLimits& limits) {
 Expected<int64_t> warm_up_step_sizes(Model& model, Executor& executor, KvCache& cache, Backend& backend,
                                      std::span<const int64_t> rows, const WarmUpLimits& limits) {
   int64_t ran = 0;
+  std::vector<int32_t> blocks(static_cast<size_t>(std::max<int64_t>(limits.n_blocks, 0)));
+  std::iota(blocks.begin(), blocks.end(), 0);  // each pass takes them from the first
   for (const int64_t n_rows : rows) {
     const std::vector<int64_t> lengths = warm_up_lengths(n_rows, limits);
     if (lengths.empty()) break;  // larger sizes need even more blocks
     const std::vector<int32_t> tokens(static_cast<size_t>(n_rows), 0);
-    std::vector<int32_t> blocks(static_cast<size_t>(limits.n_blocks));
-    std::iota(blocks.begin(), blocks.end(), 0);
     std::vector<SequenceSlice> slices;
     slices.reserve(lengths.size());
     size_t token = 0, block = 0;

@@ -2,7 +2,6 @@
 
 #include <string>
 
-#include "core/half.h"
 #include "ops/kernel_table.h"
 #include "ops/op_checks.h"
 #include "ops/swiglu.h"
@@ -77,12 +76,8 @@ Status matmul(Backend& backend, const MatmulArgs& a) {
     f32.out = f32_out.view();
   }
   fn(backend, f32);
-  if (f32_out.defined()) {
-    const float* src = f32_out.as<const float>();
-    auto* dst = static_cast<uint16_t*>(a.out.data);
-    for (int64_t i = 0; i < a.out.numel(); ++i)
-      dst[i] = a.out.dtype == DType::kBF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
-  }
+  if (f32_out.defined())
+    return quantize_row(a.out.dtype, f32_out.as<const float>(), a.out.data, a.out.numel());
   return Status::ok();
 }
 

@@ -13,17 +13,17 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "core/half.h"
 #include "support/guarded_output.h"
 #include "support/test_data.h"
+#include "tensor/quant_blocks.h"
 #include "tensor/tensor.h"
 
 namespace autoglm::test {
 
 // The CUDA backend on GPU 0; the test fails (not skips) where there is none: gpu tests run only where a GPU
 // is expected.
-inline std::unique_ptr<Backend> make_cuda() {
-  auto backend = create_backend("cuda", {});
+inline std::unique_ptr<Backend> make_cuda(const BackendOptions& options = {}) {
+  auto backend = create_backend("cuda", options);
   EXPECT_TRUE(backend.has_value()) << backend.status().to_string();
   return backend.has_value() ? std::move(backend).value() : nullptr;
 }
@@ -50,18 +50,13 @@ inline Tensor to_host(Backend& cuda, const TensorView& t) {
 // to f32 (rounded_f32): the x the tensor cores multiply when the GPU is handed an f32 x.
 inline Tensor rounded_16bit(const Tensor& x, DType dtype) {
   Tensor r = Tensor::host(dtype, x.shape());
-  const float* src = x.as<const float>();
-  auto* dst = static_cast<uint16_t*>(r.data());
-  for (int64_t i = 0; i < x.numel(); ++i)
-    dst[i] = dtype == DType::kBF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
+  EXPECT_TRUE(quantize_row(dtype, x.as<const float>(), r.data(), x.numel()).is_ok());
   return r;
 }
 inline Tensor rounded_f32(const Tensor& x, DType dtype) {
+  const Tensor narrow = rounded_16bit(x, dtype);
   Tensor r = Tensor::host(DType::kF32, x.shape());
-  const float* src = x.as<const float>();
-  float* dst = r.as<float>();
-  for (int64_t i = 0; i < x.numel(); ++i)
-    dst[i] = dtype == DType::kBF16 ? bf16_to_f32(f32_to_bf16(src[i])) : f16_to_f32(f32_to_f16(src[i]));
+  dequantize_row(dtype, narrow.data(), r.as<float>(), x.numel());
   return r;
 }
 

@@ -21,9 +21,7 @@ using test::rel_max_abs_error;
 std::unique_ptr<Backend> make_cuda(bool tune) {
   BackendOptions options;
   options.tune_gemms = tune;
-  auto backend = create_backend("cuda", options);
-  EXPECT_TRUE(backend.has_value()) << backend.status().to_string();
-  return backend.has_value() ? std::move(backend).value() : nullptr;
+  return test::make_cuda(options);
 }
 
 std::vector<float> run(Backend& cuda, const Tensor& x, const Tensor& w, const Tensor& bias) {

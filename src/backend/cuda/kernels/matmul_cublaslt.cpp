@@ -161,21 +161,10 @@ std::vector<cublasLtMatmulAlgo_t> find_algos(CudaBackend& backend, const Problem
 
 // ---- Choosing the algorithm ----
 
-struct TuneKey {
-  int device = 0;
-  int64_t bucket = 0, n = 0, k = 0;
-  DType dtype = DType::kF32;
-  DType out_dtype = DType::kF32;
-  bool epilogue = false;
-  uint32_t align_w = 0, align_x = 0, align_out = 0;
-  auto tie() const {
-    return std::tie(device, bucket, n, k, dtype, out_dtype, epilogue, align_w, align_x, align_out);
-  }
-  bool operator<(const TuneKey& o) const { return tie() < o.tie(); }
-};
-
-std::map<TuneKey, cublasLtMatmulAlgo_t>& tuned_algos() {  // guarded by plan_mutex()
-  static std::map<TuneKey, cublasLtMatmulAlgo_t> algos;
+// The bucket choices, keyed like the plans but with m the bucket's row count and `bias` whether the problem
+// carries the bias epilogue (align_bias 0).
+std::map<PlanKey, cublasLtMatmulAlgo_t>& tuned_algos() {  // guarded by plan_mutex()
+  static std::map<PlanKey, cublasLtMatmulAlgo_t> algos;
   return algos;
 }
 
@@ -257,30 +246,27 @@ bool choose_algo(CudaBackend& backend, const Problem& p, const PlanKey& key, boo
                  cublasLtMatmulAlgo_t* algo) {
   const bool sixteen_bit = key.dtype == DType::kF16 || key.dtype == DType::kBF16;
   const int64_t bucket = key.tuned && sixteen_bit ? gemm_tuning_bucket(key.m) : 0;
-  TuneKey tune;
-  tune.device = key.device;
-  tune.bucket = bucket;
-  tune.n = key.n;
-  tune.k = key.k;
-  tune.dtype = key.dtype;
-  tune.out_dtype = key.out_dtype;
-  tune.epilogue = epilogue;
-  tune.align_w = key.align_w;
-  tune.align_x = key.align_x;
-  tune.align_out = key.align_out;
+  PlanKey tune = key;
+  tune.m = bucket;
+  tune.bias = epilogue;
+  tune.align_bias = 0;
+  bool unfit = false;  // the bucket's choice does not take this row count: the heuristic's first, untimed
   if (bucket > 0) {
     std::lock_guard<std::mutex> lock(plan_mutex());
     const auto it = tuned_algos().find(tune);
-    if (it != tuned_algos().end() && algo_fits(backend, p, it->second)) {
-      *algo = it->second;
-      return true;
+    if (it != tuned_algos().end()) {
+      if (algo_fits(backend, p, it->second)) {
+        *algo = it->second;
+        return true;
+      }
+      unfit = true;
     }
   }
   const std::vector<cublasLtMatmulAlgo_t> candidates =
-      find_algos(backend, p, key, bucket > 0 ? kGemmTuningCandidates : 1);
+      find_algos(backend, p, key, bucket > 0 && !unfit ? kGemmTuningCandidates : 1);
   if (candidates.empty()) return false;
   *algo = candidates.front();
-  if (bucket == 0 || candidates.size() == 1 || capturing(backend.stream())) return true;
+  if (bucket == 0 || unfit || candidates.size() == 1 || capturing(backend.stream())) return true;
   TuningBench bench(backend);
   if (!bench.ok()) return true;
   float best = -1;
@@ -292,8 +278,9 @@ bool choose_algo(CudaBackend& backend, const Problem& p, const PlanKey& key, boo
     }
   }
   std::lock_guard<std::mutex> lock(plan_mutex());
-  auto inserted = tuned_algos().insert({tune, *algo});
-  *algo = inserted.first->second;  // a choice made meanwhile by another caller wins
+  // A choice made meanwhile by another caller wins (every call of the bucket uses one algorithm).
+  const auto [it, inserted] = tuned_algos().emplace(tune, *algo);
+  if (!inserted && algo_fits(backend, p, it->second)) *algo = it->second;
   return true;
 }
 
