@@ -6,6 +6,7 @@
 #include "graph/matmul_input_pass.h"
 #include "loader/gguf_source.h"
 #include "loader/hf_config.h"
+#include "model/cpu_weight_layout.h"
 #include "model/decode_replay.h"
 #include "model/decoder_graph.h"
 #include "model/weight_provider.h"
@@ -27,6 +28,16 @@ Model::Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeig
     passes_.add(std::make_unique<SixteenBitGateUpOutput>());
   }
 }
+
+namespace {
+
+// The backend's own storage layouts of the loaded matrices (model/cpu_weight_layout.h on the CPU).
+Status prepare_weights(Backend& backend, DecoderWeights& weights) {
+  if (backend.device().kind != DeviceKind::kCpu) return Status::ok();
+  return interleave_cpu_matrices(weights);
+}
+
+}  // namespace
 
 Expected<std::unique_ptr<Model>> Model::load(const std::string& path, Backend& backend,
                                              const ModelLoadOptions& options) {
@@ -50,6 +61,7 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string& path, Backend& b
   AUTOGLM_ASSIGN_OR_RETURN(DecoderWeights weights,
                            load_decoder_weights(config, spec, *provider, backend, options.weight_dtype));
   const DType dtype = weights.layers.empty() ? weights.embed.dtype() : weights.layers[0].wq.dtype();
+  AUTOGLM_RETURN_IF_ERROR(prepare_weights(backend, weights));
   auto model = std::unique_ptr<Model>(
       new Model(backend, std::move(config), spec, std::move(weights), dtype, std::move(source)));
   model->generation_config_ = std::move(generation);
@@ -63,6 +75,7 @@ Expected<std::unique_ptr<Model>> Model::random(const ModelConfig& config, Backen
   auto provider = make_random_weights(backend, weight_dtype, seed);
   AUTOGLM_ASSIGN_OR_RETURN(DecoderWeights weights,
                            load_decoder_weights(config, spec, *provider, backend, weight_dtype));
+  AUTOGLM_RETURN_IF_ERROR(prepare_weights(backend, weights));
   return std::unique_ptr<Model>(new Model(backend, config, spec, std::move(weights), weight_dtype, nullptr));
 }
 

@@ -27,6 +27,7 @@ float load_f32(const void* p, DType dtype, int64_t i) {
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+    case DType::kQ4_Kx8:
       break;  // block types convert whole rows (convert_elements), never element by element
   }
   return 0;
@@ -51,6 +52,7 @@ void store_f32(void* p, DType dtype, int64_t i, float v) {
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+    case DType::kQ4_Kx8:
       return;  // see load_f32
   }
 }

@@ -42,6 +42,9 @@ Status matmul_checks(Backend& backend, const MatmulArgs& a) {
                             std::to_string(block) + "-element blocks of " +
                             std::string(dtype_name(a.w.dtype)) + " weights " + a.w.describe());
   }
+  if (a.w.dtype == DType::kQ4_Kx8 && n % 8 != 0) {
+    return invalid_argument("matmul: q4_k_x8 weights " + a.w.describe() + " are not whole groups of 8 rows");
+  }
   AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "out", a.out, Shape{m, n}));
   if (a.bias.data != nullptr) {
     AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "bias", a.bias, DType::kF32));

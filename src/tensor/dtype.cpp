@@ -4,15 +4,26 @@ namespace autoglm {
 
 size_t dtype_size(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return 4;
-    case DType::kF16: return 2;
-    case DType::kBF16: return 2;
-    case DType::kI32: return 4;
-    case DType::kQ8_0: return 34;
-    case DType::kQ4_0: return 18;
-    case DType::kQ4_K: return 144;
-    case DType::kQ5_K: return 176;
-    case DType::kQ6_K: return 210;
+    case DType::kF32:
+      return 4;
+    case DType::kF16:
+      return 2;
+    case DType::kBF16:
+      return 2;
+    case DType::kI32:
+      return 4;
+    case DType::kQ8_0:
+      return 34;
+    case DType::kQ4_0:
+      return 18;
+    case DType::kQ4_K:
+      return 144;
+    case DType::kQ5_K:
+      return 176;
+    case DType::kQ6_K:
+      return 210;
+    case DType::kQ4_Kx8:
+      return 144;  // per 256 elements, as Q4_K
   }
   return 0;
 }
@@ -22,17 +33,23 @@ int64_t dtype_block_elements(DType dtype) {
     case DType::kF32:
     case DType::kF16:
     case DType::kBF16:
-    case DType::kI32: return 1;
+    case DType::kI32:
+      return 1;
     case DType::kQ8_0:
-    case DType::kQ4_0: return 32;
+    case DType::kQ4_0:
+      return 32;
     case DType::kQ4_K:
     case DType::kQ5_K:
-    case DType::kQ6_K: return 256;
+    case DType::kQ6_K:
+    case DType::kQ4_Kx8:
+      return 256;
   }
   return 1;
 }
 
-bool dtype_is_quantized(DType dtype) { return dtype_block_elements(dtype) > 1; }
+bool dtype_is_quantized(DType dtype) {
+  return dtype_block_elements(dtype) > 1;
+}
 
 size_t dtype_bytes(DType dtype, int64_t n) {
   return static_cast<size_t>(n / dtype_block_elements(dtype)) * dtype_size(dtype);
@@ -40,15 +57,26 @@ size_t dtype_bytes(DType dtype, int64_t n) {
 
 std::string_view dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "f32";
-    case DType::kF16: return "f16";
-    case DType::kBF16: return "bf16";
-    case DType::kI32: return "i32";
-    case DType::kQ8_0: return "q8_0";
-    case DType::kQ4_0: return "q4_0";
-    case DType::kQ4_K: return "q4_k";
-    case DType::kQ5_K: return "q5_k";
-    case DType::kQ6_K: return "q6_k";
+    case DType::kF32:
+      return "f32";
+    case DType::kF16:
+      return "f16";
+    case DType::kBF16:
+      return "bf16";
+    case DType::kI32:
+      return "i32";
+    case DType::kQ8_0:
+      return "q8_0";
+    case DType::kQ4_0:
+      return "q4_0";
+    case DType::kQ4_K:
+      return "q4_k";
+    case DType::kQ5_K:
+      return "q5_k";
+    case DType::kQ6_K:
+      return "q6_k";
+    case DType::kQ4_Kx8:
+      return "q4_k_x8";
   }
   return "?";
 }

@@ -19,6 +19,10 @@ enum class DType : uint8_t {
   kQ4_K,  // 256 elements: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of 4-bit values
   kQ5_K,  // 256 elements: as Q4_K plus 32 bytes of high bits
   kQ6_K,  // 256 elements: 128 bytes low 4 bits, 64 bytes high 2 bits, 16 int8 scales, f16 d
+  // Q4_K with each group of 8 rows interleaved (tensor/quant_repack.h): the CPU matmul's layout of Q4_K
+  // weights, made at load. Same bytes per element as Q4_K; a row is not contiguous, so only whole groups of 8
+  // rows are tensors of this type. Never in files.
+  kQ4_Kx8,
 };
 
 // Bytes of one element of a plain type; for block types, the bytes of one block.

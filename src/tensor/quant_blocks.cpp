@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "core/half.h"
@@ -286,6 +287,9 @@ void dequantize_row(DType dtype, const void* src, float* dst, int64_t n) {
     case DType::kQ6_K:
       dequantize_q6_k(static_cast<const BlockQ6K*>(src), dst, n_blocks);
       return;
+    case DType::kQ4_Kx8:  // no row of it is contiguous (tensor/quant_repack.h): a caller's mistake, made loud
+      std::fill(dst, dst + n, std::numeric_limits<float>::quiet_NaN());
+      return;
   }
 }
 
@@ -325,6 +329,8 @@ Status quantize_row(DType dtype, const float* src, void* dst, int64_t n) {
     case DType::kQ6_K:
       quantize_q6_k(src, static_cast<BlockQ6K*>(dst), n_blocks);
       return Status::ok();
+    case DType::kQ4_Kx8:
+      return unsupported("quantize_row: q4_k_x8 holds groups of 8 rows (quantize to q4_k, then repack)");
   }
   return unsupported("quantize_row: unknown dtype");
 }

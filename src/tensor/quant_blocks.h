@@ -91,7 +91,8 @@ inline void k_quant_scale_min(const uint8_t* scales, int j, uint8_t* scale, uint
 }
 
 // dst[0, n) = the n elements stored at src as f32. Block types need n to be a multiple of
-// dtype_block_elements(dtype); f32, f16 and bf16 are widened (exact). Not for i32 (writes zeros).
+// dtype_block_elements(dtype); f32, f16 and bf16 are widened (exact). Not for i32 (writes zeros) nor for
+// q4_k_x8, whose rows are not contiguous (writes NaN; tensor/quant_repack.h unpacks it).
 void dequantize_row(DType dtype, const void* src, float* dst, int64_t n);
 
 // Stores src[0, n) at dst in dtype (dtype_bytes(dtype, n) bytes): block types by round-to-nearest (see the

@@ -23,6 +23,7 @@
 #include "ops/matmul.h"
 #include "support/test_data.h"
 #include "tensor/quant_blocks.h"
+#include "tensor/quant_repack.h"
 
 namespace autoglm {
 namespace {
@@ -76,17 +77,27 @@ class GuardedOut {
   TensorView view_;
 };
 
-// Random f32 values quantized with quantize_row into a [rows, cols] tensor of dtype.
+// Random f32 values quantized with quantize_row into a [rows, cols] tensor of dtype (q4_k_x8: quantized to
+// Q4_K, then repacked).
 Tensor quantized_tensor(DType dtype, int64_t rows, int64_t cols, uint64_t seed) {
   const Tensor values = random_tensor(DType::kF32, Shape{rows, cols}, seed);
-  Tensor t = Tensor::host(dtype, Shape{rows, cols});
-  EXPECT_TRUE(quantize_row(dtype, values.as<float>(), t.data(), rows * cols).is_ok());
-  return t;
+  const DType stored = dtype == DType::kQ4_Kx8 ? DType::kQ4_K : dtype;
+  Tensor t = Tensor::host(stored, Shape{rows, cols});
+  EXPECT_TRUE(quantize_row(stored, values.as<float>(), t.data(), rows * cols).is_ok());
+  if (dtype != DType::kQ4_Kx8) return t;
+  EXPECT_TRUE(repack_q4_k_x8(t.data(), rows, cols).is_ok());
+  return Tensor(t.storage(), dtype, t.shape(), t.device());
 }
 
 Tensor dequantized(const Tensor& t) {
   Tensor f = Tensor::host(DType::kF32, t.shape());
-  dequantize_row(t.dtype(), t.data(), f.as<float>(), t.numel());
+  if (t.dtype() == DType::kQ4_Kx8) {
+    Tensor plain = Tensor::host(DType::kQ4_K, t.shape());
+    unpack_q4_k_x8(t.data(), plain.data(), t.shape()[0], t.shape()[1]);
+    dequantize_row(DType::kQ4_K, plain.data(), f.as<float>(), t.numel());
+  } else {
+    dequantize_row(t.dtype(), t.data(), f.as<float>(), t.numel());
+  }
   return f;
 }
 
@@ -200,6 +211,60 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Bool()),
     param_name);
 
+// Q4_K with 8 rows interleaved: whole groups of 8 rows only.
+INSTANTIATE_TEST_SUITE_P(
+    CpuInterleaved, QuantMatmulTest,
+    ::testing::Combine(::testing::Values(MatmulIsa::kScalar, MatmulIsa::kAvx2, MatmulIsa::kAvx512),
+                       ::testing::Values(DType::kQ4_Kx8), ::testing::Values<int64_t>(1, 2, 4, 5, 17),
+                       ::testing::Values<int64_t>(8, 64, 264), ::testing::Values<int64_t>(256, 512, 4096),
+                       ::testing::Bool()),
+    param_name);
+
+// The interleaved layout changes only the order of the f32 additions of a decode row, and that order is the
+// same on every instruction set: the scalar, AVX2 and VNNI decode kernels give the same bits. Prefill unpacks
+// the groups and runs the plain Q4_K path: the same bits as plain Q4_K weights on each instruction set.
+TEST(QuantMatmulInterleaved, SameBitsOnEveryInstructionSetAndPrefillAsPlainQ4K) {
+  CpuBackend backend(BackendOptions{.n_threads = 2});
+  const int64_t n = 136, k = 1024;
+  const Tensor packed = quantized_tensor(DType::kQ4_Kx8, n, k, 90);
+  const Tensor plain = quantized_tensor(DType::kQ4_K, n, k, 90);
+  for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{9}}) {
+    Tensor x = random_tensor(DType::kF32, Shape{m, k}, 91);
+    x.as<float>()[5] = 0.0f;  // mixed magnitudes, a zero
+    x.as<float>()[700] = 40.0f;
+    const Tensor bias = random_tensor(DType::kF32, Shape{n}, 92);
+    std::vector<std::vector<float>> results;
+    for (MatmulIsa isa : {MatmulIsa::kScalar, MatmulIsa::kAvx2, MatmulIsa::kAvx512}) {
+      if (!matmul_isa_supported(isa)) continue;
+      IsaScope scope(isa);
+      Tensor out = Tensor::host(DType::kF32, Shape{m, n});
+      ASSERT_TRUE(matmul(backend, {x.view(), packed.view(), bias.view(), out.view()}).is_ok());
+      results.emplace_back(out.as<float>(), out.as<float>() + m * n);
+      if (m > kQuantStreamMaxM) {
+        Tensor want = Tensor::host(DType::kF32, Shape{m, n});
+        ASSERT_TRUE(matmul(backend, {x.view(), plain.view(), bias.view(), want.view()}).is_ok());
+        EXPECT_EQ(std::memcmp(out.data(), want.data(), out.nbytes()), 0)
+            << matmul_isa_name(isa) << " m " << m;
+      }
+    }
+    if (m > kQuantStreamMaxM) continue;  // the f32 prefill kernels differ by instruction set
+    for (size_t r = 1; r < results.size(); ++r)
+      EXPECT_EQ(std::memcmp(results[0].data(), results[r].data(), results[0].size() * 4), 0)
+          << "path " << r << " m " << m;
+  }
+}
+
+TEST(QuantMatmulInterleaved, RejectsRowsThatAreNotWholeGroups) {
+  CpuBackend backend(BackendOptions{.n_threads = 2});
+  const Tensor w = quantized_tensor(DType::kQ4_Kx8, 16, 256, 3);
+  const Tensor x = random_tensor(DType::kF32, Shape{1, 256}, 4);
+  Tensor out = Tensor::host(DType::kF32, Shape{1, 12});
+  const Status s = matmul(backend, {x.view(), w.view().rows(0, 12), {}, out.view()});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+  Tensor eight = Tensor::host(DType::kF32, Shape{1, 8});
+  EXPECT_TRUE(matmul(backend, {x.view(), w.view().rows(8, 16), {}, eight.view()}).is_ok());
+}
+
 // 32-element blocks allow any multiple of 32.
 TEST(QuantMatmul, Q8_0AndQ4_0TakeAnyMultipleOf32) {
   CpuBackend backend(BackendOptions{.n_threads = 2});
@@ -242,7 +307,7 @@ TEST_P(QuantMatmulInvarianceTest, RowsAreBitIdenticalAcrossThreadsAndBatches) {
   const auto [isa, dtype] = GetParam();
   if (!matmul_isa_supported(isa)) GTEST_SKIP() << matmul_isa_name(isa) << " not supported by this CPU";
   IsaScope scope(isa);
-  const int64_t n = 70, k = 512;
+  const int64_t n = dtype == DType::kQ4_Kx8 ? 72 : 70, k = 512;
   const Tensor w = quantized_tensor(dtype, n, k, 31);
   CpuBackend two(BackendOptions{.n_threads = 2});
   CpuBackend three(BackendOptions{.n_threads = 3});
@@ -267,7 +332,8 @@ TEST_P(QuantMatmulInvarianceTest, RowsAreBitIdenticalAcrossThreadsAndBatches) {
 INSTANTIATE_TEST_SUITE_P(Cpu, QuantMatmulInvarianceTest,
                          ::testing::Combine(::testing::Values(MatmulIsa::kScalar, MatmulIsa::kAvx2,
                                                               MatmulIsa::kAvx512),
-                                            ::testing::ValuesIn(kQuantTypes)));
+                                            ::testing::Values(DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
+                                                              DType::kQ5_K, DType::kQ6_K, DType::kQ4_Kx8)));
 
 // A NaN in x reaches every output of its row and no other, on both paths.
 TEST(QuantMatmul, NonFiniteInputsPropagateToTheirRowOnly) {

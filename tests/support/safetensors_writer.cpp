@@ -23,6 +23,7 @@ const char* safetensors_dtype(DType dtype) {
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+    case DType::kQ4_Kx8:
       break;  // safetensors has no block types
   }
   return "?";

@@ -70,6 +70,7 @@ Tensor random_tensor(DType dtype, Shape shape, uint64_t seed, float lo, float hi
       case DType::kQ4_K:
       case DType::kQ5_K:
       case DType::kQ6_K:
+      case DType::kQ4_Kx8:
         return {};  // block types are made with quantize_row, not element by element
     }
   }
@@ -97,6 +98,7 @@ std::vector<float> to_f32(const TensorView& t) {
       case DType::kQ4_K:
       case DType::kQ5_K:
       case DType::kQ6_K:
+      case DType::kQ4_Kx8:
         return {};  // block types: dequantize_row
     }
   }

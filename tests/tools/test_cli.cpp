@@ -2,6 +2,8 @@
 // the problem named, no crash) for each kind of broken model directory.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -190,6 +192,30 @@ TEST(Cli, BenchRandomWeightsReportsFloor) {
   }
 }
 
+// A dtype list loads one model per dtype, alternates their repetitions and reports each (a JSON array).
+TEST(Cli, BenchComparesDtypesSideBySide) {
+  const std::string dir = test::temp_dir("cli_bench_dtypes");
+  fs::copy_file(test::fixture_dir("glm4") + "/config.json", dir + "/config.json");
+  CliRun r;
+  r.code = test::run_command(test::autoglm_binary() + " bench --config " + dir +
+                                 "/config.json --random-weights --dtype f32,bf16 -p 4 -n 3 -r 2 -t 2 "
+                                 "--bandwidth-mib 64 --json",
+                             &r.out, &r.err);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["weight_dtype"], "f32");
+  EXPECT_EQ(j[1]["weight_dtype"], "bf16");
+  for (const auto& run : j)
+    EXPECT_EQ(run["tg_floor_ratio_per_repetition"].size(), 2u);
+  CliRun bad;
+  bad.code = test::run_command(test::autoglm_binary() + " bench --config " + dir +
+                                   "/config.json --random-weights --dtype bf16,q9 -p 4 -n 1 -r 1",
+                               &bad.out, &bad.err);
+  expect_clear_error(bad, {"q9"});
+}
+
 }  // namespace
 }  // namespace autoglm
 
@@ -215,15 +241,16 @@ TEST(Cli, TokenizeMatchesTheReference) {
   test::write_text(file, "Hello world,\n  1234 <|begin_of_text|>!\n");
   const std::string model = test::shared_data_dir() + "/tokenizers/llama3/tokenizer.model";
   CliRun r;
-  r.code = test::run_command(test::autoglm_binary() + " tokenize -m " + model + " --special < " + file, &r.out, &r.err);
+  r.code = test::run_command(test::autoglm_binary() + " tokenize -m " + model + " --special < " + file,
+                             &r.out, &r.err);
   ASSERT_EQ(r.code, 0) << r.err;
   // The ids tiktoken gives with Meta's Llama 3 pattern, BOS first.
   EXPECT_EQ(r.out, "128000 9906 1917 345 220 220 4513 19 220 128000 4999\n");
   CliRun d;
   const std::string ids_file = test::temp_dir("cli_detokenize") + "/ids.txt";
   test::write_text(ids_file, "9906 1917 345");
-  d.code = test::run_command(test::autoglm_binary() + " tokenize -m " + model + " --decode < " + ids_file, &d.out,
-                             &d.err);
+  d.code = test::run_command(test::autoglm_binary() + " tokenize -m " + model + " --decode < " + ids_file,
+                             &d.out, &d.err);
   ASSERT_EQ(d.code, 0) << d.err;
   EXPECT_EQ(d.out, "Hello world,\n");
 }

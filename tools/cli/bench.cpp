@@ -3,7 +3,9 @@
 // Decode streams every weight matrix once per token, so its floor is weight bytes / measured read bandwidth;
 // the report prints measured ms/token, that floor and their ratio (floor / measured: 1.0 is the floor).
 // The bandwidth is probed before every timed repetition and the medians of both are compared, so a
-// neighbour's load on a shared machine moves both the same way.
+// neighbour's load on a shared machine moves both the same way; each repetition's own ratio is printed too
+// (a shared host's bandwidth can jump between repetitions). `--dtype a,b` compares dtypes under the same
+// conditions: their repetitions alternate.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -78,11 +80,23 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-Expected<std::unique_ptr<Model>> load_model(const BenchOptions& o, Backend& backend) {
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t begin = 0;
+  for (;;) {
+    const size_t comma = s.find(',', begin);
+    out.push_back(s.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin));
+    if (comma == std::string::npos) return out;
+    begin = comma + 1;
+  }
+}
+
+Expected<std::unique_ptr<Model>> load_model(const BenchOptions& o, const std::string& dtype_name_arg,
+                                            Backend& backend) {
   std::optional<DType> dtype;
-  if (!o.dtype.empty()) {
-    dtype = parse_dtype(o.dtype);
-    if (!dtype || *dtype == DType::kI32) return invalid_argument("unknown dtype '" + o.dtype + "'");
+  if (!dtype_name_arg.empty()) {
+    dtype = parse_dtype(dtype_name_arg);
+    if (!dtype || *dtype == DType::kI32) return invalid_argument("unknown dtype '" + dtype_name_arg + "'");
   }
   if (o.random_weights) {
     if (o.config.empty()) return invalid_argument("--random-weights needs --config config.json");
@@ -95,18 +109,105 @@ Expected<std::unique_ptr<Model>> load_model(const BenchOptions& o, Backend& back
   return Model::load(o.model, backend, load_options);
 }
 
+// One model (one weight dtype) and what its repetitions measured.
+struct ModelRun {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Executor> executor;
+  double load_ms = 0;
+  std::vector<double> pp_ms, tg_ms, bandwidths;
+  std::vector<double> rep_ratios;  // per repetition: floor at that repetition's probe / its median ms/token
+};
+
+nlohmann::json report(const BenchOptions& o, const ModelRun& run, Backend& backend, int n_threads) {
+  const Model& model = *run.model;
+  const size_t weight_bytes = model.weights().matrix_bytes;
+  const double bandwidth = median(run.bandwidths);
+  const double floor_ms = 1000.0 * static_cast<double>(weight_bytes) / bandwidth;
+  const double decode_ms = median(run.tg_ms);
+  const double prefill_ms = median(run.pp_ms);
+  nlohmann::json j;
+  j["model"] = o.random_weights ? o.config + " (random weights)" : o.model;
+  j["architecture"] = model.config().architecture;
+  j["weight_dtype"] = std::string(dtype_name(model.weight_dtype()));
+  j["backend"] = backend.name();
+  j["threads"] = n_threads;
+  j["load_ms"] = run.load_ms;
+  j["weight_bytes_per_token"] = weight_bytes;
+  j["read_bandwidth_gbs"] = bandwidth / 1e9;
+  j["n_prompt"] = o.n_prompt;
+  j["n_gen"] = o.n_gen;
+  j["repeats"] = o.repeats;
+  j["pp_ms"] = prefill_ms;
+  j["pp_tok_s"] = prefill_ms > 0 ? 1000.0 * o.n_prompt / prefill_ms : 0.0;
+  j["tg_ms_per_token"] = decode_ms;
+  j["tg_tok_s"] = decode_ms > 0 ? 1000.0 / decode_ms : 0.0;
+  j["tg_floor_ms_per_token"] = floor_ms;
+  j["tg_floor_ratio"] = decode_ms > 0 ? floor_ms / decode_ms : 0.0;
+  j["tg_floor_ratio_per_repetition"] = run.rep_ratios;
+  if (o.profile) {
+    nlohmann::json ops;
+    const ExecutorStats& stats = run.executor->stats();
+    for (size_t k = 0; k < kOpKindCount; ++k) {
+      if (stats.op_calls[k] == 0) continue;
+      ops[op_kind_name(static_cast<OpKind>(k))] = {{"ms", stats.op_ms[k]}, {"calls", stats.op_calls[k]}};
+    }
+    j["op_profile"] = ops;
+  }
+  return j;
+}
+
+void print_rows(const BenchOptions& o, const nlohmann::json& j, bool on_host) {
+  const std::string arch = j["architecture"], dtype = j["weight_dtype"];
+  const int n_threads = j["threads"];
+  std::printf("| %s | %s | %d | pp%d | %.1f tok/s (%.2f ms) | | |\n", arch.c_str(), dtype.c_str(), n_threads,
+              o.n_prompt, j["pp_tok_s"].get<double>(), j["pp_ms"].get<double>());
+  std::printf("| %s | %s | %d | tg%d | %.2f ms/token (%.1f tok/s) | %.2f ms/token | %.2f |\n", arch.c_str(),
+              dtype.c_str(), n_threads, o.n_gen, j["tg_ms_per_token"].get<double>(),
+              j["tg_tok_s"].get<double>(), j["tg_floor_ms_per_token"].get<double>(),
+              j["tg_floor_ratio"].get<double>());
+  const double mb = j["weight_bytes_per_token"].get<double>() / 1e6, gbs = j["read_bandwidth_gbs"];
+  if (on_host) {
+    std::printf("%s: weights streamed per token: %.1f MB; read bandwidth: %.2f GB/s (%d threads)\n",
+                dtype.c_str(), mb, gbs, n_threads);
+  } else {
+    std::printf(
+        "%s: weights streamed per token: %.1f MB; device copy bandwidth (read + write): %.2f GB/s; "
+        "load %.1f s\n",
+        dtype.c_str(), mb, gbs, j["load_ms"].get<double>() / 1000.0);
+  }
+  std::string ratios;
+  for (const auto& r : j["tg_floor_ratio_per_repetition"])
+    ratios += (ratios.empty() ? "" : " ") + std::to_string(r.get<double>()).substr(0, 4);
+  std::printf("%s: floor/measured per repetition (each at its own probe): %s\n", dtype.c_str(),
+              ratios.c_str());
+  if (o.profile) {
+    std::printf("%s: time per op (all runs, warm-up included): %s\n", dtype.c_str(),
+                j["op_profile"].dump().c_str());
+  }
+}
+
 int run_bench(const BenchOptions& o) {
   BackendOptions backend_options;
   backend_options.n_threads = o.threads;
   backend_options.tune_gemms = !o.no_gemm_tuning;
   auto backend = create_backend(o.backend, backend_options);
   if (!backend) return fail(backend.status());
-  Timer load_timer;
-  auto model = load_model(o, **backend);
-  if (!model) return fail(model.status());
-  const double load_ms = load_timer.elapsed_ms();
-  (*model)->set_replay_decode(!o.no_replay);
-  const ModelConfig& c = (*model)->config();
+  // Several dtypes ("q4_k,bf16") load side by side and take turns repetition by repetition, so that each
+  // sees the same drifts of a shared machine's memory bandwidth.
+  std::vector<ModelRun> runs;
+  for (const std::string& dtype : split_list(o.dtype)) {
+    ModelRun run;
+    Timer load_timer;
+    auto model = load_model(o, dtype, **backend);
+    if (!model) return fail(model.status());
+    run.load_ms = load_timer.elapsed_ms();
+    run.model = std::move(*model);
+    run.model->set_replay_decode(!o.no_replay);
+    run.executor = std::make_unique<Executor>(**backend);
+    run.executor->set_profiling(o.profile);
+    runs.push_back(std::move(run));
+  }
+  const ModelConfig& c = runs.front().model->config();
   const int64_t context = o.n_prompt + o.n_gen + 1;
 
   std::mt19937 rng(7);
@@ -135,90 +236,53 @@ int run_bench(const BenchOptions& o) {
   // Each step ends with its logits on the host, as a generation step does (and this waits for a GPU).
   std::vector<float> logits_row(static_cast<size_t>(c.vocab_size));
   const TensorView row_view{logits_row.data(), DType::kF32, Shape{c.vocab_size}, Device{}};
-  Executor executor(**backend);
-  executor.set_profiling(o.profile);
-  std::vector<double> pp_ms, tg_ms, bandwidths;
   for (int r = 0; r < o.repeats + 1; ++r) {  // the first round warms caches and the arena, and is dropped
-    if (r > 0) {
-      auto bw = measure_bandwidth();
-      if (!bw) return fail(bw.status());
-      bandwidths.push_back(*bw);
-    }
-    auto cache = KvCache::create(**backend, c, context, (*model)->kv_dtype());
-    if (!cache) return fail(cache.status());
-    Timer t;
-    if (o.n_prompt > 0) {
-      auto logits = (*model)->forward(executor, *cache, prompt);
-      if (!logits) return fail(logits.status());
-      if (Status s = (*backend)->copy(row_view, *logits); !s) return fail(s);
-      if (r > 0) pp_ms.push_back(t.elapsed_ms());
-    }
-    int32_t next = token(rng);
-    for (int i = 0; i < o.n_gen; ++i) {
-      Timer step;
-      auto logits = (*model)->forward(executor, *cache, std::span<const int32_t>(&next, 1));
-      if (!logits) return fail(logits.status());
-      if (Status s = (*backend)->copy(row_view, *logits); !s) return fail(s);
-      if (r > 0) tg_ms.push_back(step.elapsed_ms());
-      next = token(rng);
+    for (ModelRun& run : runs) {
+      Model& model = *run.model;
+      if (r > 0) {
+        auto bw = measure_bandwidth();
+        if (!bw) return fail(bw.status());
+        run.bandwidths.push_back(*bw);
+      }
+      auto cache = KvCache::create(**backend, c, context, model.kv_dtype());
+      if (!cache) return fail(cache.status());
+      Timer t;
+      if (o.n_prompt > 0) {
+        auto logits = model.forward(*run.executor, *cache, prompt);
+        if (!logits) return fail(logits.status());
+        if (Status s = (*backend)->copy(row_view, *logits); !s) return fail(s);
+        if (r > 0) run.pp_ms.push_back(t.elapsed_ms());
+      }
+      std::vector<double> rep_ms;
+      int32_t next = token(rng);
+      for (int i = 0; i < o.n_gen; ++i) {
+        Timer step;
+        auto logits = model.forward(*run.executor, *cache, std::span<const int32_t>(&next, 1));
+        if (!logits) return fail(logits.status());
+        if (Status s = (*backend)->copy(row_view, *logits); !s) return fail(s);
+        rep_ms.push_back(step.elapsed_ms());
+        next = token(rng);
+      }
+      if (r == 0 || rep_ms.empty()) continue;
+      run.tg_ms.insert(run.tg_ms.end(), rep_ms.begin(), rep_ms.end());
+      const double floor_ms =
+          1000.0 * static_cast<double>(model.weights().matrix_bytes) / run.bandwidths.back();
+      run.rep_ratios.push_back(floor_ms / median(rep_ms));
     }
   }
-  const size_t weight_bytes = (*model)->weights().matrix_bytes;
-  const double bandwidth = median(bandwidths);
-  const double floor_ms = 1000.0 * static_cast<double>(weight_bytes) / bandwidth;
-  const double decode_ms = median(tg_ms);
-  const double prefill_ms = median(pp_ms);
 
-  nlohmann::json j;
-  j["model"] = o.random_weights ? o.config + " (random weights)" : o.model;
-  j["architecture"] = c.architecture;
-  j["weight_dtype"] = std::string(dtype_name((*model)->weight_dtype()));
-  j["backend"] = (*backend)->name();
-  j["threads"] = n_threads;
-  j["load_ms"] = load_ms;
-  j["weight_bytes_per_token"] = weight_bytes;
-  j["read_bandwidth_gbs"] = bandwidth / 1e9;
-  j["n_prompt"] = o.n_prompt;
-  j["n_gen"] = o.n_gen;
-  j["repeats"] = o.repeats;
-  j["pp_ms"] = prefill_ms;
-  j["pp_tok_s"] = prefill_ms > 0 ? 1000.0 * o.n_prompt / prefill_ms : 0.0;
-  j["tg_ms_per_token"] = decode_ms;
-  j["tg_tok_s"] = decode_ms > 0 ? 1000.0 / decode_ms : 0.0;
-  j["tg_floor_ms_per_token"] = floor_ms;
-  j["tg_floor_ratio"] = decode_ms > 0 ? floor_ms / decode_ms : 0.0;
-  if (o.profile) {
-    nlohmann::json ops;
-    for (size_t k = 0; k < kOpKindCount; ++k) {
-      if (executor.stats().op_calls[k] == 0) continue;
-      ops[op_kind_name(static_cast<OpKind>(k))] = {{"ms", executor.stats().op_ms[k]},
-                                                   {"calls", executor.stats().op_calls[k]}};
-    }
-    j["op_profile"] = ops;
-  }
+  std::vector<nlohmann::json> reports;
+  for (const ModelRun& run : runs)
+    reports.push_back(report(o, run, **backend, n_threads));
   if (o.json) {
-    std::printf("%s\n", j.dump(2).c_str());
+    const nlohmann::json out = reports.size() == 1 ? reports.front() : nlohmann::json(reports);
+    std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
   std::printf("| model | dtype | threads | test | result | floor | floor/measured |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
-  std::printf("| %s | %s | %d | pp%d | %.1f tok/s (%.2f ms) | | |\n", c.architecture.c_str(),
-              j["weight_dtype"].get<std::string>().c_str(), n_threads, o.n_prompt,
-              j["pp_tok_s"].get<double>(), prefill_ms);
-  std::printf("| %s | %s | %d | tg%d | %.2f ms/token (%.1f tok/s) | %.2f ms/token | %.2f |\n",
-              c.architecture.c_str(), j["weight_dtype"].get<std::string>().c_str(), n_threads, o.n_gen,
-              decode_ms, j["tg_tok_s"].get<double>(), floor_ms, j["tg_floor_ratio"].get<double>());
-  if (on_host) {
-    std::printf("weights streamed per token: %.1f MB; read bandwidth: %.2f GB/s (%d threads)\n",
-                weight_bytes / 1e6, bandwidth / 1e9, n_threads);
-  } else {
-    std::printf(
-        "weights streamed per token: %.1f MB; device copy bandwidth (read + write): %.2f GB/s; "
-        "load %.1f s\n",
-        weight_bytes / 1e6, bandwidth / 1e9, load_ms / 1000.0);
-  }
-  if (o.profile)
-    std::printf("time per op (all runs, warm-up included): %s\n", j["op_profile"].dump().c_str());
+  for (const nlohmann::json& j : reports)
+    print_rows(o, j, on_host);
   return 0;
 }
 
@@ -230,7 +294,10 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-m,--model", o->model, "HF model directory");
   cmd->add_option("--config", o->config, "config.json describing the model shape (with --random-weights)");
   cmd->add_flag("--random-weights", o->random_weights, "build random weights in memory");
-  cmd->add_option("--dtype", o->dtype, "weight dtype: f32, f16, bf16 (random default: bf16)");
+  cmd->add_option(
+      "--dtype", o->dtype,
+      "weight dtype: f32, f16, bf16, q8_0, q4_k... (random default: bf16); a comma-separated list "
+      "loads one model per dtype and alternates their repetitions");
   cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens")->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-n,--n-gen", o->n_gen, "generated tokens")->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-r,--repetitions", o->repeats, "timed repetitions")->check(CLI::Range(1, 1000));

@@ -28,11 +28,13 @@
 #include "backend/cpu/kernels/quant_matmul_kernels.h"
 #include "ops/kernel_table.h"
 #include "ops/matmul.h"
+#include "tensor/quant_repack.h"
 
 namespace autoglm {
 namespace {
 
 constexpr int64_t kBlockN = 16;
+static_assert(kBlockN % kQ4Kx8Rows == 0, "a task's rows are whole interleaved groups");
 constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
 constexpr int64_t kTasksPerThread = 4;
 
@@ -90,6 +92,21 @@ float* thread_buffer(int64_t count) {
   return buffer.data();
 }
 
+// Rows [j0, j0 + rows) of w as f32 into dst. Interleaved Q4_K groups are unpacked to plain Q4_K rows first
+// (rows and j0 are multiples of 8 there: kBlockN is).
+void widen_rows(const MatmulArgs& a, const QuantKernels& kernels, int64_t j0, int64_t rows, float* dst) {
+  const int64_t k = a.w.shape[1];
+  const auto row_bytes = static_cast<int64_t>(dtype_bytes(a.w.dtype, k));
+  const auto* src = static_cast<const uint8_t*>(a.w.data) + j0 * row_bytes;
+  if (a.w.dtype == DType::kQ4_Kx8) {
+    thread_local std::vector<uint8_t> unpacked;
+    unpacked.resize(static_cast<size_t>(rows * row_bytes));
+    unpack_q4_k_x8(src, unpacked.data(), rows, k);
+    src = unpacked.data();
+  }
+  kernels.dequantize(src, dst, rows * k);
+}
+
 void run_stream(Backend& backend, const MatmulArgs& a, const QuantKernels& kernels) {
   const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
   const auto row_bytes = static_cast<int64_t>(dtype_bytes(a.w.dtype, k));
@@ -118,9 +135,7 @@ void run_stream(Backend& backend, const MatmulArgs& a, const QuantKernels& kerne
 
 void run_prefill(Backend& backend, const MatmulArgs& a, const QuantKernels& kernels) {
   const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
-  const auto row_bytes = static_cast<int64_t>(dtype_bytes(a.w.dtype, k));
   const auto* x = a.x.as<const float>();
-  const auto* w = static_cast<const uint8_t*>(a.w.data);
   const auto* bias = a.bias.as<const float>();
   auto* out = a.out.as<float>();
   const MatmulKernels& f32 = f32_kernels_for(matmul_isa());
@@ -142,7 +157,7 @@ void run_prefill(Backend& backend, const MatmulArgs& a, const QuantKernels& kern
       const int64_t j0 = nb * kBlockN, jn = std::min(kBlockN, n - j0);
       const int64_t i0 = mc * chunk_rows, im = std::min(chunk_rows, m - i0);
       if (widened_block != nb) {  // consecutive tasks of a thread share a block when x rows are chunked
-        kernels.dequantize(w + j0 * row_bytes, widened, jn * k);
+        widen_rows(a, kernels, j0, jn, widened);
         widened_block = nb;
       }
       f32.block_f32(x + i0 * k, widened, bias != nullptr ? bias + j0 : nullptr, out + i0 * n + j0, im, jn, k,
@@ -172,6 +187,7 @@ const KernelRegistrar<MatmulArgs> kRegisterQ4_0(DeviceKind::kCpu, DType::kQ4_0, 
 const KernelRegistrar<MatmulArgs> kRegisterQ4_K(DeviceKind::kCpu, DType::kQ4_K, matmul_cpu_quantized);
 const KernelRegistrar<MatmulArgs> kRegisterQ5_K(DeviceKind::kCpu, DType::kQ5_K, matmul_cpu_quantized);
 const KernelRegistrar<MatmulArgs> kRegisterQ6_K(DeviceKind::kCpu, DType::kQ6_K, matmul_cpu_quantized);
+const KernelRegistrar<MatmulArgs> kRegisterQ4_Kx8(DeviceKind::kCpu, DType::kQ4_Kx8, matmul_cpu_quantized);
 
 // Round to nearest even for |v| < 2^22 without a libm call: adding 1.5 * 2^23 leaves the rounded integer in
 // the low mantissa bits.

@@ -5,11 +5,13 @@
 // block sums. Only the order of the f32 additions differs from the SIMD paths. Dequantization is the
 // reference dequantize_row. Compute-bound (1-3 codes per cycle with the compiler's SSE2), far from the
 // memory floor of quant_matmul.cpp: a correctness fallback. Reference: kernels/ref/matmul_ref.cpp.
+#include <cmath>
 #include <cstdint>
 
 #include "backend/cpu/kernels/quant_matmul_kernels.h"
 #include "core/half.h"
 #include "tensor/quant_blocks.h"
+#include "tensor/quant_repack.h"
 
 namespace autoglm {
 namespace {
@@ -130,6 +132,53 @@ void rows_dot(const QuantizedXRow* x, int64_t m, const uint8_t* w, int64_t row_b
   }
 }
 
+// Q4_K with 8 rows interleaved: the f32 operations of quant_matmul_x8_x86.h in its order, one row at a
+// time, so every path gives the same bits (the SIMD lanes are the rows).
+float dot_q4_k_x8_row(const QuantizedXRow& x, const BlockQ4Kx8* blocks, int64_t n_blocks, int r) {
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const BlockQ4Kx8& b = blocks[i];
+    uint8_t scales[12];
+    for (int c = 0; c < 12; ++c)
+      scales[c] = b.scales[8 * c + r];
+    float even = 0.0f, odd = 0.0f, mins = 0.0f;
+    for (int p = 0; p < 4; ++p) {
+      int32_t lo = 0, hi = 0;
+      for (int t = 0; t < 8; ++t) {
+        for (int e = 0; e < 4; ++e) {
+          const uint8_t q = b.qs[256 * p + 32 * t + 4 * r + e];
+          lo += (q & 15) * x.q[256 * i + 64 * p + 4 * t + e];
+          hi += (q >> 4) * x.q[256 * i + 64 * p + 32 + 4 * t + e];
+        }
+      }
+      const int g = 2 * p;
+      uint8_t sc0, mn0, sc1, mn1;
+      k_quant_scale_min(scales, g, &sc0, &mn0);
+      k_quant_scale_min(scales, g + 1, &sc1, &mn1);
+      even = std::fma(static_cast<float>(lo), static_cast<float>(sc0) * x.d[8 * i + g], even);
+      odd = std::fma(static_cast<float>(hi), static_cast<float>(sc1) * x.d[8 * i + g + 1], odd);
+      mins = std::fma(static_cast<float>(mn0), x.sum32[8 * i + g], mins);
+      mins = std::fma(static_cast<float>(mn1), x.sum32[8 * i + g + 1], mins);
+    }
+    acc = std::fma(odd + even, f16_to_f32(b.d[r]), acc);
+    acc = std::fma(-mins, f16_to_f32(b.dmin[r]), acc);
+  }
+  return acc;
+}
+
+void rows_dot_q4_k_x8(const QuantizedXRow* x, int64_t m, const uint8_t* w, int64_t row_bytes, int64_t n_rows,
+                      int64_t n_blocks, const float* bias, float* out, int64_t ldo) {
+  for (int64_t j = 0; j < n_rows; j += kQ4Kx8Rows) {
+    const auto* blocks = reinterpret_cast<const BlockQ4Kx8*>(w + j * row_bytes);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int r = 0; r < kQ4Kx8Rows; ++r) {
+        const float dot = dot_q4_k_x8_row(x[i], blocks, n_blocks, r);
+        out[i * ldo + j + r] = bias != nullptr ? dot + bias[j + r] : dot;
+      }
+    }
+  }
+}
+
 template <DType kType>
 void dequantize(const void* src, float* dst, int64_t count) {
   dequantize_row(kType, src, dst, count);
@@ -154,6 +203,8 @@ QuantKernels quant_kernels_scalar(DType dtype) {
       return {rows_dot<dot_q5_k>, dequantize<DType::kQ5_K>};
     case DType::kQ6_K:
       return {rows_dot<dot_q6_k>, dequantize<DType::kQ6_K>};
+    case DType::kQ4_Kx8:  // dequantize: after quant_matmul.cpp has unpacked the groups to Q4_K
+      return {rows_dot_q4_k_x8, dequantize<DType::kQ4_K>};
   }
   return {};
 }

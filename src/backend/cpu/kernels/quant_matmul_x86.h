@@ -27,6 +27,7 @@
 #include <type_traits>
 
 #include "backend/cpu/kernels/quant_matmul_kernels.h"
+#include "backend/cpu/kernels/quant_matmul_x8_x86.h"
 #include "tensor/quant_blocks.h"
 
 namespace autoglm {
@@ -450,6 +451,8 @@ QuantKernels x86_kernels(DType dtype) {
       return {rows_dot<dot_q5_k<kVnni>>, dequantize_q5_k};
     case DType::kQ6_K:
       return {rows_dot<dot_q6_k<kVnni>>, dequantize_q6_k};
+    case DType::kQ4_Kx8:  // dequantize: after quant_matmul.cpp has unpacked the groups to Q4_K
+      return {rows_dot_q4_k_x8<kVnni>, dequantize_q4_k};
   }
   return {};
 }
