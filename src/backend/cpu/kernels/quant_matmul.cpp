@@ -1,21 +1,22 @@
 // CPU matmul on GGUF block-quantized weights: out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]); x, out, bias
-// f32; w Q8_0, Q4_0, Q4_K, Q5_K or Q6_K (tensor/quant_blocks.h), k a multiple of the block (the op checks).
+// f32; w Q8_0, Q4_0, Q4_K, Q5_K, Q6_K (tensor/quant_blocks.h) or Q4_K with 8 rows interleaved (q4_k_x8,
+// tensor/quant_repack.h), k a multiple of the block (the op checks).
 //
-// Layout: w rows are whole blocks, row j at j * dtype_bytes(w, k); nothing is repacked or dequantized at
-// load. Work split as the f32 matmul (matmul.cpp): w's rows cut into blocks of kBlockN, each thread takes
-// one contiguous run of them, so in decode every thread streams one contiguous slab of w in address order.
-// m <= kQuantStreamMaxM (decode): x is quantized to int8 blocks once per call by the calling thread
-// (O(m k), ~1.4 us at k = 4096 with AVX2), then each w row is read once and dotted with every x row
-// straight from its blocks (integer dot products, quant_matmul_kernels.h); the row stays in L1 meanwhile.
-// m > kQuantStreamMaxM (prefill): a block of kBlockN w rows is dequantized to f32 once into a thread-local
-// buffer (16 * k floats, L2-resident) and the f32 register tiles of matmul_kernels.h run over it, exactly
-// as on f32 weights; the dequantization is amortized over the m x rows.
-// Accumulation: f32 over exact int32 block dot products (decode), f32 FMA chains (prefill). Each output is
-// computed by the same function whatever the thread count and, within each path, whatever m.
-// Floor: decode is a GEMV bound by memory bandwidth, dtype_bytes(w) / bandwidth (Q4_K 4.5 bits per weight:
-// a [2048, 4096] weight is 4.7 MB; Q8_0 8.5 bits); prefill is bound by 2 m n k FLOPs at the FMA peak.
-// Reference: kernels/ref/matmul_ref.cpp on dequantize_row's values, checked by
-// tests/backend/test_quant_matmul.cpp with the int8 rounding of x bounded per 32-block.
+// Layout: w rows are whole blocks, row j at j * dtype_bytes(w, k) (q4_k_x8: groups of 8 rows at 8 times
+// that); nothing is dequantized at load. Work split as the f32 matmul (matmul.cpp): w's rows cut into blocks
+// of kBlockN, each thread takes one contiguous run of them, so in decode every thread streams one contiguous
+// slab of w in address order. m <= kQuantStreamMaxM (decode): x is quantized to int8 blocks once per call by
+// the calling thread (O(m k), ~1.4 us at k = 4096 with AVX2), then each w row is read once and dotted with
+// every x row straight from its blocks (integer dot products, quant_matmul_kernels.h); the row stays in L1
+// meanwhile. m > kQuantStreamMaxM (prefill): a block of kBlockN w rows is dequantized to f32 once into a
+// thread-local buffer (16 * k floats, L2-resident) and the f32 register tiles of matmul_kernels.h run over
+// it, exactly as on f32 weights; the dequantization is amortized over the m x rows. Accumulation: f32 over
+// exact int32 block dot products (decode), f32 FMA chains (prefill). Each output is computed by the same
+// function whatever the thread count and, within each path, whatever m. Floor: decode is a GEMV bound by
+// memory bandwidth, dtype_bytes(w) / bandwidth (Q4_K 4.5 bits per weight: a [2048, 4096] weight is 4.7 MB;
+// Q8_0 8.5 bits); prefill is bound by 2 m n k FLOPs at the FMA peak. Reference: kernels/ref/matmul_ref.cpp on
+// dequantize_row's values, checked by tests/backend/test_quant_matmul.cpp with the int8 rounding of x bounded
+// per 32-block.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -17,6 +17,10 @@
 // Q8_0 weights are signed and go through the sign trick (|w| times x with w's sign). No pair of products
 // saturates the 16-bit sums of vpmaddubsw (at most 2 * 128 * 127).
 //
+// Q4_K matrices on the CPU backend are stored with 8 rows interleaved (DType::kQ4_Kx8, tensor/quant_repack.h,
+// model/cpu_weight_layout.h): their row dot works on 8 rows at once (quant_matmul_x8_x86.h), at about twice
+// the rate of the one-row Q4_K kernel; the plain layout remains for matrices that are not whole groups.
+//
 // Prefill (m > kQuantStreamMaxM): blocks of w rows are dequantized to f32 (dequantize_row's values) into a
 // thread-local buffer and multiplied with the f32 register tiles of matmul_kernels.h: prefill has f32
 // accuracy and its rows do not depend on the batch. Decode rows are the same for every m <= 4 and thread
