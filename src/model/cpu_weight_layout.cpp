@@ -11,11 +11,6 @@ bool whole_groups(const Tensor& t) {
   return t.defined() && t.shape().rank() == 2 && t.shape()[0] % kQ4Kx8Rows == 0;
 }
 
-// The same storage (and, for a row range, the same offset into it) seen as interleaved.
-Tensor as_interleaved(const Tensor& t) {
-  return Tensor(t.storage(), DType::kQ4_Kx8, t.shape(), t.device());
-}
-
 // Repacks `matrix` when it is Q4_K and it and every row range in `parts` (views into it) are whole groups;
 // the parts then see the interleaved type too.
 Status interleave(Tensor& matrix, std::initializer_list<Tensor*> parts) {
@@ -27,10 +22,9 @@ Status interleave(Tensor& matrix, std::initializer_list<Tensor*> parts) {
         static_cast<std::ptrdiff_t>(dtype_bytes(DType::kQ4_K, kQ4Kx8Rows * matrix.shape()[1]));
     if (!whole_groups(*part) || offset % group_bytes != 0) return Status::ok();
   }
-  AUTOGLM_RETURN_IF_ERROR(repack_q4_k_x8(matrix.data(), matrix.shape()[0], matrix.shape()[1]));
-  matrix = as_interleaved(matrix);
-  for (Tensor* part : parts)
-    *part = as_interleaved(*part);
+  AUTOGLM_ASSIGN_OR_RETURN(matrix, interleaved_q4_k(matrix));
+  for (Tensor* part : parts)  // row ranges of the matrix: the same bytes, now interleaved
+    *part = Tensor(part->storage(), DType::kQ4_Kx8, part->shape(), part->device());
   return Status::ok();
 }
 

@@ -57,6 +57,14 @@ Status repack_q4_k_x8(void* data, int64_t rows, int64_t k) {
   return Status::ok();
 }
 
+Expected<Tensor> interleaved_q4_k(const Tensor& t) {
+  if (t.dtype() != DType::kQ4_K || t.shape().rank() != 2) {
+    return invalid_argument("interleaved_q4_k: " + t.view().describe() + " is not a Q4_K matrix");
+  }
+  AUTOGLM_RETURN_IF_ERROR(repack_q4_k_x8(t.data(), t.shape()[0], t.shape()[1]));
+  return Tensor(t.storage(), DType::kQ4_Kx8, t.shape(), t.device());
+}
+
 void unpack_q4_k_x8(const void* src, void* dst, int64_t rows, int64_t k) {
   const int64_t n_blocks = k / kQuantSuperBlockElements;
   const auto* in = static_cast<const BlockQ4Kx8*>(src);

@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "core/status.h"
+#include "tensor/tensor.h"
 
 namespace autoglm {
 
@@ -36,6 +37,9 @@ static_assert(sizeof(BlockQ4Kx8) == 8 * 144);
 
 // Rewrites rows x k Q4_K weights (rows a multiple of 8, k of 256) at data as q4_k_x8, in place.
 Status repack_q4_k_x8(void* data, int64_t rows, int64_t k);
+
+// A [rows, k] Q4_K host tensor rewritten in place and returned as q4_k_x8 (the same storage).
+Expected<Tensor> interleaved_q4_k(const Tensor& t);
 
 // The inverse, out of place: rows x k Q4_K weights at dst from the q4_k_x8 groups at src.
 void unpack_q4_k_x8(const void* src, void* dst, int64_t rows, int64_t k);

@@ -85,8 +85,9 @@ Tensor quantized_tensor(DType dtype, int64_t rows, int64_t cols, uint64_t seed) 
   Tensor t = Tensor::host(stored, Shape{rows, cols});
   EXPECT_TRUE(quantize_row(stored, values.as<float>(), t.data(), rows * cols).is_ok());
   if (dtype != DType::kQ4_Kx8) return t;
-  EXPECT_TRUE(repack_q4_k_x8(t.data(), rows, cols).is_ok());
-  return Tensor(t.storage(), dtype, t.shape(), t.device());
+  auto interleaved = interleaved_q4_k(t);
+  EXPECT_TRUE(interleaved.has_value()) << interleaved.status().to_string();
+  return interleaved ? std::move(*interleaved) : t;
 }
 
 Tensor dequantized(const Tensor& t) {

@@ -1,5 +1,5 @@
-// bench_matvec_cpu [THREADS] [N] [K] [DTYPES]: the CPU decode GEMV (ops/matmul.h at m = 1) on random
-// weights of each dtype (default "bf16,q8_0,q4_k,q4_k_x8", N = 4096, K = 4096, 2 threads), in two regimes:
+// bench_matvec_cpu [THREADS] [N] [K] [DTYPE...]: the CPU decode GEMV (ops/matmul.h at m = 1) on random
+// weights of each dtype (default bf16 q8_0 q4_k q4_k_x8, N = 4096, K = 4096, 2 threads), in two regimes:
 // - stream: enough weight copies to span 512 MB, taken in turn, so every call reads its weights from DRAM
 //   (the decode case); reported as GB/s of weight bytes and as a fraction of the host's read bandwidth,
 //   measured by the same probe as `autoglm bench` right before each dtype (the bandwidth drifts);
@@ -24,18 +24,6 @@ namespace {
 
 using autoglm::DType;
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    const size_t comma = s.find(',', start);
-    const size_t end = comma == std::string::npos ? s.size() : comma;
-    out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 struct Weights {
   std::vector<autoglm::Tensor> copies;
   int64_t bytes_each = 0;
@@ -47,8 +35,9 @@ Weights make_weights(autoglm::Backend& cpu, DType dtype, int64_t n, int64_t k, i
   if (dtype == DType::kQ4_Kx8) {
     Weights w = make_weights(cpu, DType::kQ4_K, n, k, count);
     for (auto& t : w.copies) {
-      if (!autoglm::repack_q4_k_x8(t.data(), n, k).ok()) return {};
-      t = autoglm::Tensor(t.storage(), DType::kQ4_Kx8, t.shape(), t.device());
+      auto interleaved = autoglm::interleaved_q4_k(t);
+      if (!interleaved) return {};
+      t = std::move(*interleaved);
     }
     return w;
   }
@@ -96,9 +85,10 @@ int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const int64_t n = argc > 2 ? std::atoll(argv[2]) : 4096;
   const int64_t k = argc > 3 ? std::atoll(argv[3]) : 4096;
-  const std::string dtypes = argc > 4 ? argv[4] : "bf16,q8_0,q4_k,q4_k_x8";
+  std::vector<std::string> dtypes(argv + std::min(argc, 4), argv + argc);
+  if (dtypes.empty()) dtypes = {"bf16", "q8_0", "q4_k", "q4_k_x8"};
   if (threads < 1 || n < 256 || k < 256 || k % 256 != 0) {
-    std::fprintf(stderr, "usage: bench_matvec_cpu [THREADS] [N >= 256] [K, a multiple of 256] [DTYPES]\n");
+    std::fprintf(stderr, "usage: bench_matvec_cpu [THREADS] [N >= 256] [K, a multiple of 256] [DTYPE...]\n");
     return 2;
   }
   autoglm::CpuBackend streaming(autoglm::BackendOptions{threads});
@@ -116,7 +106,7 @@ int main(int argc, char** argv) {
   const autoglm::TensorView out{out_data.data(), DType::kF32, autoglm::Shape{1, n}, autoglm::Device{}};
   const autoglm::TensorView hot_out{out_data.data(), DType::kF32, autoglm::Shape{1, 256}, autoglm::Device{}};
 
-  for (const std::string& name : split(dtypes)) {
+  for (const std::string& name : dtypes) {
     const auto dtype = name == "q4_k_x8" ? std::optional<DType>(DType::kQ4_Kx8) : autoglm::parse_dtype(name);
     if (!dtype) {
       std::fprintf(stderr, "unknown dtype %s\n", name.c_str());

@@ -32,7 +32,7 @@ struct BenchOptions {
   std::string model;
   std::string config;
   bool random_weights = false;
-  std::string dtype;
+  std::vector<std::string> dtypes;  // one model each; empty: the checkpoint's own (random: bf16)
   int n_prompt = 128;
   int n_gen = 32;
   int repeats = 3;
@@ -78,17 +78,6 @@ class DeviceCopyProbe {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
-}
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  size_t begin = 0;
-  for (;;) {
-    const size_t comma = s.find(',', begin);
-    out.push_back(s.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin));
-    if (comma == std::string::npos) return out;
-    begin = comma + 1;
-  }
 }
 
 Expected<std::unique_ptr<Model>> load_model(const BenchOptions& o, const std::string& dtype_name_arg,
@@ -176,8 +165,11 @@ void print_rows(const BenchOptions& o, const nlohmann::json& j, bool on_host) {
         dtype.c_str(), mb, gbs, j["load_ms"].get<double>() / 1000.0);
   }
   std::string ratios;
-  for (const auto& r : j["tg_floor_ratio_per_repetition"])
-    ratios += (ratios.empty() ? "" : " ") + std::to_string(r.get<double>()).substr(0, 4);
+  for (const auto& r : j["tg_floor_ratio_per_repetition"]) {
+    char value[16];
+    std::snprintf(value, sizeof value, "%s%.2f", ratios.empty() ? "" : " ", r.get<double>());
+    ratios += value;
+  }
   std::printf("%s: floor/measured per repetition (each at its own probe): %s\n", dtype.c_str(),
               ratios.c_str());
   if (o.profile) {
@@ -195,7 +187,8 @@ int run_bench(const BenchOptions& o) {
   // Several dtypes ("q4_k,bf16") load side by side and take turns repetition by repetition, so that each
   // sees the same drifts of a shared machine's memory bandwidth.
   std::vector<ModelRun> runs;
-  for (const std::string& dtype : split_list(o.dtype)) {
+  const std::vector<std::string> dtypes = o.dtypes.empty() ? std::vector<std::string>{""} : o.dtypes;
+  for (const std::string& dtype : dtypes) {
     ModelRun run;
     Timer load_timer;
     auto model = load_model(o, dtype, **backend);
@@ -295,9 +288,10 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--config", o->config, "config.json describing the model shape (with --random-weights)");
   cmd->add_flag("--random-weights", o->random_weights, "build random weights in memory");
   cmd->add_option(
-      "--dtype", o->dtype,
-      "weight dtype: f32, f16, bf16, q8_0, q4_k... (random default: bf16); a comma-separated list "
-      "loads one model per dtype and alternates their repetitions");
+         "--dtype", o->dtypes,
+         "weight dtype: f32, f16, bf16, q8_0, q4_k... (random default: bf16); a comma-separated list "
+         "loads one model per dtype and alternates their repetitions")
+      ->delimiter(',');
   cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens")->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-n,--n-gen", o->n_gen, "generated tokens")->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-r,--repetitions", o->repeats, "timed repetitions")->check(CLI::Range(1, 1000));
