@@ -11,7 +11,7 @@
 # sanitize golden bench load serve http matmul gemm sampling attention batches profile
 # Environment: BATCHES (batches), SERVE_LIMIT, SERVE_SEQS and SERVE_TOKENS (serve: seconds per run, and
 # --max-num-seqs / --max-batched-tokens of the throughput runs), SERVE_ARGS (more bench-serve flags, every
-# run), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), PROFILE_* (profile).
+# run), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), PROFILE_* (profile; PROFILE_WORKLOAD=mixed for mixed steps).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -144,11 +144,18 @@ if has_step profile; then
   # Kernel times of decode steps at batch PROFILE_BATCH (Nsight Compute, clocks left alone, caches not
   # flushed between kernels unless PROFILE_CACHE=all: a decode step streams its weights from HBM anyway): the
   # kernels of ~3 steps after the prompts are in and the decode graphs recorded.
+  # PROFILE_WORKLOAD=mixed: mixed prefill + decode steps of the serving benchmark's mixed workload instead.
   B=${PROFILE_BATCH:-16}
   S="$BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16"
-  timeout 300 ncu --clock-control none --cache-control ${PROFILE_CACHE:-none} --metrics gpu__time_duration.sum --csv --launch-skip ${PROFILE_SKIP:-6000} \
-    --launch-count ${PROFILE_COUNT:-900} $S --max-context 1024 --num-prompts $B --input-len 128 --output-len 64 \
-    --max-num-seqs $B --max-batched-tokens 4096 > "$OUT/profile_raw.csv" 2> "$OUT/profile.err"
+  if [ "${PROFILE_WORKLOAD:-decode}" = mixed ]; then
+    W="--max-context 2048 --num-prompts 400 --input-len 128:1024 --output-len 128:512 --max-num-seqs 256 --max-batched-tokens 4096"
+    SKIP=${PROFILE_SKIP:-60000} COUNT=${PROFILE_COUNT:-4000}
+  else
+    W="--max-context 1024 --num-prompts $B --input-len 128 --output-len 64 --max-num-seqs $B --max-batched-tokens 4096"
+    SKIP=${PROFILE_SKIP:-6000} COUNT=${PROFILE_COUNT:-900}
+  fi
+  timeout 300 ncu --clock-control none --cache-control ${PROFILE_CACHE:-none} --metrics gpu__time_duration.sum --csv --launch-skip $SKIP \
+    --launch-count $COUNT $S $W > "$OUT/profile_raw.csv" 2> "$OUT/profile.err"
   note "profile: rc=$?"
   python3 bench/device/kernel_table.py "$OUT/profile_raw.csv" | tee "$OUT/profile_table.txt" | head -40
   python3 bench/device/step_table.py "$OUT/profile_raw.csv" > "$OUT/profile_steps.txt"
