@@ -11,7 +11,7 @@
 # sanitize golden bench load serve http matmul gemm sampling attention batches profile
 # Environment: BATCHES (batches), SERVE_LIMIT, SERVE_SEQS and SERVE_TOKENS (serve: seconds per run, and
 # --max-num-seqs / --max-batched-tokens of the throughput runs), SERVE_ARGS (more bench-serve flags, every
-# run), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), PROFILE_* (profile; PROFILE_WORKLOAD=mixed for mixed steps).
+# run), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), ATTENTION_ARGS (attention), PROFILE_* (profile; PROFILE_WORKLOAD=mixed for mixed steps).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -117,7 +117,7 @@ fi
 if has_step attention; then
   # The paged-attention op in decode form, bf16 KV, 8B heads, at decode batch sizes and contexts
   # (tools/bench/paged_attention_cuda.cpp); rc 1 when its output differs from the CPU's.
-  $BUILD/tools/bench_paged_attention_cuda > "$OUT/bench_attention.txt" 2>&1
+  $BUILD/tools/bench_paged_attention_cuda ${ATTENTION_ARGS:-} > "$OUT/bench_attention.txt" 2>&1
   rc=$?
   cat "$OUT/bench_attention.txt"
   note "paged attention: rc=$rc, table above"

@@ -20,6 +20,9 @@ struct BackendOptions {
   // GPU backends: choose GEMM algorithms by timing them once per row-count bucket (CUDA: matmul_cublaslt.h)
   // instead of taking the library heuristic's first choice.
   bool tune_gemms = true;
+  // GPU backends: the number of SMs the GEMMs are planned for (cuBLASLt's SM count target), leaving the rest
+  // to kernels another stream runs at the same time; 0 plans for the whole device.
+  int gemm_sm_count = 0;
 };
 
 // Work recorded once and replayed as a unit (a CUDA graph): the hundreds of launches of a decode step cost

@@ -70,6 +70,32 @@ TEST(CudaMatmulTuning, EveryRowCountOfABucketMatchesTheCpu) {
   }
 }
 
+// GEMMs planned for part of the device (BackendOptions::gemm_sm_count, for kernels running beside them) are
+// the same products: they match the CPU as the whole-device plans do, tuned or not.
+TEST(CudaMatmulTuning, GemmsPlannedForFewerSmsMatchTheCpu) {
+  auto cpu = test::make_cpu(4);
+  const int64_t n = 1024, k = 512;
+  for (const bool tune : {true, false}) {
+    BackendOptions options;
+    options.tune_gemms = tune;
+    options.gemm_sm_count = 40;
+    auto cuda = test::make_cuda(options);
+    ASSERT_NE(cuda, nullptr);
+    for (const int64_t m : {int64_t{256}, int64_t{1025}}) {
+      SCOPED_TRACE(::testing::Message() << "m " << m << (tune ? " tuned" : ""));
+      const Tensor x = random_tensor(DType::kF32, Shape{m, k}, 900 + static_cast<uint64_t>(m));
+      const Tensor w = random_tensor(DType::kBF16, Shape{n, k}, 901);
+      const Tensor bias = random_tensor(DType::kF32, Shape{n}, 902);
+      Tensor expected = Tensor::host(DType::kF32, Shape{m, n});
+      const Tensor x_ref = test::rounded_f32(x, DType::kBF16);
+      ASSERT_TRUE(matmul(*cpu, {x_ref.view(), w.view(), bias.view(), expected.view()}).is_ok());
+      const std::vector<float> got = run(*cuda, x, w, bias);
+      if (HasFatalFailure()) return;
+      EXPECT_LE(rel_max_abs_error(got, test::to_f32(expected.view())), kTolerance);
+    }
+  }
+}
+
 TEST(CudaMatmulTuning, RepeatedCallsGiveTheSameBits) {
   auto cuda = make_cuda(true);
   ASSERT_NE(cuda, nullptr);

@@ -66,23 +66,55 @@ inline double copy_bandwidth(cudaStream_t s) {
   return 2.0 * static_cast<double>(bytes) / (ms * 1e-3);
 }
 
+// `calls` calls of call(i) recorded on s as one graph, for replays (alone or beside another stream's).
+class RecordedCalls {
+ public:
+  RecordedCalls(cudaStream_t s, int calls, const std::function<void(int)>& call) {
+    cudaGraph_t graph;
+    check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture");
+    for (int i = 0; i < calls; ++i)
+      call(i);
+    check(cudaStreamEndCapture(s, &graph), "end capture");
+    check(cudaGraphInstantiate(&exec_, graph, 0), "instantiate");
+    cudaGraphDestroy(graph);
+  }
+  ~RecordedCalls() { cudaGraphExecDestroy(exec_); }
+  RecordedCalls(const RecordedCalls&) = delete;
+  RecordedCalls& operator=(const RecordedCalls&) = delete;
+  void replay(cudaStream_t s) const { check(cudaGraphLaunch(exec_, s), "replay"); }
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
 // Median seconds per call of `call(i)` for i = 0..calls-1, recorded once as a graph and replayed; call(i) for
 // i = 0..warm-1 runs once before the recording.
 inline double time_calls(cudaStream_t s, int warm, int calls, const std::function<void(int)>& call) {
   for (int i = 0; i < warm; ++i)
     call(i);  // first use outside the recording (module load, scratch for the split partials)
   check(cudaStreamSynchronize(s), "warm-up");
-  cudaGraph_t graph;
-  check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture");
-  for (int i = 0; i < calls; ++i)
-    call(i);
-  check(cudaStreamEndCapture(s, &graph), "end capture");
-  cudaGraphExec_t exec;
-  check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
-  const double ms = median_ms(s, [&] { check(cudaGraphLaunch(exec, s), "replay"); });
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  return ms * 1e-3 / calls;
+  const RecordedCalls recorded(s, calls, call);
+  return median_ms(s, [&] { recorded.replay(s); }) * 1e-3 / calls;
+}
+
+// Median milliseconds of a on stream sa and b on stream sb started together (sb waits for sa's start) until
+// both are done, over 5 runs after a first one.
+inline double median_ms_beside(cudaStream_t sa, const RecordedCalls& a, cudaStream_t sb,
+                               const RecordedCalls& b) {
+  cudaEvent_t start, b_done;
+  check(cudaEventCreateWithFlags(&start, cudaEventDisableTiming), "event");
+  check(cudaEventCreateWithFlags(&b_done, cudaEventDisableTiming), "event");
+  const double ms = median_ms(sa, [&] {
+    check(cudaEventRecord(start, sa), "record");
+    check(cudaStreamWaitEvent(sb, start), "wait");
+    a.replay(sa);
+    b.replay(sb);
+    check(cudaEventRecord(b_done, sb), "record");
+    check(cudaStreamWaitEvent(sa, b_done), "wait");
+  });
+  cudaEventDestroy(start);
+  cudaEventDestroy(b_done);
+  return ms;
 }
 
 // "1,16,64" -> {1, 16, 64}; stops at the first item that is not a number.

@@ -12,7 +12,14 @@
 // head) per second, and are checked against the CPU while a call is at most 2e10 FLOPs.
 //
 //   bench_paged_attention_cuda [--batch 1,16,64,256] [--context 128,512,1024] [--width 2048] [--reps 20]
-//                              [--prefill Q]
+//                              [--prefill Q] [--beside-gemm M] [--gemm-sms N]
+//
+// --beside-gemm M: also times the bf16 GEMM of an [M, 4096] x against the 8B shape's gate/up weight
+// [28672, 4096] (bf16 out) on a second stream, alone and started together with the attention calls, with as
+// many GEMMs as take about as long as the attention calls: how much of the two a GPU runs at once, the
+// question behind running a decode step's memory-bound attention beside its compute-bound projections.
+// --gemm-sms N plans those GEMMs for N SMs (BackendOptions::gemm_sm_count), leaving the rest to the
+// attention.
 //
 // Timing: each measurement is a CUDA graph of calls that rotate over enough independent copies of the caches,
 // q and metadata (>= 256 MB of KV, at least 2 copies) that no call finds its KV in the 50 MB L2, replayed 5
@@ -29,6 +36,7 @@
 #include <cstdlib>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -36,6 +44,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "core/half.h"
 #include "cuda_timing.h"
+#include "ops/matmul.h"
 #include "ops/paged_attention.h"
 
 namespace autoglm {
@@ -43,7 +52,10 @@ namespace {
 
 using bench::check;
 using bench::copy_bandwidth;
+using bench::median_ms;
+using bench::median_ms_beside;
 using bench::parse_list;
+using bench::RecordedCalls;
 using bench::time_calls;
 
 constexpr int64_t kQHeads = 32, kKvHeads = 8, kHeadDim = 128, kBlockSize = 16;
@@ -140,6 +152,58 @@ struct DeviceCopy {
   Tensor q, k, v, tables, q_start, seq_lens;
 };
 
+// The GEMM of --beside-gemm, on its own backend (its own stream).
+class BesideGemm {
+ public:
+  BesideGemm(int64_t rows, int sm_count) : rows_(rows) {
+    BackendOptions options;
+    options.gemm_sm_count = sm_count;
+    auto created = create_backend("cuda", options);
+    check(created.status(), "second cuda backend");
+    owned_ = std::move(created).value();
+    CudaBackend& cuda = cuda_backend(*owned_);
+    x_ = allocate(cuda, Shape{rows, kHidden});
+    w_ = allocate(cuda, Shape{kGateUp, kHidden});
+    out_ = allocate(cuda, Shape{rows, kGateUp});
+    for (const Tensor* t : {&x_, &w_})  // 0x3c3c: bf16 0.0115, any finite value times the same
+      check(cudaMemsetAsync(t->data(), 0x3c, t->nbytes(), cuda.stream()), "fill");
+  }
+
+  // GEMMs alone, then beside the `calls` attention calls of `attention` (sec per call, on stream s).
+  void report(cudaStream_t s, int calls, double sec, const std::function<void(int)>& attention) {
+    CudaBackend& cuda = cuda_backend(*owned_);
+    const auto gemm = [&](int) {
+      check(matmul(cuda, MatmulArgs{x_.view(), w_.view(), {}, out_.view()}), "matmul");
+    };
+    const double gemm_sec = time_calls(cuda.stream(), 2, 8, gemm);
+    const int gemms = std::max(1, static_cast<int>(std::lround(sec * calls / gemm_sec)));
+    const RecordedCalls a(s, calls, attention);
+    const RecordedCalls b(cuda.stream(), gemms, gemm);
+    const double a_ms = median_ms(s, [&] { a.replay(s); });
+    const double b_ms = median_ms(cuda.stream(), [&] { b.replay(cuda.stream()); });
+    const double both_ms = median_ms_beside(s, a, cuda.stream(), b);
+    const double tflops = 2.0 * static_cast<double>(rows_) * kGateUp * kHidden * gemms / (b_ms * 1e-3) / 1e12;
+    std::printf(
+        "      beside %d GEMMs [%lld x %lld x %lld] (%.0f TFLOP/s alone): attention %.3f ms, GEMMs %.3f ms, "
+        "one after the other %.3f ms, together %.3f ms (%.2fx)\n",
+        gemms, static_cast<long long>(rows_), static_cast<long long>(kGateUp),
+        static_cast<long long>(kHidden), tflops, a_ms, b_ms, a_ms + b_ms, both_ms, (a_ms + b_ms) / both_ms);
+  }
+
+ private:
+  static constexpr int64_t kHidden = 4096, kGateUp = 28672;
+
+  static Tensor allocate(CudaBackend& cuda, Shape shape) {
+    auto t = cuda.allocate(DType::kBF16, shape);
+    check(t.status(), "allocate");
+    return std::move(t).value();
+  }
+
+  int64_t rows_;
+  std::unique_ptr<Backend> owned_;
+  Tensor x_, w_, out_;
+};
+
 Tensor upload(CudaBackend& cuda, const Tensor& host, const char* what) {
   auto allocated = cuda.allocate(host.dtype(), host.shape());
   check(allocated.status(), what);
@@ -152,6 +216,8 @@ int run(int argc, char** argv) {
   std::vector<int64_t> batches = {1, 16, 64, 256}, contexts = {128, 512, 1024};
   int64_t width = 2048, q_len = 1;
   int reps = 20;
+  int64_t gemm_rows = 0;
+  int gemm_sms = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--batch") batches = parse_list(argv[i + 1]);
@@ -159,6 +225,8 @@ int run(int argc, char** argv) {
     if (flag == "--width") width = std::atoll(argv[i + 1]);
     if (flag == "--reps") reps = std::atoi(argv[i + 1]);
     if (flag == "--prefill") q_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
+    if (flag == "--beside-gemm") gemm_rows = std::max<int64_t>(0, std::atoll(argv[i + 1]));
+    if (flag == "--gemm-sms") gemm_sms = std::max(0, std::atoi(argv[i + 1]));
   }
   const int64_t table_width = (width + kBlockSize - 1) / kBlockSize;
   for (const int64_t len : contexts) {
@@ -177,6 +245,8 @@ int run(int argc, char** argv) {
   std::unique_ptr<Backend> cpu = std::move(created_cpu).value();
   cudaStream_t s = cuda.stream();
   const double bandwidth = copy_bandwidth(s);
+  std::optional<BesideGemm> gemm;
+  if (gemm_rows > 0) gemm.emplace(gemm_rows, gemm_sms);
   std::printf(
       "paged attention, query rows per sequence <= %lld: bf16 KV, heads %lld:%lld, head_dim %lld, block_size "
       "%lld, table %lld blocks\n",
@@ -216,6 +286,7 @@ int run(int argc, char** argv) {
         };
         const double sec = time_calls(s, copies, calls, call);
         check(cuda.synchronize(), "paged_attention on the device");
+        if (gemm) gemm->report(s, calls, sec, call);
 
         // Check the output of copy 0 (every copy holds the same values) on a poisoned output.
         check(cudaMemsetAsync(out.data(), 0xff, out.nbytes(), s), "poison");

@@ -46,6 +46,7 @@ class CudaBackend final : public Backend {
   size_t workspace_bytes() const { return workspace_bytes_; }
   const cudaDeviceProp& properties() const { return properties_; }
   bool tunes_gemms() const { return tune_gemms_; }
+  int gemm_sm_count() const { return gemm_sm_count_; }  // BackendOptions::gemm_sm_count
 
   // Device scratch of at least `bytes` for a kernel's temporaries (split-K partials, converted operands),
   // valid until the next scratch() call on this backend; grows, never shrinks.
@@ -69,6 +70,7 @@ class CudaBackend final : public Backend {
 
   int device_index_ = 0;
   bool tune_gemms_ = true;
+  int gemm_sm_count_ = 0;
   cudaDeviceProp properties_{};
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t cublaslt_ = nullptr;

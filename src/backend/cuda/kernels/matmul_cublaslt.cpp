@@ -35,8 +35,10 @@ struct PlanKey {
   bool bias = false;
   uint32_t align_w = 0, align_x = 0, align_out = 0, align_bias = 0;
   bool tuned = false;  // the backend tunes (two backends of one device may differ)
+  int sm_count = 0;    // BackendOptions::gemm_sm_count
   auto tie() const {
-    return std::tie(device, m, n, k, dtype, out_dtype, bias, align_w, align_x, align_out, align_bias, tuned);
+    return std::tie(device, m, n, k, dtype, out_dtype, bias, align_w, align_x, align_out, align_bias, tuned,
+                    sm_count);
   }
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
 };
@@ -92,7 +94,8 @@ LayoutPtr make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t l
   return LayoutPtr(layout);
 }
 
-Problem make_problem(DType dtype, DType out_dtype, int64_t m, int64_t n, int64_t k, const float* bias) {
+Problem make_problem(DType dtype, DType out_dtype, int64_t m, int64_t n, int64_t k, const float* bias,
+                     int sm_count) {
   Problem p;
   cublasLtMatmulDesc_t desc = nullptr;
   if (cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) return p;
@@ -102,6 +105,10 @@ Problem make_problem(DType dtype, DType out_dtype, int64_t m, int64_t n, int64_t
                 CUBLAS_STATUS_SUCCESS &&
             cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb) ==
                 CUBLAS_STATUS_SUCCESS;
+  if (sm_count > 0) {
+    ok = ok && cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &sm_count,
+                                              sizeof sm_count) == CUBLAS_STATUS_SUCCESS;
+  }
   if (bias != nullptr) {
     const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
     const int32_t bias_type = CUDA_R_32F;
@@ -307,6 +314,7 @@ bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* 
   key.align_out = alignment_of(out);
   key.align_bias = bias != nullptr ? alignment_of(bias) : 0;
   key.tuned = backend.tunes_gemms();
+  key.sm_count = backend.gemm_sm_count();
 
   Plan plan;
   bool cached = false;
@@ -321,13 +329,13 @@ bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* 
   if (!cached) {
     // With a bias, first ask for the epilogue, then for a plain GEMM plus add_bias_kernel.
     const Operands operands{w, x, bias, out};
-    Problem with_epilogue = make_problem(dtype, out_dtype, m, n, k, bias);
+    Problem with_epilogue = make_problem(dtype, out_dtype, m, n, k, bias, key.sm_count);
     if (with_epilogue.valid() &&
         choose_algo(backend, with_epilogue, key, bias != nullptr, operands, &plan.algo)) {
       plan.usable = true;
       plan.epilogue = bias != nullptr;
     } else if (bias != nullptr) {
-      Problem plain = make_problem(dtype, out_dtype, m, n, k, nullptr);
+      Problem plain = make_problem(dtype, out_dtype, m, n, k, nullptr, key.sm_count);
       plan.usable = plain.valid() && choose_algo(backend, plain, key, false, operands, &plan.algo);
     }
     std::lock_guard<std::mutex> lock(plan_mutex());
@@ -335,7 +343,7 @@ bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* 
   }
   if (!plan.usable) return false;
 
-  const Problem p = make_problem(dtype, out_dtype, m, n, k, plan.epilogue ? bias : nullptr);
+  const Problem p = make_problem(dtype, out_dtype, m, n, k, plan.epilogue ? bias : nullptr, key.sm_count);
   if (!p.valid() || !enqueue(backend, p, plan.algo, Operands{w, x, bias, out})) return false;
   if (bias != nullptr && !plan.epilogue) {
     launch_add_bias(backend, static_cast<float*>(out), bias, m, n);
