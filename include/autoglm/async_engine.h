@@ -35,6 +35,10 @@ struct ServeOptions {
   // A step's events are handed out while the next step's kernels run (off: right after the step, while the
   // GPU waits).
   bool overlap_output = true;
+  // Steps whose tokens are chosen on the device (no penalties, log-probabilities or host draws) let the
+  // next step be planned, built and queued before their tokens reach the host; the next step's decode inputs
+  // are read from the device. Same tokens as step by step; the GPU does not wait for the host between steps.
+  bool async_scheduling = true;
   // Times every op of every step (synchronizing after each: slows the engine down), reported in
   // EngineStats::op_times.
   bool profile_ops = false;
@@ -103,7 +107,8 @@ struct EngineStats {
   int64_t n_finished = 0;
   int64_t n_preemptions = 0;
   int64_t n_steps = 0;
-  int64_t prompt_tokens = 0;           // prompt tokens of admitted requests
+  int64_t n_steps_ahead = 0;  // of those, queued before the tokens of the step before reached the host
+  int64_t prompt_tokens = 0;  // prompt tokens of admitted requests
   int64_t computed_prompt_tokens = 0;  // of those, the ones that ran through the model
   int64_t generated_tokens = 0;
   int64_t prefix_queries = 0;  // prompt tokens looked up in the prefix cache
@@ -115,9 +120,12 @@ struct EngineStats {
   // fragmentation, weighted by how much KV the steps held.
   int64_t kv_slots_held = 0;
   int64_t kv_slots_unfilled = 0;
-  // Host work of all steps outside the forward pass (scheduling, bookkeeping, sampling, stop checks): what
-  // the GPU waits for. The hand-off of a step's events runs while the next step's kernels run, not here.
+  // Host work of all steps outside queueing the forward pass and waiting for the device's results
+  // (scheduling, bookkeeping, sampling, stop checks). Step by step the GPU waits for it; with
+  // async_scheduling most of it runs while the GPU computes the next step. The hand-off of a step's events
+  // runs while the next step's kernels run, and is counted here.
   double host_ms = 0;
+  double wait_ms = 0;            // waiting for the device's results (its compute, when the host is ahead)
   double step_ms = 0;            // wall time of all steps
   std::vector<OpTime> op_times;  // with ServeOptions::profile_ops: per op kind, all steps
 };

@@ -33,6 +33,15 @@ class CapturedWork {
   virtual Status replay() = 0;
 };
 
+// A copy to host memory that lands later (Backend::copy_to_host_async).
+class PendingCopy {
+ public:
+  virtual ~PendingCopy() = default;
+  // Blocks until the bytes are in the host buffer; reports an asynchronous error of the work queued before
+  // the copy. Later calls return at once with the first call's status.
+  virtual Status wait() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -43,6 +52,11 @@ class Backend {
   virtual Expected<Tensor> allocate(DType dtype, Shape shape) = 0;
   // dst and src have equal dtype and numel; either may live on the host or on this device.
   virtual Status copy(TensorView dst, TensorView src) = 0;
+  // Queues a copy of `src` (this device's memory) into host memory `dst` (equal dtype and numel) behind the
+  // work queued so far, without waiting for that work: the bytes are in dst once the handle's wait()
+  // returns, and dst must stay valid until then (or until the handle is destroyed, which also waits). The
+  // handle must not outlive the backend. The default copies at once.
+  virtual Expected<std::unique_ptr<PendingCopy>> copy_to_host_async(TensorView dst, TensorView src);
   // Waits until all work queued on this backend has finished; reports the first asynchronous error (a
   // failed kernel launch or device fault) since the last call, which is sticky on GPUs.
   virtual Status synchronize() { return Status::ok(); }

@@ -1,5 +1,6 @@
 #include "kv/kv_manager.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -151,12 +152,19 @@ Status KvManager::write_tokens(BlockTable& table, std::span<const TokenId> token
   size_t next_fresh = 0;
   for (TokenId token : tokens) {
     if (table.n_tokens() % block_size == 0) table.push_block(fresh[next_fresh++]);
-    if (!table.push_token(token)) continue;
-    const auto position = static_cast<size_t>(table.n_tokens() / block_size - 1);
+    table.push_token(token);
+    AUTOGLM_RETURN_IF_ERROR(key_keyable_blocks(table, known_hashes));
+  }
+  return Status::ok();
+}
+
+Status KvManager::key_keyable_blocks(BlockTable& table, std::span<const BlockHash> known_hashes) {
+  while (table.next_block_keyable()) {
+    const auto position = static_cast<size_t>(table.n_keyed_blocks());
     const BlockHash hash = position < known_hashes.size()
                                ? known_hashes[position]
-                               : hash_block(table.next_parent(), table.tail_tokens());
-    table.complete_tail(hash);
+                               : hash_block(table.next_parent(), table.next_block_tokens());
+    table.key_next_block(hash);
     if (!enable_prefix_caching_) continue;
     // False means another block already holds this content; this one stays private.
     Expected<bool> registered =
@@ -166,9 +174,23 @@ Status KvManager::write_tokens(BlockTable& table, std::span<const TokenId> token
   return Status::ok();
 }
 
+Status KvManager::resolve(SequenceId seq, int32_t position, TokenId token) {
+  auto it = tables_.find(seq);
+  if (it == tables_.end()) return not_found(seq_name(seq) + " is unknown");
+  if (token < 0) return invalid_argument(seq_name(seq) + ": a pending token resolves to a vocabulary id");
+  BlockTable& table = it->second;
+  if (position < 0 || position >= table.n_tokens() || table.token_at(position) != kPendingToken) {
+    return invalid_argument(seq_name(seq) + ": no pending token at position " + std::to_string(position));
+  }
+  table.set_token(position, token);
+  return key_keyable_blocks(table, {});
+}
+
 Expected<int32_t> KvManager::allocate_for(SequenceId seq, std::span<const TokenId> tokens,
                                           const HashScope& scope) {
   if (contains(seq)) return invalid_argument(seq_name(seq) + " already has a block table");
+  if (std::find(tokens.begin(), tokens.end(), kPendingToken) != tokens.end())
+    return invalid_argument(seq_name(seq) + ": a prompt has no pending tokens");
   PromptPlan plan = plan_prompt(tokens, scope);
   if (plan.n_blocks_consumed() > pool_.n_blocks_available()) {
     return out_of_blocks("hold its prompt", seq, plan.n_blocks_consumed());
@@ -184,7 +206,7 @@ Expected<int32_t> KvManager::allocate_for(SequenceId seq, std::span<const TokenI
     for (TokenId token : tokens.subspan(i * static_cast<size_t>(block_size()), block_size())) {
       table.push_token(token);
     }
-    table.complete_tail(plan.full_block_hashes[i]);
+    table.key_next_block(plan.full_block_hashes[i]);
   }
   AUTOGLM_RETURN_IF_ERROR(write_tokens(table, tokens.subspan(n_hit_tokens), fresh, plan.full_block_hashes));
   tables_.emplace(seq, std::move(table));

@@ -7,7 +7,10 @@
 //    (one more reference each) and fresh blocks for the rest, and indexes the prompt's full fresh blocks at
 //    once. Indexing before the step computes them is safe: a sequence that hits them in the same step runs
 //    in the same forward pass, where every layer writes the new KV before its attention reads it.
-//  * append(seq, tokens) grows the table when a block fills and keys+indexes each block as it fills. Only
+//  * append(seq, tokens) grows the table when a block fills and keys+indexes each block as it fills. A
+//    token may be kPendingToken (sampled by a step still running on the device: the engine queues the next
+//    step before the value reaches the host); its block and the blocks after it are keyed when resolve()
+//    gives its value, so no key ever covers a token not known. Only
 //    full blocks are indexed, so a partial block is never shared through the cache; it is shared only by
 //    fork, and copy-on-write keeps shared blocks read-only: appending into a partial last block with other
 //    references first moves the sequence to a fresh block and reports the (src, dst) copy to perform.
@@ -111,17 +114,20 @@ class KvManager {
   Expected<int32_t> n_blocks_freed_by(std::span<const SequenceId> seqs) const;
 
   // --- Mutations: all or nothing. ---
-  // Creates the table of a new sequence holding `tokens` (its prompt). Returns how many leading tokens
-  // already have their KV in reused blocks (a multiple of block_size): the prefill starts there. At most
-  // tokens.size() - 1 tokens are reused, because the forward pass must run the last prompt token for its
-  // logits, and that writes the token's KV: a prompt made only of cached full blocks recomputes its last
-  // block into a fresh one. kInvalidArgument if seq exists; kResourceExhausted if blocks are short.
+  // Creates the table of a new sequence holding `tokens` (its prompt; no pending token). Returns how many
+  // leading tokens already have their KV in reused blocks (a multiple of block_size): the prefill starts
+  // there. At most tokens.size() - 1 tokens are reused, because the forward pass must run the last prompt
+  // token for its logits, and that writes the token's KV: a prompt made only of cached full blocks recomputes
+  // its last block into a fresh one. kInvalidArgument if seq exists; kResourceExhausted if blocks are short.
   Expected<int32_t> allocate_for(SequenceId seq, std::span<const TokenId> tokens, const HashScope& scope);
   // Records tokens generated (or fed, for chunked prefill of a further chunk) at the sequence's end.
   // Block copies that must run before the KV of these tokens is written are appended to *copies (never
   // cleared, so one list can collect a whole step). kNotFound, kInvalidArgument (copies null),
   // kResourceExhausted.
   Status append(SequenceId seq, std::span<const TokenId> tokens, std::vector<BlockCopy>* copies);
+  // Gives the value of the sequence's pending token at `position` and keys the blocks it held back.
+  // kNotFound (unknown sequence), kInvalidArgument (no pending token there, or a negative token).
+  Status resolve(SequenceId seq, int32_t position, TokenId token);
   // Starts `child` as a copy of `parent` sharing all its blocks (n>1 sampling, beams); no block is taken
   // until one of them appends. kNotFound (parent), kInvalidArgument (child exists).
   Status fork(SequenceId parent, SequenceId child);
@@ -146,6 +152,8 @@ class KvManager {
   // and indexes each block that fills. known_hashes[i], when present, is the key of block i.
   Status write_tokens(BlockTable& table, std::span<const TokenId> tokens, std::span<const BlockId> fresh,
                       std::span<const BlockHash> known_hashes);
+  // Keys and indexes the table's full blocks whose tokens are all known, first block first.
+  Status key_keyable_blocks(BlockTable& table, std::span<const BlockHash> known_hashes);
   Status out_of_blocks(const char* what, SequenceId seq, int32_t n_needed);
 
   bool enable_prefix_caching_;

@@ -15,6 +15,10 @@ inline constexpr BlockId kNoBlock = -1;
 
 // A vocabulary id, as the tokenizer and the sampler produce it.
 using TokenId = int32_t;
+// The place of a token that a step sampled on the device and whose value has not reached the host yet: the
+// engine plans and queues the next step before it has (the sequence's next input is taken from the step's
+// device output). No key covers it until it is resolved.
+inline constexpr TokenId kPendingToken = -1;
 
 // The scheduler's name for one sequence (one request, or one of its n>1 samples / beams after a fork).
 using SequenceId = uint64_t;

@@ -7,7 +7,7 @@ namespace autoglm {
 
 Status pack_batch_step(std::span<const SequenceSlice> slices, int64_t block_size, int64_t n_blocks,
                        int64_t vocab_size, int64_t table_width, std::vector<int32_t>* packed,
-                       BatchStepLayout* layout) {
+                       BatchStepLayout* layout, int64_t n_pending_choices) {
   if (slices.empty()) return invalid_argument("batch step: no sequences");
   if (block_size <= 0) return invalid_argument("batch step: block_size must be positive");
   BatchStepLayout l;
@@ -33,7 +33,7 @@ Status pack_batch_step(std::span<const SequenceSlice> slices, int64_t block_size
       }
     }
     for (int32_t t : slice.tokens) {
-      if (t < 0 || t >= vocab_size) {
+      if (t < -n_pending_choices || t >= vocab_size) {
         return out_of_range("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
                             std::to_string(vocab_size) + ")");
       }

@@ -39,9 +39,11 @@ struct BatchStepLayout {
 
 // Checks the slices against the cache geometry and the vocabulary, and fills `packed` (resized) and the
 // layout. table_width: 0 for the widest table of the batch, or a fixed width (>= it) so that steps of
-// different lengths share a shape (recorded decode steps).
+// different lengths share a shape (recorded decode steps). n_pending_choices: a token id -1 - r with
+// r < n_pending_choices is allowed and stands for row r of an earlier step's sampled ids on the device
+// (fill_pending_tokens replaces it before the forward pass).
 Status pack_batch_step(std::span<const SequenceSlice> slices, int64_t block_size, int64_t n_blocks,
                        int64_t vocab_size, int64_t table_width, std::vector<int32_t>* packed,
-                       BatchStepLayout* layout);
+                       BatchStepLayout* layout, int64_t n_pending_choices = 0);
 
 }  // namespace autoglm

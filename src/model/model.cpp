@@ -10,6 +10,7 @@
 #include "model/decode_replay.h"
 #include "model/decoder_graph.h"
 #include "model/weight_provider.h"
+#include "ops/fill_pending_tokens.h"
 
 namespace autoglm {
 
@@ -137,23 +138,26 @@ Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::spa
 }
 
 Expected<TensorView> Model::forward_batch(Executor& executor, KvCache& cache, int64_t block_size,
-                                          std::span<const SequenceSlice> slices) const {
+                                          std::span<const SequenceSlice> slices,
+                                          const TensorView& pending_choices) const {
   if (config_.rotary_dim() <= 0) return unsupported("paged KV needs a rotary model (rope_kv_store)");
   if (block_size <= 0 || cache.capacity % block_size != 0)
     return invalid_argument("forward_batch: the cache capacity is not a whole number of blocks");
   std::vector<int32_t> packed;
   BatchStepLayout l;
-  AUTOGLM_RETURN_IF_ERROR(
-      pack_batch_step(slices, block_size, cache.capacity / block_size, config_.vocab_size, 0, &packed, &l));
+  AUTOGLM_RETURN_IF_ERROR(pack_batch_step(slices, block_size, cache.capacity / block_size, config_.vocab_size,
+                                          0, &packed, &l,
+                                          pending_choices.data != nullptr ? pending_choices.numel() : 0));
   // One upload of every i32 input on a device backend; the CPU reads the host buffer in place.
   Tensor device_packed;
-  const int32_t* base = packed.data();
+  int32_t* base = packed.data();
   if (backend_.device().kind != DeviceKind::kCpu) {
     AUTOGLM_ASSIGN_OR_RETURN(device_packed, backend_.allocate(DType::kI32, Shape{l.size}));
     AUTOGLM_RETURN_IF_ERROR(
         backend_.copy(device_packed.view(), TensorView{packed.data(), DType::kI32, Shape{l.size}, Device{}}));
-    base = device_packed.as<const int32_t>();
+    base = device_packed.as<int32_t>();
   }
+  AUTOGLM_RETURN_IF_ERROR(fill_pending_ids(l, base, pending_choices));
   Graph graph;
   const ValueId logits = build_batch_graph(graph, cache, block_size, l, base);
   AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
@@ -161,6 +165,13 @@ Expected<TensorView> Model::forward_batch(Executor& executor, KvCache& cache, in
   TensorView result = executor.value(graph, logits);
   if (l.n_logit_rows == 0) result.shape = Shape{0, config_.vocab_size};
   return result;
+}
+
+Status Model::fill_pending_ids(const BatchStepLayout& l, int32_t* base,
+                               const TensorView& pending_choices) const {
+  if (pending_choices.data == nullptr) return Status::ok();  // nothing pending
+  const TensorView ids{base + l.ids, DType::kI32, Shape{l.n_tokens}, backend_.device()};
+  return fill_pending_tokens(backend_, {ids, pending_choices});
 }
 
 ValueId Model::build_batch_graph(Graph& graph, KvCache& cache, int64_t block_size, const BatchStepLayout& l,

@@ -56,9 +56,12 @@ class Model {
   // block_size rows per layer (KvCache::create with that capacity). Writes the K/V of every fed token and
   // returns the logits [r, vocab] f32 of the r sequences that want them, in slice order, valid until the next
   // call on the same executor. Each sequence's logits are those of running it alone (batch invariance:
-  // every kernel computes a row the same way whatever the other rows are).
+  // every kernel computes a row the same way whatever the other rows are). pending_choices: an earlier
+  // step's sampled ids [m] i32 on the model's device; a slice token -1 - r (r < m) is fed pending_choices[r]
+  // (the engine queues a step before the tokens of the one before reach the host).
   Expected<TensorView> forward_batch(Executor& executor, KvCache& cache, int64_t block_size,
-                                     std::span<const SequenceSlice> slices) const;
+                                     std::span<const SequenceSlice> slices,
+                                     const TensorView& pending_choices = {}) const;
 
   // forward_batch for a pure decode step (every slice feeds one token and wants its logits), replayed from
   // a recording on backends that record work: the batch is padded to its bucket (decode_batch_bucket) with
@@ -69,7 +72,8 @@ class Model {
   // rows; falls back to it where nothing can be recorded.
   Expected<TensorView> forward_decode_batch_replayed(Executor& executor, KvCache& cache, int64_t block_size,
                                                      std::span<const SequenceSlice> slices, int32_t pad_block,
-                                                     int64_t table_width) const;
+                                                     int64_t table_width,
+                                                     const TensorView& pending_choices = {}) const;
 
   // Rewrite passes applied to every forward graph before it runs.
   PassManager& passes() { return passes_; }
@@ -92,6 +96,8 @@ class Model {
   // The graph of a batched step whose packed i32 inputs (layout l) are at `base` on the model's device.
   ValueId build_batch_graph(Graph& graph, KvCache& cache, int64_t block_size, const BatchStepLayout& l,
                             const int32_t* base) const;
+  // Replaces the pending ids of packed step inputs (layout l, at `base` on the model's device).
+  Status fill_pending_ids(const BatchStepLayout& l, int32_t* base, const TensorView& pending_choices) const;
 
   std::unique_ptr<WeightSource> source_;  // kept for the lifetime of mmapped weights
   bool replay_decode_ = true;

@@ -11,14 +11,15 @@ namespace autoglm {
 Expected<TensorView> Model::forward_decode_batch_replayed(Executor& executor, KvCache& cache,
                                                           int64_t block_size,
                                                           std::span<const SequenceSlice> slices,
-                                                          int32_t pad_block, int64_t table_width) const {
+                                                          int32_t pad_block, int64_t table_width,
+                                                          const TensorView& pending_choices) const {
   const int64_t n = static_cast<int64_t>(slices.size());
   const int64_t bucket = decode_batch_bucket(n);
   bool pure_decode = bucket > 0 && backend_.device().kind != DeviceKind::kCpu && !executor.profiling();
   for (const SequenceSlice& s : slices)
     pure_decode = pure_decode && s.tokens.size() == 1 && s.want_logits;
   if (!pure_decode || block_size <= 0 || cache.capacity % block_size != 0)
-    return forward_batch(executor, cache, block_size, slices);
+    return forward_batch(executor, cache, block_size, slices, pending_choices);
 
   // Padding sequences: one token at position 0 of the pad block, a step of their own that no real sequence
   // sees (every kernel computes a row from that row's inputs alone).
@@ -40,7 +41,8 @@ Expected<TensorView> Model::forward_decode_batch_replayed(Executor& executor, Kv
   std::vector<int32_t> packed;
   BatchStepLayout l;
   AUTOGLM_RETURN_IF_ERROR(pack_batch_step(padded, block_size, cache.capacity / block_size, config_.vocab_size,
-                                          width, &packed, &l));
+                                          width, &packed, &l,
+                                          pending_choices.data != nullptr ? pending_choices.numel() : 0));
 
   if (!cache.batch_replays) cache.batch_replays = std::make_shared<BatchDecodeReplays>();
   BatchDecodeReplay& r = cache.batch_replays->by_shape[{bucket, width}];
@@ -51,6 +53,8 @@ Expected<TensorView> Model::forward_decode_batch_replayed(Executor& executor, Kv
   }
   AUTOGLM_RETURN_IF_ERROR(
       backend_.copy(r.packed.view(), TensorView{packed.data(), DType::kI32, Shape{l.size}, Device{}}));
+  // Before the replay or the recording: the recorded work reads the ids, it does not fill them.
+  AUTOGLM_RETURN_IF_ERROR(fill_pending_ids(l, r.packed.as<int32_t>(), pending_choices));
   if (r.recording.valid_for(executor, backend_)) {
     AUTOGLM_RETURN_IF_ERROR(r.recording.work->replay());
     return r.recording.logits.rows(0, n);

@@ -6,6 +6,11 @@
 // in the KV yet, the next step appends it. A request needs a sampled token when a step brings n_computed to
 // n_tokens().
 //
+// Pending tokens: an engine that queues step N + 1 before step N's sampled tokens reach the host advances
+// step N first (Scheduler::advance_step): its positions count as computed and each sampling sequence gets
+// kPendingToken as its next token, which step N + 1 feeds from the device; resolving the step
+// (Scheduler::resolve_step) writes the values. Pending tokens are always a suffix of all_tokens().
+//
 // Lifecycle: waiting -> running (admitted: KV allocated) -> finished, with running -> waiting on preemption
 // (by recompute: all its KV is freed, n_computed drops to 0, and it later re-prefills prompt + output,
 // usually hitting the blocks it left in the prefix cache). Waiting and finished requests hold no KV.
@@ -73,6 +78,8 @@ class SchedRequest {
   // Tokens reused from the prefix cache at the latest admission (a multiple of the block size).
   int32_t n_cached_at_admission() const { return n_cached_at_admission_; }
   int32_t n_preemptions() const { return n_preemptions_; }
+  // Output tokens of steps advanced but not resolved yet (kPendingToken at the end of all_tokens()).
+  int32_t n_pending_tokens() const { return n_pending_tokens_; }
 
  private:
   friend class Scheduler;
@@ -89,6 +96,7 @@ class SchedRequest {
   int32_t n_computed_ = 0;
   int32_t n_cached_at_admission_ = 0;
   int32_t n_preemptions_ = 0;
+  int32_t n_pending_tokens_ = 0;
 };
 
 }  // namespace autoglm

@@ -70,6 +70,8 @@ Status Scheduler::add(SchedRequest request) {
 }
 
 void Scheduler::mark_finished(SchedRequest& r, SchedFinishReason reason) {
+  r.tokens_.resize(r.tokens_.size() - static_cast<size_t>(r.n_pending_tokens_));  // never to be known
+  r.n_pending_tokens_ = 0;
   r.status_ = RequestStatus::kFinished;
   r.finish_reason_ = reason;
   r.n_computed_ = 0;
@@ -141,6 +143,7 @@ StepPlan Scheduler::schedule() const {
   // Running requests, front (lowest priority value, earliest arrival) first.
   for (size_t i = 0; i < n_live && budget > 0; ++i) {
     const SchedRequest& r = *running_[i];
+    if (has_all_tokens(r)) continue;  // finishes when its last token is resolved
     const int32_t n_rest = r.n_tokens() - r.n_computed_;
     const int32_t n_new = std::min(n_rest, budget);
     if (n_new < n_rest && !options_.enable_chunked_prefill) continue;  // not reachable: running = decoding
@@ -179,6 +182,7 @@ StepPlan Scheduler::schedule() const {
   for (const QueueKey& key : waiting_) {
     if (budget <= 0 || n_seqs >= options_.max_num_seqs) break;
     const SchedRequest& r = *key.request;
+    if (r.n_pending_tokens_ > 0) break;  // preempted ahead of its token: waits for it, and nothing passes it
     const std::span<const TokenId> tokens = r.all_tokens();
     const PrefixReuse reuse = kv_->match_reusable(tokens, r.scope_);
     // Allocations take empty blocks before evicting cached ones: while the earlier admissions' fresh blocks
@@ -335,60 +339,122 @@ Expected<StepKv> Scheduler::begin_step(const StepPlan& plan) {
   return step;
 }
 
-Status Scheduler::commit_step(const StepPlan& plan, std::span<const SampledToken> sampled) {
-  if (!in_flight_ || plan.state_version != in_flight_version_) {
-    return invalid_argument("sched: commit_step of a plan that is not in flight");
-  }
+Status Scheduler::check_sampled(const StepPlan& plan, std::span<const SampledToken> sampled) {
   size_t n_sampling = 0;
   for (const ScheduledSeq& s : plan.seqs) {
     if (!s.samples) continue;
     if (n_sampling == sampled.size() || sampled[n_sampling].id != s.id) {
-      return invalid_argument("sched: commit_step needs a token for " + req_name(s.id) +
+      return invalid_argument("sched: a step's tokens must name " + req_name(s.id) +
                               " (sampling seqs in plan order)");
     }
+    if (sampled[n_sampling].token < 0) return invalid_argument("sched: a sampled token is negative");
     ++n_sampling;
   }
-  if (n_sampling != sampled.size()) return invalid_argument("sched: commit_step got tokens for no seq");
+  if (n_sampling != sampled.size()) return invalid_argument("sched: a step got tokens for no seq");
+  return Status::ok();
+}
 
-  bool any_finished = false;
-  const SampledToken* next_token = sampled.data();
+Status Scheduler::commit_step(const StepPlan& plan, std::span<const SampledToken> sampled) {
+  if (!in_flight_ || plan.state_version != in_flight_version_) {
+    return invalid_argument("sched: commit_step of a plan that is not in flight");
+  }
+  if (!unresolved_.empty()) return invalid_argument("sched: commit_step with an earlier step unresolved");
+  AUTOGLM_RETURN_IF_ERROR(check_sampled(plan, sampled));
+  AUTOGLM_RETURN_IF_ERROR(advance_step(plan));
+  return resolve_step(plan, sampled);
+}
+
+Status Scheduler::advance_step(const StepPlan& plan) {
+  if (!in_flight_ || plan.state_version != in_flight_version_) {
+    return invalid_argument("sched: advance_step of a plan that is not in flight");
+  }
   for (const ScheduledSeq& s : plan.seqs) {
-    const SampledToken* token = s.samples ? next_token++ : nullptr;
     SchedRequest* r = find_mutable(s.id);
     if (r == nullptr || r->status_ != RequestStatus::kRunning) continue;  // finished while the step ran
     r->n_computed_ = s.end();
-    if (token == nullptr) continue;
-    r->tokens_.push_back(token->token);
+    if (!s.samples) continue;
+    r->tokens_.push_back(kPendingToken);
+    ++r->n_pending_tokens_;
+  }
+  in_flight_ = false;
+  unresolved_.push_back(plan.state_version);
+  ++version_;
+  return Status::ok();
+}
+
+Status Scheduler::resolve_step(const StepPlan& plan, std::span<const SampledToken> sampled) {
+  if (unresolved_.empty() || unresolved_.front() != plan.state_version) {
+    return invalid_argument("sched: resolve_step of a plan that is not the oldest unresolved step");
+  }
+  AUTOGLM_RETURN_IF_ERROR(check_sampled(plan, sampled));
+  bool any_finished = false;
+  const SampledToken* token = sampled.data();
+  for (const ScheduledSeq& s : plan.seqs) {
+    if (!s.samples) continue;
+    const SampledToken& t = *token++;
+    SchedRequest* r = find_mutable(s.id);
+    // Finished (or released) meanwhile: the step's token for it is dropped.
+    if (r == nullptr || r->status_ == RequestStatus::kFinished) continue;
+    const int32_t index = s.end();
+    if (index >= r->n_tokens() || r->tokens_[static_cast<size_t>(index)] != kPendingToken) continue;
+    r->tokens_[static_cast<size_t>(index)] = t.token;
+    --r->n_pending_tokens_;
+    const BlockTable* table = kv_->table(r->id_);
+    if (r->status_ == RequestStatus::kRunning && table != nullptr && table->n_tokens() > index) {
+      [[maybe_unused]] Status keyed = kv_->resolve(r->id_, index, t.token);  // a later step holds it
+      assert(keyed.is_ok());
+    }
     SchedFinishReason reason = SchedFinishReason::kNone;
-    if (token->finished) {
+    if (t.finished) {
       reason = SchedFinishReason::kStop;
-    } else if (r->n_output_tokens() >= r->max_tokens_ || r->n_tokens() >= options_.max_model_len) {
+    } else if (index + 1 - r->n_prompt_tokens_ >= r->max_tokens_ || index + 1 >= options_.max_model_len) {
       reason = SchedFinishReason::kLength;
     }
     if (reason == SchedFinishReason::kNone) continue;
-    finish_running(*r, reason);
-    any_finished = true;
+    r->tokens_.resize(static_cast<size_t>(index) + 1);  // a later step's token for it is dropped
+    r->n_pending_tokens_ = 0;
+    if (r->status_ == RequestStatus::kRunning) {
+      finish_running(*r, reason);
+      any_finished = true;
+    } else {
+      waiting_.erase(key_of(r));  // preempted while its token was pending
+      mark_finished(*r, reason);
+    }
   }
   if (any_finished) compact_running();
-  in_flight_ = false;
+  unresolved_.pop_front();
   ++version_;
   return Status::ok();
 }
 
 Expected<std::vector<SequenceId>> Scheduler::fail_step(const StepPlan& plan) {
-  if (!in_flight_ || plan.state_version != in_flight_version_) {
-    return invalid_argument("sched: fail_step of a plan that is not in flight");
+  const bool begun = in_flight_ && plan.state_version == in_flight_version_;
+  auto unresolved = std::find(unresolved_.begin(), unresolved_.end(), plan.state_version);
+  if (!begun && unresolved == unresolved_.end()) {
+    return invalid_argument("sched: fail_step of a plan that is neither in flight nor unresolved");
   }
   std::vector<SequenceId> failed;
   for (const ScheduledSeq& s : plan.seqs) {
     SchedRequest* r = find_mutable(s.id);
-    if (r == nullptr || r->status_ != RequestStatus::kRunning) continue;
-    finish_running(*r, SchedFinishReason::kError);
+    if (r == nullptr || r->status_ == RequestStatus::kFinished) continue;
+    if (r->status_ == RequestStatus::kRunning) {
+      finish_running(*r, SchedFinishReason::kError);
+    } else if (!begun && s.samples && r->n_tokens() > s.end() &&
+               r->tokens_[static_cast<size_t>(s.end())] == kPendingToken) {
+      waiting_.erase(key_of(r));  // preempted waiting for a token this step will never give
+      mark_finished(*r, SchedFinishReason::kError);
+    } else {
+      continue;
+    }
     failed.push_back(s.id);
   }
   compact_running();
   ++stats_.n_steps_failed;
-  in_flight_ = false;
+  if (begun) {
+    in_flight_ = false;
+  } else {
+    unresolved_.erase(unresolved);
+  }
   ++version_;
   return failed;
 }

@@ -9,6 +9,17 @@
 // or fail_step(plan) if the forward pass failed. A plan is valid only for the state it was made from
 // (state_version): begin_step refuses a stale one, so a plan never applies half.
 //
+// Planning ahead of the device: commit_step is advance_step then resolve_step, and an engine may split them
+// to plan, begin and queue step N + 1 while step N still runs:
+//   begin_step(N); queue N; advance_step(N);       // N's sampled tokens are pending (sched_request.h)
+//   plan = schedule(); begin_step(N + 1); queue N + 1 (pending inputs taken from N's device output);
+//   advance_step(N + 1); wait for N; resolve_step(N, sampled); ...
+// Steps resolve in the order they were advanced. Until resolved, a step's sequences hold their pending
+// token: its KV block is keyed once known (KvManager::resolve); a request that has all the tokens it may get
+// (max_tokens, max_model_len) is not scheduled again but finishes at resolution; a stop seen at resolution
+// finishes a request that a later step already computes a row for (that row's token is dropped); a
+// preempted request with a pending token waits, and admission stops at it, until the token is resolved.
+//
 // Policy (schedule):
 //  * Running requests first, in (priority, arrival) order: a decode takes 1 token, a request still in
 //    chunked prefill takes min(rest of its prompt, budget left). They were admitted already; serving them
@@ -48,6 +59,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <set>
 #include <span>
 #include <unordered_map>
@@ -151,13 +163,20 @@ class Scheduler {
   // running short) also preempts the running requests already appended, since an append cannot be undone.
   // kInvalidArgument if a step is in flight or the plan is stale or malformed.
   Expected<StepKv> begin_step(const StepPlan& plan);
-  // Ends the step begun with `plan`. `sampled` lists the sampling seqs of the plan, in plan order (a token
-  // for a request finished meanwhile is dropped). n_computed moves to each seq's end; sampling seqs get
-  // their token, and finish (KV freed) on SampledToken::finished, max_tokens or max_model_len.
+  // Ends the step begun with `plan`, no earlier step being unresolved: advance_step then resolve_step.
   // kInvalidArgument, and no change, if the plan or the tokens do not match.
   Status commit_step(const StepPlan& plan, std::span<const SampledToken> sampled);
-  // The forward pass of the step begun with `plan` failed: every scheduled request still running is
-  // finished with kError (KV freed); returns their ids. kInvalidArgument if `plan` is not in flight.
+  // The step begun with `plan` is queued: n_computed moves to each seq's end and each sampling seq gets a
+  // pending token. Another step may begin from here on. kInvalidArgument if `plan` is not the step begun.
+  Status advance_step(const StepPlan& plan);
+  // Gives the oldest advanced step its tokens. `sampled` lists the sampling seqs of the plan, in plan order
+  // (a token for a request finished meanwhile is dropped). Sampling seqs get their token, and finish (KV
+  // freed, later pending tokens dropped) on SampledToken::finished, max_tokens or max_model_len.
+  // kInvalidArgument, and no change, if `plan` is not the oldest unresolved step or the tokens do not match.
+  Status resolve_step(const StepPlan& plan, std::span<const SampledToken> sampled);
+  // The forward pass of the step `plan` (begun, or advanced and not resolved) failed: every scheduled
+  // request still running, or waiting for a token of this step, is finished with kError (KV freed); returns
+  // their ids. kInvalidArgument if `plan` is neither.
   Expected<std::vector<SequenceId>> fail_step(const StepPlan& plan);
 
   // --- Queries. ---
@@ -168,7 +187,10 @@ class Scheduler {
   int32_t n_requests() const { return static_cast<int32_t>(requests_.size()); }
   // nullptr if unknown (or released). Valid until the request is released.
   const SchedRequest* find(SequenceId id) const;
+  // A step is begun and not yet advanced (or committed, or failed).
   bool step_in_flight() const { return in_flight_; }
+  // Steps advanced and not yet resolved.
+  int32_t n_unresolved_steps() const { return static_cast<int32_t>(unresolved_.size()); }
   // Changes with every mutation of the scheduler's state.
   uint64_t state_version() const { return version_; }
   const SchedulerStats& stats() const { return stats_; }
@@ -197,6 +219,14 @@ class Scheduler {
   void compact_running();
   // Merges the plan's new admissions (already running, in (priority, arrival) order) into running_.
   void merge_admitted(const StepPlan& plan);
+  // kInvalidArgument unless `sampled` names the plan's sampling seqs, in plan order.
+  static Status check_sampled(const StepPlan& plan, std::span<const SampledToken> sampled);
+  // A request whose pending tokens give it every token it may get: it is not scheduled again. (Without
+  // pending tokens a request at its limit has finished, or is a prompt of max_model_len still to sample.)
+  bool has_all_tokens(const SchedRequest& r) const {
+    return r.n_pending_tokens_ > 0 &&
+           (r.n_output_tokens() >= r.max_tokens_ || r.n_tokens() >= options_.max_model_len);
+  }
 
   SchedulerOptions options_;
   KvManager* kv_;
@@ -206,7 +236,8 @@ class Scheduler {
   uint64_t next_arrival_ = 0;
   uint64_t version_ = 0;
   bool in_flight_ = false;
-  uint64_t in_flight_version_ = 0;  // state_version of the plan in flight
+  uint64_t in_flight_version_ = 0;   // state_version of the plan in flight
+  std::deque<uint64_t> unresolved_;  // state_version of the steps advanced and not resolved, oldest first
   SchedulerStats stats_;
 };
 

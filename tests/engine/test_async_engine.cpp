@@ -153,11 +153,21 @@ TEST_F(BatchInvariance, AmongSixtyFourMixedRequestsWithChunkedPrefill) {
   EXPECT_EQ(stats.n_running, 0);
   EXPECT_EQ(stats.kv_blocks_used, 0);  // every block released (cached ones count as free)
   EXPECT_GT(stats.n_steps, 0);
+  EXPECT_GT(stats.n_steps_ahead, stats.n_steps * 3 / 4);  // greedy rows only: nearly every step
   // Fragmentation: only the last block of each live sequence can be partly empty.
   EXPECT_GT(stats.kv_slots_held, 0);
   EXPECT_GT(stats.kv_slots_unfilled, 0);
   EXPECT_LE(stats.kv_slots_unfilled, int64_t{serve.kv_block_size - 1} * 64 * stats.n_steps);
   EXPECT_LT(stats.kv_slots_unfilled, stats.kv_slots_held);
+}
+
+// Every test here schedules ahead of the device (ServeOptions::async_scheduling, the default) except this.
+TEST_F(BatchInvariance, StepByStep) {
+  ServeOptions serve;
+  serve.max_num_batched_tokens = 64;
+  serve.async_scheduling = false;
+  auto engine = make_async("llama", serve);
+  check(*engine, "step by step");
 }
 
 TEST_F(BatchInvariance, WithoutChunkedPrefill) {
@@ -381,6 +391,57 @@ TEST(AsyncEngine, OverlappedOutputGivesTheSameEventsAsImmediateOutput) {
     EXPECT_TRUE(got[i].finished);
     EXPECT_EQ(got[i].reason, want[i].reason);
   }
+}
+
+// Scheduling ahead changes when the host learns a step's tokens, never which: requests that stop on a token
+// (their row in the step already queued is dropped), stop at their length, or need the host's view of their
+// history (penalties, log-probabilities, seeded draws, which make those steps run step by step) give the same
+// events either way, and every KV block comes back.
+TEST(AsyncEngine, SchedulingAheadGivesTheSameEventsAsStepByStep) {
+  std::mt19937 rng(43);
+  std::vector<Request> requests;
+  for (int i = 0; i < 40; ++i) {
+    std::vector<int32_t> prompt(static_cast<size_t>(1 + rng() % 40));
+    for (int32_t& t : prompt)
+      t = static_cast<int32_t>(rng() % 300);
+    Request r = greedy(std::move(prompt), 1 + static_cast<int32_t>(rng() % 20));
+    if (i % 2 == 0) r.stop_token_ids = {static_cast<int32_t>(rng() % 300), static_cast<int32_t>(rng() % 300)};
+    if (i % 7 == 3) r.sampling.repetition_penalty = 1.3f;
+    if (i % 9 == 4) r.logprobs = 2;
+    if (i % 11 == 5) {
+      r.sampling.temperature = 0.8f;
+      r.sampling.seed = 1000 + i;
+    }
+    requests.push_back(std::move(r));
+  }
+  ServeOptions serve;
+  serve.max_num_batched_tokens = 48;
+  serve.kv_block_size = 4;
+  ServeOptions step_by_step = serve;
+  step_by_step.async_scheduling = false;
+  auto reference = make_async("llama", step_by_step);
+  const std::vector<Outcome> want = run_all(*reference, requests);
+  EXPECT_EQ(reference->stats().n_steps_ahead, 0);
+  auto engine = make_async("llama", serve);
+  const std::vector<Outcome> got = run_all(*engine, requests);
+  ASSERT_EQ(got.size(), want.size());
+  int n_stopped = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE(::testing::Message() << "request " << i);
+    EXPECT_TRUE(got[i].finished);
+    EXPECT_TRUE(got[i].error.is_ok()) << got[i].error.to_string();
+    EXPECT_EQ(got[i].tokens, want[i].tokens);
+    EXPECT_EQ(got[i].n_events, want[i].n_events);
+    EXPECT_EQ(got[i].reason, want[i].reason);
+    n_stopped += got[i].reason == FinishReason::kStop;
+  }
+  EXPECT_GT(n_stopped, 0);  // some rows were computed for requests that had stopped
+  const EngineStats stats = engine->stats();
+  EXPECT_GT(stats.n_steps_ahead, 0);
+  EXPECT_LT(stats.n_steps_ahead, stats.n_steps);  // steps with penalised, logprobs or drawn rows were not
+  EXPECT_EQ(stats.kv_blocks_used, 0);
+  EXPECT_EQ(stats.n_running, 0);
+  EXPECT_EQ(stats.n_finished, 40);
 }
 
 TEST(AsyncEngine, CallbacksFromManyThreads) {

@@ -368,3 +368,68 @@ TEST(KvManager, EmptyPromptTakesNoBlock) {
 
 }  // namespace
 }  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// A token sampled by a step still on the device: the block it fills is keyed once its value is known, with
+// the key it would have had, and no key covers it before.
+TEST(KvManager, APendingTokenHoldsBackTheKeysOfItsBlockUntilResolved) {
+  KvManager kv = make_manager(8);
+  ASSERT_EQ(kv.allocate_for(1, iota_tokens(3), kScope).value(), 0);
+  Copies copies;
+  ASSERT_TRUE(kv.append(1, Tokens{kPendingToken}, &copies).is_ok());  // fills block 0
+  EXPECT_EQ(kv.table(1)->n_keyed_blocks(), 0);
+  EXPECT_EQ(kv.pool().index().size(), 0);
+  ASSERT_TRUE(kv.append(1, iota_tokens(4, 50), &copies).is_ok());  // fills block 1 behind it
+  EXPECT_EQ(kv.table(1)->n_keyed_blocks(), 0);
+  EXPECT_EQ(kv.pool().index().size(), 0);
+
+  ASSERT_TRUE(kv.resolve(1, 3, 7).is_ok());
+  EXPECT_EQ(kv.table(1)->n_keyed_blocks(), 2);
+  EXPECT_EQ(kv.pool().index().size(), 2);
+  // The same tokens appended with their values from the start give the same keys.
+  Tokens known = iota_tokens(3);
+  known.push_back(7);
+  const Tokens rest = iota_tokens(4, 50);
+  known.insert(known.end(), rest.begin(), rest.end());
+  KvManager plain = make_manager(8);
+  ASSERT_EQ(plain.allocate_for(1, known, kScope).value(), 0);
+  const auto a = kv.table(1)->full_block_hashes();
+  const auto b = plain.table(1)->full_block_hashes();
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+  // A later prompt with those tokens reuses the blocks.
+  known.push_back(99);
+  EXPECT_EQ(kv.match_prefix(known, kScope).n_blocks, 2);
+}
+
+TEST(KvManager, ResolveRefusesWhatIsNotAPendingToken) {
+  KvManager kv = make_manager(8);
+  ASSERT_EQ(kv.allocate_for(1, iota_tokens(2), kScope).value(), 0);
+  Copies copies;
+  ASSERT_TRUE(kv.append(1, Tokens{kPendingToken}, &copies).is_ok());
+  EXPECT_EQ(kv.resolve(1, 1, 5).code(), StatusCode::kInvalidArgument);  // a known token
+  EXPECT_EQ(kv.resolve(1, 3, 5).code(), StatusCode::kInvalidArgument);  // past the end
+  EXPECT_EQ(kv.resolve(1, 2, -4).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(kv.resolve(9, 2, 5).code(), StatusCode::kNotFound);
+  EXPECT_TRUE(kv.resolve(1, 2, 5).is_ok());
+  EXPECT_EQ(kv.resolve(1, 2, 5).code(), StatusCode::kInvalidArgument);  // only once
+  // A prompt never holds a pending token.
+  EXPECT_EQ(kv.allocate_for(2, Tokens{1, kPendingToken}, kScope).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_FALSE(kv.contains(2));
+}
+
+TEST(KvManager, ASequenceFreedBeforeItsTokenResolvesLeavesItsBlockUnkeyed) {
+  KvManager kv = make_manager(4);
+  ASSERT_EQ(kv.allocate_for(1, iota_tokens(3), kScope).value(), 0);
+  Copies copies;
+  ASSERT_TRUE(kv.append(1, Tokens{kPendingToken}, &copies).is_ok());
+  ASSERT_TRUE(kv.free(1).is_ok());
+  EXPECT_EQ(kv.pool().index().size(), 0);
+  EXPECT_EQ(kv.pool().n_blocks_cached(), 0);
+  EXPECT_EQ(kv.pool().n_blocks_available(), 4);
+}
+
+}  // namespace
+}  // namespace autoglm

@@ -423,3 +423,137 @@ TEST(Scheduler, ScheduleIsPure) {
 
 }  // namespace
 }  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// Plans and begins one step and advances it: its sampled tokens are pending.
+StepPlan begin_and_advance(Harness& h) {
+  StepPlan plan = h.sched.schedule();
+  EXPECT_TRUE(h.sched.begin_step(plan).has_value());
+  EXPECT_TRUE(h.sched.advance_step(plan).is_ok());
+  return plan;
+}
+
+std::vector<SampledToken> tokens_for(const StepPlan& plan, TokenId token,
+                                     std::vector<SequenceId> finish = {}) {
+  std::vector<SampledToken> sampled;
+  for (const ScheduledSeq& s : plan.seqs) {
+    if (s.samples)
+      sampled.push_back({s.id, token, std::find(finish.begin(), finish.end(), s.id) != finish.end()});
+  }
+  return sampled;
+}
+
+TEST(SchedulerAhead, TheNextStepIsPlannedBeforeTheTokensAreKnown) {
+  Harness h(16, options(4, 64));
+  h.add(1, iota_tokens(3));
+  const StepPlan prefill = begin_and_advance(h);
+  EXPECT_EQ(h.req(1).n_pending_tokens(), 1);
+  EXPECT_EQ(h.req(1).all_tokens().back(), kPendingToken);
+  EXPECT_EQ(h.req(1).n_computed(), 3);
+  // Step 2 decodes the pending token.
+  const StepPlan decode = h.sched.schedule();
+  ASSERT_EQ(decode.seqs.size(), 1u);
+  EXPECT_EQ(decode.seqs[0].start, 3);
+  ASSERT_TRUE(h.sched.begin_step(decode).has_value());
+  EXPECT_EQ(h.kv.table(1)->n_keyed_blocks(), 0);  // block 0 is full but holds the pending token
+  ASSERT_TRUE(h.sched.advance_step(decode).is_ok());
+  EXPECT_EQ(h.sched.n_unresolved_steps(), 2);
+  // Steps resolve in order.
+  EXPECT_EQ(h.sched.resolve_step(decode, tokens_for(decode, 9)).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(h.sched.resolve_step(prefill, tokens_for(prefill, 8)).is_ok());
+  EXPECT_EQ(h.kv.table(1)->n_keyed_blocks(), 1);
+  ASSERT_TRUE(h.sched.resolve_step(decode, tokens_for(decode, 9)).is_ok());
+  EXPECT_EQ(Tokens(h.req(1).output().begin(), h.req(1).output().end()), (Tokens{8, 9}));
+  EXPECT_EQ(h.req(1).n_pending_tokens(), 0);
+  // commit_step needs no step unresolved before it.
+  const StepPlan third = begin_and_advance(h);
+  const StepPlan fourth = h.sched.schedule();
+  ASSERT_TRUE(h.sched.begin_step(fourth).has_value());
+  EXPECT_EQ(h.sched.commit_step(fourth, tokens_for(fourth, 1)).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(h.sched.resolve_step(third, tokens_for(third, 1)).is_ok());
+  ASSERT_TRUE(h.sched.commit_step(fourth, tokens_for(fourth, 2)).is_ok());
+}
+
+TEST(SchedulerAhead, ARequestAtItsLengthThroughAPendingTokenIsNotScheduledAgain) {
+  Harness h(16, options(4, 64));
+  h.add(1, iota_tokens(3), /*max_tokens=*/1);
+  h.add(2, iota_tokens(3, 10), /*max_tokens=*/5);
+  const StepPlan first = begin_and_advance(h);
+  const StepPlan next = h.sched.schedule();
+  ASSERT_EQ(next.seqs.size(), 1u);  // request 2 only: request 1 has its one token, pending
+  EXPECT_EQ(next.seqs[0].id, 2u);
+  ASSERT_TRUE(h.sched.begin_step(next).has_value());
+  ASSERT_TRUE(h.sched.advance_step(next).is_ok());
+  ASSERT_TRUE(h.sched.resolve_step(first, tokens_for(first, 4)).is_ok());
+  EXPECT_EQ(h.req(1).status(), RequestStatus::kFinished);
+  EXPECT_EQ(h.req(1).finish_reason(), SchedFinishReason::kLength);
+  EXPECT_EQ(Tokens(h.req(1).output().begin(), h.req(1).output().end()), (Tokens{4}));
+  EXPECT_FALSE(h.kv.contains(1));
+}
+
+TEST(SchedulerAhead, AStopSeenAtResolutionDropsTheTokenOfTheStepAlreadyQueued) {
+  Harness h(16, options(4, 64));
+  h.add(1, iota_tokens(5));
+  const StepPlan first = begin_and_advance(h);
+  const StepPlan second = begin_and_advance(h);  // computes a row for request 1 past its stop
+  ASSERT_TRUE(h.sched.resolve_step(first, tokens_for(first, 7, {1})).is_ok());
+  EXPECT_EQ(h.req(1).status(), RequestStatus::kFinished);
+  EXPECT_EQ(h.req(1).finish_reason(), SchedFinishReason::kStop);
+  EXPECT_EQ(Tokens(h.req(1).output().begin(), h.req(1).output().end()), (Tokens{7}));
+  EXPECT_EQ(h.kv.pool().n_blocks_used(), 0);
+  ASSERT_TRUE(h.sched.resolve_step(second, tokens_for(second, 8)).is_ok());
+  EXPECT_EQ(Tokens(h.req(1).output().begin(), h.req(1).output().end()), (Tokens{7}));
+  EXPECT_EQ(h.sched.n_running(), 0);
+}
+
+TEST(SchedulerAhead, APreemptedRequestWaitsForItsPendingTokenBeforeReadmission) {
+  // 3 blocks of 4: two prompts of one block each; their two decodes need a block each and one is left.
+  Harness h(3, options(4, 64));
+  h.add(1, iota_tokens(4), 8, /*priority=*/0);
+  h.add(2, iota_tokens(4, 20), 8, /*priority=*/1);
+  const StepPlan first = begin_and_advance(h);  // both prefill: 2 blocks, both sample a pending token
+  ASSERT_EQ(first.seqs.size(), 2u);
+  const StepPlan second = h.sched.schedule();  // both decodes need a new block: request 2 is preempted
+  ASSERT_EQ(second.preempted, (std::vector<SequenceId>{2}));
+  ASSERT_TRUE(h.sched.begin_step(second).has_value());
+  ASSERT_TRUE(h.sched.advance_step(second).is_ok());
+  EXPECT_EQ(h.req(2).status(), RequestStatus::kWaiting);
+  EXPECT_EQ(h.req(2).n_pending_tokens(), 1);
+  // Not admitted while its token is pending, and nothing behind it either.
+  h.add(3, iota_tokens(2, 40), 8, /*priority=*/1);
+  for (const ScheduledSeq& s : h.sched.schedule().seqs)
+    EXPECT_FALSE(s.is_new_admission);
+  ASSERT_TRUE(h.sched.resolve_step(first, tokens_for(first, 5)).is_ok());
+  EXPECT_EQ(h.req(2).n_pending_tokens(), 0);
+  EXPECT_EQ(Tokens(h.req(2).output().begin(), h.req(2).output().end()), (Tokens{5}));
+  ASSERT_TRUE(h.sched.resolve_step(second, tokens_for(second, 6, {1})).is_ok());
+  // Request 1 stopped; request 2 re-prefills its prompt and token.
+  const StepPlan third = h.sched.schedule();
+  ASSERT_FALSE(third.seqs.empty());
+  EXPECT_EQ(third.seqs[0].id, 2u);
+  EXPECT_TRUE(third.seqs[0].is_new_admission);
+  EXPECT_EQ(third.seqs[0].end(), 5);
+}
+
+TEST(SchedulerAhead, FailingAnUnresolvedStepFailsItsRequestsAndFreesTheirBlocks) {
+  Harness h(16, options(4, 64));
+  h.add(1, iota_tokens(6));
+  h.add(2, iota_tokens(6, 30));
+  const StepPlan first = begin_and_advance(h);
+  const StepPlan second = h.sched.schedule();
+  ASSERT_TRUE(h.sched.begin_step(second).has_value());
+  Expected<std::vector<SequenceId>> failed = h.sched.fail_step(first);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->size(), 2u);
+  EXPECT_EQ(h.req(1).finish_reason(), SchedFinishReason::kError);
+  EXPECT_TRUE(h.req(1).output().empty());  // the pending token is dropped
+  EXPECT_EQ(h.sched.n_unresolved_steps(), 0);
+  EXPECT_TRUE(h.sched.fail_step(second).has_value());  // the step begun after it
+  EXPECT_EQ(h.kv.pool().n_blocks_used(), 0);
+  EXPECT_EQ(h.sched.fail_step(first).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace autoglm

@@ -48,6 +48,7 @@ struct ServeBenchOptions {
   bool no_graphs = false;
   bool no_gemm_tuning = false;
   bool no_overlap_output = false;
+  bool no_async_scheduling = false;
   bool profile = false;
   // Sampling of every request (0: greedy, chosen on the device).
   float temperature = 0.0f;
@@ -284,6 +285,7 @@ nlohmann::json config_json(const ServeBenchOptions& o, const ModelInfo& info, co
           {"graphs", serve.use_graphs},
           {"gemm_tuning", !o.no_gemm_tuning},
           {"overlap_output", serve.overlap_output},
+          {"async_scheduling", serve.async_scheduling},
           {"warmup_requests", o.warmup}};
 }
 
@@ -310,6 +312,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
   serve.enable_chunked_prefill = !o.no_chunked_prefill;
   serve.use_graphs = !o.no_graphs;
   serve.overlap_output = !o.no_overlap_output;
+  serve.async_scheduling = !o.no_async_scheduling;
   serve.profile_ops = o.profile;
 
   std::unique_ptr<AsyncEngine> engine;
@@ -452,6 +455,9 @@ void add_bench_serve(CLI::App& app) {
       ->group("Engine");
   cmd->add_flag("--no-overlap-output", o->no_overlap_output,
                 "hand out a step's tokens before the next step starts, not while it runs")
+      ->group("Engine");
+  cmd->add_flag("--no-async-scheduling", o->no_async_scheduling,
+                "plan and queue each step after the last one's tokens reach the host, not before")
       ->group("Engine");
   cmd->add_option("--temperature", o->temperature, "sampling temperature of every request (0: greedy)")
       ->check(CLI::Range(0.0, 2.0))

@@ -113,6 +113,8 @@ ServeReport compute_report(const std::vector<RequestRecord>& records, const Engi
   r.step_ms_mean = ratio(step_ms, static_cast<double>(r.n_steps));
   r.host_ms_per_step = ratio(host_ms, static_cast<double>(r.n_steps));
   r.host_share = ratio(host_ms, step_ms);
+  r.wait_ms_per_step = ratio(after.wait_ms - before.wait_ms, static_cast<double>(r.n_steps));
+  r.steps_ahead = after.n_steps_ahead - before.n_steps_ahead;
   r.generated_per_step = ratio(static_cast<double>(after.generated_tokens - before.generated_tokens),
                                static_cast<double>(r.n_steps));
   r.kv_blocks_total = after.kv_blocks_total;
@@ -162,6 +164,8 @@ nlohmann::json report_to_json(const ServeReport& r) {
                 {"mean_ms", r.step_ms_mean},
                 {"host_ms_per_step", r.host_ms_per_step},
                 {"host_share", r.host_share},
+                {"wait_ms_per_step", r.wait_ms_per_step},
+                {"queued_ahead", r.steps_ahead},
                 {"generated_per_step", r.generated_per_step},
                 {"mean_running_batch", r.mean_running_batch},
                 {"stats_samples", r.n_samples}};
@@ -200,11 +204,13 @@ std::string format_report(const ServeReport& r) {
               static_cast<long long>(r.computed_prompt_tokens));
   append_line(&s, "preemptions: %lld (engine), %lld (summed over requests)",
               static_cast<long long>(r.preemptions), static_cast<long long>(r.request_preemptions));
-  append_line(&s,
-              "steps: %lld, %.3f ms each; host %.3f ms/step (%.1f%% of step time); %.2f tokens/step; "
-              "mean running batch %.2f",
-              static_cast<long long>(r.n_steps), r.step_ms_mean, r.host_ms_per_step, 100.0 * r.host_share,
-              r.generated_per_step, r.mean_running_batch);
+  append_line(
+      &s,
+      "steps: %lld (%lld queued ahead of the tokens before), %.3f ms each; host %.3f ms/step (%.1f%% of "
+      "step time), waiting for the device %.3f ms/step; %.2f tokens/step; mean running batch %.2f",
+      static_cast<long long>(r.n_steps), static_cast<long long>(r.steps_ahead), r.step_ms_mean,
+      r.host_ms_per_step, 100.0 * r.host_share, r.wait_ms_per_step, r.generated_per_step,
+      r.mean_running_batch);
   append_line(
       &s,
       "KV blocks: %d total, %d used at peak (%.1f%%); fragmentation %.2f%% (unfilled slots of the used "

@@ -81,6 +81,10 @@ CudaBackend::~CudaBackend() {
     if (staging_[i] != nullptr) cudaFreeHost(staging_[i]);
     if (staging_free_[i] != nullptr) cudaEventDestroy(staging_free_[i]);
   }
+  for (DownloadSlot& slot : download_slots_) {
+    if (slot.pinned != nullptr) cudaFreeHost(slot.pinned);
+    if (slot.landed != nullptr) cudaEventDestroy(slot.landed);
+  }
   if (cublaslt_ != nullptr) cublasLtDestroy(cublaslt_);
   allocator_.reset();  // returns the cached blocks; blocks of live Tensors go back when those die
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
@@ -174,6 +178,75 @@ Status CudaBackend::download(uint8_t* dst, const uint8_t* src, size_t bytes) {
     std::memcpy(dst + offset, staging_[b], std::min(kStagingBytes, bytes - offset));
   }
   return synchronize();
+}
+
+class CudaPendingCopy final : public PendingCopy {
+ public:
+  CudaPendingCopy(CudaBackend& backend, size_t slot, void* dst, size_t bytes)
+      : backend_(backend), slot_(slot), dst_(dst), bytes_(bytes) {}
+  ~CudaPendingCopy() override {
+    if (!done_) (void)backend_.finish_download(slot_, nullptr, 0);
+  }
+  Status wait() override {
+    if (!done_) {
+      status_ = backend_.finish_download(slot_, dst_, bytes_);
+      done_ = true;
+    }
+    return status_;
+  }
+
+ private:
+  CudaBackend& backend_;
+  size_t slot_;
+  void* dst_;
+  size_t bytes_;
+  bool done_ = false;
+  Status status_;
+};
+
+Expected<std::unique_ptr<PendingCopy>> CudaBackend::copy_to_host_async(TensorView dst, TensorView src) {
+  if (!is_host(dst) || src.device != device()) {
+    return invalid_argument("cuda: copy_to_host_async from " + src.describe() + " to " + dst.describe());
+  }
+  if (dst.dtype != src.dtype || dst.numel() != src.numel()) {
+    return invalid_argument("cuda: copy_to_host_async between " + dst.describe() + " and " + src.describe());
+  }
+  if (capturing_) return unsupported("cuda: a copy to host memory cannot be recorded for replay");
+  const size_t bytes = dst.nbytes();
+  size_t slot = 0;
+  while (slot < download_slots_.size() && download_slots_[slot].busy)
+    ++slot;
+  if (slot == download_slots_.size()) download_slots_.emplace_back();
+  DownloadSlot& d = download_slots_[slot];
+  if (d.landed == nullptr)
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&d.landed, cudaEventDisableTiming));
+  if (d.capacity < bytes) {
+    if (d.pinned != nullptr) AUTOGLM_CUDA_RETURN_IF_ERROR(cudaFreeHost(d.pinned));
+    d.pinned = nullptr;
+    d.capacity = 0;
+    const size_t capacity = std::max<size_t>(bytes, 64 << 10);
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaHostAlloc(&d.pinned, capacity, cudaHostAllocDefault));
+    d.capacity = capacity;
+  }
+  ++queued_work_;
+  if (bytes > 0) {
+    if (src.data == nullptr || dst.data == nullptr)
+      return invalid_argument("cuda: copy_to_host_async without data");
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d.pinned, src.data, bytes, cudaMemcpyDeviceToHost, stream_));
+  }
+  AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventRecord(d.landed, stream_));
+  d.busy = true;
+  return std::unique_ptr<PendingCopy>(std::make_unique<CudaPendingCopy>(*this, slot, dst.data, bytes));
+}
+
+Status CudaBackend::finish_download(size_t slot, void* dst, size_t bytes) {
+  DownloadSlot& d = download_slots_[slot];
+  const Status landed = synchronize_event(d.landed);
+  d.busy = false;
+  if (!landed.is_ok()) return landed;
+  if (!first_error_.empty()) return synchronize();  // a launch queued before it failed
+  if (dst != nullptr && bytes > 0) std::memcpy(dst, d.pinned, bytes);
+  return Status::ok();
 }
 
 Status CudaBackend::synchronize_event(cudaEvent_t event) {

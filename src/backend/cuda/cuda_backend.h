@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_allocator.h"
@@ -33,6 +34,9 @@ class CudaBackend final : public Backend {
   // Host<->device and device<->device; a copy to host memory waits for it (and for earlier work).
   Status copy(TensorView dst, TensorView src) override;
   Status synchronize() override;
+  // Through a pinned buffer of its own and an event: queueing it neither waits for the stream nor shares the
+  // staging buffers of copy(), so the host can queue more work before it waits.
+  Expected<std::unique_ptr<PendingCopy>> copy_to_host_async(TensorView dst, TensorView src) override;
   // CUDA graph capture of the backend's stream (relaxed mode, so the caching allocator may still cudaMalloc).
   Expected<std::unique_ptr<CapturedWork>> capture(const std::function<Status()>& enqueue) override;
   uint64_t memory_generation() const override { return memory_generation_; }
@@ -93,6 +97,18 @@ class CudaBackend final : public Backend {
   Status synchronize_event(cudaEvent_t event);
   void* staging_[2] = {nullptr, nullptr};
   cudaEvent_t staging_free_[2] = {nullptr, nullptr};
+
+  // copy_to_host_async: one pinned buffer and event per copy not yet waited for (a few at a time).
+  friend class CudaPendingCopy;
+  struct DownloadSlot {
+    void* pinned = nullptr;
+    size_t capacity = 0;
+    cudaEvent_t landed = nullptr;
+    bool busy = false;
+  };
+  std::vector<DownloadSlot> download_slots_;
+  // Waits for the slot's copy, moves its bytes to dst (when not null) and frees the slot.
+  Status finish_download(size_t slot, void* dst, size_t bytes);
 };
 
 // The backend a CUDA kernel runs on (kernels receive the Backend& of the op call).
