@@ -92,12 +92,12 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
   }
 
   const int32_t n_blocks = o.kv_blocks > 0 ? o.kv_blocks
-                                           : default_kv_blocks(*impl->backend, impl->model->config(),
+                                           : default_kv_blocks(*impl->backend, impl->model->local_config(),
                                                                impl->model->kv_dtype(), impl->max_context, o);
   AUTOGLM_ASSIGN_OR_RETURN(
       // One block more than the KV manager hands out: the padding rows of recorded decode batches write
       // there.
-      impl->kv, KvCache::create(*impl->backend, impl->model->config(),
+      impl->kv, KvCache::create(*impl->backend, impl->model->local_config(),
                                 int64_t{n_blocks + 1} * o.kv_block_size, impl->model->kv_dtype()));
   KvManagerOptions kv_options;
   kv_options.n_blocks = n_blocks;

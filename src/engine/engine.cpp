@@ -206,9 +206,9 @@ Status Engine::generate(const GenerateRequest& request, GenerateResult* result,
       stop_ids.push_back(id);
   }
 
-  AUTOGLM_ASSIGN_OR_RETURN(
-      KvCache cache,
-      KvCache::create(*impl_->backend, config, std::min(needed, impl_->max_context), model.kv_dtype()));
+  AUTOGLM_ASSIGN_OR_RETURN(KvCache cache,
+                           KvCache::create(*impl_->backend, model.local_config(),
+                                           std::min(needed, impl_->max_context), model.kv_dtype()));
   Executor executor(*impl_->backend);
   Sampler sampler(request.sampling);
   *result = GenerateResult{};

@@ -13,8 +13,10 @@
 #include "ops/rms_norm.h"
 #include "ops/rope.h"
 #include "ops/rope_kv_store.h"
+#include "ops/shard_ids.h"
 #include "ops/softmax.h"
 #include "ops/swiglu.h"
+#include "parallel/communicator.h"
 
 namespace autoglm {
 
@@ -131,6 +133,18 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
       return paged_attention(backend_, {in(0), in(1), in(2), in(3), in(4), in(5), a.block_size, a.max_q_len,
                                         a.n_decode_seqs, a.scale, a.window, a.softcap, out});
     }
+    case OpKind::kShardIds: {
+      const auto& a = std::get<ShardIdsAttrs>(node.attrs);
+      return shard_ids(backend_, {in(0), a.begin, a.end, out});
+    }
+    case OpKind::kAllReduce:
+      if (communicator_ == nullptr) return invalid_argument("all_reduce: the executor has no communicator");
+      AUTOGLM_RETURN_IF_ERROR(backend_.copy(out, in(0)));
+      return communicator_->all_reduce_sum(out);
+    case OpKind::kAllGatherColumns:
+      if (communicator_ == nullptr)
+        return invalid_argument("all_gather_columns: the executor has no communicator");
+      return communicator_->all_gather_columns(in(0), out);
   }
   return internal_error("unhandled op");
 }

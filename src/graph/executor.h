@@ -15,6 +15,8 @@
 
 namespace autoglm {
 
+class Communicator;
+
 struct ExecutorStats {
   size_t arena_bytes = 0;       // current arena size
   size_t last_peak_bytes = 0;   // peak live bytes of the last run
@@ -36,6 +38,9 @@ class Executor {
   const ExecutorStats& stats() const { return stats_; }
   // Times every node (synchronizing the backend after each, so device time lands on the right op).
   void set_profiling(bool on) { profiling_ = on; }
+  // The tensor-parallel group the collectives of the graphs run through (all_reduce, all_gather_columns);
+  // null: graphs with collectives fail. Not owned.
+  void set_communicator(Communicator* communicator) { communicator_ = communicator; }
   bool profiling() const { return profiling_; }
   Backend& backend() { return backend_; }
   // Unique per executor for the process's lifetime, and a counter of arena reallocations: together they tell
@@ -52,6 +57,7 @@ class Executor {
   std::vector<int64_t> offsets_;  // byte offset in the arena per value (intermediates only), -1 otherwise
   ExecutorStats stats_;
   bool profiling_ = false;
+  Communicator* communicator_ = nullptr;
   uint64_t id_ = 0;
   uint64_t arena_generation_ = 0;
 };

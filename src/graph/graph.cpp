@@ -32,6 +32,12 @@ const char* op_kind_name(OpKind op) {
       return "matmul_swiglu";
     case OpKind::kPagedAttention:
       return "paged_attention";
+    case OpKind::kShardIds:
+      return "shard_ids";
+    case OpKind::kAllReduce:
+      return "all_reduce";
+    case OpKind::kAllGatherColumns:
+      return "all_gather_columns";
   }
   return "?";
 }
@@ -52,6 +58,9 @@ bool op_writes_state(OpKind op) {
     case OpKind::kSoftmax:
     case OpKind::kMatmulSwiglu:
     case OpKind::kPagedAttention:
+    case OpKind::kShardIds:
+    case OpKind::kAllReduce:
+    case OpKind::kAllGatherColumns:
       return false;
   }
   return true;  // unreachable; keeping an unknown node is the safe answer
@@ -112,6 +121,19 @@ ValueId Graph::storage_root(ValueId id) const {
 ValueId Graph::embedding(ValueId ids, ValueId table) {
   return add_node(OpKind::kEmbedding, {ids, table}, DType::kF32,
                   Shape{value(ids).shape[0], value(table).shape[1]});
+}
+
+ValueId Graph::shard_ids(ValueId ids, int64_t begin, int64_t end) {
+  return add_node(OpKind::kShardIds, {ids}, DType::kI32, value(ids).shape, ShardIdsAttrs{begin, end});
+}
+
+ValueId Graph::all_reduce(ValueId x) {
+  return add_node(OpKind::kAllReduce, {x}, value(x).dtype, value(x).shape);
+}
+
+ValueId Graph::all_gather_columns(ValueId x, int world) {
+  const Shape& s = value(x).shape;
+  return add_node(OpKind::kAllGatherColumns, {x}, value(x).dtype, Shape{s[0], s[1] * world});
 }
 
 ValueId Graph::matmul(ValueId x, ValueId w, ValueId bias) {

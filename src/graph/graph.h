@@ -52,8 +52,13 @@ enum class OpKind : uint8_t {
   kRopeKvStore,
   kMatmulSwiglu,
   kPagedAttention,
+  // Tensor parallelism (parallel/): token ids into a rank's embedding rows, and the collectives, which the
+  // executor runs through its Communicator.
+  kShardIds,
+  kAllReduce,
+  kAllGatherColumns,
 };
-constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kPagedAttention) + 1;
+constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kAllGatherColumns) + 1;
 
 const char* op_kind_name(OpKind op);
 // True for ops that write into bound state values (the KV caches) named among their inputs, whether or not
@@ -89,8 +94,12 @@ struct PagedAttentionAttrs {
   int64_t window = 0;
   float softcap = 0.0f;
 };
-using NodeAttrs =
-    std::variant<NoAttrs, NormAttrs, RopeAttrs, KvStoreAttrs, AttentionAttrs, PagedAttentionAttrs>;
+struct ShardIdsAttrs {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+using NodeAttrs = std::variant<NoAttrs, NormAttrs, RopeAttrs, KvStoreAttrs, AttentionAttrs,
+                               PagedAttentionAttrs, ShardIdsAttrs>;
 
 struct Node {
   OpKind op = OpKind::kAdd;
@@ -151,6 +160,11 @@ class Graph {
   ValueId swiglu(ValueId x);
   ValueId add(ValueId a, ValueId b);
   ValueId softmax(ValueId x);
+  // Tensor parallelism: ids in [begin, end) to ids - begin, others to end - begin (ops/shard_ids.h); the sum
+  // of x (f32) over the ranks; [rows, cols] of each of `world` ranks side by side as [rows, world * cols].
+  ValueId shard_ids(ValueId ids, int64_t begin, int64_t end);
+  ValueId all_reduce(ValueId x);
+  ValueId all_gather_columns(ValueId x, int world);
 
   // Values the caller reads after the run; the executor keeps them alive to the end.
   void mark_output(ValueId v) { outputs_.push_back(v); }

@@ -14,8 +14,11 @@ ValueId optional_weight(Graph& g, const std::string& name, const Tensor& t) {
 }  // namespace
 
 ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& spec, const DecoderWeights& w,
-                            const KvCache& cache, const StepInputs& in) {
+                            const KvCache& cache, const StepInputs& in, const ShardPlan* plan) {
   const int64_t n = in.ids.shape[0];
+  const int world = plan != nullptr ? plan->tp.world : 1;
+  // The partial outputs of the row-split projections (o, down), summed over the ranks.
+  auto summed = [&](ValueId partial) { return world > 1 ? g.all_reduce(partial) : partial; };
   // A paged step serves many sequences at once: their tokens must not depend on the company they keep.
   g.batch_invariant_matmuls = in.paged != nullptr;
   const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, head_dim = c.head_dim;
@@ -25,7 +28,14 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
   const ValueId ids = g.input("ids", in.ids);
   const ValueId positions = g.input("positions", in.positions);
   const ValueId inv_freq = g.weight("rope.inv_freq", w.inv_freq.view());
-  ValueId x = g.embedding(ids, g.weight("model.embed_tokens.weight", w.embed.view()));
+  ValueId x;
+  if (world > 1 && plan->vocab_parallel) {
+    // This rank's rows (and the zero row after them for the others' tokens), summed over the ranks.
+    const ValueId local_ids = g.shard_ids(ids, plan->vocab.begin, plan->vocab.end);
+    x = g.all_reduce(g.embedding(local_ids, g.weight("model.embed_tokens.weight", w.embed.view())));
+  } else {
+    x = g.embedding(ids, g.weight("model.embed_tokens.weight", w.embed.view()));
+  }
   ValueId paged_slots, paged_tables, paged_q_start, paged_seq_lens, paged_logit_rows;
   if (in.paged != nullptr) {
     paged_slots = g.input("slots", in.paged->slots);
@@ -125,14 +135,14 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
       a = g.attention(q, k_cache, v_cache, positions, attn);
     }
     a = g.reshape(a, Shape{n, heads * head_dim});
-    ValueId o = g.matmul(a, g.weight(p + "wo", lw.wo.view()), optional_weight(g, p + "bo", lw.bo));
+    ValueId o = summed(g.matmul(a, g.weight(p + "wo", lw.wo.view()), optional_weight(g, p + "bo", lw.bo)));
     if (spec.sandwich_norms) o = g.rms_norm(o, g.weight(p + "post_attn_norm", lw.post_attn_norm.view()), eps);
     // MLP block.
     x = add_then_norm(x, o, p + "mlp_norm", lw.mlp_norm, &h);
     ValueId gate_up = g.matmul(h, g.weight(p + "w_gate_up", lw.w_gate_up.view()),
                                optional_weight(g, p + "b_gate_up", lw.b_gate_up));
-    ValueId d = g.matmul_swiglu(gate_up, g.weight(p + "w_down", lw.w_down.view()),
-                                optional_weight(g, p + "b_down", lw.b_down));
+    ValueId d = summed(g.matmul_swiglu(gate_up, g.weight(p + "w_down", lw.w_down.view()),
+                                       optional_weight(g, p + "b_down", lw.b_down)));
     if (spec.sandwich_norms) d = g.rms_norm(d, g.weight(p + "post_mlp_norm", lw.post_mlp_norm.view()), eps);
     if (l + 1 < w.layers.size()) {
       const std::string next = "layers." + std::to_string(l + 1) + ".attn_norm";
@@ -153,7 +163,8 @@ ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& s
     x = g.rows(x, n - 1, n);
   }
   x = g.rms_norm(x, g.weight("model.norm.weight", w.final_norm.view()), eps);
-  const ValueId logits = g.matmul(x, g.weight("lm_head.weight", w.lm_head.view()));
+  ValueId logits = g.matmul(x, g.weight("lm_head.weight", w.lm_head.view()));
+  if (world > 1 && plan->vocab_parallel) logits = g.all_gather_columns(logits, world);
   g.mark_output(logits);
   return logits;
 }

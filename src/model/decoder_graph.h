@@ -10,6 +10,7 @@
 #include "model/architecture.h"
 #include "model/decoder_weights.h"
 #include "model/kv_cache.h"
+#include "parallel/shard_plan.h"
 
 namespace autoglm {
 
@@ -35,8 +36,13 @@ struct StepInputs {
   const PagedStepInputs* paged = nullptr;  // set: a batch over a paged cache; n_past and all_logits unused
 };
 
-// Returns the logits value ([n or 1, vocab] f32), marked as the graph's output.
+// Returns the logits value ([n or 1, vocab] f32), marked as the graph's output. `config` is the model as
+// this rank computes it (ShardPlan::local_config: its heads and features); with `plan` over several ranks
+// the graph sums the attention and MLP outputs over the group (all_reduce after the o and down
+// projections), looks tokens up in its vocabulary rows (shard_ids, then an all_reduce of the rows) and
+// gathers the logits of every rank's rows.
 ValueId build_decoder_graph(Graph& g, const ModelConfig& config, const DecoderSpec& spec,
-                            const DecoderWeights& w, const KvCache& cache, const StepInputs& in);
+                            const DecoderWeights& w, const KvCache& cache, const StepInputs& in,
+                            const ShardPlan* plan = nullptr);
 
 }  // namespace autoglm

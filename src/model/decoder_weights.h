@@ -28,17 +28,19 @@ struct DecoderLayerWeights {
 };
 
 struct DecoderWeights {
-  Tensor embed;  // [vocab, hidden]
+  Tensor embed;  // [vocab, hidden] (a vocab-parallel rank: its rows)
   std::vector<DecoderLayerWeights> layers;
   Tensor final_norm;        // [hidden]
-  Tensor lm_head;           // [vocab, hidden]; shares embed's storage when tied
+  Tensor lm_head;           // [vocab, hidden] (or its rows); shares embed's storage when tied
   Tensor inv_freq;          // [rotary_dim / 2] f32
   size_t matrix_bytes = 0;  // bytes of all matrices but the embedding: what one decode step streams
 };
 
-// `matrix_dtype` is the dtype of every 2-D weight; unset keeps each one's stored dtype.
+// `matrix_dtype` is the dtype of every 2-D weight; unset keeps each one's stored dtype. `plan`: the part a
+// tensor-parallel rank holds (parallel/shard_plan.h): its rows of q, k, v, gate, up, embedding and LM head,
+// its columns of o and down, the biases of o and down on rank 0 only.
 Expected<DecoderWeights> load_decoder_weights(const ModelConfig& config, const DecoderSpec& spec,
                                               WeightProvider& provider, Backend& backend,
-                                              std::optional<DType> matrix_dtype);
+                                              std::optional<DType> matrix_dtype, const ShardPlan& plan);
 
 }  // namespace autoglm

@@ -15,12 +15,16 @@
 namespace autoglm {
 
 Model::Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeights weights,
-             DType weight_dtype, std::unique_ptr<WeightSource> source)
+             DType weight_dtype, std::unique_ptr<WeightSource> source, const ShardPlan& plan,
+             Communicator* communicator)
     : backend_(backend),
       config_(std::move(config)),
       spec_(spec),
       weights_(std::move(weights)),
       weight_dtype_(weight_dtype),
+      plan_(plan),
+      local_config_(plan.local_config(config_)),
+      communicator_(communicator),
       source_(std::move(source)) {
   // CUDA matmuls over 16-bit weights round x to that type anyway; the norms before them do it once. The
   // gate/up projection hands the down projection its output in 16 bits (as the 16-bit reference does).
@@ -31,6 +35,22 @@ Model::Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeig
 }
 
 namespace {
+
+// This rank's shard plan; a group of several ranks needs a communicator of that group.
+Expected<ShardPlan> plan_for(const ModelConfig& config, const ParallelOptions& parallel) {
+  const TensorParallel& tp = parallel.group;
+  if (tp.world > 1) {
+    const Communicator* comm = parallel.communicator;
+    if (comm == nullptr)
+      return invalid_argument("tensor parallel: a group of several ranks needs a communicator");
+    if (comm->world() != tp.world || comm->rank() != tp.rank) {
+      return invalid_argument("tensor parallel: rank " + std::to_string(tp.rank) + " of " +
+                              std::to_string(tp.world) + " given the communicator of rank " +
+                              std::to_string(comm->rank()) + " of " + std::to_string(comm->world()));
+    }
+  }
+  return plan_shards(config, tp);
+}
 
 // The backend's own storage layouts of the loaded matrices (model/cpu_weight_layout.h on the CPU).
 Status prepare_weights(Backend& backend, DecoderWeights& weights) {
@@ -58,26 +78,30 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string& path, Backend& b
     AUTOGLM_ASSIGN_OR_RETURN(source, open_weight_source(path));
   }
   AUTOGLM_ASSIGN_OR_RETURN(DecoderSpec spec, decoder_spec_for(config));
+  AUTOGLM_ASSIGN_OR_RETURN(const ShardPlan plan, plan_for(config, options.parallel));
   auto provider = make_checkpoint_weights(*source, backend);
-  AUTOGLM_ASSIGN_OR_RETURN(DecoderWeights weights,
-                           load_decoder_weights(config, spec, *provider, backend, options.weight_dtype));
+  AUTOGLM_ASSIGN_OR_RETURN(DecoderWeights weights, load_decoder_weights(config, spec, *provider, backend,
+                                                                        options.weight_dtype, plan));
   const DType dtype = weights.layers.empty() ? weights.embed.dtype() : weights.layers[0].wq.dtype();
   AUTOGLM_RETURN_IF_ERROR(prepare_weights(backend, weights));
-  auto model = std::unique_ptr<Model>(
-      new Model(backend, std::move(config), spec, std::move(weights), dtype, std::move(source)));
+  auto model = std::unique_ptr<Model>(new Model(backend, std::move(config), spec, std::move(weights), dtype,
+                                                std::move(source), plan, options.parallel.communicator));
   model->generation_config_ = std::move(generation);
   return model;
 }
 
 Expected<std::unique_ptr<Model>> Model::random(const ModelConfig& config, Backend& backend,
-                                               DType weight_dtype, uint64_t seed) {
+                                               DType weight_dtype, uint64_t seed,
+                                               const ParallelOptions& parallel) {
   AUTOGLM_RETURN_IF_ERROR(config.validate(config.architecture));
   AUTOGLM_ASSIGN_OR_RETURN(DecoderSpec spec, decoder_spec_for(config));
+  AUTOGLM_ASSIGN_OR_RETURN(const ShardPlan plan, plan_for(config, parallel));
   auto provider = make_random_weights(backend, weight_dtype, seed);
   AUTOGLM_ASSIGN_OR_RETURN(DecoderWeights weights,
-                           load_decoder_weights(config, spec, *provider, backend, weight_dtype));
+                           load_decoder_weights(config, spec, *provider, backend, weight_dtype, plan));
   AUTOGLM_RETURN_IF_ERROR(prepare_weights(backend, weights));
-  return std::unique_ptr<Model>(new Model(backend, config, spec, std::move(weights), weight_dtype, nullptr));
+  return std::unique_ptr<Model>(new Model(backend, config, spec, std::move(weights), weight_dtype, nullptr,
+                                          plan, parallel.communicator));
 }
 
 DType Model::kv_dtype() const {
@@ -130,7 +154,7 @@ Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::spa
   }
   Graph graph;
   StepInputs in{ids.view(), positions.view(), cache.n_filled, all_logits};
-  const ValueId logits = build_decoder_graph(graph, config_, spec_, weights_, cache, in);
+  const ValueId logits = build_graph(graph, executor, cache, in);
   AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
   AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
   cache.n_filled += n;
@@ -159,7 +183,7 @@ Expected<TensorView> Model::forward_batch(Executor& executor, KvCache& cache, in
   }
   AUTOGLM_RETURN_IF_ERROR(fill_pending_ids(l, base, pending_choices));
   Graph graph;
-  const ValueId logits = build_batch_graph(graph, cache, block_size, l, base);
+  const ValueId logits = build_batch_graph(graph, executor, cache, block_size, l, base);
   AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
   AUTOGLM_RETURN_IF_ERROR(executor.run(graph));
   TensorView result = executor.value(graph, logits);
@@ -174,8 +198,14 @@ Status Model::fill_pending_ids(const BatchStepLayout& l, int32_t* base,
   return fill_pending_tokens(backend_, {ids, pending_choices});
 }
 
-ValueId Model::build_batch_graph(Graph& graph, KvCache& cache, int64_t block_size, const BatchStepLayout& l,
-                                 const int32_t* base) const {
+ValueId Model::build_graph(Graph& graph, Executor& executor, const KvCache& cache,
+                           const StepInputs& in) const {
+  executor.set_communicator(communicator_);
+  return build_decoder_graph(graph, local_config_, spec_, weights_, cache, in, &plan_);
+}
+
+ValueId Model::build_batch_graph(Graph& graph, Executor& executor, KvCache& cache, int64_t block_size,
+                                 const BatchStepLayout& l, const int32_t* base) const {
   const Device device = backend_.device();
   auto view = [&](int64_t offset, Shape shape) {
     return TensorView{const_cast<int32_t*>(base + offset), DType::kI32, std::move(shape), device};
@@ -195,7 +225,7 @@ ValueId Model::build_batch_graph(Graph& graph, KvCache& cache, int64_t block_siz
   paged.max_q_len = l.max_q_len;
   paged.n_decode_seqs = l.n_decode_seqs;
   StepInputs in{view(l.ids, Shape{l.n_tokens}), view(l.positions, Shape{l.n_tokens}), 0, false, &paged};
-  return build_decoder_graph(graph, config_, spec_, weights_, cache, in);
+  return build_graph(graph, executor, cache, in);
 }
 
 Expected<TensorView> Model::forward_replayed(Executor& executor, KvCache& cache, int32_t token) const {
@@ -218,7 +248,7 @@ Expected<TensorView> Model::forward_replayed(Executor& executor, KvCache& cache,
   }
   Graph graph;
   StepInputs in{r.ids.view(), r.positions.view(), cache.n_filled, false};
-  const ValueId logits = build_decoder_graph(graph, config_, spec_, weights_, cache, in);
+  const ValueId logits = build_graph(graph, executor, cache, in);
   AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
   AUTOGLM_ASSIGN_OR_RETURN(const TensorView result,
                            run_and_record(executor, backend_, graph, logits, &r.recording));

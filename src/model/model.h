@@ -16,12 +16,25 @@
 #include "model/batch_step.h"
 #include "model/decoder_weights.h"
 #include "model/kv_cache.h"
+#include "parallel/communicator.h"
+#include "parallel/shard_plan.h"
 
 namespace autoglm {
+
+struct StepInputs;  // model/decoder_graph.h
+
+// One rank of a tensor-parallel group (parallel/): the model holds this rank's shard (ShardPlan) and its
+// graphs run the group's collectives through `communicator`, which every rank's model shares the order of
+// calls with. world 1: the whole model, no communicator needed.
+struct ParallelOptions {
+  TensorParallel group;
+  Communicator* communicator = nullptr;  // not owned; must outlive the model
+};
 
 struct ModelLoadOptions {
   // dtype of the weight matrices; unset keeps the checkpoint's own.
   std::optional<DType> weight_dtype;
+  ParallelOptions parallel;
 };
 
 class Model {
@@ -30,10 +43,17 @@ class Model {
   static Expected<std::unique_ptr<Model>> load(const std::string& path, Backend& backend,
                                                const ModelLoadOptions& options = {});
   // A model of the given config with random weights (speed measurements).
+  // With `parallel`, each rank draws the whole model's values and keeps its shard (so a group's ranks hold
+  // the parts of the same model).
   static Expected<std::unique_ptr<Model>> random(const ModelConfig& config, Backend& backend,
-                                                 DType weight_dtype, uint64_t seed = 1);
+                                                 DType weight_dtype, uint64_t seed = 1,
+                                                 const ParallelOptions& parallel = {});
 
   const ModelConfig& config() const { return config_; }
+  // The model as this rank computes it: its query heads, KV heads and intermediate features (config()
+  // without tensor parallelism). Size KV caches from it.
+  const ModelConfig& local_config() const { return local_config_; }
+  const ShardPlan& shard_plan() const { return plan_; }
   // The checkpoint's generation_config.json (all fields empty when it has none).
   const GenerationConfig& generation_config() const { return generation_config_; }
   // Ids that end generation: config.json's EOS ids and generation_config.json's, without repeats.
@@ -84,7 +104,7 @@ class Model {
 
  private:
   Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeights weights, DType weight_dtype,
-        std::unique_ptr<WeightSource> source);
+        std::unique_ptr<WeightSource> source, const ShardPlan& plan, Communicator* communicator);
 
   Backend& backend_;
   ModelConfig config_;
@@ -92,10 +112,15 @@ class Model {
   DecoderSpec spec_;
   DecoderWeights weights_;
   DType weight_dtype_;
+  ShardPlan plan_;
+  ModelConfig local_config_;
+  Communicator* communicator_ = nullptr;
+  // The decoder graph of a step on this rank, with the executor bound to the group's communicator.
+  ValueId build_graph(Graph& graph, Executor& executor, const KvCache& cache, const StepInputs& in) const;
   Expected<TensorView> forward_replayed(Executor& executor, KvCache& cache, int32_t token) const;
   // The graph of a batched step whose packed i32 inputs (layout l) are at `base` on the model's device.
-  ValueId build_batch_graph(Graph& graph, KvCache& cache, int64_t block_size, const BatchStepLayout& l,
-                            const int32_t* base) const;
+  ValueId build_batch_graph(Graph& graph, Executor& executor, KvCache& cache, int64_t block_size,
+                            const BatchStepLayout& l, const int32_t* base) const;
   // Replaces the pending ids of packed step inputs (layout l, at `base` on the model's device).
   Status fill_pending_ids(const BatchStepLayout& l, int32_t* base, const TensorView& pending_choices) const;
 

@@ -60,7 +60,8 @@ Expected<TensorView> Model::forward_decode_batch_replayed(Executor& executor, Kv
     return r.recording.logits.rows(0, n);
   }
   Graph graph;
-  const ValueId logits = build_batch_graph(graph, cache, block_size, l, r.packed.as<const int32_t>());
+  const ValueId logits =
+      build_batch_graph(graph, executor, cache, block_size, l, r.packed.as<const int32_t>());
   AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
   AUTOGLM_ASSIGN_OR_RETURN(const TensorView result,
                            run_and_record(executor, backend_, graph, logits, &r.recording));

@@ -65,6 +65,42 @@ Expected<Tensor> to_backend(Tensor host, Backend& backend) {
   return t;
 }
 
+bool is_whole(const Shape& shape, Range rows, Range cols) {
+  return rows.begin == 0 && rows.end == shape[0] &&
+         (shape.rank() == 1 || (cols.begin == 0 && cols.end == shape[1]));
+}
+
+// Rows and columns of a host tensor: a view for a row range, else a copy of one byte span per row.
+Expected<Tensor> host_part(const std::string& name, const TensorView& whole, Range rows, Range cols,
+                           Tensor* keep) {
+  const Shape& shape = whole.shape;
+  if (rows.begin < 0 || rows.begin > rows.end || rows.end > shape[0] ||
+      (shape.rank() == 2 && (cols.begin < 0 || cols.begin > cols.end || cols.end > shape[1]))) {
+    return invalid_argument("weight '" + name + "' " + shape.to_string() + ": part out of range");
+  }
+  if (shape.rank() == 1 || (cols.begin == 0 && cols.end == shape[1])) {
+    const TensorView part = whole.rows(rows.begin, rows.end);
+    return Tensor(std::shared_ptr<void>(keep->storage(), part.data), part.dtype, part.shape, part.device);
+  }
+  const int64_t block = dtype_block_elements(whole.dtype);
+  if (cols.begin % block != 0 || cols.end % block != 0) {
+    return invalid_argument("weight '" + name + "': columns [" + std::to_string(cols.begin) + ", " +
+                            std::to_string(cols.end) + ") of " + std::string(dtype_name(whole.dtype)) +
+                            " are not on its " + std::to_string(block) + "-element blocks");
+  }
+  Tensor part = Tensor::host(whole.dtype, Shape{rows.size(), cols.size()});
+  if (!part.defined()) return resource_exhausted("cannot allocate a part of " + name);
+  const size_t row_bytes = dtype_bytes(whole.dtype, shape[1]);
+  const size_t offset = dtype_bytes(whole.dtype, cols.begin), span = dtype_bytes(whole.dtype, cols.size());
+  for (int64_t r = 0; r < rows.size(); ++r) {
+    std::memcpy(
+        static_cast<uint8_t*>(part.data()) + static_cast<size_t>(r) * span,
+        static_cast<const uint8_t*>(whole.data) + static_cast<size_t>(rows.begin + r) * row_bytes + offset,
+        span);
+  }
+  return part;
+}
+
 class CheckpointWeights final : public WeightProvider {
  public:
   CheckpointWeights(const WeightSource& source, Backend& backend) : source_(source), backend_(backend) {}
@@ -72,6 +108,22 @@ class CheckpointWeights final : public WeightProvider {
   bool has(const std::string& name) const override { return source_.has(name); }
 
   Expected<Tensor> load(const std::string& name, const Shape& shape, std::optional<DType> wanted) override {
+    AUTOGLM_ASSIGN_OR_RETURN(TensorView src, checked_view(name, shape, wanted));
+    return convert_to_backend(name, src, wanted.value_or(src.dtype));
+  }
+
+  Expected<Tensor> load_part(const std::string& name, const Shape& shape, Range rows, Range cols,
+                             std::optional<DType> wanted) override {
+    if (is_whole(shape, rows, cols)) return load(name, shape, wanted);
+    AUTOGLM_ASSIGN_OR_RETURN(TensorView src, checked_view(name, shape, wanted));
+    Tensor mapped(std::shared_ptr<void>(std::shared_ptr<void>{}, src.data), src.dtype, src.shape, src.device);
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor part, host_part(name, src, rows, cols, &mapped));
+    return convert_to_backend(name, part.view(), wanted.value_or(src.dtype));
+  }
+
+ private:
+  Expected<TensorView> checked_view(const std::string& name, const Shape& shape,
+                                    std::optional<DType> wanted) {
     AUTOGLM_ASSIGN_OR_RETURN(TensorView src, source_.view(name));
     const DType dtype = wanted.value_or(src.dtype);
     if (src.shape != shape) {
@@ -86,19 +138,23 @@ class CheckpointWeights final : public WeightProvider {
       return unsupported(source_.describe() + ": tensor '" + name + "': converting " +
                          std::string(dtype_name(src.dtype)) + " to " + std::string(dtype_name(dtype)));
     }
+    return src;
+  }
+
+  // A host tensor (the mapped checkpoint, or a part of it) in `dtype` on the backend.
+  Expected<Tensor> convert_to_backend(const std::string& name, const TensorView& src, DType dtype) {
     if (src.dtype == dtype && backend_.device().kind != DeviceKind::kCpu) {
       // Straight from the mapped file to the device: no host copy of the (possibly 16 GB) checkpoint.
-      AUTOGLM_ASSIGN_OR_RETURN(Tensor t, backend_.allocate(dtype, shape));
-      AUTOGLM_RETURN_IF_ERROR(backend_.copy(t.view(), TensorView{src.data, dtype, shape, Device{}}));
+      AUTOGLM_ASSIGN_OR_RETURN(Tensor t, backend_.allocate(dtype, src.shape));
+      AUTOGLM_RETURN_IF_ERROR(backend_.copy(t.view(), TensorView{src.data, dtype, src.shape, Device{}}));
       return t;
     }
-    Tensor host = Tensor::host(dtype, shape);
+    Tensor host = Tensor::host(dtype, src.shape);
     if (!host.defined()) return resource_exhausted("cannot allocate " + name);
     convert_elements(src.data, src.dtype, host.data(), dtype, src.numel());
     return to_backend(std::move(host), backend_);
   }
 
- private:
   const WeightSource& source_;
   Backend& backend_;
 };
@@ -140,7 +196,20 @@ class RandomWeights final : public WeightProvider {
 
   bool has(const std::string&) const override { return true; }
   Expected<Tensor> load(const std::string& name, const Shape& shape, std::optional<DType> wanted) override {
-    const DType dtype = wanted.value_or(dtype_);
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor host, draw(name, shape, wanted.value_or(dtype_)));
+    return to_backend(std::move(host), backend_);
+  }
+  // The whole weight is drawn (the same values as load's, in the same order of calls), then cut.
+  Expected<Tensor> load_part(const std::string& name, const Shape& shape, Range rows, Range cols,
+                             std::optional<DType> wanted) override {
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor whole, draw(name, shape, wanted.value_or(dtype_)));
+    if (is_whole(shape, rows, cols)) return to_backend(std::move(whole), backend_);
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor part, host_part(name, whole.view(), rows, cols, &whole));
+    return to_backend(std::move(part), backend_);
+  }
+
+ private:
+  Expected<Tensor> draw(const std::string& name, const Shape& shape, DType dtype) {
     Tensor host = Tensor::host(dtype, shape);
     if (!host.defined()) return resource_exhausted("cannot allocate random weight " + name);
     const int64_t n = host.numel();
@@ -163,10 +232,9 @@ class RandomWeights final : public WeightProvider {
     } else {
       fill_uniform(host.data(), dtype, n, std::sqrt(3.0f / static_cast<float>(shape.back())), next_seed());
     }
-    return to_backend(std::move(host), backend_);
+    return host;
   }
 
- private:
   float next_uniform() { return uniform(state_); }
   uint64_t next_seed() {
     next_uniform();

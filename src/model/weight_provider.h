@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "core/status.h"
 #include "loader/weight_source.h"
+#include "parallel/shard_plan.h"
 
 namespace autoglm {
 
@@ -22,6 +23,12 @@ class WeightProvider {
   // type); kNotFound if absent, kInvalidArgument if its shape differs from `shape` (both naming the tensor
   // and its origin).
   virtual Expected<Tensor> load(const std::string& name, const Shape& shape, std::optional<DType> dtype) = 0;
+  // Rows `rows` and columns `cols` of the weight whose whole shape is `shape` (a 1-D weight: `rows` only),
+  // in `dtype`: a tensor-parallel rank's part, the same values as those of load(). Read without the rest of
+  // the weight where the source allows (a row range is one span of a checkpoint, a column range one span
+  // per row). Block types need column ranges on block boundaries (kInvalidArgument otherwise).
+  virtual Expected<Tensor> load_part(const std::string& name, const Shape& shape, Range rows, Range cols,
+                                     std::optional<DType> dtype) = 0;
 };
 
 // Reads from a checkpoint; the source must outlive the provider.

@@ -38,7 +38,8 @@ class MatmulInputPassModel : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(MatmulInputPassModel, RetypesEveryNormBeforeMatmulsAndKeepsTheTokens) {
   auto backend = std::move(create_backend("cpu", {.n_threads = 2}).value());
-  auto loaded = Model::load(test::fixture_dir(GetParam()), *backend, {.weight_dtype = DType::kBF16});
+  auto loaded =
+      Model::load(test::fixture_dir(GetParam()), *backend, {.weight_dtype = DType::kBF16, .parallel = {}});
   ASSERT_TRUE(loaded.has_value()) << loaded.status().to_string();
   Model& model = **loaded;
   const std::vector<int32_t> tokens = {1, 17, 42, 9, 3, 77, 5, 21};

@@ -38,7 +38,7 @@ TEST(DecodeReplay, ReplayedStepsEqualLaunchedSteps) {
     auto backend = create_backend("cuda");
     ASSERT_TRUE(backend.has_value()) << backend.status().to_string();
     for (DType dtype : {DType::kF32, DType::kBF16}) {
-      auto model = Model::load(f.dir, **backend, {.weight_dtype = dtype});
+      auto model = Model::load(f.dir, **backend, {.weight_dtype = dtype, .parallel = {}});
       ASSERT_TRUE(model.has_value()) << model.status().to_string();
       (*model)->set_replay_decode(false);
       const auto launched = decode_logits(**model, f.prompts[1].ids, 24);
