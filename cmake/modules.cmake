@@ -5,7 +5,7 @@
 # private folder under the build tree holding one link to the module's sources. A module that registers
 # itself through static objects (kernels, architectures) is linked WHOLE_ARCHIVE so the linker keeps them.
 set(AUTOGLM_MODULE_INCLUDE_ROOT ${CMAKE_BINARY_DIR}/module_include)
-set(AUTOGLM_NESTED_MODULE_DIRS backend/cpu backend/cuda)
+set(AUTOGLM_NESTED_MODULE_DIRS backend/cpu backend/cuda parallel/nccl)
 
 function(autoglm_module name)
   cmake_parse_arguments(M "WHOLE_ARCHIVE" "DIR" "DEPS;PRIVATE_DEPS" ${ARGN})

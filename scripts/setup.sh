@@ -29,6 +29,17 @@ if ! python3 -c "import openai" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check --break-system-packages -r "$root/tests/requirements.txt"
 fi
 
+# NCCL (tensor parallelism over GPUs) where the CUDA backend is built: the nvidia-nccl wheel's library and
+# headers, which cmake/nccl.cmake finds. Without it the build leaves the NCCL collectives out.
+if command -v nvcc > /dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
+  if ! python3 -c "import importlib.util as u, sys; sys.exit(u.find_spec('nvidia.nccl') is None)" 2> /dev/null; then
+    echo "setup: installing nvidia-nccl-cu13"
+    python3 -m pip install --quiet --disable-pip-version-check nvidia-nccl-cu13 ||
+      python3 -m pip install --quiet --disable-pip-version-check --break-system-packages nvidia-nccl-cu13 ||
+      echo "setup: NCCL not installed: the NCCL collectives are left out of the build"
+  fi
+fi
+
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" ${AUTOGLM_CMAKE_ARGS:-}

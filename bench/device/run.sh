@@ -22,6 +22,10 @@ summary=()
 note() { summary+=("$1"); echo "== $1"; }
 
 BUILD=build-device
+# NCCL from the machine's nvidia-nccl wheel (too large to carry); NVLink multicast stays off on shared GPUs.
+nccl_lib=$(python3 -c "import importlib.util as u; s = u.find_spec('nvidia.nccl'); print(list(s.submodule_search_locations)[0] + '/lib' if s else '')" 2> /dev/null)
+[ -n "$nccl_lib" ] && export LD_LIBRARY_PATH=$nccl_lib:${LD_LIBRARY_PATH:-}
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 if [ -f .carry/bin/autoglm.gz ]; then
   # Binaries built on the development machine (bench/device/pack.sh); they read test data through the
   # source path compiled into them.
@@ -34,7 +38,9 @@ if [ -f .carry/bin/autoglm.gz ]; then
   [ -f .carry/shared/traces/trace_30min.jsonl.gz ] && gunzip -kf .carry/shared/traces/trace_30min.jsonl.gz
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
   mkdir -p $BUILD/tests $BUILD/tools
-  for t in test_cuda test_model_gpu; do gunzip -c .carry/bin/$t.gz > $BUILD/tests/$t; done
+  for t in test_cuda test_model_gpu test_nccl; do
+    [ -f .carry/bin/$t.gz ] && gunzip -c .carry/bin/$t.gz > $BUILD/tests/$t
+  done
   for t in autoglm bench_matmul_cuda bench_sample_rows_cuda bench_paged_attention_cuda bench_gemm_algos_cuda; do
     [ -f .carry/bin/$t.gz ] && gunzip -c .carry/bin/$t.gz > $BUILD/tools/$t
   done
@@ -78,6 +84,14 @@ if has_step sanitize; then
   rc=$?
   grep -E "ERROR SUMMARY|Invalid|FAILED" "$OUT/memcheck.log" | head -20
   note "memcheck: rc=$rc, $(grep 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1)"
+fi
+
+if has_step nccl; then
+  # Collectives over every GPU of the machine (one rank on a single-GPU machine).
+  $BUILD/tests/test_nccl > "$OUT/nccl.log" 2>&1
+  rc=$?
+  grep -E "FAILED|Failure|NCCL group" -A3 "$OUT/nccl.log" | head -20
+  note "test_nccl: rc=$rc, $(grep -E '^\[  PASSED|^\[  FAILED' "$OUT/nccl.log" | head -2 | tr '\n' ' ')"
 fi
 
 if has_step golden; then
