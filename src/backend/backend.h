@@ -57,6 +57,10 @@ class Backend {
   // returns, and dst must stay valid until then (or until the handle is destroyed, which also waits). The
   // handle must not outlive the backend. The default copies at once.
   virtual Expected<std::unique_ptr<PendingCopy>> copy_to_host_async(TensorView dst, TensorView src);
+  // Makes this backend's device the calling thread's current one (CUDA: cudaSetDevice). A thread that queues
+  // work for a backend other than the one it started with calls it first (tensor-parallel ranks, one thread
+  // per GPU). No-op by default.
+  virtual Status make_current() { return Status::ok(); }
   // Waits until all work queued on this backend has finished; reports the first asynchronous error (a
   // failed kernel launch or device fault) since the last call, which is sticky on GPUs.
   virtual Status synchronize() { return Status::ok(); }

@@ -81,8 +81,9 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
   impl->options = o;
   AUTOGLM_RETURN_IF_ERROR(Engine::create(engine_options, &impl->engine));
   Engine::Impl& e = *impl->engine->impl_;
-  impl->model = e.model.get();
-  impl->backend = e.backend.get();
+  impl->group = e.ranks.get();
+  impl->model = e.model;
+  impl->backend = e.backend;
   impl->max_context = e.max_context;
   impl->eos_ids = impl->model->eos_token_ids();
   if (!o.enable_chunked_prefill && o.max_num_batched_tokens < impl->max_context) {
@@ -94,11 +95,16 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
   const int32_t n_blocks = o.kv_blocks > 0 ? o.kv_blocks
                                            : default_kv_blocks(*impl->backend, impl->model->local_config(),
                                                                impl->model->kv_dtype(), impl->max_context, o);
-  AUTOGLM_ASSIGN_OR_RETURN(
-      // One block more than the KV manager hands out: the padding rows of recorded decode batches write
-      // there.
-      impl->kv, KvCache::create(*impl->backend, impl->model->local_config(),
-                                int64_t{n_blocks + 1} * o.kv_block_size, impl->model->kv_dtype()));
+  ModelGroup& group = *impl->group;
+  impl->ranks.resize(static_cast<size_t>(group.world()));
+  for (int r = 0; r < group.world(); ++r) {
+    RankState& rank = impl->ranks[static_cast<size_t>(r)];
+    const Model& m = group.model(r);
+    // One block more than the KV manager hands out: the padding rows of recorded decode batches write there.
+    AUTOGLM_ASSIGN_OR_RETURN(rank.kv, KvCache::create(group.backend(r), m.local_config(),
+                                                      int64_t{n_blocks + 1} * o.kv_block_size, m.kv_dtype()));
+    rank.executor = std::make_unique<Executor>(group.backend(r));
+  }
   KvManagerOptions kv_options;
   kv_options.n_blocks = n_blocks;
   kv_options.block_size = o.kv_block_size;
@@ -112,17 +118,21 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
   sched_options.max_model_len = static_cast<int32_t>(impl->max_context);
   AUTOGLM_ASSIGN_OR_RETURN(Scheduler scheduler, Scheduler::create(sched_options, *impl->kv_manager));
   impl->scheduler.emplace(std::move(scheduler));
-  impl->executor = std::make_unique<Executor>(*impl->backend);
   impl->stats.kv_blocks_total = n_blocks;
   WarmUpLimits warm_up;
   warm_up.max_seqs = o.max_num_seqs;
   warm_up.max_context = impl->max_context;
   warm_up.block_size = o.kv_block_size;
   warm_up.n_blocks = n_blocks;
-  AUTOGLM_RETURN_IF_ERROR(warm_up_step_sizes(*impl->model, *impl->executor, impl->kv, *impl->backend,
-                                             impl->backend->warm_up_rows(o.max_num_batched_tokens), warm_up)
-                              .status());
-  impl->executor->set_profiling(o.profile_ops);  // the warm-up is not part of the profile
+  const std::vector<int64_t> warm_up_rows = impl->backend->warm_up_rows(o.max_num_batched_tokens);
+  AUTOGLM_RETURN_IF_ERROR(group.run([&](int r) {
+    RankState& rank = impl->ranks[static_cast<size_t>(r)];
+    return warm_up_step_sizes(group.model(r), *rank.executor, rank.kv, group.backend(r), warm_up_rows,
+                              warm_up)
+        .status();
+  }));
+  for (RankState& rank : impl->ranks)
+    rank.executor->set_profiling(o.profile_ops);  // the warm-up is not part of the profile
 
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->run(); });
@@ -191,6 +201,7 @@ EngineStats AsyncEngine::stats() const {
 }
 
 void AsyncEngine::Impl::run() {
+  (void)backend->make_current();  // rank 0's device: its steps are queued from this thread
   for (;;) {
     std::vector<std::unique_ptr<LiveRequest>> incoming;
     std::vector<RequestId> cancels;
@@ -330,7 +341,7 @@ void AsyncEngine::Impl::publish_stats(double host_ms, double step_ms, int64_t ge
   stats.wait_ms += step_wait_ms;
   stats.step_ms += step_ms;
   if (options.profile_ops) {
-    const ExecutorStats& e = executor->stats();
+    const ExecutorStats& e = ranks[0].executor->stats();
     stats.op_times.clear();
     for (size_t k = 0; k < kOpKindCount; ++k) {
       if (e.op_calls[k] > 0)

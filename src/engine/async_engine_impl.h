@@ -64,12 +64,36 @@ struct PendingEmit {
   Status error;  // the commit failed: the request ends with this error instead
 };
 
+// One tensor-parallel rank's part of the serving state (one rank without parallelism): its KV cache (its KV
+// heads, the block layout every rank shares), its executor and the buffers of its device choices.
+struct RankState {
+  KvCache kv;  // paged: kv_blocks * block_size rows per layer
+  std::unique_ptr<Executor> executor;
+  // [>= rows] i32: ids chosen on the device, two buffers used in turn (the step in flight keeps its ids in
+  // one, which the next step's inputs read, while that step chooses into the other).
+  Tensor choice_ids[2];
+  Tensor choice_params;  // [>= rows, 5] f32: sample_rows parameters
+  // apply_penalties' inputs: [>= rows, 3] f32 penalties; offsets ([rows + 1]) then entries ([n, 3]), i32.
+  Tensor penalty_params;
+  Tensor penalty_lists;
+};
+
+// The host inputs of a step's device choices, made once for every rank.
+struct DeviceChoices {
+  int64_t n_rows = 0;
+  bool any_drawn = false;
+  bool penalized = false;
+  std::vector<float> sample_params;   // [n_rows, kSampleRowsParams] when any_drawn
+  std::vector<float> penalty_params;  // [n_rows, kPenaltyParams] when penalized
+  std::vector<int32_t> penalty_lists;
+};
+
 // A step queued on the device whose tokens were chosen there and are still on their way to the host
 // (ServeOptions::async_scheduling): the next step is planned and queued before they are read.
 struct InFlightStep {
   StepPlan plan;                                   // advanced in the scheduler, not resolved
   std::unordered_map<SequenceId, int32_t> row_of;  // sampling sequence -> row of its token in `choices`
-  TensorView choices;                              // the chosen ids on the device
+  std::vector<TensorView> choices;                 // the chosen ids on each rank's device
   std::vector<int32_t> ids;                        // their host copy, once `copy` has landed
   std::unique_ptr<PendingCopy> copy;
 };
@@ -82,18 +106,11 @@ struct AsyncEngine::Impl {
   int64_t max_context = 0;
   std::vector<int32_t> eos_ids;
 
-  KvCache kv;  // paged: kv_blocks * block_size rows per layer
+  ModelGroup* group = nullptr;   // every tensor-parallel rank's model (rank 0: model, backend)
+  std::vector<RankState> ranks;  // per rank, in rank order
   std::unique_ptr<KvManager> kv_manager;
   std::optional<Scheduler> scheduler;
-  std::unique_ptr<Executor> executor;
-  // [>= rows] i32: ids chosen on the device, two buffers used in turn (the step in flight keeps its ids in
-  // one, which the next step's inputs read, while that step chooses into the other).
-  Tensor choice_ids[2];
-  int next_choice_buffer = 0;
-  Tensor choice_params;  // [>= rows, 5] f32: sample_rows parameters
-  // apply_penalties' inputs: [>= rows, 3] f32 penalties; offsets ([rows + 1]) then entries ([n, 3]), i32.
-  Tensor penalty_params;
-  Tensor penalty_lists;
+  int next_choice_buffer = 0;                                        // of RankState::choice_ids
   std::unordered_map<RequestId, std::unique_ptr<LiveRequest>> live;  // engine thread only
   std::vector<PendingEmit> pending;       // the last step's events, not handed out yet (engine thread only)
   std::optional<InFlightStep> in_flight;  // engine thread only
@@ -140,13 +157,15 @@ struct AsyncEngine::Impl {
   // the logits are, and whether any of them is penalised (penalties read the request's resolved output).
   bool choices_on_device(const StepPlan& plan) const;
   bool any_penalized(const StepPlan& plan) const;
-  // The ids of a step's sampling rows chosen on the device (penalties, then argmax or sample_rows) into
-  // the next choice buffer; returns the [rows] view.
-  Expected<TensorView> choose_on_device(const StepPlan& plan, const TensorView& logits);
-  // Brings back what host-side sampling needs: the chosen ids when choices_on_device, else the logits rows.
+  DeviceChoices prepare_device_choices(const StepPlan& plan);
+  // The ids of a step's sampling rows chosen on one rank's device (penalties, then argmax or sample_rows)
+  // into its choice buffer `buffer`; returns the [rows] view.
+  Expected<TensorView> choose_on_rank(int rank, int buffer, const DeviceChoices& choices,
+                                      const TensorView& logits);
+  // Step by step, on rank 0: what host-side sampling needs, the chosen ids when choices_on_device, else the
+  // logits rows.
   Status fetch_choices(const StepPlan& plan, const TensorView& logits, std::vector<float>* rows,
                        std::vector<int32_t>* device_ids);
-  Status penalize_on_device(const StepPlan& plan, const TensorView& logits);
   // The live request of a sampling row, or null when it ended while its step ran.
   LiveRequest* row_request(SequenceId id) const {
     auto it = live.find(id);

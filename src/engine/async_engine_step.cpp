@@ -9,6 +9,7 @@
 // (penalties, log-probabilities, host draws) resolves the step in flight first and runs step by step.
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "engine/async_engine_impl.h"
@@ -46,23 +47,16 @@ void AsyncEngine::Impl::step() {
   }
   Expected<StepKv> kv = scheduler->begin_step(plan);
   Status status = kv.status();
-  Expected<TensorView> out = TensorView{};
+  // Every rank's logits of the step (identical: gathered by columns), and its device choices when the step
+  // runs ahead.
+  std::vector<TensorView> logits(ranks.size());
+  std::vector<TensorView> choices(ranks.size());
   bool ran = false;
+  bool ahead = false;
+  bool has_rows = false;
   // Decode inputs whose token the step in flight chose on the device: -1 - (its row there).
   std::vector<int32_t> pending_inputs(plan.seqs.size());
   if (status.is_ok()) {
-    // Copy-on-write copies first: every layer's K and V rows of the source block into the destination.
-    const int64_t bs = options.kv_block_size;
-    for (const BlockCopy& copy : kv->copies) {
-      for (size_t l = 0; l < this->kv.k.size() && status.is_ok(); ++l) {
-        for (Tensor* t : {&this->kv.k[l], &this->kv.v[l]}) {
-          const TensorView all = t->view();
-          status = backend->copy(all.rows(int64_t{copy.dst} * bs, int64_t{copy.dst + 1} * bs),
-                                 all.rows(int64_t{copy.src} * bs, int64_t{copy.src + 1} * bs));
-          if (!status.is_ok()) break;
-        }
-      }
-    }
     std::vector<SequenceSlice> slices;
     slices.reserve(plan.seqs.size());
     for (size_t i = 0; i < plan.seqs.size() && status.is_ok(); ++i) {
@@ -87,22 +81,57 @@ void AsyncEngine::Impl::step() {
       slice.start = seq.start;
       slice.blocks = seq.blocks;
       slice.want_logits = plan.seqs[i].samples;
+      has_rows = has_rows || slice.want_logits;
       slices.push_back(slice);
     }
-    if (status.is_ok() && !slices.empty()) {  // a plan of preemptions alone runs nothing
-      Timer forward_timer;
-      // Decode-only steps replay a recording per batch-size bucket (launches cost more than the work at small
-      // batches); steps with prompt tokens run op by op.
-      const int32_t pad_block = kv_manager->pool().n_blocks_total();
-      const int64_t table_width = (max_context + bs - 1) / bs;
-      const TensorView pending_choices = in_flight ? in_flight->choices : TensorView{};
-      out = options.use_graphs ? model->forward_decode_batch_replayed(*executor, this->kv, bs, slices,
-                                                                      pad_block, table_width, pending_choices)
-                               : model->forward_batch(*executor, this->kv, bs, slices, pending_choices);
-      status = out.status();
-      ran = status.is_ok();
-      forward_ms = forward_timer.elapsed_ms();
+    ran = status.is_ok() && !slices.empty();  // a plan of preemptions alone runs nothing
+    has_rows = has_rows && ran;
+    ahead = options.async_scheduling && (!has_rows || (choices_on_device(plan) && !any_penalized(plan)));
+    // Ahead, every rank chooses (the next step's pending inputs are read on each rank's device).
+    std::optional<DeviceChoices> device_choices;
+    const int buffer = next_choice_buffer;
+    if (ahead && has_rows) {
+      device_choices = prepare_device_choices(plan);
+      next_choice_buffer ^= 1;
     }
+    Timer forward_timer;
+    if (status.is_ok()) {
+      status = group->run([&](int r) -> Status {
+        RankState& rank = ranks[static_cast<size_t>(r)];
+        Backend& b = group->backend(r);
+        // Copy-on-write copies first: every layer's K and V rows of the source block into the destination.
+        const int64_t bs = options.kv_block_size;
+        for (const BlockCopy& copy : kv->copies) {
+          for (size_t l = 0; l < rank.kv.k.size(); ++l) {
+            for (Tensor* t : {&rank.kv.k[l], &rank.kv.v[l]}) {
+              const TensorView all = t->view();
+              AUTOGLM_RETURN_IF_ERROR(b.copy(all.rows(int64_t{copy.dst} * bs, int64_t{copy.dst + 1} * bs),
+                                             all.rows(int64_t{copy.src} * bs, int64_t{copy.src + 1} * bs)));
+            }
+          }
+        }
+        if (!ran) return Status::ok();
+        // Decode-only steps replay a recording per batch-size bucket (launches cost more than the work at
+        // small batches); steps with prompt tokens run op by op.
+        const Model& m = group->model(r);
+        const int32_t pad_block = kv_manager->pool().n_blocks_total();
+        const int64_t table_width = (max_context + bs - 1) / bs;
+        const TensorView pending = in_flight && !in_flight->choices.empty()
+                                       ? in_flight->choices[static_cast<size_t>(r)]
+                                       : TensorView{};
+        Expected<TensorView> out = options.use_graphs
+                                       ? m.forward_decode_batch_replayed(*rank.executor, rank.kv, bs, slices,
+                                                                         pad_block, table_width, pending)
+                                       : m.forward_batch(*rank.executor, rank.kv, bs, slices, pending);
+        if (!out) return out.status();
+        logits[static_cast<size_t>(r)] = *out;
+        if (!device_choices) return Status::ok();
+        AUTOGLM_ASSIGN_OR_RETURN(choices[static_cast<size_t>(r)],
+                                 choose_on_rank(r, buffer, *device_choices, *out));
+        return Status::ok();
+      });
+    }
+    forward_ms = forward_timer.elapsed_ms();
   }
   emit_pending();  // the GPU runs this step meanwhile
   if (!status.is_ok()) {
@@ -114,23 +143,16 @@ void AsyncEngine::Impl::step() {
     std::lock_guard<std::mutex> lock(mutex);
     stats.computed_prompt_tokens += computed_prompt_tokens(plan);
   }
-  const TensorView logits = ran ? *out : TensorView{};
-  const bool has_rows = ran && logits.shape[0] > 0;
-  if (options.async_scheduling && (!has_rows || (choices_on_device(plan) && !any_penalized(plan)))) {
+  if (ahead) {
     InFlightStep next;
     next.plan = plan;
     if (has_rows) {
-      Expected<TensorView> ids = choose_on_device(plan, logits);
-      if (ids.has_value()) {
-        next.choices = *ids;
-        next.ids.resize(static_cast<size_t>(ids->numel()));
-        Expected<std::unique_ptr<PendingCopy>> copy =
-            backend->copy_to_host_async(TensorView{next.ids.data(), DType::kI32, ids->shape, Device{}}, *ids);
-        if (copy.has_value()) next.copy = std::move(copy).value();
-        status = copy.status();
-      } else {
-        status = ids.status();
-      }
+      next.choices = choices;
+      next.ids.resize(static_cast<size_t>(choices[0].numel()));
+      Expected<std::unique_ptr<PendingCopy>> copy = backend->copy_to_host_async(
+          TensorView{next.ids.data(), DType::kI32, choices[0].shape, Device{}}, choices[0]);
+      if (copy.has_value()) next.copy = std::move(copy).value();
+      status = copy.status();
     }
     if (status.is_ok()) status = scheduler->advance_step(plan);
     if (!status.is_ok()) {
@@ -171,7 +193,7 @@ void AsyncEngine::Impl::step() {
   std::vector<int32_t> device_ids;  // when every choice of the step was made on the device
   if (has_rows) {
     Timer wait_timer;
-    status = fetch_choices(plan, logits, &rows, &device_ids);
+    status = fetch_choices(plan, logits[0], &rows, &device_ids);
     step_wait_ms += wait_timer.elapsed_ms();
   }
   if (!status.is_ok()) {

@@ -93,28 +93,39 @@ Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* eng
   BackendOptions backend_options;
   backend_options.n_threads = options.n_threads;
   backend_options.tune_gemms = options.tune_gemms;
-  AUTOGLM_ASSIGN_OR_RETURN(impl->backend, create_backend(options.backend, backend_options));
   ModelLoadOptions load_options;
   if (!options.weight_dtype.empty()) {
     auto dtype = parse_dtype(options.weight_dtype);
     if (!dtype || *dtype == DType::kI32)
       return invalid_argument("unknown weight dtype '" + options.weight_dtype + "'");
     load_options.weight_dtype = dtype;
-  } else if (impl->backend->device().kind != DeviceKind::kCpu) {
+  } else if (options.backend != "cpu") {
     // GPUs compute in bf16 by default (f32 and f16 checkpoints are converted on upload).
     load_options.weight_dtype = DType::kBF16;
   }
+  std::optional<ModelConfig> random_config;
   if (!options.random_weights_config.empty()) {
-    AUTOGLM_ASSIGN_OR_RETURN(ModelConfig config, load_hf_config(options.random_weights_config));
-    AUTOGLM_ASSIGN_OR_RETURN(
-        impl->model, Model::random(config, *impl->backend, load_options.weight_dtype.value_or(DType::kBF16),
-                                   options.random_seed));
+    AUTOGLM_ASSIGN_OR_RETURN(random_config, load_hf_config(options.random_weights_config));
+  }
+  auto load = [&](Backend& backend, const ParallelOptions& parallel) -> Expected<std::unique_ptr<Model>> {
+    if (random_config) {
+      return Model::random(*random_config, backend, load_options.weight_dtype.value_or(DType::kBF16),
+                           options.random_seed, parallel);
+    }
+    ModelLoadOptions rank_options = load_options;
+    rank_options.parallel = parallel;
+    return Model::load(options.model_path, backend, rank_options);
+  };
+  AUTOGLM_ASSIGN_OR_RETURN(
+      impl->ranks, ModelGroup::create(options.backend, backend_options, options.tensor_parallel, load));
+  impl->backend = &impl->ranks->backend(0);
+  impl->model = &impl->ranks->model(0);
+  if (random_config) {
     // A tokenizer of the same vocabulary makes the random model usable with text (serving benchmarks).
     if (!options.tokenizer_path.empty()) {
       AUTOGLM_ASSIGN_OR_RETURN(impl->tokenizer, load_model_tokenizer(options));
     }
   } else {
-    AUTOGLM_ASSIGN_OR_RETURN(impl->model, Model::load(options.model_path, *impl->backend, load_options));
     AUTOGLM_ASSIGN_OR_RETURN(impl->tokenizer, load_model_tokenizer(options));
     AUTOGLM_RETURN_IF_ERROR(load_chat_template(options, &impl->chat_template, &impl->chat_config));
   }
@@ -206,10 +217,18 @@ Status Engine::generate(const GenerateRequest& request, GenerateResult* result,
       stop_ids.push_back(id);
   }
 
-  AUTOGLM_ASSIGN_OR_RETURN(KvCache cache,
-                           KvCache::create(*impl_->backend, model.local_config(),
-                                           std::min(needed, impl_->max_context), model.kv_dtype()));
-  Executor executor(*impl_->backend);
+  // One cache and executor per tensor-parallel rank; every step runs on all ranks together.
+  ModelGroup& ranks = *impl_->ranks;
+  std::vector<KvCache> caches;
+  std::vector<std::unique_ptr<Executor>> executors;
+  for (int r = 0; r < ranks.world(); ++r) {
+    const Model& m = ranks.model(r);
+    AUTOGLM_ASSIGN_OR_RETURN(KvCache cache,
+                             KvCache::create(ranks.backend(r), m.local_config(),
+                                             std::min(needed, impl_->max_context), m.kv_dtype()));
+    caches.push_back(std::move(cache));
+    executors.push_back(std::make_unique<Executor>(ranks.backend(r)));
+  }
   Sampler sampler(request.sampling);
   *result = GenerateResult{};
   std::vector<float> row(static_cast<size_t>(config.vocab_size));
@@ -219,8 +238,16 @@ Status Engine::generate(const GenerateRequest& request, GenerateResult* result,
   std::span<const int32_t> step_tokens = request.prompt;
   int32_t last = 0;
   for (int32_t i = 0; i < request.max_tokens; ++i) {
+    const KvCache& cache = caches[0];
     if (cache.n_filled + static_cast<int64_t>(step_tokens.size()) > cache.capacity) break;  // context full
-    AUTOGLM_ASSIGN_OR_RETURN(TensorView logits, model.forward(executor, cache, step_tokens));
+    TensorView logits;
+    AUTOGLM_RETURN_IF_ERROR(ranks.run([&](int r) -> Status {
+      Expected<TensorView> out = ranks.model(r).forward(*executors[static_cast<size_t>(r)],
+                                                        caches[static_cast<size_t>(r)], step_tokens);
+      if (!out) return out.status();
+      if (r == 0) logits = *out;
+      return Status::ok();
+    }));
     AUTOGLM_RETURN_IF_ERROR(impl_->backend->copy(row_view, logits));
     last = sampler.sample(row, request.prompt, result->tokens);
     if (i == 0) {

@@ -7,6 +7,7 @@
 
 #include "autoglm/engine.h"
 #include "backend/backend.h"
+#include "engine/model_group.h"
 #include "model/model.h"
 #include "tokenizer/chat/chat_template_source.h"
 #include "tokenizer/tokenizer.h"
@@ -14,8 +15,9 @@
 namespace autoglm {
 
 struct Engine::Impl {
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Model> model;
+  std::unique_ptr<ModelGroup> ranks;     // the model on every tensor-parallel rank (one without parallelism)
+  Backend* backend = nullptr;            // rank 0's: where logits are read and sampling happens
+  Model* model = nullptr;                // rank 0's
   std::unique_ptr<Tokenizer> tokenizer;  // null: ids only
   std::optional<ChatTemplate> chat_template;
   ChatTemplateConfig chat_config;  // its BOS/EOS strings

@@ -84,6 +84,19 @@ TEST(Cli, GenerateGreedyPrintsHfTokens) {
   }
 }
 
+TEST(Cli, GenerateOverTensorParallelRanksPrintsHfTokens) {
+  for (const std::string name : {"llama", "glm4"}) {
+    const auto golden = test::load_golden(name);
+    const auto& p = golden.prompts[2];
+    const CliRun r = generate(
+        golden.dir, "--prompt-ids \"" + join_ids(p.ids) + "\" -n 32 --temp 0 -t 2 --tensor-parallel 2");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, join_ids(p.greedy) + "\n") << name;
+  }
+  expect_clear_error(generate(test::fixture_dir("llama3"), "--prompt-ids \"1 2\" -n 2 --tensor-parallel 2"),
+                     {"tensor parallel", "attention heads"});
+}
+
 TEST(Cli, SeededSamplingIsReproducible) {
   const std::string dir = test::fixture_dir("qwen2");
   const std::string args = "--prompt-ids \"3 4 5\" -n 24 --temp 1.0 --top-k 50 --top-p 0.9 --seed ";

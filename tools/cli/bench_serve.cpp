@@ -37,6 +37,7 @@ struct ServeBenchOptions {
   std::string dtype;
   std::string backend = "cpu";
   int threads = 0;
+  int tensor_parallel = 1;
   int64_t max_context = 0;
   // Engine.
   int max_num_seqs = 256;
@@ -286,6 +287,7 @@ nlohmann::json config_json(const ServeBenchOptions& o, const ModelInfo& info, co
           {"gemm_tuning", !o.no_gemm_tuning},
           {"overlap_output", serve.overlap_output},
           {"async_scheduling", serve.async_scheduling},
+          {"tensor_parallel", o.tensor_parallel},
           {"warmup_requests", o.warmup}};
 }
 
@@ -301,6 +303,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
   engine_options.weight_dtype = o.dtype;
   engine_options.backend = o.backend;
   engine_options.n_threads = o.threads;
+  engine_options.tensor_parallel = o.tensor_parallel;
   engine_options.max_context = o.max_context;
   engine_options.tune_gemms = !o.no_gemm_tuning;
   ServeOptions serve;
@@ -431,6 +434,10 @@ void add_bench_serve(CLI::App& app) {
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->group("Model");
   cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = all cores)")->group("Model");
+  cmd->add_option("--tensor-parallel", o->tensor_parallel,
+                  "split the model over N ranks: N GPUs (NCCL), or N CPU ranks sharing the cores")
+      ->check(CLI::PositiveNumber)
+      ->group("Model");
   cmd->add_option("--max-context", o->max_context, "positions per sequence (0: the engine's default)")
       ->group("Model");
 

@@ -28,6 +28,7 @@ struct GenerateOptions {
   float frequency_penalty = 0.0f;
   std::optional<uint64_t> seed;
   int threads = 0;
+  int tensor_parallel = 1;
   std::string dtype;
   std::string tokenizer;
   bool ignore_eos = false;
@@ -57,6 +58,7 @@ int run_generate(const GenerateOptions& o) {
   options.model_path = o.model;
   options.tokenizer_path = o.tokenizer;
   options.n_threads = o.threads;
+  options.tensor_parallel = o.tensor_parallel;
   options.weight_dtype = o.dtype;
   options.backend = o.backend;
   options.chat_template_file = o.chat_template_file;
@@ -147,6 +149,9 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--frequency-penalty", o->frequency_penalty, "frequency penalty");
   cmd->add_option("--seed", o->seed, "sampling seed");
   cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--tensor-parallel", o->tensor_parallel,
+                  "split the model over N ranks: N GPUs (NCCL), or N CPU ranks sharing the cores")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--dtype", o->dtype, "weight dtype: f32, f16, bf16 (default: the checkpoint's)");
   cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating after an EOS token");
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer path, when it is not beside the model");

@@ -47,6 +47,7 @@ struct ServeCliOptions {
   std::string backend = "cpu";
   std::string dtype;
   int threads = 0;
+  int tensor_parallel = 1;
   int64_t max_context = 0;
   bool no_gemm_tuning = false;
   ServeOptions serve;
@@ -77,6 +78,7 @@ int run_serve(const ServeCliOptions& o) {
   engine_options.backend = o.backend;
   engine_options.weight_dtype = o.dtype;
   engine_options.n_threads = o.threads;
+  engine_options.tensor_parallel = o.tensor_parallel;
   engine_options.max_context = o.max_context;
   engine_options.tune_gemms = !o.no_gemm_tuning;
   std::unique_ptr<AsyncEngine> engine;
@@ -187,6 +189,9 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--backend", o->backend, "cpu or cuda")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "weight dtype: f32, f16, bf16");
   cmd->add_option("-t,--threads", o->threads, "CPU threads (0: all cores)");
+  cmd->add_option("--tensor-parallel", o->tensor_parallel,
+                  "split the model over N ranks: N GPUs (NCCL), or N CPU ranks sharing the cores")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-context", o->max_context, "positions per sequence (0: the model's, at most 4096)");
   cmd->add_option("--kv-block-size", o->serve.kv_block_size)->capture_default_str();
   cmd->add_option("--kv-blocks", o->serve.kv_blocks, "KV blocks (0: from free memory)")

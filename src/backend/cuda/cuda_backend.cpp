@@ -255,6 +255,11 @@ Status CudaBackend::synchronize_event(cudaEvent_t event) {
   return Status::ok();
 }
 
+Status CudaBackend::make_current() {
+  AUTOGLM_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_index_));
+  return Status::ok();
+}
+
 Status CudaBackend::synchronize() {
   const cudaError_t sync_error = cudaStreamSynchronize(stream_);
   std::string recorded;

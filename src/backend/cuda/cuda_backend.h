@@ -34,6 +34,7 @@ class CudaBackend final : public Backend {
   // Host<->device and device<->device; a copy to host memory waits for it (and for earlier work).
   Status copy(TensorView dst, TensorView src) override;
   Status synchronize() override;
+  Status make_current() override;
   // Through a pinned buffer of its own and an event: queueing it neither waits for the stream nor shares the
   // staging buffers of copy(), so the host can queue more work before it waits.
   Expected<std::unique_ptr<PendingCopy>> copy_to_host_async(TensorView dst, TensorView src) override;
