@@ -15,12 +15,13 @@ for bin in "$build/tools/autoglm" "$build/tools/bench_matmul_cuda" "$build/tools
   "$build/tools/bench_gemm_algos_cuda"; do
   gzip -9 -c "$bin" > "$root/.carry/bin/$(basename "$bin").gz"
 done
-# Every shared library the binary needs beyond glibc, libstdc++ and CUDA (libcurl and its dependencies, pcre2,
-# utf8proc, ...), as one archive; run.sh unpacks it into a folder searched after the system's own.
+# Every shared library the binary needs beyond glibc, libstdc++, CUDA and NCCL (the GPU machine's wheel has it:
+# run.sh finds it) -- libcurl and its dependencies, pcre2, utf8proc, ... -- as one archive; run.sh unpacks it
+# into a folder searched after the system's own.
 rm -rf "$root/.carry/lib"
 mkdir -p "$root/.carry/lib"
 ldd "$build/tools/autoglm" | awk '$3 ~ /^\// {print $3}' |
-  grep -vE '/(libc|libm|libdl|libpthread|librt|libresolv|libutil|libgcc_s|libstdc\+\+)\.so|/cuda/' |
+  grep -vE '/(libc|libm|libdl|libpthread|librt|libresolv|libutil|libgcc_s|libstdc\+\+|libnccl)\.so|/cuda/' |
   tar -czhf "$root/.carry/lib/libs.tar.gz" --transform 's|.*/||' -T -
 # The Llama 3 tokenizer, for serving the 8B shape over HTTP (run.sh http).
 mkdir -p "$root/.carry/shared/tokenizers/llama3"

@@ -176,6 +176,27 @@ if has_step profile; then
   tail -1 "$OUT/profile_steps.txt"
 fi
 
+if has_step tp; then
+  # Tensor parallelism over every GPU of the machine, random bf16 weights: decode ms/token at batch 1 (TPOT of
+  # one request) and at batch 64, TP=1 against TP=all on the 8B shape, TP=all alone on the 70B shape; then
+  # the same batch-1 run with every op timed (--profile: the all_reduce line is the collectives' time).
+  NGPU=$(nvidia-smi -L | wc -l)
+  T="$BUILD/tools/autoglm bench-serve --backend cuda --random-weights --dtype bf16 --max-context 1024 --input-len 128"
+  for cfg in llama3-8b llama3-70b; do
+    for tp in 1 $NGPU; do
+      [ "$cfg" = llama3-70b ] && [ "$tp" -lt 2 ] && continue
+      for batch in 1 64; do
+        timeout ${TP_LIMIT:-300} $T --config bench/configs/$cfg.json --tensor-parallel $tp --num-prompts $batch \
+          --max-num-seqs $batch --output-len 256 > "$OUT/tp_${cfg}_${tp}_$batch.txt" 2>&1
+        note "tp $cfg x$tp batch $batch: $(grep -E '^\| TPOT' "$OUT/tp_${cfg}_${tp}_$batch.txt") $(grep -E '^throughput' "$OUT/tp_${cfg}_${tp}_$batch.txt")"
+      done
+    done
+    timeout ${TP_LIMIT:-300} $T --config bench/configs/$cfg.json --tensor-parallel $NGPU --num-prompts 1 --output-len 64 \
+      --profile > "$OUT/tp_${cfg}_profile.txt" 2>&1
+    note "tp $cfg x$NGPU op times: $(grep -E 'all_reduce|all_gather|matmul ' "$OUT/tp_${cfg}_profile.txt" | tr '\n' ' ')"
+  done
+fi
+
 if has_step serve; then
   # Continuous batching over the paged KV cache, 8B shape, random bf16 weights, EOS ignored (bench-serve).
   S="$BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16 ${SERVE_ARGS:-}"
