@@ -41,8 +41,10 @@ if [ -f .carry/bin/autoglm.gz ]; then
   for t in test_cuda test_model_gpu test_nccl; do
     [ -f .carry/bin/$t.gz ] && gunzip -c .carry/bin/$t.gz > $BUILD/tests/$t
   done
-  for t in autoglm bench_matmul_cuda bench_sample_rows_cuda bench_paged_attention_cuda bench_gemm_algos_cuda; do
-    [ -f .carry/bin/$t.gz ] && gunzip -c .carry/bin/$t.gz > $BUILD/tools/$t
+  # The tools, and any other binary carried (e.g. an earlier build of autoglm for SERVE_BIN comparisons).
+  for f in .carry/bin/*.gz; do
+    t=$(basename "$f" .gz)
+    case $t in test_*) ;; *) gunzip -c "$f" > $BUILD/tools/$t && chmod +x $BUILD/tools/$t ;; esac
   done
   chmod +x $BUILD/tests/* $BUILD/tools/*
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
@@ -199,7 +201,8 @@ fi
 
 if has_step serve; then
   # Continuous batching over the paged KV cache, 8B shape, random bf16 weights, EOS ignored (bench-serve).
-  S="$BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16 ${SERVE_ARGS:-}"
+  # SERVE_BIN: another autoglm (an earlier build carried beside this one) for comparisons within one call.
+  S="${SERVE_BIN:-$BUILD/tools/autoglm} bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16 ${SERVE_ARGS:-}"
   SERVE_LIMIT=${SERVE_LIMIT:-150}
   SEQS=${SERVE_SEQS:-256} TOKENS=${SERVE_TOKENS:-4096}
   RUNS=" ${SERVE_RUNS:-mixed 128 prefix trace} "
