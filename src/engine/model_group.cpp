@@ -100,7 +100,10 @@ Status ModelGroup::run(const std::function<Status(int rank)>& job) {
     n_running_ = world() - 1;
   }
   start_.notify_all();
-  Status mine = job(0);
+  // Rank 0 runs on the caller's thread, whichever it is: its device first (creating the other ranks' backends
+  // left another one current).
+  Status mine = backend(0).make_current();
+  if (mine.is_ok()) mine = job(0);
   {
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return n_running_ == 0; });
