@@ -82,7 +82,7 @@ void ModelGroup::work(int rank) {
       seen = generation_;
       job = job_;
     }
-    Status result = current.is_ok() ? (*job)(rank) : current;
+    Status result = current.is_ok() ? run_rank(*job, rank) : current;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       results_[static_cast<size_t>(rank)] = std::move(result);
@@ -91,8 +91,20 @@ void ModelGroup::work(int rank) {
   }
 }
 
+Status ModelGroup::run_rank(const std::function<Status(int)>& job, int rank) {
+  Status status = job(rank);
+  if (!status.is_ok() && world() > 1) {
+    std::call_once(aborted_, [&] {
+      for (auto& c : communicators_)
+        c->abort();
+    });
+  }
+  return status;
+}
+
 Status ModelGroup::run(const std::function<Status(int rank)>& job) {
   if (world() == 1) return job(0);
+  if (!broken_.is_ok()) return broken_;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &job;
@@ -103,17 +115,23 @@ Status ModelGroup::run(const std::function<Status(int rank)>& job) {
   // Rank 0 runs on the caller's thread, whichever it is: its device first (creating the other ranks' backends
   // left another one current).
   Status mine = backend(0).make_current();
-  if (mine.is_ok()) mine = job(0);
+  if (mine.is_ok()) mine = run_rank(job, 0);
   {
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return n_running_ == 0; });
   }
-  if (!mine.is_ok()) return mine.with_context("rank 0");
-  for (int r = 1; r < world(); ++r) {
-    if (!results_[static_cast<size_t>(r)].is_ok())
-      return results_[static_cast<size_t>(r)].with_context("rank " + std::to_string(r));
+  // The cause: the first failure in rank order that is not another rank's abort.
+  results_[0] = std::move(mine);
+  Status first;
+  for (int pass = 0; pass < 2 && first.is_ok(); ++pass) {
+    for (int r = 0; r < world() && first.is_ok(); ++r) {
+      const Status& s = results_[static_cast<size_t>(r)];
+      const bool aborted = s.message().find("collective aborted") != std::string::npos;
+      if (!s.is_ok() && (pass == 1 || !aborted)) first = s.with_context("rank " + std::to_string(r));
+    }
   }
-  return Status::ok();
+  if (!first.is_ok()) broken_ = first.with_context("tensor-parallel group stopped");
+  return first;
 }
 
 }  // namespace autoglm

@@ -36,7 +36,9 @@ class ModelGroup {
   int world() const { return static_cast<int>(ranks_.size()); }
   Backend& backend(int rank) const { return *ranks_[static_cast<size_t>(rank)].backend; }
   Model& model(int rank) const { return *ranks_[static_cast<size_t>(rank)].model; }
-  // Runs job(r) for every rank r at once (r > 0 on its worker); the first error in rank order.
+  // Runs job(r) for every rank r at once (r > 0 on its worker); the first error in rank order. A rank whose
+  // job fails aborts the group's collectives, so that the others do not wait for it forever; the group then
+  // refuses every later job with that error (its ranks may have stopped at different points).
   Status run(const std::function<Status(int rank)>& job);
 
  private:
@@ -46,6 +48,8 @@ class ModelGroup {
   };
   ModelGroup() = default;
   void work(int rank);
+  // job(rank), aborting the collectives when it fails.
+  Status run_rank(const std::function<Status(int)>& job, int rank);
 
   std::vector<Rank> ranks_;
   std::unique_ptr<LocalGroup> local_group_;
@@ -58,6 +62,8 @@ class ModelGroup {
   int n_running_ = 0;
   bool stopping_ = false;
   std::vector<Status> results_;
+  std::once_flag aborted_;
+  Status broken_;  // set by run() after a failed job of a group of several ranks
 };
 
 }  // namespace autoglm

@@ -20,6 +20,9 @@ class Communicator {
   virtual Status all_reduce_sum(TensorView data) = 0;
   // out [rows, world * cols] gets rank r's local [rows, cols] (f32) in columns [r * cols, (r + 1) * cols).
   virtual Status all_gather_columns(TensorView local, TensorView out) = 0;
+  // For a rank that cannot reach the next collective (its step failed): every rank's pending and later
+  // collectives of the group fail instead of waiting for it. The group is unusable afterwards. Any thread.
+  virtual void abort() = 0;
 };
 
 }  // namespace autoglm

@@ -23,7 +23,7 @@ class LocalCommunicator final : public Communicator {
           sum_[static_cast<size_t>(i)] += p.data[i];
       }
     }
-    group_.barrier_.arrive_and_wait();  // everyone has read every buffer
+    if (!group_.arrive_and_wait()) return aborted();  // everyone has read every buffer
     if (agreed.is_ok()) std::memcpy(data.data, sum_.data(), static_cast<size_t>(n) * sizeof(float));
     return agreed;
   }
@@ -47,9 +47,11 @@ class LocalCommunicator final : public Communicator {
                       static_cast<size_t>(cols) * sizeof(float));
       }
     }
-    group_.barrier_.arrive_and_wait();
+    if (!group_.arrive_and_wait()) return aborted();
     return agreed;
   }
+
+  void abort() override { group_.abort(); }
 
  private:
   static Status check(const char* op, const TensorView& t) {
@@ -59,10 +61,11 @@ class LocalCommunicator final : public Communicator {
     }
     return Status::ok();
   }
+  static Status aborted() { return internal_error("collective aborted: another rank of the group failed"); }
   // Publishes this rank's buffer and waits for everyone's; then the sizes must agree.
   Status exchange(const float* data, int64_t numel) {
     group_.posted_[static_cast<size_t>(rank_)] = {data, numel};
-    group_.barrier_.arrive_and_wait();
+    if (!group_.arrive_and_wait()) return aborted();
     for (const LocalGroup::Posted& p : group_.posted_) {
       if (p.numel != numel) {
         return invalid_argument("collective of " + std::to_string(numel) + " values on rank " +
@@ -77,7 +80,27 @@ class LocalCommunicator final : public Communicator {
   std::vector<float> sum_;
 };
 
-LocalGroup::LocalGroup(int world) : world_(world), barrier_(world), posted_(static_cast<size_t>(world)) {}
+LocalGroup::LocalGroup(int world) : world_(world), posted_(static_cast<size_t>(world)) {}
+
+bool LocalGroup::arrive_and_wait() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (aborted_) return false;
+  const uint64_t phase = phase_;
+  if (++arrived_ == world_) {
+    arrived_ = 0;
+    ++phase_;
+    all_arrived_.notify_all();
+    return true;
+  }
+  all_arrived_.wait(lock, [&] { return aborted_ || phase_ != phase; });
+  return phase_ != phase;
+}
+
+void LocalGroup::abort() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  aborted_ = true;
+  all_arrived_.notify_all();
+}
 
 std::unique_ptr<Communicator> LocalGroup::communicator(int rank) {
   return std::make_unique<LocalCommunicator>(*this, rank);

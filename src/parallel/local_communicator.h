@@ -4,8 +4,9 @@
 // the same bits), then all may go on.
 #pragma once
 
-#include <barrier>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "parallel/communicator.h"
@@ -18,6 +19,8 @@ class LocalGroup {
   int world() const { return world_; }
   // The communicator of one rank; the group must outlive it. Each rank's communicator is used by one thread.
   std::unique_ptr<Communicator> communicator(int rank);
+  // Every waiting and later collective fails (Communicator::abort).
+  void abort();
 
  private:
   friend class LocalCommunicator;
@@ -25,8 +28,15 @@ class LocalGroup {
     const float* data = nullptr;
     int64_t numel = 0;
   };
+  // Waits until every rank has arrived at this barrier; false once the group is aborted.
+  bool arrive_and_wait();
+
   int world_;
-  std::barrier<> barrier_;
+  std::mutex mutex_;
+  std::condition_variable all_arrived_;
+  int arrived_ = 0;
+  uint64_t phase_ = 0;
+  bool aborted_ = false;
   std::vector<Posted> posted_;  // slot r written by rank r between the barriers
 };
 

@@ -115,6 +115,18 @@ TEST(NcclCommunicator, CollectivesReplayInsideARecordedGraph) {
   });
 }
 
+TEST(NcclCommunicator, AnAbortedGroupRefusesCollectives) {
+  Ranks ranks = make_ranks();
+  ASSERT_FALSE(ranks.comms.empty());
+  for (auto& c : ranks.comms)
+    c->abort();
+  on_every_rank(ranks, [&](int, Backend& backend, Communicator& comm) {
+    Tensor data = to_device(backend, filled(1, 16, 0.0f));
+    const Status s = comm.all_reduce_sum(data.view());
+    EXPECT_NE(s.message().find("aborted"), std::string::npos) << s.to_string();
+  });
+}
+
 TEST(NcclCommunicator, RefusesWhatItCannotCarry) {
   Ranks ranks = make_ranks();
   ASSERT_FALSE(ranks.comms.empty());

@@ -77,6 +77,26 @@ TEST(LocalCommunicator, MismatchedSizesFailOnEveryRank) {
   EXPECT_EQ(statuses[1].code(), StatusCode::kInvalidArgument);
 }
 
+TEST(LocalCommunicator, AbortEndsTheWaitOfEveryRank) {
+  LocalGroup group(3);
+  std::vector<Status> statuses(2);
+  std::vector<std::thread> waiting;
+  for (int r = 0; r < 2; ++r) {  // rank 2 never comes
+    waiting.emplace_back([&, r] {
+      auto comm = group.communicator(r);
+      std::vector<float> data(4, 1.0f);
+      statuses[static_cast<size_t>(r)] = comm->all_reduce_sum(host_view(data, Shape{4}));
+    });
+  }
+  group.communicator(2)->abort();
+  for (auto& t : waiting)
+    t.join();
+  for (const Status& s : statuses)
+    EXPECT_NE(s.message().find("aborted"), std::string::npos) << s.to_string();
+  std::vector<float> data(4, 1.0f);
+  EXPECT_FALSE(group.communicator(0)->all_reduce_sum(host_view(data, Shape{4})).is_ok());  // and later ones
+}
+
 TEST(LocalCommunicator, RefusesWhatItCannotCarry) {
   LocalGroup group(1);
   auto comm = group.communicator(0);

@@ -2,6 +2,7 @@
 
 #include <nccl.h>
 
+#include <atomic>
 #include <string>
 
 #include "backend/cuda/cuda_backend.h"
@@ -19,13 +20,21 @@ class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(ncclComm_t comm, CudaBackend& backend, int rank, int world)
       : comm_(comm), backend_(backend), rank_(rank), world_(world) {}
-  ~NcclCommunicator() override { ncclCommDestroy(comm_); }
+  ~NcclCommunicator() override {
+    if (!aborted_.load()) ncclCommDestroy(comm_);
+  }
+
+  // ncclCommAbort ends the communicator's pending operations and frees it (no destroy afterwards).
+  void abort() override {
+    if (!aborted_.exchange(true)) ncclCommAbort(comm_);
+  }
 
   int rank() const override { return rank_; }
   int world() const override { return world_; }
 
   Status all_reduce_sum(TensorView data) override {
     AUTOGLM_RETURN_IF_ERROR(check("all_reduce_sum", data));
+    if (aborted_.load()) return internal_error("nccl: collective aborted: another rank of the group failed");
     if (data.numel() == 0) return Status::ok();
     return nccl_status(ncclAllReduce(data.data, data.data, static_cast<size_t>(data.numel()), ncclFloat32,
                                      ncclSum, comm_, backend_.stream()),
@@ -33,6 +42,7 @@ class NcclCommunicator final : public Communicator {
   }
 
   Status all_gather_columns(TensorView local, TensorView out) override {
+    if (aborted_.load()) return internal_error("nccl: collective aborted: another rank of the group failed");
     AUTOGLM_RETURN_IF_ERROR(check("all_gather_columns", local));
     AUTOGLM_RETURN_IF_ERROR(check("all_gather_columns", out));
     if (local.shape.rank() != 2 || out.shape.rank() != 2 || out.shape[0] != local.shape[0] ||
@@ -69,6 +79,7 @@ class NcclCommunicator final : public Communicator {
   }
 
   ncclComm_t comm_;
+  std::atomic<bool> aborted_{false};
   CudaBackend& backend_;
   int rank_;
   int world_;
