@@ -1,7 +1,8 @@
 // The engines over a tensor-parallel group of CPU ranks (EngineOptions::tensor_parallel; ranks are threads
 // with their own backend, model shard and KV cache): the single-sequence path and the serving engine give
 // HF's greedy tokens on the golden fixtures, and the serving engine's requests (mixed lengths, chunked
-// prefill, stop ids, scheduled ahead and step by step) get the tokens the same group gives each alone.
+// prefill, stop ids, scheduled ahead and step by step, preempted and recomputed) get the tokens the same
+// group gives each alone.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -104,11 +105,13 @@ TEST(TensorParallelEngine, ServedRequestsGetTheTokensTheGroupGivesThemAlone) {
   std::vector<std::vector<int32_t>> expected;
   for (const Case& c : cases)
     expected.push_back(generate(*alone, c.prompt, c.max_tokens, c.stop_ids));
-  for (bool ahead : {true, false}) {
-    SCOPED_TRACE(ahead ? "scheduled ahead" : "step by step");
+  for (int run = 0; run < 3; ++run) {
+    const bool ahead = run != 1, preempting = run == 2;
+    SCOPED_TRACE(preempting ? "a small KV pool" : ahead ? "scheduled ahead" : "step by step");
     ServeOptions serve;
     serve.max_num_batched_tokens = 40;  // chunked prefill beside the decodes
-    serve.kv_block_size = 8;
+    serve.kv_block_size = preempting ? 4 : 8;
+    if (preempting) serve.kv_blocks = 30;  // 120 slots for 24 requests of up to ~90 tokens: preemption
     serve.async_scheduling = ahead;
     std::unique_ptr<AsyncEngine> engine;
     ASSERT_TRUE(AsyncEngine::create(tp_options("llama", 2), serve, &engine).is_ok());
@@ -133,6 +136,9 @@ TEST(TensorParallelEngine, ServedRequestsGetTheTokensTheGroupGivesThemAlone) {
     EXPECT_EQ(stats.n_finished, 24);
     if (ahead) {
       EXPECT_GT(stats.n_steps_ahead, 0);
+    }
+    if (preempting) {
+      EXPECT_GT(stats.n_preemptions, 0);
     }
   }
 }
