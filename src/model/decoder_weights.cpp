@@ -89,14 +89,9 @@ Expected<Tensor> with_zero_row(const Tensor& rows, Backend& backend) {
   const TensorView all = out.view();
   AUTOGLM_RETURN_IF_ERROR(backend.copy(all.rows(0, n), rows.view()));
   std::vector<uint8_t> zeros(dtype_bytes(rows.dtype(), d), 0);
-  return backend.copy(all.rows(n, n + 1), TensorView{zeros.data(), rows.dtype(), Shape{1, d}, Device{}})
-                 .is_ok()
-             ? Expected<Tensor>(std::move(out))
-             : Expected<Tensor>(internal_error("cannot clear the zero row of the embedding"));
-}
-
-Range scaled(Range r, int64_t factor) {
-  return {r.begin * factor, r.end * factor};
+  AUTOGLM_RETURN_IF_ERROR(
+      backend.copy(all.rows(n, n + 1), TensorView{zeros.data(), rows.dtype(), Shape{1, d}, Device{}}));
+  return out;
 }
 
 Status load_layer(const ModelConfig& c, const DecoderSpec& spec, const ShardPlan& plan, Loader& ld, int layer,
@@ -105,7 +100,7 @@ Status load_layer(const ModelConfig& c, const DecoderSpec& spec, const ShardPlan
   const int64_t hidden = c.hidden_size, q_dim = c.num_attention_heads * c.head_dim,
                 kv_dim = c.num_key_value_heads * c.head_dim, ffn = c.intermediate_size;
   // This rank's rows of q, k, v (its heads) and gate, up (its features): whole ranges without parallelism.
-  const Range q_rows = scaled(plan.q_heads, c.head_dim), kv_rows = scaled(plan.kv_heads, c.head_dim);
+  const Range q_rows = plan.q_rows(c), kv_rows = plan.kv_rows(c);
   const Range ffn_rows = plan.ffn;
   const int64_t q_local = q_rows.size(), kv_local = kv_rows.size();
   // The biases of the outputs an all-reduce sums (o, down) are added by rank 0 alone.

@@ -16,7 +16,6 @@ namespace autoglm {
 class LocalGroup {
  public:
   explicit LocalGroup(int world);
-  int world() const { return world_; }
   // The communicator of one rank; the group must outlive it. Each rank's communicator is used by one thread.
   std::unique_ptr<Communicator> communicator(int rank);
   // Every waiting and later collective fails (Communicator::abort).

@@ -45,8 +45,11 @@ struct ShardPlan {
   bool vocab_parallel = false;
   Range vocab;  // of vocab_size: the embedding and LM head rows this rank holds (all when not parallel)
 
-  int64_t q_dim(const ModelConfig& c) const { return q_heads.size() * c.head_dim; }
-  int64_t kv_dim(const ModelConfig& c) const { return kv_heads.size() * c.head_dim; }
+  // This rank's rows of the q projection, and of the k and v projections (its heads' features).
+  Range q_rows(const ModelConfig& c) const { return {q_heads.begin * c.head_dim, q_heads.end * c.head_dim}; }
+  Range kv_rows(const ModelConfig& c) const {
+    return {kv_heads.begin * c.head_dim, kv_heads.end * c.head_dim};
+  }
   // The config of the model as this rank computes it: its own heads, KV heads and intermediate features (the
   // vocabulary stays whole: the logits are gathered).
   ModelConfig local_config(const ModelConfig& c) const;

@@ -361,7 +361,8 @@ Status Scheduler::commit_step(const StepPlan& plan, std::span<const SampledToken
   if (!unresolved_.empty()) return invalid_argument("sched: commit_step with an earlier step unresolved");
   AUTOGLM_RETURN_IF_ERROR(check_sampled(plan, sampled));
   AUTOGLM_RETURN_IF_ERROR(advance_step(plan));
-  return resolve_step(plan, sampled);
+  resolve_checked(plan, sampled);
+  return Status::ok();
 }
 
 Status Scheduler::advance_step(const StepPlan& plan) {
@@ -387,6 +388,11 @@ Status Scheduler::resolve_step(const StepPlan& plan, std::span<const SampledToke
     return invalid_argument("sched: resolve_step of a plan that is not the oldest unresolved step");
   }
   AUTOGLM_RETURN_IF_ERROR(check_sampled(plan, sampled));
+  resolve_checked(plan, sampled);
+  return Status::ok();
+}
+
+void Scheduler::resolve_checked(const StepPlan& plan, std::span<const SampledToken> sampled) {
   bool any_finished = false;
   const SampledToken* token = sampled.data();
   for (const ScheduledSeq& s : plan.seqs) {
@@ -424,7 +430,6 @@ Status Scheduler::resolve_step(const StepPlan& plan, std::span<const SampledToke
   if (any_finished) compact_running();
   unresolved_.pop_front();
   ++version_;
-  return Status::ok();
 }
 
 Expected<std::vector<SequenceId>> Scheduler::fail_step(const StepPlan& plan) {

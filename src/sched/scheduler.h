@@ -221,6 +221,8 @@ class Scheduler {
   void merge_admitted(const StepPlan& plan);
   // kInvalidArgument unless `sampled` names the plan's sampling seqs, in plan order.
   static Status check_sampled(const StepPlan& plan, std::span<const SampledToken> sampled);
+  // resolve_step once the plan is the oldest unresolved step and the tokens passed check_sampled.
+  void resolve_checked(const StepPlan& plan, std::span<const SampledToken> sampled);
   // A request whose pending tokens give it every token it may get: it is not scheduled again. (Without
   // pending tokens a request at its limit has finished, or is a prompt of max_model_len still to sample.)
   bool has_all_tokens(const SchedRequest& r) const {

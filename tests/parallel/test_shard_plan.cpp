@@ -66,7 +66,7 @@ TEST(ShardPlan, FewerKvHeadsThanRanksAreReplicated) {
     EXPECT_EQ(p.kv_heads, (Range{rank / 4, rank / 4 + 1}));
     EXPECT_EQ(p.q_heads, (Range{rank * 4, rank * 4 + 4}));
     EXPECT_EQ(p.q_heads.begin / 16, p.kv_heads.begin);  // groups of 32 / 2 = 16 query heads
-    EXPECT_EQ(p.kv_dim(c), 128);
+    EXPECT_EQ(p.kv_rows(c).size(), 128);
   }
 }
 
