@@ -33,4 +33,9 @@ cp "$root/../shared/data/models/stories260K/stories260K.gguf" \
 # The serving trace bench-serve replays (bench/device/run.sh serve).
 mkdir -p "$root/.carry/shared/traces"
 gzip -9 -c "$root/../shared/data/traces/trace_30min.jsonl" > "$root/.carry/shared/traces/trace_30min.jsonl.gz"
+# The kernel tracer (run.sh trace) and the CUPTI it needs.
+cuda_root="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")"
+g++ -O2 -std=c++20 -shared -fPIC -I"$cuda_root/include" "$root/bench/device/kernel_trace.cpp" -L"$cuda_root/lib" \
+  -L"$cuda_root/lib64" -lcupti -o "$root/.carry/lib/libkernel_trace.so"
+cp -L "$(ls "$cuda_root"/lib*/libcupti.so.* | head -1)" "$root/.carry/lib/"
 du -sh "$root/.carry"

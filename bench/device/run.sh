@@ -8,7 +8,7 @@
 # Without .carry/bin the script builds on the GPU machine (needs GoogleTest there, and
 # bench/device/fetch_deps.sh for the PCRE2 and utf8proc headers).
 # Steps (default: all but load, serve, http, matmul, gemm, sampling, attention, batches and profile): build tests
-# sanitize golden bench load serve http matmul gemm sampling attention batches profile
+# sanitize golden bench load serve http matmul gemm sampling attention batches profile nccl tp trace
 # Environment: BATCHES (batches), SERVE_LIMIT, SERVE_SEQS and SERVE_TOKENS (serve: seconds per run, and
 # --max-num-seqs / --max-batched-tokens of the throughput runs), SERVE_ARGS (more bench-serve flags, every
 # run), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), ATTENTION_ARGS (attention), PROFILE_* (profile; PROFILE_WORKLOAD=mixed for mixed steps).
@@ -197,6 +197,20 @@ if has_step tp; then
       --profile > "$OUT/tp_${cfg}_profile.txt" 2>&1
     note "tp $cfg x$NGPU op times: $(grep -E 'all_reduce|all_gather|matmul ' "$OUT/tp_${cfg}_profile.txt" | tr '\n' ' ')"
   done
+fi
+
+if has_step trace; then
+  # Where the GPU's time goes over a whole mixed serving run: the kernel tracer (bench/device/kernel_trace.cpp,
+  # CUPTI) prints busy time, idle gaps by size and kernels by family. TRACE_ARGS: more bench-serve flags.
+  cupti_dir=$(dirname "$(ls /usr/local/cuda/extras/CUPTI/lib64/libcupti.so* /usr/local/cuda/lib64/libcupti.so* .carry/lib/libcupti.so* 2> /dev/null | head -1)")
+  LD_LIBRARY_PATH=$cupti_dir:$LD_LIBRARY_PATH CUDA_INJECTION64_PATH=$PWD/.carry/lib/libkernel_trace.so \
+    KERNEL_TRACE_OUT="$OUT/trace_kernels.txt" KERNEL_TRACE_SKIP_S=${TRACE_SKIP_S:-0} timeout ${SERVE_LIMIT:-150} \
+    $BUILD/tools/autoglm bench-serve --backend cuda --config bench/configs/llama3-8b.json --random-weights --dtype bf16 \
+    --max-context 2048 --num-prompts ${SERVE_N1:-1000} --input-len 128:1024 --output-len 128:512 \
+    --max-num-seqs ${SERVE_SEQS:-512} --max-batched-tokens ${SERVE_TOKENS:-8192} ${TRACE_ARGS:-} > "$OUT/trace_serve.txt" 2>&1
+  grep -E "throughput|step" "$OUT/trace_serve.txt" | head -8
+  head -60 "$OUT/trace_kernels.txt"
+  note "trace: $(head -1 "$OUT/trace_kernels.txt")"
 fi
 
 if has_step serve; then

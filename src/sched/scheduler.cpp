@@ -173,6 +173,11 @@ StepPlan Scheduler::schedule() const {
       plan.seqs.push_back(seq);
     }
   }
+  // Decodes with the longest contexts first: a device runs a step's decode attention as many waves of
+  // blocks in row order, and the step ends when the last block does; started last, the shortest rows
+  // leave the least idle tail (longest-processing-time-first).
+  std::stable_sort(plan.seqs.begin(), plan.seqs.begin() + plan.n_decodes,
+                   [](const ScheduledSeq& a, const ScheduledSeq& b) { return a.start > b.start; });
   if (!plan.preempted.empty()) return plan;
 
   // Waiting requests, in (priority, arrival) order, while everything fits.
