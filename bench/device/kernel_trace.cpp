@@ -21,7 +21,7 @@ namespace {
 
 struct Activity {
   uint64_t start, end;
-  int name;      // index into names; -1 for copies
+  int name;       // index into names; -1 for copies
   bool replayed;  // launched by a CUDA graph
 };
 
@@ -63,10 +63,18 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
 // Kernel families by name, for the totals.
 std::string family(const std::string& name) {
   static const std::pair<const char*, const char*> kFamilies[] = {
-      {"gemm", "GEMM"},          {"sm90_xmma", "GEMM"},        {"cutlass", "GEMM"},
-      {"nvjet", "GEMM"},         {"decode_tc", "decode attention"}, {"paged_attention", "attention (other)"},
-      {"prefill", "attention (other)"}, {"rms", "RMSNorm"},    {"swiglu", "SwiGLU"},
-      {"rope", "rope + KV store"}, {"convert", "conversions"}, {"add", "adds"},
+      {"gemm", "GEMM"},
+      {"sm90_xmma", "GEMM"},
+      {"cutlass", "GEMM"},
+      {"nvjet", "GEMM"},
+      {"decode_tc", "decode attention"},
+      {"paged_attention", "attention (other)"},
+      {"prefill", "attention (other)"},
+      {"rms", "RMSNorm"},
+      {"swiglu", "SwiGLU"},
+      {"rope", "rope + KV store"},
+      {"convert", "conversions"},
+      {"add", "adds"},
       {"nccl", "collectives"},
   };
   std::string lower = name;
@@ -112,7 +120,8 @@ void report() {
       busy += cur_end - cur_start;
       const double gap = static_cast<double>(a.start - cur_end);
       int b = 0;
-      while (gap >= kBounds[b]) ++b;
+      while (gap >= kBounds[b])
+        ++b;
       gap_ns[b] += gap;
       gap_n[b] += 1;
       const auto second = static_cast<size_t>((a.start - t0) / 1000000000);
@@ -146,11 +155,13 @@ void report() {
     std::fprintf(out, "%-12s %12.0f %13.1f\n", kLabels[b], gap_n[b], gap_ns[b] / 1e6);
   std::fprintf(out, "\nfamily                        count      total ms   %% of busy\n");
   for (const auto& [f, v] : by_family)
-    std::fprintf(out, "%-24s %10ld %13.1f %8.1f\n", f.c_str(), v.second, v.first / 1e6, 100.0 * v.first / busy);
+    std::fprintf(out, "%-24s %10ld %13.1f %8.1f\n", f.c_str(), v.second, v.first / 1e6,
+                 100.0 * v.first / busy);
   std::fprintf(out, "\nsecond   kernel ms   GEMM ms   decode attn ms   longest gap ms\n");
   for (size_t i = 0; i < per_second.size(); ++i) {
     double all = 0;
-    for (const auto& [fam, d] : per_second[i]) all += d;
+    for (const auto& [fam, d] : per_second[i])
+      all += d;
     const auto get = [&](const char* fam) {
       auto it = per_second[i].find(fam);
       return it == per_second[i].end() ? 0.0 : it->second;
@@ -159,11 +170,15 @@ void report() {
                  get("decode attention") / 1e6, i < longest_gap.size() ? longest_gap[i] / 1e6 : 0.0);
   }
   std::vector<std::pair<std::string, std::pair<double, long>>> names(by_name.begin(), by_name.end());
-  std::sort(names.begin(), names.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
-  std::fprintf(out, "\ntop kernels                                                                      count   total ms   mean us\n");
+  std::sort(names.begin(), names.end(),
+            [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::fprintf(out,
+               "\ntop kernels                                                                      count   "
+               "total ms   mean us\n");
   for (size_t i = 0; i < names.size() && i < 40; ++i) {
     const auto& [n, v] = names[i];
-    std::fprintf(out, "%-90s %8ld %10.1f %9.2f\n", n.c_str(), v.second, v.first / 1e6, v.first / 1e3 / v.second);
+    std::fprintf(out, "%-90s %8ld %10.1f %9.2f\n", n.c_str(), v.second, v.first / 1e6,
+                 v.first / 1e3 / v.second);
   }
   if (out != stderr) std::fclose(out);
 }

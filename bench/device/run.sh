@@ -193,6 +193,13 @@ if has_step tp; then
         note "tp $cfg x$tp batch $batch: $(grep -E '^\| TPOT' "$OUT/tp_${cfg}_${tp}_$batch.txt") $(grep -E '^throughput' "$OUT/tp_${cfg}_${tp}_$batch.txt")"
       done
     done
+    # Batch-1 decode against its floor (the largest shard's bytes / one GPU's bandwidth): autoglm bench.
+    for tp in 1 $NGPU; do
+      [ "$cfg" = llama3-70b ] && [ "$tp" -lt 2 ] && continue
+      timeout ${TP_LIMIT:-300} $BUILD/tools/autoglm bench --backend cuda --config bench/configs/$cfg.json --random-weights \
+        -p 128 -n 128 -r 3 --tensor-parallel $tp > "$OUT/tp_bench_${cfg}_$tp.txt" 2>&1
+      note "tp bench $cfg x$tp: $(grep -E 'tg128' "$OUT/tp_bench_${cfg}_$tp.txt")"
+    done
     timeout ${TP_LIMIT:-300} $T --config bench/configs/$cfg.json --tensor-parallel $NGPU --num-prompts 1 --output-len 64 \
       --profile > "$OUT/tp_${cfg}_profile.txt" 2>&1
     note "tp $cfg x$NGPU op times: $(grep -E 'all_reduce|all_gather|matmul ' "$OUT/tp_${cfg}_profile.txt" | tr '\n' ' ')"

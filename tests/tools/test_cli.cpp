@@ -205,6 +205,32 @@ TEST(Cli, BenchRandomWeightsReportsFloor) {
   }
 }
 
+// Over two ranks: each streams about half the weights; on the CPU (one shared memory) the floor counts both.
+TEST(Cli, BenchOverTensorParallelRanks) {
+  const std::string dir = test::temp_dir("cli_bench_tp");
+  fs::copy_file(test::fixture_dir("glm4") + "/config.json", dir + "/config.json");
+  CliRun r;
+  r.code = test::run_command(test::autoglm_binary() + " bench --config " + dir +
+                                 "/config.json --random-weights -p 6 -n 3 -r 1 -t 2 --bandwidth-mib 64 "
+                                 "--tensor-parallel 2 --json",
+                             &r.out, &r.err);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["tensor_parallel"], 2);
+  const double all = j["weight_bytes_per_token"], rank = j["weight_bytes_per_rank"];
+  EXPECT_GT(rank, 0.4 * all);
+  EXPECT_LT(rank, 0.6 * all);
+  const double floor_ms = j["tg_floor_ms_per_token"], bandwidth = j["read_bandwidth_gbs"];
+  EXPECT_NEAR(floor_ms, all / (bandwidth * 1e9) * 1000.0, 1e-6 * floor_ms);
+  EXPECT_GT(j["tg_ms_per_token"].get<double>(), 0.0);
+  // Ranks that do not divide the attention heads: a clear error, no crash.
+  CliRun bad;
+  bad.code = test::run_command(test::autoglm_binary() + " bench -m " + test::fixture_dir("llama3") +
+                                   " -p 2 -n 1 -r 1 --tensor-parallel 2",
+                               &bad.out, &bad.err);
+  expect_clear_error(bad, {"tensor parallel", "attention heads"});
+}
+
 // A dtype list loads one model per dtype, alternates their repetitions and reports each (a JSON array).
 TEST(Cli, BenchComparesDtypesSideBySide) {
   const std::string dir = test::temp_dir("cli_bench_dtypes");

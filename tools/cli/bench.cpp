@@ -5,7 +5,9 @@
 // The bandwidth is probed before every timed repetition and the medians of both are compared, so a
 // neighbour's load on a shared machine moves both the same way; each repetition's own ratio is printed too
 // (a shared host's bandwidth can jump between repetitions). `--dtype a,b` compares dtypes under the same
-// conditions: their repetitions alternate.
+// conditions: their repetitions alternate. `--tensor-parallel N` runs each model over N ranks (GPUs, or
+// groups of CPU threads); each rank streams its shard at once, so on GPUs the floor is the largest shard's
+// bytes / one GPU's bandwidth, and on the CPU, whose ranks share one memory, all shards' bytes / it.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -21,6 +23,7 @@
 #include "cli/common.h"
 #include "cli/memory_bandwidth.h"
 #include "core/timer.h"
+#include "engine/model_group.h"
 #include "graph/executor.h"
 #include "loader/hf_config.h"
 #include "model/model.h"
@@ -43,6 +46,7 @@ struct BenchOptions {
   std::string backend = "cpu";
   bool no_replay = false;
   bool no_gemm_tuning = false;
+  int tensor_parallel = 1;
 };
 
 // The bandwidth denominator on a GPU: a device-to-device copy, counting bytes read plus bytes written (on
@@ -81,7 +85,7 @@ double median(std::vector<double> v) {
 }
 
 Expected<std::unique_ptr<Model>> load_model(const BenchOptions& o, const std::string& dtype_name_arg,
-                                            Backend& backend) {
+                                            Backend& backend, const ParallelOptions& parallel) {
   std::optional<DType> dtype;
   if (!dtype_name_arg.empty()) {
     dtype = parse_dtype(dtype_name_arg);
@@ -90,36 +94,50 @@ Expected<std::unique_ptr<Model>> load_model(const BenchOptions& o, const std::st
   if (o.random_weights) {
     if (o.config.empty()) return invalid_argument("--random-weights needs --config config.json");
     AUTOGLM_ASSIGN_OR_RETURN(ModelConfig config, load_hf_config(o.config));
-    return Model::random(config, backend, dtype.value_or(DType::kBF16));
+    return Model::random(config, backend, dtype.value_or(DType::kBF16), 1, parallel);
   }
   if (o.model.empty()) return invalid_argument("give -m MODEL or --config FILE --random-weights");
   ModelLoadOptions load_options;
   load_options.weight_dtype = dtype;
+  load_options.parallel = parallel;
   return Model::load(o.model, backend, load_options);
 }
 
-// One model (one weight dtype) and what its repetitions measured.
+// One model (one weight dtype) over its ranks and what its repetitions measured.
 struct ModelRun {
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Executor> executor;
+  std::unique_ptr<ModelGroup> group;
+  std::vector<std::unique_ptr<Executor>> executors;  // one per rank
   double load_ms = 0;
   std::vector<double> pp_ms, tg_ms, bandwidths;
   std::vector<double> rep_ratios;  // per repetition: floor at that repetition's probe / its median ms/token
 };
 
-nlohmann::json report(const BenchOptions& o, const ModelRun& run, Backend& backend, int n_threads) {
-  const Model& model = *run.model;
-  const size_t weight_bytes = model.weights().matrix_bytes;
+// Weight bytes one decode step streams: all ranks' (on_host false: the largest shard's, which bounds ranks
+// that read their own memories at once).
+size_t streamed_bytes(const ModelGroup& group, bool all_ranks) {
+  size_t sum = 0, largest = 0;
+  for (int r = 0; r < group.world(); ++r) {
+    sum += group.model(r).weights().matrix_bytes;
+    largest = std::max(largest, group.model(r).weights().matrix_bytes);
+  }
+  return all_ranks ? sum : largest;
+}
+
+nlohmann::json report(const BenchOptions& o, const ModelRun& run, bool on_host, int n_threads) {
+  const Model& model = run.group->model(0);
+  const size_t weight_bytes = streamed_bytes(*run.group, true);
   const double bandwidth = median(run.bandwidths);
-  const double floor_ms = 1000.0 * static_cast<double>(weight_bytes) / bandwidth;
+  const double floor_ms = 1000.0 * static_cast<double>(streamed_bytes(*run.group, on_host)) / bandwidth;
   const double decode_ms = median(run.tg_ms);
   const double prefill_ms = median(run.pp_ms);
   nlohmann::json j;
   j["model"] = o.random_weights ? o.config + " (random weights)" : o.model;
   j["architecture"] = model.config().architecture;
   j["weight_dtype"] = std::string(dtype_name(model.weight_dtype()));
-  j["backend"] = backend.name();
+  j["backend"] = run.group->backend(0).name();
   j["threads"] = n_threads;
+  j["tensor_parallel"] = run.group->world();
+  j["weight_bytes_per_rank"] = streamed_bytes(*run.group, false);
   j["load_ms"] = run.load_ms;
   j["weight_bytes_per_token"] = weight_bytes;
   j["read_bandwidth_gbs"] = bandwidth / 1e9;
@@ -135,7 +153,7 @@ nlohmann::json report(const BenchOptions& o, const ModelRun& run, Backend& backe
   j["tg_floor_ratio_per_repetition"] = run.rep_ratios;
   if (o.profile) {
     nlohmann::json ops;
-    const ExecutorStats& stats = run.executor->stats();
+    const ExecutorStats& stats = run.executors.front()->stats();
     for (size_t k = 0; k < kOpKindCount; ++k) {
       if (stats.op_calls[k] == 0) continue;
       ops[op_kind_name(static_cast<OpKind>(k))] = {{"ms", stats.op_ms[k]}, {"calls", stats.op_calls[k]}};
@@ -155,6 +173,10 @@ void print_rows(const BenchOptions& o, const nlohmann::json& j, bool on_host) {
               j["tg_tok_s"].get<double>(), j["tg_floor_ms_per_token"].get<double>(),
               j["tg_floor_ratio"].get<double>());
   const double mb = j["weight_bytes_per_token"].get<double>() / 1e6, gbs = j["read_bandwidth_gbs"];
+  if (j["tensor_parallel"].get<int>() > 1) {
+    std::printf("%s: %d ranks, the largest shard streams %.1f MB per token\n", dtype.c_str(),
+                j["tensor_parallel"].get<int>(), j["weight_bytes_per_rank"].get<double>() / 1e6);
+  }
   if (on_host) {
     std::printf("%s: weights streamed per token: %.1f MB; read bandwidth: %.2f GB/s (%d threads)\n",
                 dtype.c_str(), mb, gbs, n_threads);
@@ -182,8 +204,6 @@ int run_bench(const BenchOptions& o) {
   BackendOptions backend_options;
   backend_options.n_threads = o.threads;
   backend_options.tune_gemms = !o.no_gemm_tuning;
-  auto backend = create_backend(o.backend, backend_options);
-  if (!backend) return fail(backend.status());
   // Several dtypes ("q4_k,bf16") load side by side and take turns repetition by repetition, so that each
   // sees the same drifts of a shared machine's memory bandwidth.
   std::vector<ModelRun> runs;
@@ -191,16 +211,22 @@ int run_bench(const BenchOptions& o) {
   for (const std::string& dtype : dtypes) {
     ModelRun run;
     Timer load_timer;
-    auto model = load_model(o, dtype, **backend);
-    if (!model) return fail(model.status());
+    auto load = [&](Backend& backend, const ParallelOptions& parallel) {
+      return load_model(o, dtype, backend, parallel);
+    };
+    auto group = ModelGroup::create(o.backend, backend_options, o.tensor_parallel, load);
+    if (!group) return fail(group.status());
     run.load_ms = load_timer.elapsed_ms();
-    run.model = std::move(*model);
-    run.model->set_replay_decode(!o.no_replay);
-    run.executor = std::make_unique<Executor>(**backend);
-    run.executor->set_profiling(o.profile);
+    run.group = std::move(*group);
+    for (int r = 0; r < run.group->world(); ++r) {
+      run.group->model(r).set_replay_decode(!o.no_replay);
+      run.executors.push_back(std::make_unique<Executor>(run.group->backend(r)));
+      run.executors.back()->set_profiling(o.profile);
+    }
     runs.push_back(std::move(run));
   }
-  const ModelConfig& c = runs.front().model->config();
+  Backend& first = runs.front().group->backend(0);
+  const ModelConfig& c = runs.front().group->model(0).config();
   const int64_t context = o.n_prompt + o.n_gen + 1;
 
   std::mt19937 rng(7);
@@ -210,7 +236,7 @@ int run_bench(const BenchOptions& o) {
     t = token(rng);
 
   const int n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
-  const bool on_host = (*backend)->device().kind == DeviceKind::kCpu;
+  const bool on_host = first.device().kind == DeviceKind::kCpu;
   const size_t probe_bytes = static_cast<size_t>(o.bandwidth_mib) << 20;
   std::unique_ptr<BandwidthProbe> host_probe;
   std::optional<DeviceCopyProbe> device_probe;
@@ -218,7 +244,7 @@ int run_bench(const BenchOptions& o) {
     host_probe = std::make_unique<BandwidthProbe>(probe_bytes, n_threads);
     if (!host_probe->ok()) return fail(resource_exhausted("cannot allocate the bandwidth probe's buffer"));
   } else {
-    auto p = DeviceCopyProbe::create(**backend, probe_bytes);
+    auto p = DeviceCopyProbe::create(first, probe_bytes);  // one GPU's: every rank reads its own
     if (!p) return fail(p.status());
     device_probe = std::move(*p);
   }
@@ -231,42 +257,54 @@ int run_bench(const BenchOptions& o) {
   const TensorView row_view{logits_row.data(), DType::kF32, Shape{c.vocab_size}, Device{}};
   for (int r = 0; r < o.repeats + 1; ++r) {  // the first round warms caches and the arena, and is dropped
     for (ModelRun& run : runs) {
-      Model& model = *run.model;
+      ModelGroup& group = *run.group;
       if (r > 0) {
         auto bw = measure_bandwidth();
         if (!bw) return fail(bw.status());
         run.bandwidths.push_back(*bw);
       }
-      auto cache = KvCache::create(**backend, c, context, model.kv_dtype());
-      if (!cache) return fail(cache.status());
+      std::vector<KvCache> caches;
+      for (int rank = 0; rank < group.world(); ++rank) {
+        const Model& m = group.model(rank);
+        auto cache = KvCache::create(group.backend(rank), m.local_config(), context, m.kv_dtype());
+        if (!cache) return fail(cache.status());
+        caches.push_back(std::move(*cache));
+      }
+      // One forward pass on every rank at once (their collectives meet); rank 0's logits to the host.
+      std::vector<TensorView> rank_logits(static_cast<size_t>(group.world()));
+      auto forward = [&](std::span<const int32_t> tokens) -> Status {
+        AUTOGLM_RETURN_IF_ERROR(group.run([&](int rank) -> Status {
+          const auto i = static_cast<size_t>(rank);
+          AUTOGLM_ASSIGN_OR_RETURN(rank_logits[i],
+                                   group.model(rank).forward(*run.executors[i], caches[i], tokens));
+          return Status::ok();
+        }));
+        return group.backend(0).copy(row_view, rank_logits[0]);
+      };
       Timer t;
       if (o.n_prompt > 0) {
-        auto logits = model.forward(*run.executor, *cache, prompt);
-        if (!logits) return fail(logits.status());
-        if (Status s = (*backend)->copy(row_view, *logits); !s) return fail(s);
+        if (Status s = forward(prompt); !s) return fail(s);
         if (r > 0) run.pp_ms.push_back(t.elapsed_ms());
       }
       std::vector<double> rep_ms;
       int32_t next = token(rng);
       for (int i = 0; i < o.n_gen; ++i) {
         Timer step;
-        auto logits = model.forward(*run.executor, *cache, std::span<const int32_t>(&next, 1));
-        if (!logits) return fail(logits.status());
-        if (Status s = (*backend)->copy(row_view, *logits); !s) return fail(s);
+        if (Status s = forward(std::span<const int32_t>(&next, 1)); !s) return fail(s);
         rep_ms.push_back(step.elapsed_ms());
         next = token(rng);
       }
       if (r == 0 || rep_ms.empty()) continue;
       run.tg_ms.insert(run.tg_ms.end(), rep_ms.begin(), rep_ms.end());
       const double floor_ms =
-          1000.0 * static_cast<double>(model.weights().matrix_bytes) / run.bandwidths.back();
+          1000.0 * static_cast<double>(streamed_bytes(group, on_host)) / run.bandwidths.back();
       run.rep_ratios.push_back(floor_ms / median(rep_ms));
     }
   }
 
   std::vector<nlohmann::json> reports;
   for (const ModelRun& run : runs)
-    reports.push_back(report(o, run, **backend, n_threads));
+    reports.push_back(report(o, run, on_host, n_threads));
   if (o.json) {
     const nlohmann::json out = reports.size() == 1 ? reports.front() : nlohmann::json(reports);
     std::printf("%s\n", out.dump(2).c_str());
@@ -295,7 +333,10 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens")->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-n,--n-gen", o->n_gen, "generated tokens")->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-r,--repetitions", o->repeats, "timed repetitions")->check(CLI::Range(1, 1000));
-  cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = all cores)");
+  cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = all cores), shared out among the ranks");
+  cmd->add_option("--tensor-parallel", o->tensor_parallel,
+                  "ranks each model is split over (GPUs from device 0 up; on the CPU, groups of threads)")
+      ->check(CLI::Range(1, 64));
   cmd->add_option("--bandwidth-mib", o->bandwidth_mib, "buffer size of the bandwidth measurement");
   cmd->add_flag("--json", o->json, "print JSON instead of a table");
   cmd->add_flag("--profile", o->profile, "time every op (adds a synchronization per op)");
