@@ -133,7 +133,8 @@ Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::spa
                           std::to_string(config_.vocab_size) + ")");
     }
   }
-  if (n == 1 && !all_logits && replay_decode_ && backend_.device().kind != DeviceKind::kCpu &&
+  Backend& backend = executor.backend();  // the weights' device; its stream may be another backend's
+  if (n == 1 && !all_logits && replay_decode_ && backend.device().kind != DeviceKind::kCpu &&
       !executor.profiling()) {
     return forward_replayed(executor, cache, tokens[0]);
   }
@@ -144,11 +145,11 @@ Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::spa
     positions.as<int32_t>()[i] = static_cast<int32_t>(cache.n_filled + i);
   }
   // Kernels read ids and positions where they run: small uploads on a device backend.
-  if (backend_.device().kind != DeviceKind::kCpu) {
-    AUTOGLM_ASSIGN_OR_RETURN(Tensor device_ids, backend_.allocate(DType::kI32, Shape{n}));
-    AUTOGLM_ASSIGN_OR_RETURN(Tensor device_positions, backend_.allocate(DType::kI32, Shape{n}));
-    AUTOGLM_RETURN_IF_ERROR(backend_.copy(device_ids.view(), ids.view()));
-    AUTOGLM_RETURN_IF_ERROR(backend_.copy(device_positions.view(), positions.view()));
+  if (backend.device().kind != DeviceKind::kCpu) {
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor device_ids, backend.allocate(DType::kI32, Shape{n}));
+    AUTOGLM_ASSIGN_OR_RETURN(Tensor device_positions, backend.allocate(DType::kI32, Shape{n}));
+    AUTOGLM_RETURN_IF_ERROR(backend.copy(device_ids.view(), ids.view()));
+    AUTOGLM_RETURN_IF_ERROR(backend.copy(device_positions.view(), positions.view()));
     ids = std::move(device_ids);
     positions = std::move(device_positions);
   }
@@ -173,15 +174,16 @@ Expected<TensorView> Model::forward_batch(Executor& executor, KvCache& cache, in
                                           0, &packed, &l,
                                           pending_choices.data != nullptr ? pending_choices.numel() : 0));
   // One upload of every i32 input on a device backend; the CPU reads the host buffer in place.
+  Backend& backend = executor.backend();
   Tensor device_packed;
   int32_t* base = packed.data();
-  if (backend_.device().kind != DeviceKind::kCpu) {
-    AUTOGLM_ASSIGN_OR_RETURN(device_packed, backend_.allocate(DType::kI32, Shape{l.size}));
+  if (backend.device().kind != DeviceKind::kCpu) {
+    AUTOGLM_ASSIGN_OR_RETURN(device_packed, backend.allocate(DType::kI32, Shape{l.size}));
     AUTOGLM_RETURN_IF_ERROR(
-        backend_.copy(device_packed.view(), TensorView{packed.data(), DType::kI32, Shape{l.size}, Device{}}));
+        backend.copy(device_packed.view(), TensorView{packed.data(), DType::kI32, Shape{l.size}, Device{}}));
     base = device_packed.as<int32_t>();
   }
-  AUTOGLM_RETURN_IF_ERROR(fill_pending_ids(l, base, pending_choices));
+  AUTOGLM_RETURN_IF_ERROR(fill_pending_ids(backend, l, base, pending_choices));
   Graph graph;
   const ValueId logits = build_batch_graph(graph, executor, cache, block_size, l, base);
   AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
@@ -191,11 +193,11 @@ Expected<TensorView> Model::forward_batch(Executor& executor, KvCache& cache, in
   return result;
 }
 
-Status Model::fill_pending_ids(const BatchStepLayout& l, int32_t* base,
+Status Model::fill_pending_ids(Backend& backend, const BatchStepLayout& l, int32_t* base,
                                const TensorView& pending_choices) const {
   if (pending_choices.data == nullptr) return Status::ok();  // nothing pending
-  const TensorView ids{base + l.ids, DType::kI32, Shape{l.n_tokens}, backend_.device()};
-  return fill_pending_tokens(backend_, {ids, pending_choices});
+  const TensorView ids{base + l.ids, DType::kI32, Shape{l.n_tokens}, backend.device()};
+  return fill_pending_tokens(backend, {ids, pending_choices});
 }
 
 ValueId Model::build_graph(Graph& graph, Executor& executor, const KvCache& cache,
@@ -206,7 +208,7 @@ ValueId Model::build_graph(Graph& graph, Executor& executor, const KvCache& cach
 
 ValueId Model::build_batch_graph(Graph& graph, Executor& executor, KvCache& cache, int64_t block_size,
                                  const BatchStepLayout& l, const int32_t* base) const {
-  const Device device = backend_.device();
+  const Device device = executor.backend().device();
   auto view = [&](int64_t offset, Shape shape) {
     return TensorView{const_cast<int32_t*>(base + offset), DType::kI32, std::move(shape), device};
   };
@@ -229,19 +231,20 @@ ValueId Model::build_batch_graph(Graph& graph, Executor& executor, KvCache& cach
 }
 
 Expected<TensorView> Model::forward_replayed(Executor& executor, KvCache& cache, int32_t token) const {
+  Backend& backend = executor.backend();
   if (!cache.decode_replay) {
     auto r = std::make_shared<DecodeReplay>();
-    AUTOGLM_ASSIGN_OR_RETURN(r->ids, backend_.allocate(DType::kI32, Shape{1}));
-    AUTOGLM_ASSIGN_OR_RETURN(r->positions, backend_.allocate(DType::kI32, Shape{1}));
+    AUTOGLM_ASSIGN_OR_RETURN(r->ids, backend.allocate(DType::kI32, Shape{1}));
+    AUTOGLM_ASSIGN_OR_RETURN(r->positions, backend.allocate(DType::kI32, Shape{1}));
     cache.decode_replay = std::move(r);
   }
   DecodeReplay& r = *cache.decode_replay;
   const int32_t position = static_cast<int32_t>(cache.n_filled);
   AUTOGLM_RETURN_IF_ERROR(
-      backend_.copy(r.ids.view(), TensorView{const_cast<int32_t*>(&token), DType::kI32, Shape{1}, Device{}}));
-  AUTOGLM_RETURN_IF_ERROR(backend_.copy(
+      backend.copy(r.ids.view(), TensorView{const_cast<int32_t*>(&token), DType::kI32, Shape{1}, Device{}}));
+  AUTOGLM_RETURN_IF_ERROR(backend.copy(
       r.positions.view(), TensorView{const_cast<int32_t*>(&position), DType::kI32, Shape{1}, Device{}}));
-  if (r.recording.valid_for(executor, backend_)) {
+  if (r.recording.valid_for(executor, backend)) {
     AUTOGLM_RETURN_IF_ERROR(r.recording.work->replay());
     cache.n_filled += 1;
     return r.recording.logits;
@@ -251,7 +254,7 @@ Expected<TensorView> Model::forward_replayed(Executor& executor, KvCache& cache,
   const ValueId logits = build_graph(graph, executor, cache, in);
   AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
   AUTOGLM_ASSIGN_OR_RETURN(const TensorView result,
-                           run_and_record(executor, backend_, graph, logits, &r.recording));
+                           run_and_record(executor, backend, graph, logits, &r.recording));
   cache.n_filled += 1;
   return result;
 }

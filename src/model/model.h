@@ -66,6 +66,8 @@ class Model {
   // cache bytes, and tensor-core attention), f32 otherwise (the exact path the f32 golden tests hold).
   DType kv_dtype() const;
 
+  // The forward passes run on the executor's backend: the model's own, or another of the same device (a
+  // second stream of work, reading the same weights and cache: AsyncEngine's split steps).
   // Runs tokens at positions [cache.n_filled, cache.n_filled + n) and appends their K/V to the cache.
   // Returns the logits [n or 1, vocab] f32 (last row only unless all_logits), valid until the next call
   // on the same executor.
@@ -122,7 +124,8 @@ class Model {
   ValueId build_batch_graph(Graph& graph, Executor& executor, KvCache& cache, int64_t block_size,
                             const BatchStepLayout& l, const int32_t* base) const;
   // Replaces the pending ids of packed step inputs (layout l, at `base` on the model's device).
-  Status fill_pending_ids(const BatchStepLayout& l, int32_t* base, const TensorView& pending_choices) const;
+  Status fill_pending_ids(Backend& backend, const BatchStepLayout& l, int32_t* base,
+                          const TensorView& pending_choices) const;
 
   std::unique_ptr<WeightSource> source_;  // kept for the lifetime of mmapped weights
   bool replay_decode_ = true;

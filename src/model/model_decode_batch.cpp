@@ -15,7 +15,8 @@ Expected<TensorView> Model::forward_decode_batch_replayed(Executor& executor, Kv
                                                           const TensorView& pending_choices) const {
   const int64_t n = static_cast<int64_t>(slices.size());
   const int64_t bucket = decode_batch_bucket(n);
-  bool pure_decode = bucket > 0 && backend_.device().kind != DeviceKind::kCpu && !executor.profiling();
+  Backend& backend = executor.backend();
+  bool pure_decode = bucket > 0 && backend.device().kind != DeviceKind::kCpu && !executor.profiling();
   for (const SequenceSlice& s : slices)
     pure_decode = pure_decode && s.tokens.size() == 1 && s.want_logits;
   if (!pure_decode || block_size <= 0 || cache.capacity % block_size != 0)
@@ -48,14 +49,14 @@ Expected<TensorView> Model::forward_decode_batch_replayed(Executor& executor, Kv
   BatchDecodeReplay& r = cache.batch_replays->by_shape[{bucket, width}];
   if (!r.packed.defined() || r.layout_size != l.size) {
     r = BatchDecodeReplay{};
-    AUTOGLM_ASSIGN_OR_RETURN(r.packed, backend_.allocate(DType::kI32, Shape{l.size}));
+    AUTOGLM_ASSIGN_OR_RETURN(r.packed, backend.allocate(DType::kI32, Shape{l.size}));
     r.layout_size = l.size;
   }
   AUTOGLM_RETURN_IF_ERROR(
-      backend_.copy(r.packed.view(), TensorView{packed.data(), DType::kI32, Shape{l.size}, Device{}}));
+      backend.copy(r.packed.view(), TensorView{packed.data(), DType::kI32, Shape{l.size}, Device{}}));
   // Before the replay or the recording: the recorded work reads the ids, it does not fill them.
-  AUTOGLM_RETURN_IF_ERROR(fill_pending_ids(l, r.packed.as<int32_t>(), pending_choices));
-  if (r.recording.valid_for(executor, backend_)) {
+  AUTOGLM_RETURN_IF_ERROR(fill_pending_ids(backend, l, r.packed.as<int32_t>(), pending_choices));
+  if (r.recording.valid_for(executor, backend)) {
     AUTOGLM_RETURN_IF_ERROR(r.recording.work->replay());
     return r.recording.logits.rows(0, n);
   }
@@ -64,7 +65,7 @@ Expected<TensorView> Model::forward_decode_batch_replayed(Executor& executor, Kv
       build_batch_graph(graph, executor, cache, block_size, l, r.packed.as<const int32_t>());
   AUTOGLM_RETURN_IF_ERROR(passes_.run(graph));
   AUTOGLM_ASSIGN_OR_RETURN(const TensorView result,
-                           run_and_record(executor, backend_, graph, logits, &r.recording));
+                           run_and_record(executor, backend, graph, logits, &r.recording));
   return result.rows(0, n);
 }
 

@@ -155,3 +155,51 @@ TEST(AsyncEngineGpu, RecordedDecodeBatchesEqualOpByOp) {
 
 }  // namespace
 }  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// Split steps on the GPU (ServeOptions::split_mixed_steps): the decodes on a second stream beside the prompt
+// rows, with the GEMMs of both passes planned for part of the device. Every request gets the tokens of the
+// one-pass engine (bf16: each row is computed as it is alone, so no tolerance), greedy and seeded draws.
+TEST(AsyncEngineGpu, SplitStepsGiveTheTokensOfOnePass) {
+  std::mt19937 rng(31);
+  std::vector<Request> requests;
+  for (int i = 0; i < 96; ++i) {
+    std::vector<int32_t> prompt(static_cast<size_t>(1 + rng() % 120));
+    for (int32_t& t : prompt)
+      t = static_cast<int32_t>(rng() % 1024);
+    Request r = greedy(std::move(prompt), 1 + static_cast<int32_t>(rng() % 32));
+    if (i % 4 == 1) {
+      r.sampling.temperature = 0.8f;
+      r.sampling.top_p = 0.9f;
+      r.sampling.seed = 100 + i;
+    }
+    requests.push_back(std::move(r));
+  }
+  ServeOptions one;
+  one.kv_block_size = 4;
+  one.max_num_seqs = 64;
+  one.max_num_batched_tokens = 160;
+  ServeOptions two = one;
+  two.split_mixed_steps = true;
+  two.split_min_decodes = 4;
+  two.split_min_prompt_tokens = 16;
+  two.split_prompt_gemm_sms = 100;
+  two.split_decode_gemm_sms = 32;
+  std::unique_ptr<AsyncEngine> reference, engine;
+  ASSERT_TRUE(AsyncEngine::create(cuda_options("llama", "bf16"), one, &reference).is_ok());
+  ASSERT_TRUE(AsyncEngine::create(cuda_options("llama", "bf16"), two, &engine).is_ok());
+  const auto want = run_all(*reference, requests);
+  const auto got = run_all(*engine, requests);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_EQ(got[i], want[i]) << "request " << i;
+  const EngineStats stats = engine->stats();
+  EXPECT_GT(stats.n_steps_split, 0);
+  std::printf("split steps: %lld of %lld\n", static_cast<long long>(stats.n_steps_split),
+              static_cast<long long>(stats.n_steps));
+}
+
+}  // namespace
+}  // namespace autoglm
