@@ -39,17 +39,6 @@ struct ServeOptions {
   // next step be planned, built and queued before their tokens reach the host; the next step's decode inputs
   // are read from the device. Same tokens as step by step; the GPU does not wait for the host between steps.
   bool async_scheduling = true;
-  // Steps with both decodes and prompt tokens run as two forward passes at once over the same weights and KV
-  // cache, on two streams of one GPU: the decodes (bound by their attention's KV reads) beside the prompts
-  // (bound by the GEMMs' tensor cores). Same tokens as one pass. Only at one tensor-parallel rank; a step
-  // splits when it has at least split_min_decodes decodes and split_min_prompt_tokens prompt tokens, and its
-  // tokens are chosen on the device without penalties. split_*_gemm_sms: the SMs each pass plans its GEMMs
-  // for (0: all), so that the other pass's kernels find some free.
-  bool split_mixed_steps = false;
-  int32_t split_min_decodes = 32;
-  int32_t split_min_prompt_tokens = 128;
-  int32_t split_prompt_gemm_sms = 0;
-  int32_t split_decode_gemm_sms = 0;
   // Times every op of every step (synchronizing after each: slows the engine down), reported in
   // EngineStats::op_times.
   bool profile_ops = false;
@@ -119,7 +108,6 @@ struct EngineStats {
   int64_t n_preemptions = 0;
   int64_t n_steps = 0;
   int64_t n_steps_ahead = 0;  // of those, queued before the tokens of the step before reached the host
-  int64_t n_steps_split = 0;  // of those, run as two forward passes at once (ServeOptions::split_mixed_steps)
   int64_t prompt_tokens = 0;  // prompt tokens of admitted requests
   int64_t computed_prompt_tokens = 0;  // of those, the ones that ran through the model
   int64_t generated_tokens = 0;

@@ -65,17 +65,6 @@ class Backend {
   // failed kernel launch or device fault) since the last call, which is sticky on GPUs.
   virtual Status synchronize() { return Status::ok(); }
 
-  // Work queued here after the call starts only once all work queued on `other` so far has finished, and the
-  // host does not wait (two backends of one device are two streams of work over the same memory: the serving
-  // engine's split steps). Backends that finish work as it is queued (the CPU) need nothing.
-  virtual Status wait_for(Backend& other) {
-    (void)other;
-    return Status::ok();
-  }
-  // GPU backends: plan the GEMMs queued from now on for n SMs (0: the whole device), as
-  // BackendOptions::gemm_sm_count does at creation. No-op elsewhere.
-  virtual void set_gemm_sm_count(int n) { (void)n; }
-
   // Records the work `enqueue` queues (it must queue device work only: no copies to or from host memory, no
   // synchronization) for replay. kUnsupported on backends without recording (the CPU).
   virtual Expected<std::unique_ptr<CapturedWork>> capture(const std::function<Status()>& enqueue) {

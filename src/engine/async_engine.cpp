@@ -105,21 +105,6 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
                                                       int64_t{n_blocks + 1} * o.kv_block_size, m.kv_dtype()));
     rank.executor = std::make_unique<Executor>(group.backend(r));
   }
-  if (o.split_mixed_steps && group.world() == 1) {
-    // The split steps' second stream: a backend of the same device, reading rank 0's weights and cache.
-    BackendOptions lane_options;
-    lane_options.n_threads = engine_options.n_threads;
-    lane_options.tune_gemms = engine_options.tune_gemms;
-    lane_options.device_index = impl->backend->device().index;
-    lane_options.gemm_sm_count = o.split_decode_gemm_sms;
-    Lane lane;
-    AUTOGLM_ASSIGN_OR_RETURN(lane.backend, create_backend(engine_options.backend, lane_options));
-    lane.executor = std::make_unique<Executor>(*lane.backend);
-    lane.kv = impl->ranks[0].kv;
-    lane.kv.batch_replays.reset();  // recordings of its own stream
-    lane.kv.decode_replay.reset();
-    impl->lane = std::move(lane);
-  }
   KvManagerOptions kv_options;
   kv_options.n_blocks = n_blocks;
   kv_options.block_size = o.kv_block_size;
@@ -146,25 +131,6 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
                               warm_up)
         .status();
   }));
-  if (impl->lane) {
-    // Split steps plan their GEMMs for part of the device: the choices for those SM counts too (the prompt
-    // pass over every step size, the decode pass up to the sequence limit).
-    RankState& rank = impl->ranks[0];
-    Backend& main = group.backend(0);
-    if (o.split_prompt_gemm_sms > 0) {
-      main.set_gemm_sm_count(o.split_prompt_gemm_sms);
-      const Status warmed =
-          warm_up_step_sizes(group.model(0), *rank.executor, rank.kv, main, warm_up_rows, warm_up).status();
-      main.set_gemm_sm_count(0);
-      AUTOGLM_RETURN_IF_ERROR(warmed);
-    }
-    if (o.split_decode_gemm_sms > 0) {
-      Lane& lane = *impl->lane;
-      AUTOGLM_RETURN_IF_ERROR(warm_up_step_sizes(group.model(0), *lane.executor, lane.kv, *lane.backend,
-                                                 lane.backend->warm_up_rows(o.max_num_seqs), warm_up)
-                                  .status());
-    }
-  }
   for (RankState& rank : impl->ranks)
     rank.executor->set_profiling(o.profile_ops);  // the warm-up is not part of the profile
 

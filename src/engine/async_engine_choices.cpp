@@ -139,25 +139,6 @@ Expected<TensorView> AsyncEngine::Impl::choose_on_rank(int rank, int buffer, con
   return ids;
 }
 
-Status AsyncEngine::Impl::reserve_choice_rows(Backend& b, RankState& rs, int buffer, const DeviceChoices& c) {
-  AUTOGLM_RETURN_IF_ERROR(ensure_rows(b, rs.choice_ids[buffer], DType::kI32, c.n_rows, 0));
-  if (c.any_drawn)
-    AUTOGLM_RETURN_IF_ERROR(ensure_rows(b, rs.choice_params, DType::kF32, c.n_rows, kSampleRowsParams));
-  return Status::ok();
-}
-
-Status AsyncEngine::Impl::choose_rows(Backend& b, RankState& rs, int buffer, const DeviceChoices& c,
-                                      int64_t row0, const TensorView& logits) {
-  const int64_t n = logits.shape[0];
-  const TensorView ids = rs.choice_ids[buffer].view().rows(row0, row0 + n);
-  if (!c.any_drawn) return argmax(b, {logits, ids});
-  const TensorView device_params = rs.choice_params.view().rows(row0, row0 + n);
-  AUTOGLM_RETURN_IF_ERROR(
-      b.copy(device_params, TensorView{const_cast<float*>(c.sample_params.data()) + row0 * kSampleRowsParams,
-                                       DType::kF32, Shape{n, kSampleRowsParams}, Device{}}));
-  return sample_rows(b, {logits, device_params, ids});
-}
-
 Status AsyncEngine::Impl::fetch_choices(const StepPlan& plan, const TensorView& logits,
                                         std::vector<float>* rows, std::vector<int32_t>* device_ids) {
   if (!choices_on_device(plan)) {

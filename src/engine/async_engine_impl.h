@@ -78,15 +78,6 @@ struct RankState {
   Tensor penalty_lists;
 };
 
-// A second stream of work on rank 0's device, for split steps (ServeOptions::split_mixed_steps): a backend
-// of its own (stream, GEMM workspace, scratch), an executor, and a view of rank 0's KV cache with recordings
-// of its own.
-struct Lane {
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Executor> executor;
-  KvCache kv;
-};
-
 // The host inputs of a step's device choices, made once for every rank.
 struct DeviceChoices {
   int64_t n_rows = 0;
@@ -117,7 +108,6 @@ struct AsyncEngine::Impl {
 
   ModelGroup* group = nullptr;   // every tensor-parallel rank's model (rank 0: model, backend)
   std::vector<RankState> ranks;  // per rank, in rank order
-  std::optional<Lane> lane;      // split steps' second stream (one rank only)
   std::unique_ptr<KvManager> kv_manager;
   std::optional<Scheduler> scheduler;
   int next_choice_buffer = 0;                                        // of RankState::choice_ids
@@ -172,18 +162,6 @@ struct AsyncEngine::Impl {
   // into its choice buffer `buffer`; returns the [rows] view.
   Expected<TensorView> choose_on_rank(int rank, int buffer, const DeviceChoices& choices,
                                       const TensorView& logits);
-  // Choice buffers of rank state `rs` big enough for c's rows (on backend b), and the unpenalised choices of
-  // rows [row0, row0 + logits rows) of c made on backend b into buffer `buffer`'s same rows.
-  Status reserve_choice_rows(Backend& b, RankState& rs, int buffer, const DeviceChoices& c);
-  Status choose_rows(Backend& b, RankState& rs, int buffer, const DeviceChoices& c, int64_t row0,
-                     const TensorView& logits);
-  // Whether a step splits into its decodes and the rest (ServeOptions::split_mixed_steps; `choices`: the
-  // device choices it makes ahead, if any).
-  bool splits(const StepPlan& plan, const DeviceChoices* choices) const;
-  // Runs the step's decodes on the lane and the rest on rank 0 at once, each pass choosing its rows' ids into
-  // rank 0's choice buffer `buffer` (async_engine_split.cpp); returns the ids, in plan order.
-  Expected<TensorView> forward_split(const StepPlan& plan, std::span<const SequenceSlice> slices, int buffer,
-                                     const DeviceChoices& choices, const TensorView& pending);
   // Step by step, on rank 0: what host-side sampling needs, the chosen ids when choices_on_device, else the
   // logits rows.
   Status fetch_choices(const StepPlan& plan, const TensorView& logits, std::vector<float>* rows,

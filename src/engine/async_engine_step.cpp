@@ -54,7 +54,6 @@ void AsyncEngine::Impl::step() {
   bool ran = false;
   bool ahead = false;
   bool has_rows = false;
-  bool split = false;  // the decodes on the lane beside the rest (async_engine_split.cpp)
   // Decode inputs whose token the step in flight chose on the device: -1 - (its row there).
   std::vector<int32_t> pending_inputs(plan.seqs.size());
   if (status.is_ok()) {
@@ -95,7 +94,6 @@ void AsyncEngine::Impl::step() {
       device_choices = prepare_device_choices(plan);
       next_choice_buffer ^= 1;
     }
-    split = ahead && has_rows && splits(plan, device_choices ? &*device_choices : nullptr);
     Timer forward_timer;
     if (status.is_ok()) {
       status = group->run([&](int r) -> Status {
@@ -113,18 +111,14 @@ void AsyncEngine::Impl::step() {
           }
         }
         if (!ran) return Status::ok();
-        const TensorView pending = in_flight && !in_flight->choices.empty()
-                                       ? in_flight->choices[static_cast<size_t>(r)]
-                                       : TensorView{};
-        if (split) {  // one rank: its decodes on the lane beside the rest
-          AUTOGLM_ASSIGN_OR_RETURN(choices[0], forward_split(plan, slices, buffer, *device_choices, pending));
-          return Status::ok();
-        }
         // Decode-only steps replay a recording per batch-size bucket (launches cost more than the work at
         // small batches); steps with prompt tokens run op by op.
         const Model& m = group->model(r);
         const int32_t pad_block = kv_manager->pool().n_blocks_total();
         const int64_t table_width = (max_context + bs - 1) / bs;
+        const TensorView pending = in_flight && !in_flight->choices.empty()
+                                       ? in_flight->choices[static_cast<size_t>(r)]
+                                       : TensorView{};
         Expected<TensorView> out = options.use_graphs
                                        ? m.forward_decode_batch_replayed(*rank.executor, rank.kv, bs, slices,
                                                                          pad_block, table_width, pending)
@@ -169,10 +163,6 @@ void AsyncEngine::Impl::step() {
     int32_t row = 0;
     for (const ScheduledSeq& s : plan.seqs)
       if (s.samples) next.row_of.emplace(s.id, row++);
-    if (split) {
-      std::lock_guard<std::mutex> lock(mutex);
-      ++stats.n_steps_split;
-    }
     if (in_flight) {
       {
         std::lock_guard<std::mutex> lock(mutex);

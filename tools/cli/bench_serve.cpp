@@ -50,9 +50,6 @@ struct ServeBenchOptions {
   bool no_gemm_tuning = false;
   bool no_overlap_output = false;
   bool no_async_scheduling = false;
-  bool split_mixed_steps = false;
-  int split_prompt_gemm_sms = 0;
-  int split_decode_gemm_sms = 0;
   bool profile = false;
   // Sampling of every request (0: greedy, chosen on the device).
   float temperature = 0.0f;
@@ -290,9 +287,6 @@ nlohmann::json config_json(const ServeBenchOptions& o, const ModelInfo& info, co
           {"gemm_tuning", !o.no_gemm_tuning},
           {"overlap_output", serve.overlap_output},
           {"async_scheduling", serve.async_scheduling},
-          {"split_mixed_steps", serve.split_mixed_steps},
-          {"split_prompt_gemm_sms", serve.split_prompt_gemm_sms},
-          {"split_decode_gemm_sms", serve.split_decode_gemm_sms},
           {"tensor_parallel", o.tensor_parallel},
           {"warmup_requests", o.warmup}};
 }
@@ -322,9 +316,6 @@ int run_bench_serve(const ServeBenchOptions& o) {
   serve.use_graphs = !o.no_graphs;
   serve.overlap_output = !o.no_overlap_output;
   serve.async_scheduling = !o.no_async_scheduling;
-  serve.split_mixed_steps = o.split_mixed_steps;
-  serve.split_prompt_gemm_sms = o.split_prompt_gemm_sms;
-  serve.split_decode_gemm_sms = o.split_decode_gemm_sms;
   serve.profile_ops = o.profile;
 
   std::unique_ptr<AsyncEngine> engine;
@@ -474,17 +465,6 @@ void add_bench_serve(CLI::App& app) {
       ->group("Engine");
   cmd->add_flag("--no-async-scheduling", o->no_async_scheduling,
                 "plan and queue each step after the last one's tokens reach the host, not before")
-      ->group("Engine");
-  cmd->add_flag("--split-mixed-steps", o->split_mixed_steps,
-                "run a step's decodes and its prompt tokens as two forward passes at once (two streams)")
-      ->group("Engine");
-  cmd->add_option("--split-prompt-gemm-sms", o->split_prompt_gemm_sms,
-                  "split steps: SMs the prompt pass plans its GEMMs for (0: all)")
-      ->check(CLI::Range(0, 1024))
-      ->group("Engine");
-  cmd->add_option("--split-decode-gemm-sms", o->split_decode_gemm_sms,
-                  "split steps: SMs the decode pass plans its GEMMs for (0: all)")
-      ->check(CLI::Range(0, 1024))
       ->group("Engine");
   cmd->add_option("--temperature", o->temperature, "sampling temperature of every request (0: greedy)")
       ->check(CLI::Range(0.0, 2.0))

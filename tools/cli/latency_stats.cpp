@@ -115,7 +115,6 @@ ServeReport compute_report(const std::vector<RequestRecord>& records, const Engi
   r.host_share = ratio(host_ms, step_ms);
   r.wait_ms_per_step = ratio(after.wait_ms - before.wait_ms, static_cast<double>(r.n_steps));
   r.steps_ahead = after.n_steps_ahead - before.n_steps_ahead;
-  r.steps_split = after.n_steps_split - before.n_steps_split;
   r.generated_per_step = ratio(static_cast<double>(after.generated_tokens - before.generated_tokens),
                                static_cast<double>(r.n_steps));
   r.kv_blocks_total = after.kv_blocks_total;
@@ -167,7 +166,6 @@ nlohmann::json report_to_json(const ServeReport& r) {
                 {"host_share", r.host_share},
                 {"wait_ms_per_step", r.wait_ms_per_step},
                 {"queued_ahead", r.steps_ahead},
-                {"split", r.steps_split},
                 {"generated_per_step", r.generated_per_step},
                 {"mean_running_batch", r.mean_running_batch},
                 {"stats_samples", r.n_samples}};
@@ -208,10 +206,9 @@ std::string format_report(const ServeReport& r) {
               static_cast<long long>(r.preemptions), static_cast<long long>(r.request_preemptions));
   append_line(
       &s,
-      "steps: %lld (%lld queued ahead of the tokens before, %lld split), %.3f ms each; host %.3f ms/step "
-      "(%.1f%% of step time), waiting for the device %.3f ms/step; %.2f tokens/step; mean running batch %.2f",
-      static_cast<long long>(r.n_steps), static_cast<long long>(r.steps_ahead),
-      static_cast<long long>(r.steps_split), r.step_ms_mean,
+      "steps: %lld (%lld queued ahead of the tokens before), %.3f ms each; host %.3f ms/step (%.1f%% of "
+      "step time), waiting for the device %.3f ms/step; %.2f tokens/step; mean running batch %.2f",
+      static_cast<long long>(r.n_steps), static_cast<long long>(r.steps_ahead), r.step_ms_mean,
       r.host_ms_per_step, 100.0 * r.host_share, r.wait_ms_per_step, r.generated_per_step,
       r.mean_running_batch);
   append_line(

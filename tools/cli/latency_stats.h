@@ -88,7 +88,6 @@ struct ServeReport {
   double host_share = 0;        // host_ms / step_ms
   double wait_ms_per_step = 0;  // the host waiting for the device's results
   int64_t steps_ahead = 0;      // steps queued before the tokens of the step before reached the host
-  int64_t steps_split = 0;      // steps run as two forward passes at once
   int32_t kv_blocks_total = 0;
   int32_t kv_blocks_used_peak = 0;
   // Unfilled slots of the referenced blocks / their slots, over the steps of the run (EngineStats).

@@ -86,7 +86,6 @@ CudaBackend::~CudaBackend() {
     if (slot.landed != nullptr) cudaEventDestroy(slot.landed);
   }
   if (cublaslt_ != nullptr) cublasLtDestroy(cublaslt_);
-  if (joined_ != nullptr) cudaEventDestroy(joined_);
   allocator_.reset();  // returns the cached blocks; blocks of live Tensors go back when those die
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
   cudaGetLastError();  // nothing here can be reported; leave no error behind for others on this thread
@@ -362,17 +361,6 @@ std::vector<int64_t> CudaBackend::warm_up_rows(int64_t max_rows) const {
     m = bucket + 1;
   }
   return rows;
-}
-
-Status CudaBackend::wait_for(Backend& other) {
-  auto* o = dynamic_cast<CudaBackend*>(&other);
-  if (o == nullptr || o == this) return Status::ok();  // host backends finish their work as it is queued
-  if (joined_ == nullptr)
-    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&joined_, cudaEventDisableTiming));
-  // Reusing the event is safe: a wait takes the event's state at the time it is queued.
-  AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventRecord(joined_, o->stream_));
-  AUTOGLM_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_, joined_, 0));
-  return Status::ok();
 }
 
 size_t CudaBackend::reserved_bytes() const {

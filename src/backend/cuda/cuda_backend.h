@@ -43,9 +43,6 @@ class CudaBackend final : public Backend {
   uint64_t memory_generation() const override { return memory_generation_; }
   size_t free_memory() const override;
   std::vector<int64_t> warm_up_rows(int64_t max_rows) const override;
-  // An event recorded on other's stream that this stream waits for.
-  Status wait_for(Backend& other) override;
-  void set_gemm_sm_count(int n) override { gemm_sm_count_ = n > 0 ? n : 0; }
 
   cudaStream_t stream() const { return stream_; }
   cublasLtHandle_t cublaslt() const { return cublaslt_; }
@@ -91,7 +88,6 @@ class CudaBackend final : public Backend {
   uint64_t memory_generation_ = 0;
   uint64_t queued_work_ = 0;
   bool capturing_ = false;
-  cudaEvent_t joined_ = nullptr;  // wait_for's event
 
   // Copies to and from pageable host memory go through two pinned buffers (the DMA engine reads pinned
   // memory at full PCIe speed, and the host copy of one chunk overlaps the transfer of the other).
