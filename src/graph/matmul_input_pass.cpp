@@ -11,6 +11,15 @@ bool is_16bit(DType dtype) {
   return dtype == DType::kBF16 || dtype == DType::kF16;
 }
 
+// A paged attention over bf16 caches with a head_dim the tensor-core kernels take (a multiple of 16 up to
+// 256): it can write its rows in bf16 (ops/paged_attention.h).
+bool writes_16bit_rows(const Graph& graph, const Node& node) {
+  if (node.op != OpKind::kPagedAttention || node.inputs.size() < 2 || !node.inputs[1].valid()) return false;
+  const Value& k_cache = graph.value(node.inputs[1]);
+  const int64_t head_dim = k_cache.shape.rank() == 3 ? k_cache.shape[2] : 0;
+  return k_cache.dtype == DType::kBF16 && head_dim % 16 == 0 && head_dim >= 16 && head_dim <= 256;
+}
+
 }  // namespace
 
 Status SixteenBitMatmulInputs::run(Graph& graph) {
@@ -36,10 +45,11 @@ Status SixteenBitMatmulInputs::run(Graph& graph) {
 
   for (size_t n = 0; n < nodes.size(); ++n) {
     const Node& node = nodes[n];
-    if (node.op != OpKind::kRmsNorm || !node.output.valid()) continue;
+    const bool norm = node.op == OpKind::kRmsNorm;
+    if ((!norm && !writes_16bit_rows(graph, node)) || !node.output.valid()) continue;
     const Value& out = graph.value(node.output);
     if (out.dtype != DType::kF32) continue;
-    const bool fused = node.inputs.size() > 2 && node.inputs[2].valid();
+    const bool fused = norm && node.inputs.size() > 2 && node.inputs[2].valid();
     // The values holding the normalized rows: the output itself, or the views of the stacked output's
     // second half (a view reaching into both halves keeps the node as it is).
     std::vector<int32_t> frontier;
@@ -81,7 +91,7 @@ Status SixteenBitMatmulInputs::run(Graph& graph) {
       }
     }
     if (!retypable || !read) continue;
-    std::get<NormAttrs>(graph.mutable_nodes()[n].attrs).out_dtype = want;
+    if (norm) std::get<NormAttrs>(graph.mutable_nodes()[n].attrs).out_dtype = want;
     if (!fused) graph.mutable_value(node.output).dtype = want;
     for (int32_t v : normed) {
       Value& view = graph.mutable_value(ValueId{v});

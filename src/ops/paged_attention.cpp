@@ -8,11 +8,21 @@
 
 #include "ops/kernel_table.h"
 #include "ops/op_checks.h"
+#include "tensor/quant_blocks.h"
 
 namespace autoglm {
 namespace {
 
 constexpr const char* kOp = "paged_attention";
+
+// bf16 rows out of bf16 caches of 16-byte aligned rows whose head_dim the tensor-core kernels take (see the
+// header).
+bool bf16_rows(const PagedAttentionArgs& a) {
+  const int64_t head_dim = a.k_cache.shape.rank() == 3 ? a.k_cache.shape[2] : 0;
+  const auto aligned = [](const TensorView& t) { return reinterpret_cast<uintptr_t>(t.data) % 16 == 0; };
+  return a.out.dtype == DType::kBF16 && a.k_cache.dtype == DType::kBF16 && head_dim % 16 == 0 &&
+         head_dim >= 16 && head_dim <= 256 && aligned(a.k_cache) && aligned(a.v_cache);
+}
 
 Status check_ranks_and_dtypes(const PagedAttentionArgs& a) {
   using namespace op_checks;
@@ -24,7 +34,7 @@ Status check_ranks_and_dtypes(const PagedAttentionArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "q_start", a.q_start, 1));
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "seq_lens", a.seq_lens, 1));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "q", a.q, DType::kF32));
-  AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
+  if (!bf16_rows(a)) AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
   // The cache dtype itself (f32, bf16 or f16) is the dispatch key: a backend without it answers "no kernel".
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "v_cache", a.v_cache, a.k_cache.dtype));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "block_tables", a.block_tables, DType::kI32));
@@ -106,8 +116,16 @@ Status paged_attention(Backend& backend, const PagedAttentionArgs& a) {
   }
   AUTOGLM_RETURN_IF_ERROR(check_aliasing(a));
   AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<PagedAttentionArgs>(kOp, backend, a.k_cache.dtype));
-  fn(backend, a);
-  return Status::ok();
+  if (a.out.dtype == DType::kF32 || backend.device().kind != DeviceKind::kCpu) {
+    fn(backend, a);
+    return Status::ok();
+  }
+  // The CPU kernels write f32: bf16 rows are rounded from an f32 temporary.
+  PagedAttentionArgs f32 = a;
+  Tensor f32_out = Tensor::host(DType::kF32, a.out.shape);
+  f32.out = f32_out.view();
+  fn(backend, f32);
+  return quantize_row(a.out.dtype, f32_out.as<const float>(), a.out.data, a.out.numel());
 }
 
 }  // namespace autoglm

@@ -12,7 +12,9 @@
 // softcap * tanh(scores / softcap); softmax in f32; out = probabilities . v.
 //
 // Caches: [n_blocks * block_size, kv_heads, head_dim], f32 (the exact path), bf16 or f16; both of one dtype,
-// which is the dispatch key. q and out are f32.
+// which is the dispatch key. q is f32; out is f32, or bf16 over 16-byte aligned bf16 caches with head_dim a
+// multiple of 16 up to 256 (what the CUDA tensor-core kernels take): the f32 result rounded to nearest-even
+// (for a bf16 o projection, which rounds its input so anyway).
 //
 // Metadata tensors (block_tables, q_start, seq_lens) live on the backend and are read by the kernels, so a
 // step's launches depend only on the shapes and on the host hints below: a decode batch (every q_len 1) can
@@ -43,7 +45,7 @@ struct PagedAttentionArgs {
   float scale = 1.0f;
   int64_t window = 0;    // 0: full causal attention
   float softcap = 0.0f;  // 0: none
-  TensorView out;        // [t, q_heads, head_dim] f32; must not alias q or the caches
+  TensorView out;        // [t, q_heads, head_dim] f32 (or bf16, above); must not alias q or the caches
 };
 
 // Checks shapes, dtypes and devices (the metadata values are the caller's promise: they are on the device and

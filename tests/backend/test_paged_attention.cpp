@@ -318,6 +318,31 @@ TEST(PagedAttention, HalfCachesEqualF32OnWidenedValues) {
   }
 }
 
+// bf16 rows over bf16 caches (for a bf16 o projection): the f32 rows rounded to nearest-even; over f32 caches
+// or an odd head_dim they are refused.
+TEST(PagedAttention, Bf16RowsAreTheF32RowsRounded) {
+  auto backend = make_cpu(2);
+  BatchSpec spec;
+  spec.seqs = {{1, 300}, {17, 50}, {2, 33}};
+  spec.cache_dtype = DType::kBF16;
+  const Problem p = make_problem(spec, 1600);
+  Tensor wide = Tensor::host(DType::kF32, p.q.shape()), narrow = Tensor::host(DType::kBF16, p.q.shape());
+  ASSERT_TRUE(paged_attention(*backend, args_of(p, wide.view())).is_ok());
+  ASSERT_TRUE(paged_attention(*backend, args_of(p, narrow.view())).is_ok());
+  for (int64_t i = 0; i < wide.numel(); ++i)
+    ASSERT_EQ(f32_to_bf16(wide.as<float>()[i]), narrow.as<uint16_t>()[i]) << "element " << i;
+  for (const auto& [dtype, head_dim] :
+       {std::pair{DType::kF32, int64_t{64}}, std::pair{DType::kBF16, int64_t{40}}}) {
+    BatchSpec other = spec;
+    other.cache_dtype = dtype;
+    other.head_dim = head_dim;
+    const Problem q = make_problem(other, 1601);
+    Tensor out = Tensor::host(DType::kBF16, q.q.shape());
+    const Status refused = paged_attention(*backend, args_of(q, out.view()));
+    EXPECT_FALSE(refused.is_ok()) << dtype_name(dtype) << " head_dim " << head_dim;
+  }
+}
+
 // Metadata the op cannot check: a block id outside the cache, a length past the table. The sequence gets NaN
 // rows, never a read outside the cache; the others are still right.
 TEST(PagedAttention, BadMetadataPoisonsOnlyItsSequence) {

@@ -488,3 +488,72 @@ TEST(CudaPagedAttention, BadMetadataPoisonsOnlyItsSequence) {
 
 }  // namespace
 }  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// bf16 rows (ops/paged_attention.h, for a bf16 o projection): the bits of the f32 rows of the same kernels
+// rounded to nearest-even, through every path that takes them: tensor-core decode with one split and with
+// several (then the merge kernel writes them), the CUDA-core decode (head_dim 96), the tensor-core prefill
+// and mixed batches. And a request the kernels cannot serve so (f32 caches) is refused.
+TEST(CudaPagedAttention, Bf16RowsAreTheF32RowsRounded) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  const std::vector<std::vector<SeqSpec>> batches = {
+      {{1, 700}, {1, 33}},                       // decode, few rows: key splits and the merge
+      {{1, 300}, {1, 1}, {1, 2000}, {1, 65}},    // decode
+      {{17, 50}, {100, 100}, {40, 77}},          // prefill
+      {{1, 300}, {1, 9}, {17, 50}, {100, 100}},  // mixed
+  };
+  uint64_t seed = 4100;
+  for (const int64_t head_dim : {64, 96, 128}) {
+    for (const auto& seqs : batches) {
+      BatchSpec spec;
+      spec.seqs = seqs;
+      spec.q_heads = 16;
+      spec.kv_heads = 4;
+      spec.head_dim = head_dim;
+      spec.cache_dtype = DType::kBF16;
+      const Problem p = make_problem(spec, seed += 4);
+      SCOPED_TRACE(describe(p));
+      const Tensor q = to_device(*cuda, p.q), k = to_device(*cuda, p.k_cache),
+                   v = to_device(*cuda, p.v_cache);
+      const Tensor tables = to_device(*cuda, p.block_tables), q_start = to_device(*cuda, p.q_start),
+                   seq_lens = to_device(*cuda, p.seq_lens);
+      Tensor wide = cuda->allocate(DType::kF32, p.q.shape()).value();
+      Tensor narrow = cuda->allocate(DType::kBF16, p.q.shape()).value();
+      for (Tensor* out : {&wide, &narrow}) {
+        const Status s = paged_attention(*cuda, args_of(p, q.view(), k.view(), v.view(), tables.view(),
+                                                        q_start.view(), seq_lens.view(), out->view()));
+        ASSERT_TRUE(s.is_ok()) << s.to_string();
+      }
+      std::vector<float> f32(static_cast<size_t>(p.q.numel()));
+      std::vector<uint16_t> bf16(f32.size());
+      ASSERT_TRUE(
+          cuda->copy(TensorView{f32.data(), DType::kF32, p.q.shape(), Device{}}, wide.view()).is_ok());
+      ASSERT_TRUE(
+          cuda->copy(TensorView{bf16.data(), DType::kBF16, p.q.shape(), Device{}}, narrow.view()).is_ok());
+      size_t mismatches = 0;
+      for (size_t i = 0; i < f32.size(); ++i) {
+        const bool both_nan = std::isnan(f32[i]) && std::isnan(bf16_to_f32(bf16[i]));
+        mismatches += !both_nan && f32_to_bf16(f32[i]) != bf16[i];
+      }
+      EXPECT_EQ(mismatches, 0u);
+    }
+  }
+  // f32 caches: bf16 rows are refused, nothing written.
+  BatchSpec spec;
+  spec.seqs = {{1, 40}};
+  const Problem p = make_problem(spec, 4200);
+  const Tensor q = to_device(*cuda, p.q), k = to_device(*cuda, p.k_cache), v = to_device(*cuda, p.v_cache);
+  const Tensor tables = to_device(*cuda, p.block_tables), q_start = to_device(*cuda, p.q_start),
+               seq_lens = to_device(*cuda, p.seq_lens);
+  Tensor narrow = cuda->allocate(DType::kBF16, p.q.shape()).value();
+  const Status refused = paged_attention(*cuda, args_of(p, q.view(), k.view(), v.view(), tables.view(),
+                                                        q_start.view(), seq_lens.view(), narrow.view()));
+  EXPECT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.message().find("out"), std::string::npos) << refused.to_string();
+}
+
+}  // namespace
+}  // namespace autoglm

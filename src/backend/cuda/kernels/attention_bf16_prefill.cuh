@@ -25,6 +25,7 @@ struct Paged {
   const T* k;
   const T* v;
   float* out;
+  __nv_bfloat16* out16;         // set instead of out: the rows in bf16 (ops/paged_attention.h)
   const int32_t* block_tables;  // [n_seqs, max_blocks]
   const int32_t* q_start;       // [n_seqs + 1]
   const int32_t* seq_lens;      // [n_seqs]
@@ -345,10 +346,12 @@ __device__ __forceinline__ void attend_tile(const bf16* q_s, const bf16* k_tile,
 }
 
 // out = O / l for the thread's rows below n_rows (out: row 0 of the tile at the block's head, rows
-// row_stride apart); a row that saw no key is 0 / 0 = NaN.
+// row_stride apart; out16 instead: the same rows in bf16, rounded to nearest-even); a row that saw no key is
+// 0 / 0 = NaN.
 template <int D>
 __device__ __forceinline__ void store_rows(const float (&o)[D / 8][4], const float (&l)[2], float* out,
-                                           int64_t n_rows, int64_t row_stride) {
+                                           int64_t n_rows, int64_t row_stride,
+                                           __nv_bfloat16* out16 = nullptr) {
   constexpr int kOutTiles = D / 8;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int quad_row = lane / 4, quad_col = lane % 4;
@@ -360,6 +363,14 @@ __device__ __forceinline__ void store_rows(const float (&o)[D / 8][4], const flo
     const int64_t i = warp * 16 + quad_row + 8 * r;
     if (i >= n_rows) continue;
     const float inv = 1.0f / sum;
+    if (out16 != nullptr) {
+      __nv_bfloat16* dst = out16 + i * row_stride + 2 * quad_col;
+#pragma unroll
+      for (int n = 0; n < kOutTiles; ++n)
+        *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
+            __floats2bfloat162_rn(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+      continue;
+    }
     float* dst = out + i * row_stride + 2 * quad_col;
 #pragma unroll
     for (int n = 0; n < kOutTiles; ++n) {

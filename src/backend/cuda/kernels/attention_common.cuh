@@ -3,6 +3,7 @@
 // host switch that turns head_dim into a compile-time lane count.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -36,12 +37,23 @@ __device__ __forceinline__ int64_t first_key(int64_t pos, int64_t window) {
   return window > 0 ? (pos - window + 1 > 0 ? pos - window + 1 : 0) : 0;
 }
 
+// Writes result i: to out (f32), or rounded to nearest-even into out16 when the caller asked for bf16 rows
+// (ops/paged_attention.h; then out is unused).
+__device__ __forceinline__ void store_result(float* out, __nv_bfloat16* out16, int64_t i, float value) {
+  if (out16 != nullptr) {
+    out16[i] = __float2bfloat16_rn(value);
+  } else {
+    out[i] = value;
+  }
+}
+
 // One head of the split-K merge, run by a whole block: out = sum_c exp(max_c - max) part_c /
 // sum_c exp(max_c - max) sum_c over the splits that hold keys. part_out [heads, splits, head_dim], part_stats
 // [heads, splits, 2] (max, sum); a split without keys has sum 0 and is skipped.
 __device__ __forceinline__ void merge_splits(const float* __restrict__ part_out,
                                              const float* __restrict__ part_stats, float* __restrict__ out,
-                                             int splits, int64_t head_dim, int64_t head) {
+                                             int splits, int64_t head_dim, int64_t head,
+                                             __nv_bfloat16* out16 = nullptr) {
   const float* stats = part_stats + head * splits * 2;
   float M = -INFINITY;
   for (int c = 0; c < splits; ++c) {
@@ -57,7 +69,7 @@ __device__ __forceinline__ void merge_splits(const float* __restrict__ part_out,
       if (stats[2 * c + 1] > 0.0f)
         value += expf(stats[2 * c] - M) * part_out[(head * splits + c) * head_dim + d];
     }
-    out[head * head_dim + d] = value / total;
+    store_result(out, out16, head * head_dim + d, value / total);
   }
 }
 
@@ -95,14 +107,16 @@ __device__ __forceinline__ void online_softmax_step(const float (&score)[NB][GT]
 // The end of a split-K decode block (the paged decode kernels): merges its kStates online-softmax states of
 // each of its heads (max m, sum l, output slots acc[.][h][0, head_dim) of kDims), then writes head h's result
 // to out (one split: value / sum, NaN for a row without keys) or its split partial (value, and (max, sum))
-// for the merge kernel. The states are in shared memory, written and synchronized by the caller; every thread
-// of the block calls it. heads: the block's valid heads (<= GT), global head index head0 + h.
+// for the merge kernel (out16: the rows in bf16, store_result). The states are in shared memory, written and
+// synchronized by the caller; every thread of the block calls it. heads: the block's valid heads (<= GT),
+// global head index head0 + h.
 template <int kStates, int GT, int kDims>
 __device__ __forceinline__ void store_merged_states(const float (&acc)[kStates][GT][kDims],
                                                     const float (&m)[kStates][GT],
                                                     const float (&l)[kStates][GT], int heads,
                                                     int64_t head_dim, int64_t head0, int splits, int split,
-                                                    float* out, float* part_out, float* part_stats) {
+                                                    float* out, float* part_out, float* part_stats,
+                                                    __nv_bfloat16* out16 = nullptr) {
   for (int idx = static_cast<int>(threadIdx.x); idx < GT * kDims; idx += static_cast<int>(blockDim.x)) {
     const int h = idx / kDims, d = idx % kDims;
     if (h >= heads || d >= head_dim) continue;
@@ -121,7 +135,7 @@ __device__ __forceinline__ void store_merged_states(const float (&acc)[kStates][
     }
     const int64_t head = head0 + h;
     if (splits == 1) {
-      out[head * head_dim + d] = value / sum;  // 0 / 0 = NaN for a row without keys
+      store_result(out, out16, head * head_dim + d, value / sum);  // 0 / 0 = NaN for a row without keys
     } else {
       const int64_t slot = head * splits + split;
       part_out[slot * head_dim + d] = value;

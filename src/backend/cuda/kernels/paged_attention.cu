@@ -175,16 +175,17 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
   store_merged_states<kWarps, GT, 32 * S>(warp_acc, warp_m, warp_l, heads, D, row * p.q_heads + first_head,
-                                          splits, split, p.out, part_out, part_stats);
+                                          splits, split, p.out, part_out, part_stats, p.out16);
 }
 
 // One block per (row, head) of the packed output; a head whose splits all came back empty is NaN.
 __global__ void __launch_bounds__(kThreads)
     paged_attention_merge_kernel(const float* __restrict__ part_out, const float* __restrict__ part_stats,
-                                 float* __restrict__ out, int splits, int64_t head_dim) {
+                                 float* __restrict__ out, int splits, int64_t head_dim,
+                                 __nv_bfloat16* out16) {
   cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
   cuda_kernels::allow_dependent_launch();
-  merge_splits(part_out, part_stats, out, splits, head_dim, blockIdx.x);
+  merge_splits(part_out, part_stats, out, splits, head_dim, blockIdx.x, out16);
 }
 
 // ---- prefill ----
@@ -242,7 +243,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_kernel(Paged
   if (!sv.valid) {  // NaN rows, nothing read (uniform across the block)
     for (int64_t idx = threadIdx.x; idx < kPrefillRows * D; idx += kThreads) {
       const int64_t r = idx / D, row = sv.q_begin + i0 + r;
-      if (i0 + r < sv.q_len && row >= 0 && row < p.t) p.out[row * q_stride + head * D + idx % D] = NAN;
+      if (i0 + r < sv.q_len && row >= 0 && row < p.t)
+        store_result(p.out, p.out16, row * q_stride + head * D + idx % D, NAN);
     }
     return;
   }
@@ -453,7 +455,7 @@ void decode(CudaBackend& backend, Paged<T> p) {
   if (splits > 1) {
     cuda_kernels::launch_dependent(backend, "paged_attention_merge_kernel", paged_attention_merge_kernel,
                                    dim3(static_cast<unsigned>(p.t * p.q_heads)), dim3(kThreads), 0, part_out,
-                                   part_stats, p.out, static_cast<int>(splits), p.head_dim);
+                                   part_stats, p.out, static_cast<int>(splits), p.head_dim, p.out16);
   }
 }
 
@@ -478,7 +480,11 @@ void paged_attention_cuda(Backend& base, const PagedAttentionArgs& a) {
   p.q = a.q.as<const float>();
   p.k = static_cast<const T*>(a.k_cache.data);
   p.v = static_cast<const T*>(a.v_cache.data);
-  p.out = a.out.as<float>();
+  if (a.out.dtype == DType::kBF16) {
+    p.out16 = static_cast<__nv_bfloat16*>(a.out.data);  // ops/paged_attention.h: bf16 caches only
+  } else {
+    p.out = a.out.as<float>();
+  }
   p.block_tables = a.block_tables.as<const int32_t>();
   p.q_start = a.q_start.as<const int32_t>();
   p.seq_lens = a.seq_lens.as<const int32_t>();
@@ -526,6 +532,7 @@ void paged_attention_cuda(Backend& base, const PagedAttentionArgs& a) {
         return;
       }
     }
+    // f32 rows only: the op gives bf16 rows only where the tensor-core prefill above takes them.
     with_lane_dims(p.head_dim, [&]<int S>() { launch_prefill<T, S>(backend, p); });
   }
 }

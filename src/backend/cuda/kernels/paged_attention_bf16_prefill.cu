@@ -38,6 +38,7 @@
 #include <cstdint>
 
 #include "backend/cuda/kernels/attention_bf16_prefill.cuh"
+#include "backend/cuda/kernels/attention_common.cuh"
 
 namespace autoglm::attention_bf16 {
 namespace {
@@ -109,7 +110,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
   if (!sv.valid) {               // NaN rows, nothing read (uniform across the block)
     for (int64_t idx = threadIdx.x; idx < kPrefillRows * D; idx += kThreads) {
       const int64_t r = idx / D, row = sv.q_begin + i0 + r;
-      if (i0 + r < sv.q_len && row >= 0 && row < p.t) p.out[row * q_stride + head * D + idx % D] = NAN;
+      if (i0 + r < sv.q_len && row >= 0 && row < p.t)
+        cuda_attention::store_result(p.out, p.out16, row * q_stride + head * D + idx % D, NAN);
     }
     return;
   }
@@ -193,7 +195,12 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
         },
         o, m, l);
   }
-  store_rows<D>(o, l, p.out + (sv.q_begin + i0) * q_stride + head * D, n_rows, q_stride);
+  const int64_t first = (sv.q_begin + i0) * q_stride + head * D;  // row 0 of the tile at this head
+  if (p.out16 != nullptr) {
+    store_rows<D>(o, l, nullptr, n_rows, q_stride, p.out16 + first);
+  } else {
+    store_rows<D>(o, l, p.out + first, n_rows, q_stride);
+  }
 }
 
 template <int D>

@@ -244,7 +244,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   }
   __syncthreads();
   store_merged_states<kWarps, GT, D>(state_acc, state_m, state_l, heads, D, row * p.q_heads + first_head,
-                                     splits, split, p.out, part_out, part_stats);
+                                     splits, split, p.out, part_out, part_stats, p.out16);
 }
 
 template <int D, int GT>
