@@ -86,6 +86,12 @@ CudaBackend::~CudaBackend() {
     if (slot.landed != nullptr) cudaEventDestroy(slot.landed);
   }
   if (cublaslt_ != nullptr) cublasLtDestroy(cublaslt_);
+  if (beside_ != nullptr) {
+    cudaStreamSynchronize(beside_);
+    cudaStreamDestroy(beside_);
+  }
+  if (forked_ != nullptr) cudaEventDestroy(forked_);
+  if (beside_done_ != nullptr) cudaEventDestroy(beside_done_);
   allocator_.reset();  // returns the cached blocks; blocks of live Tensors go back when those die
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
   cudaGetLastError();  // nothing here can be reported; leave no error behind for others on this thread
@@ -361,6 +367,48 @@ std::vector<int64_t> CudaBackend::warm_up_rows(int64_t max_rows) const {
     m = bucket + 1;
   }
   return rows;
+}
+
+bool CudaBackend::ensure_beside() {
+  if (beside_ != nullptr) return true;
+  int least = 0, greatest = 0;
+  if (cudaDeviceGetStreamPriorityRange(&least, &greatest) != cudaSuccess ||
+      cudaStreamCreateWithPriority(&beside_, cudaStreamNonBlocking, greatest) != cudaSuccess ||
+      cudaEventCreateWithFlags(&forked_, cudaEventDisableTiming) != cudaSuccess ||
+      cudaEventCreateWithFlags(&beside_done_, cudaEventDisableTiming) != cudaSuccess) {
+    cudaGetLastError();  // no second stream: the work queues on the stream itself, nothing failed
+    if (beside_ != nullptr) cudaStreamDestroy(beside_);
+    beside_ = nullptr;
+    return false;
+  }
+  return true;
+}
+
+void CudaBackend::launch_beside(const std::function<void()>& fn) {
+  if (!ensure_beside()) {
+    fn();
+    return;
+  }
+  if (cudaEventRecord(forked_, stream_) != cudaSuccess ||
+      cudaStreamWaitEvent(beside_, forked_, 0) != cudaSuccess) {
+    note_launch("launch_beside");
+    fn();  // on the stream itself: still in order
+    return;
+  }
+  cudaStream_t own = stream_;
+  stream_ = beside_;
+  fn();
+  stream_ = own;
+  cudaEventRecord(beside_done_, beside_);
+  beside_pending_ = true;
+  note_launch("launch_beside");
+}
+
+void CudaBackend::rejoin() {
+  if (!beside_pending_) return;
+  beside_pending_ = false;
+  cudaStreamWaitEvent(stream_, beside_done_, 0);
+  note_launch("rejoin");
 }
 
 size_t CudaBackend::reserved_bytes() const {

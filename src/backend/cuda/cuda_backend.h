@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,15 @@ class CudaBackend final : public Backend {
   bool tunes_gemms() const { return tune_gemms_; }
   int gemm_sm_count() const { return gemm_sm_count_; }  // BackendOptions::gemm_sm_count
 
+  // Work beside the stream, for an op of two independent parts that use the GPU differently (paged
+  // attention: its latency-bound prefill rows beside its memory-bound decode rows): launch_beside(fn) runs
+  // fn with stream() switched to a second stream of the highest priority that first waits for everything
+  // queued so far, so its kernels take free SMs first; rejoin() makes the stream wait for what fn queued.
+  // Without a second stream (it could not be made) fn queues on the stream itself. Launch errors are noted as
+  // note_launch does.
+  void launch_beside(const std::function<void()>& fn);
+  void rejoin();
+
   // Device scratch of at least `bytes` for a kernel's temporaries (split-K partials, converted operands),
   // valid until the next scratch() call on this backend; grows, never shrinks.
   void* scratch(size_t bytes);
@@ -88,6 +98,10 @@ class CudaBackend final : public Backend {
   uint64_t memory_generation_ = 0;
   uint64_t queued_work_ = 0;
   bool capturing_ = false;
+  cudaStream_t beside_ = nullptr;  // launch_beside's stream and events
+  cudaEvent_t forked_ = nullptr, beside_done_ = nullptr;
+  bool beside_pending_ = false;  // launch_beside queued work that rejoin() has not waited for
+  bool ensure_beside();
 
   // Copies to and from pageable host memory go through two pinned buffers (the DMA engine reads pinned
   // memory at full PCIe speed, and the host copy of one chunk overlaps the transfer of the other).

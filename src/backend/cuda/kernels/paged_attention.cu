@@ -516,11 +516,11 @@ void paged_attention_cuda(Backend& base, const PagedAttentionArgs& a) {
     // A mixed batch: its leading one-row sequences (the decodes) through the decode kernels, the rest through
     // the prefill kernel, which reads them through offset metadata (q_start stays absolute, so rows do too).
     const int64_t n_decode = a.n_decode_seqs;
-    if (n_decode > 0 && n_decode < p.n_seqs && n_decode <= kMaxGridZ) {
-      Paged<T> d = p;
-      d.t = n_decode;
-      d.n_seqs = n_decode;
-      decode(backend, d);
+    const bool split = n_decode > 0 && n_decode < p.n_seqs && n_decode <= kMaxGridZ;
+    Paged<T> d = p;
+    d.t = n_decode;
+    d.n_seqs = n_decode;
+    if (split) {
       p.q_start += n_decode;
       p.seq_lens += n_decode;
       p.block_tables += n_decode * p.max_blocks;
@@ -528,10 +528,20 @@ void paged_attention_cuda(Backend& base, const PagedAttentionArgs& a) {
     }
     if constexpr (std::is_same_v<T, __nv_bfloat16>) {
       if (attention_bf16::paged_prefill_supported(p)) {
-        attention_bf16::launch_paged_prefill(backend, p);  // tensor cores
+        // The tensor-core prefill is latency-bound (few long blocks at its end) and the decodes are bound by
+        // their KV reads: the prefill goes first on a stream of higher priority, the decodes fill the SMs
+        // it leaves (both read q and the caches and write their own rows of out).
+        if (!split) {
+          attention_bf16::launch_paged_prefill(backend, p);
+          return;
+        }
+        backend.launch_beside([&] { attention_bf16::launch_paged_prefill(backend, p); });
+        decode(backend, d);
+        backend.rejoin();
         return;
       }
     }
+    if (split) decode(backend, d);
     // f32 rows only: the op gives bf16 rows only where the tensor-core prefill above takes them.
     with_lane_dims(p.head_dim, [&]<int S>() { launch_prefill<T, S>(backend, p); });
   }
