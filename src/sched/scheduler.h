@@ -91,7 +91,8 @@ struct ScheduledSeq {
 };
 
 struct StepPlan {
-  std::vector<ScheduledSeq> seqs;     // decodes (running, 1 token, sampling; longest context first), then prefills
+  // Decodes (running, 1 token, sampling; the longest contexts first), then prefills.
+  std::vector<ScheduledSeq> seqs;
   int32_t n_decodes = 0;              // seqs[0, n_decodes) are the decodes
   std::vector<SequenceId> preempted;  // running requests sent back to waiting, in preemption order
   int32_t n_tokens = 0;               // sum of n_new_tokens (<= max_num_batched_tokens)
