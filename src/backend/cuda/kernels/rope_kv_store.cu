@@ -12,12 +12,13 @@
 // Math: rope_math.cuh, shared with rope.cu (f32 angle, accurate sincosf); bf16 / f16 caches are rounded to
 //   nearest even with the host's own functions (core/half.h), as kv_store does.
 // Threading: a 2-D grid, y over tokens (grid-stride past 65535) and x over the token's work items, one
-//   thread each: first the rotated pairs of its q heads then k heads (consecutive threads take consecutive
-//   pairs of a head, so accesses coalesce; interleaved pairs are one float2 load when aligned), then the
+//   thread each: first the rotated pairs of its q heads then k heads, one pair index for up to 8 heads per
+//   thread (one sincosf for all of them; consecutive threads take consecutive pairs of a head, so accesses
+//   coalesce; interleaved pairs are one float2 load when aligned), then the
 //   pass-through dims of k (and of q when q_out is not q), then the v elements. A decode step of Llama-3-8B
-//   (32 + 8 heads x 64 pairs, 8 x 128 v elements) is 14 blocks of 256. A token whose cache row (slot or
-//   position) falls outside the cache (the caller guarantees none does) gets q_out but no cache write, never
-//   one past the cache.
+//   (5 x 64 pair items for 32 + 8 heads, 8 x 128 v elements) is 6 blocks of 256. A token whose cache row
+//   (slot or position) falls outside the cache (the caller guarantees none does) gets q_out but no cache
+//   write, never one past the cache.
 // Floor: t * (2 * q + k + v) * 4 bytes + two cache rows per token / memory bandwidth; decode moves ~40 KB and
 //   is launch-bound: what the fusion saves is three launches per layer.
 // Reference: the CPU kernel (kernels/rope_kv_store.cpp) on host copies (tests/cuda/test_rope_kv_store.cpp).
@@ -39,6 +40,9 @@ namespace {
 using cuda_rope::PairAccess;
 
 constexpr int kThreads = 256;
+// Heads one thread rotates at one pair index: the angle's sine and cosine (an accurate sincosf, tens of
+// instructions) are computed once for them, not once per head.
+constexpr int kHeadsPerPair = 8;
 constexpr int64_t kMaxGridY = 65535;
 
 // Per-token work items fit an int: a token's q, k and v rows would be 8 GiB past that.
@@ -55,7 +59,7 @@ struct Params {
   void* v_cache;
   int64_t t, capacity;
   int q_heads, kv_heads, head_dim, half, pass;  // pass = head_dim - 2 * half
-  int n_pairs;                                  // (q_heads + kv_heads) * half
+  int n_pairs;                                  // ceil((q_heads + kv_heads) / kHeadsPerPair) * half
   int n_pass;                                   // (kv_heads, + q_heads unless q_out is q) * pass
   int n_work;                                   // n_pairs + n_pass + kv_heads * head_dim
 };
@@ -85,20 +89,24 @@ __global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(const Params p)
     const bool in_cache = slot >= 0 && slot < p.capacity;
     const int64_t cache_row = static_cast<int64_t>(slot) * kv_row;
     if (w < p.n_pairs) {
-      const int head = w / p.half, i = w % p.half;  // heads: q_heads of q, then kv_heads of k
+      // Pair i of heads [first, last): q_heads of q, then kv_heads of k.
+      const int group = w / p.half, i = w % p.half;
+      const int first = group * kHeadsPerPair, last = min(first + kHeadsPerPair, p.q_heads + p.kv_heads);
       float s, c;
       cuda_rope::angle_sincos(position, p.inv_freq[i], &s, &c);
-      if (head < p.q_heads) {
-        const float2 y = cuda_rope::rotate(
-            cuda_rope::load_pair<kAccess>(p.q + token * p.q_stride + head * p.head_dim, i, p.half), s, c);
-        cuda_rope::store_pair<kAccess>(p.q_out + (token * p.q_heads + head) * p.head_dim, i, p.half, y);
-      } else if (in_cache) {
-        const int64_t h = head - p.q_heads;
-        const float2 y = cuda_rope::rotate(
-            cuda_rope::load_pair<kAccess>(p.k + token * p.kv_stride + h * p.head_dim, i, p.half), s, c);
-        const int64_t at = cache_row + h * p.head_dim;
-        put<kCache>(p.k_cache, at + cuda_rope::pair_first<kAccess>(i, p.half), y.x);
-        put<kCache>(p.k_cache, at + cuda_rope::pair_second<kAccess>(i, p.half), y.y);
+      for (int head = first; head < last; ++head) {
+        if (head < p.q_heads) {
+          const float2 y = cuda_rope::rotate(
+              cuda_rope::load_pair<kAccess>(p.q + token * p.q_stride + head * p.head_dim, i, p.half), s, c);
+          cuda_rope::store_pair<kAccess>(p.q_out + (token * p.q_heads + head) * p.head_dim, i, p.half, y);
+        } else if (in_cache) {
+          const int64_t h = head - p.q_heads;
+          const float2 y = cuda_rope::rotate(
+              cuda_rope::load_pair<kAccess>(p.k + token * p.kv_stride + h * p.head_dim, i, p.half), s, c);
+          const int64_t at = cache_row + h * p.head_dim;
+          put<kCache>(p.k_cache, at + cuda_rope::pair_first<kAccess>(i, p.half), y.x);
+          put<kCache>(p.k_cache, at + cuda_rope::pair_second<kAccess>(i, p.half), y.y);
+        }
       }
     } else if (w < p.n_pairs + p.n_pass) {
       const int e = w - p.n_pairs, head = e / p.pass, d = 2 * p.half + e % p.pass;  // k heads, then q heads
@@ -148,7 +156,7 @@ void rope_kv_store_cuda(Backend& backend, const RopeKvStoreArgs& a) {
   p.head_dim = static_cast<int>(in.head_dim);
   p.half = a.rotary_dim / 2;
   p.pass = p.head_dim - 2 * p.half;
-  p.n_pairs = (p.q_heads + p.kv_heads) * p.half;
+  p.n_pairs = (p.q_heads + p.kv_heads + kHeadsPerPair - 1) / kHeadsPerPair * p.half;
   const bool in_place = a.q_out.data == in.q;
   p.n_pass = (p.kv_heads + (in_place ? 0 : p.q_heads)) * p.pass;
   p.n_work = p.n_pairs + p.n_pass + p.kv_heads * p.head_dim;
