@@ -5,8 +5,9 @@
 // because the kernel-table contract says kernels cannot fail.
 // Memory: allocate() serves tensors from a caching allocator (cuda_allocator.h) so the per-step arena and
 // scratch buffers do not call cudaMalloc in the decode loop; blocks return to the cache when the last Tensor
-// sharing them dies. A block freed on the host may still be read by queued work, which is safe because there
-// is one stream: any later user of the block is queued behind that work.
+// sharing them dies. A block freed on the host may still be read by queued work, which is safe because work
+// is in one stream's order: any later user of the block is queued behind that work (what an op queues beside
+// the stream, launch_beside, is rejoined before the op returns).
 #pragma once
 
 #include <cublasLt.h>
