@@ -1,4 +1,5 @@
-// The NVIDIA GPU backend: one device, one stream, a caching allocator, cuBLASLt, pinned staging buffers.
+// The NVIDIA GPU backend: one device, one stream (and a second one for work an op queues beside it), a
+// caching allocator, cuBLASLt, pinned staging buffers.
 //
 // Everything an op queues runs in order on stream(); kernels launch asynchronously and never synchronize.
 // Launch errors are recorded (note_launch) and reported by the next synchronize() or copy to the host,
