@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "ops/paged_attention.h"
+
 namespace autoglm {
 namespace {
 
@@ -11,13 +13,11 @@ bool is_16bit(DType dtype) {
   return dtype == DType::kBF16 || dtype == DType::kF16;
 }
 
-// A paged attention over bf16 caches with a head_dim the tensor-core kernels take (a multiple of 16 up to
-// 256): it can write its rows in bf16 (ops/paged_attention.h).
+// A paged attention whose caches can give bf16 rows (ops/paged_attention.h).
 bool writes_16bit_rows(const Graph& graph, const Node& node) {
   if (node.op != OpKind::kPagedAttention || node.inputs.size() < 2 || !node.inputs[1].valid()) return false;
   const Value& k_cache = graph.value(node.inputs[1]);
-  const int64_t head_dim = k_cache.shape.rank() == 3 ? k_cache.shape[2] : 0;
-  return k_cache.dtype == DType::kBF16 && head_dim % 16 == 0 && head_dim >= 16 && head_dim <= 256;
+  return paged_attention_takes_bf16_rows(k_cache.dtype, k_cache.shape.rank() == 3 ? k_cache.shape[2] : 0);
 }
 
 }  // namespace

@@ -133,7 +133,7 @@ Expected<TensorView> Model::forward(Executor& executor, KvCache& cache, std::spa
                           std::to_string(config_.vocab_size) + ")");
     }
   }
-  Backend& backend = executor.backend();  // the weights' device; its stream may be another backend's
+  Backend& backend = executor.backend();
   if (n == 1 && !all_logits && replay_decode_ && backend.device().kind != DeviceKind::kCpu &&
       !executor.profiling()) {
     return forward_replayed(executor, cache, tokens[0]);

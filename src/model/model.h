@@ -66,8 +66,7 @@ class Model {
   // cache bytes, and tensor-core attention), f32 otherwise (the exact path the f32 golden tests hold).
   DType kv_dtype() const;
 
-  // The forward passes queue their uploads and kernels on the executor's backend: the model's own, or
-  // another backend of the same device (another stream of work over the same weights and cache).
+  // The forward passes queue their uploads on the executor's backend, where their kernels run.
   // Runs tokens at positions [cache.n_filled, cache.n_filled + n) and appends their K/V to the cache.
   // Returns the logits [n or 1, vocab] f32 (last row only unless all_logits), valid until the next call
   // on the same executor.

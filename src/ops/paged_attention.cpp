@@ -15,13 +15,12 @@ namespace {
 
 constexpr const char* kOp = "paged_attention";
 
-// bf16 rows out of bf16 caches of 16-byte aligned rows whose head_dim the tensor-core kernels take (see the
-// header).
+// bf16 rows out of caches that take them, their rows 16-byte aligned (see the header).
 bool bf16_rows(const PagedAttentionArgs& a) {
   const int64_t head_dim = a.k_cache.shape.rank() == 3 ? a.k_cache.shape[2] : 0;
   const auto aligned = [](const TensorView& t) { return reinterpret_cast<uintptr_t>(t.data) % 16 == 0; };
-  return a.out.dtype == DType::kBF16 && a.k_cache.dtype == DType::kBF16 && head_dim % 16 == 0 &&
-         head_dim >= 16 && head_dim <= 256 && aligned(a.k_cache) && aligned(a.v_cache);
+  return a.out.dtype == DType::kBF16 && paged_attention_takes_bf16_rows(a.k_cache.dtype, head_dim) &&
+         aligned(a.k_cache) && aligned(a.v_cache);
 }
 
 Status check_ranks_and_dtypes(const PagedAttentionArgs& a) {
@@ -97,6 +96,10 @@ Status check_aliasing(const PagedAttentionArgs& a) {
 }
 
 }  // namespace
+
+bool paged_attention_takes_bf16_rows(DType cache_dtype, int64_t head_dim) {
+  return cache_dtype == DType::kBF16 && head_dim % 16 == 0 && head_dim >= 16 && head_dim <= 256;
+}
 
 Status paged_attention(Backend& backend, const PagedAttentionArgs& a) {
   using namespace op_checks;

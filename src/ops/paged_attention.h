@@ -48,6 +48,10 @@ struct PagedAttentionArgs {
   TensorView out;        // [t, q_heads, head_dim] f32 (or bf16, above); must not alias q or the caches
 };
 
+// Whether caches of `cache_dtype` and `head_dim` can give bf16 rows (the CUDA tensor-core kernels' shapes;
+// the caches' rows must also start 16-byte aligned): the graph pass that retypes the output asks this too.
+bool paged_attention_takes_bf16_rows(DType cache_dtype, int64_t head_dim);
+
 // Checks shapes, dtypes and devices (the metadata values are the caller's promise: they are on the device and
 // are not read here), then dispatches on the cache dtype.
 Status paged_attention(Backend& backend, const PagedAttentionArgs& args);
