@@ -21,6 +21,7 @@
 #include "autoglm/async_engine.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "engine/async_engine_impl.h"
 #include "engine/request_stream.h"
@@ -47,6 +48,16 @@ int32_t default_kv_blocks(const Backend& backend, const ModelConfig& c, DType kv
   }
   blocks = std::max<int64_t>(blocks, blocks_per_seq + 1);
   return static_cast<int32_t>(std::min<int64_t>(blocks, int64_t{1} << 30));
+}
+
+Expected<DType> kv_cache_dtype(const std::string& name, const Model& model) {
+  if (name == "auto") return model.kv_dtype();
+  const std::optional<DType> dtype = parse_dtype(name);
+  if (!dtype || (*dtype != DType::kF32 && *dtype != DType::kBF16 && *dtype != DType::kF16 &&
+                 *dtype != DType::kF8E4M3)) {
+    return invalid_argument("kv_cache_dtype '" + name + "': expected auto, f32, bf16, f16 or fp8");
+  }
+  return *dtype;
 }
 
 }  // namespace
@@ -92,9 +103,10 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
                             std::to_string(impl->max_context) + ")");
   }
 
+  AUTOGLM_ASSIGN_OR_RETURN(const DType kv_dtype, kv_cache_dtype(o.kv_cache_dtype, *impl->model));
   const int32_t n_blocks = o.kv_blocks > 0 ? o.kv_blocks
                                            : default_kv_blocks(*impl->backend, impl->model->local_config(),
-                                                               impl->model->kv_dtype(), impl->max_context, o);
+                                                               kv_dtype, impl->max_context, o);
   ModelGroup& group = *impl->group;
   impl->ranks.resize(static_cast<size_t>(group.world()));
   for (int r = 0; r < group.world(); ++r) {
@@ -102,7 +114,7 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
     const Model& m = group.model(r);
     // One block more than the KV manager hands out: the padding rows of recorded decode batches write there.
     AUTOGLM_ASSIGN_OR_RETURN(rank.kv, KvCache::create(group.backend(r), m.local_config(),
-                                                      int64_t{n_blocks + 1} * o.kv_block_size, m.kv_dtype()));
+                                                      int64_t{n_blocks + 1} * o.kv_block_size, kv_dtype));
     rank.executor = std::make_unique<Executor>(group.backend(r));
   }
   KvManagerOptions kv_options;

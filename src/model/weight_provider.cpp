@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/fp8.h"
 #include "core/half.h"
 #include "tensor/quant_blocks.h"
 
@@ -22,6 +23,8 @@ float load_f32(const void* p, DType dtype, int64_t i) {
       return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
     case DType::kI32:
       return static_cast<float>(static_cast<const int32_t*>(p)[i]);
+    case DType::kF8E4M3:
+      return fp8_e4m3_to_f32(static_cast<const uint8_t*>(p)[i]);
     case DType::kQ8_0:
     case DType::kQ4_0:
     case DType::kQ4_K:
@@ -46,6 +49,9 @@ void store_f32(void* p, DType dtype, int64_t i, float v) {
       return;
     case DType::kI32:
       static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v);
+      return;
+    case DType::kF8E4M3:
+      static_cast<uint8_t*>(p)[i] = f32_to_fp8_e4m3(v);
       return;
     case DType::kQ8_0:
     case DType::kQ4_0:

@@ -11,10 +11,11 @@
 // Query head h reads KV head h / (q_heads / kv_heads). scores = scale * q.k, optionally soft-capped as
 // softcap * tanh(scores / softcap); softmax in f32; out = probabilities . v.
 //
-// Caches: [n_blocks * block_size, kv_heads, head_dim], f32 (the exact path), bf16 or f16; both of one dtype,
-// which is the dispatch key. q is f32; out is f32, or bf16 over 16-byte aligned bf16 caches with head_dim a
-// multiple of 16 up to 256 (what the CUDA tensor-core kernels take): the f32 result rounded to nearest-even
-// (for a bf16 o projection, which rounds its input so anyway).
+// Caches: [n_blocks * block_size, kv_heads, head_dim], f32 (the exact path), bf16, f16 or f8_e4m3 (half the
+// bytes of bf16 to read per decode token; values as rope_kv_store stored them, no scale); both of one dtype,
+// which is the dispatch key. q is f32; out is f32, or bf16 over 16-byte aligned bf16 or f8_e4m3 caches with
+// head_dim a multiple of 16 up to 256 (what the CUDA tensor-core kernels take): the f32 result rounded to
+// nearest-even (for a bf16 o projection, which rounds its input so anyway).
 //
 // Metadata tensors (block_tables, q_start, seq_lens) live on the backend and are read by the kernels, so a
 // step's launches depend only on the shapes and on the host hints below: a decode batch (every q_len 1) can
@@ -29,7 +30,7 @@ namespace autoglm {
 
 struct PagedAttentionArgs {
   TensorView q;             // [t, q_heads, head_dim] f32, rows of all sequences packed
-  TensorView k_cache;       // [n_blocks * block_size, kv_heads, head_dim] f32, bf16 or f16 (dispatch key)
+  TensorView k_cache;       // [n_blocks * block_size, kv_heads, head_dim] f32, bf16, f16 or f8_e4m3 (dispatch key)
   TensorView v_cache;       // k_cache's shape and dtype
   TensorView block_tables;  // [n_seqs, max_blocks_per_seq] i32; entries past a sequence's length are ignored
   TensorView q_start;       // [n_seqs + 1] i32, q_start[0] == 0, q_start[n_seqs] == t, non-decreasing

@@ -3,7 +3,8 @@
 // The cache row comes from the device-side positions rather than a host-side start, so a decode step's
 // launches do not change from one step to the next (the step can be replayed as a CUDA graph).
 // With a bf16 or f16 cache, k and v are rounded to it to nearest even as core/half.h (as kv_store does);
-// q_out stays f32.
+// with an f8_e4m3 cache, to nearest even and saturated to +-448 as core/fp8.h (no scale: values are stored
+// as they are); q_out stays f32.
 #pragma once
 
 #include "backend/backend.h"
@@ -22,7 +23,7 @@ struct RopeKvStoreArgs {
   int rotary_dim = 0;    // even, > 0, <= head_dim
   RopeLayout layout = RopeLayout::kNeox;
   TensorView q_out;    // [t, q_heads, head_dim] f32; may alias q (exactly)
-  TensorView k_cache;  // [capacity, kv_heads, head_dim] f32, bf16 or f16 (dispatch key); disjoint from all
+  TensorView k_cache;  // [capacity, kv_heads, head_dim] f32, bf16, f16 or f8_e4m3 (dispatch key); disjoint from all
                        // the other tensors
   TensorView v_cache;  // [capacity, kv_heads, head_dim], k_cache's dtype
   // [t] i32 on the backend: the cache row of each token, for a paged cache whose rows are not the positions

@@ -24,6 +24,8 @@ size_t dtype_size(DType dtype) {
       return 210;
     case DType::kQ4_Kx8:
       return 144;  // per 256 elements, as Q4_K
+    case DType::kF8E4M3:
+      return 1;
   }
   return 0;
 }
@@ -34,6 +36,7 @@ int64_t dtype_block_elements(DType dtype) {
     case DType::kF16:
     case DType::kBF16:
     case DType::kI32:
+    case DType::kF8E4M3:
       return 1;
     case DType::kQ8_0:
     case DType::kQ4_0:
@@ -77,6 +80,8 @@ std::string_view dtype_name(DType dtype) {
       return "q6_k";
     case DType::kQ4_Kx8:
       return "q4_k_x8";
+    case DType::kF8E4M3:
+      return "f8_e4m3";
   }
   return "?";
 }
@@ -91,6 +96,7 @@ std::optional<DType> parse_dtype(std::string_view name) {
   if (name == "q4_k") return DType::kQ4_K;
   if (name == "q5_k") return DType::kQ5_K;
   if (name == "q6_k") return DType::kQ6_K;
+  if (name == "f8_e4m3" || name == "fp8" || name == "fp8_e4m3" || name == "float8_e4m3fn") return DType::kF8E4M3;
   return std::nullopt;
 }
 

@@ -23,6 +23,8 @@ enum class DType : uint8_t {
   // weights, made at load. Same bytes per element as Q4_K; a row is not contiguous, so only whole groups of 8
   // rows are tensors of this type. Never in files.
   kQ4_Kx8,
+  // FP8 E4M3 ("e4m3fn", core/fp8.h): one byte per element, no scale. The KV cache's 8-bit type.
+  kF8E4M3,
 };
 
 // Bytes of one element of a plain type; for block types, the bytes of one block.
@@ -33,7 +35,7 @@ bool dtype_is_quantized(DType dtype);
 // Bytes of n elements (n a multiple of the block size for block types).
 size_t dtype_bytes(DType dtype, int64_t n);
 std::string_view dtype_name(DType dtype);  // "f32", "f16", "bf16", "i32", "q8_0", "q4_k", ...
-// Accepts our names and the common aliases ("float32", "float16", "bfloat16", "half").
+// Accepts our names and the common aliases ("float32", "float16", "bfloat16", "half", "fp8").
 std::optional<DType> parse_dtype(std::string_view name);
 
 }  // namespace autoglm

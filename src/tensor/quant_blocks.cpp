@@ -22,6 +22,7 @@
 #include <limits>
 #include <string>
 
+#include "core/fp8.h"
 #include "core/half.h"
 
 namespace autoglm {
@@ -266,6 +267,10 @@ void dequantize_row(DType dtype, const void* src, float* dst, int64_t n) {
     case DType::kI32:
       std::fill(dst, dst + n, 0.0f);
       return;
+    case DType::kF8E4M3:
+      for (int64_t i = 0; i < n; ++i)
+        dst[i] = fp8_e4m3_to_f32(static_cast<const uint8_t*>(src)[i]);
+      return;
     case DType::kQ8_0:
       dequantize_q8_0(static_cast<const BlockQ80*>(src), dst, n_blocks);
       return;
@@ -314,6 +319,10 @@ Status quantize_row(DType dtype, const float* src, void* dst, int64_t n) {
       return Status::ok();
     case DType::kI32:
       return unsupported("quantize_row: i32 is not a float type");
+    case DType::kF8E4M3:
+      for (int64_t i = 0; i < n; ++i)
+        static_cast<uint8_t*>(dst)[i] = f32_to_fp8_e4m3(src[i]);
+      return Status::ok();
     case DType::kQ8_0:
       quantize_q8_0(src, static_cast<BlockQ80*>(dst), n_blocks);
       return Status::ok();

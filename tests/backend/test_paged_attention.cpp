@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fp8.h"
 #include "core/half.h"
 #include "ops/attention.h"
 #include "ops/paged_attention.h"
@@ -56,13 +57,15 @@ float nan_value() {
   return std::numeric_limits<float>::quiet_NaN();
 }
 
-// Element e of a cache as f32 (the widened value for bf16 / f16).
+// Element e of a cache as f32 (the widened value for bf16 / f16 / f8_e4m3).
 float cache_value(const Tensor& cache, int64_t e) {
   switch (cache.dtype()) {
     case DType::kF32:
       return cache.as<float>()[e];
     case DType::kBF16:
       return bf16_to_f32(cache.as<uint16_t>()[e]);
+    case DType::kF8E4M3:
+      return fp8_e4m3_to_f32(cache.as<uint8_t>()[e]);
     default:
       return f16_to_f32(cache.as<uint16_t>()[e]);
   }
@@ -71,6 +74,8 @@ float cache_value(const Tensor& cache, int64_t e) {
 void set_nan(Tensor& cache, int64_t e) {
   if (cache.dtype() == DType::kF32) {
     cache.as<float>()[e] = nan_value();
+  } else if (cache.dtype() == DType::kF8E4M3) {
+    cache.as<uint8_t>()[e] = 0x7fu;
   } else {
     cache.as<uint16_t>()[e] = 0x7e00u;  // NaN in bf16 and in f16
   }
@@ -307,9 +312,9 @@ TEST(PagedAttention, SequenceIndependentOfBatch) {
   EXPECT_EQ(std::memcmp(got.data() + q_elems, want.data(), want.size() * sizeof(float)), 0);
 }
 
-TEST(PagedAttention, HalfCachesEqualF32OnWidenedValues) {
+TEST(PagedAttention, NarrowCachesEqualF32OnWidenedValues) {
   auto backend = make_cpu(4);
-  for (const DType dtype : {DType::kBF16, DType::kF16}) {
+  for (const DType dtype : {DType::kBF16, DType::kF16, DType::kF8E4M3}) {
     SCOPED_TRACE(dtype_name(dtype));
     BatchSpec spec;
     spec.seqs = {{1, 300}, {17, 50}, {1, 2000}, {2, 33}};
@@ -318,19 +323,23 @@ TEST(PagedAttention, HalfCachesEqualF32OnWidenedValues) {
   }
 }
 
-// bf16 rows over bf16 caches (for a bf16 o projection): the f32 rows rounded to nearest-even; over f32 caches
-// or an odd head_dim they are refused.
+// bf16 rows over bf16 or f8_e4m3 caches (for a bf16 o projection): the f32 rows rounded to nearest-even;
+// over f32 caches or an odd head_dim they are refused.
 TEST(PagedAttention, Bf16RowsAreTheF32RowsRounded) {
   auto backend = make_cpu(2);
   BatchSpec spec;
   spec.seqs = {{1, 300}, {17, 50}, {2, 33}};
+  for (const DType cache_dtype : {DType::kBF16, DType::kF8E4M3}) {
+    SCOPED_TRACE(dtype_name(cache_dtype));
+    spec.cache_dtype = cache_dtype;
+    const Problem p = make_problem(spec, 1600);
+    Tensor wide = Tensor::host(DType::kF32, p.q.shape()), narrow = Tensor::host(DType::kBF16, p.q.shape());
+    ASSERT_TRUE(paged_attention(*backend, args_of(p, wide.view())).is_ok());
+    ASSERT_TRUE(paged_attention(*backend, args_of(p, narrow.view())).is_ok());
+    for (int64_t i = 0; i < wide.numel(); ++i)
+      ASSERT_EQ(f32_to_bf16(wide.as<float>()[i]), narrow.as<uint16_t>()[i]) << "element " << i;
+  }
   spec.cache_dtype = DType::kBF16;
-  const Problem p = make_problem(spec, 1600);
-  Tensor wide = Tensor::host(DType::kF32, p.q.shape()), narrow = Tensor::host(DType::kBF16, p.q.shape());
-  ASSERT_TRUE(paged_attention(*backend, args_of(p, wide.view())).is_ok());
-  ASSERT_TRUE(paged_attention(*backend, args_of(p, narrow.view())).is_ok());
-  for (int64_t i = 0; i < wide.numel(); ++i)
-    ASSERT_EQ(f32_to_bf16(wide.as<float>()[i]), narrow.as<uint16_t>()[i]) << "element " << i;
   for (const auto& [dtype, head_dim] :
        {std::pair{DType::kF32, int64_t{64}}, std::pair{DType::kBF16, int64_t{40}}}) {
     BatchSpec other = spec;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels/ref/rope_kv_store_ref.h"
+#include "core/fp8.h"
 #include "core/half.h"
 #include "ops/attention.h"
 #include "ops/rope.h"
@@ -39,6 +40,7 @@ using test::to_f32;
 
 constexpr uint32_t kCacheSentinel32 = 0x7fc0c0deu;  // f32 NaN: a value no store produces from finite inputs
 constexpr uint16_t kCacheSentinel16 = 0x7e5au;      // bf16 / f16 NaN, likewise
+constexpr uint8_t kCacheSentinel8 = 0xffu;          // f8_e4m3 NaN, likewise
 
 Tensor make_inv_freq(int rotary_dim, double base = 10000.0) {
   Tensor t = Tensor::host(DType::kF32, Shape{rotary_dim / 2});
@@ -69,6 +71,8 @@ Tensor sentinel_cache(DType dtype, Shape shape) {
   for (int64_t i = 0; i < t.numel(); ++i) {
     if (dtype == DType::kF32) {
       std::memcpy(t.as<uint32_t>() + i, &kCacheSentinel32, 4);
+    } else if (dtype == DType::kF8E4M3) {
+      t.as<uint8_t>()[i] = kCacheSentinel8;
     } else {
       t.as<uint16_t>()[i] = kCacheSentinel16;
     }
@@ -187,8 +191,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, RopeKvStoreSizes,
                                                                     4},  // MHA, odd pair count, short rotary
                                                               Heads{2, 1, 128, 128})));
 
-// Bound-check: the value of bf16 and f16 cache rows is the host rounding of the f32-cache result.
-TEST(RopeKvStore, HalfCachesHoldHostRoundingOfF32) {
+// Bound-check: the value of bf16, f16 and f8_e4m3 cache rows is the host rounding of the f32-cache result.
+TEST(RopeKvStore, NarrowCachesHoldHostRoundingOfF32) {
   auto cpu = make_cpu();
   for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
     const Problem p = make_problem(layout, 3, 4, 2, 64, 32, 700);
@@ -196,19 +200,24 @@ TEST(RopeKvStore, HalfCachesHoldHostRoundingOfF32) {
     Tensor k32 = sentinel_cache(DType::kF32, cache_shape(p)),
            v32 = sentinel_cache(DType::kF32, cache_shape(p));
     ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k32, v32)).is_ok());
-    for (const DType dtype : {DType::kBF16, DType::kF16}) {
+    for (const DType dtype : {DType::kBF16, DType::kF16, DType::kF8E4M3}) {
       SCOPED_TRACE(dtype_name(dtype));
-      Tensor k16 = sentinel_cache(dtype, cache_shape(p)), v16 = sentinel_cache(dtype, cache_shape(p));
-      ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k16, v16)).is_ok());
+      Tensor kn = sentinel_cache(dtype, cache_shape(p)), vn = sentinel_cache(dtype, cache_shape(p));
+      ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), kn, vn)).is_ok());
       const int64_t row_elems = k32.shape()[1] * k32.shape()[2];
+      // Element e of a narrow cache and the rounding of an f32 value to its type, as integers.
+      const auto stored = [&](const Tensor& c, int64_t e) -> uint32_t {
+        return dtype == DType::kF8E4M3 ? c.as<uint8_t>()[e] : c.as<uint16_t>()[e];
+      };
+      const auto rounded = [&](float x) -> uint32_t {
+        if (dtype == DType::kF8E4M3) return f32_to_fp8_e4m3(x);
+        return dtype == DType::kBF16 ? f32_to_bf16(x) : f32_to_f16(x);
+      };
       for (int64_t i = 0; i < 3; ++i) {
         const int64_t row = p.positions.as<int32_t>()[i];
         for (int64_t e = row * row_elems; e < (row + 1) * row_elems; ++e) {
-          const auto to_half = [&](float x) {
-            return dtype == DType::kBF16 ? f32_to_bf16(x) : f32_to_f16(x);
-          };
-          ASSERT_EQ(k16.as<uint16_t>()[e], to_half(k32.as<float>()[e])) << "k element " << e;
-          ASSERT_EQ(v16.as<uint16_t>()[e], to_half(v32.as<float>()[e])) << "v element " << e;
+          ASSERT_EQ(stored(kn, e), rounded(k32.as<float>()[e])) << "k element " << e;
+          ASSERT_EQ(stored(vn, e), rounded(v32.as<float>()[e])) << "v element " << e;
         }
       }
     }
@@ -311,7 +320,7 @@ TEST(RopeKvStore, SlotsPickTheCacheRows) {
     for (const int64_t t : {1, 3, 17}) {
       const Problem p = make_problem(layout, t, 4, 2, 64, 32, static_cast<uint64_t>(750 + t));
       const Tensor slots = make_slots(t, p.capacity, static_cast<uint64_t>(760 + t));
-      for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+      for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
         SCOPED_TRACE(std::string(dtype_name(dtype)) + " t " + std::to_string(t));
         GuardedOut q_plain(p.q.shape());
         Tensor k_plain = sentinel_cache(dtype, cache_shape(p)),

@@ -18,6 +18,8 @@ const char* safetensors_dtype(DType dtype) {
       return "BF16";
     case DType::kI32:
       return "I32";
+    case DType::kF8E4M3:
+      return "F8_E4M3";
     case DType::kQ8_0:
     case DType::kQ4_0:
     case DType::kQ4_K:

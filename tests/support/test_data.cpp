@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/fp8.h"
 #include "core/half.h"
 
 namespace autoglm::test {
@@ -65,6 +66,9 @@ Tensor random_tensor(DType dtype, Shape shape, uint64_t seed, float lo, float hi
       case DType::kI32:
         t.as<int32_t>()[i] = static_cast<int32_t>(v);
         break;
+      case DType::kF8E4M3:
+        t.as<uint8_t>()[i] = f32_to_fp8_e4m3(v);
+        break;
       case DType::kQ8_0:
       case DType::kQ4_0:
       case DType::kQ4_K:
@@ -92,6 +96,9 @@ std::vector<float> to_f32(const TensorView& t) {
         break;
       case DType::kI32:
         out[i] = static_cast<float>(t.as<int32_t>()[i]);
+        break;
+      case DType::kF8E4M3:
+        out[i] = fp8_e4m3_to_f32(t.as<uint8_t>()[i]);
         break;
       case DType::kQ8_0:
       case DType::kQ4_0:

@@ -212,6 +212,7 @@ double reference_element(DType dtype, const uint8_t* blk, int e) {
     case DType::kF16:
     case DType::kBF16:
     case DType::kI32:
+    case DType::kF8E4M3:
     case DType::kQ4_Kx8:  // not a row format (test_quant_repack.cpp)
       break;
   }
@@ -336,6 +337,7 @@ std::vector<double> error_bounds(DType dtype, const std::vector<float>& x) {
       case DType::kF16:
       case DType::kBF16:
       case DType::kI32:
+      case DType::kF8E4M3:
       case DType::kQ4_Kx8:
         break;
     }

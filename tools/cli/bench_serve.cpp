@@ -44,6 +44,7 @@ struct ServeBenchOptions {
   int max_batched_tokens = 2048;
   int kv_blocks = 0;
   int block_size = 16;
+  std::string kv_cache_dtype = "auto";
   bool no_prefix_caching = false;
   bool no_chunked_prefill = false;
   bool no_graphs = false;
@@ -279,6 +280,7 @@ nlohmann::json config_json(const ServeBenchOptions& o, const ModelInfo& info, co
           {"vocab_size", info.vocab_size},
           {"kv_block_size", serve.kv_block_size},
           {"kv_blocks", serve.kv_blocks},
+          {"kv_cache_dtype", serve.kv_cache_dtype},
           {"prefix_caching", serve.enable_prefix_caching},
           {"chunked_prefill", serve.enable_chunked_prefill},
           {"max_num_seqs", serve.max_num_seqs},
@@ -309,6 +311,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
   ServeOptions serve;
   serve.kv_block_size = o.block_size;
   serve.kv_blocks = o.kv_blocks;
+  serve.kv_cache_dtype = o.kv_cache_dtype;
   serve.enable_prefix_caching = !o.no_prefix_caching;
   serve.max_num_seqs = o.max_num_seqs;
   serve.max_num_batched_tokens = o.max_batched_tokens;
@@ -452,6 +455,10 @@ void add_bench_serve(CLI::App& app) {
       ->group("Engine");
   cmd->add_option("--block-size", o->block_size, "token slots per KV block")
       ->check(CLI::PositiveNumber)
+      ->group("Engine");
+  cmd->add_option("--kv-cache-dtype", o->kv_cache_dtype,
+                  "KV cache element type: auto (the model's), f32, bf16, f16 or fp8 (e4m3)")
+      ->capture_default_str()
       ->group("Engine");
   cmd->add_flag("--no-prefix-caching", o->no_prefix_caching, "disable prefix reuse")->group("Engine");
   cmd->add_flag("--no-chunked-prefill", o->no_chunked_prefill, "prefill whole prompts in one step")

@@ -196,6 +196,9 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--kv-block-size", o->serve.kv_block_size)->capture_default_str();
   cmd->add_option("--kv-blocks", o->serve.kv_blocks, "KV blocks (0: from free memory)")
       ->capture_default_str();
+  cmd->add_option("--kv-cache-dtype", o->serve.kv_cache_dtype,
+                  "KV cache element type: auto (the model's), f32, bf16, f16 or fp8 (e4m3)")
+      ->capture_default_str();
   cmd->add_option("--max-num-seqs", o->serve.max_num_seqs)->capture_default_str();
   cmd->add_option("--max-num-batched-tokens", o->serve.max_num_batched_tokens)->capture_default_str();
   cmd->add_flag("!--no-prefix-caching", o->serve.enable_prefix_caching, "disable automatic prefix caching");

@@ -1,5 +1,5 @@
 // Causal grouped-query attention over a paged KV cache, CPU (the semantics of ops/paged_attention.h); f32
-// caches, and bf16 / f16 caches widened to f32 row by row.
+// caches, and bf16 / f16 / f8_e4m3 caches widened to f32 row by row.
 //
 // Layout: q and out [t, q_heads, head_dim], the rows of all sequences packed (sequence s owns rows
 //   [q_start[s], q_start[s + 1])); caches [n_blocks * block_size, kv_heads, head_dim]: position j of sequence
@@ -7,7 +7,7 @@
 //   here and is read directly.
 // Work unit: one sequence x one query row x one KV head x one chunk of that row's keys, exactly the units of
 //   the contiguous kernel (attention.cpp) for that sequence alone: the unit gathers its keys' row pointers
-//   from the block table (bf16 / f16 rows are widened into a per-thread buffer first) and runs the shared row
+//   from the block table (narrower rows are widened into a per-thread buffer first) and runs the shared row
 //   math of attention_rows.h over them. A sequence's chunk count comes from key_chunks() of its own q_len and
 //   length and the pool size, never from the batch, so every sequence's output is bit for bit what the
 //   contiguous kernel writes for it over a contiguous cache holding the same rows (for f32 caches; bf16 / f16
@@ -31,6 +31,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/kernels/attention_rows.h"
+#include "core/fp8.h"
 #include "core/half.h"
 #include "ops/kernel_table.h"
 #include "ops/paged_attention.h"
@@ -69,6 +70,20 @@ struct Seq {
   int64_t part_begin = 0;  // first partial slot, when n_chunks > 1
 };
 
+// n elements of a bf16, f16 or f8_e4m3 cache from element `at`, as f32 (exact).
+void widen_row(DType dtype, const void* cache, int64_t at, int64_t n, float* out) {
+  if (dtype == DType::kF8E4M3) {
+    const uint8_t* x = static_cast<const uint8_t*>(cache) + at;
+    for (int64_t d = 0; d < n; ++d)
+      out[d] = fp8_e4m3_to_f32(x[d]);
+    return;
+  }
+  const uint16_t* x = static_cast<const uint16_t*>(cache) + at;
+  const bool bf16 = dtype == DType::kBF16;  // else f16: the kernel is registered for no other
+  for (int64_t d = 0; d < n; ++d)
+    out[d] = bf16 ? bf16_to_f32(x[d]) : f16_to_f32(x[d]);
+}
+
 // Row pointers of keys [keys.begin, keys.end) of sequence s, KV head g, into rows[0, n) (K) and rows[n, 2n)
 // (V); bf16 / f16 rows are widened into scratch.widened first.
 void gather_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, Scratch& scratch) {
@@ -84,15 +99,10 @@ void gather_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, Scratch
       scratch.rows[j] = static_cast<const float*>(b.k_cache) + element;
       scratch.rows[n + j] = static_cast<const float*>(b.v_cache) + element;
     } else {
-      const uint16_t* k = static_cast<const uint16_t*>(b.k_cache) + element;
-      const uint16_t* v = static_cast<const uint16_t*>(b.v_cache) + element;
       float* k_row = scratch.widened.data() + j * hd;
       float* v_row = scratch.widened.data() + (n + j) * hd;
-      const bool bf16 = b.cache_dtype == DType::kBF16;  // else f16: the kernel is registered for no other
-      for (int64_t d = 0; d < hd; ++d) {
-        k_row[d] = bf16 ? bf16_to_f32(k[d]) : f16_to_f32(k[d]);
-        v_row[d] = bf16 ? bf16_to_f32(v[d]) : f16_to_f32(v[d]);
-      }
+      widen_row(b.cache_dtype, b.k_cache, element, hd, k_row);
+      widen_row(b.cache_dtype, b.v_cache, element, hd, v_row);
       scratch.rows[j] = k_row;
       scratch.rows[n + j] = v_row;
     }
@@ -269,6 +279,7 @@ void paged_attention_cpu(Backend& backend, const PagedAttentionArgs& a) {
 const KernelRegistrar<PagedAttentionArgs> kRegisterF32(DeviceKind::kCpu, DType::kF32, paged_attention_cpu);
 const KernelRegistrar<PagedAttentionArgs> kRegisterBF16(DeviceKind::kCpu, DType::kBF16, paged_attention_cpu);
 const KernelRegistrar<PagedAttentionArgs> kRegisterF16(DeviceKind::kCpu, DType::kF16, paged_attention_cpu);
+const KernelRegistrar<PagedAttentionArgs> kRegisterF8(DeviceKind::kCpu, DType::kF8E4M3, paged_attention_cpu);
 
 }  // namespace
 }  // namespace autoglm

@@ -192,6 +192,7 @@ QuantKernels quant_kernels_scalar(DType dtype) {
     case DType::kF16:
     case DType::kBF16:
     case DType::kI32:
+    case DType::kF8E4M3:
       return {};
     case DType::kQ8_0:
       return {rows_dot<dot_q8_0>, dequantize<DType::kQ8_0>};

@@ -440,6 +440,7 @@ QuantKernels x86_kernels(DType dtype) {
     case DType::kF16:
     case DType::kBF16:
     case DType::kI32:
+    case DType::kF8E4M3:
       return {};
     case DType::kQ8_0:
       return {rows_dot<dot_q8_0<kVnni>>, dequantize_q8_0};

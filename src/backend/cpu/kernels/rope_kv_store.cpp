@@ -1,13 +1,13 @@
 // rope_kv_store, CPU: RoPE of q and k, and the K/V rows of new tokens written to cache rows slots[i] (when
-// given: a paged cache) or positions[i]; f32, bf16 or f16 caches. The angle always comes from positions[i].
+// given: a paged cache) or positions[i]; f32, bf16, f16 or f8_e4m3 caches. The angle always comes from positions[i].
 //
 // Layout: q, q_out [t, q_heads, head_dim]; k, v [t, kv_heads, head_dim]; caches [capacity, kv_heads,
 //   head_dim], token i's rows at cache row slots[i], or positions[i] without slots. kNeox pairs
 //   (j, j + rotary_dim/2), kInterleaved pairs (2j, 2j + 1); dims >= rotary_dim pass through. q_out may be q.
 // Math: rope_rows.h, shared with the rope kernel (rope.cpp), so q_out and an f32 cache hold exactly what rope
 //   followed by kv_store writes: each head is copied to its destination (q_out, the f32 cache row, or a
-//   scratch row for a bf16 / f16 cache) and rotated there; bf16 / f16 rows are then rounded to nearest even
-//   (core/half.h), as kv_store's conversion.
+//   scratch row for a narrower cache) and rotated there; bf16 / f16 / f8_e4m3 rows are then rounded to
+//   nearest even (core/half.h, core/fp8.h), as kv_store's conversion.
 // Threading: tokens split over the pool in blocks of >= kMinElemsPerTask elements; decode runs inline.
 //   Cache rows of one call are distinct in every caller (n_past + i, or distinct slots); with a repeated row,
 //   which token's row lands is unspecified.
@@ -20,6 +20,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/kernels/rope_rows.h"
+#include "core/fp8.h"
 #include "core/half.h"
 #include "ops/kernel_table.h"
 #include "ops/rope_kv_store.h"
@@ -29,11 +30,16 @@ namespace {
 
 constexpr int64_t kMinElemsPerTask = 16384;
 
-// n f32 values into a cache of dtype kCache at element offset `at`: a copy for f32, rounded for bf16 / f16.
+// n f32 values into a cache of dtype kCache at element offset `at`: a copy for f32, rounded for bf16 / f16
+// / f8_e4m3.
 template <DType kCache>
 void store_row(const float* src, const TensorView& cache, int64_t at, int64_t n) {
   if constexpr (kCache == DType::kF32) {
     std::memcpy(cache.as<float>() + at, src, static_cast<size_t>(n) * sizeof(float));
+  } else if constexpr (kCache == DType::kF8E4M3) {
+    uint8_t* dst = cache.as<uint8_t>() + at;
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = f32_to_fp8_e4m3(src[i]);
   } else {
     static_assert(kCache == DType::kBF16 || kCache == DType::kF16);
     uint16_t* dst = cache.as<uint16_t>() + at;
@@ -92,6 +98,8 @@ const KernelRegistrar<RopeKvStoreArgs> kRegisterBF16(DeviceKind::kCpu, DType::kB
                                                      rope_kv_store_cpu<DType::kBF16>);
 const KernelRegistrar<RopeKvStoreArgs> kRegisterF16(DeviceKind::kCpu, DType::kF16,
                                                     rope_kv_store_cpu<DType::kF16>);
+const KernelRegistrar<RopeKvStoreArgs> kRegisterF8(DeviceKind::kCpu, DType::kF8E4M3,
+                                                   rope_kv_store_cpu<DType::kF8E4M3>);
 
 }  // namespace
 }  // namespace autoglm
