@@ -62,6 +62,8 @@ struct Problem {
 void set_nan(Tensor& cache, int64_t e) {
   if (cache.dtype() == DType::kF32) {
     cache.as<float>()[e] = std::numeric_limits<float>::quiet_NaN();
+  } else if (cache.dtype() == DType::kF8E4M3) {
+    cache.as<uint8_t>()[e] = 0x7fu;  // NaN in e4m3
   } else {
     cache.as<uint16_t>()[e] = 0x7e00u;  // NaN in bf16 and in f16
   }
@@ -163,9 +165,9 @@ std::string describe(const Problem& p) {
   return text;
 }
 
-// The bf16 tensor-core prefill (paged_attention_bf16_prefill.cu: bf16 caches, head_dim a multiple of 16 up
-// to 256, more than 4 rows in some sequence) and decode (paged_attention_decode_tc.cu: head_dim 64, 128 or
-// 256) round q and the probabilities to bf16: 1e-2 of max|cpu|, the
+// The bf16 tensor-core prefill (paged_attention_bf16_prefill.cu: bf16 and f8_e4m3 caches, head_dim a multiple
+// of 16 up to 256, more than 4 rows in some sequence) and decode (paged_attention_decode_tc.cu: head_dim 64,
+// 128 or 256) round q and the probabilities to bf16 (f16 in the decode over f8_e4m3): 1e-2 of max|cpu|, the
 // bound of the contiguous tensor-core prefill (tests/cuda/test_attention_bf16.cpp says why), while a wrong
 // mask, a lost tile or a skipped rescale costs 1e-1 or more. Everything else widens the cache to f32 and
 // differs from the CPU only in summation order. With softcap the tests take scale 1 rather than 1 / sqrt(D):
@@ -175,7 +177,8 @@ bool uses_tensor_cores(const Problem& p) {
   const int64_t d = p.spec.head_dim;
   const bool prefill = p.max_q_len > 4 && d % 16 == 0 && d <= 256;
   const bool decode = d == 64 || d == 128 || d == 256;  // paged_attention_decode_tc.cu
-  return p.spec.cache_dtype == DType::kBF16 && (prefill || decode);
+  const DType c = p.spec.cache_dtype;
+  return (c == DType::kBF16 || c == DType::kF8E4M3) && (prefill || decode);
 }
 
 double tolerance(const Problem& p) {
@@ -208,7 +211,7 @@ TEST(CudaPagedAttention, DecodeMatchesCpu) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
   uint64_t seed = 2000;
-  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
     for (const Heads& h : kHeads) {
       for (const int64_t block_size : {16, 32}) {
         BatchSpec spec;
@@ -228,7 +231,7 @@ TEST(CudaPagedAttention, DecodeMatchesCpu) {
 TEST(CudaPagedAttention, MultiRowDecodeMatchesCpu) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
-  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF8E4M3}) {
     for (const int64_t window : {0, 7}) {
       BatchSpec spec;
       spec.seqs = {{4, 4}, {1, 50}, {3, 200}, {2, 129}};
@@ -243,7 +246,7 @@ TEST(CudaPagedAttention, MultiRowDecodeMatchesCpu) {
 TEST(CudaPagedAttention, LongContextDecodeMatchesCpu) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
-  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF8E4M3}) {
     for (const Heads& h : {Heads{32, 8, 128}, Heads{8, 2, 64}}) {
       BatchSpec spec;
       spec.seqs = {{1, 4096}, {1, 5}};
@@ -264,7 +267,7 @@ TEST(CudaPagedAttention, PrefillMatchesCpu) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
   uint64_t seed = 2300;
-  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF8E4M3}) {
     for (const Heads& h : kHeads) {
       BatchSpec spec;
       spec.seqs = {{1, 300}, {17, 50}, {100, 100}, {5, 5}, {40, 77}};
@@ -283,7 +286,7 @@ TEST(CudaPagedAttention, MixedBatchSplitsDecodesFromPrefills) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
   uint64_t seed = 2350;
-  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF8E4M3}) {
     for (const bool hint : {true, false}) {
       BatchSpec spec;
       spec.seqs = {{1, 300}, {1, 1}, {1, 2000}, {1, 65}, {17, 50}, {100, 100}, {1, 9}, {40, 77}};
@@ -445,7 +448,7 @@ TEST(CudaPagedAttention, RecordedDecodeReplaysWithNewMetadata) {
 TEST(CudaPagedAttention, BadMetadataPoisonsOnlyItsSequence) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
-  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF8E4M3}) {
     for (const bool prefill : {false, true}) {
       for (const int which : {0, 1}) {
         BatchSpec spec;
@@ -506,39 +509,41 @@ TEST(CudaPagedAttention, Bf16RowsAreTheF32RowsRounded) {
       {{1, 300}, {1, 9}, {17, 50}, {100, 100}},  // mixed
   };
   uint64_t seed = 4100;
-  for (const int64_t head_dim : {64, 96, 128}) {
-    for (const auto& seqs : batches) {
-      BatchSpec spec;
-      spec.seqs = seqs;
-      spec.q_heads = 16;
-      spec.kv_heads = 4;
-      spec.head_dim = head_dim;
-      spec.cache_dtype = DType::kBF16;
-      const Problem p = make_problem(spec, seed += 4);
-      SCOPED_TRACE(describe(p));
-      const Tensor q = to_device(*cuda, p.q), k = to_device(*cuda, p.k_cache),
-                   v = to_device(*cuda, p.v_cache);
-      const Tensor tables = to_device(*cuda, p.block_tables), q_start = to_device(*cuda, p.q_start),
-                   seq_lens = to_device(*cuda, p.seq_lens);
-      Tensor wide = cuda->allocate(DType::kF32, p.q.shape()).value();
-      Tensor narrow = cuda->allocate(DType::kBF16, p.q.shape()).value();
-      for (Tensor* out : {&wide, &narrow}) {
-        const Status s = paged_attention(*cuda, args_of(p, q.view(), k.view(), v.view(), tables.view(),
-                                                        q_start.view(), seq_lens.view(), out->view()));
-        ASSERT_TRUE(s.is_ok()) << s.to_string();
+  for (const DType cache_dtype : {DType::kBF16, DType::kF8E4M3}) {
+    for (const int64_t head_dim : {64, 96, 128}) {
+      for (const auto& seqs : batches) {
+        BatchSpec spec;
+        spec.seqs = seqs;
+        spec.q_heads = 16;
+        spec.kv_heads = 4;
+        spec.head_dim = head_dim;
+        spec.cache_dtype = cache_dtype;
+        const Problem p = make_problem(spec, seed += 4);
+        SCOPED_TRACE(describe(p));
+        const Tensor q = to_device(*cuda, p.q), k = to_device(*cuda, p.k_cache),
+                     v = to_device(*cuda, p.v_cache);
+        const Tensor tables = to_device(*cuda, p.block_tables), q_start = to_device(*cuda, p.q_start),
+                     seq_lens = to_device(*cuda, p.seq_lens);
+        Tensor wide = cuda->allocate(DType::kF32, p.q.shape()).value();
+        Tensor narrow = cuda->allocate(DType::kBF16, p.q.shape()).value();
+        for (Tensor* out : {&wide, &narrow}) {
+          const Status s = paged_attention(*cuda, args_of(p, q.view(), k.view(), v.view(), tables.view(),
+                                                          q_start.view(), seq_lens.view(), out->view()));
+          ASSERT_TRUE(s.is_ok()) << s.to_string();
+        }
+        std::vector<float> f32(static_cast<size_t>(p.q.numel()));
+        std::vector<uint16_t> bf16(f32.size());
+        ASSERT_TRUE(
+            cuda->copy(TensorView{f32.data(), DType::kF32, p.q.shape(), Device{}}, wide.view()).is_ok());
+        ASSERT_TRUE(
+            cuda->copy(TensorView{bf16.data(), DType::kBF16, p.q.shape(), Device{}}, narrow.view()).is_ok());
+        size_t mismatches = 0;
+        for (size_t i = 0; i < f32.size(); ++i) {
+          const bool both_nan = std::isnan(f32[i]) && std::isnan(bf16_to_f32(bf16[i]));
+          mismatches += !both_nan && f32_to_bf16(f32[i]) != bf16[i];
+        }
+        EXPECT_EQ(mismatches, 0u);
       }
-      std::vector<float> f32(static_cast<size_t>(p.q.numel()));
-      std::vector<uint16_t> bf16(f32.size());
-      ASSERT_TRUE(
-          cuda->copy(TensorView{f32.data(), DType::kF32, p.q.shape(), Device{}}, wide.view()).is_ok());
-      ASSERT_TRUE(
-          cuda->copy(TensorView{bf16.data(), DType::kBF16, p.q.shape(), Device{}}, narrow.view()).is_ok());
-      size_t mismatches = 0;
-      for (size_t i = 0; i < f32.size(); ++i) {
-        const bool both_nan = std::isnan(f32[i]) && std::isnan(bf16_to_f32(bf16[i]));
-        mismatches += !both_nan && f32_to_bf16(f32[i]) != bf16[i];
-      }
-      EXPECT_EQ(mismatches, 0u);
     }
   }
   // f32 caches: bf16 rows are refused, nothing written.

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fp8.h"
 #include "core/half.h"
 #include "cuda/cuda_harness.h"
 #include "cuda/cuda_op_test.h"
@@ -72,6 +73,8 @@ Tensor sentinel_cache(DType dtype, Shape shape) {
   for (int64_t i = 0; i < t.numel(); ++i) {
     if (dtype == DType::kF32) {
       std::memcpy(t.as<uint32_t>() + i, &kCacheSentinel32, 4);
+    } else if (dtype == DType::kF8E4M3) {
+      t.as<uint8_t>()[i] = 0xffu;  // NaN
     } else {
       t.as<uint16_t>()[i] = kCacheSentinel16;
     }
@@ -132,7 +135,7 @@ bool is_named(const Problem& p, int64_t row) {
 }
 
 // The k cache of the GPU against the CPU's: unnamed rows and pass-through dims byte-exact; rotated dims
-// within kTolerance (f32) or 1.5 steps of the cache dtype of the CPU's f32 value (bf16 / f16).
+// within kTolerance (f32) or 1.5 steps of the cache dtype of the CPU's f32 value (bf16 / f16 / f8_e4m3).
 void check_k_cache(const Problem& p, DType dtype, const Tensor& got, const HostResult& want,
                    const HostResult& want_f32) {
   const int64_t head_dim = p.k.shape()[2], row_elems = p.k.shape()[1] * head_dim;
@@ -157,6 +160,12 @@ void check_k_cache(const Problem& p, DType dtype, const Tensor& got, const HostR
         got_rot.push_back(got.as<float>()[e]);
         continue;
       }
+      if (dtype == DType::kF8E4M3) {
+        const uint8_t code = got.as<uint8_t>()[e];
+        got_rot.push_back(fp8_e4m3_to_f32(code));
+        codes_differ += code != want.k_cache.as<uint8_t>()[e];
+        continue;
+      }
       const uint16_t code = got.as<uint16_t>()[e];
       got_rot.push_back(dtype == DType::kBF16 ? bf16_to_f32(code) : f16_to_f32(code));
       codes_differ += code != want.k_cache.as<uint16_t>()[e];
@@ -166,15 +175,18 @@ void check_k_cache(const Problem& p, DType dtype, const Tensor& got, const HostR
     EXPECT_LE(rel_max_abs_error(got_rot, want_rot), kTolerance) << "rotated k";
     return;
   }
-  // One step of the dtype is at most 2^-7 (bf16) or 2^-10 (f16) of the value; 1.5 steps stay under twice
-  // that.
-  const double step = dtype == DType::kBF16 ? std::ldexp(1.0, -6) : std::ldexp(1.0, -9);
+  // One step of the dtype is at most 2^-7 (bf16), 2^-10 (f16) or 2^-3 (f8_e4m3) of the value; 1.5 steps
+  // stay under twice that. e4m3's subnormal steps (2^-9 below 2^-6) are absolute: two of them more.
+  const double step = dtype == DType::kBF16  ? std::ldexp(1.0, -6)
+                      : dtype == DType::kF16 ? std::ldexp(1.0, -9)
+                                             : std::ldexp(1.0, -2);
+  const double subnormal_steps = dtype == DType::kF8E4M3 ? std::ldexp(1.0, -8) : 0.0;
   double scale = 0;
   for (const float x : want_rot)
     scale = std::max(scale, std::fabs(static_cast<double>(x)));
   for (size_t i = 0; i < got_rot.size(); ++i) {
     ASSERT_LE(std::fabs(static_cast<double>(got_rot[i]) - want_rot[i]),
-              step * std::fabs(static_cast<double>(want_rot[i])) + kTolerance * scale)
+              step * std::fabs(static_cast<double>(want_rot[i])) + kTolerance * scale + subnormal_steps)
         << "rotated k value " << i << ": " << got_rot[i] << " vs " << want_rot[i];
   }
   // A few ulp of f32 tip a code in well under 1% of the values; a conversion that truncated would differ in
@@ -222,7 +234,7 @@ TEST(CudaRopeKvStore, MatchesCpu) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
   uint64_t seed = 900;
-  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
     for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
       for (const int64_t head_dim : {64, 128, 80}) {
         for (const int rotary_dim : {static_cast<int>(head_dim), static_cast<int>(head_dim / 2)}) {
@@ -253,7 +265,7 @@ TEST(CudaRopeKvStore, LlamaDecodeAtLastRowMatchesCpu) {
 TEST(CudaRopeKvStore, HalfCachesRoundAsHost) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
-  for (const DType dtype : {DType::kBF16, DType::kF16}) {
+  for (const DType dtype : {DType::kBF16, DType::kF16, DType::kF8E4M3}) {
     for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
       Problem p = make_problem(layout, 130, 4, 2, 80, 40, 960);
       std::fill(p.inv_freq.as<float>(), p.inv_freq.as<float>() + p.inv_freq.numel(), 0.0f);
@@ -318,7 +330,7 @@ TEST(CudaRopeKvStore, EmptyCallWritesNothing) {
 TEST(CudaRopeKvStore, SlotsMatchCpu) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
-  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF8E4M3}) {
     for (const int64_t t : {1, 5, 130}) {
       Problem p = make_problem(RopeLayout::kInterleaved, t, 8, 2, 128, 64, static_cast<uint64_t>(1100 + t));
       const Tensor slots = make_positions(t, p.capacity, static_cast<uint64_t>(1110 + t));

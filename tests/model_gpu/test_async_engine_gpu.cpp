@@ -2,7 +2,7 @@
 // paged attention, greedy choices made on the device.
 //  * f32 weights: each golden prompt's greedy tokens equal HF's, run together.
 //  * Batch invariance: 64 mixed requests (chunked prefill, preemption, prefix hits) give each request the
-//    tokens it gets alone in the same engine configuration.
+//    tokens it gets alone in the same engine configuration (bf16 weights over a bf16 or an f8_e4m3 cache).
 #include <gtest/gtest.h>
 
 #include <random>
@@ -51,7 +51,9 @@ TEST(AsyncEngineGpu, GoldenPromptsTogetherGiveHfGreedyTokens) {
   }
 }
 
-TEST(AsyncEngineGpu, BatchInvarianceBf16) {
+// 64 mixed requests among each other (a crowded pool: chunked prefill, preemption) against each alone in the
+// same configuration, with bf16 weights over the cache dtype given.
+void expect_batch_invariance(const std::string& kv_cache_dtype) {
   std::mt19937 rng(9);
   std::vector<Request> requests;
   for (int i = 0; i < 64; ++i) {
@@ -64,6 +66,7 @@ TEST(AsyncEngineGpu, BatchInvarianceBf16) {
   crowded.kv_block_size = 4;
   crowded.kv_blocks = 40;
   crowded.max_num_batched_tokens = 64;
+  crowded.kv_cache_dtype = kv_cache_dtype;
   std::unique_ptr<AsyncEngine> alone;
   ASSERT_TRUE(AsyncEngine::create(cuda_options("llama", "bf16"), crowded, &alone).is_ok());
   std::vector<std::vector<int32_t>> expected;
@@ -79,7 +82,16 @@ TEST(AsyncEngineGpu, BatchInvarianceBf16) {
     mismatches += got[i] != expected[i];
   }
   EXPECT_GT(engine->stats().n_preemptions, 0);
-  std::printf("batch invariance bf16: %d of 64 requests differ\n", mismatches);
+  std::printf("batch invariance, bf16 weights, %s cache: %d of 64 requests differ\n", kv_cache_dtype.c_str(),
+              mismatches);
+}
+
+TEST(AsyncEngineGpu, BatchInvarianceBf16) {
+  expect_batch_invariance("auto");
+}
+
+TEST(AsyncEngineGpu, BatchInvarianceFp8KvCache) {
+  expect_batch_invariance("fp8");
 }
 
 // Sampled requests are drawn on the device from each request's own seeded uniforms: reproducible, and (f32)

@@ -1,8 +1,9 @@
 // The paged-attention op (ops/paged_attention.h) in its decode form (every sequence one query row) or, with
 // --prefill Q, its prefill form (every sequence's last min(Q, L) positions are query rows over a cached
-// prefix, as a chunk of a chunked prefill) on the CUDA backend with bf16 KV caches, Llama-3-8B attention
-// shape (32 query heads, 8 KV heads, head_dim 128, block size 16, scale 1 / sqrt(128)): time per call, KV
-// bytes read, achieved bandwidth and its ratio to a measured copy bandwidth, for B sequences all of length L
+// prefix, as a chunk of a chunked prefill) on the CUDA backend with bf16 (or, --cache fp8, f8_e4m3) KV
+// caches, Llama-3-8B attention shape (32 query heads, 8 KV heads, head_dim 128, block size 16, scale 1 /
+// sqrt(128)): time per call, KV bytes read, achieved bandwidth and its ratio to a measured copy bandwidth,
+// for B sequences all of length L
 // ("all L") and of seeded lengths uniform in [L/2, L] ("mixed"). Block tables are width / 16 entries wide
 // whatever L is (the kernels size their key splits by the table width, as the engine's tables are sized by
 // its max context), and the blocks of all sequences are a seeded random permutation of the pool's blocks (a
@@ -12,7 +13,7 @@
 // head) per second, and are checked against the CPU while a call is at most 2e10 FLOPs.
 //
 //   bench_paged_attention_cuda [--batch 1,16,64,256] [--context 128,512,1024] [--width 2048] [--reps 20]
-//                              [--prefill Q] [--beside-gemm M] [--gemm-sms N]
+//                              [--prefill Q] [--beside-gemm M] [--gemm-sms N] [--cache bf16|fp8]
 //
 // --beside-gemm M: also times the bf16 GEMM of an [M, 4096] x against the 8B shape's gate/up weight
 // [28672, 4096] (bf16 out) on a second stream, alone and started together with the attention calls, with as
@@ -26,7 +27,7 @@
 // times; the median replay / calls. The graph holds `reps` calls rounded up to a multiple of the copies, so
 // every copy is read equally often (small batches need hundreds of copies, hence that many calls). Every copy
 // is called once before the recording (the op takes backend scratch for its split partials on first use).
-// KV bytes per call: 2 (K and V) * sum(seq_lens) * kv_heads * head_dim * 2 bytes.
+// KV bytes per call: 2 (K and V) * sum(seq_lens) * kv_heads * head_dim * element bytes (2 bf16, 1 fp8).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -42,6 +43,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
+#include "core/fp8.h"
 #include "core/half.h"
 #include "cuda_timing.h"
 #include "ops/matmul.h"
@@ -84,7 +86,7 @@ Tensor host_tensor(DType dtype, Shape shape) {
 // positions as query rows; tables of table_width entries; the pool holds exactly the sequences' blocks,
 // handed out in a random order.
 Batch make_batch(int64_t n_seqs, int64_t len, bool mixed, int64_t q_len, int64_t table_width,
-                 std::mt19937& rng) {
+                 DType cache_dtype, std::mt19937& rng) {
   Batch h;
   h.n_seqs = n_seqs;
   std::uniform_int_distribution<int64_t> pick_len(std::max<int64_t>(1, len / 2), len);
@@ -116,12 +118,17 @@ Batch make_batch(int64_t n_seqs, int64_t len, bool mixed, int64_t q_len, int64_t
   }
   h.q_start.as<int32_t>()[n_seqs] = static_cast<int32_t>(h.rows);
   const Shape cache{h.n_blocks * kBlockSize, kKvHeads, kHeadDim};
-  h.k = host_tensor(DType::kBF16, cache);
-  h.v = host_tensor(DType::kBF16, cache);
+  h.k = host_tensor(cache_dtype, cache);
+  h.v = host_tensor(cache_dtype, cache);
   for (Tensor* t : {&h.k, &h.v}) {
-    uint16_t* p = t->as<uint16_t>();
-    for (int64_t i = 0; i < t->numel(); ++i)  // uniform in [-1, 1)
-      p[i] = f32_to_bf16(static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(rng()))) * 0x1p-31f);
+    for (int64_t i = 0; i < t->numel(); ++i) {  // uniform in [-1, 1)
+      const float x = static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(rng()))) * 0x1p-31f;
+      if (cache_dtype == DType::kF8E4M3) {
+        t->as<uint8_t>()[i] = f32_to_fp8_e4m3(x);
+      } else {
+        t->as<uint16_t>()[i] = f32_to_bf16(x);
+      }
+    }
   }
   h.q = host_tensor(DType::kF32, Shape{h.rows, kQHeads, kHeadDim});
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -218,6 +225,7 @@ int run(int argc, char** argv) {
   int reps = 20;
   int64_t gemm_rows = 0;
   int gemm_sms = 0;
+  DType cache_dtype = DType::kBF16;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--batch") batches = parse_list(argv[i + 1]);
@@ -227,6 +235,11 @@ int run(int argc, char** argv) {
     if (flag == "--prefill") q_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
     if (flag == "--beside-gemm") gemm_rows = std::max<int64_t>(0, std::atoll(argv[i + 1]));
     if (flag == "--gemm-sms") gemm_sms = std::max(0, std::atoi(argv[i + 1]));
+    if (flag == "--cache") cache_dtype = parse_dtype(argv[i + 1]).value_or(DType::kI32);
+  }
+  if (cache_dtype != DType::kBF16 && cache_dtype != DType::kF8E4M3) {
+    std::fprintf(stderr, "--cache takes bf16 or fp8\n");
+    return 1;
   }
   const int64_t table_width = (width + kBlockSize - 1) / kBlockSize;
   for (const int64_t len : contexts) {
@@ -248,11 +261,11 @@ int run(int argc, char** argv) {
   std::optional<BesideGemm> gemm;
   if (gemm_rows > 0) gemm.emplace(gemm_rows, gemm_sms);
   std::printf(
-      "paged attention, query rows per sequence <= %lld: bf16 KV, heads %lld:%lld, head_dim %lld, block_size "
+      "paged attention, query rows per sequence <= %lld: %s KV, heads %lld:%lld, head_dim %lld, block_size "
       "%lld, table %lld blocks\n",
-      static_cast<long long>(q_len), static_cast<long long>(kQHeads), static_cast<long long>(kKvHeads),
-      static_cast<long long>(kHeadDim), static_cast<long long>(kBlockSize),
-      static_cast<long long>(table_width));
+      static_cast<long long>(q_len), std::string(dtype_name(cache_dtype)).c_str(),
+      static_cast<long long>(kQHeads), static_cast<long long>(kKvHeads), static_cast<long long>(kHeadDim),
+      static_cast<long long>(kBlockSize), static_cast<long long>(table_width));
   std::printf("copy bandwidth (read + write): %.0f GB/s\n", bandwidth / 1e9);
   std::printf("%5s %7s %-6s %6s %9s %9s %8s %6s %8s %9s\n", "batch", "context", "lens", "copies", "us/call",
               "KV MB", "GB/s", "ratio", "TFLOP/s", "rel err");
@@ -261,7 +274,7 @@ int run(int argc, char** argv) {
   for (const int64_t b : batches) {
     for (const int64_t len : contexts) {
       for (const bool mixed : {false, true}) {
-        const Batch h = make_batch(b, len, mixed, q_len, table_width, rng);
+        const Batch h = make_batch(b, len, mixed, q_len, table_width, cache_dtype, rng);
         const size_t pool_bytes = 2 * h.k.nbytes();  // K and V of one copy
         const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / pool_bytes + 1));
         const int calls = copies * ((std::max(reps, 1) + copies - 1) / copies);
@@ -313,7 +326,8 @@ int run(int argc, char** argv) {
         }
         if (!finite || err > kMaxError) failed = true;
 
-        const double kv_bytes = 2.0 * static_cast<double>(h.sum_lens) * kKvHeads * kHeadDim * 2;
+        const double kv_bytes = 2.0 * static_cast<double>(h.sum_lens) * kKvHeads * kHeadDim *
+                                static_cast<double>(dtype_size(cache_dtype));
         const double gbs = kv_bytes / sec / 1e9;
         char err_text[32];
         if (!finite) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 
 #include <cmath>
 #include <cstdint>
@@ -440,10 +441,12 @@ void with_head_dim16(int64_t head_dim, Fn&& fn) {
 // Whether the paged tensor-core prefill takes these caches: head_dim a multiple of 16 in [16, 256] and
 // 16-byte aligned cache bases (rows are then 16-byte aligned too).
 bool paged_prefill_supported(const cuda_paged::Paged<bf16>& p);
+bool paged_prefill_supported(const cuda_paged::Paged<__nv_fp8_e4m3>& p);
 
 // The prefill rows of p (every sequence of it; decodes may be split off beforehand by offsetting the
 // metadata pointers, q_start staying absolute). Needs paged_prefill_supported(p), p.t > 0, p.n_seqs > 0.
 void launch_paged_prefill(CudaBackend& backend, const cuda_paged::Paged<bf16>& p);
+void launch_paged_prefill(CudaBackend& backend, const cuda_paged::Paged<__nv_fp8_e4m3>& p);
 
 }  // namespace attention_bf16
 }  // namespace autoglm

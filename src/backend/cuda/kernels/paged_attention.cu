@@ -1,5 +1,6 @@
 // CUDA causal grouped-query attention over a paged KV cache (the semantics of ops/paged_attention.h); f32,
-// bf16 and f16 caches (one template: cache elements are widened to f32 as they are loaded), q and out f32.
+// bf16, f16 and f8_e4m3 caches (one template: cache elements are widened to f32 as they are loaded), q f32,
+// out f32 (or bf16 where the op allows it).
 //
 // Layout: q, out [t, q_heads, head_dim], the rows of all sequences packed (sequence s owns rows
 //   [q_start[s], q_start[s + 1])); caches [n_blocks * block_size, kv_heads, head_dim]: position j of sequence
@@ -7,9 +8,9 @@
 //   position seq_lens[s] - q_len_s + i. All metadata is read on the device: no launch parameter, grid or
 //   scratch size depends on its values, only on shapes (t, n_seqs, the table width) and the max_q_len hint,
 //   so every launch here may be recorded in a CUDA graph and replayed after the metadata was rewritten.
-// Decode of bf16 caches with head_dim 64, 128 or 256: tensor cores, paged_attention_decode_tc.cu; of f16
-//   caches with those head_dims: paged_attention_decode16.cu (16-byte loads); both with the splits and merge
-//   below.
+// Decode of bf16 and f8_e4m3 caches with head_dim 64, 128 or 256: tensor cores, paged_attention_decode_tc.cu;
+//   of f16 caches with those head_dims: paged_attention_decode16.cu (16-byte loads); both with the splits and
+//   merge below.
 // Decode otherwise (max_q_len <= kDecodeMaxRows, head_dim <= 256): split-K flash-decoding as attention.cu's
 // decode:
 //   grid (KV head x tile of up to GT of its query heads, key split, packed query row); the block finds its
@@ -23,8 +24,9 @@
 //   the shapes and the SM count (two waves, >= kMinKeysPerSplit keys each), never the current lengths.
 //   With several splits, partials [t, q_heads, splits, head_dim] and (max, sum) go to backend scratch and
 //   paged_attention_merge_kernel rescales them by exp(max_c - max).
-// Prefill, bf16 caches with head_dim a multiple of 16 up to 256 and 16-byte aligned caches: tensor cores,
-//   paged_attention_bf16_prefill.cu (64 query rows per block, mma.sync, Q and P rounded to bf16).
+// Prefill, bf16 and f8_e4m3 caches with head_dim a multiple of 16 up to 256 and 16-byte aligned caches:
+//   tensor cores, paged_attention_bf16_prefill.cu (64 query rows per block, mma.sync, Q and P rounded to
+//   bf16).
 // Prefill otherwise (max_q_len > kDecodeMaxRows, head_dim <= 256): tiled flash attention in f32 SIMT as
 //   attention.cu's prefill: a block (4 warps) takes 16 query rows of one sequence and one head (4 rows per
 //   warp); the grid has ceil(t / 16) + n_seqs tiles along x (the most a packing of t rows into n_seqs
@@ -43,6 +45,7 @@
 //   tests/cuda/test_paged_attention.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <algorithm>
 #include <cmath>
@@ -83,6 +86,9 @@ __device__ __forceinline__ float widen(__nv_bfloat16 x) {
 }
 __device__ __forceinline__ float widen(__half x) {
   return __half2float(x);
+}
+__device__ __forceinline__ float widen(__nv_fp8_e4m3 x) {
+  return static_cast<float>(x);  // exact
 }
 
 // ---- decode ----
@@ -435,7 +441,7 @@ void decode(CudaBackend& backend, Paged<T> p) {
   }
   p.split_keys = std::max<int64_t>(1, (width + splits - 1) / splits);
   bool vectorized = false;
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __nv_fp8_e4m3>) {
     if (paged_decode_tc::supported(p)) {
       paged_decode_tc::launch(backend, p, static_cast<int>(splits), part_out, part_stats);
       vectorized = true;
@@ -481,7 +487,7 @@ void paged_attention_cuda(Backend& base, const PagedAttentionArgs& a) {
   p.k = static_cast<const T*>(a.k_cache.data);
   p.v = static_cast<const T*>(a.v_cache.data);
   if (a.out.dtype == DType::kBF16) {
-    p.out16 = static_cast<__nv_bfloat16*>(a.out.data);  // ops/paged_attention.h: bf16 caches only
+    p.out16 = static_cast<__nv_bfloat16*>(a.out.data);  // ops/paged_attention.h: bf16 / f8_e4m3 caches only
   } else {
     p.out = a.out.as<float>();
   }
@@ -526,7 +532,7 @@ void paged_attention_cuda(Backend& base, const PagedAttentionArgs& a) {
       p.block_tables += n_decode * p.max_blocks;
       p.n_seqs -= n_decode;
     }
-    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    if constexpr (std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __nv_fp8_e4m3>) {
       if (attention_bf16::paged_prefill_supported(p)) {
         // The tensor-core prefill is latency-bound (few long blocks at its end) and the decodes are bound by
         // their KV reads: the prefill goes first on a stream of higher priority, the decodes fill the SMs
@@ -553,6 +559,8 @@ const KernelRegistrar<PagedAttentionArgs> kRegisterBF16(DeviceKind::kCuda, DType
                                                         paged_attention_cuda<__nv_bfloat16>);
 const KernelRegistrar<PagedAttentionArgs> kRegisterF16(DeviceKind::kCuda, DType::kF16,
                                                        paged_attention_cuda<__half>);
+const KernelRegistrar<PagedAttentionArgs> kRegisterF8(DeviceKind::kCuda, DType::kF8E4M3,
+                                                      paged_attention_cuda<__nv_fp8_e4m3>);
 
 }  // namespace
 }  // namespace autoglm

@@ -1,5 +1,5 @@
-// Tensor-core prefill of paged attention over bf16 caches (ops/paged_attention.h; dispatch, decode and the
-// SIMT kernels: paged_attention.cu).
+// Tensor-core prefill of paged attention over bf16 or f8_e4m3 caches (ops/paged_attention.h; dispatch, decode
+// and the SIMT kernels: paged_attention.cu).
 //
 // Layout: q, out [t, q_heads, head_dim] f32, the rows of all sequences packed (sequence s owns rows
 //   [q_start[s], q_start[s + 1]), q_start absolute even when the caller offset the metadata pointers past
@@ -23,6 +23,10 @@
 //   NaN in rows no table reaches never enters a product) and the latter masked to -inf through a per-stage
 //   presence flag; the mask runs only on tiles crossing the diagonal, the window edge, the end of the
 //   sequence's rows, or holding a missing block (a block-wide vote at the stage barrier).
+// f8_e4m3 caches: the tiles land as bytes in a two-stage ring of their own (16 keys' worth of elements per
+//   copy), and once a tile is in, the block widens it into one bf16 K / V tile (exact: cvt.rn.f16x2.e4m3x2,
+//   then f16 -> f32 -> bf16) that attend_tile reads as it reads bf16 caches; one more barrier per tile, the
+//   conversion shared by the block's 64 query rows.
 // Rows: an invalid sequence (seq_view) is NaN, nothing read; a row that sees no key is 0 / 0 = NaN.
 // Accumulation: f32 (mma accumulators, softmax state); Q and P enter the mma as bf16 (~1e-3 relative).
 // Floor: 4 * q_len * n_keys * q_heads * D FLOPs per sequence, about half under the causal mask, at the
@@ -33,6 +37,8 @@
 //   blocks per SM with 32-key tiles gained more than 10%.
 // Reference: the CPU paged kernel on the same bf16 cache values, tests/cuda/test_paged_attention.cpp.
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cmath>
 #include <cstdint>
@@ -47,11 +53,57 @@ using cuda_paged::cache_row;
 using cuda_paged::Paged;
 using cuda_paged::seq_view;
 using cuda_paged::SeqView;
+using fp8 = __nv_fp8_e4m3;
+
+// Cache elements per 16-byte copy.
+template <typename C>
+constexpr int per_copy() {
+  return 16 / static_cast<int>(sizeof(C));
+}
+
+// C elements per shared row of a landed f8_e4m3 tile: D plus 16 (bytes), so 8 consecutive rows start in
+// distinct bank quads.
+template <int D>
+constexpr int raw_row() {
+  return D + 16;
+}
+
+// Shared memory of the kernel over caches of C: the Q tile plus two stages of bf16 K and V tiles (bf16), or
+// one stage of them plus two stages of landed bytes (f8_e4m3).
+template <typename C, int D>
+constexpr size_t paged_prefill_smem_bytes() {
+  if constexpr (sizeof(C) == 2) {
+    return prefill_smem_bytes<D>();
+  } else {
+    return sizeof(bf16) * static_cast<size_t>(kPrefillRows + 2 * prefill_keys<D>()) * prefill_row<D>() +
+           static_cast<size_t>(2 * 2 * prefill_keys<D>() * raw_row<D>());
+  }
+}
+
+// Sixteen e4m3 values as sixteen bf16 (exact), two 16-byte words.
+__device__ __forceinline__ void widen_e4m3x16(const uint4& x, uint4& lo, uint4& hi) {
+  const uint32_t words[4] = {x.x, x.y, x.z, x.w};
+  uint32_t out[8];
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const uint16_t pair = static_cast<uint16_t>(words[w] >> (16 * h));
+      uint32_t f16x2;
+      asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(f16x2) : "h"(pair));
+      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&f16x2));
+      out[2 * w + h] = pack_bf16(f.x, f.y);
+    }
+  }
+  lo = make_uint4(out[0], out[1], out[2], out[3]);
+  hi = make_uint4(out[4], out[5], out[6], out[7]);
+}
 
 // Run by warp 0: the (sequence, first row in it) of block `tile_index`, tiles of kPrefillRows rows sequence
 // after sequence, each sequence's tiles last first. Lane 0 writes *found; the lane holding the tile writes
 // *seq and *row0.
-__device__ void find_tile(const Paged<bf16>& p, int64_t tile_index, int lane, bool* found, int64_t* seq,
+template <typename C>
+__device__ void find_tile(const Paged<C>& p, int64_t tile_index, int lane, bool* found, int64_t* seq,
                           int64_t* row0) {
   int64_t first = 0;  // tiles of the sequences before this step's 32
   for (int64_t base = 0; base < p.n_seqs; base += 32) {
@@ -83,19 +135,25 @@ __device__ void find_tile(const Paged<bf16>& p, int64_t tile_index, int lane, bo
   if (lane == 0) *found = false;
 }
 
-template <int D>
-__global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(Paged<bf16> p) {
+template <typename C, int D>
+__global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(Paged<C> p) {
+  constexpr bool kWidens = sizeof(C) == 1;  // f8_e4m3: tiles land as bytes and are widened to bf16
   constexpr int BN = prefill_keys<D>(), LD = prefill_row<D>();
-  constexpr int kOutTiles = D / 8, kChunks = D / 8;
+  constexpr int kPerCopy = per_copy<C>(), kRawRow = kWidens ? raw_row<D>() : LD;
+  constexpr int kOutTiles = D / 8, kChunks = D / kPerCopy;          // 16-byte chunks per key row
   constexpr int kLoads = (BN * kChunks + kThreads - 1) / kThreads;  // 16-byte chunks per thread and tile
+  constexpr int kStages16 = kWidens ? 1 : 2;                        // stages of bf16 K / V tiles
   constexpr float kNegInf = -INFINITY;
   extern __shared__ uint4 smem_raw[];
   __shared__ int64_t tile_seq, tile_row0;
   __shared__ bool tile_found;
   __shared__ bool present_s[2][BN];               // key of the stage's tile has a cache row
   bf16* q_s = reinterpret_cast<bf16*>(smem_raw);  // [kPrefillRows][LD]
-  bf16* k_s = q_s + kPrefillRows * LD;            // [2][BN][LD]
-  bf16* v_s = k_s + 2 * BN * LD;                  // [2][BN][LD]
+  bf16* k_s = q_s + kPrefillRows * LD;            // [kStages16][BN][LD]
+  bf16* v_s = k_s + kStages16 * BN * LD;          // [kStages16][BN][LD]
+  // Where the copies land: the bf16 tiles themselves, or (f8_e4m3) [2][BN][kRawRow] K then V bytes.
+  C* k_land = kWidens ? reinterpret_cast<C*>(v_s + kStages16 * BN * LD) : reinterpret_cast<C*>(k_s);
+  C* v_land = kWidens ? k_land + 2 * BN * kRawRow : reinterpret_cast<C*>(v_s);
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int quad_row = lane / 4;  // mma fragment row
@@ -118,8 +176,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
   const int64_t n_rows = min(int64_t{kPrefillRows}, sv.q_len - i0);  // >= 1
   const int64_t pos_min = sv.pos0 + i0, pos_max = pos_min + n_rows - 1;
   const int64_t lo = first_key(pos_min, p.window), hi = pos_max + 1;  // keys any row of the block sees
-  const bf16* k_head = p.k + kv_head * D;
-  const bf16* v_head = p.v + kv_head * D;
+  const C* k_head = p.k + kv_head * D;
+  const C* v_head = p.v + kv_head * D;
 
   // Cache rows of this thread's keys of the tile at kt (-1: past hi, or a block id outside the cache).
   int64_t rows[kLoads];
@@ -141,9 +199,9 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
       if (idx < BN * kChunks) {
         const int jj = idx / kChunks, c = idx % kChunks;
         const bool in = rows[k] >= 0;
-        const int64_t offset = (in ? rows[k] : 0) * kv_stride + c * 8;
-        cp_async_16(k_s + (stage * BN + jj) * LD + c * 8, k_head + offset, in);
-        cp_async_16(v_s + (stage * BN + jj) * LD + c * 8, v_head + offset, in);
+        const int64_t offset = (in ? rows[k] : 0) * kv_stride + c * kPerCopy;
+        cp_async_16(k_land + (stage * BN + jj) * kRawRow + c * kPerCopy, k_head + offset, in);
+        cp_async_16(v_land + (stage * BN + jj) * kRawRow + c * kPerCopy, v_head + offset, in);
         if (c == 0) present_s[stage][jj] = in;
         missing = missing || (!in && kt + jj < hi);
       }
@@ -184,11 +242,25 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
       missing = issue(stage ^ 1, kt + BN);  // rows looked up during the previous tile
       if (it + 2 < n_tiles) lookup(kt + 2 * BN);
     }
+    int tile16 = stage;  // the stage of bf16 tiles attend_tile reads
+    if constexpr (kWidens) {
+      // Every thread is past the barrier above, so done reading the bf16 tile of the previous key tile.
+      for (int idx = threadIdx.x; idx < 2 * BN * kChunks; idx += kThreads) {
+        const bool is_v = idx >= BN * kChunks;
+        const int jj = (idx % (BN * kChunks)) / kChunks, c = idx % kChunks;
+        const uint4 x = *reinterpret_cast<const uint4*>((is_v ? v_land : k_land) +
+                                                        (stage * BN + jj) * kRawRow + c * kPerCopy);
+        uint4* dst = reinterpret_cast<uint4*>((is_v ? v_s : k_s) + jj * LD + c * kPerCopy);
+        widen_e4m3x16(x, dst[0], dst[1]);
+      }
+      __syncthreads();
+      tile16 = 0;
+    }
     const bool full =
         rows_full && !tile_missing && kt + BN - 1 <= pos_min && (p.window == 0 || pos_max - kt < p.window);
     const bool* present = present_s[stage];
     attend_tile<D>(
-        q_s, k_s + stage * BN * LD, v_s + stage * BN * LD, full, p.scale, p.softcap,
+        q_s, k_s + tile16 * BN * LD, v_s + tile16 * BN * LD, full, p.scale, p.softcap,
         [&](int jj, int r) {
           const int64_t j = kt + jj, q_pos = pos[r];
           return !present[jj] || j > q_pos || (p.window > 0 && q_pos - j >= p.window);
@@ -203,29 +275,40 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
   }
 }
 
-template <int D>
-void launch_d(CudaBackend& backend, const Paged<bf16>& p) {
-  constexpr size_t kSmem = prefill_smem_bytes<D>();
+template <typename C, int D>
+void launch_d(CudaBackend& backend, const Paged<C>& p) {
+  constexpr size_t kSmem = paged_prefill_smem_bytes<C, D>();
   // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
   static const cudaError_t opted_in =
-      cudaFuncSetAttribute(paged_attention_prefill_bf16_kernel<D>,
+      cudaFuncSetAttribute(paged_attention_prefill_bf16_kernel<C, D>,
                            cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
   (void)opted_in;  // a failure shows up as the launch error below
   const int64_t tiles = (p.t + kPrefillRows - 1) / kPrefillRows + p.n_seqs;
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(p.q_heads));
-  paged_attention_prefill_bf16_kernel<D><<<grid, kThreads, kSmem, backend.stream()>>>(p);
+  paged_attention_prefill_bf16_kernel<C, D><<<grid, kThreads, kSmem, backend.stream()>>>(p);
   backend.note_launch("paged_attention_prefill_bf16_kernel");
+}
+
+template <typename C>
+bool supported_for(const Paged<C>& p) {
+  return p.head_dim % 16 == 0 && p.head_dim >= 16 && p.head_dim <= 256 &&
+         reinterpret_cast<uintptr_t>(p.k) % 16 == 0 && reinterpret_cast<uintptr_t>(p.v) % 16 == 0;
 }
 
 }  // namespace
 
 bool paged_prefill_supported(const Paged<bf16>& p) {
-  return p.head_dim % 16 == 0 && p.head_dim >= 16 && p.head_dim <= 256 &&
-         reinterpret_cast<uintptr_t>(p.k) % 16 == 0 && reinterpret_cast<uintptr_t>(p.v) % 16 == 0;
+  return supported_for(p);
+}
+bool paged_prefill_supported(const Paged<fp8>& p) {
+  return supported_for(p);
 }
 
 void launch_paged_prefill(CudaBackend& backend, const Paged<bf16>& p) {
-  with_head_dim16(p.head_dim, [&]<int D>() { launch_d<D>(backend, p); });
+  with_head_dim16(p.head_dim, [&]<int D>() { launch_d<bf16, D>(backend, p); });
+}
+void launch_paged_prefill(CudaBackend& backend, const Paged<fp8>& p) {
+  with_head_dim16(p.head_dim, [&]<int D>() { launch_d<fp8, D>(backend, p); });
 }
 
 }  // namespace autoglm::attention_bf16

@@ -1,5 +1,5 @@
-// Split-K flash-decoding over a paged bf16 KV cache on tensor cores, up to a few query rows per sequence
-// (the semantics of ops/paged_attention.h; q and out f32).
+// Split-K flash-decoding over a paged bf16 or f8_e4m3 KV cache on tensor cores, up to a few query rows per
+// sequence (the semantics of ops/paged_attention.h; q f32, out f32 or bf16).
 //
 // Why tensor cores for a memory-bound kernel: the CUDA-core decode kernel (paged_attention_decode16.cu)
 //   spends ~3,000 instructions per 16 keys of a Llama-3-8B KV head (dot products with shuffle reductions,
@@ -20,14 +20,21 @@
 //   online softmax per row (max and rescale; each lane keeps a partial sum), P rounded to bf16 and reused
 //   in registers as the A fragment of O += P V (V's B fragments by ldmatrix.trans). At the end the 4 warps'
 //   states meet in shared memory and are merged as in the other decode kernels.
+// f8_e4m3 caches: the same tiles with 16 keys of half the bytes; each warp widens its tile, once landed, into
+//   an f16 tile of its own (cvt.rn.f16x2.e4m3x2, exact: every e4m3 value is an f16), and the products run as
+//   f16 mma with q and the probabilities rounded to f16 (one conversion per pair of cache values; a bf16
+//   tile would cost four).
 // Accumulation: f32 (mma), 2^x by ex2.approx (fast_exp2) in the log2 domain; q and the probabilities are
-//   rounded to bf16, as in the tensor-core prefill (attention_bf16_prefill.cu): within 1e-2 of the CPU's f32
-//   result on bf16 caches.
-// Floor: 2 * n_keys * kv_heads * head_dim * 2 bytes per sequence / bandwidth (K and V read once per KV head).
+//   rounded to bf16 (f16 over f8_e4m3 caches), as in the tensor-core prefill (attention_bf16_prefill.cu):
+//   within 1e-2 of the CPU's f32 result on the same cache values.
+// Floor: 2 * n_keys * kv_heads * head_dim * sizeof(element) bytes per sequence / bandwidth (K and V read once
+//   per KV head).
 // Reference: the CPU paged kernel, tests/cuda/test_paged_attention.cpp (decode rows of bf16 caches).
 #include "backend/cuda/kernels/paged_attention_decode_tc.cuh"
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cmath>
 #include <cstdint>
@@ -42,6 +49,7 @@ using namespace cuda_attention;
 using namespace cuda_paged;
 using namespace cuda_kernels;
 using attention_bf16::bf16;
+using fp8 = __nv_fp8_e4m3;
 using attention_bf16::cp_async_16;
 using attention_bf16::cp_async_commit;
 using attention_bf16::cp_async_wait;
@@ -58,24 +66,87 @@ using attention_bf16::pack_bf16;
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kTileKeys = 16;
-constexpr int kStages = 2;  // K and V tiles per warp in shared memory: kStages - 1 in flight
 
-template <int D, int GT>
+// What a cache element type C means for the tiles: elements per 16-byte copy; the stages of a warp's ring
+// (K and V tiles in shared memory, kStages - 1 in flight while one is computed); and whether the landed
+// tile is read by ldmatrix as it is (bf16) or, f8_e4m3, K read as bytes and V widened to f16 first. An
+// f8_e4m3 tile is half the bytes, so its ring holds one more stage: the bytes in flight per SM stay those of
+// bf16 at the same three blocks per SM.
+template <typename C>
+struct CacheElement;
+template <>
+struct CacheElement<bf16> {
+  static constexpr int kPerCopy = 8;
+  static constexpr int kStages = 2;
+  static constexpr bool kWidens = false;
+};
+template <>
+struct CacheElement<fp8> {
+  static constexpr int kPerCopy = 16;
+  static constexpr int kStages = 3;
+  static constexpr bool kWidens = true;
+};
+
+template <typename C, int D, int GT>
 struct Shape {
-  static constexpr int kRow = D + 8;                      // bf16 per shared row
-  static constexpr int kTile = kTileKeys * kRow;          // bf16 per K or V tile
-  static constexpr int kCopies = kTileKeys * D / 8 / 32;  // 16-byte copies per lane per tile, of K and of V
-  static constexpr size_t kWarpRing = size_t{kStages} * 2 * kTile;
-  static constexpr size_t kRingBytes = kWarps * kWarpRing * sizeof(bf16);
+  static constexpr int kPerCopy = CacheElement<C>::kPerCopy;
+  static constexpr bool kWidens = CacheElement<C>::kWidens;
+  static constexpr int kStages = CacheElement<C>::kStages;
+  static constexpr int kRawRow = D + kPerCopy;          // C per shared row of a landed tile (+16 bytes)
+  static constexpr int kRawTile = kTileKeys * kRawRow;  // C per landed K or V tile
+  static constexpr int kCopies =
+      kTileKeys * D / kPerCopy / 32;  // 16-byte copies per lane per tile, of K and V
+  static constexpr size_t kWarpRing = size_t{kStages} * 2 * kRawTile;  // C per warp
+  static constexpr int kRow = D + 8;              // 16-bit elements per row of a tile ldmatrix reads
+  static constexpr int kTile = kTileKeys * kRow;  // 16-bit elements of its K or V
+  static constexpr size_t kWarpBytes = kWarpRing * sizeof(C) + (kWidens ? kTile * sizeof(uint16_t) : 0);
+  static constexpr size_t kRingBytes = kWarps * kWarpBytes;
   static constexpr size_t kStateBytes = sizeof(float) * kWarps * GT * (D + 2);
   static constexpr size_t kSharedBytes = kRingBytes > kStateBytes ? kRingBytes : kStateBytes;
 };
 
-// Three blocks per SM where the ring allows it (head_dim <= 128: 70 KB each): registers capped at 168.
-template <int D, int GT>
+// c (16x8 f32) += a (16x16 f16, row) * b (16x8 f16, col).
+__device__ __forceinline__ void mma_f16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The mma of the tile's operand type: bf16 for bf16 caches, f16 for widened f8_e4m3 ones.
+template <typename C>
+__device__ __forceinline__ void mma16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (CacheElement<C>::kWidens) {
+    mma_f16(c, a, b0, b1);
+  } else {
+    mma_bf16(c, a, b0, b1);
+  }
+}
+
+// Two f32 rounded to the operand type, lo at the lower half.
+template <typename C>
+__device__ __forceinline__ uint32_t pack16(float lo, float hi) {
+  if constexpr (CacheElement<C>::kWidens) {
+    const __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&v);
+  } else {
+    return pack_bf16(lo, hi);
+  }
+}
+
+// Four e4m3 values (one 32-bit word, the first in the low byte) as two f16x2 words, exactly.
+__device__ __forceinline__ void widen_e4m3x4(uint32_t x, uint32_t& lo, uint32_t& hi) {
+  const uint16_t x_lo = static_cast<uint16_t>(x & 0xffffu), x_hi = static_cast<uint16_t>(x >> 16);
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(lo) : "h"(x_lo));
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(hi) : "h"(x_hi));
+}
+
+// Three blocks per SM where the ring allows it (head_dim <= 128: ~70 KB each): registers capped at 168.
+template <typename C, int D, int GT>
 __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
-    decode_tc_kernel(Paged<bf16> p, int head_tiles, float* part_out, float* part_stats) {
-  using S = Shape<D, GT>;
+    decode_tc_kernel(Paged<C> p, int head_tiles, float* part_out, float* part_stats) {
+  using S = Shape<C, D, GT>;
   constexpr int kSteps = D / 16;
   constexpr float kNegInf = -INFINITY;
   extern __shared__ __align__(16) unsigned char shared[];
@@ -94,52 +165,60 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   const int my_tiles = n_tiles > warp ? static_cast<int>((n_tiles - warp + kWarps - 1) / kWarps) : 0;
   const bool one_block_per_tile = p.block_size % kTileKeys == 0;
 
-  bf16* ring = reinterpret_cast<bf16*>(shared) + warp * S::kWarpRing;
+  unsigned char* warp_shared = shared + warp * S::kWarpBytes;
+  C* ring = reinterpret_cast<C*>(warp_shared);
+  // f8_e4m3: the warp's V tile widened to f16, which ldmatrix.trans reads.
+  uint16_t* widened_v = reinterpret_cast<uint16_t*>(warp_shared + S::kWarpRing * sizeof(C));
   const int64_t row_stride = p.kv_heads * D;
-  const bf16* k_head = p.k + kv_head * D;
-  const bf16* v_head = p.v + kv_head * D;
+  const C* k_head = p.k + kv_head * D;
+  const C* v_head = p.v + kv_head * D;
   uint32_t block_ok = 0;  // bit stage: the tile in that stage has a valid cache block (one lookup per tile)
   // Copies the warp's tile i (keys of the range only; the rest of the tile is zero-filled).
   auto issue = [&](int i) {
-    const int stage = i % kStages;
-    bf16* k_dst = ring + stage * 2 * S::kTile;
-    bf16* v_dst = k_dst + S::kTile;
+    const int stage = i % S::kStages;
+    C* k_dst = ring + stage * 2 * S::kRawTile;
+    C* v_dst = k_dst + S::kRawTile;
     const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
     const bool live = i < my_tiles;
     const int64_t base = live && one_block_per_tile ? cache_row(p, sv.s, j0) : -1;
     block_ok = (block_ok & ~(1u << stage)) | (static_cast<uint32_t>(base >= 0) << stage);
 #pragma unroll
     for (int c = 0; c < S::kCopies; ++c) {
-      const int linear = c * 32 + lane, key = linear / (D / 8), chunk = linear % (D / 8);
+      constexpr int kChunks = D / S::kPerCopy;  // 16-byte chunks per key row
+      const int linear = c * 32 + lane, key = linear / kChunks, chunk = linear % kChunks;
       const int64_t j = j0 + key;
       bool fill = live && j >= key_begin && j < key_end;
       int64_t r = -1;
       if (fill) r = one_block_per_tile ? (base >= 0 ? base + key : -1) : cache_row(p, sv.s, j);
       fill = fill && r >= 0;
-      const int64_t offset = fill ? r * row_stride + chunk * 8 : 0;
-      cp_async_16(k_dst + key * S::kRow + chunk * 8, k_head + offset, fill);
-      cp_async_16(v_dst + key * S::kRow + chunk * 8, v_head + offset, fill);
+      const int64_t offset = fill ? r * row_stride + chunk * S::kPerCopy : 0;
+      cp_async_16(k_dst + key * S::kRawRow + chunk * S::kPerCopy, k_head + offset, fill);
+      cp_async_16(v_dst + key * S::kRawRow + chunk * S::kPerCopy, v_head + offset, fill);
     }
     cp_async_commit();  // an empty group past the last tile keeps the group count in step
   };
 #pragma unroll
-  for (int i = 0; i < kStages - 1; ++i)
+  for (int i = 0; i < S::kStages - 1; ++i)
     issue(i);
 
   // Q's A fragments (rows g: head g of the tile; rows g + 8 and heads past the tile's are zero), rounded to
-  // bf16 once.
+  // bf16 (f16) once. Over f8_e4m3 caches the k index of the mma is permuted within each step of 16 dims:
+  // lane t's k slots 2t, 2t + 1, 2t + 8, 2t + 9 hold dims 4t .. 4t + 3, so that its K operand is the 4
+  // consecutive bytes of one key row (one 32-bit shared load); a dot product does not depend on the order.
   uint32_t qa[kSteps][4];
   {
     const bool real = g < heads;
-    const float* q_row = p.q + (row * p.q_heads + first_head + (real ? g : 0)) * D + 2 * t;
+    const float* q_row = p.q + (row * p.q_heads + first_head + (real ? g : 0)) * D;
+    const int lo_dim = S::kWidens ? 4 * t : 2 * t, hi_dim = S::kWidens ? 4 * t + 2 : 2 * t + 8;
 #pragma unroll
     for (int ks = 0; ks < kSteps; ++ks) {
-      const float2 lo = real ? *reinterpret_cast<const float2*>(q_row + ks * 16) : make_float2(0.0f, 0.0f);
+      const float2 lo =
+          real ? *reinterpret_cast<const float2*>(q_row + ks * 16 + lo_dim) : make_float2(0.0f, 0.0f);
       const float2 hi =
-          real ? *reinterpret_cast<const float2*>(q_row + ks * 16 + 8) : make_float2(0.0f, 0.0f);
-      qa[ks][0] = pack_bf16(lo.x, lo.y);
+          real ? *reinterpret_cast<const float2*>(q_row + ks * 16 + hi_dim) : make_float2(0.0f, 0.0f);
+      qa[ks][0] = pack16<C>(lo.x, lo.y);
       qa[ks][1] = 0;
-      qa[ks][2] = pack_bf16(hi.x, hi.y);
+      qa[ks][2] = pack16<C>(hi.x, hi.y);
       qa[ks][3] = 0;
     }
   }
@@ -152,21 +231,55 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
 
   for (int i = 0; i < my_tiles; ++i) {
     __syncwarp();  // every lane is done reading the stage the next copies overwrite
-    issue(i + kStages - 1);
-    cp_async_wait<kStages - 1>();  // this lane's copies of tile i have landed
-    __syncwarp();                  // and every other lane's
-    const int stage = i % kStages;
-    const bf16* k_tile = ring + stage * 2 * S::kTile;
-    const bf16* v_tile = k_tile + S::kTile;
+    issue(i + S::kStages - 1);
+    cp_async_wait<S::kStages - 1>();  // this lane's copies of tile i have landed
+    __syncwarp();                     // and every other lane's
+    const int stage = i % S::kStages;
     const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
-
     float s[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+    const bf16* v_tile;  // 16-bit elements (bf16, or f16 widened from f8_e4m3), read by ldmatrix.trans
+    if constexpr (S::kWidens) {
+      const C* k_raw = ring + stage * 2 * S::kRawTile;
+      const C* v_raw = k_raw + S::kRawTile;
 #pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) {
-      uint32_t b[4];
-      ldmatrix_x4(b, k_tile + (lane % 8 + lane / 16 * 8) * S::kRow + ks * 16 + (lane / 8) % 2 * 8);
-      mma_bf16(s[0], qa[ks], b[0], b[1]);
-      mma_bf16(s[1], qa[ks], b[2], b[3]);
+      for (int c = 0; c < S::kCopies; ++c) {
+        constexpr int kChunks = D / S::kPerCopy;
+        const int linear = c * 32 + lane, key = linear / kChunks, chunk = linear % kChunks;
+        const uint4 x = *reinterpret_cast<const uint4*>(v_raw + key * S::kRawRow + chunk * S::kPerCopy);
+        uint4 a, b;
+        widen_e4m3x4(x.x, a.x, a.y);
+        widen_e4m3x4(x.y, a.z, a.w);
+        widen_e4m3x4(x.z, b.x, b.y);
+        widen_e4m3x4(x.w, b.z, b.w);
+        uint4* dst = reinterpret_cast<uint4*>(widened_v + key * S::kRow + chunk * S::kPerCopy);
+        dst[0] = a;
+        dst[1] = b;
+      }
+      // S = Q K^T straight from the landed bytes: key g (8 + g) of the tile, dims 4t .. 4t + 3 of each step
+      // (rows of D + 16 bytes: the 32 lanes' words fall in distinct banks).
+#pragma unroll
+      for (int ks = 0; ks < kSteps; ++ks) {
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
+          const uint32_t x =
+              *reinterpret_cast<const uint32_t*>(k_raw + (n * 8 + g) * S::kRawRow + ks * 16 + 4 * t);
+          uint32_t b0, b1;
+          widen_e4m3x4(x, b0, b1);
+          mma16<C>(s[n], qa[ks], b0, b1);
+        }
+      }
+      __syncwarp();  // the widened V tile is complete
+      v_tile = reinterpret_cast<const bf16*>(widened_v);
+    } else {
+      const bf16* k_tile = ring + stage * 2 * S::kTile;
+      v_tile = k_tile + S::kTile;
+#pragma unroll
+      for (int ks = 0; ks < kSteps; ++ks) {
+        uint32_t b[4];
+        ldmatrix_x4(b, k_tile + (lane % 8 + lane / 16 * 8) * S::kRow + ks * 16 + (lane / 8) % 2 * 8);
+        mma16<C>(s[0], qa[ks], b[0], b[1]);
+        mma16<C>(s[1], qa[ks], b[2], b[3]);
+      }
     }
 
     // Row g's scores of keys 8n + 2t + e in the log2 domain, -inf where the key is not visible.
@@ -210,13 +323,13 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     }
 
     // O += P V: the two score tiles are the A fragment of the tile's 16 keys (rows g + 8 zero).
-    const uint32_t a[4] = {pack_bf16(s[0][0], s[0][1]), 0u, pack_bf16(s[1][0], s[1][1]), 0u};
+    const uint32_t a[4] = {pack16<C>(s[0][0], s[0][1]), 0u, pack16<C>(s[1][0], s[1][1]), 0u};
 #pragma unroll
     for (int dp = 0; dp < kSteps; ++dp) {
       uint32_t b[4];
       ldmatrix_x4_trans(b, v_tile + (lane % 8 + (lane / 8) % 2 * 8) * S::kRow + dp * 16 + lane / 16 * 8);
-      mma_bf16(o[2 * dp], a, b[0], b[1]);
-      mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
+      mma16<C>(o[2 * dp], a, b[0], b[1]);
+      mma16<C>(o[2 * dp + 1], a, b[2], b[3]);
     }
   }
   cp_async_wait<0>();  // nothing may land in the ring once it holds the merge states
@@ -247,44 +360,60 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
                                      splits, split, p.out, part_out, part_stats, p.out16);
 }
 
-template <int D, int GT>
-void launch_shape(CudaBackend& backend, const Paged<bf16>& p, int head_tiles, int splits, float* part_out,
+template <typename C, int D, int GT>
+void launch_shape(CudaBackend& backend, const Paged<C>& p, int head_tiles, int splits, float* part_out,
                   float* part_stats) {
-  constexpr size_t kSmem = Shape<D, GT>::kSharedBytes;
+  constexpr size_t kSmem = Shape<C, D, GT>::kSharedBytes;
   if constexpr (kSmem > 48 * 1024) {
     // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
     static const cudaError_t opted_in = cudaFuncSetAttribute(
-        decode_tc_kernel<D, GT>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
+        decode_tc_kernel<C, D, GT>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
     (void)opted_in;  // a failure shows up as the launch error
   }
   const dim3 grid(static_cast<unsigned>(p.kv_heads * head_tiles), static_cast<unsigned>(splits),
                   static_cast<unsigned>(p.t));
-  launch_dependent(backend, "paged_decode_tc_kernel", decode_tc_kernel<D, GT>, grid, dim3(kThreads), kSmem, p,
-                   head_tiles, part_out, part_stats);
+  launch_dependent(backend, "paged_decode_tc_kernel", decode_tc_kernel<C, D, GT>, grid, dim3(kThreads), kSmem,
+                   p, head_tiles, part_out, part_stats);
 }
 
 bool aligned16(const void* ptr) {
   return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
 }
 
-}  // namespace
-
-bool supported(const Paged<bf16>& p) {
+template <typename C>
+bool supported_for(const Paged<C>& p) {
   return (p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256) && aligned16(p.k) && aligned16(p.v) &&
          aligned16(p.q);
 }
 
-void launch(CudaBackend& backend, const Paged<bf16>& p, int splits, float* part_out, float* part_stats) {
+template <typename C>
+void launch_for(CudaBackend& backend, const Paged<C>& p, int splits, float* part_out, float* part_stats) {
   const int tiles = static_cast<int>(head_tiles(p.group));
   with_head_tile(p.group, [&]<int GT>() {
     if (p.head_dim == 64) {
-      launch_shape<64, GT>(backend, p, tiles, splits, part_out, part_stats);
+      launch_shape<C, 64, GT>(backend, p, tiles, splits, part_out, part_stats);
     } else if (p.head_dim == 128) {
-      launch_shape<128, GT>(backend, p, tiles, splits, part_out, part_stats);
+      launch_shape<C, 128, GT>(backend, p, tiles, splits, part_out, part_stats);
     } else {
-      launch_shape<256, GT>(backend, p, tiles, splits, part_out, part_stats);
+      launch_shape<C, 256, GT>(backend, p, tiles, splits, part_out, part_stats);
     }
   });
+}
+
+}  // namespace
+
+bool supported(const Paged<bf16>& p) {
+  return supported_for(p);
+}
+bool supported(const Paged<fp8>& p) {
+  return supported_for(p);
+}
+
+void launch(CudaBackend& backend, const Paged<bf16>& p, int splits, float* part_out, float* part_stats) {
+  launch_for(backend, p, splits, part_out, part_stats);
+}
+void launch(CudaBackend& backend, const Paged<fp8>& p, int splits, float* part_out, float* part_stats) {
+  launch_for(backend, p, splits, part_out, part_stats);
 }
 
 }  // namespace autoglm::paged_decode_tc

@@ -1,6 +1,6 @@
 // rope_kv_store, CUDA: RoPE of q and k, and the K/V rows of new tokens written to cache rows slots[i] (when
-// given: a paged cache) or positions[i]; f32, bf16 or f16 caches, in one launch. The angle always comes from
-// positions[i].
+// given: a paged cache) or positions[i]; f32, bf16, f16 or f8_e4m3 caches, in one launch. The angle always
+// comes from positions[i].
 //
 // Layout: q, q_out [t, q_heads, head_dim]; k, v [t, kv_heads, head_dim] (or q, k, v the column blocks of a
 //   packed [t, q | k | v] input, read with its row stride); caches [capacity, kv_heads,
@@ -9,8 +9,8 @@
 //   kNeox pairs (j, j + rotary_dim/2), kInterleaved pairs (2j, 2j + 1); dims >= rotary_dim pass through.
 //   q_out may be q: each element is read and written by the same thread, and q's pass-through copy is
 //   skipped.
-// Math: rope_math.cuh, shared with rope.cu (f32 angle, accurate sincosf); bf16 / f16 caches are rounded to
-//   nearest even with the host's own functions (core/half.h), as kv_store does.
+// Math: rope_math.cuh, shared with rope.cu (f32 angle, accurate sincosf); bf16 / f16 / f8_e4m3 caches are
+//   rounded to nearest even with the host's own functions (core/half.h, core/fp8.h), as kv_store does.
 // Threading: a 2-D grid, y over tokens (grid-stride past 65535) and x over the token's work items, one
 //   thread each: first the rotated pairs of its q heads then k heads, one pair index for up to 8 heads per
 //   thread (one sincosf for all of them; consecutive threads take consecutive pairs of a head, so accesses
@@ -30,6 +30,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/dependent_launch.cuh"
 #include "backend/cuda/kernels/rope_math.cuh"
+#include "core/fp8.h"
 #include "core/half.h"
 #include "ops/kernel_table.h"
 #include "ops/rope_kv_store.h"
@@ -71,6 +72,8 @@ __device__ __forceinline__ void put(void* cache, int64_t at, float x) {
     static_cast<float*>(cache)[at] = x;
   } else if constexpr (kCache == DType::kBF16) {
     static_cast<uint16_t*>(cache)[at] = f32_to_bf16(x);
+  } else if constexpr (kCache == DType::kF8E4M3) {
+    static_cast<uint8_t*>(cache)[at] = f32_to_fp8_e4m3(x);
   } else {
     static_cast<uint16_t*>(cache)[at] = f32_to_f16(x);
   }
@@ -187,6 +190,8 @@ const KernelRegistrar<RopeKvStoreArgs> kRegisterBF16(DeviceKind::kCuda, DType::k
                                                      rope_kv_store_cuda<DType::kBF16>);
 const KernelRegistrar<RopeKvStoreArgs> kRegisterF16(DeviceKind::kCuda, DType::kF16,
                                                     rope_kv_store_cuda<DType::kF16>);
+const KernelRegistrar<RopeKvStoreArgs> kRegisterF8(DeviceKind::kCuda, DType::kF8E4M3,
+                                                   rope_kv_store_cuda<DType::kF8E4M3>);
 
 }  // namespace
 }  // namespace autoglm
