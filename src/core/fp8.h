@@ -42,9 +42,9 @@ AUTOGLM_FP8_FN uint8_t f32_to_fp8_e4m3(float f) {
   std::memcpy(&bits, &f, 4);
   const uint8_t sign = static_cast<uint8_t>((bits >> 24) & 0x80u);
   const uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return static_cast<uint8_t>(sign | 0x7fu);  // NaN
+  if (abs > 0x7f800000u) return static_cast<uint8_t>(sign | 0x7fu);   // NaN
   if (abs >= 0x43e00000u) return static_cast<uint8_t>(sign | 0x7eu);  // >= 448 (and inf): saturate
-  if (abs < 0x3c800000u) {                                             // below 2^-6: subnormal steps of 2^-9
+  if (abs < 0x3c800000u) {                                            // below 2^-6: subnormal steps of 2^-9
     float a;
     std::memcpy(&a, &abs, 4);
     // a * 512 is exact; rintf rounds half to even (the default rounding mode). 8 steps is the smallest

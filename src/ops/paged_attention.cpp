@@ -34,7 +34,7 @@ Status check_ranks_and_dtypes(const PagedAttentionArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(has_rank(kOp, "seq_lens", a.seq_lens, 1));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "q", a.q, DType::kF32));
   if (!bf16_rows(a)) AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out", a.out, DType::kF32));
-  // The cache dtype itself (f32, bf16, f16 or f8_e4m3) is the dispatch key: a backend without it answers "no kernel".
+  // The cache dtype (f32, bf16, f16 or f8_e4m3) is the dispatch key: a backend lacking it says "no kernel".
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "v_cache", a.v_cache, a.k_cache.dtype));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "block_tables", a.block_tables, DType::kI32));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "q_start", a.q_start, DType::kI32));
@@ -98,7 +98,8 @@ Status check_aliasing(const PagedAttentionArgs& a) {
 }  // namespace
 
 bool paged_attention_takes_bf16_rows(DType cache_dtype, int64_t head_dim) {
-  return (cache_dtype == DType::kBF16 || cache_dtype == DType::kF8E4M3) && head_dim % 16 == 0 && head_dim >= 16 && head_dim <= 256;
+  return (cache_dtype == DType::kBF16 || cache_dtype == DType::kF8E4M3) && head_dim % 16 == 0 &&
+         head_dim >= 16 && head_dim <= 256;
 }
 
 Status paged_attention(Backend& backend, const PagedAttentionArgs& a) {

@@ -30,7 +30,7 @@ namespace autoglm {
 
 struct PagedAttentionArgs {
   TensorView q;             // [t, q_heads, head_dim] f32, rows of all sequences packed
-  TensorView k_cache;       // [n_blocks * block_size, kv_heads, head_dim] f32, bf16, f16 or f8_e4m3 (dispatch key)
+  TensorView k_cache;       // [n_blocks * block_size, kv_heads, head_dim]; its dtype is the dispatch key
   TensorView v_cache;       // k_cache's shape and dtype
   TensorView block_tables;  // [n_seqs, max_blocks_per_seq] i32; entries past a sequence's length are ignored
   TensorView q_start;       // [n_seqs + 1] i32, q_start[0] == 0, q_start[n_seqs] == t, non-decreasing

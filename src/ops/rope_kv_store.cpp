@@ -49,7 +49,7 @@ Status check_dtypes(const RopeKvStoreArgs& a) {
     AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, what, *tensor, DType::kF32));
   AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "positions", a.positions, DType::kI32));
   if (a.slots.data != nullptr) AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "slots", a.slots, DType::kI32));
-  // The cache dtype itself (f32, bf16, f16 or f8_e4m3) is the dispatch key: a backend without it answers "no kernel".
+  // The cache dtype (f32, bf16, f16 or f8_e4m3) is the dispatch key: a backend lacking it says "no kernel".
   if (a.v_cache.dtype != a.k_cache.dtype) {
     return invalid_argument(std::string(kOp) + ": v_cache " + a.v_cache.describe() +
                             " must have k_cache's dtype " + std::string(dtype_name(a.k_cache.dtype)));

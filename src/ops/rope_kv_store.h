@@ -23,8 +23,8 @@ struct RopeKvStoreArgs {
   int rotary_dim = 0;    // even, > 0, <= head_dim
   RopeLayout layout = RopeLayout::kNeox;
   TensorView q_out;    // [t, q_heads, head_dim] f32; may alias q (exactly)
-  TensorView k_cache;  // [capacity, kv_heads, head_dim] f32, bf16, f16 or f8_e4m3 (dispatch key); disjoint from all
-                       // the other tensors
+  TensorView k_cache;  // [capacity, kv_heads, head_dim] f32, bf16, f16 or f8_e4m3 (dispatch key); disjoint
+                       // from all the other tensors
   TensorView v_cache;  // [capacity, kv_heads, head_dim], k_cache's dtype
   // [t] i32 on the backend: the cache row of each token, for a paged cache whose rows are not the positions
   // (ops/paged_attention.h: block * block_size + offset); data == nullptr: row positions[i]. Same bounds

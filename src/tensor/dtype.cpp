@@ -96,7 +96,8 @@ std::optional<DType> parse_dtype(std::string_view name) {
   if (name == "q4_k") return DType::kQ4_K;
   if (name == "q5_k") return DType::kQ5_K;
   if (name == "q6_k") return DType::kQ6_K;
-  if (name == "f8_e4m3" || name == "fp8" || name == "fp8_e4m3" || name == "float8_e4m3fn") return DType::kF8E4M3;
+  if (name == "f8_e4m3" || name == "fp8" || name == "fp8_e4m3" || name == "float8_e4m3fn")
+    return DType::kF8E4M3;
   return std::nullopt;
 }
 

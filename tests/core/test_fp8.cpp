@@ -57,10 +57,25 @@ TEST(Fp8E4M3, EveryFiniteCodeRoundTrips) {
 }
 
 TEST(Fp8E4M3, RoundsToNearestEvenAndSaturates) {
-  std::vector<float> cases = {0.0f, -0.0f, 448.0f, 449.0f, 463.9f, 464.0f, 480.0f, 1e6f, -1e6f,
-                              std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                              std::ldexp(1.0f, -10), std::ldexp(1.0f, -10) * 1.0001f, std::ldexp(3.0f, -10),
-                              std::ldexp(1.0f, -6) * 0.999f, 1.0625f, 1.1875f, 17.0f, 0.3f};
+  std::vector<float> cases = {0.0f,
+                              -0.0f,
+                              448.0f,
+                              449.0f,
+                              463.9f,
+                              464.0f,
+                              480.0f,
+                              1e6f,
+                              -1e6f,
+                              std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity(),
+                              std::ldexp(1.0f, -10),
+                              std::ldexp(1.0f, -10) * 1.0001f,
+                              std::ldexp(3.0f, -10),
+                              std::ldexp(1.0f, -6) * 0.999f,
+                              1.0625f,
+                              1.1875f,
+                              17.0f,
+                              0.3f};
   // Every midpoint between neighbouring finite codes, and a hair either side of it.
   for (int c = 0; c < 0x7e; ++c) {
     const double mid = (e4m3_value(static_cast<uint8_t>(c)) + e4m3_value(static_cast<uint8_t>(c + 1))) / 2;

@@ -1,5 +1,6 @@
 // rope_kv_store, CPU: RoPE of q and k, and the K/V rows of new tokens written to cache rows slots[i] (when
-// given: a paged cache) or positions[i]; f32, bf16, f16 or f8_e4m3 caches. The angle always comes from positions[i].
+// given: a paged cache) or positions[i]; f32, bf16, f16 or f8_e4m3 caches. The angle always comes from
+// positions[i].
 //
 // Layout: q, q_out [t, q_heads, head_dim]; k, v [t, kv_heads, head_dim]; caches [capacity, kv_heads,
 //   head_dim], token i's rows at cache row slots[i], or positions[i] without slots. kNeox pairs
