@@ -20,16 +20,23 @@
 //   online softmax per row (max and rescale; each lane keeps a partial sum), P rounded to bf16 and reused
 //   in registers as the A fragment of O += P V (V's B fragments by ldmatrix.trans). At the end the 4 warps'
 //   states meet in shared memory and are merged as in the other decode kernels.
-// f8_e4m3 caches: the same tiles with 16 keys of half the bytes; each warp widens its tile, once landed, into
-//   an f16 tile of its own (cvt.rn.f16x2.e4m3x2, exact: every e4m3 value is an f16), and the products run as
-//   f16 mma with q and the probabilities rounded to f16 (one conversion per pair of cache values; a bf16
-//   tile would cost four).
+// f8_e4m3 caches: the same tiles of 16 keys, half the bytes, three stages per warp. K is read as bytes: the
+//   mma's k index is permuted within each group of 64 dims so that a lane's B fragments of 4 k-steps are 16
+//   consecutive bytes of its key row (one 128-bit shared load; rows unpadded, their 16-byte chunks XOR
+//   swizzled on odd rows against bank conflicts), widened in registers by cvt.rn.f16x2.e4m3x2 (exact: every
+//   e4m3 value is an f16). V is widened into an f16 tile of the warp's own for ldmatrix.trans. The products
+//   run as f16 mma with q and the probabilities rounded to f16. Measured
+//   (tools/bench/paged_attention_cuda.cpp
+//   --cache fp8, H100): 0.82-0.88 of the read bandwidth at 256-512 x 1,024, against 0.76 with K widened like
+//   V; Nsight Compute shows it bound by instruction latency (fixed-latency and shared-memory waits), not by
+//   memory, unlike the bf16 kernel.
 // Accumulation: f32 (mma), 2^x by ex2.approx (fast_exp2) in the log2 domain; q and the probabilities are
 //   rounded to bf16 (f16 over f8_e4m3 caches), as in the tensor-core prefill (attention_bf16_prefill.cu):
 //   within 1e-2 of the CPU's f32 result on the same cache values.
 // Floor: 2 * n_keys * kv_heads * head_dim * sizeof(element) bytes per sequence / bandwidth (K and V read once
 //   per KV head).
-// Reference: the CPU paged kernel, tests/cuda/test_paged_attention.cpp (decode rows of bf16 caches).
+// Reference: the CPU paged kernel, tests/cuda/test_paged_attention.cpp (decode rows of bf16 and f8_e4m3
+//   caches).
 #include "backend/cuda/kernels/paged_attention_decode_tc.cuh"
 
 #include <cuda_bf16.h>
@@ -69,9 +76,10 @@ constexpr int kTileKeys = 16;
 
 // What a cache element type C means for the tiles: elements per 16-byte copy; the stages of a warp's ring
 // (K and V tiles in shared memory, kStages - 1 in flight while one is computed); and whether the landed
-// tile is read by ldmatrix as it is (bf16) or, f8_e4m3, K read as bytes and V widened to f16 first. An
-// f8_e4m3 tile is half the bytes, so its ring holds one more stage: the bytes in flight per SM stay those of
-// bf16 at the same three blocks per SM.
+// tile is read by ldmatrix as it is (bf16: rows padded by 16 bytes) or, f8_e4m3, K read as bytes and V
+// widened to f16 first (rows unpadded, their 16-byte chunks swizzled, see landed_chunk). An f8_e4m3 tile is
+// half the bytes, so its ring holds one more stage: the bytes in flight per SM stay those of bf16 at the
+// same three blocks per SM.
 template <typename C>
 struct CacheElement;
 template <>
@@ -92,8 +100,8 @@ struct Shape {
   static constexpr int kPerCopy = CacheElement<C>::kPerCopy;
   static constexpr bool kWidens = CacheElement<C>::kWidens;
   static constexpr int kStages = CacheElement<C>::kStages;
-  static constexpr int kRawRow = D + kPerCopy;          // C per shared row of a landed tile (+16 bytes)
-  static constexpr int kRawTile = kTileKeys * kRawRow;  // C per landed K or V tile
+  static constexpr int kRawRow = kWidens ? D : D + kPerCopy;  // C per shared row of a landed tile
+  static constexpr int kRawTile = kTileKeys * kRawRow;        // C per landed K or V tile
   static constexpr int kCopies =
       kTileKeys * D / kPerCopy / 32;  // 16-byte copies per lane per tile, of K and V
   static constexpr size_t kWarpRing = size_t{kStages} * 2 * kRawTile;  // C per warp
@@ -104,6 +112,18 @@ struct Shape {
   static constexpr size_t kStateBytes = sizeof(float) * kWarps * GT * (D + 2);
   static constexpr size_t kSharedBytes = kRingBytes > kStateBytes ? kRingBytes : kStateBytes;
 };
+
+// Where 16-byte chunk `chunk` of landed row `row` sits in the row. f8_e4m3 rows of 128 bytes or more: chunk
+// XOR 4 on odd rows, so that the 8 lanes of a quarter-warp reading chunks 4q .. 4q + 3 of rows g and g + 1
+// (the K operand loads) hit all 32 banks once; whole-row reads stay conflict-free under any permutation.
+template <typename C, int D>
+__device__ __forceinline__ int landed_chunk(int chunk, int row) {
+  if constexpr (CacheElement<C>::kWidens && D >= 128) {
+    return chunk ^ (4 * (row & 1));
+  } else {
+    return chunk;
+  }
+}
 
 // c (16x8 f32) += a (16x16 f16, row) * b (16x8 f16, col).
 __device__ __forceinline__ void mma_f16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -192,8 +212,9 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
       if (fill) r = one_block_per_tile ? (base >= 0 ? base + key : -1) : cache_row(p, sv.s, j);
       fill = fill && r >= 0;
       const int64_t offset = fill ? r * row_stride + chunk * S::kPerCopy : 0;
-      cp_async_16(k_dst + key * S::kRawRow + chunk * S::kPerCopy, k_head + offset, fill);
-      cp_async_16(v_dst + key * S::kRawRow + chunk * S::kPerCopy, v_head + offset, fill);
+      const int at = key * S::kRawRow + landed_chunk<C, D>(chunk, key) * S::kPerCopy;
+      cp_async_16(k_dst + at, k_head + offset, fill);
+      cp_async_16(v_dst + at, v_head + offset, fill);
     }
     cp_async_commit();  // an empty group past the last tile keeps the group count in step
   };
@@ -202,20 +223,20 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     issue(i);
 
   // Q's A fragments (rows g: head g of the tile; rows g + 8 and heads past the tile's are zero), rounded to
-  // bf16 (f16) once. Over f8_e4m3 caches the k index of the mma is permuted within each step of 16 dims:
-  // lane t's k slots 2t, 2t + 1, 2t + 8, 2t + 9 hold dims 4t .. 4t + 3, so that its K operand is the 4
-  // consecutive bytes of one key row (one 32-bit shared load); a dot product does not depend on the order.
+  // bf16 (f16) once. Over f8_e4m3 caches the k index of the mma is permuted within each group of 4 steps
+  // (64 dims): in step 4 grp + q, lane t's k slots 2t, 2t + 1, 2t + 8, 2t + 9 hold dims 64 grp + 16 t + 4 q
+  // .. + 3, so that its K operands of 4 steps are 16 consecutive bytes of one key row (one 128-bit shared
+  // load); a dot product does not depend on the order of its terms.
   uint32_t qa[kSteps][4];
   {
     const bool real = g < heads;
     const float* q_row = p.q + (row * p.q_heads + first_head + (real ? g : 0)) * D;
-    const int lo_dim = S::kWidens ? 4 * t : 2 * t, hi_dim = S::kWidens ? 4 * t + 2 : 2 * t + 8;
 #pragma unroll
     for (int ks = 0; ks < kSteps; ++ks) {
-      const float2 lo =
-          real ? *reinterpret_cast<const float2*>(q_row + ks * 16 + lo_dim) : make_float2(0.0f, 0.0f);
-      const float2 hi =
-          real ? *reinterpret_cast<const float2*>(q_row + ks * 16 + hi_dim) : make_float2(0.0f, 0.0f);
+      const int lo_dim = S::kWidens ? ks / 4 * 64 + 16 * t + 4 * (ks % 4) : ks * 16 + 2 * t;
+      const int hi_dim = S::kWidens ? lo_dim + 2 : lo_dim + 8;
+      const float2 lo = real ? *reinterpret_cast<const float2*>(q_row + lo_dim) : make_float2(0.0f, 0.0f);
+      const float2 hi = real ? *reinterpret_cast<const float2*>(q_row + hi_dim) : make_float2(0.0f, 0.0f);
       qa[ks][0] = pack16<C>(lo.x, lo.y);
       qa[ks][1] = 0;
       qa[ks][2] = pack16<C>(hi.x, hi.y);
@@ -245,7 +266,8 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
       for (int c = 0; c < S::kCopies; ++c) {
         constexpr int kChunks = D / S::kPerCopy;
         const int linear = c * 32 + lane, key = linear / kChunks, chunk = linear % kChunks;
-        const uint4 x = *reinterpret_cast<const uint4*>(v_raw + key * S::kRawRow + chunk * S::kPerCopy);
+        const uint4 x = *reinterpret_cast<const uint4*>(v_raw + key * S::kRawRow +
+                                                        landed_chunk<C, D>(chunk, key) * S::kPerCopy);
         uint4 a, b;
         widen_e4m3x4(x.x, a.x, a.y);
         widen_e4m3x4(x.y, a.z, a.w);
@@ -255,17 +277,23 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
         dst[0] = a;
         dst[1] = b;
       }
-      // S = Q K^T straight from the landed bytes: key g (8 + g) of the tile, dims 4t .. 4t + 3 of each step
-      // (rows of D + 16 bytes: the 32 lanes' words fall in distinct banks).
+      // S = Q K^T straight from the landed bytes: key g (8 + g) of the tile, 16 bytes per group of 4 steps
+      // (one 128-bit load). (Two accumulators per score tile, to halve the mma chain, measured slower: they
+      // push the kernel past its 168 registers into spills.)
 #pragma unroll
-      for (int ks = 0; ks < kSteps; ++ks) {
+      for (int grp = 0; grp < kSteps / 4; ++grp) {
 #pragma unroll
         for (int n = 0; n < 2; ++n) {
-          const uint32_t x =
-              *reinterpret_cast<const uint32_t*>(k_raw + (n * 8 + g) * S::kRawRow + ks * 16 + 4 * t);
-          uint32_t b0, b1;
-          widen_e4m3x4(x, b0, b1);
-          mma16<C>(s[n], qa[ks], b0, b1);
+          const int key = n * 8 + g;
+          const uint4 x = *reinterpret_cast<const uint4*>(k_raw + key * S::kRawRow +
+                                                          landed_chunk<C, D>(4 * grp + t, key) * S::kPerCopy);
+          const uint32_t words[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            uint32_t b0, b1;
+            widen_e4m3x4(words[q], b0, b1);
+            mma16<C>(s[n], qa[4 * grp + q], b0, b1);
+          }
         }
       }
       __syncwarp();  // the widened V tile is complete
