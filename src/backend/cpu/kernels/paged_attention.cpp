@@ -7,11 +7,12 @@
 //   here and is read directly.
 // Work unit: one sequence x one query row x one KV head x one chunk of that row's keys, exactly the units of
 //   the contiguous kernel (attention.cpp) for that sequence alone: the unit gathers its keys' row pointers
-//   from the block table (narrower rows are widened into a per-thread buffer first) and runs the shared row
-//   math of attention_rows.h over them. A sequence's chunk count comes from key_chunks() of its own q_len and
-//   length and the pool size, never from the batch, so every sequence's output is bit for bit what the
-//   contiguous kernel writes for it over a contiguous cache holding the same rows (for f32 caches; bf16 / f16
-//   ones equal the f32 kernel on the widened values).
+//   from the block table (narrower rows are widened first: a decode row's into a per-thread buffer, a prefill
+//   sequence's once per call for all its rows) and runs the shared row math of attention_rows.h over them. A
+//   sequence's chunk count comes from key_chunks() of its own q_len and length and the pool size, never from
+//   the batch, so every sequence's output is bit for bit what the contiguous kernel writes for it over a
+//   contiguous cache holding the same rows (for f32 caches; narrower ones equal the f32 kernel on the
+//   widened values).
 // Threading: the units of all sequences form one range over the pool (grain 1 when the whole batch is worth
 //   threads); a sequence's rows go in zigzag order as in the contiguous kernel. Chunked sequences' partials
 //   are merged afterwards, one query head at a time, also over the pool.
@@ -24,6 +25,7 @@
 // Reference: the contiguous CPU attention on each sequence's gathered rows (tests/backend/
 //   test_paged_attention.cpp).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -58,6 +60,7 @@ struct Batch {
   float scale = 1.0f, softcap = 0.0f;
   float* part_out = nullptr;    // [slots, head_dim] unnormalized outputs of chunked sequences
   float* part_stats = nullptr;  // [slots, 2] (max, sum of exps)
+  float* widened = nullptr;     // narrow caches: the K / V rows of prefill sequences as f32 (Seq::widened_*)
 };
 
 struct Seq {
@@ -68,14 +71,32 @@ struct Seq {
   int64_t n_chunks = 1;    // key chunks per row (key_chunks() of this sequence alone)
   int64_t unit_begin = 0;  // first unit in the batch's unit range
   int64_t part_begin = 0;  // first partial slot, when n_chunks > 1
+  // Narrow caches, more than one query row: its visible positions [widened_first, widened_first +
+  // widened_keys) widened once per call into Batch::widened from widened_begin, [kv_head][position][K | V]
+  // rows of head_dim, rather than once per query row. -1: its units widen their own keys.
+  int64_t widened_begin = -1;
+  int64_t widened_first = 0;
+  int64_t widened_keys = 0;
 };
+
+// Every e4m3 code widened once: a table load per element instead of fp8_e4m3_to_f32's branches.
+const std::array<float, 256>& fp8_e4m3_values() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int code = 0; code < 256; ++code)
+      t[static_cast<size_t>(code)] = fp8_e4m3_to_f32(static_cast<uint8_t>(code));
+    return t;
+  }();
+  return table;
+}
 
 // n elements of a bf16, f16 or f8_e4m3 cache from element `at`, as f32 (exact).
 void widen_row(DType dtype, const void* cache, int64_t at, int64_t n, float* out) {
   if (dtype == DType::kF8E4M3) {
     const uint8_t* x = static_cast<const uint8_t*>(cache) + at;
+    const float* values = fp8_e4m3_values().data();
     for (int64_t d = 0; d < n; ++d)
-      out[d] = fp8_e4m3_to_f32(x[d]);
+      out[d] = values[x[d]];
     return;
   }
   const uint16_t* x = static_cast<const uint16_t*>(cache) + at;
@@ -89,6 +110,15 @@ void widen_row(DType dtype, const void* cache, int64_t at, int64_t n, float* out
 void gather_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, Scratch& scratch) {
   const int64_t n = keys.end - keys.begin, hd = b.head_dim, bs = b.block_size;
   scratch.rows.resize(static_cast<size_t>(2 * n));
+  if (s.widened_begin >= 0) {  // widened for the whole call (widen_prefill_rows)
+    const float* head = b.widened + s.widened_begin + g * s.widened_keys * 2 * hd;
+    for (int64_t j = 0; j < n; ++j) {
+      const float* k_row = head + (keys.begin + j - s.widened_first) * 2 * hd;
+      scratch.rows[j] = k_row;
+      scratch.rows[n + j] = k_row + hd;
+    }
+    return;
+  }
   const bool widen = b.cache_dtype != DType::kF32;
   if (widen) scratch.widened.resize(static_cast<size_t>(2 * n * hd));
   const int32_t* table = b.block_tables + s.index * b.max_blocks;
@@ -132,6 +162,56 @@ void attend_unit(const Batch& b, const Seq& s, int64_t i, int64_t g, int64_t c, 
       write_partial(b.part_out + slot * hd, b.part_stats + 2 * slot, r.acc + h * hd, r.stats[h], hd);
     }
   }
+}
+
+// Narrow caches: the visible K / V rows of every sequence with more than one query row, widened once into
+// `buffer` (sized here) over the pool, so that its q_len query rows do not each widen them again. The same
+// values the units would widen, so the same results.
+void widen_prefill_rows(const Batch& b, std::vector<Seq>& seqs, const int32_t* seq_lens,
+                        std::vector<float>& buffer, ThreadPool& pool) {
+  const int64_t hd = b.head_dim;
+  int64_t total = 0;
+  for (Seq& s : seqs) {
+    if (s.q_len < 2) continue;
+    s.widened_first = visible_keys(s.pos0, b.window).begin;
+    s.widened_keys = seq_lens[s.index] - s.widened_first;
+    s.widened_begin = total;
+    total += b.kv_heads * s.widened_keys * 2 * hd;
+  }
+  if (total == 0) return;
+  buffer.resize(static_cast<size_t>(total));
+  float* widened = buffer.data();
+  constexpr int64_t kRowsPerTask = 64;
+  // Tasks: (sequence, KV head, run of kRowsPerTask positions), sequence after sequence.
+  std::vector<std::pair<const Seq*, int64_t>> tasks;  // (sequence, first task index of it)
+  int64_t n_tasks = 0;
+  for (const Seq& s : seqs) {
+    if (s.widened_begin < 0) continue;
+    tasks.emplace_back(&s, n_tasks);
+    n_tasks += b.kv_heads * ((s.widened_keys + kRowsPerTask - 1) / kRowsPerTask);
+  }
+  pool.parallel_for(
+      n_tasks,
+      [&](int64_t begin, int64_t end, int) {
+        for (int64_t task = begin; task < end; ++task) {
+          const auto it = std::upper_bound(tasks.begin(), tasks.end(), task,
+                                           [](int64_t x, const auto& e) { return x < e.second; }) -
+                          1;
+          const Seq& s = *it->first;
+          const int64_t runs = (s.widened_keys + kRowsPerTask - 1) / kRowsPerTask;
+          const int64_t local = task - it->second, g = local / runs, first = local % runs * kRowsPerTask;
+          const int32_t* table = b.block_tables + s.index * b.max_blocks;
+          float* head = widened + s.widened_begin + g * s.widened_keys * 2 * hd;
+          for (int64_t j = first; j < std::min(first + kRowsPerTask, s.widened_keys); ++j) {
+            const int64_t pos = s.widened_first + j;
+            const int64_t row = int64_t{table[pos / b.block_size]} * b.block_size + pos % b.block_size;
+            const int64_t element = (row * b.kv_heads + g) * hd;
+            widen_row(b.cache_dtype, b.k_cache, element, hd, head + j * 2 * hd);
+            widen_row(b.cache_dtype, b.v_cache, element, hd, head + j * 2 * hd + hd);
+          }
+        }
+      },
+      1);
 }
 
 void fill_nan(float* out, int64_t n) {
@@ -191,6 +271,7 @@ void paged_attention_cpu(Backend& backend, const PagedAttentionArgs& a) {
   thread_local std::vector<float> partials;
   thread_local std::vector<const Seq*> chunked_buffer;
   thread_local std::vector<int64_t> head_begin_buffer;
+  thread_local std::vector<float> widened_buffer;
   std::vector<Seq>& seqs = seq_buffer;
   seqs.clear();
   int64_t n_units = 0, n_slots = 0;
@@ -226,6 +307,10 @@ void paged_attention_cpu(Backend& backend, const PagedAttentionArgs& a) {
   }
   // Work under kMinParallelFlops in total runs inline.
   const bool parallel = worth_parallel(n_threads, 1, b.q_heads, b.head_dim, static_cast<int64_t>(row_keys));
+  if (b.cache_dtype != DType::kF32) {
+    widen_prefill_rows(b, seqs, seq_lens, widened_buffer, pool);
+    b.widened = widened_buffer.data();
+  }
 
   pool.parallel_for(
       n_units,
