@@ -118,6 +118,8 @@ struct EngineStats {
   int64_t prefix_queries = 0;  // prompt tokens looked up in the prefix cache
   int64_t prefix_hits = 0;     // of those, tokens whose KV was reused
   int32_t kv_blocks_total = 0;
+  int32_t kv_block_size = 0;   // token slots per block
+  std::string kv_cache_dtype;  // element type of the KV cache: "f32", "bf16", "f16" or "f8_e4m3"
   int32_t kv_blocks_used = 0;  // referenced by live sequences
   // Summed over steps, after each: token slots of the referenced blocks, and of those the ones holding no
   // token (the unfilled end of each sequence's last block). Their ratio is the KV memory lost to

@@ -131,6 +131,8 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
   AUTOGLM_ASSIGN_OR_RETURN(Scheduler scheduler, Scheduler::create(sched_options, *impl->kv_manager));
   impl->scheduler.emplace(std::move(scheduler));
   impl->stats.kv_blocks_total = n_blocks;
+  impl->stats.kv_block_size = o.kv_block_size;
+  impl->stats.kv_cache_dtype = std::string(dtype_name(kv_dtype));
   WarmUpLimits warm_up;
   warm_up.max_seqs = o.max_num_seqs;
   warm_up.max_context = impl->max_context;

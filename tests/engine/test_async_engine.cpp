@@ -149,6 +149,7 @@ TEST_F(BatchInvariance, AmongSixtyFourMixedRequestsWithChunkedPrefill) {
   auto engine = make_async("llama", serve);
   check(*engine, "chunked");
   const EngineStats stats = engine->stats();
+  EXPECT_EQ(stats.kv_cache_dtype, "f32");  // "auto" on the CPU
   EXPECT_EQ(stats.n_finished, 64);
   EXPECT_EQ(stats.n_running, 0);
   EXPECT_EQ(stats.kv_blocks_used, 0);  // every block released (cached ones count as free)
@@ -237,6 +238,8 @@ TEST(AsyncEngine, Fp8KvCacheIsBatchInvariant) {
     if (options.kv_blocks > 0) EXPECT_GT(engine->stats().n_preemptions, 0);
   }
   EXPECT_GT(differ_from_f32, 0);  // the rounded cache is really in use
+  EXPECT_EQ(alone_engine->stats().kv_cache_dtype, "f8_e4m3");
+  EXPECT_EQ(alone_engine->stats().kv_block_size, 16);
   std::printf("%d of %zu requests' greedy tokens differ from the f32 cache's\n", differ_from_f32,
               requests.size());
 }

@@ -83,6 +83,9 @@ int run_serve(const ServeCliOptions& o) {
   engine_options.tune_gemms = !o.no_gemm_tuning;
   std::unique_ptr<AsyncEngine> engine;
   if (Status s = AsyncEngine::create(engine_options, o.serve, &engine); !s) return fail(s);
+  const EngineStats pool = engine->stats();
+  spdlog::info("KV cache: {} blocks of {} tokens ({} tokens), {}", pool.kv_blocks_total, pool.kv_block_size,
+               int64_t{pool.kv_blocks_total} * pool.kv_block_size, pool.kv_cache_dtype);
 
   server::ServiceOptions service_options;
   service_options.model_name = !o.served_model_name.empty() ? o.served_model_name
