@@ -35,7 +35,7 @@
 //   (tools/bench/paged_attention_cuda.cpp --prefill): 110-130 TFLOP/s on long rows; Nsight Compute shows it
 //   latency-bound (2 warps per scheduler, an instruction issued every 3.5 cycles), and neither 3 nor 4
 //   blocks per SM with 32-key tiles gained more than 10%.
-// Reference: the CPU paged kernel on the same bf16 cache values, tests/cuda/test_paged_attention.cpp.
+// Reference: the CPU paged kernel on the same cache values, tests/cuda/test_paged_attention.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
