@@ -3,9 +3,14 @@
 // the contiguous kernel gives over the same rows (batch invariance of the engine depends on it).
 //
 // A work unit attends n keys for the group = q_heads / kv_heads query heads of one KV head and one query row.
-// The keys are reached through a row accessor, rows(j) -> const float* (the head's head_dim floats of key
+// The keys are reached through a row accessor, rows(j) -> const Element* (the head's head_dim elements of key
 // j), so the arithmetic does not depend on where the rows live: StridedRows walks a contiguous cache,
-// RowTable a gathered list of row pointers (the paged cache, or rows widened from bf16 / f16). Everything
+// RowTable a gathered list of f32 row pointers (the paged cache, or rows widened from a narrower type),
+// NarrowRows a gathered list of bf16 rows, widened in registers as they are loaded (exactly: the
+// arithmetic, and so every bit of the result, is that of the f32 rows the values widen to). f8_e4m3 rows
+// are widened into a buffer instead: their in-register widening (~8 vector operations per 8 values, repeated
+// for each query head of the group) measured slower than widening each value once (docs/BENCHMARKS.md: decode
+// TPOT 132-136 against 114 ms on 2 cores), where bf16's (2 operations) matches f32. Everything
 // arithmetic here is always-inline: it takes the target of the kernel function it is inlined into
 // (target_clones in both kernels), and both kernels inline it the same way.
 //
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels/vec_exp.h"
+#include "core/half.h"
 
 // The kernels that inline this code are compiled twice on x86-64 (AVX2+FMA and baseline SSE2, picked at load
 // time): prefill attention and GQA decode with many heads per KV head are compute-bound.
@@ -89,6 +95,7 @@ inline int64_t key_chunks(int n_threads, int64_t t, int64_t q_heads, int64_t kv_
 
 // Key j at base + j * stride: a contiguous cache.
 struct StridedRows {
+  using Element = float;
   const float* base;
   int64_t stride;
   AUTOGLM_VEC_INLINE const float* operator()(int64_t j) const { return base + j * stride; }
@@ -96,8 +103,22 @@ struct StridedRows {
 
 // Key j at rows[j]: rows gathered through a block table, or widened into a buffer.
 struct RowTable {
+  using Element = float;
   const float* const* rows;
   AUTOGLM_VEC_INLINE const float* operator()(int64_t j) const { return rows[j]; }
+};
+
+// A cache element the row math reads as it is, widened in registers.
+struct Bf16Element {
+  uint16_t bits;
+};
+
+// Key j at rows[j], rows of E (Bf16Element) gathered through a block table.
+template <typename E>
+struct NarrowRows {
+  using Element = E;
+  const void* const* rows;
+  AUTOGLM_VEC_INLINE const E* operator()(int64_t j) const { return static_cast<const E*>(rows[j]); }
 };
 
 // Per-thread buffers, kept between calls so decode does not allocate.
@@ -105,11 +126,33 @@ struct Scratch {
   std::vector<float> floats;                    // scores [group, n], then acc [group, head_dim]
   std::vector<std::pair<float, double>> stats;  // (max, sum of exps) per query head of the group
   std::vector<const float*> rows;               // K row pointers [n], then V row pointers [n] (paged)
-  std::vector<float> widened;                   // K rows [n, head_dim], then V rows (bf16 / f16 caches)
+  std::vector<const void*> narrow_rows;         // the same, of bf16 rows read as they are
+  std::vector<float> widened;                   // K rows [n, head_dim], then V rows (f16 / f8_e4m3 caches)
 };
 
 using Vec8 = cpu_vec::Vec8;
 constexpr int kVec = cpu_vec::kWidth;
+
+// Eight consecutive elements of a row as f32, and element d alone: exact for every element type.
+AUTOGLM_VEC_INLINE Vec8 load_row8(const float* p) {
+  return cpu_vec::load(p);
+}
+AUTOGLM_VEC_INLINE Vec8 load_row8(const Bf16Element* p) {
+  using U16x8 = uint16_t __attribute__((vector_size(16)));
+  using U32x8 = uint32_t __attribute__((vector_size(32)));
+  U16x8 h;
+  std::memcpy(&h, p, sizeof h);
+  const U32x8 w = __builtin_convertvector(h, U32x8) << 16;  // bf16 is the top half of an f32
+  Vec8 v;
+  std::memcpy(&v, &w, sizeof v);
+  return v;
+}
+AUTOGLM_VEC_INLINE float row_value(const float* p, int64_t d) {
+  return p[d];
+}
+AUTOGLM_VEC_INLINE float row_value(const Bf16Element* p, int64_t d) {
+  return bf16_to_f32(p[d].bits);
+}
 
 AUTOGLM_VEC_INLINE float horizontal_sum(Vec8 v) {
   v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
@@ -118,27 +161,29 @@ AUTOGLM_VEC_INLINE float horizontal_sum(Vec8 v) {
   return v[0];
 }
 
-AUTOGLM_VEC_INLINE float dot(const float* a, const float* b, int64_t n) {
+template <typename E>
+AUTOGLM_VEC_INLINE float dot(const float* a, const E* b, int64_t n) {
   Vec8 acc{};
   int64_t d = 0;
   for (; d + kVec <= n; d += kVec)
-    acc += cpu_vec::load(a + d) * cpu_vec::load(b + d);
+    acc += cpu_vec::load(a + d) * load_row8(b + d);
   float sum = horizontal_sum(acc);
   for (; d < n; ++d)
-    sum += a[d] * b[d];
+    sum += a[d] * row_value(b, d);
   return sum;
 }
 
 // Four dot products at once: four independent FMA chains hide the add latency one chain waits on.
-AUTOGLM_VEC_INLINE void dot4(const float* const a[kPairs], const float* const b[kPairs], int64_t n,
+template <typename E>
+AUTOGLM_VEC_INLINE void dot4(const float* const a[kPairs], const E* const b[kPairs], int64_t n,
                              float out[kPairs]) {
   Vec8 acc0{}, acc1{}, acc2{}, acc3{};
   int64_t d = 0;
   for (; d + kVec <= n; d += kVec) {
-    acc0 += cpu_vec::load(a[0] + d) * cpu_vec::load(b[0] + d);
-    acc1 += cpu_vec::load(a[1] + d) * cpu_vec::load(b[1] + d);
-    acc2 += cpu_vec::load(a[2] + d) * cpu_vec::load(b[2] + d);
-    acc3 += cpu_vec::load(a[3] + d) * cpu_vec::load(b[3] + d);
+    acc0 += cpu_vec::load(a[0] + d) * load_row8(b[0] + d);
+    acc1 += cpu_vec::load(a[1] + d) * load_row8(b[1] + d);
+    acc2 += cpu_vec::load(a[2] + d) * load_row8(b[2] + d);
+    acc3 += cpu_vec::load(a[3] + d) * load_row8(b[3] + d);
   }
   out[0] = horizontal_sum(acc0);
   out[1] = horizontal_sum(acc1);
@@ -146,12 +191,15 @@ AUTOGLM_VEC_INLINE void dot4(const float* const a[kPairs], const float* const b[
   out[3] = horizontal_sum(acc3);
   for (; d < n; ++d) {
     for (int x = 0; x < kPairs; ++x)
-      out[x] += a[x][d] * b[x][d];
+      out[x] += a[x][d] * row_value(b[x], d);
   }
 }
 
-AUTOGLM_VEC_INLINE void prefetch_row(const float* row, int64_t hd) {
-  for (int64_t d = 0; d < hd; d += 16)
+// One request per 64-byte line of the row's head_dim elements.
+template <typename E>
+AUTOGLM_VEC_INLINE void prefetch_row(const E* row, int64_t hd) {
+  constexpr int64_t kPerLine = 64 / static_cast<int64_t>(sizeof(E));
+  for (int64_t d = 0; d < hd; d += kPerLine)
     __builtin_prefetch(row + d, 0, 3);
 }
 
@@ -166,7 +214,7 @@ template <typename Rows>
 AUTOGLM_VEC_INLINE void compute_scores(const float* q, const Rows& k, const Rows& v, int64_t n, int64_t group,
                                        int64_t hd, float scale, float* scores) {
   const float* a[kPairs];
-  const float* b[kPairs];
+  const typename Rows::Element* b[kPairs];
   float* dst[kPairs];
   int filled = 0;
   for (int64_t j = 0; j < std::min(n, kPrefetchRows); ++j)
@@ -191,9 +239,10 @@ AUTOGLM_VEC_INLINE void compute_scores(const float* q, const Rows& k, const Rows
     *dst[x] = scale * dot(a[x], b[x], hd);
 }
 
-AUTOGLM_VEC_INLINE void axpy(float* y, float alpha, const float* x, int64_t n) {
+template <typename E>
+AUTOGLM_VEC_INLINE void axpy(float* y, float alpha, const E* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
-    y[i] += alpha * x[i];
+    y[i] += alpha * row_value(x, i);
 }
 
 // out += sum_{j in [j0, j1)} p[j] * v[j]: 32 outputs stay in four registers across the key block, so out is
@@ -207,11 +256,11 @@ AUTOGLM_VEC_INLINE void accumulate_values(const float* p, const Rows& v, int64_t
     Vec8 c0 = cpu_vec::load(out + d), c1 = cpu_vec::load(out + d + kVec),
          c2 = cpu_vec::load(out + d + 2 * kVec), c3 = cpu_vec::load(out + d + 3 * kVec);
     for (int64_t j = j0; j < j1; ++j) {
-      const float* row = v(j) + d;
-      c0 += p[j] * cpu_vec::load(row);
-      c1 += p[j] * cpu_vec::load(row + kVec);
-      c2 += p[j] * cpu_vec::load(row + 2 * kVec);
-      c3 += p[j] * cpu_vec::load(row + 3 * kVec);
+      const typename Rows::Element* row = v(j) + d;
+      c0 += p[j] * load_row8(row);
+      c1 += p[j] * load_row8(row + kVec);
+      c2 += p[j] * load_row8(row + 2 * kVec);
+      c3 += p[j] * load_row8(row + 3 * kVec);
     }
     cpu_vec::store(out + d, c0);
     cpu_vec::store(out + d + kVec, c1);
@@ -221,7 +270,7 @@ AUTOGLM_VEC_INLINE void accumulate_values(const float* p, const Rows& v, int64_t
   for (; d + kVec <= hd; d += kVec) {
     Vec8 c = cpu_vec::load(out + d);
     for (int64_t j = j0; j < j1; ++j)
-      c += p[j] * cpu_vec::load(v(j) + d);
+      c += p[j] * load_row8(v(j) + d);
     cpu_vec::store(out + d, c);
   }
   if (d < hd) {

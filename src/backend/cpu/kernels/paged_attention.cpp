@@ -105,8 +105,34 @@ void widen_row(DType dtype, const void* cache, int64_t at, int64_t n, float* out
     out[d] = bf16 ? bf16_to_f32(x[d]) : f16_to_f32(x[d]);
 }
 
+// Whether a unit of sequence s reads its cache rows as they are (NarrowRows: bf16 rows outside a prefill's
+// widened buffer) rather than through f32 row pointers.
+bool reads_narrow_rows(const Batch& b, const Seq& s) {
+  return s.widened_begin < 0 && b.cache_dtype == DType::kBF16;
+}
+
+// The cache row pointers of keys [keys.begin, keys.end) of sequence s, KV head g, into
+// scratch.narrow_rows[0, n) (K) and [n, 2n) (V).
+void gather_narrow_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, Scratch& scratch) {
+  const int64_t n = keys.end - keys.begin, bs = b.block_size;
+  const size_t elem = dtype_size(b.cache_dtype);
+  scratch.narrow_rows.resize(static_cast<size_t>(2 * n));
+  const int32_t* table = b.block_tables + s.index * b.max_blocks;
+  int64_t block = keys.begin / bs, offset = keys.begin % bs;
+  for (int64_t j = 0; j < n; ++j) {
+    const size_t byte =
+        static_cast<size_t>(((int64_t{table[block]} * bs + offset) * b.kv_heads + g) * b.head_dim) * elem;
+    scratch.narrow_rows[static_cast<size_t>(j)] = static_cast<const uint8_t*>(b.k_cache) + byte;
+    scratch.narrow_rows[static_cast<size_t>(n + j)] = static_cast<const uint8_t*>(b.v_cache) + byte;
+    if (++offset == bs) {
+      offset = 0;
+      ++block;
+    }
+  }
+}
+
 // Row pointers of keys [keys.begin, keys.end) of sequence s, KV head g, into rows[0, n) (K) and rows[n, 2n)
-// (V); bf16 / f16 rows are widened into scratch.widened first.
+// (V): f32 cache rows, a prefill's widened rows, or f16 / f8_e4m3 rows widened into scratch.widened first.
 void gather_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, Scratch& scratch) {
   const int64_t n = keys.end - keys.begin, hd = b.head_dim, bs = b.block_size;
   scratch.rows.resize(static_cast<size_t>(2 * n));
@@ -147,11 +173,19 @@ AUTOGLM_ATTENTION_CLONES
 void attend_unit(const Batch& b, const Seq& s, int64_t i, int64_t g, int64_t c, Scratch& scratch) {
   const KeyRange keys = chunk_of(visible_keys(s.pos0 + i, b.window), c, s.n_chunks);
   const int64_t n = keys.end - keys.begin, hd = b.head_dim, group = b.group;
-  gather_rows(b, s, g, keys, scratch);
   const int64_t first_head = g * group;
   const float* q = b.q + ((s.q_begin + i) * b.q_heads + first_head) * hd;
-  const RowTable k{scratch.rows.data()}, v{scratch.rows.data() + n};
-  const UnitResult r = attend_keys(q, k, v, n, group, hd, b.scale, b.softcap, scratch);
+  UnitResult r;
+  if (reads_narrow_rows(b, s)) {
+    gather_narrow_rows(b, s, g, keys, scratch);
+    const void* const* rows = scratch.narrow_rows.data();
+    r = attend_keys(q, NarrowRows<Bf16Element>{rows}, NarrowRows<Bf16Element>{rows + n}, n, group, hd,
+                    b.scale, b.softcap, scratch);
+  } else {
+    gather_rows(b, s, g, keys, scratch);
+    r = attend_keys(q, RowTable{scratch.rows.data()}, RowTable{scratch.rows.data() + n}, n, group, hd,
+                    b.scale, b.softcap, scratch);
+  }
 
   for (int64_t h = 0; h < group; ++h) {
     const int64_t head = i * b.q_heads + first_head + h;  // within the sequence
