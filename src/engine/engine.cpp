@@ -96,7 +96,7 @@ Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* eng
   ModelLoadOptions load_options;
   if (!options.weight_dtype.empty()) {
     auto dtype = parse_dtype(options.weight_dtype);
-    if (!dtype || *dtype == DType::kI32 || *dtype == DType::kF8E4M3)
+    if (!dtype || !dtype_holds_weights(*dtype))
       return invalid_argument("unknown weight dtype '" + options.weight_dtype + "'");
     load_options.weight_dtype = dtype;
   } else if (options.backend != "cpu") {

@@ -54,6 +54,10 @@ bool dtype_is_quantized(DType dtype) {
   return dtype_block_elements(dtype) > 1;
 }
 
+bool dtype_holds_weights(DType dtype) {
+  return dtype != DType::kI32 && dtype != DType::kF8E4M3;
+}
+
 size_t dtype_bytes(DType dtype, int64_t n) {
   return static_cast<size_t>(n / dtype_block_elements(dtype)) * dtype_size(dtype);
 }

@@ -32,6 +32,9 @@ size_t dtype_size(DType dtype);
 // Elements per block: 1 for plain types.
 int64_t dtype_block_elements(DType dtype);
 bool dtype_is_quantized(DType dtype);
+// Whether model weights may have this type: the float and block types, not i32 (ids) nor f8_e4m3 (a KV
+// cache type only).
+bool dtype_holds_weights(DType dtype);
 // Bytes of n elements (n a multiple of the block size for block types).
 size_t dtype_bytes(DType dtype, int64_t n);
 std::string_view dtype_name(DType dtype);  // "f32", "f16", "bf16", "i32", "q8_0", "q4_k", ...

@@ -235,7 +235,9 @@ TEST(AsyncEngine, Fp8KvCacheIsBatchInvariant) {
       ASSERT_TRUE(got[i].finished && got[i].error.is_ok()) << what << " request " << i;
       EXPECT_EQ(got[i].tokens, expected[i]) << what << ": request " << i;
     }
-    if (options.kv_blocks > 0) EXPECT_GT(engine->stats().n_preemptions, 0);
+    if (options.kv_blocks > 0) {
+      EXPECT_GT(engine->stats().n_preemptions, 0);
+    }
   }
   EXPECT_GT(differ_from_f32, 0);  // the rounded cache is really in use
   EXPECT_EQ(alone_engine->stats().kv_cache_dtype, "f8_e4m3");

@@ -113,6 +113,8 @@ TEST(Engine, CreateFailsCleanly) {
   options.weight_dtype = "int4";
   std::unique_ptr<Engine> engine;
   EXPECT_EQ(Engine::create(options, &engine).code(), StatusCode::kInvalidArgument);
+  options.weight_dtype = "fp8";  // a KV cache type, not a weight type
+  EXPECT_EQ(Engine::create(options, &engine).code(), StatusCode::kInvalidArgument);
   options.weight_dtype = "";
   options.backend = "tpu";
   EXPECT_EQ(Engine::create(options, &engine).code(), StatusCode::kNotFound);

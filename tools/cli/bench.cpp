@@ -89,7 +89,7 @@ Expected<std::unique_ptr<Model>> load_model(const BenchOptions& o, const std::st
   std::optional<DType> dtype;
   if (!dtype_name_arg.empty()) {
     dtype = parse_dtype(dtype_name_arg);
-    if (!dtype || *dtype == DType::kI32 || *dtype == DType::kF8E4M3)
+    if (!dtype || !dtype_holds_weights(*dtype))
       return invalid_argument("unknown dtype '" + dtype_name_arg + "'");
   }
   if (o.random_weights) {

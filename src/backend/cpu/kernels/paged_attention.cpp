@@ -105,6 +105,22 @@ void widen_row(DType dtype, const void* cache, int64_t at, int64_t n, float* out
     out[d] = bf16 ? bf16_to_f32(x[d]) : f16_to_f32(x[d]);
 }
 
+// fn(j, element) for keys j = 0 .. n - 1 of positions [keys.begin, keys.end) of sequence s: `element` is the
+// offset of KV head g's row of that position in the caches, in elements.
+template <typename Fn>
+void for_each_key_row(const Batch& b, const Seq& s, int64_t g, KeyRange keys, Fn&& fn) {
+  const int64_t bs = b.block_size;
+  const int32_t* table = b.block_tables + s.index * b.max_blocks;
+  int64_t block = keys.begin / bs, offset = keys.begin % bs;
+  for (int64_t j = 0; j < keys.end - keys.begin; ++j) {
+    fn(j, ((int64_t{table[block]} * bs + offset) * b.kv_heads + g) * b.head_dim);
+    if (++offset == bs) {
+      offset = 0;
+      ++block;
+    }
+  }
+}
+
 // Whether a unit of sequence s reads its cache rows as they are (NarrowRows: bf16 rows outside a prefill's
 // widened buffer) rather than through f32 row pointers.
 bool reads_narrow_rows(const Batch& b, const Seq& s) {
@@ -114,27 +130,20 @@ bool reads_narrow_rows(const Batch& b, const Seq& s) {
 // The cache row pointers of keys [keys.begin, keys.end) of sequence s, KV head g, into
 // scratch.narrow_rows[0, n) (K) and [n, 2n) (V).
 void gather_narrow_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, Scratch& scratch) {
-  const int64_t n = keys.end - keys.begin, bs = b.block_size;
+  const int64_t n = keys.end - keys.begin;
   const size_t elem = dtype_size(b.cache_dtype);
   scratch.narrow_rows.resize(static_cast<size_t>(2 * n));
-  const int32_t* table = b.block_tables + s.index * b.max_blocks;
-  int64_t block = keys.begin / bs, offset = keys.begin % bs;
-  for (int64_t j = 0; j < n; ++j) {
-    const size_t byte =
-        static_cast<size_t>(((int64_t{table[block]} * bs + offset) * b.kv_heads + g) * b.head_dim) * elem;
+  for_each_key_row(b, s, g, keys, [&](int64_t j, int64_t element) {
+    const size_t byte = static_cast<size_t>(element) * elem;
     scratch.narrow_rows[static_cast<size_t>(j)] = static_cast<const uint8_t*>(b.k_cache) + byte;
     scratch.narrow_rows[static_cast<size_t>(n + j)] = static_cast<const uint8_t*>(b.v_cache) + byte;
-    if (++offset == bs) {
-      offset = 0;
-      ++block;
-    }
-  }
+  });
 }
 
 // Row pointers of keys [keys.begin, keys.end) of sequence s, KV head g, into rows[0, n) (K) and rows[n, 2n)
 // (V): f32 cache rows, a prefill's widened rows, or f16 / f8_e4m3 rows widened into scratch.widened first.
 void gather_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, Scratch& scratch) {
-  const int64_t n = keys.end - keys.begin, hd = b.head_dim, bs = b.block_size;
+  const int64_t n = keys.end - keys.begin, hd = b.head_dim;
   scratch.rows.resize(static_cast<size_t>(2 * n));
   if (s.widened_begin >= 0) {  // widened for the whole call (widen_prefill_rows)
     const float* head = b.widened + s.widened_begin + g * s.widened_keys * 2 * hd;
@@ -147,26 +156,19 @@ void gather_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, Scratch
   }
   const bool widen = b.cache_dtype != DType::kF32;
   if (widen) scratch.widened.resize(static_cast<size_t>(2 * n * hd));
-  const int32_t* table = b.block_tables + s.index * b.max_blocks;
-  int64_t block = keys.begin / bs, offset = keys.begin % bs;
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t element = ((int64_t{table[block]} * bs + offset) * b.kv_heads + g) * hd;
+  for_each_key_row(b, s, g, keys, [&](int64_t j, int64_t element) {
     if (!widen) {
       scratch.rows[j] = static_cast<const float*>(b.k_cache) + element;
       scratch.rows[n + j] = static_cast<const float*>(b.v_cache) + element;
-    } else {
-      float* k_row = scratch.widened.data() + j * hd;
-      float* v_row = scratch.widened.data() + (n + j) * hd;
-      widen_row(b.cache_dtype, b.k_cache, element, hd, k_row);
-      widen_row(b.cache_dtype, b.v_cache, element, hd, v_row);
-      scratch.rows[j] = k_row;
-      scratch.rows[n + j] = v_row;
+      return;
     }
-    if (++offset == bs) {
-      offset = 0;
-      ++block;
-    }
-  }
+    float* k_row = scratch.widened.data() + j * hd;
+    float* v_row = scratch.widened.data() + (n + j) * hd;
+    widen_row(b.cache_dtype, b.k_cache, element, hd, k_row);
+    widen_row(b.cache_dtype, b.v_cache, element, hd, v_row);
+    scratch.rows[j] = k_row;
+    scratch.rows[n + j] = v_row;
+  });
 }
 
 AUTOGLM_ATTENTION_CLONES
@@ -234,15 +236,13 @@ void widen_prefill_rows(const Batch& b, std::vector<Seq>& seqs, const int32_t* s
           const Seq& s = *it->first;
           const int64_t runs = (s.widened_keys + kRowsPerTask - 1) / kRowsPerTask;
           const int64_t local = task - it->second, g = local / runs, first = local % runs * kRowsPerTask;
-          const int32_t* table = b.block_tables + s.index * b.max_blocks;
-          float* head = widened + s.widened_begin + g * s.widened_keys * 2 * hd;
-          for (int64_t j = first; j < std::min(first + kRowsPerTask, s.widened_keys); ++j) {
-            const int64_t pos = s.widened_first + j;
-            const int64_t row = int64_t{table[pos / b.block_size]} * b.block_size + pos % b.block_size;
-            const int64_t element = (row * b.kv_heads + g) * hd;
-            widen_row(b.cache_dtype, b.k_cache, element, hd, head + j * 2 * hd);
-            widen_row(b.cache_dtype, b.v_cache, element, hd, head + j * 2 * hd + hd);
-          }
+          float* rows = widened + s.widened_begin + (g * s.widened_keys + first) * 2 * hd;
+          const KeyRange keys{s.widened_first + first,
+                              s.widened_first + std::min(first + kRowsPerTask, s.widened_keys)};
+          for_each_key_row(b, s, g, keys, [&](int64_t j, int64_t element) {
+            widen_row(b.cache_dtype, b.k_cache, element, hd, rows + j * 2 * hd);
+            widen_row(b.cache_dtype, b.v_cache, element, hd, rows + j * 2 * hd + hd);
+          });
         }
       },
       1);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
 #include <cmath>
@@ -14,6 +15,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/attention_bf16.cuh"
+#include "core/fp8.h"
 
 namespace autoglm {
 
@@ -187,6 +189,35 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
       "{%0, %1, %2, %3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// c (16x8 f32) += a (16x16 f16, row) * b (16x8 f16, col).
+__device__ __forceinline__ void mma_f16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Four e4m3 values (one 32-bit word, the first in the low byte) as two f16x2 words, exactly (every e4m3 value
+// is an f16): one instruction per pair from sm_89 on; before it (the PTX kept for sm_80) core/fp8.h's
+// conversion, so the module still loads there.
+__device__ __forceinline__ void widen_e4m3x4(uint32_t x, uint32_t& lo, uint32_t& hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  const uint16_t x_lo = static_cast<uint16_t>(x & 0xffffu), x_hi = static_cast<uint16_t>(x >> 16);
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(lo) : "h"(x_lo));
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(hi) : "h"(x_hi));
+#else
+  uint32_t halves[2];
+  for (int h = 0; h < 2; ++h) {
+    const __half2 v = __floats2half2_rn(fp8_e4m3_to_f32(static_cast<uint8_t>(x >> (16 * h))),
+                                        fp8_e4m3_to_f32(static_cast<uint8_t>(x >> (16 * h + 8))));
+    halves[h] = *reinterpret_cast<const uint32_t*>(&v);
+  }
+  lo = halves[0];
+  hi = halves[1];
+#endif
 }
 
 // 2^x by the special-function unit alone (ex2.approx.ftz: ~2 ulp, 2^-inf = 0, results below 2^-126 flushed

@@ -86,12 +86,11 @@ __device__ __forceinline__ void widen_e4m3x16(const uint4& x, uint4& lo, uint4& 
   uint32_t out[8];
 #pragma unroll
   for (int w = 0; w < 4; ++w) {
+    uint32_t f16x2[2];
+    widen_e4m3x4(words[w], f16x2[0], f16x2[1]);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const uint16_t pair = static_cast<uint16_t>(words[w] >> (16 * h));
-      uint32_t f16x2;
-      asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(f16x2) : "h"(pair));
-      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&f16x2));
+      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&f16x2[h]));
       out[2 * w + h] = pack_bf16(f.x, f.y);
     }
   }

@@ -65,7 +65,9 @@ using attention_bf16::kLog2e;
 using attention_bf16::ldmatrix_x4;
 using attention_bf16::ldmatrix_x4_trans;
 using attention_bf16::mma_bf16;
+using attention_bf16::mma_f16;
 using attention_bf16::pack_bf16;
+using attention_bf16::widen_e4m3x4;
 
 // Blocks of 2 or 1 warps (6 or 12 per SM, the same warps per SM) were measured against 4: within 5% from
 // batch 64 up (better at 64, worse at 256 x 1,024 with 1 warp) and 25-85% slower at batch 16, where 4 warps
@@ -125,15 +127,6 @@ __device__ __forceinline__ int landed_chunk(int chunk, int row) {
   }
 }
 
-// c (16x8 f32) += a (16x16 f16, row) * b (16x8 f16, col).
-__device__ __forceinline__ void mma_f16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // The mma of the tile's operand type: bf16 for bf16 caches, f16 for widened f8_e4m3 ones.
 template <typename C>
 __device__ __forceinline__ void mma16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -153,13 +146,6 @@ __device__ __forceinline__ uint32_t pack16(float lo, float hi) {
   } else {
     return pack_bf16(lo, hi);
   }
-}
-
-// Four e4m3 values (one 32-bit word, the first in the low byte) as two f16x2 words, exactly.
-__device__ __forceinline__ void widen_e4m3x4(uint32_t x, uint32_t& lo, uint32_t& hi) {
-  const uint16_t x_lo = static_cast<uint16_t>(x & 0xffffu), x_hi = static_cast<uint16_t>(x >> 16);
-  asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(lo) : "h"(x_lo));
-  asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(hi) : "h"(x_hi));
 }
 
 // Three blocks per SM where the ring allows it (head_dim <= 128: ~70 KB each): registers capped at 168.
