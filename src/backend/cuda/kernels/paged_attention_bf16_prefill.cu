@@ -15,14 +15,15 @@
 //   into n_seqs sequences needs) times q_heads: only shapes, never metadata values, so launches can be
 //   recorded in CUDA graphs. Warp 0 finds the block's (sequence, tile) by a warp-wide prefix sum over
 //   q_start (32 sequences per step); surplus blocks exit. Within a sequence the tiles run last first (the
-//   longest rows first). Paging: each thread owns fixed 16-byte chunks of the K / V tile (chunk tid + 128 k,
-//   key (tid + 128 k) / (D / 8)), looks the cache rows of its keys up in the block table one tile ahead
-//   (plain loads into registers, consumed when that tile's cp.async is issued, so the table latency hides
-//   behind a tile of compute), so any block_size >= 1 works and a tile may span many blocks. Keys past the
-//   block's last visible one and keys whose block id is outside the cache are zero-filled (nothing read:
-//   NaN in rows no table reaches never enters a product) and the latter masked to -inf through a per-stage
-//   presence flag; the mask runs only on tiles crossing the diagonal, the window edge, the end of the
-//   sequence's rows, or holding a missing block (a block-wide vote at the stage barrier).
+//   longest rows first). Paging: the first BN threads look up the cache row of one key each, two tiles
+//   ahead, into a shared table of three tiles (as i32: paged_prefill_supported bounds the pool), so the
+//   block-table latency hides behind two tiles of compute and each key is looked up once per block (not
+//   once per 16-byte chunk); every thread then copies fixed 16-byte chunks of the K / V tile (chunk
+//   tid + 128 k) from the rows the table gives, so any block_size >= 1 works and a tile may span many
+//   blocks. Keys past the block's last visible one and keys whose block id is outside the cache are
+//   zero-filled (nothing read: NaN in rows no table reaches never enters a product) and the latter masked
+//   to -inf through their -1 row; the mask runs only on tiles crossing the diagonal, the window edge, the
+//   end of the sequence's rows, or holding a missing block (a block-wide vote at the stage barrier).
 // f8_e4m3 caches: the tiles land as bytes in a two-stage ring of their own (16 keys' worth of elements per
 //   copy), and once a tile is in, the block widens it into one bf16 K / V tile (exact: cvt.rn.f16x2.e4m3x2,
 //   then f16 -> f32 -> bf16) that attend_tile reads as it reads bf16 caches; one more barrier per tile, the
@@ -31,10 +32,10 @@
 // Accumulation: f32 (mma accumulators, softmax state); Q and P enter the mma as bf16 (~1e-3 relative).
 // Floor: 4 * q_len * n_keys * q_heads * D FLOPs per sequence, about half under the causal mask, at the
 //   mma.sync bf16 rate (~300 TFLOP/s on an H100: a 2,048-token prompt of Llama-3-8B shapes, 34 GFLOP per
-//   layer, ~0.1 ms); the table lookups add one i32 per key and chunk owner per tile, from L1. Measured
-//   (tools/bench/paged_attention_cuda.cpp --prefill): 110-130 TFLOP/s on long rows; Nsight Compute shows it
-//   latency-bound (2 warps per scheduler, an instruction issued every 3.5 cycles), and neither 3 nor 4
-//   blocks per SM with 32-key tiles gained more than 10%.
+//   layer, ~0.1 ms). Measured (tools/bench/paged_attention_cuda.cpp --prefill): 130-150 TFLOP/s on long
+//   rows (110-130 when every thread looked up each of its chunks' rows: ~600 of its ~1,400 instructions per
+//   tile); Nsight Compute showed it latency-bound (2 warps per scheduler, fixed-latency and scoreboard
+//   stalls), and neither 3 nor 4 blocks per SM with 32-key tiles gained more than 10%.
 // Reference: the CPU paged kernel on the same cache values, tests/cuda/test_paged_attention.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -146,7 +147,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
   extern __shared__ uint4 smem_raw[];
   __shared__ int64_t tile_seq, tile_row0;
   __shared__ bool tile_found;
-  __shared__ bool present_s[2][BN];               // key of the stage's tile has a cache row
+  __shared__ int32_t row_s[3][BN];                // cache rows of the keys of three tiles (lookup below)
   bf16* q_s = reinterpret_cast<bf16*>(smem_raw);  // [kPrefillRows][LD]
   bf16* k_s = q_s + kPrefillRows * LD;            // [kStages16][BN][LD]
   bf16* v_s = k_s + kStages16 * BN * LD;          // [kStages16][BN][LD]
@@ -178,41 +179,50 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
   const C* k_head = p.k + kv_head * D;
   const C* v_head = p.v + kv_head * D;
 
-  // Cache rows of this thread's keys of the tile at kt (-1: past hi, or a block id outside the cache).
-  int64_t rows[kLoads];
-  auto lookup = [&](int64_t kt) {
-#pragma unroll
-    for (int k = 0; k < kLoads; ++k) {
-      const int idx = threadIdx.x + k * kThreads;
-      const int64_t j = kt + idx / kChunks;
-      rows[k] = idx < BN * kChunks && j < hi ? cache_row(p, sv.s, j) : -1;
-    }
-  };
-  // The tile at kt into stage `stage` from rows (zero-filled where -1, the address clamped to the head's
-  // row 0, nothing read); returns whether one of this thread's keys below hi has no cache row.
-  auto issue = [&](int stage, int64_t kt) {
+  // The cache row of every key of a tile, looked up once by BN threads two tiles ahead (-1: past hi, or a
+  // block id outside the cache), in three slots: one being filled, one the next copies read, one the
+  // current tile's mask reads. Returns whether one of this thread's keys below hi has no cache row.
+  auto lookup = [&](int64_t kt, int slot) {
+    static_assert(BN <= kThreads, "one key per looking-up thread");
     bool missing = false;
+    const int jj = threadIdx.x;
+    if (jj < BN) {
+      const int64_t j = kt + jj;
+      int32_t row = -1;
+      if (j < hi) {
+        const int64_t r = cache_row(p, sv.s, j);
+        row = static_cast<int32_t>(r);  // < 2^31: paged_prefill_supported
+        missing = r < 0;
+      }
+      row_s[slot][jj] = row;
+    }
+    return missing;
+  };
+  // The tile whose rows are in `slot` into stage `stage` (zero-filled where -1, the address clamped to the
+  // head's row 0, nothing read). The element offsets of a row fit 64 bits from a 32 x 32-bit product.
+  const auto kv_stride32 = static_cast<int32_t>(kv_stride);
+  auto issue = [&](int stage, int slot) {
+    constexpr bool kEveryLoad = BN * kChunks % kThreads == 0;  // every thread copies kLoads chunks
 #pragma unroll
     for (int k = 0; k < kLoads; ++k) {
-      const int idx = threadIdx.x + k * kThreads;
-      if (idx < BN * kChunks) {
+      const int idx = static_cast<int>(threadIdx.x) + k * kThreads;
+      if (kEveryLoad || idx < BN * kChunks) {
         const int jj = idx / kChunks, c = idx % kChunks;
-        const bool in = rows[k] >= 0;
-        const int64_t offset = (in ? rows[k] : 0) * kv_stride + c * kPerCopy;
+        const int32_t row = row_s[slot][jj];
+        const bool in = row >= 0;
+        const int64_t offset = int64_t{in ? row : 0} * kv_stride32 + c * kPerCopy;
         cp_async_16(k_land + (stage * BN + jj) * kRawRow + c * kPerCopy, k_head + offset, in);
         cp_async_16(v_land + (stage * BN + jj) * kRawRow + c * kPerCopy, v_head + offset, in);
-        if (c == 0) present_s[stage][jj] = in;
-        missing = missing || (!in && kt + jj < hi);
       }
     }
     cp_async_commit();
-    return missing;
   };
 
   const int n_tiles = static_cast<int>((hi - lo + BN - 1) / BN);
-  lookup(lo);
-  bool missing = issue(0, lo);  // of the tile last issued
-  if (n_tiles > 1) lookup(lo + BN);
+  bool missing = lookup(lo, 0);                                  // of the tile `it` of the loop below
+  bool missing_next = n_tiles > 1 ? lookup(lo + BN, 1) : false;  // of tile it + 1
+  __syncthreads();                                               // the rows of tiles 0 and 1 visible
+  issue(0, 0);
   load_q_tile<D>(q_s, p.q + (sv.q_begin + i0) * q_stride + head * D, n_rows, q_stride);
 
   // This thread's rows of the warp's 16: quad_row and quad_row + 8. pos -1: a row past the sequence's rows
@@ -230,17 +240,21 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
     o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m[2] = {kNegInf, kNegInf}, l[2] = {0.0f, 0.0f};  // running max (log2 domain) and partial sum
 
+  int slot = 0, next_slot = 1, after_slot = 2;  // the row slots of tiles it, it + 1 and it + 2
   for (int it = 0; it < n_tiles; ++it) {
     const int64_t kt = lo + int64_t{it} * BN;
     const int stage = it & 1;
     cp_async_wait_all();
-    // Tile `it` (and, on the first pass, Q and the presence flags) visible; stage ^ 1 no longer read; does
-    // some key of tile `it` below hi lack a cache row?
+    // Tile `it` (and, on the first pass, Q) visible; stage ^ 1 and the slot of tile it - 1 no longer read;
+    // does some key of tile `it` below hi lack a cache row?
     const bool tile_missing = __syncthreads_or(missing) != 0;
+    bool missing_after = false;
     if (it + 1 < n_tiles) {
-      missing = issue(stage ^ 1, kt + BN);  // rows looked up during the previous tile
-      if (it + 2 < n_tiles) lookup(kt + 2 * BN);
+      issue(stage ^ 1, next_slot);
+      if (it + 2 < n_tiles) missing_after = lookup(kt + 2 * BN, after_slot);
     }
+    missing = missing_next;
+    missing_next = missing_after;
     int tile16 = stage;  // the stage of bf16 tiles attend_tile reads
     if constexpr (kWidens) {
       // Every thread is past the barrier above, so done reading the bf16 tile of the previous key tile.
@@ -257,14 +271,18 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
     }
     const bool full =
         rows_full && !tile_missing && kt + BN - 1 <= pos_min && (p.window == 0 || pos_max - kt < p.window);
-    const bool* present = present_s[stage];
+    const int32_t* tile_rows = row_s[slot];
     attend_tile<D>(
         q_s, k_s + tile16 * BN * LD, v_s + tile16 * BN * LD, full, p.scale, p.softcap,
         [&](int jj, int r) {
           const int64_t j = kt + jj, q_pos = pos[r];
-          return !present[jj] || j > q_pos || (p.window > 0 && q_pos - j >= p.window);
+          return tile_rows[jj] < 0 || j > q_pos || (p.window > 0 && q_pos - j >= p.window);
         },
         o, m, l);
+    const int done = slot;
+    slot = next_slot;
+    next_slot = after_slot;
+    after_slot = done;
   }
   const int64_t first = (sv.q_begin + i0) * q_stride + head * D;  // row 0 of the tile at this head
   if (p.out16 != nullptr) {
@@ -290,7 +308,10 @@ void launch_d(CudaBackend& backend, const Paged<C>& p) {
 
 template <typename C>
 bool supported_for(const Paged<C>& p) {
-  return p.head_dim % 16 == 0 && p.head_dim >= 16 && p.head_dim <= 256 &&
+  // Cache rows are kept as i32 in shared memory.
+  constexpr int64_t kMaxRows = int64_t{1} << 31;
+  return p.head_dim % 16 == 0 && p.head_dim >= 16 && p.head_dim <= 256 && p.block_size > 0 &&
+         p.n_blocks <= kMaxRows / p.block_size && p.kv_heads * p.head_dim < kMaxRows &&
          reinterpret_cast<uintptr_t>(p.k) % 16 == 0 && reinterpret_cast<uintptr_t>(p.v) % 16 == 0;
 }
 
