@@ -11,6 +11,7 @@
 // anywhere and windows around the tile edges. Also: a decode step recorded once and replayed after the
 // metadata, q and cache rows changed (the launch depends on shapes only), and metadata out of range giving
 // NaN rows without a fault.
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/kernels/prefill_row_blocks.h"
 #include "core/half.h"
 #include "cuda/cuda_harness.h"
 #include "ops/paged_attention.h"
@@ -358,6 +360,25 @@ TEST(CudaPagedAttention, TensorCorePrefillBlockSizes) {
   }
 }
 
+// Every head_dim the tensor-core prefill compiles (multiples of 16 up to 256), bf16 and f8_e4m3 caches: each
+// instantiation has its own copy layout (chunks per key row, keys per pass of the block's threads).
+TEST(CudaPagedAttention, TensorCorePrefillEveryHeadDim) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  uint64_t seed = 3200;
+  for (int64_t head_dim = 16; head_dim <= 256; head_dim += 16) {
+    for (const DType dtype : {DType::kBF16, DType::kF8E4M3}) {
+      BatchSpec spec;
+      spec.seqs = {{1, 40}, {37, 100}, {70, 70}, {130, 200}};
+      spec.q_heads = 4;
+      spec.kv_heads = 2;
+      spec.head_dim = head_dim;
+      spec.cache_dtype = dtype;
+      expect_matches_cpu(*cuda, make_problem(spec, seed += 4));
+    }
+  }
+}
+
 // Windows around the key tile (64) and the query tile (64), with and without softcap, through the tensor
 // cores; head_dims 128 and 256 (32-key tiles).
 TEST(CudaPagedAttention, TensorCorePrefillWindowsAndSoftcap) {
@@ -379,6 +400,41 @@ TEST(CudaPagedAttention, TensorCorePrefillWindowsAndSoftcap) {
         expect_matches_cpu(*cuda, make_problem(spec, seed += 4));
       }
     }
+  }
+}
+
+// Launches large enough that the tensor-core prefill takes two 16-row blocks per warp (128-row query tiles;
+// backend/cuda/kernels/prefill_row_blocks.h), on any device of up to 164 SMs: bf16 and f8_e4m3 caches, a
+// window across tiles, softcap, head_dim 128 and 64, a decode in front and query tiles cut short.
+TEST(CudaPagedAttention, TensorCorePrefillTwoRowBlocksPerWarp) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  cudaDeviceProp props{};
+  ASSERT_EQ(cudaGetDeviceProperties(&props, 0), cudaSuccess);
+  struct Case {
+    int64_t q_heads, kv_heads, head_dim, window;
+    float softcap;
+    DType cache;
+  };
+  const Case cases[] = {{64, 8, 128, 0, 0.0f, DType::kBF16},
+                        {64, 8, 128, 0, 0.0f, DType::kF8E4M3},
+                        {64, 8, 128, 65, 30.0f, DType::kBF16},
+                        {64, 16, 64, 0, 0.0f, DType::kBF16}};
+  uint64_t seed = 3100;
+  for (const Case& c : cases) {
+    BatchSpec spec;
+    spec.seqs = {{1, 500}, {600, 1200}, {70, 70}, {450, 3000}};
+    spec.q_heads = c.q_heads;
+    spec.kv_heads = c.kv_heads;
+    spec.head_dim = c.head_dim;
+    spec.window = c.window;
+    spec.softcap = c.softcap;
+    spec.cache_dtype = c.cache;
+    const Problem p = make_problem(spec, seed += 4);
+    ASSERT_EQ(attention_bf16::prefill_launch_row_blocks(p.t - p.n_decode_seqs, c.q_heads, c.head_dim,
+                                                        props.multiProcessorCount),
+              2);
+    expect_matches_cpu(*cuda, p);
   }
 }
 

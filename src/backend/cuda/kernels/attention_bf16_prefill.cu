@@ -3,8 +3,9 @@
 // Layout: q, out [t, q_heads, head_dim] f32; caches [capacity, kv_heads, head_dim] bf16 (key j of KV head g
 //   at (j * kv_heads + g) * head_dim). Query row i sits at position q_pos0 + i.
 // Tiling (head_dim D a multiple of 16 up to 256, 16-byte aligned caches, t > 4 rows): flash attention on
-//   tensor cores (FA2 layout). Grid (query tile of 64 rows, query head), tiles longest first; a
-//   block of 4 warps, 16 query rows per warp. The Q tile is converted f32 -> bf16 (round to nearest even)
+//   tensor cores (FA2 layout). Grid (query tile, query head), tiles longest first; a block of 4 warps,
+//   16 query rows per warp, or 32 (two row blocks sharing each K / V fragment) where the launch still has
+//   enough blocks (prefill_row_blocks.h): query tiles of 64 or 128 rows. The Q tile is converted f32 -> bf16 (round to nearest even)
 //   into shared memory once; K and V tiles of BN keys (64 for D <= 128, else 32: the O accumulator holds
 //   D / 2 f32 registers per thread) stream through two shared-memory stages by cp.async (16 bytes per copy,
 //   keys past the block's last visible one zero-filled, so NaN in unseen rows never reaches a product), the
@@ -33,21 +34,19 @@
 namespace autoglm::attention_bf16 {
 namespace {
 
-template <int D>
+template <int D, int RB>
 __global__ void __launch_bounds__(kThreads) attention_prefill_bf16_kernel(Geometry g) {
   constexpr int BN = prefill_keys<D>(), LD = prefill_row<D>();
-  constexpr int kOutTiles = D / 8, kChunks = D / 8;
-  constexpr float kNegInf = -INFINITY;
+  constexpr int kRows = prefill_rows<RB>();
+  constexpr int kChunks = D / 8;
   extern __shared__ uint4 smem_raw[];
-  bf16* q_s = reinterpret_cast<bf16*>(smem_raw);  // [kPrefillRows][LD]
-  bf16* k_s = q_s + kPrefillRows * LD;            // [2][BN][LD]
+  bf16* q_s = reinterpret_cast<bf16*>(smem_raw);  // [kRows][LD]
+  bf16* k_s = q_s + kRows * LD;                   // [2][BN][LD]
   bf16* v_s = k_s + 2 * BN * LD;                  // [2][BN][LD]
 
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int quad_row = lane / 4;  // mma fragment row
   const int64_t head = blockIdx.y, kv_head = head / g.group;
-  const int64_t i0 = (int64_t{gridDim.x} - 1 - blockIdx.x) * kPrefillRows;  // longest tiles first
-  const int64_t i_end = min(i0 + kPrefillRows, g.t);
+  const int64_t i0 = (int64_t{gridDim.x} - 1 - blockIdx.x) * kRows;  // longest tiles first
+  const int64_t i_end = min(i0 + kRows, g.t);
   const int64_t pos_min = g.q_pos0 + i0, pos_max = g.q_pos0 + i_end - 1;
   const int64_t lo = first_key(pos_min, g.window), hi = pos_max + 1;  // keys any row of the block sees
   const int64_t q_stride = g.q_heads * D, kv_stride = g.kv_heads * D;
@@ -66,21 +65,14 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_bf16_kernel(Geomet
     cp_async_commit();
   };
   load_tile(0, lo);
-  load_q_tile<D>(q_s, g.q + i0 * q_stride + head * D, g.t - i0, q_stride);
+  load_q_tile<D, RB>(q_s, g.q + i0 * q_stride + head * D, g.t - i0, q_stride);
 
-  // This thread's rows of the warp's 16: quad_row and quad_row + 8. pos -1: a row past t sees no key.
-  int64_t pos[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int64_t i = i0 + warp * 16 + quad_row + 8 * r;
-    pos[r] = i < g.t ? g.q_pos0 + i : -1;
-  }
-  const bool rows_full = i0 + kPrefillRows <= g.t;
-  float o[kOutTiles][4];
-#pragma unroll
-  for (int n = 0; n < kOutTiles; ++n)
-    o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  float m[2] = {kNegInf, kNegInf}, l[2] = {0.0f, 0.0f};  // running max (log2 domain) and partial sum
+  // The positions of this thread's rows (-1: a row past t sees no key).
+  int32_t pos[2 * RB];
+  thread_row_positions<D, RB>(pos_min, g.t - i0, pos);
+  const bool rows_full = i0 + kRows <= g.t;
+  float o[RB][D / 8][4], m[RB][2], l[RB][2];  // O, running max (log2 domain) and partial sum per row
+  clear_accumulators<D, RB>(o, m, l);
 
   const int n_tiles = static_cast<int>((hi - lo + BN - 1) / BN);
   for (int it = 0; it < n_tiles; ++it) {
@@ -90,7 +82,7 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_bf16_kernel(Geomet
     __syncthreads();  // tile `it` (and, on the first pass, Q) visible; stage ^ 1 no longer read
     if (it + 1 < n_tiles) load_tile(stage ^ 1, kt + BN);
     const bool full = rows_full && kt + BN - 1 <= pos_min && (g.window == 0 || pos_max - kt < g.window);
-    attend_tile<D>(
+    attend_tile<D, RB>(
         q_s, k_s + stage * BN * LD, v_s + stage * BN * LD, full, g.scale, g.softcap,
         [&](int jj, int r) {
           const int64_t j = kt + jj, p = pos[r];
@@ -98,20 +90,32 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_bf16_kernel(Geomet
         },
         o, m, l);
   }
-  store_rows<D>(o, l, g.out + i0 * q_stride + head * D, g.t - i0, q_stride);
+  store_rows<D, RB>(o, l, g.out + i0 * q_stride + head * D, g.t - i0, q_stride);
+}
+
+template <int D, int RB>
+void launch_prefill_rb(CudaBackend& backend, const Geometry& g) {
+  constexpr size_t kSmem = prefill_smem_bytes<D, RB>();
+  // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
+  static const cudaError_t opted_in =
+      cudaFuncSetAttribute(attention_prefill_bf16_kernel<D, RB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(kSmem));
+  (void)opted_in;  // a failure shows up as the launch error below
+  constexpr int kRows = prefill_rows<RB>();
+  const dim3 grid(static_cast<unsigned>((g.t + kRows - 1) / kRows), static_cast<unsigned>(g.q_heads));
+  attention_prefill_bf16_kernel<D, RB><<<grid, kThreads, kSmem, backend.stream()>>>(g);
+  backend.note_launch("attention_prefill_bf16_kernel");
 }
 
 template <int D>
 void launch_prefill_d(CudaBackend& backend, const Geometry& g) {
-  constexpr size_t kSmem = prefill_smem_bytes<D>();
-  // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
-  static const cudaError_t opted_in = cudaFuncSetAttribute(
-      attention_prefill_bf16_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
-  (void)opted_in;  // a failure shows up as the launch error below
-  const dim3 grid(static_cast<unsigned>((g.t + kPrefillRows - 1) / kPrefillRows),
-                  static_cast<unsigned>(g.q_heads));
-  attention_prefill_bf16_kernel<D><<<grid, kThreads, kSmem, backend.stream()>>>(g);
-  backend.note_launch("attention_prefill_bf16_kernel");
+  if constexpr (max_row_blocks<D>() == 2) {
+    if (prefill_launch_row_blocks(g.t, g.q_heads, D, backend.properties().multiProcessorCount) == 2) {
+      launch_prefill_rb<D, 2>(backend, g);
+      return;
+    }
+  }
+  launch_prefill_rb<D, 1>(backend, g);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/attention_bf16.cuh"
+#include "backend/cuda/kernels/prefill_row_blocks.h"
 #include "core/fp8.h"
 
 namespace autoglm {
@@ -141,7 +142,6 @@ __device__ __forceinline__ DecodeBlock decode_block(const Paged<T>& p, int head_
 
 namespace attention_bf16 {
 
-constexpr int kPrefillRows = 16 * kWarps;  // query rows per block, 16 per warp (the mma's M)
 constexpr float kLog2e = 1.4426950408889634f;
 
 // ---- tensor-core primitives (sm_80+) ----
@@ -241,6 +241,18 @@ constexpr int prefill_keys() {
   return D <= 128 ? 64 : 32;
 }
 
+// Blocks of 16 query rows (the mma's M) per warp, RB (prefill_row_blocks.h says when two).
+template <int D>
+constexpr int max_row_blocks() {
+  return two_row_blocks_compiled(D) ? 2 : 1;
+}
+
+// Query rows per block.
+template <int RB>
+constexpr int prefill_rows() {
+  return 16 * kWarps * RB;
+}
+
 // bf16 elements of a shared row: D plus 8 (16 bytes), so 8 consecutive rows start in distinct bank quads.
 template <int D>
 constexpr int prefill_row() {
@@ -248,19 +260,19 @@ constexpr int prefill_row() {
 }
 
 // Q tile plus two stages of K and V tiles.
-template <int D>
+template <int D, int RB>
 constexpr size_t prefill_smem_bytes() {
-  return sizeof(bf16) * static_cast<size_t>(kPrefillRows + 4 * prefill_keys<D>()) * prefill_row<D>();
+  return sizeof(bf16) * static_cast<size_t>(prefill_rows<RB>() + 4 * prefill_keys<D>()) * prefill_row<D>();
 }
 
-// ---- the pieces of a block's work (4 warps, kPrefillRows query rows, one query head) ----
+// ---- the pieces of a block's work (4 warps, prefill_rows<RB>() query rows, one query head) ----
 
 // The Q tile into shared memory as bf16 (round to nearest even): row r < n_rows from q + r * q_stride
 // (q: row 0 of the tile at the block's head), zeros past n_rows.
-template <int D>
+template <int D, int RB>
 __device__ __forceinline__ void load_q_tile(bf16* q_s, const float* q, int64_t n_rows, int64_t q_stride) {
   constexpr int LD = prefill_row<D>();
-  for (int idx = threadIdx.x; idx < kPrefillRows * D / 2; idx += kThreads) {
+  for (int idx = threadIdx.x; idx < prefill_rows<RB>() * D / 2; idx += kThreads) {
     const int r = idx / (D / 2), c = 2 * (idx % (D / 2));
     float x0 = 0.0f, x1 = 0.0f;
     if (r < n_rows) {
@@ -272,14 +284,15 @@ __device__ __forceinline__ void load_q_tile(bf16* q_s, const float* q, int64_t n
   }
 }
 
-// One key tile of BN keys (k_tile, v_tile: [BN][LD] in shared memory) against the warp's 16 query rows:
-// S = Q K^T, scores scaled (or soft-capped) into the log2 domain, masked(jj, r) -> -inf for key jj of the
-// tile and the thread's row r (quad_row + 8 r of the warp's 16) unless `full`, online softmax with the
-// running max m and partial sum l per row, O += P V with P rounded to bf16.
-template <int D, typename Masked>
+// One key tile of BN keys (k_tile, v_tile: [BN][LD] in shared memory) against the warp's RB blocks of 16
+// query rows (block rb holds rows warp * 16 RB + 16 rb of the block's): S = Q
+// K^T, scores scaled (or soft-capped) into the log2 domain, masked(jj, r) -> -inf for key jj of the tile and
+// the thread's row r (quad_row + 8 (r % 2) of row block r / 2) unless `full`, online softmax with the running
+// max m and partial sum l per row, O += P V with P rounded to bf16.
+template <int D, int RB, typename Masked>
 __device__ __forceinline__ void attend_tile(const bf16* q_s, const bf16* k_tile, const bf16* v_tile,
                                             bool full, float scale, float softcap, Masked&& masked,
-                                            float (&o)[D / 8][4], float (&m)[2], float (&l)[2]) {
+                                            float (&o)[RB][D / 8][4], float (&m)[RB][2], float (&l)[RB][2]) {
   constexpr int BN = prefill_keys<D>(), LD = prefill_row<D>();
   constexpr int kSteps = D / 16;  // k-steps of S = Q K^T
   constexpr int kScoreTiles = BN / 8, kOutTiles = D / 8;
@@ -287,92 +300,115 @@ __device__ __forceinline__ void attend_tile(const bf16* q_s, const bf16* k_tile,
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int quad_col = lane % 4;
   const float scale_log2 = scale * kLog2e;
+  const bf16* q_warp = q_s + warp * 16 * RB * LD;
 
-  float s[kScoreTiles][4];
+  float s[RB][kScoreTiles][4];
 #pragma unroll
-  for (int n = 0; n < kScoreTiles; ++n)
-    s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+  for (int rb = 0; rb < RB; ++rb) {
+#pragma unroll
+    for (int n = 0; n < kScoreTiles; ++n)
+      s[rb][n][0] = s[rb][n][1] = s[rb][n][2] = s[rb][n][3] = 0.0f;
+  }
 #pragma unroll
   for (int ks = 0; ks < kSteps; ++ks) {
-    uint32_t a[4];
-    ldmatrix_x4(a, q_s + (warp * 16 + lane % 8 + (lane / 8) % 2 * 8) * LD + ks * 16 + lane / 16 * 8);
+    uint32_t a[RB][4];
+#pragma unroll
+    for (int rb = 0; rb < RB; ++rb)
+      ldmatrix_x4(a[rb], q_warp + (rb * 16 + lane % 8 + (lane / 8) % 2 * 8) * LD + ks * 16 + lane / 16 * 8);
 #pragma unroll
     for (int np = 0; np < BN / 16; ++np) {
       uint32_t b[4];
       ldmatrix_x4(b, k_tile + (np * 16 + lane % 8 + lane / 16 * 8) * LD + ks * 16 + (lane / 8) % 2 * 8);
-      mma_bf16(s[2 * np], a, b[0], b[1]);
-      mma_bf16(s[2 * np + 1], a, b[2], b[3]);
+#pragma unroll
+      for (int rb = 0; rb < RB; ++rb) {
+        mma_bf16(s[rb][2 * np], a[rb], b[0], b[1]);
+        mma_bf16(s[rb][2 * np + 1], a[rb], b[2], b[3]);
+      }
     }
   }
 
   // Scores in the log2 domain; the mask only where some (row, key) of the tile is invisible. Both choices are
   // made once per tile (uniform across the block), so the common tile (no softcap, fully visible) is a plain
   // multiply per score.
-  if (softcap > 0.0f) {
 #pragma unroll
-    for (int n = 0; n < kScoreTiles; ++n) {
+  for (int rb = 0; rb < RB; ++rb) {
+    if (softcap > 0.0f) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        s[n][e] = softcap * tanhf(s[n][e] * scale / softcap) * kLog2e;
+      for (int n = 0; n < kScoreTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          s[rb][n][e] = softcap * tanhf(s[rb][n][e] * scale / softcap) * kLog2e;
+      }
+    } else {
+#pragma unroll
+      for (int n = 0; n < kScoreTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          s[rb][n][e] *= scale_log2;
+      }
     }
-  } else {
+    if (!full) {
 #pragma unroll
-    for (int n = 0; n < kScoreTiles; ++n) {
+      for (int n = 0; n < kScoreTiles; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        s[n][e] *= scale_log2;
-    }
-  }
-  if (!full) {
-#pragma unroll
-    for (int n = 0; n < kScoreTiles; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        if (masked(n * 8 + 2 * quad_col + (e & 1), e / 2)) s[n][e] = kNegInf;
+        for (int e = 0; e < 4; ++e)
+          if (masked(n * 8 + 2 * quad_col + (e & 1), 2 * rb + e / 2)) s[rb][n][e] = kNegInf;
+      }
     }
   }
 
   // Online softmax per row: the 4 lanes of a quad share a row.
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float tile_max = kNegInf;
+  for (int rb = 0; rb < RB; ++rb) {
 #pragma unroll
-    for (int n = 0; n < kScoreTiles; ++n)
-      tile_max = fmaxf(tile_max, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-    const float m_new = fmaxf(m[r], tile_max);
-    // No visible key so far: every p is exp2(-inf) = 0 against a zero base, and nothing to rescale.
-    const float base = m_new == kNegInf ? 0.0f : m_new;
-    const float alpha = fast_exp2(m[r] - base);  // m[r] = -inf: 0, and o, l are still 0
-    float sum = 0.0f;
+    for (int r = 0; r < 2; ++r) {
+      float tile_max = kNegInf;
 #pragma unroll
-    for (int n = 0; n < kScoreTiles; ++n) {
-      s[n][2 * r] = fast_exp2(s[n][2 * r] - base);
-      s[n][2 * r + 1] = fast_exp2(s[n][2 * r + 1] - base);
-      sum += s[n][2 * r] + s[n][2 * r + 1];
+      for (int n = 0; n < kScoreTiles; ++n)
+        tile_max = fmaxf(tile_max, fmaxf(s[rb][n][2 * r], s[rb][n][2 * r + 1]));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+      const float m_new = fmaxf(m[rb][r], tile_max);
+      // No visible key so far: every p is exp2(-inf) = 0 against a zero base, and nothing to rescale.
+      const float base = m_new == kNegInf ? 0.0f : m_new;
+      const float alpha = fast_exp2(m[rb][r] - base);  // m = -inf: 0, and o, l are still 0
+      float sum = 0.0f;
+#pragma unroll
+      for (int n = 0; n < kScoreTiles; ++n) {
+        s[rb][n][2 * r] = fast_exp2(s[rb][n][2 * r] - base);
+        s[rb][n][2 * r + 1] = fast_exp2(s[rb][n][2 * r + 1] - base);
+        sum += s[rb][n][2 * r] + s[rb][n][2 * r + 1];
+      }
+      l[rb][r] = l[rb][r] * alpha + sum;
+#pragma unroll
+      for (int n = 0; n < kOutTiles; ++n) {
+        o[rb][n][2 * r] *= alpha;
+        o[rb][n][2 * r + 1] *= alpha;
+      }
+      m[rb][r] = m_new;
     }
-    l[r] = l[r] * alpha + sum;
-#pragma unroll
-    for (int n = 0; n < kOutTiles; ++n) {
-      o[n][2 * r] *= alpha;
-      o[n][2 * r + 1] *= alpha;
-    }
-    m[r] = m_new;
   }
 
   // O += P V: the accumulators of score tiles 2kk and 2kk + 1 are the A fragment of keys [16kk, 16kk + 16).
 #pragma unroll
   for (int kk = 0; kk < BN / 16; ++kk) {
-    const uint32_t a[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                           pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                           pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+    uint32_t a[RB][4];
+#pragma unroll
+    for (int rb = 0; rb < RB; ++rb) {
+      a[rb][0] = pack_bf16(s[rb][2 * kk][0], s[rb][2 * kk][1]);
+      a[rb][1] = pack_bf16(s[rb][2 * kk][2], s[rb][2 * kk][3]);
+      a[rb][2] = pack_bf16(s[rb][2 * kk + 1][0], s[rb][2 * kk + 1][1]);
+      a[rb][3] = pack_bf16(s[rb][2 * kk + 1][2], s[rb][2 * kk + 1][3]);
+    }
 #pragma unroll
     for (int dp = 0; dp < D / 16; ++dp) {
       uint32_t b[4];
       ldmatrix_x4_trans(b, v_tile + (kk * 16 + lane % 8 + (lane / 8) % 2 * 8) * LD + dp * 16 + lane / 16 * 8);
-      mma_bf16(o[2 * dp], a, b[0], b[1]);
-      mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
+#pragma unroll
+      for (int rb = 0; rb < RB; ++rb) {
+        mma_bf16(o[rb][2 * dp], a[rb], b[0], b[1]);
+        mma_bf16(o[rb][2 * dp + 1], a[rb], b[2], b[3]);
+      }
     }
   }
 }
@@ -380,35 +416,65 @@ __device__ __forceinline__ void attend_tile(const bf16* q_s, const bf16* k_tile,
 // out = O / l for the thread's rows below n_rows (out: row 0 of the tile at the block's head, rows
 // row_stride apart; out16 instead: the same rows in bf16, rounded to nearest-even); a row that saw no key is
 // 0 / 0 = NaN.
-template <int D>
-__device__ __forceinline__ void store_rows(const float (&o)[D / 8][4], const float (&l)[2], float* out,
-                                           int64_t n_rows, int64_t row_stride,
+template <int D, int RB>
+__device__ __forceinline__ void store_rows(const float (&o)[RB][D / 8][4], const float (&l)[RB][2],
+                                           float* out, int64_t n_rows, int64_t row_stride,
                                            __nv_bfloat16* out16 = nullptr) {
   constexpr int kOutTiles = D / 8;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int quad_row = lane / 4, quad_col = lane % 4;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = l[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int64_t i = warp * 16 + quad_row + 8 * r;
-    if (i >= n_rows) continue;
-    const float inv = 1.0f / sum;
-    if (out16 != nullptr) {
-      __nv_bfloat16* dst = out16 + i * row_stride + 2 * quad_col;
+  for (int rb = 0; rb < RB; ++rb) {
 #pragma unroll
-      for (int n = 0; n < kOutTiles; ++n)
-        *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
-            __floats2bfloat162_rn(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
-      continue;
-    }
-    float* dst = out + i * row_stride + 2 * quad_col;
+    for (int r = 0; r < 2; ++r) {
+      float sum = l[rb][r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int64_t i = (warp * RB + rb) * 16 + quad_row + 8 * r;
+      if (i >= n_rows) continue;
+      const float inv = 1.0f / sum;
+      if (out16 != nullptr) {
+        __nv_bfloat16* dst = out16 + i * row_stride + 2 * quad_col;
 #pragma unroll
-    for (int n = 0; n < kOutTiles; ++n) {
-      dst[n * 8] = o[n][2 * r] * inv;
-      dst[n * 8 + 1] = o[n][2 * r + 1] * inv;
+        for (int n = 0; n < kOutTiles; ++n)
+          *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
+              __floats2bfloat162_rn(o[rb][n][2 * r] * inv, o[rb][n][2 * r + 1] * inv);
+        continue;
+      }
+      float* dst = out + i * row_stride + 2 * quad_col;
+#pragma unroll
+      for (int n = 0; n < kOutTiles; ++n) {
+        dst[n * 8] = o[rb][n][2 * r] * inv;
+        dst[n * 8 + 1] = o[rb][n][2 * r + 1] * inv;
+      }
     }
+  }
+}
+
+// The thread's rows of its warp's row blocks (row r: quad_row + 8 (r % 2) of block r / 2, as attend_tile
+// numbers them) as positions first_pos + row, or -1 (sees no key) from row n_rows on.
+template <int D, int RB>
+__device__ __forceinline__ void thread_row_positions(int64_t first_pos, int64_t n_rows,
+                                                     int32_t (&pos)[2 * RB]) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+  for (int r = 0; r < 2 * RB; ++r) {
+    const int64_t i = (warp * RB + r / 2) * 16 + lane / 4 + 8 * (r % 2);
+    pos[r] = i < n_rows ? static_cast<int32_t>(first_pos + i) : -1;
+  }
+}
+
+// Zeroed O accumulators, running maxima at -inf (log2 domain) and partial sums at 0.
+template <int D, int RB>
+__device__ __forceinline__ void clear_accumulators(float (&o)[RB][D / 8][4], float (&m)[RB][2],
+                                                   float (&l)[RB][2]) {
+#pragma unroll
+  for (int rb = 0; rb < RB; ++rb) {
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      o[rb][n][0] = o[rb][n][1] = o[rb][n][2] = o[rb][n][3] = 0.0f;
+    m[rb][0] = m[rb][1] = -INFINITY;
+    l[rb][0] = l[rb][1] = 0.0f;
   }
 }
 
