@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "backend/cpu/kernels/attention_rows.h"
+#include "backend/cpu/kernels/fp8_rows.h"
+#include "core/fp8.h"
 #include "core/half.h"
 
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -38,6 +40,34 @@ TEST(AttentionRows, Bf16RowsLoadAsTheScalarConversion) {
       EXPECT_TRUE(same(v[e], want)) << "bits " << row[d + static_cast<size_t>(e)].bits;
     }
   }
+}
+
+// Every e4m3 code, at every offset of an 8-value group and in the scalar tail, widens to the scalar
+// conversion's bits (NaN as NaN).
+TEST(AttentionRows, Fp8RowsWidenAsTheScalarConversion) {
+  std::vector<uint8_t> codes(256 + 8 + 5);
+  for (size_t i = 0; i < codes.size(); ++i)
+    codes[i] = static_cast<uint8_t>(i * 37 + 11);  // 37 is odd: all 256 codes in each run of 256
+  for (size_t offset = 0; offset < 8; ++offset) {
+    const int64_t n = static_cast<int64_t>(codes.size() - offset);
+    std::vector<float> out(static_cast<size_t>(n));
+    cpu_vec::widen_fp8_e4m3(codes.data() + offset, n, out.data());
+    for (int64_t d = 0; d < n; ++d) {
+      const uint8_t code = codes[offset + static_cast<size_t>(d)];
+      EXPECT_TRUE(same(out[static_cast<size_t>(d)], fp8_e4m3_to_f32(code))) << "code " << int{code};
+    }
+  }
+  // Signs, zeros, the smallest subnormal, the largest normal and NaN, exactly.
+  const uint8_t edge[8] = {0x00, 0x80, 0x01, 0x81, 0x7e, 0xfe, 0x7f, 0x08};
+  const Vec8 v = cpu_vec::widen_fp8_e4m3x8(edge);
+  EXPECT_TRUE(same(v[0], 0.0f) && !std::signbit(v[0]));
+  EXPECT_TRUE(v[1] == 0.0f && std::signbit(v[1]));
+  EXPECT_EQ(v[2], 0.001953125f);
+  EXPECT_EQ(v[3], -0.001953125f);
+  EXPECT_EQ(v[4], 448.0f);
+  EXPECT_EQ(v[5], -448.0f);
+  EXPECT_TRUE(std::isnan(v[6]));
+  EXPECT_EQ(v[7], 0.015625f);  // 2^-6, the smallest normal
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Causal grouped-query attention over a paged KV cache, CPU (the semantics of ops/paged_attention.h); f32
-// caches, and bf16 / f16 / f8_e4m3 caches widened to f32 row by row.
+// caches, and bf16 / f16 / f8_e4m3 caches widened to f32 row by row (bf16 decode rows in registers as they
+// are read, f8_e4m3 eight values at a time by integer vector operations: fp8_rows.h).
 //
 // Layout: q and out [t, q_heads, head_dim], the rows of all sequences packed (sequence s owns rows
 //   [q_start[s], q_start[s + 1])); caches [n_blocks * block_size, kv_heads, head_dim]: position j of sequence
@@ -25,7 +26,6 @@
 // Reference: the contiguous CPU attention on each sequence's gathered rows (tests/backend/
 //   test_paged_attention.cpp).
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -33,6 +33,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/kernels/attention_rows.h"
+#include "backend/cpu/kernels/fp8_rows.h"
 #include "core/fp8.h"
 #include "core/half.h"
 #include "ops/kernel_table.h"
@@ -79,24 +80,10 @@ struct Seq {
   int64_t widened_keys = 0;
 };
 
-// Every e4m3 code widened once: a table load per element instead of fp8_e4m3_to_f32's branches.
-const std::array<float, 256>& fp8_e4m3_values() {
-  static const std::array<float, 256> table = [] {
-    std::array<float, 256> t{};
-    for (int code = 0; code < 256; ++code)
-      t[static_cast<size_t>(code)] = fp8_e4m3_to_f32(static_cast<uint8_t>(code));
-    return t;
-  }();
-  return table;
-}
-
 // n elements of a bf16, f16 or f8_e4m3 cache from element `at`, as f32 (exact).
-void widen_row(DType dtype, const void* cache, int64_t at, int64_t n, float* out) {
+AUTOGLM_VEC_INLINE void widen_row(DType dtype, const void* cache, int64_t at, int64_t n, float* out) {
   if (dtype == DType::kF8E4M3) {
-    const uint8_t* x = static_cast<const uint8_t*>(cache) + at;
-    const float* values = fp8_e4m3_values().data();
-    for (int64_t d = 0; d < n; ++d)
-      out[d] = values[x[d]];
+    cpu_vec::widen_fp8_e4m3(static_cast<const uint8_t*>(cache) + at, n, out);
     return;
   }
   const uint16_t* x = static_cast<const uint16_t*>(cache) + at;
@@ -142,6 +129,7 @@ void gather_narrow_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, 
 
 // Row pointers of keys [keys.begin, keys.end) of sequence s, KV head g, into rows[0, n) (K) and rows[n, 2n)
 // (V): f32 cache rows, a prefill's widened rows, or f16 / f8_e4m3 rows widened into scratch.widened first.
+AUTOGLM_ATTENTION_CLONES
 void gather_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, Scratch& scratch) {
   const int64_t n = keys.end - keys.begin, hd = b.head_dim;
   scratch.rows.resize(static_cast<size_t>(2 * n));
@@ -200,6 +188,16 @@ void attend_unit(const Batch& b, const Seq& s, int64_t i, int64_t g, int64_t c, 
   }
 }
 
+// Keys [keys.begin, keys.end) of sequence s, KV head g, widened into rows: [K | V] rows of head_dim each.
+AUTOGLM_ATTENTION_CLONES
+void widen_key_rows(const Batch& b, const Seq& s, int64_t g, KeyRange keys, float* rows) {
+  const int64_t hd = b.head_dim;
+  for_each_key_row(b, s, g, keys, [&](int64_t j, int64_t element) {
+    widen_row(b.cache_dtype, b.k_cache, element, hd, rows + j * 2 * hd);
+    widen_row(b.cache_dtype, b.v_cache, element, hd, rows + j * 2 * hd + hd);
+  });
+}
+
 // Narrow caches: the visible K / V rows of every sequence with more than one query row, widened once into
 // `buffer` (sized here) over the pool, so that its q_len query rows do not each widen them again. The same
 // values the units would widen, so the same results.
@@ -239,10 +237,7 @@ void widen_prefill_rows(const Batch& b, std::vector<Seq>& seqs, const int32_t* s
           float* rows = widened + s.widened_begin + (g * s.widened_keys + first) * 2 * hd;
           const KeyRange keys{s.widened_first + first,
                               s.widened_first + std::min(first + kRowsPerTask, s.widened_keys)};
-          for_each_key_row(b, s, g, keys, [&](int64_t j, int64_t element) {
-            widen_row(b.cache_dtype, b.k_cache, element, hd, rows + j * 2 * hd);
-            widen_row(b.cache_dtype, b.v_cache, element, hd, rows + j * 2 * hd + hd);
-          });
+          widen_key_rows(b, s, g, keys, rows);
         }
       },
       1);
