@@ -26,9 +26,9 @@ std::unique_ptr<autoglm::Tokenizer> must_load(const std::string& path) {
 const Tokenizers& tokenizers() {
   static const Tokenizers t = [] {
     const std::string data = AUTOGLM_SHARED_DATA;
-    return Tokenizers{must_load(data + "/tokenizers/gpt2"), must_load(data + "/tokenizers/llama3/tokenizer.model"),
-                      must_load(data + "/tokenizers/llama2"),
-                      must_load(data + "/models/stories260K/stories260K.gguf")};
+    return Tokenizers{
+        must_load(data + "/tokenizers/gpt2"), must_load(data + "/tokenizers/llama3/tokenizer.model"),
+        must_load(data + "/tokenizers/llama2"), must_load(data + "/models/stories260K/stories260K.gguf")};
   }();
   return t;
 }
@@ -45,7 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The same bytes read as ids, in and out of the vocabulary.
     std::vector<int32_t> raw(size / 4);
     for (size_t i = 0; i < raw.size(); ++i) {
-      raw[i] = static_cast<int32_t>(data[4 * i] | data[4 * i + 1] << 8 | data[4 * i + 2] << 16 | data[4 * i + 3] << 24);
+      raw[i] = static_cast<int32_t>(data[4 * i] | data[4 * i + 1] << 8 | data[4 * i + 2] << 16 |
+                                    data[4 * i + 3] << 24);
     }
     (void)tok->decode(raw, autoglm::DecodeOptions{true});
   }

@@ -1,8 +1,8 @@
 // Fuzz target: the HF tokenizer.json parser on arbitrary text, then encode/decode with whatever it accepted.
+#include <unistd.h>
 #include <cstdint>
 #include <cstdio>
 #include <string>
-#include <unistd.h>
 
 #include "tokenizer/hf_tokenizer.h"
 

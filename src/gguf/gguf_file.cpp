@@ -50,17 +50,22 @@ class GgufParser {
     switch (t) {
       case GgufValueType::kUint8:
       case GgufValueType::kInt8:
-      case GgufValueType::kBool: return 1;
+      case GgufValueType::kBool:
+        return 1;
       case GgufValueType::kUint16:
-      case GgufValueType::kInt16: return 2;
+      case GgufValueType::kInt16:
+        return 2;
       case GgufValueType::kUint32:
       case GgufValueType::kInt32:
-      case GgufValueType::kFloat32: return 4;
+      case GgufValueType::kFloat32:
+        return 4;
       case GgufValueType::kUint64:
       case GgufValueType::kInt64:
       case GgufValueType::kFloat64:
-      case GgufValueType::kString: return 8;
-      case GgufValueType::kArray: return 12;
+      case GgufValueType::kString:
+        return 8;
+      case GgufValueType::kArray:
+        return 12;
     }
     return 1;
   }
@@ -89,13 +94,48 @@ Status GgufParser::read_scalar(GgufValueType type, GgufValue* v, GgufArray* into
     }
   };
   switch (type) {
-    case GgufValueType::kUint8: { uint8_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "u8")); put_int(x); break; }
-    case GgufValueType::kInt8: { int8_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "i8")); put_int(x); break; }
-    case GgufValueType::kUint16: { uint16_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "u16")); put_int(x); break; }
-    case GgufValueType::kInt16: { int16_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "i16")); put_int(x); break; }
-    case GgufValueType::kUint32: { uint32_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "u32")); put_int(x); break; }
-    case GgufValueType::kInt32: { int32_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "i32")); put_int(x); break; }
-    case GgufValueType::kInt64: { int64_t x{}; AUTOGLM_RETURN_IF_ERROR(read(&x, "i64")); put_int(x); break; }
+    case GgufValueType::kUint8: {
+      uint8_t x{};
+      AUTOGLM_RETURN_IF_ERROR(read(&x, "u8"));
+      put_int(x);
+      break;
+    }
+    case GgufValueType::kInt8: {
+      int8_t x{};
+      AUTOGLM_RETURN_IF_ERROR(read(&x, "i8"));
+      put_int(x);
+      break;
+    }
+    case GgufValueType::kUint16: {
+      uint16_t x{};
+      AUTOGLM_RETURN_IF_ERROR(read(&x, "u16"));
+      put_int(x);
+      break;
+    }
+    case GgufValueType::kInt16: {
+      int16_t x{};
+      AUTOGLM_RETURN_IF_ERROR(read(&x, "i16"));
+      put_int(x);
+      break;
+    }
+    case GgufValueType::kUint32: {
+      uint32_t x{};
+      AUTOGLM_RETURN_IF_ERROR(read(&x, "u32"));
+      put_int(x);
+      break;
+    }
+    case GgufValueType::kInt32: {
+      int32_t x{};
+      AUTOGLM_RETURN_IF_ERROR(read(&x, "i32"));
+      put_int(x);
+      break;
+    }
+    case GgufValueType::kInt64: {
+      int64_t x{};
+      AUTOGLM_RETURN_IF_ERROR(read(&x, "i64"));
+      put_int(x);
+      break;
+    }
     case GgufValueType::kUint64: {
       uint64_t x;
       AUTOGLM_RETURN_IF_ERROR(read(&x, "u64"));
@@ -106,8 +146,18 @@ Status GgufParser::read_scalar(GgufValueType type, GgufValue* v, GgufArray* into
       }
       break;
     }
-    case GgufValueType::kFloat32: { float x; AUTOGLM_RETURN_IF_ERROR(read(&x, "f32")); put_float(x); break; }
-    case GgufValueType::kFloat64: { double x; AUTOGLM_RETURN_IF_ERROR(read(&x, "f64")); put_float(x); break; }
+    case GgufValueType::kFloat32: {
+      float x;
+      AUTOGLM_RETURN_IF_ERROR(read(&x, "f32"));
+      put_float(x);
+      break;
+    }
+    case GgufValueType::kFloat64: {
+      double x;
+      AUTOGLM_RETURN_IF_ERROR(read(&x, "f64"));
+      put_float(x);
+      break;
+    }
     case GgufValueType::kBool: {
       uint8_t x;
       AUTOGLM_RETURN_IF_ERROR(read(&x, "bool"));
@@ -129,7 +179,8 @@ Status GgufParser::read_scalar(GgufValueType type, GgufValue* v, GgufArray* into
       }
       break;
     }
-    case GgufValueType::kArray: return internal_error("array read as a scalar");
+    case GgufValueType::kArray:
+      return internal_error("array read as a scalar");
   }
   return Status::ok();
 }
@@ -177,7 +228,8 @@ Status GgufParser::parse(GgufFile& f) {
   AUTOGLM_RETURN_IF_ERROR(read(&n_kv, "metadata count"));
   // A key/value takes at least 12 bytes, a tensor entry at least 24: reject absurd counts before looping.
   if (n_kv > remaining() / 12) return error("metadata count " + std::to_string(n_kv) + " exceeds the file");
-  if (n_tensors > remaining() / 24) return error("tensor count " + std::to_string(n_tensors) + " exceeds the file");
+  if (n_tensors > remaining() / 24)
+    return error("tensor count " + std::to_string(n_tensors) + " exceeds the file");
 
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key;
@@ -196,7 +248,8 @@ Status GgufParser::parse(GgufFile& f) {
   }
   if (const GgufValue* a = f.find("general.alignment")) {
     auto v = a->as_int();
-    if (!v || *v <= 0 || (*v & (*v - 1)) != 0 || *v > 65536) return error("general.alignment must be a power of two");
+    if (!v || *v <= 0 || (*v & (*v - 1)) != 0 || *v > 65536)
+      return error("general.alignment must be a power of two");
     f.alignment_ = static_cast<uint64_t>(*v);
   }
 
@@ -205,7 +258,8 @@ Status GgufParser::parse(GgufFile& f) {
     AUTOGLM_RETURN_IF_ERROR(read_string(&t.name, "tensor name"));
     uint32_t n_dims = 0;
     AUTOGLM_RETURN_IF_ERROR(read(&n_dims, "tensor rank"));
-    if (n_dims == 0 || n_dims > kMaxDims) return error("tensor '" + t.name + "' has rank " + std::to_string(n_dims));
+    if (n_dims == 0 || n_dims > kMaxDims)
+      return error("tensor '" + t.name + "' has rank " + std::to_string(n_dims));
     uint64_t numel = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       uint64_t dim = 0;
@@ -224,10 +278,11 @@ Status GgufParser::parse(GgufFile& f) {
                          ", unknown to this build");
     }
     if (t.dims[0] % traits->block_elements != 0) {
-      return error("tensor '" + t.name + "': row of " + std::to_string(t.dims[0]) + " elements is not a whole number of " +
-                   traits->name + " blocks");
+      return error("tensor '" + t.name + "': row of " + std::to_string(t.dims[0]) +
+                   " elements is not a whole number of " + traits->name + " blocks");
     }
-    t.bytes = numel / static_cast<uint64_t>(traits->block_elements) * static_cast<uint64_t>(traits->block_bytes);
+    t.bytes =
+        numel / static_cast<uint64_t>(traits->block_elements) * static_cast<uint64_t>(traits->block_bytes);
     if (t.offset % f.alignment_ != 0) {
       return error("tensor '" + t.name + "' offset " + std::to_string(t.offset) + " is not aligned to " +
                    std::to_string(f.alignment_));

@@ -3,9 +3,9 @@
 // anything is allocated, so a malformed or hostile file yields a Status naming the file and the problem.
 //
 // Layout (little-endian): "GGUF", u32 version, u64 tensor_count, u64 kv_count, kv_count x (string key, u32
-// type, value), tensor_count x (string name, u32 n_dims, u64 dims[n_dims], u32 ggml_type, u64 offset), padding
-// to `general.alignment` (default 32), data. Strings are u64 length + bytes; arrays are u32 element type +
-// u64 count + elements. Tensor dims are innermost first (dims[0] is contiguous).
+// type, value), tensor_count x (string name, u32 n_dims, u64 dims[n_dims], u32 ggml_type, u64 offset),
+// padding to `general.alignment` (default 32), data. Strings are u64 length + bytes; arrays are u32 element
+// type + u64 count + elements. Tensor dims are innermost first (dims[0] is contiguous).
 #pragma once
 
 #include <cstdint>
@@ -44,10 +44,10 @@ struct GgufValue;
 // Arrays keep their element type; elements are stored in the widest C++ type of their kind.
 struct GgufArray {
   GgufValueType element_type = GgufValueType::kUint8;
-  std::vector<int64_t> ints;        // all integer and bool element types (u64 values above 2^63 wrap)
-  std::vector<double> floats;       // f32 and f64
+  std::vector<int64_t> ints;   // all integer and bool element types (u64 values above 2^63 wrap)
+  std::vector<double> floats;  // f32 and f64
   std::vector<std::string> strings;
-  std::vector<GgufValue> arrays;    // nested arrays
+  std::vector<GgufValue> arrays;  // nested arrays
   size_t size() const;
 };
 
@@ -55,8 +55,8 @@ struct GgufValue {
   GgufValueType type = GgufValueType::kUint8;
   std::variant<int64_t, uint64_t, double, bool, std::string, std::shared_ptr<GgufArray>> data;
 
-  std::optional<int64_t> as_int() const;    // any integer type (u64 above 2^63-1 fails) or bool
-  std::optional<double> as_float() const;   // f32, f64, or any integer
+  std::optional<int64_t> as_int() const;   // any integer type (u64 above 2^63-1 fails) or bool
+  std::optional<double> as_float() const;  // f32, f64, or any integer
   std::optional<std::string_view> as_string() const;
   const GgufArray* as_array() const;
   std::string to_string(size_t max_elements = 8) const;  // for `autoglm inspect`

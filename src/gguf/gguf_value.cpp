@@ -7,24 +7,39 @@ namespace autoglm {
 
 const char* gguf_value_type_name(GgufValueType type) {
   switch (type) {
-    case GgufValueType::kUint8: return "u8";
-    case GgufValueType::kInt8: return "i8";
-    case GgufValueType::kUint16: return "u16";
-    case GgufValueType::kInt16: return "i16";
-    case GgufValueType::kUint32: return "u32";
-    case GgufValueType::kInt32: return "i32";
-    case GgufValueType::kFloat32: return "f32";
-    case GgufValueType::kBool: return "bool";
-    case GgufValueType::kString: return "str";
-    case GgufValueType::kArray: return "arr";
-    case GgufValueType::kUint64: return "u64";
-    case GgufValueType::kInt64: return "i64";
-    case GgufValueType::kFloat64: return "f64";
+    case GgufValueType::kUint8:
+      return "u8";
+    case GgufValueType::kInt8:
+      return "i8";
+    case GgufValueType::kUint16:
+      return "u16";
+    case GgufValueType::kInt16:
+      return "i16";
+    case GgufValueType::kUint32:
+      return "u32";
+    case GgufValueType::kInt32:
+      return "i32";
+    case GgufValueType::kFloat32:
+      return "f32";
+    case GgufValueType::kBool:
+      return "bool";
+    case GgufValueType::kString:
+      return "str";
+    case GgufValueType::kArray:
+      return "arr";
+    case GgufValueType::kUint64:
+      return "u64";
+    case GgufValueType::kInt64:
+      return "i64";
+    case GgufValueType::kFloat64:
+      return "f64";
   }
   return "?";
 }
 
-size_t GgufArray::size() const { return ints.size() + floats.size() + strings.size() + arrays.size(); }
+size_t GgufArray::size() const {
+  return ints.size() + floats.size() + strings.size() + arrays.size();
+}
 
 std::optional<int64_t> GgufValue::as_int() const {
   if (const auto* i = std::get_if<int64_t>(&data)) return *i;
@@ -96,7 +111,8 @@ std::string GgufValue::to_string(size_t max_elements) const {
         out += a->arrays[i].to_string(max_elements);
       }
     }
-    if (n > max_elements) out += ", ... (" + std::to_string(n) + " " + gguf_value_type_name(a->element_type) + ")";
+    if (n > max_elements)
+      out += ", ... (" + std::to_string(n) + " " + gguf_value_type_name(a->element_type) + ")";
     return out + "]";
   }
   if (const auto* s = std::get_if<std::string>(&data)) return quoted(*s);
@@ -109,33 +125,54 @@ std::string GgufValue::to_string(size_t max_elements) const {
 
 std::optional<GgmlTypeTraits> ggml_type_traits(uint32_t type) {
   switch (static_cast<GgmlType>(type)) {
-    case GgmlType::kF32: return GgmlTypeTraits{"F32", 1, 4};
-    case GgmlType::kF16: return GgmlTypeTraits{"F16", 1, 2};
-    case GgmlType::kBF16: return GgmlTypeTraits{"BF16", 1, 2};
-    case GgmlType::kQ4_0: return GgmlTypeTraits{"Q4_0", 32, 18};
-    case GgmlType::kQ4_1: return GgmlTypeTraits{"Q4_1", 32, 20};
-    case GgmlType::kQ5_0: return GgmlTypeTraits{"Q5_0", 32, 22};
-    case GgmlType::kQ5_1: return GgmlTypeTraits{"Q5_1", 32, 24};
-    case GgmlType::kQ8_0: return GgmlTypeTraits{"Q8_0", 32, 34};
-    case GgmlType::kQ8_1: return GgmlTypeTraits{"Q8_1", 32, 36};
-    case GgmlType::kQ2_K: return GgmlTypeTraits{"Q2_K", 256, 84};
-    case GgmlType::kQ3_K: return GgmlTypeTraits{"Q3_K", 256, 110};
-    case GgmlType::kQ4_K: return GgmlTypeTraits{"Q4_K", 256, 144};
-    case GgmlType::kQ5_K: return GgmlTypeTraits{"Q5_K", 256, 176};
-    case GgmlType::kQ6_K: return GgmlTypeTraits{"Q6_K", 256, 210};
-    case GgmlType::kQ8_K: return GgmlTypeTraits{"Q8_K", 256, 292};
-    case GgmlType::kI8: return GgmlTypeTraits{"I8", 1, 1};
-    case GgmlType::kI16: return GgmlTypeTraits{"I16", 1, 2};
-    case GgmlType::kI32: return GgmlTypeTraits{"I32", 1, 4};
-    case GgmlType::kI64: return GgmlTypeTraits{"I64", 1, 8};
-    case GgmlType::kF64: return GgmlTypeTraits{"F64", 1, 8};
+    case GgmlType::kF32:
+      return GgmlTypeTraits{"F32", 1, 4};
+    case GgmlType::kF16:
+      return GgmlTypeTraits{"F16", 1, 2};
+    case GgmlType::kBF16:
+      return GgmlTypeTraits{"BF16", 1, 2};
+    case GgmlType::kQ4_0:
+      return GgmlTypeTraits{"Q4_0", 32, 18};
+    case GgmlType::kQ4_1:
+      return GgmlTypeTraits{"Q4_1", 32, 20};
+    case GgmlType::kQ5_0:
+      return GgmlTypeTraits{"Q5_0", 32, 22};
+    case GgmlType::kQ5_1:
+      return GgmlTypeTraits{"Q5_1", 32, 24};
+    case GgmlType::kQ8_0:
+      return GgmlTypeTraits{"Q8_0", 32, 34};
+    case GgmlType::kQ8_1:
+      return GgmlTypeTraits{"Q8_1", 32, 36};
+    case GgmlType::kQ2_K:
+      return GgmlTypeTraits{"Q2_K", 256, 84};
+    case GgmlType::kQ3_K:
+      return GgmlTypeTraits{"Q3_K", 256, 110};
+    case GgmlType::kQ4_K:
+      return GgmlTypeTraits{"Q4_K", 256, 144};
+    case GgmlType::kQ5_K:
+      return GgmlTypeTraits{"Q5_K", 256, 176};
+    case GgmlType::kQ6_K:
+      return GgmlTypeTraits{"Q6_K", 256, 210};
+    case GgmlType::kQ8_K:
+      return GgmlTypeTraits{"Q8_K", 256, 292};
+    case GgmlType::kI8:
+      return GgmlTypeTraits{"I8", 1, 1};
+    case GgmlType::kI16:
+      return GgmlTypeTraits{"I16", 1, 2};
+    case GgmlType::kI32:
+      return GgmlTypeTraits{"I32", 1, 4};
+    case GgmlType::kI64:
+      return GgmlTypeTraits{"I64", 1, 8};
+    case GgmlType::kF64:
+      return GgmlTypeTraits{"F64", 1, 8};
   }
   return std::nullopt;
 }
 
 int64_t GgufTensorInfo::numel() const {
   int64_t n = 1;
-  for (int64_t d : dims) n *= d;
+  for (int64_t d : dims)
+    n *= d;
   return n;
 }
 

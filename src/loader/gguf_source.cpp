@@ -77,15 +77,24 @@ Shape shape_of(const GgufTensorInfo& t) {
 
 std::optional<DType> dtype_for_ggml_type(uint32_t ggml_type) {
   switch (static_cast<GgmlType>(ggml_type)) {
-    case GgmlType::kF32: return DType::kF32;
-    case GgmlType::kF16: return DType::kF16;
-    case GgmlType::kBF16: return DType::kBF16;
-    case GgmlType::kQ8_0: return DType::kQ8_0;
-    case GgmlType::kQ4_0: return DType::kQ4_0;
-    case GgmlType::kQ4_K: return DType::kQ4_K;
-    case GgmlType::kQ5_K: return DType::kQ5_K;
-    case GgmlType::kQ6_K: return DType::kQ6_K;
-    default: return std::nullopt;  // ggml's enum, not ours: many types this build does not compute with
+    case GgmlType::kF32:
+      return DType::kF32;
+    case GgmlType::kF16:
+      return DType::kF16;
+    case GgmlType::kBF16:
+      return DType::kBF16;
+    case GgmlType::kQ8_0:
+      return DType::kQ8_0;
+    case GgmlType::kQ4_0:
+      return DType::kQ4_0;
+    case GgmlType::kQ4_K:
+      return DType::kQ4_K;
+    case GgmlType::kQ5_K:
+      return DType::kQ5_K;
+    case GgmlType::kQ6_K:
+      return DType::kQ6_K;
+    default:
+      return std::nullopt;  // ggml's enum, not ours: many types this build does not compute with
   }
 }
 
@@ -121,7 +130,8 @@ Expected<ModelConfig> model_config_from_gguf(const GgufFile& f) {
     c.rope.partial_rotary_factor = static_cast<double>(*rot) / static_cast<double>(c.head_dim);
   }
   if (auto type = f.get_string(p + "rope.scaling.type"); type && *type != "none") {
-    if (*type != "linear") return unsupported(origin + ": rope scaling type '" + *type + "' is not supported");
+    if (*type != "linear")
+      return unsupported(origin + ": rope scaling type '" + *type + "' is not supported");
     c.rope.scaling = RopeScalingType::kLinear;
     c.rope.factor = f.get_float(p + "rope.scaling.factor").value_or(1.0);
   }
@@ -134,7 +144,8 @@ Expected<ModelConfig> model_config_from_gguf(const GgufFile& f) {
     std::memcpy(c.rope.frequency_factors.data(), data, freqs->bytes);
   }
   const GgufArray* tokens = f.get_array("tokenizer.ggml.tokens");
-  c.vocab_size = f.get_int(p + "vocab_size").value_or(tokens ? static_cast<int64_t>(tokens->strings.size()) : 0);
+  c.vocab_size =
+      f.get_int(p + "vocab_size").value_or(tokens ? static_cast<int64_t>(tokens->strings.size()) : 0);
   if (const GgufTensorInfo* embd = f.find_tensor("token_embd.weight"); embd && embd->dims.size() == 2) {
     c.vocab_size = embd->dims[1];
   }
@@ -163,8 +174,10 @@ Expected<std::unique_ptr<GgufSource>> GgufSource::open(const std::string& path) 
     if (name.empty()) continue;
     Entry e{&t, 0};
     if (arch->permuted_qk) {
-      if (name.find("self_attn.q_proj") != std::string::npos) e.unpermute_heads = source->config_.num_attention_heads;
-      if (name.find("self_attn.k_proj") != std::string::npos) e.unpermute_heads = source->config_.num_key_value_heads;
+      if (name.find("self_attn.q_proj") != std::string::npos)
+        e.unpermute_heads = source->config_.num_attention_heads;
+      if (name.find("self_attn.k_proj") != std::string::npos)
+        e.unpermute_heads = source->config_.num_key_value_heads;
     }
     source->entries_.emplace(name, e);
   }
@@ -173,7 +186,8 @@ Expected<std::unique_ptr<GgufSource>> GgufSource::open(const std::string& path) 
 
 std::vector<std::string> GgufSource::tensor_names() const {
   std::vector<std::string> names;
-  for (const auto& [name, e] : entries_) names.push_back(name);
+  for (const auto& [name, e] : entries_)
+    names.push_back(name);
   return names;
 }
 
@@ -241,7 +255,8 @@ std::string GgufSource::type_summary() const {
     counts[traits ? traits->name : "type " + std::to_string(t.type)]++;
   }
   std::string s;
-  for (const auto& [type, n] : counts) s += (s.empty() ? "" : ", ") + type + " x" + std::to_string(n);
+  for (const auto& [type, n] : counts)
+    s += (s.empty() ? "" : ", ") + type + " x" + std::to_string(n);
   return s;
 }
 

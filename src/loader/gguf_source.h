@@ -51,7 +51,8 @@ class GgufSource final : public WeightSource {
   ModelConfig config_;
   std::map<std::string, Entry, std::less<>> entries_;  // by HF name
   mutable std::mutex mutex_;
-  mutable std::map<std::string, Tensor, std::less<>> unpermuted_;  // rows restored to HF order, made on demand
+  mutable std::map<std::string, Tensor, std::less<>>
+      unpermuted_;  // rows restored to HF order, made on demand
 };
 
 }  // namespace autoglm

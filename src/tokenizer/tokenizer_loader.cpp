@@ -47,11 +47,14 @@ Expected<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path) {
   if (!fs::exists(path, ec)) return not_found(path + ": no such file or directory");
   if (fs::is_directory(path, ec)) {
     const fs::path dir(path);
-    if (fs::exists(dir / "tokenizer.json", ec)) return load_hf_tokenizer_json((dir / "tokenizer.json").string());
-    if (fs::exists(dir / "vocab.json", ec) && fs::exists(dir / "merges.txt", ec)) return load_hf_vocab_merges(path);
+    if (fs::exists(dir / "tokenizer.json", ec))
+      return load_hf_tokenizer_json((dir / "tokenizer.json").string());
+    if (fs::exists(dir / "vocab.json", ec) && fs::exists(dir / "merges.txt", ec))
+      return load_hf_vocab_merges(path);
     if (fs::exists(dir / "tokenizer.model", ec)) return load_model_file((dir / "tokenizer.model").string());
-    return not_found(path + ": no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, "
-                            "tokenizer.model)");
+    return not_found(path +
+                     ": no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, "
+                     "tokenizer.model)");
   }
   if (ends_with(path, ".json")) return load_hf_tokenizer_json(path);
   if (ends_with(path, ".gguf")) {

@@ -5,8 +5,8 @@
 #include "ops/matmul.h"
 #include "ops/swiglu.h"
 #include "support/guarded_output.h"
-#include "tensor/quant_blocks.h"
 #include "support/test_data.h"
+#include "tensor/quant_blocks.h"
 
 namespace autoglm {
 namespace {

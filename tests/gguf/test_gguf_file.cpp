@@ -14,7 +14,9 @@ namespace {
 
 using test::GgufWriter;
 
-std::string_view view(const std::vector<uint8_t>& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+std::string_view view(const std::vector<uint8_t>& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
 
 std::vector<uint8_t> small_valid_file() {
   GgufWriter w;
@@ -26,7 +28,8 @@ std::vector<uint8_t> small_valid_file() {
   w.add_f32_array("tokenizer.ggml.scores", {0, 0, 0, -1.5f});
   w.add_i32_array("tokenizer.ggml.token_type", {2, 3, 3, 1});
   std::vector<uint8_t> f32(4 * 6, 0);
-  for (size_t i = 0; i < f32.size(); ++i) f32[i] = static_cast<uint8_t>(i);
+  for (size_t i = 0; i < f32.size(); ++i)
+    f32[i] = static_cast<uint8_t>(i);
   w.add_tensor("token_embd.weight", {3, 2}, 0, f32);
   w.add_tensor("blk.0.q.weight", {32, 1}, 8, std::vector<uint8_t>(34, 7));  // one Q8_0 block
   return w.bytes();
@@ -60,18 +63,21 @@ TEST(GgufFile, ReadsASmallFileCompletely) {
 bool mangled_by_text_conversion(const std::string& path) {
   auto mapped = MappedFile::open(path);
   if (!mapped) return false;
-  const std::string_view header(reinterpret_cast<const char*>(mapped->data()), std::min<size_t>(mapped->size(), 4096));
+  const std::string_view header(reinterpret_cast<const char*>(mapped->data()),
+                                std::min<size_t>(mapped->size(), 4096));
   return header.find("\xef\xbf\xbd") != std::string_view::npos;
 }
 
 TEST(GgufFile, ReadsEveryVocabularyFileAndStories260K) {
   const std::string dir = test::shared_data_dir() + "/tokenizers/llama-cpp-vocab/";
-  for (const char* name : {"ggml-vocab-bert-bge.gguf", "ggml-vocab-deepseek-coder.gguf", "ggml-vocab-deepseek-llm.gguf",
-                           "ggml-vocab-falcon.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-gpt-neox.gguf",
-                           "ggml-vocab-llama-spm.gguf", "ggml-vocab-phi-3.gguf"}) {
+  for (const char* name :
+       {"ggml-vocab-bert-bge.gguf", "ggml-vocab-deepseek-coder.gguf", "ggml-vocab-deepseek-llm.gguf",
+        "ggml-vocab-falcon.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-gpt-neox.gguf",
+        "ggml-vocab-llama-spm.gguf", "ggml-vocab-phi-3.gguf"}) {
     auto f = GgufFile::open(dir + name);
     if (mangled_by_text_conversion(dir + name)) {
-      std::printf("note: %s is damaged (bytes >= 0x80 replaced by U+FFFD); checking it is rejected cleanly\n", name);
+      std::printf("note: %s is damaged (bytes >= 0x80 replaced by U+FFFD); checking it is rejected cleanly\n",
+                  name);
       ASSERT_FALSE(f.has_value()) << name;
       EXPECT_EQ(f.status().code(), StatusCode::kParseError) << f.status().to_string();
       EXPECT_NE(f.status().message().find(name), std::string::npos);
@@ -88,7 +94,8 @@ TEST(GgufFile, ReadsEveryVocabularyFileAndStories260K) {
   EXPECT_EQ((*stories)->get_string("general.architecture"), "llama");
   EXPECT_EQ((*stories)->get_array("tokenizer.ggml.tokens")->strings.size(), 512u);
   ASSERT_NE((*stories)->find_tensor("token_embd.weight"), nullptr);
-  for (const auto& t : (*stories)->tensors()) EXPECT_NE((*stories)->tensor_data(t), nullptr);
+  for (const auto& t : (*stories)->tensors())
+    EXPECT_NE((*stories)->tensor_data(t), nullptr);
 }
 
 Status parse_status(const std::vector<uint8_t>& bytes) {
@@ -128,9 +135,9 @@ TEST(GgufFile, RejectsAbsurdCountsWithoutAllocating) {
   GgufWriter w;
   std::vector<uint8_t> kv;
   GgufWriter::put_string(kv, "tokenizer.ggml.tokens");
-  GgufWriter::put_u32(kv, 9);                   // array
-  GgufWriter::put_u32(kv, 8);                   // of strings
-  GgufWriter::put_u64(kv, uint64_t{1} << 60);   // absurd length
+  GgufWriter::put_u32(kv, 9);                  // array
+  GgufWriter::put_u32(kv, 8);                  // of strings
+  GgufWriter::put_u64(kv, uint64_t{1} << 60);  // absurd length
   w.add_raw_kv(kv);
   EXPECT_NE(parse_status(w.bytes()).message().find("exceeds the file"), std::string::npos);
 
@@ -202,7 +209,8 @@ TEST(GgufFile, SurvivesRandomMutations) {
   for (int i = 0; i < 20000; ++i) {
     auto b = valid;
     const int edits = 1 + static_cast<int>(rng() % 4);
-    for (int e = 0; e < edits; ++e) b[rng() % b.size()] = static_cast<uint8_t>(rng());
+    for (int e = 0; e < edits; ++e)
+      b[rng() % b.size()] = static_cast<uint8_t>(rng());
     if (rng() % 4 == 0) b.resize(rng() % b.size());
     auto f = GgufFile::parse(view(b), "fuzz");
     accepted += f.has_value();

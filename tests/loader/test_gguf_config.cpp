@@ -10,7 +10,8 @@ namespace {
 
 std::unique_ptr<GgufFile> parse(const test::GgufWriter& w) {
   const auto bytes = w.bytes();
-  auto f = GgufFile::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), "m.gguf");
+  auto f =
+      GgufFile::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), "m.gguf");
   EXPECT_TRUE(f.has_value()) << f.status().to_string();
   return f ? std::move(*f) : nullptr;
 }

@@ -111,18 +111,23 @@ double kl_divergence(const std::vector<float>& p_logits, const std::vector<float
   auto log_softmax = [](const std::vector<float>& x) {
     const double m = *std::max_element(x.begin(), x.end());
     double s = 0;
-    for (float v : x) s += std::exp(v - m);
+    for (float v : x)
+      s += std::exp(v - m);
     std::vector<double> out(x.size());
-    for (size_t i = 0; i < x.size(); ++i) out[i] = x[i] - m - std::log(s);
+    for (size_t i = 0; i < x.size(); ++i)
+      out[i] = x[i] - m - std::log(s);
     return out;
   };
   const auto lp = log_softmax(p_logits), lq = log_softmax(q_logits);
   double kl = 0;
-  for (size_t i = 0; i < lp.size(); ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
+  for (size_t i = 0; i < lp.size(); ++i)
+    kl += std::exp(lp[i]) * (lp[i] - lq[i]);
   return kl;
 }
 
-size_t argmax(const std::vector<float>& x) { return std::max_element(x.begin(), x.end()) - x.begin(); }
+size_t argmax(const std::vector<float>& x) {
+  return std::max_element(x.begin(), x.end()) - x.begin();
+}
 
 // The GGUF path (names, q/k row permutation, rope_freqs, GLM-4's fused ffn_up, Qwen3's q/k norms) computes
 // what the safetensors path computes for the same F32 weights.
@@ -187,10 +192,11 @@ TEST(GgufModels, Q8_0AgreesWithF32) {
     Loaded f = load_model(golden.dir);
     ASSERT_TRUE(q.model && f.model);
     std::vector<std::vector<int32_t>> prompts;
-    for (const auto& p : golden.prompts) prompts.push_back(p.ids);
+    for (const auto& p : golden.prompts)
+      prompts.push_back(p.ids);
     const QuantReport r = compare(*q.model, *f.model, prompts);
-    std::printf("[%s-q8_0] top-1 agreement %d/%d, KL to f32: mean %.2e max %.2e nats\n", name, r.agree, r.total,
-                r.mean_kl, r.max_kl);
+    std::printf("[%s-q8_0] top-1 agreement %d/%d, KL to f32: mean %.2e max %.2e nats\n", name, r.agree,
+                r.total, r.mean_kl, r.max_kl);
     EXPECT_EQ(r.agree, r.total) << name;
     EXPECT_LE(r.max_kl, 0.05) << name;
   }
@@ -209,12 +215,13 @@ TEST(GgufModels, Q4_KAgreesWithF16) {
   std::vector<std::vector<int32_t>> prompts;
   for (int i = 0; i < 24; ++i) {
     std::vector<int32_t> ids(1 + rng() % 40);
-    for (auto& id : ids) id = static_cast<int32_t>(3 + rng() % 250);
+    for (auto& id : ids)
+      id = static_cast<int32_t>(3 + rng() % 250);
     prompts.push_back(ids);
   }
   const QuantReport r = compare(*q.model, *f.model, prompts);
-  std::printf("[q4k] top-1 agreement %d/%d, KL to f16: mean %.2e max %.2e nats\n", r.agree, r.total, r.mean_kl,
-              r.max_kl);
+  std::printf("[q4k] top-1 agreement %d/%d, KL to f16: mean %.2e max %.2e nats\n", r.agree, r.total,
+              r.mean_kl, r.max_kl);
   EXPECT_GE(r.agree, 14);
   EXPECT_LE(r.mean_kl, 0.2);
 }
@@ -237,11 +244,12 @@ TEST(GgufModels, QuantizedKernelsMatchDequantizedWeights) {
     as_f32.weight_dtype = DType::kF32;
     auto model = Model::load(gguf_fixture(name), *f.backend, as_f32);
     ASSERT_TRUE(model.has_value()) << model.status().to_string();
-    for (const std::vector<int32_t>& ids : {std::vector<int32_t>{7}, std::vector<int32_t>{9, 14, 3, 200, 51}}) {
+    for (const std::vector<int32_t>& ids :
+         {std::vector<int32_t>{7}, std::vector<int32_t>{9, 14, 3, 200, 51}}) {
       const auto a = last_logits(*q.model, ids), b = last_logits(**model, ids);
       const double rel = test::rel_max_abs_error(a, b);
-      std::printf("[%s] quantized kernels vs dequantized f32, %zu tokens: rel max-abs %.2e\n", name, ids.size(),
-                  rel);
+      std::printf("[%s] quantized kernels vs dequantized f32, %zu tokens: rel max-abs %.2e\n", name,
+                  ids.size(), rel);
       EXPECT_LE(rel, 3e-2) << name;
     }
   }

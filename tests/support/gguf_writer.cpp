@@ -5,11 +5,13 @@
 namespace autoglm::test {
 
 void GgufWriter::put_u32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  for (int i = 0; i < 4; ++i)
+    out.push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
 
 void GgufWriter::put_u64(std::vector<uint8_t>& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
 
 void GgufWriter::put_string(std::vector<uint8_t>& out, const std::string& s) {
@@ -59,7 +61,8 @@ void GgufWriter::add_string_array(const std::string& key, const std::vector<std:
   put_u32(kv_, 9);
   put_u32(kv_, 8);
   put_u64(kv_, v.size());
-  for (const auto& s : v) put_string(kv_, s);
+  for (const auto& s : v)
+    put_string(kv_, s);
   ++n_kv_;
 }
 
@@ -81,7 +84,8 @@ void GgufWriter::add_i32_array(const std::string& key, const std::vector<int32_t
   put_u32(kv_, 9);
   put_u32(kv_, 5);
   put_u64(kv_, v.size());
-  for (int32_t x : v) put_u32(kv_, static_cast<uint32_t>(x));
+  for (int32_t x : v)
+    put_u32(kv_, static_cast<uint32_t>(x));
   ++n_kv_;
 }
 
@@ -102,16 +106,19 @@ std::vector<uint8_t> GgufWriter::bytes(uint64_t alignment) const {
   for (const auto& t : tensors_) {
     put_string(out, t.name);
     put_u32(out, static_cast<uint32_t>(t.dims.size()));
-    for (uint64_t d : t.dims) put_u64(out, d);
+    for (uint64_t d : t.dims)
+      put_u64(out, d);
     put_u32(out, t.type);
     put_u64(out, offset);
     offsets.push_back(offset);
     offset += (t.data.size() + alignment - 1) / alignment * alignment;
   }
-  while (out.size() % alignment != 0) out.push_back(0);
+  while (out.size() % alignment != 0)
+    out.push_back(0);
   for (size_t i = 0; i < tensors_.size(); ++i) {
     out.insert(out.end(), tensors_[i].data.begin(), tensors_[i].data.end());
-    while ((out.size()) % alignment != 0) out.push_back(0);
+    while ((out.size()) % alignment != 0)
+      out.push_back(0);
   }
   return out;
 }

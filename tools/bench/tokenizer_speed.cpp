@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   for (std::string line; std::getline(in, line);) {
     const std::string hex = nlohmann::json::parse(line).at("hex").get<std::string>();
     std::string text;
-    for (size_t i = 0; i + 1 < hex.size(); i += 2) text += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    for (size_t i = 0; i + 1 < hex.size(); i += 2)
+      text += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
     texts.push_back(autoglm::sanitize_utf8(text));
     bytes += texts.back().size();
   }
@@ -41,7 +42,8 @@ int main(int argc, char** argv) {
   for (int r = 0; r < repeats; ++r) {
     tokens = 0;
     const auto start = std::chrono::steady_clock::now();
-    for (const auto& t : texts) tokens += (*tokenizer)->encode(t, autoglm::EncodeOptions{false, true}).size();
+    for (const auto& t : texts)
+      tokens += (*tokenizer)->encode(t, autoglm::EncodeOptions{false, true}).size();
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::printf("{\"bytes\": %zu, \"best_s\": %.6f, \"mb_per_s\": %.3f, \"tokens\": %zu}\n", bytes, best,

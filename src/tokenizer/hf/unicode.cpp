@@ -54,7 +54,9 @@ bool is_bert_punctuation(char32_t c) {
   return is_punctuation(c);
 }
 
-bool is_mark_nonspacing(char32_t c) { return category(c) == UTF8PROC_CATEGORY_MN; }
+bool is_mark_nonspacing(char32_t c) {
+  return category(c) == UTF8PROC_CATEGORY_MN;
+}
 
 bool is_mark(char32_t c) {
   const auto cat = category(c);

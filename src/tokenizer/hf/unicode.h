@@ -4,8 +4,8 @@
 //
 // Known differences, measured over every code point against tokenizers 0.23.3 (whose unicode_categories and
 // normalization crates carry older Unicode tables than utf8proc's Unicode 15): clean_text keeps 20 format
-// characters that we remove, 129 punctuation, 421 nonspacing-mark and 262 mark decisions, 55 lowercase and 134 NFKC
-// mappings differ. All are characters assigned (or recategorized) after Unicode 9 -- e.g. U+0890,
+// characters that we remove, 129 punctuation, 421 nonspacing-mark and 262 mark decisions, 55 lowercase and
+// 134 NFKC mappings differ. All are characters assigned (or recategorized) after Unicode 9 -- e.g. U+0890,
 // U+0898..089F, U+13430.. -- none of the test corpus uses them; NFC agrees on every code point.
 #pragma once
 
@@ -25,9 +25,11 @@ bool is_other(char32_t c);
 bool is_punctuation(char32_t c);
 // BERT's punctuation: ASCII punctuation (which includes symbols such as $ + < = > ^ ` | ~) or Unicode P*.
 bool is_bert_punctuation(char32_t c);
-// Category Mn (unicode_categories' is_mark_nonspacing): what BertNormalizer's strip_accents removes after NFD.
+// Category Mn (unicode_categories' is_mark_nonspacing): what BertNormalizer's strip_accents removes after
+// NFD.
 bool is_mark_nonspacing(char32_t c);
-// Categories Mn, Mc, Me (unicode-normalization's is_combining_mark): what the StripAccents normalizer removes.
+// Categories Mn, Mc, Me (unicode-normalization's is_combining_mark): what the StripAccents normalizer
+// removes.
 bool is_mark(char32_t c);
 // The CJK ideograph blocks of BERT's handle_chinese_chars.
 bool is_chinese_char(char32_t c);

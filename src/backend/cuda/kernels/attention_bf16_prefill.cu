@@ -5,16 +5,16 @@
 // Tiling (head_dim D a multiple of 16 up to 256, 16-byte aligned caches, t > 4 rows): flash attention on
 //   tensor cores (FA2 layout). Grid (query tile, query head), tiles longest first; a block of 4 warps,
 //   16 query rows per warp, or 32 (two row blocks sharing each K / V fragment) where the launch still has
-//   enough blocks (prefill_row_blocks.h): query tiles of 64 or 128 rows. The Q tile is converted f32 -> bf16 (round to nearest even)
-//   into shared memory once; K and V tiles of BN keys (64 for D <= 128, else 32: the O accumulator holds
-//   D / 2 f32 registers per thread) stream through two shared-memory stages by cp.async (16 bytes per copy,
-//   keys past the block's last visible one zero-filled, so NaN in unseen rows never reaches a product), the
-//   next tile in flight while the current one is computed. Rows are padded by 16 bytes so the 8 row
-//   addresses of each ldmatrix hit distinct banks. S = Q K^T by mma.sync m16n8k16 (bf16 in, f32
-//   accumulate; A from ldmatrix of Q, B from ldmatrix of K rows); scale, softcap and mask in f32 (the mask
-//   only on tiles that cross the causal diagonal, the window edge or the end of t); online softmax in the
-//   log2 domain with the running max and sum per row in registers (quad shuffles); P rounded to bf16 is the
-//   A operand of O += P V straight from the S accumulators (their fragment layouts coincide), B from
+//   enough blocks (prefill_row_blocks.h): query tiles of 64 or 128 rows. The Q tile is converted f32 -> bf16
+//   (round to nearest even) into shared memory once; K and V tiles of BN keys (64 for D <= 128, else 32: the
+//   O accumulator holds D / 2 f32 registers per thread) stream through two shared-memory stages by cp.async
+//   (16 bytes per copy, keys past the block's last visible one zero-filled, so NaN in unseen rows never
+//   reaches a product), the next tile in flight while the current one is computed. Rows are padded by 16
+//   bytes so the 8 row addresses of each ldmatrix hit distinct banks. S = Q K^T by mma.sync m16n8k16 (bf16
+//   in, f32 accumulate; A from ldmatrix of Q, B from ldmatrix of K rows); scale, softcap and mask in f32 (the
+//   mask only on tiles that cross the causal diagonal, the window edge or the end of t); online softmax in
+//   the log2 domain with the running max and sum per row in registers (quad shuffles); P rounded to bf16 is
+//   the A operand of O += P V straight from the S accumulators (their fragment layouts coincide), B from
 //   ldmatrix.trans of V. Key tiles before the window or after the diagonal of the whole query tile are
 //   never loaded. The query heads of a KV head re-read its K/V tiles through L2 (1 MiB per KV head at 2,048
 //   tokens and D = 128), so heads are not packed into one block.
