@@ -93,49 +93,34 @@ Status GgufParser::read_scalar(GgufValueType type, GgufValue* v, GgufArray* into
       v->data = x;
     }
   };
+  // A fixed-size integer or float of the tag's type, widened to i64 / double.
+  auto read_int = [&](auto tag, const char* what) -> Status {
+    decltype(tag) x{};
+    AUTOGLM_RETURN_IF_ERROR(read(&x, what));
+    put_int(x);
+    return Status::ok();
+  };
+  auto read_float = [&](auto tag, const char* what) -> Status {
+    decltype(tag) x{};
+    AUTOGLM_RETURN_IF_ERROR(read(&x, what));
+    put_float(x);
+    return Status::ok();
+  };
   switch (type) {
-    case GgufValueType::kUint8: {
-      uint8_t x{};
-      AUTOGLM_RETURN_IF_ERROR(read(&x, "u8"));
-      put_int(x);
-      break;
-    }
-    case GgufValueType::kInt8: {
-      int8_t x{};
-      AUTOGLM_RETURN_IF_ERROR(read(&x, "i8"));
-      put_int(x);
-      break;
-    }
-    case GgufValueType::kUint16: {
-      uint16_t x{};
-      AUTOGLM_RETURN_IF_ERROR(read(&x, "u16"));
-      put_int(x);
-      break;
-    }
-    case GgufValueType::kInt16: {
-      int16_t x{};
-      AUTOGLM_RETURN_IF_ERROR(read(&x, "i16"));
-      put_int(x);
-      break;
-    }
-    case GgufValueType::kUint32: {
-      uint32_t x{};
-      AUTOGLM_RETURN_IF_ERROR(read(&x, "u32"));
-      put_int(x);
-      break;
-    }
-    case GgufValueType::kInt32: {
-      int32_t x{};
-      AUTOGLM_RETURN_IF_ERROR(read(&x, "i32"));
-      put_int(x);
-      break;
-    }
-    case GgufValueType::kInt64: {
-      int64_t x{};
-      AUTOGLM_RETURN_IF_ERROR(read(&x, "i64"));
-      put_int(x);
-      break;
-    }
+    case GgufValueType::kUint8:
+      return read_int(uint8_t{}, "u8");
+    case GgufValueType::kInt8:
+      return read_int(int8_t{}, "i8");
+    case GgufValueType::kUint16:
+      return read_int(uint16_t{}, "u16");
+    case GgufValueType::kInt16:
+      return read_int(int16_t{}, "i16");
+    case GgufValueType::kUint32:
+      return read_int(uint32_t{}, "u32");
+    case GgufValueType::kInt32:
+      return read_int(int32_t{}, "i32");
+    case GgufValueType::kInt64:
+      return read_int(int64_t{}, "i64");
     case GgufValueType::kUint64: {
       uint64_t x;
       AUTOGLM_RETURN_IF_ERROR(read(&x, "u64"));
@@ -146,18 +131,10 @@ Status GgufParser::read_scalar(GgufValueType type, GgufValue* v, GgufArray* into
       }
       break;
     }
-    case GgufValueType::kFloat32: {
-      float x;
-      AUTOGLM_RETURN_IF_ERROR(read(&x, "f32"));
-      put_float(x);
-      break;
-    }
-    case GgufValueType::kFloat64: {
-      double x;
-      AUTOGLM_RETURN_IF_ERROR(read(&x, "f64"));
-      put_float(x);
-      break;
-    }
+    case GgufValueType::kFloat32:
+      return read_float(float{}, "f32");
+    case GgufValueType::kFloat64:
+      return read_float(double{}, "f64");
     case GgufValueType::kBool: {
       uint8_t x;
       AUTOGLM_RETURN_IF_ERROR(read(&x, "bool"));
