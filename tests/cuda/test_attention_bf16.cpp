@@ -5,6 +5,7 @@
 // > 0, GQA groups 1, 4, 8 (and 3, 16), sliding windows, soft-capping. Cache rows past q_pos0 + t hold NaN, so
 // a kernel that reads (or multiplies by zero) a row it must not see fails; outputs are NaN-poisoned and
 // guarded on the device.
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "backend/cuda/kernels/prefill_row_blocks.h"
 #include "core/half.h"
 #include "cuda/cuda_harness.h"
 #include "cuda/cuda_op_test.h"
@@ -207,6 +209,29 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudaAttentionBf16PrefillTest,
                          ::testing::Combine(::testing::Values(5, 64, 130, 300, 1000),
                                             ::testing::Values(0, 37), ::testing::Values(1, 4, 8)),
                          param_name);
+
+// Prompts long enough, over enough heads, that the prefill takes two 16-row blocks per warp (128-row query
+// tiles; backend/cuda/kernels/prefill_row_blocks.h) on any device of up to 164 SMs: head_dim 128 and 64, from
+// position 0 and after cached tokens, with and without a window and softcap.
+TEST(CudaAttentionBf16WideTilesTest, TwoRowBlocksPerWarp) {
+  auto cuda = test::make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  auto cpu = test::make_cpu(4);
+  cudaDeviceProp props{};
+  ASSERT_EQ(cudaGetDeviceProperties(&props, 0), cudaSuccess);
+  uint64_t seed = 19300;
+  const int64_t t = 1100;
+  for (const auto& [q_heads, kv_heads, head_dim] : {std::tuple<int64_t, int64_t, int64_t>{64, 8, 128},
+                                                    std::tuple<int64_t, int64_t, int64_t>{64, 16, 64}}) {
+    ASSERT_EQ(attention_bf16::prefill_launch_row_blocks(t, q_heads, head_dim, props.multiProcessorCount), 2);
+    for (const int64_t q_pos0 : {0, 37}) {
+      for (const Mode& mode : {kModes[0], kModes[3]}) {
+        check_case(*cuda, *cpu, Case{t, q_pos0, q_heads, kv_heads, head_dim, mode}, seed += 3);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
 
 // Odd head sizes (3 and 40: generic prefill, 40 on the vector decode; 96 on both fast kernels; 320 generic
 // everywhere), odd groups (3: a partial decode head tile; 16: two tiles of 8), and unaligned caches.
