@@ -109,13 +109,8 @@ void launch_prefill_rb(CudaBackend& backend, const Geometry& g) {
 
 template <int D>
 void launch_prefill_d(CudaBackend& backend, const Geometry& g) {
-  if constexpr (max_row_blocks<D>() == 2) {
-    if (prefill_launch_row_blocks(g.t, g.q_heads, D, backend.properties().multiProcessorCount) == 2) {
-      launch_prefill_rb<D, 2>(backend, g);
-      return;
-    }
-  }
-  launch_prefill_rb<D, 1>(backend, g);
+  with_row_blocks<D>(g.t, g.q_heads, backend.properties().multiProcessorCount,
+                     [&]<int RB>() { launch_prefill_rb<D, RB>(backend, g); });
 }
 
 }  // namespace

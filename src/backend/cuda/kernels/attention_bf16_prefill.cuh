@@ -241,13 +241,7 @@ constexpr int prefill_keys() {
   return D <= 128 ? 64 : 32;
 }
 
-// Blocks of 16 query rows (the mma's M) per warp, RB (prefill_row_blocks.h says when two).
-template <int D>
-constexpr int max_row_blocks() {
-  return two_row_blocks_compiled(D) ? 2 : 1;
-}
-
-// Query rows per block.
+// Query rows per block of RB blocks of 16 rows (the mma's M) per warp.
 template <int RB>
 constexpr int prefill_rows() {
   return 16 * kWarps * RB;
@@ -476,6 +470,19 @@ __device__ __forceinline__ void clear_accumulators(float (&o)[RB][D / 8][4], flo
     m[rb][0] = m[rb][1] = -INFINITY;
     l[rb][0] = l[rb][1] = 0.0f;
   }
+}
+
+// Calls fn.template operator()<RB>() with the row blocks per warp that prefill_row_blocks.h picks for t query
+// rows of q_heads heads on `sms` SMs: 2 only where they are compiled (two_row_blocks_compiled(D)), else 1.
+template <int D, typename Fn>
+void with_row_blocks(int64_t t, int64_t q_heads, int sms, Fn&& fn) {
+  if constexpr (two_row_blocks_compiled(D)) {
+    if (prefill_launch_row_blocks(t, q_heads, D, sms) == 2) {
+      fn.template operator()<2>();
+      return;
+    }
+  }
+  fn.template operator()<1>();
 }
 
 // Calls fn.template operator()<D>() with D = head_dim, a multiple of 16 in [16, 256].

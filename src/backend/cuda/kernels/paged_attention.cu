@@ -25,8 +25,8 @@
 //   With several splits, partials [t, q_heads, splits, head_dim] and (max, sum) go to backend scratch and
 //   paged_attention_merge_kernel rescales them by exp(max_c - max).
 // Prefill, bf16 and f8_e4m3 caches with head_dim a multiple of 16 up to 256 and 16-byte aligned caches:
-//   tensor cores, paged_attention_bf16_prefill.cu (64 query rows per block, mma.sync, Q and P rounded to
-//   bf16).
+//   tensor cores, paged_attention_bf16_prefill.cu (64 or 128 query rows per block, mma.sync, Q and P
+//   rounded to bf16).
 // Prefill otherwise (max_q_len > kDecodeMaxRows, head_dim <= 256): tiled flash attention in f32 SIMT as
 //   attention.cu's prefill: a block (4 warps) takes 16 query rows of one sequence and one head (4 rows per
 //   warp); the grid has ceil(t / 16) + n_seqs tiles along x (the most a packing of t rows into n_seqs

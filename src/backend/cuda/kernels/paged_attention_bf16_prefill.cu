@@ -323,13 +323,8 @@ void launch_rb(CudaBackend& backend, const Paged<C>& p) {
 
 template <typename C, int D>
 void launch_d(CudaBackend& backend, const Paged<C>& p) {
-  if constexpr (max_row_blocks<D>() == 2) {
-    if (prefill_launch_row_blocks(p.t, p.q_heads, D, backend.properties().multiProcessorCount) == 2) {
-      launch_rb<C, D, 2>(backend, p);
-      return;
-    }
-  }
-  launch_rb<C, D, 1>(backend, p);
+  with_row_blocks<D>(p.t, p.q_heads, backend.properties().multiProcessorCount,
+                     [&]<int RB>() { launch_rb<C, D, RB>(backend, p); });
 }
 
 template <typename C>
