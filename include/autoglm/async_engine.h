@@ -43,6 +43,16 @@ struct ServeOptions {
   // next step be planned, built and queued before their tokens reach the host; the next step's decode inputs
   // are read from the device. Same tokens as step by step; the GPU does not wait for the host between steps.
   bool async_scheduling = true;
+  // Split steps: a step of at least nano_batch_min_decodes decodes and nano_batch_min_prompt_rows prompt
+  // tokens runs as two halves (its decodes, its prompt chunks) whose attention and GEMMs overlap on two
+  // streams, the prompt half's GEMMs (beside the decodes' attention) planned for nano_batch_gemm_sms SMs and
+  // the decodes' for nano_batch_decode_gemm_sms (0: all). Same tokens either way; backends with one queue
+  // (the CPU) gain nothing from it.
+  bool nano_batch = false;
+  int32_t nano_batch_min_decodes = 64;
+  int32_t nano_batch_min_prompt_rows = 512;
+  int32_t nano_batch_gemm_sms = 0;
+  int32_t nano_batch_decode_gemm_sms = 0;
   // Times every op of every step (synchronizing after each: slows the engine down), reported in
   // EngineStats::op_times.
   bool profile_ops = false;
@@ -112,6 +122,7 @@ struct EngineStats {
   int64_t n_preemptions = 0;
   int64_t n_steps = 0;
   int64_t n_steps_ahead = 0;  // of those, queued before the tokens of the step before reached the host
+  int64_t n_split_steps = 0;  // of those, run as two overlapping halves (ServeOptions::nano_batch)
   int64_t prompt_tokens = 0;  // prompt tokens of admitted requests
   int64_t computed_prompt_tokens = 0;  // of those, the ones that ran through the model
   int64_t generated_tokens = 0;

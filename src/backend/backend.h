@@ -83,6 +83,28 @@ class Backend {
     (void)max_rows;
     return {};
   }
+
+  // Lanes: in-order queues of work that run beside each other (CUDA: streams), for graphs that split a step
+  // into parts whose kernels use the device differently (graph/lane_schedule.h). Work queues on the current
+  // lane; an event recorded on one lane and waited for on another orders what follows the wait after what
+  // preceded the record (event ids are small integers, reused from run to run). Lane 0 is where every other
+  // call (copies, synchronize, capture) queues, and the lane after every Executor::run. One lane by default.
+  virtual int lane_count() const { return 1; }
+  virtual Status set_lane(int lane) {
+    return lane == 0 ? Status::ok() : invalid_argument(name() + " has one lane");
+  }
+  virtual Status signal_lane_event(int event) {
+    (void)event;
+    return Status::ok();
+  }
+  virtual Status wait_lane_event(int event) {
+    (void)event;
+    return Status::ok();
+  }
+  // The SMs GEMMs are planned for (BackendOptions::gemm_sm_count; 0 = all): changed for the duration of a
+  // graph whose lanes share the device. Ignored by backends without such a target.
+  virtual int gemm_sm_count() const { return 0; }
+  virtual void set_gemm_sm_count(int sms) { (void)sms; }
 };
 
 using BackendFactory = std::function<Expected<std::unique_ptr<Backend>>(const BackendOptions&)>;

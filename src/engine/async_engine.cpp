@@ -85,6 +85,9 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
   if (o.max_num_seqs <= 0) return invalid_argument("max_num_seqs must be positive");
   if (o.max_num_batched_tokens <= 0) return invalid_argument("max_num_batched_tokens must be positive");
   if (o.kv_blocks < 0) return invalid_argument("kv_blocks must be >= 0");
+  if (o.nano_batch_min_decodes < 1 || o.nano_batch_min_prompt_rows < 1 || o.nano_batch_gemm_sms < 0 ||
+      o.nano_batch_decode_gemm_sms < 0)
+    return invalid_argument("nano_batch limits must be positive (gemm SMs >= 0)");
   if (!(o.kv_memory_fraction > 0 && o.kv_memory_fraction <= 1))
     return invalid_argument("kv_memory_fraction must be in (0, 1]");
 
@@ -116,6 +119,13 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
     AUTOGLM_ASSIGN_OR_RETURN(rank.kv, KvCache::create(group.backend(r), m.local_config(),
                                                       int64_t{n_blocks + 1} * o.kv_block_size, kv_dtype));
     rank.executor = std::make_unique<Executor>(group.backend(r));
+    NanoBatchOptions nano;
+    nano.enabled = o.nano_batch;
+    nano.min_decode_seqs = o.nano_batch_min_decodes;
+    nano.min_prompt_rows = o.nano_batch_min_prompt_rows;
+    nano.prompt_gemm_sms = o.nano_batch_gemm_sms;
+    nano.decode_gemm_sms = o.nano_batch_decode_gemm_sms;
+    group.model(r).set_nano_batch(nano);
   }
   KvManagerOptions kv_options;
   kv_options.n_blocks = n_blocks;
@@ -337,6 +347,7 @@ void AsyncEngine::Impl::refresh_gauges_locked() {
   stats.n_running = scheduler->n_running();
   stats.n_waiting = scheduler->n_waiting();
   stats.n_preemptions = scheduler->stats().n_preemptions;
+  stats.n_split_steps = model->split_steps();
   stats.prefix_queries = kv_stats.n_query_tokens;
   stats.prefix_hits = kv_stats.n_hit_tokens;
   stats.kv_blocks_used = kv_manager->pool().n_blocks_used();

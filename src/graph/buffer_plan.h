@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "graph/lane_schedule.h"
 
 namespace autoglm {
 
@@ -18,5 +19,9 @@ struct BufferPlan {
 constexpr size_t kArenaAlignment = 64;
 
 BufferPlan plan_buffers(const Graph& graph);
+// With several lanes each lane places what its nodes produce in its own part of the arena (parts one after
+// the other), and a buffer is reused only once its lane knows that every node using it has finished
+// (LaneSchedule::seen): a node of the same lane earlier in graph order, or one of another lane it waited for.
+BufferPlan plan_buffers(const Graph& graph, const LaneSchedule& schedule);
 
 }  // namespace autoglm

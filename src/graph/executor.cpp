@@ -25,8 +25,8 @@ Executor::Executor(Backend& backend) : backend_(backend) {
   id_ = next_id++;
 }
 
-Status Executor::plan(const Graph& graph) {
-  BufferPlan plan = plan_buffers(graph);
+Status Executor::plan(const Graph& graph, const LaneSchedule& schedule) {
+  BufferPlan plan = plan_buffers(graph, schedule);
   if (!arena_.defined() || arena_.nbytes() < plan.arena_bytes) {
     ++arena_generation_;
     AUTOGLM_ASSIGN_OR_RETURN(
@@ -66,12 +66,47 @@ TensorView Executor::value(const Graph& graph, ValueId id) const {
 }
 
 Status Executor::run(const Graph& graph) {
-  AUTOGLM_RETURN_IF_ERROR(plan(graph));
-  for (const Node& node : graph.nodes()) {
+  const LaneSchedule schedule = schedule_lanes(graph, backend_.lane_count());
+  AUTOGLM_RETURN_IF_ERROR(plan(graph, schedule));
+  if (schedule.lanes == 1) return run_nodes(graph, schedule, 0);
+  // Lanes: every lane forked from lane 0's queue, each GEMM planned for the SMs its node names, and the
+  // backend back on lane 0 with everything joined whatever happens.
+  const int own_sm_count = backend_.gemm_sm_count();
+  AUTOGLM_RETURN_IF_ERROR(backend_.signal_lane_event(schedule.fork_event));
+  Status s = run_nodes(graph, schedule, own_sm_count);
+  Status joined = backend_.set_lane(0);
+  for (int l = 1; l < schedule.lanes && joined.is_ok(); ++l) {
+    const int32_t last = schedule.last_of_lane[static_cast<size_t>(l)];
+    if (last >= 0) joined = backend_.wait_lane_event(schedule.event[static_cast<size_t>(last)]);
+  }
+  if (backend_.gemm_sm_count() != own_sm_count) backend_.set_gemm_sm_count(own_sm_count);
+  return s.is_ok() ? joined : s;
+}
+
+Status Executor::run_nodes(const Graph& graph, const LaneSchedule& schedule, int own_sm_count) {
+  const auto& nodes = graph.nodes();
+  std::vector<bool> forked(static_cast<size_t>(schedule.lanes), false);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& node = nodes[i];
     const auto start =
         profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    if (schedule.lanes > 1) {
+      const int lane = schedule.lane[i];
+      AUTOGLM_RETURN_IF_ERROR(backend_.set_lane(lane));
+      if (lane != 0 && !forked[static_cast<size_t>(lane)]) {
+        AUTOGLM_RETURN_IF_ERROR(backend_.wait_lane_event(schedule.fork_event));
+        forked[static_cast<size_t>(lane)] = true;
+      }
+      for (int32_t w : schedule.waits[i])
+        AUTOGLM_RETURN_IF_ERROR(backend_.wait_lane_event(schedule.event[static_cast<size_t>(w)]));
+      if (node.op == OpKind::kMatmul || node.op == OpKind::kMatmulSwiglu) {
+        const int sms = node.gemm_sms > 0 ? node.gemm_sms : own_sm_count;
+        if (sms != backend_.gemm_sm_count()) backend_.set_gemm_sm_count(sms);
+      }
+    }
     Status s = run_node(graph, node);
     if (!s.is_ok()) return s.with_context(std::string("node ") + op_kind_name(node.op));
+    if (schedule.event[i] >= 0) AUTOGLM_RETURN_IF_ERROR(backend_.signal_lane_event(schedule.event[i]));
     if (profiling_) {
       AUTOGLM_RETURN_IF_ERROR(backend_.synchronize());
       const auto k = static_cast<size_t>(node.op);
@@ -145,6 +180,17 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
       if (communicator_ == nullptr)
         return invalid_argument("all_gather_columns: the executor has no communicator");
       return communicator_->all_gather_columns(in(0), out);
+    case OpKind::kConcatRows: {
+      const TensorView a = in(0), b = in(1);
+      const int64_t rows = a.shape[0];
+      if (b.dtype != a.dtype || out.dtype != a.dtype || out.numel() != a.numel() + b.numel() ||
+          out.shape[0] != rows + b.shape[0]) {
+        return invalid_argument("concat_rows: " + a.describe() + " and " + b.describe() + " into " +
+                                out.describe());
+      }
+      AUTOGLM_RETURN_IF_ERROR(backend_.copy(out.rows(0, rows), a));
+      return backend_.copy(out.rows(rows, out.shape[0]), b);
+    }
   }
   return internal_error("unhandled op");
 }

@@ -4,6 +4,10 @@
 // scan assigns every intermediate an offset (first fit over the free list), freeing a buffer after the last
 // node that reads it or a view of it, so peak memory is the largest set of simultaneously live tensors, not
 // their sum. The arena only grows; a decode step after a prefill reuses the prefill's memory.
+//
+// A graph whose nodes name several lanes runs them on as many of the backend's queues where it has them
+// (Backend::lane_count; graph/lane_schedule.h): each node on its lane, after the events of the nodes of other
+// lanes it depends on, and lane 0 waits for the others before run() returns, so callers see one queue.
 #pragma once
 
 #include <array>
@@ -12,6 +16,7 @@
 
 #include "backend/backend.h"
 #include "graph/graph.h"
+#include "graph/lane_schedule.h"
 
 namespace autoglm {
 
@@ -49,8 +54,10 @@ class Executor {
   uint64_t arena_generation() const { return arena_generation_; }
 
  private:
-  Status plan(const Graph& graph);
+  Status plan(const Graph& graph, const LaneSchedule& schedule);
   Status run_node(const Graph& graph, const Node& node);
+  // own_sm_count: the backend's GEMM SM count outside this graph (lanes only).
+  Status run_nodes(const Graph& graph, const LaneSchedule& schedule, int own_sm_count);
 
   Backend& backend_;
   Tensor arena_;

@@ -1,5 +1,6 @@
 #include "graph/graph.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace autoglm {
@@ -38,6 +39,8 @@ const char* op_kind_name(OpKind op) {
       return "all_reduce";
     case OpKind::kAllGatherColumns:
       return "all_gather_columns";
+    case OpKind::kConcatRows:
+      return "concat_rows";
   }
   return "?";
 }
@@ -61,6 +64,7 @@ bool op_writes_state(OpKind op) {
     case OpKind::kShardIds:
     case OpKind::kAllReduce:
     case OpKind::kAllGatherColumns:
+    case OpKind::kConcatRows:
       return false;
   }
   return true;  // unreachable; keeping an unknown node is the safe answer
@@ -87,7 +91,7 @@ ValueId Graph::new_value(DType dtype, Shape shape) {
 
 ValueId Graph::add_node(OpKind op, std::vector<ValueId> inputs, DType dtype, Shape shape, NodeAttrs attrs) {
   ValueId out = new_value(dtype, shape);
-  nodes_.push_back(Node{op, std::move(inputs), out, attrs});
+  nodes_.push_back(Node{op, std::move(inputs), out, attrs, lane_, gemm_sms_});
   return out;
 }
 
@@ -171,7 +175,7 @@ ValueId Graph::rope(ValueId x, ValueId positions, ValueId inv_freq, int rotary_d
 }
 
 void Graph::kv_store(ValueId src, ValueId cache, int64_t start) {
-  nodes_.push_back(Node{OpKind::kKvStore, {src, cache}, ValueId{}, KvStoreAttrs{start}});
+  nodes_.push_back(Node{OpKind::kKvStore, {src, cache}, ValueId{}, KvStoreAttrs{start}, lane_});
 }
 
 ValueId Graph::rope_kv_store(ValueId q, ValueId k, ValueId v, ValueId positions, ValueId inv_freq,
@@ -224,6 +228,19 @@ ValueId Graph::add(ValueId a, ValueId b) {
 
 ValueId Graph::softmax(ValueId x) {
   return add_node(OpKind::kSoftmax, {x}, value(x).dtype, value(x).shape);
+}
+
+ValueId Graph::concat_rows(ValueId a, ValueId b) {
+  Shape shape = value(a).shape;
+  shape[0] += value(b).shape[0];
+  return add_node(OpKind::kConcatRows, {a, b}, value(a).dtype, shape);
+}
+
+int Graph::lane_count() const {
+  int lanes = 1;
+  for (const Node& n : nodes_)
+    lanes = std::max(lanes, n.lane + 1);
+  return lanes;
 }
 
 std::string Graph::dump() const {

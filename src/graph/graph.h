@@ -57,8 +57,10 @@ enum class OpKind : uint8_t {
   kShardIds,
   kAllReduce,
   kAllGatherColumns,
+  // [a; b]: the rows of two values one after the other (two copies; joins the halves of a split step).
+  kConcatRows,
 };
-constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kAllGatherColumns) + 1;
+constexpr size_t kOpKindCount = static_cast<size_t>(OpKind::kConcatRows) + 1;
 
 const char* op_kind_name(OpKind op);
 // True for ops that write into bound state values (the KV caches) named among their inputs, whether or not
@@ -106,6 +108,10 @@ struct Node {
   std::vector<ValueId> inputs;  // an invalid ValueId marks an absent optional input (e.g. no bias)
   ValueId output;               // invalid for nodes that only write bound state (kv_store)
   NodeAttrs attrs;
+  // The queue it runs on where the backend has several (graph/lane_schedule.h); 0 everywhere else.
+  uint8_t lane = 0;
+  // Matmuls run on several lanes: the SMs their GEMM is planned for (Graph::set_gemm_sms); 0: the backend's.
+  uint16_t gemm_sms = 0;
 };
 
 class Graph {
@@ -114,6 +120,15 @@ class Graph {
   // (ops/matmul.h, MatmulArgs::batch_invariant): set for the paged engine's steps, whose sequences must get
   // the same tokens alone or batched.
   bool batch_invariant_matmuls = false;
+
+  // Lanes (graph/lane_schedule.h): nodes added from here on run on `lane`. Backends with one queue run every
+  // node in graph order whatever its lane, so a graph means the same with or without them.
+  void set_lane(int lane) { lane_ = static_cast<uint8_t>(lane); }
+  // 1 + the highest lane of any node.
+  int lane_count() const;
+  // Matmuls added from here on are planned for `sms` SMs (BackendOptions::gemm_sm_count) where lanes share
+  // the device, leaving the rest to the kernels beside them; 0: the backend's own count.
+  void set_gemm_sms(int sms) { gemm_sms_ = static_cast<uint16_t>(sms); }
 
   // Bound values.
   ValueId input(const std::string& name, const TensorView& t) { return bind(ValueKind::kInput, name, t); }
@@ -165,6 +180,8 @@ class Graph {
   ValueId shard_ids(ValueId ids, int64_t begin, int64_t end);
   ValueId all_reduce(ValueId x);
   ValueId all_gather_columns(ValueId x, int world);
+  // The rows of a and then those of b, as one value (same dtype and inner dims).
+  ValueId concat_rows(ValueId a, ValueId b);
 
   // Values the caller reads after the run; the executor keeps them alive to the end.
   void mark_output(ValueId v) { outputs_.push_back(v); }
@@ -190,6 +207,8 @@ class Graph {
   std::vector<Value> values_;
   std::vector<Node> nodes_;
   std::vector<ValueId> outputs_;
+  uint8_t lane_ = 0;
+  uint16_t gemm_sms_ = 0;
 };
 
 }  // namespace autoglm

@@ -81,4 +81,41 @@ Status pack_batch_step(std::span<const SequenceSlice> slices, int64_t block_size
   return Status::ok();
 }
 
+Status split_batch_step(int64_t seq, std::vector<int32_t>* packed, BatchStepLayout* layout) {
+  BatchStepLayout& l = *layout;
+  if (seq <= 0 || seq >= l.n_seqs) {
+    return invalid_argument("batch step: split at sequence " + std::to_string(seq) + " of " +
+                            std::to_string(l.n_seqs));
+  }
+  if (l.split.seq != 0) return invalid_argument("batch step: already split");
+  std::vector<int32_t>& p = *packed;
+  StepSplit sp;
+  sp.seq = seq;
+  sp.row = p[static_cast<size_t>(l.q_start + seq)];
+  for (int64_t s = 0; s < l.n_seqs; ++s) {
+    const int64_t half = s < seq ? 0 : 1;
+    const int64_t rows = p[static_cast<size_t>(l.q_start + s + 1)] - p[static_cast<size_t>(l.q_start + s)];
+    sp.max_q_len[half] = std::max(sp.max_q_len[half], rows);
+  }
+  sp.n_decode_seqs[0] = std::min(l.n_decode_seqs, seq);
+  sp.n_decode_seqs[1] = std::max<int64_t>(0, l.n_decode_seqs - seq);
+  for (int64_t r = 0; r < l.n_logit_rows; ++r) {
+    if (p[static_cast<size_t>(l.logit_rows + r)] < sp.row) ++sp.logit_rows;
+  }
+  sp.q_start = l.size;
+  sp.logit_rows_second = sp.q_start + (l.n_seqs - seq + 1);
+  const int64_t size = sp.logit_rows_second + (l.n_logit_rows - sp.logit_rows);
+  p.resize(static_cast<size_t>(size));
+  for (int64_t s = seq; s <= l.n_seqs; ++s)
+    p[static_cast<size_t>(sp.q_start + s - seq)] =
+        p[static_cast<size_t>(l.q_start + s)] - static_cast<int32_t>(sp.row);
+  for (int64_t r = sp.logit_rows; r < l.n_logit_rows; ++r) {
+    p[static_cast<size_t>(sp.logit_rows_second + r - sp.logit_rows)] =
+        p[static_cast<size_t>(l.logit_rows + r)] - static_cast<int32_t>(sp.row);
+  }
+  l.size = size;
+  l.split = sp;
+  return Status::ok();
+}
+
 }  // namespace autoglm

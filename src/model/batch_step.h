@@ -23,6 +23,19 @@ struct SequenceSlice {
   bool want_logits = true;          // logits of the last token (a chunk of a longer prompt needs none)
 };
 
+// The two halves of a split step (model/nano_batch.h), each a paged step of its own over row views of the
+// whole step's inputs; what a view cannot give (the second half's q_start and logit rows, which count rows
+// from its own first token) is packed after the step's inputs.
+struct StepSplit {
+  int64_t seq = 0;         // first sequence of the second half; 0: not split
+  int64_t row = 0;         // first token row of the second half
+  int64_t logit_rows = 0;  // logit rows of the first half (the whole step's logit rows start with them)
+  int64_t n_decode_seqs[2] = {};  // leading one-token sequences of each half
+  int64_t max_q_len[2] = {};
+  int64_t q_start = 0;            // offset of the second half's q_start [n_seqs - seq + 1], from 0
+  int64_t logit_rows_second = 0;  // offset of the second half's logit rows, from its first row
+};
+
 // The i32 inputs of a step, packed in one host buffer so that a device backend uploads them in one copy.
 // Offsets are in elements; the buffer layout is ids | positions | slots | q_start | seq_lens | block_tables |
 // logit_rows.
@@ -35,6 +48,8 @@ struct BatchStepLayout {
   int64_t n_decode_seqs = 0;  // leading sequences fed one token each
   int64_t ids = 0, positions = 0, slots = 0, q_start = 0, seq_lens = 0, block_tables = 0, logit_rows = 0;
   int64_t size = 0;
+  // A step split in two halves (split_batch_step): sequences [0, split_seq) and [split_seq, n_seqs).
+  StepSplit split;
 };
 
 // Checks the slices against the cache geometry and the vocabulary, and fills `packed` (resized) and the
@@ -45,5 +60,9 @@ struct BatchStepLayout {
 Status pack_batch_step(std::span<const SequenceSlice> slices, int64_t block_size, int64_t n_blocks,
                        int64_t vocab_size, int64_t table_width, std::vector<int32_t>* packed,
                        BatchStepLayout* layout, int64_t n_pending_choices = 0);
+
+// Splits a packed step (pack_batch_step's buffer and layout) after sequence seq - 1 (0 < seq < n_seqs):
+// appends the second half's own q_start and logit rows and fills layout->split.
+Status split_batch_step(int64_t seq, std::vector<int32_t>* packed, BatchStepLayout* layout);
 
 }  // namespace autoglm

@@ -8,6 +8,7 @@
 
 #include "graph/graph.h"
 #include "model/architecture.h"
+#include "model/batch_step.h"
 #include "model/decoder_weights.h"
 #include "model/kv_cache.h"
 #include "parallel/shard_plan.h"
@@ -26,6 +27,21 @@ struct PagedStepInputs {
   int64_t block_size = 16;
   int64_t max_q_len = 1;
   int64_t n_decode_seqs = 0;  // leading sequences of one token
+  // Set: the step runs as two halves (model/nano_batch.h), the second from token row split_row; each half is
+  // a step of its own over row views of the tensors above, except for `second`'s q_start and logit rows,
+  // which count from the second half's first row. Nodes of both halves interleave: each half's attention runs
+  // on lane 1 beside the other half's projections and MLP on lane 0.
+  struct Half {
+    int64_t n_seqs = 0;
+    int64_t n_decode_seqs = 0;
+    int64_t max_q_len = 1;
+    int64_t n_logit_rows = 0;
+    TensorView q_start;     // [n_seqs + 1], from the half's first row
+    TensorView logit_rows;  // [n_logit_rows], from the half's first row
+  };
+  int64_t split_row = 0;  // 0: not split
+  Half halves[2];
+  int gemm_sms[2] = {};  // the SMs each half's GEMMs are planned for (Graph::set_gemm_sms)
 };
 
 struct StepInputs {
@@ -35,6 +51,11 @@ struct StepInputs {
   bool all_logits = false;                 // logits of every row instead of the last only
   const PagedStepInputs* paged = nullptr;  // set: a batch over a paged cache; n_past and all_logits unused
 };
+
+// The inputs of a packed batch step (model/batch_step.h: layout l, its i32 buffer at `base` on `device`),
+// split in halves where l.split says so; in->paged points at *paged.
+void paged_step_inputs(const BatchStepLayout& l, const int32_t* base, Device device, int64_t block_size,
+                       PagedStepInputs* paged, StepInputs* in);
 
 // Returns the logits value ([n or 1, vocab] f32), marked as the graph's output. `config` is the model as
 // this rank computes it (ShardPlan::local_config: its heads and features); with `plan` over several ranks

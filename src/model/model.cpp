@@ -173,6 +173,10 @@ Expected<TensorView> Model::forward_batch(Executor& executor, KvCache& cache, in
   AUTOGLM_RETURN_IF_ERROR(pack_batch_step(slices, block_size, cache.capacity / block_size, config_.vocab_size,
                                           0, &packed, &l,
                                           pending_choices.data != nullptr ? pending_choices.numel() : 0));
+  if (const int64_t split = nano_batch_split(l, nano_batch_); split > 0) {
+    AUTOGLM_RETURN_IF_ERROR(split_batch_step(split, &packed, &l));
+    split_steps_.fetch_add(1, std::memory_order_relaxed);
+  }
   // One upload of every i32 input on a device backend; the CPU reads the host buffer in place.
   Backend& backend = executor.backend();
   Tensor device_packed;
@@ -208,25 +212,11 @@ ValueId Model::build_graph(Graph& graph, Executor& executor, const KvCache& cach
 
 ValueId Model::build_batch_graph(Graph& graph, Executor& executor, KvCache& cache, int64_t block_size,
                                  const BatchStepLayout& l, const int32_t* base) const {
-  const Device device = executor.backend().device();
-  auto view = [&](int64_t offset, Shape shape) {
-    return TensorView{const_cast<int32_t*>(base + offset), DType::kI32, std::move(shape), device};
-  };
   PagedStepInputs paged;
-  paged.slots = view(l.slots, Shape{l.n_tokens});
-  paged.block_tables = view(l.block_tables, Shape{l.n_seqs, l.table_width});
-  paged.q_start = view(l.q_start, Shape{l.n_seqs + 1});
-  paged.seq_lens = view(l.seq_lens, Shape{l.n_seqs});
-  // Every row wanted (a pure decode batch): no gather.
-  if (l.n_logit_rows == 0) {
-    paged.last_row_only = true;
-  } else if (l.n_logit_rows != l.n_tokens) {
-    paged.logit_rows = view(l.logit_rows, Shape{l.n_logit_rows});
-  }
-  paged.block_size = block_size;
-  paged.max_q_len = l.max_q_len;
-  paged.n_decode_seqs = l.n_decode_seqs;
-  StepInputs in{view(l.ids, Shape{l.n_tokens}), view(l.positions, Shape{l.n_tokens}), 0, false, &paged};
+  StepInputs in;
+  paged_step_inputs(l, base, executor.backend().device(), block_size, &paged, &in);
+  paged.gemm_sms[0] = nano_batch_.decode_gemm_sms;
+  paged.gemm_sms[1] = nano_batch_.prompt_gemm_sms;
   return build_graph(graph, executor, cache, in);
 }
 

@@ -1,6 +1,7 @@
 // A loaded decoder-only model: config, spec and weights on a backend, and one-step forward.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +17,7 @@
 #include "model/batch_step.h"
 #include "model/decoder_weights.h"
 #include "model/kv_cache.h"
+#include "model/nano_batch.h"
 #include "parallel/communicator.h"
 #include "parallel/shard_plan.h"
 
@@ -102,6 +104,11 @@ class Model {
   // On backends that record work (CUDA graphs), one-token steps are recorded once per sequence and replayed
   // (on by default; off to compare, or to debug kernels one launch at a time).
   void set_replay_decode(bool on) { replay_decode_ = on; }
+  // Which steps of forward_batch run as two overlapping halves (model/nano_batch.h); none by default.
+  void set_nano_batch(const NanoBatchOptions& options) { nano_batch_ = options; }
+  const NanoBatchOptions& nano_batch() const { return nano_batch_; }
+  // forward_batch steps that ran split so far.
+  int64_t split_steps() const { return split_steps_.load(std::memory_order_relaxed); }
 
  private:
   Model(Backend& backend, ModelConfig config, DecoderSpec spec, DecoderWeights weights, DType weight_dtype,
@@ -128,6 +135,8 @@ class Model {
 
   std::unique_ptr<WeightSource> source_;  // kept for the lifetime of mmapped weights
   bool replay_decode_ = true;
+  NanoBatchOptions nano_batch_;
+  mutable std::atomic<int64_t> split_steps_{0};
   PassManager passes_;
 };
 

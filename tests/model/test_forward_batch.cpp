@@ -3,7 +3,8 @@
 // batch, the chunking of prompts and the scattering of blocks. Every fixture architecture (partial RoPE, QK
 // norm, biases, sliding windows) goes through it. Over an f8_e4m3 paged cache (no contiguous counterpart)
 // the reference is the sequence alone in one prefill through forward_batch, and the logits are held to HF's
-// within the bound of 3-bit K/V mantissas.
+// within the bound of 3-bit K/V mantissas. Steps split in two halves (model/nano_batch.h) give the same bits,
+// run in graph order or through the two-lane schedule, whose plan is checked against the order of its waits.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,8 +13,11 @@
 
 #include "backend/backend.h"
 #include "graph/executor.h"
+#include "model/decoder_graph.h"
 #include "model/model.h"
 #include "support/golden_fixture.h"
+#include "support/lane_check.h"
+#include "support/lane_cpu_backend.h"
 #include "support/test_data.h"
 
 namespace autoglm {
@@ -26,13 +30,18 @@ struct Fixture {
   std::unique_ptr<Model> model;
 };
 
-Fixture load(const std::string& name) {
+// two_lanes: the CPU backend with two lanes (tests/support/lane_cpu_backend.h).
+Fixture load(const std::string& name, bool two_lanes = false) {
   Fixture f;
   BackendOptions options;
   options.n_threads = 2;
-  auto backend = create_backend("cpu", options);
-  EXPECT_TRUE(backend.has_value());
-  f.backend = std::move(backend).value();
+  if (two_lanes) {
+    f.backend = std::make_unique<test::LaneCpuBackend>(options);
+  } else {
+    auto backend = create_backend("cpu", options);
+    EXPECT_TRUE(backend.has_value());
+    f.backend = std::move(backend).value();
+  }
   auto model = Model::load(test::fixture_dir(name), *f.backend);
   EXPECT_TRUE(model.has_value()) << model.status().to_string();
   f.model = std::move(model).value();
@@ -99,12 +108,42 @@ struct Seq {
   std::vector<std::vector<float>> expected;
 };
 
-void run_batched(const std::string& fixture_name, uint32_t seed, DType kv_dtype = DType::kF32) {
+// How the batched steps run: split in halves where they have decodes and prompt rows (decodes put first so
+// that many do), over one lane or two.
+struct BatchedRun {
+  DType kv_dtype = DType::kF32;
+  bool split = false;
+  bool two_lanes = false;
+};
+
+// The lane schedule and buffer plan of a step's graph, checked against the order of its waits.
+void check_step_graph(const Fixture& f, const KvCache& cache, std::span<const SequenceSlice> slices) {
+  std::vector<int32_t> packed;
+  BatchStepLayout l;
+  ASSERT_TRUE(pack_batch_step(slices, kBlockSize, cache.capacity / kBlockSize, f.model->config().vocab_size,
+                              0, &packed, &l)
+                  .is_ok());
+  const int64_t split = nano_batch_split(l, f.model->nano_batch());
+  if (split > 0) ASSERT_TRUE(split_batch_step(split, &packed, &l).is_ok());
+  PagedStepInputs paged;
+  StepInputs in;
+  paged_step_inputs(l, packed.data(), Device{}, kBlockSize, &paged, &in);
+  Graph g;
+  build_decoder_graph(g, f.model->local_config(), f.model->spec(), f.model->weights(), cache, in);
+  EXPECT_EQ(g.lane_count(), split > 0 ? 2 : 1);
+  const LaneSchedule s = schedule_lanes(g, 2);
+  test::expect_lanes_safe(g, s, plan_buffers(g, s));
+}
+
+void run_batched(const std::string& fixture_name, uint32_t seed, const BatchedRun& how = {}) {
   SCOPED_TRACE(fixture_name);
-  Fixture f = load(fixture_name);
+  const DType kv_dtype = how.kv_dtype;
+  Fixture f = load(fixture_name, how.two_lanes);
+  if (how.split) f.model->set_nano_batch({.enabled = true, .min_decode_seqs = 1, .min_prompt_rows = 1});
+  int split_steps = 0;
   const int64_t vocab = f.model->config().vocab_size;
   std::mt19937 rng(seed);
-  std::vector<Seq> seqs(5);
+  std::vector<Seq> seqs(how.split ? 8 : 5);  // more sequences, more steps with decodes and prompt rows
   int32_t total_blocks = 0;
   for (Seq& s : seqs) {
     const int n = 3 + static_cast<int>(rng() % 30);
@@ -136,7 +175,9 @@ void run_batched(const std::string& fixture_name, uint32_t seed, DType kv_dtype 
     for (Seq& s : seqs) {
       const int32_t left = static_cast<int32_t>(s.tokens.size()) - s.done;
       if (left == 0 || rng() % 4 == 0) continue;  // finished, or sits this step out
-      const int32_t n = std::min<int32_t>(left, 1 + static_cast<int32_t>(rng() % 6));
+      // Split runs feed one token half the time: more steps with both decodes and prompt chunks.
+      const bool one = how.split && rng() % 2 == 0;
+      const int32_t n = one ? 1 : std::min<int32_t>(left, 1 + static_cast<int32_t>(rng() % 6));
       SequenceSlice slice;
       slice.tokens =
           std::span<const int32_t>(s.tokens).subspan(static_cast<size_t>(s.done), static_cast<size_t>(n));
@@ -145,6 +186,27 @@ void run_batched(const std::string& fixture_name, uint32_t seed, DType kv_dtype 
       slice.want_logits = rng() % 3 != 0;
       slices.push_back(slice);
       owners.push_back(&s);
+    }
+    if (how.split) {
+      // Decodes first: a step splits after them when prompt chunks follow.
+      std::vector<size_t> order(slices.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_partition(order.begin(), order.end(),
+                            [&](size_t i) { return slices[i].tokens.size() == 1; });
+      std::vector<SequenceSlice> sorted_slices;
+      std::vector<Seq*> sorted_owners;
+      for (size_t i : order) {
+        sorted_slices.push_back(slices[i]);
+        sorted_owners.push_back(owners[i]);
+      }
+      slices = std::move(sorted_slices);
+      owners = std::move(sorted_owners);
+      const bool has_decode = !slices.empty() && slices.front().tokens.size() == 1;
+      const bool has_prompt = !slices.empty() && slices.back().tokens.size() > 1;
+      if (has_decode && has_prompt) {
+        ++split_steps;
+        if (split_steps <= 3) check_step_graph(f, *cache, slices);
+      }
     }
     if (slices.empty()) {
       if (std::all_of(seqs.begin(), seqs.end(),
@@ -169,6 +231,7 @@ void run_batched(const std::string& fixture_name, uint32_t seed, DType kv_dtype 
     }
     EXPECT_EQ(row, logits->shape[0]);
   }
+  if (how.split) EXPECT_GE(split_steps, 5);
 }
 
 TEST(ForwardBatch, EqualsEachSequenceAloneOnEveryFixture) {
@@ -180,7 +243,20 @@ TEST(ForwardBatch, EqualsEachSequenceAloneOnEveryFixture) {
 TEST(ForwardBatch, Fp8CacheEqualsEachSequenceAlone) {
   uint32_t seed = 11;
   for (const std::string& name : {std::string("llama"), std::string("qwen2"), std::string("glm4")})
-    run_batched(name, seed++, DType::kF8E4M3);
+    run_batched(name, seed++, {.kv_dtype = DType::kF8E4M3});
+}
+
+TEST(ForwardBatch, SplitStepsEqualEachSequenceAlone) {
+  uint32_t seed = 21;
+  for (const std::string& name : test::golden_fixture_names())
+    run_batched(name, seed++, {.split = true});
+}
+
+TEST(ForwardBatch, SplitStepsOnTwoLanesEqualEachSequenceAlone) {
+  uint32_t seed = 31;
+  for (const std::string& name : {std::string("llama"), std::string("qwen2"), std::string("glm4")})
+    run_batched(name, seed++, {.split = true, .two_lanes = true});
+  run_batched("llama", 41, {.kv_dtype = DType::kF8E4M3, .split = true, .two_lanes = true});
 }
 
 // K and V rounded to e4m3 (relative error <= 2^-4 per element) move the last position's logits of the golden
@@ -235,6 +311,57 @@ TEST(ForwardBatch, RejectsBadSlices) {
   EXPECT_TRUE(
       !f.model->forward_batch(executor, *cache, 3, std::vector<SequenceSlice>{{tokens, 0, two_blocks, true}})
            .has_value());
+}
+
+}  // namespace
+}  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// Two decodes, a prompt chunk that wants no logits and one that does: split after the decodes, the second
+// half's q_start and logit rows count from its first row.
+TEST(BatchStep, SplitRebasesTheSecondHalf) {
+  const std::vector<int32_t> one{5}, two{6}, chunk{1, 2, 3}, tail{4, 5};
+  const std::vector<int32_t> blocks{0, 1, 2, 3};
+  const std::vector<SequenceSlice> slices{
+      {one, 3, blocks, true}, {two, 7, blocks, true}, {chunk, 0, blocks, false}, {tail, 4, blocks, true}};
+  std::vector<int32_t> packed;
+  BatchStepLayout l;
+  ASSERT_TRUE(pack_batch_step(slices, 4, 8, 100, 0, &packed, &l).is_ok());
+  EXPECT_EQ(l.n_decode_seqs, 2);
+  NanoBatchOptions nano{.enabled = true, .min_decode_seqs = 2, .min_prompt_rows = 5};
+  EXPECT_EQ(nano_batch_split(l, nano), 2);
+  nano.min_prompt_rows = 6;  // 5 prompt rows
+  EXPECT_EQ(nano_batch_split(l, nano), 0);
+  nano.min_prompt_rows = 1;
+  nano.min_decode_seqs = 3;
+  EXPECT_EQ(nano_batch_split(l, nano), 0);
+  EXPECT_EQ(nano_batch_split(l, NanoBatchOptions{}), 0);  // off by default
+
+  const int64_t whole_size = l.size;
+  ASSERT_TRUE(split_batch_step(2, &packed, &l).is_ok());
+  const StepSplit& sp = l.split;
+  EXPECT_EQ(sp.seq, 2);
+  EXPECT_EQ(sp.row, 2);
+  EXPECT_EQ(sp.logit_rows, 2);
+  EXPECT_EQ(sp.n_decode_seqs[0], 2);
+  EXPECT_EQ(sp.n_decode_seqs[1], 0);
+  EXPECT_EQ(sp.max_q_len[0], 1);
+  EXPECT_EQ(sp.max_q_len[1], 3);
+  EXPECT_EQ(sp.q_start, whole_size);
+  const std::vector<int32_t> q_start(packed.begin() + sp.q_start, packed.begin() + sp.q_start + 3);
+  EXPECT_EQ(q_start, (std::vector<int32_t>{0, 3, 5}));
+  // The whole step's logit rows are 0, 1, 6; the second half's one row is its 5th (index 4).
+  EXPECT_EQ(packed[static_cast<size_t>(sp.logit_rows_second)], 4);
+  EXPECT_EQ(l.size, sp.logit_rows_second + 1);
+  EXPECT_EQ(static_cast<int64_t>(packed.size()), l.size);
+  // Bad split points.
+  EXPECT_FALSE(split_batch_step(2, &packed, &l).is_ok());  // already split
+  BatchStepLayout fresh;
+  ASSERT_TRUE(pack_batch_step(slices, 4, 8, 100, 0, &packed, &fresh).is_ok());
+  EXPECT_FALSE(split_batch_step(0, &packed, &fresh).is_ok());
+  EXPECT_FALSE(split_batch_step(4, &packed, &fresh).is_ok());
 }
 
 }  // namespace

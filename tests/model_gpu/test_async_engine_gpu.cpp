@@ -52,8 +52,9 @@ TEST(AsyncEngineGpu, GoldenPromptsTogetherGiveHfGreedyTokens) {
 }
 
 // 64 mixed requests among each other (a crowded pool: chunked prefill, preemption) against each alone in the
-// same configuration, with bf16 weights over the cache dtype given.
-void expect_batch_invariance(const std::string& kv_cache_dtype) {
+// same configuration, with bf16 weights over the cache dtype given; with nano_batch, the crowded engine runs
+// its steps of decodes and prompt chunks as two halves on two streams.
+void expect_batch_invariance(const std::string& kv_cache_dtype, bool nano_batch = false) {
   std::mt19937 rng(9);
   std::vector<Request> requests;
   for (int i = 0; i < 64; ++i) {
@@ -73,17 +74,25 @@ void expect_batch_invariance(const std::string& kv_cache_dtype) {
   for (const Request& r : requests)
     expected.push_back(run_all(*alone, {r})[0]);
 
+  if (nano_batch) {
+    crowded.nano_batch = true;
+    crowded.nano_batch_min_decodes = 2;
+    crowded.nano_batch_min_prompt_rows = 8;
+    crowded.nano_batch_gemm_sms = 100;
+  }
   std::unique_ptr<AsyncEngine> engine;
   ASSERT_TRUE(AsyncEngine::create(cuda_options("llama", "bf16"), crowded, &engine).is_ok());
   const auto got = run_all(*engine, requests);
+  if (nano_batch) EXPECT_GT(engine->stats().n_split_steps, 10);
   int mismatches = 0;
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(got[i], expected[i]) << "request " << i;
     mismatches += got[i] != expected[i];
   }
   EXPECT_GT(engine->stats().n_preemptions, 0);
-  std::printf("batch invariance, bf16 weights, %s cache: %d of 64 requests differ\n", kv_cache_dtype.c_str(),
-              mismatches);
+  std::printf("batch invariance, bf16 weights, %s cache%s: %d of 64 requests differ (%lld split steps)\n",
+              kv_cache_dtype.c_str(), nano_batch ? ", split steps" : "", mismatches,
+              static_cast<long long>(engine->stats().n_split_steps));
 }
 
 TEST(AsyncEngineGpu, BatchInvarianceBf16) {
@@ -92,6 +101,11 @@ TEST(AsyncEngineGpu, BatchInvarianceBf16) {
 
 TEST(AsyncEngineGpu, BatchInvarianceFp8KvCache) {
   expect_batch_invariance("fp8");
+}
+
+TEST(AsyncEngineGpu, BatchInvarianceWithSplitSteps) {
+  expect_batch_invariance("auto", /*nano_batch=*/true);
+  expect_batch_invariance("fp8", /*nano_batch=*/true);
 }
 
 // Sampled requests are drawn on the device from each request's own seeded uniforms: reproducible, and (f32)

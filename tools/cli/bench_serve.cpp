@@ -51,6 +51,11 @@ struct ServeBenchOptions {
   bool no_gemm_tuning = false;
   bool no_overlap_output = false;
   bool no_async_scheduling = false;
+  bool nano_batch = false;
+  int nano_batch_min_decodes = 64;
+  int nano_batch_min_prompt_rows = 512;
+  int nano_batch_gemm_sms = 0;
+  int nano_batch_decode_gemm_sms = 0;
   bool profile = false;
   // Sampling of every request (0: greedy, chosen on the device).
   float temperature = 0.0f;
@@ -289,6 +294,9 @@ nlohmann::json config_json(const ServeBenchOptions& o, const ModelInfo& info, co
           {"gemm_tuning", !o.no_gemm_tuning},
           {"overlap_output", serve.overlap_output},
           {"async_scheduling", serve.async_scheduling},
+          {"nano_batch", serve.nano_batch},
+          {"nano_batch_gemm_sms", serve.nano_batch_gemm_sms},
+          {"nano_batch_decode_gemm_sms", serve.nano_batch_decode_gemm_sms},
           {"tensor_parallel", o.tensor_parallel},
           {"warmup_requests", o.warmup}};
 }
@@ -318,6 +326,11 @@ int run_bench_serve(const ServeBenchOptions& o) {
   serve.enable_chunked_prefill = !o.no_chunked_prefill;
   serve.use_graphs = !o.no_graphs;
   serve.overlap_output = !o.no_overlap_output;
+  serve.nano_batch = o.nano_batch;
+  serve.nano_batch_min_decodes = o.nano_batch_min_decodes;
+  serve.nano_batch_min_prompt_rows = o.nano_batch_min_prompt_rows;
+  serve.nano_batch_gemm_sms = o.nano_batch_gemm_sms;
+  serve.nano_batch_decode_gemm_sms = o.nano_batch_decode_gemm_sms;
   serve.async_scheduling = !o.no_async_scheduling;
   serve.profile_ops = o.profile;
 
@@ -472,6 +485,26 @@ void add_bench_serve(CLI::App& app) {
       ->group("Engine");
   cmd->add_flag("--no-async-scheduling", o->no_async_scheduling,
                 "plan and queue each step after the last one's tokens reach the host, not before")
+      ->group("Engine");
+  cmd->add_flag("--nano-batch", o->nano_batch,
+                "run steps of many decodes and prompt tokens as two halves overlapping on two streams")
+      ->group("Engine");
+  cmd->add_option("--nano-batch-min-decodes", o->nano_batch_min_decodes, "decodes a step needs to be split")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str()
+      ->group("Engine");
+  cmd->add_option("--nano-batch-min-prompt-rows", o->nano_batch_min_prompt_rows,
+                  "prompt tokens a step needs to be split")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str()
+      ->group("Engine");
+  cmd->add_option("--nano-batch-gemm-sms", o->nano_batch_gemm_sms,
+                  "SMs the prompt half's GEMMs of a split step are planned for (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->group("Engine");
+  cmd->add_option("--nano-batch-decode-gemm-sms", o->nano_batch_decode_gemm_sms,
+                  "SMs the decode half's GEMMs of a split step are planned for (0: all)")
+      ->check(CLI::NonNegativeNumber)
       ->group("Engine");
   cmd->add_option("--temperature", o->temperature, "sampling temperature of every request (0: greedy)")
       ->check(CLI::Range(0.0, 2.0))

@@ -108,6 +108,7 @@ ServeReport compute_report(const std::vector<RequestRecord>& records, const Engi
   r.computed_prompt_tokens = after.computed_prompt_tokens - before.computed_prompt_tokens;
   r.preemptions = after.n_preemptions - before.n_preemptions;
   r.n_steps = after.n_steps - before.n_steps;
+  r.split_steps = after.n_split_steps - before.n_split_steps;
   const double step_ms = after.step_ms - before.step_ms;
   const double host_ms = after.host_ms - before.host_ms;
   r.step_ms_mean = ratio(step_ms, static_cast<double>(r.n_steps));
@@ -159,6 +160,7 @@ nlohmann::json report_to_json(const ServeReport& r) {
                        {"token_hit_rate", r.prefix_token_hit_rate},
                        {"computed_prompt_tokens", r.computed_prompt_tokens}};
   j["preemptions"] = r.preemptions;
+  j["split_steps"] = r.split_steps;
   j["request_preemptions"] = r.request_preemptions;
   j["steps"] = {{"count", r.n_steps},
                 {"mean_ms", r.step_ms_mean},
@@ -206,11 +208,11 @@ std::string format_report(const ServeReport& r) {
               static_cast<long long>(r.preemptions), static_cast<long long>(r.request_preemptions));
   append_line(
       &s,
-      "steps: %lld (%lld queued ahead of the tokens before), %.3f ms each; host %.3f ms/step (%.1f%% of "
-      "step time), waiting for the device %.3f ms/step; %.2f tokens/step; mean running batch %.2f",
-      static_cast<long long>(r.n_steps), static_cast<long long>(r.steps_ahead), r.step_ms_mean,
-      r.host_ms_per_step, 100.0 * r.host_share, r.wait_ms_per_step, r.generated_per_step,
-      r.mean_running_batch);
+      "steps: %lld (%lld queued ahead of the tokens before, %lld split), %.3f ms each; host %.3f ms/step "
+      "(%.1f%% of step time), waiting for the device %.3f ms/step; %.2f tokens/step; mean running batch %.2f",
+      static_cast<long long>(r.n_steps), static_cast<long long>(r.steps_ahead),
+      static_cast<long long>(r.split_steps), r.step_ms_mean, r.host_ms_per_step, 100.0 * r.host_share,
+      r.wait_ms_per_step, r.generated_per_step, r.mean_running_batch);
   append_line(
       &s,
       "KV blocks: %d total, %d used at peak (%.1f%%); fragmentation %.2f%% (unfilled slots of the used "

@@ -79,6 +79,7 @@ struct ServeReport {
   double prefix_token_hit_rate = 0;    // cached_prompt_tokens / event_prompt_tokens
   int64_t computed_prompt_tokens = 0;  // prompt tokens the model actually ran
   int64_t preemptions = 0;             // engine counter
+  int64_t split_steps = 0;             // steps run as two overlapping halves
   int64_t request_preemptions = 0;     // summed over finishing events
   int64_t n_steps = 0;
   double mean_running_batch = 0;  // mean n_running over the samples with something running

@@ -8,7 +8,7 @@
 
 namespace autoglm {
 
-class CpuBackend final : public Backend {
+class CpuBackend : public Backend {
  public:
   explicit CpuBackend(const BackendOptions& options);
 

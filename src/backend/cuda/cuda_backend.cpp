@@ -74,6 +74,24 @@ Expected<std::unique_ptr<Backend>> CudaBackend::create(const BackendOptions& opt
 
 CudaBackend::~CudaBackend() {
   cudaSetDevice(device_index_);
+  (void)set_lane(0);
+  for (int l = 1; l < kLanes; ++l) {
+    LaneState& lane = lanes_[l];
+    if (lane.stream != nullptr) cudaStreamSynchronize(lane.stream);
+    if (lane.beside != nullptr) {
+      cudaStreamSynchronize(lane.beside);
+      cudaStreamDestroy(lane.beside);
+    }
+    if (lane.forked != nullptr) cudaEventDestroy(lane.forked);
+    if (lane.beside_done != nullptr) cudaEventDestroy(lane.beside_done);
+    if (lane.scratch != nullptr && allocator_ != nullptr) allocator_->release(lane.scratch);
+    if (lane.workspace != nullptr) cudaFree(lane.workspace);
+    if (lane.stream != nullptr) cudaStreamDestroy(lane.stream);
+  }
+  for (void* block : retired_)
+    if (allocator_ != nullptr) allocator_->release(block);
+  for (cudaEvent_t event : events_)
+    cudaEventDestroy(event);
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);
   if (scratch_ != nullptr && allocator_ != nullptr) allocator_->release(scratch_);
   if (workspace_ != nullptr) cudaFree(workspace_);
@@ -267,7 +285,17 @@ Status CudaBackend::make_current() {
 }
 
 Status CudaBackend::synchronize() {
-  const cudaError_t sync_error = cudaStreamSynchronize(stream_);
+  cudaError_t sync_error = cudaStreamSynchronize(stream_);
+  for (int l = 0; l < kLanes; ++l) {
+    if (l == lane_ || lanes_[l].stream == nullptr) continue;
+    const cudaError_t e = cudaStreamSynchronize(lanes_[l].stream);
+    if (sync_error == cudaSuccess) sync_error = e;
+  }
+  if (sync_error == cudaSuccess && !capturing_) {
+    for (void* block : retired_)
+      allocator_->release(block);
+    retired_.clear();
+  }
   std::string recorded;
   recorded.swap(first_error_);
   if (!recorded.empty()) {
@@ -330,8 +358,15 @@ Expected<std::unique_ptr<CapturedWork>> CudaBackend::capture(const std::function
 void* CudaBackend::scratch(size_t bytes) {
   if (bytes <= scratch_bytes_ && scratch_ != nullptr) return scratch_;
   ++memory_generation_;  // recorded work that used the old block must not replay
-  // The old block may still be read by queued kernels; releasing it to the cache is safe (one stream).
-  if (scratch_ != nullptr) allocator_->release(scratch_);
+  // The old block may still be read by queued kernels; releasing it to the cache is safe on one stream (any
+  // later user queues behind them), with lanes it waits for the next synchronize().
+  if (scratch_ != nullptr) {
+    if (lanes_used_) {
+      retired_.push_back(scratch_);
+    } else {
+      allocator_->release(scratch_);
+    }
+  }
   scratch_ = nullptr;
   scratch_bytes_ = 0;
   auto block = allocator_->allocate(bytes);
@@ -409,6 +444,64 @@ void CudaBackend::rejoin() {
   beside_pending_ = false;
   cudaStreamWaitEvent(stream_, beside_done_, 0);
   note_launch("rejoin");
+}
+
+void CudaBackend::swap_lane_state(LaneState& other) {
+  std::swap(stream_, other.stream);
+  std::swap(workspace_, other.workspace);
+  std::swap(scratch_, other.scratch);
+  std::swap(scratch_bytes_, other.scratch_bytes);
+  std::swap(beside_, other.beside);
+  std::swap(forked_, other.forked);
+  std::swap(beside_done_, other.beside_done);
+}
+
+Status CudaBackend::ensure_lane(int lane) {
+  LaneState& state = lanes_[lane];
+  if (lane == 0 || state.stream != nullptr) return Status::ok();
+  int least = 0, greatest = 0;
+  AUTOGLM_CUDA_RETURN_IF_ERROR(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  AUTOGLM_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithPriority(&state.stream, cudaStreamNonBlocking, greatest));
+  if (const cudaError_t e = cudaMalloc(&state.workspace, workspace_bytes_); e != cudaSuccess) {
+    cudaStreamDestroy(state.stream);
+    state.stream = nullptr;
+    state.workspace = nullptr;
+    return cuda_status(e, "cudaMalloc (lane workspace)");
+  }
+  lanes_used_ = true;
+  return Status::ok();
+}
+
+Status CudaBackend::set_lane(int lane) {
+  if (lane < 0 || lane >= kLanes) {
+    return invalid_argument("cuda: lane " + std::to_string(lane) + " is not in [0, " +
+                            std::to_string(kLanes) + ")");
+  }
+  if (lane == lane_) return Status::ok();
+  if (beside_pending_) return internal_error("cuda: set_lane between launch_beside and rejoin");
+  AUTOGLM_RETURN_IF_ERROR(ensure_lane(lane));
+  swap_lane_state(lanes_[lane_]);  // the current lane's state back into its slot
+  swap_lane_state(lanes_[lane]);   // and the new one's out of its own
+  lane_ = lane;
+  return Status::ok();
+}
+
+Status CudaBackend::signal_lane_event(int event) {
+  if (event < 0) return invalid_argument("cuda: negative lane event");
+  while (events_.size() <= static_cast<size_t>(event)) {
+    cudaEvent_t e = nullptr;
+    AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    events_.push_back(e);
+  }
+  AUTOGLM_CUDA_RETURN_IF_ERROR(cudaEventRecord(events_[static_cast<size_t>(event)], stream_));
+  return Status::ok();
+}
+
+Status CudaBackend::wait_lane_event(int event) {
+  if (event < 0 || static_cast<size_t>(event) >= events_.size())
+    return invalid_argument("cuda: lane event " + std::to_string(event) + " was never recorded");
+  AUTOGLM_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_, events_[static_cast<size_t>(event)], 0));
+  return Status::ok();
 }
 
 size_t CudaBackend::reserved_bytes() const {

@@ -14,6 +14,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -54,7 +55,15 @@ class CudaBackend final : public Backend {
   size_t workspace_bytes() const { return workspace_bytes_; }
   const cudaDeviceProp& properties() const { return properties_; }
   bool tunes_gemms() const { return tune_gemms_; }
-  int gemm_sm_count() const { return gemm_sm_count_; }  // BackendOptions::gemm_sm_count
+  int gemm_sm_count() const override { return gemm_sm_count_; }  // BackendOptions::gemm_sm_count
+  void set_gemm_sm_count(int sms) override { gemm_sm_count_ = std::max(0, sms); }
+
+  // Two lanes: lane 1 is a stream of the highest priority (its kernels take SMs as they free up) with its own
+  // scratch, cuBLASLt workspace and launch_beside stream, made on first use; set_lane swaps them in.
+  int lane_count() const override { return kLanes; }
+  Status set_lane(int lane) override;
+  Status signal_lane_event(int event) override;
+  Status wait_lane_event(int event) override;
 
   // Work beside the stream, for an op of two independent parts that use the GPU differently (paged
   // attention: its latency-bound prefill rows beside its memory-bound decode rows): launch_beside(fn) runs
@@ -104,6 +113,25 @@ class CudaBackend final : public Backend {
   cudaEvent_t forked_ = nullptr, beside_done_ = nullptr;
   bool beside_pending_ = false;  // launch_beside queued work that rejoin() has not waited for
   bool ensure_beside();
+
+  // The per-lane state above (stream_, workspace_, scratch_, the beside stream): the current lane's lives in
+  // the fields, the others' here until set_lane swaps them.
+  static constexpr int kLanes = 2;
+  struct LaneState {
+    cudaStream_t stream = nullptr;
+    void* workspace = nullptr;
+    void* scratch = nullptr;
+    size_t scratch_bytes = 0;
+    cudaStream_t beside = nullptr;
+    cudaEvent_t forked = nullptr, beside_done = nullptr;
+  };
+  LaneState lanes_[kLanes];
+  int lane_ = 0;
+  bool lanes_used_ = false;          // a lane other than 0 exists: scratch blocks are no longer one stream's
+  std::vector<void*> retired_;       // scratch blocks released at the next synchronize (lanes_used_)
+  std::vector<cudaEvent_t> events_;  // signal_lane_event / wait_lane_event
+  void swap_lane_state(LaneState& other);
+  Status ensure_lane(int lane);
 
   // Copies to and from pageable host memory go through two pinned buffers (the DMA engine reads pinned
   // memory at full PCIe speed, and the host copy of one chunk overlaps the transfer of the other).
