@@ -548,9 +548,11 @@ bool paged_prefill_supported(const cuda_paged::Paged<bf16>& p);
 bool paged_prefill_supported(const cuda_paged::Paged<__nv_fp8_e4m3>& p);
 
 // The prefill rows of p (every sequence of it; decodes may be split off beforehand by offsetting the
-// metadata pointers, q_start staying absolute). Needs paged_prefill_supported(p), p.t > 0, p.n_seqs > 0.
-void launch_paged_prefill(CudaBackend& backend, const cuda_paged::Paged<bf16>& p);
-void launch_paged_prefill(CudaBackend& backend, const cuda_paged::Paged<__nv_fp8_e4m3>& p);
+// metadata pointers, q_start staying absolute), `rows` of them in all (p.t less the rows split off: the grid
+// and the rows per warp are sized from it). Needs paged_prefill_supported(p), 0 < rows <= p.t,
+// p.n_seqs > 0.
+void launch_paged_prefill(CudaBackend& backend, const cuda_paged::Paged<bf16>& p, int64_t rows);
+void launch_paged_prefill(CudaBackend& backend, const cuda_paged::Paged<__nv_fp8_e4m3>& p, int64_t rows);
 
 }  // namespace attention_bf16
 }  // namespace autoglm

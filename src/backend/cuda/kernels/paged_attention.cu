@@ -538,10 +538,11 @@ void paged_attention_cuda(Backend& base, const PagedAttentionArgs& a) {
         // their KV reads: the prefill goes first on a stream of higher priority, the decodes fill the SMs
         // it leaves (both read q and the caches and write their own rows of out).
         if (!split) {
-          attention_bf16::launch_paged_prefill(backend, p);
+          attention_bf16::launch_paged_prefill(backend, p, p.t);
           return;
         }
-        backend.launch_beside([&] { attention_bf16::launch_paged_prefill(backend, p); });
+        // Its rows: those after the decodes' (one each).
+        backend.launch_beside([&] { attention_bf16::launch_paged_prefill(backend, p, p.t - n_decode); });
         decode(backend, d);
         backend.rejoin();
         return;

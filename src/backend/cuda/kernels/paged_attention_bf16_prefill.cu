@@ -307,7 +307,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
 }
 
 template <typename C, int D, int RB>
-void launch_rb(CudaBackend& backend, const Paged<C>& p) {
+void launch_rb(CudaBackend& backend, const Paged<C>& p, int64_t rows) {
   constexpr size_t kSmem = paged_prefill_smem_bytes<C, D, RB>();
   // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
   static const cudaError_t opted_in =
@@ -315,16 +315,18 @@ void launch_rb(CudaBackend& backend, const Paged<C>& p) {
                            cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
   (void)opted_in;  // a failure shows up as the launch error below
   constexpr int kRows = prefill_rows<RB>();
-  const int64_t tiles = (p.t + kRows - 1) / kRows + p.n_seqs;
+  // Each sequence's rows in tiles of kRows, its last tile partial: at most this many tiles (find_tile ends
+  // the blocks past them).
+  const int64_t tiles = (rows + kRows - 1) / kRows + p.n_seqs;
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(p.q_heads));
   paged_attention_prefill_bf16_kernel<C, D, RB><<<grid, kThreads, kSmem, backend.stream()>>>(p);
   backend.note_launch("paged_attention_prefill_bf16_kernel");
 }
 
 template <typename C, int D>
-void launch_d(CudaBackend& backend, const Paged<C>& p) {
-  with_row_blocks<D>(p.t, p.q_heads, backend.properties().multiProcessorCount,
-                     [&]<int RB>() { launch_rb<C, D, RB>(backend, p); });
+void launch_d(CudaBackend& backend, const Paged<C>& p, int64_t rows) {
+  with_row_blocks<D>(rows, p.q_heads, backend.properties().multiProcessorCount,
+                     [&]<int RB>() { launch_rb<C, D, RB>(backend, p, rows); });
 }
 
 template <typename C>
@@ -345,11 +347,11 @@ bool paged_prefill_supported(const Paged<fp8>& p) {
   return supported_for(p);
 }
 
-void launch_paged_prefill(CudaBackend& backend, const Paged<bf16>& p) {
-  with_head_dim16(p.head_dim, [&]<int D>() { launch_d<bf16, D>(backend, p); });
+void launch_paged_prefill(CudaBackend& backend, const Paged<bf16>& p, int64_t rows) {
+  with_head_dim16(p.head_dim, [&]<int D>() { launch_d<bf16, D>(backend, p, rows); });
 }
-void launch_paged_prefill(CudaBackend& backend, const Paged<fp8>& p) {
-  with_head_dim16(p.head_dim, [&]<int D>() { launch_d<fp8, D>(backend, p); });
+void launch_paged_prefill(CudaBackend& backend, const Paged<fp8>& p, int64_t rows) {
+  with_head_dim16(p.head_dim, [&]<int D>() { launch_d<fp8, D>(backend, p, rows); });
 }
 
 }  // namespace autoglm::attention_bf16
