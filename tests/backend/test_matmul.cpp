@@ -12,6 +12,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/kernels/matmul_kernels.h"
 #include "backend/cpu/kernels/ref/matmul_ref.h"
+#include "core/half.h"
 #include "ops/matmul.h"
 #include "support/test_data.h"
 
@@ -82,6 +83,16 @@ Problem make_problem(DType w_dtype, int64_t m, int64_t n, int64_t k, bool with_b
   return p;
 }
 
+// The problem as the kernels of `isa` compute it: bf16 weights under kAvx512Bf16 multiply x rounded to bf16.
+Problem x_as_computed(const Problem& p, MatmulIsa isa) {
+  if (isa != MatmulIsa::kAvx512Bf16 || p.w.dtype() != DType::kBF16) return p;
+  Problem rounded = p;
+  rounded.x = Tensor::host(DType::kF32, p.x.shape());
+  for (int64_t i = 0; i < p.x.numel(); ++i)
+    rounded.x.as<float>()[i] = bf16_to_f32(f32_to_bf16(p.x.as<float>()[i]));
+  return rounded;
+}
+
 MatmulArgs args_for(const Problem& p, const TensorView& out) {
   MatmulArgs a{p.x.view(), p.w.view(), {}, out};
   if (p.bias.defined()) a.bias = p.bias.view();
@@ -125,8 +136,28 @@ TEST_P(MatmulTest, MatchesReference) {
   out.expect_clean();
 
   Tensor expected = Tensor::host(DType::kF32, Shape{s.m, s.n});
-  matmul_ref(args_for(p, expected.view()));
+  matmul_ref(args_for(x_as_computed(p, isa), expected.view()));
   EXPECT_LE(rel_max_abs_error(out.values(), test::to_f32(expected.view())), 1e-5);
+}
+
+// The bf16 dot products multiply x rounded to bf16: the result is the exact one of the rounded x, and not
+// that of x itself.
+TEST(MatmulBf16Dot, MultipliesXRoundedToBf16) {
+  if (!matmul_isa_supported(MatmulIsa::kAvx512Bf16)) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+  IsaScope scope(MatmulIsa::kAvx512Bf16);
+  CpuBackend backend(BackendOptions{.n_threads = 2});
+  for (int64_t m : {1, 3, 40}) {
+    const Problem p = make_problem(DType::kBF16, m, 24, 300, false, 5);
+    Tensor got = Tensor::host(DType::kF32, Shape{m, 24});
+    ASSERT_TRUE(matmul(backend, args_for(p, got.view())).is_ok());
+    Tensor rounded = Tensor::host(DType::kF32, Shape{m, 24});
+    Tensor exact = Tensor::host(DType::kF32, Shape{m, 24});
+    matmul_ref(args_for(x_as_computed(p, MatmulIsa::kAvx512Bf16), rounded.view()));
+    matmul_ref(args_for(p, exact.view()));
+    const std::vector<float> values = test::to_f32(got.view());
+    EXPECT_LE(rel_max_abs_error(values, test::to_f32(rounded.view())), 1e-5) << m;
+    EXPECT_GT(rel_max_abs_error(values, test::to_f32(exact.view())), 1e-4) << m;
+  }
 }
 
 std::string param_name(const ::testing::TestParamInfo<MatmulParam>& info) {
@@ -137,12 +168,13 @@ std::string param_name(const ::testing::TestParamInfo<MatmulParam>& info) {
          (with_bias ? "_bias" : "");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cpu, MatmulTest,
-    ::testing::Combine(::testing::Values(MatmulIsa::kScalar, MatmulIsa::kAvx2, MatmulIsa::kAvx512),
-                       ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
-                       ::testing::Range(0, static_cast<int>(std::size(kShapes))), ::testing::Bool()),
-    param_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, MatmulTest,
+                         ::testing::Combine(::testing::Values(MatmulIsa::kScalar, MatmulIsa::kAvx2,
+                                                              MatmulIsa::kAvx512, MatmulIsa::kAvx512Bf16),
+                                            ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
+                                            ::testing::Range(0, static_cast<int>(std::size(kShapes))),
+                                            ::testing::Bool()),
+                         param_name);
 
 // A row's result must not depend on the rows computed with it, nor on the thread count: the engine relies on
 // this for batch-invariant decoding.
@@ -173,7 +205,7 @@ TEST_P(MatmulInvarianceTest, RowsAreBitIdenticalAcrossBatchAndThreads) {
 
 INSTANTIATE_TEST_SUITE_P(Cpu, MatmulInvarianceTest,
                          ::testing::Combine(::testing::Values(MatmulIsa::kScalar, MatmulIsa::kAvx2,
-                                                              MatmulIsa::kAvx512),
+                                                              MatmulIsa::kAvx512, MatmulIsa::kAvx512Bf16),
                                             ::testing::Values(DType::kF32, DType::kF16, DType::kBF16)));
 
 class MatmulErrorTest : public ::testing::Test {

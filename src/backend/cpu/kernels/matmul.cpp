@@ -1,4 +1,5 @@
-// CPU matmul: out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]); x, out, bias f32; w f32, f16 or bf16.
+// CPU matmul: out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]); x, out, bias f32; w f32, f16 or bf16 (with
+// AVX512_BF16, bf16 w multiplies x rounded to bf16).
 //
 // Layout: everything row-major and contiguous; w keeps PyTorch's [out, in] layout, so each output is the dot
 // product of two contiguous k-vectors and nothing needs packing or transposing.
@@ -13,6 +14,8 @@
 // thread-local buffer (kBlockN * k floats, L1/L2-resident), then register tiles of tile_m x rows by 4 w rows
 // (AVX-512 4x4 in zmm, AVX2 2x4 in ymm; matmul_avx512.cpp, matmul_avx2.cpp) reuse each loaded w vector for
 // tile_m x rows and each x vector for 4 w rows.
+// bf16 w on CPUs with AVX512_BF16 (matmul_avx512_bf16.cpp): x rounded to bf16 once, then the same streams
+// and tiles on bf16 dot products (VDPBF16PS, twice the multiply-adds per instruction), w read as stored.
 // Accumulation: f32, one accumulator chain per output and one fixed reduction tree (matmul_kernels.h):
 // results are independent of m, of the tile and of the thread count.
 // Floor: m = 1 is a GEMV bound by memory bandwidth, bytes(w) / bandwidth (a [32000, 768] bf16 weight is
@@ -21,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -47,15 +51,26 @@ MatmulIsa detect_isa() {
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl")) {
-    return MatmulIsa::kAvx512;
+    return __builtin_cpu_supports("avx512bf16") ? MatmulIsa::kAvx512Bf16 : MatmulIsa::kAvx512;
   }
   if (avx2) return MatmulIsa::kAvx2;
 #endif
   return MatmulIsa::kScalar;
 }
 
+// AUTOGLM_MAX_CPU_ISA (scalar, avx2, avx512, avx512bf16) caps the detected set, as oneDNN's
+// ONEDNN_MAX_CPU_ISA does: to compare paths on one machine, or to match results across machines.
+MatmulIsa capped_isa(MatmulIsa detected) {
+  const char* cap = std::getenv("AUTOGLM_MAX_CPU_ISA");
+  if (cap == nullptr) return detected;
+  for (MatmulIsa isa : {MatmulIsa::kScalar, MatmulIsa::kAvx2, MatmulIsa::kAvx512, MatmulIsa::kAvx512Bf16}) {
+    if (std::strcmp(cap, matmul_isa_name(isa)) == 0) return std::min(isa, detected);
+  }
+  return detected;
+}
+
 MatmulIsa best_isa() {
-  static const MatmulIsa isa = detect_isa();
+  static const MatmulIsa isa = capped_isa(detect_isa());
   return isa;
 }
 
@@ -72,6 +87,8 @@ const MatmulKernels& kernels_for(MatmulIsa isa) {
       return matmul_kernels_avx2();
     case MatmulIsa::kAvx512:
       return matmul_kernels_avx512();
+    case MatmulIsa::kAvx512Bf16:
+      return matmul_kernels_avx512_bf16();
   }
   return matmul_kernels_scalar();
 }
@@ -95,13 +112,55 @@ void copy_f32(const float* src, float* dst, int64_t count) {
 template <typename W>
 using WidenFn = void (*)(const W* src, float* dst, int64_t count);
 
-// stream: the decode path on w as stored; widen: w rows to f32 for the prefill path.
+// x rounded to bf16 for the bf16 dot-product kernels, reused across calls (as thread_buffer); the pool's
+// threads read the calling thread's buffer.
+uint16_t* rounded_x_buffer(int64_t count) {
+  thread_local std::vector<uint16_t> buffer;
+  if (static_cast<int64_t>(buffer.size()) < count) buffer.resize(static_cast<size_t>(count));
+  return buffer.data();
+}
+
+// The prefill path on f32 register tiles: a block of w rows copied or widened to f32 once (a sequential
+// read) into a thread-local buffer that the tiles of every x row of the task then read from cache.
 template <typename W>
-void run(Backend& backend, const MatmulArgs& a, const MatmulKernels& kernels, MatmulBlockFn<W> stream,
-         WidenFn<W> widen) {
+struct WidenedBlocks {
+  const MatmulKernels& kernels;
+  WidenFn<W> widen;
+  struct State {
+    explicit State(int64_t count) : widened(count > 0 ? thread_buffer(count) : nullptr) {}
+    float* widened;
+    int64_t block = -1;  // the block in `widened`
+  };
+  void operator()(State& s, int64_t block, const float* x, const W* w, const float* bias, float* out,
+                  int64_t m, int64_t n, int64_t k, int64_t ldo) const {
+    if (s.block != block) {  // consecutive tasks of a thread share a block when x rows are chunked
+      widen(w, s.widened, n * k);
+      s.block = block;
+    }
+    kernels.block_f32(x, s.widened, bias, out, m, n, k, ldo);
+  }
+};
+
+// The prefill path on bf16 dot products: w rows read as stored.
+struct Bf16DotBlocks {
+  MatmulBf16DotFn tiles;
+  struct State {
+    explicit State(int64_t /*count*/) {}
+  };
+  void operator()(State& /*s*/, int64_t /*block*/, const uint16_t* x, const uint16_t* w, const float* bias,
+                  float* out, int64_t m, int64_t n, int64_t k, int64_t ldo) const {
+    tiles(x, w, bias, out, m, n, k, ldo);
+  }
+};
+
+// stream: the decode path on w as stored; block: the prefill path on a block of w rows. x: f32, or bf16
+// bits for the bf16 dot-product kernels.
+template <typename X, typename W, typename Block>
+void run(Backend& backend, const MatmulArgs& a, const MatmulKernels& kernels, const X* x,
+         void (*stream)(const X*, const W*, const float*, float*, int64_t, int64_t, int64_t, int64_t),
+         const Block& block) {
   const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
   if (m == 0 || n == 0) return;
-  const auto* x = a.x.as<const float>();
   const auto* w = a.w.as<const W>();
   const auto* bias = a.bias.as<const float>();
   auto* out = a.out.as<float>();
@@ -117,8 +176,7 @@ void run(Backend& backend, const MatmulArgs& a, const MatmulKernels& kernels, Ma
   const int64_t n_tasks = n_blocks * m_chunks;
 
   auto run_tasks = [&](int64_t begin, int64_t end, int /*thread_index*/) {
-    float* widened = streaming ? nullptr : thread_buffer(kBlockN * k);
-    int64_t widened_block = -1;
+    typename Block::State state(streaming ? 0 : kBlockN * k);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t nb = t / m_chunks, mc = t % m_chunks;
       const int64_t j0 = nb * kBlockN, jn = std::min(kBlockN, n - j0);
@@ -129,11 +187,7 @@ void run(Backend& backend, const MatmulArgs& a, const MatmulKernels& kernels, Ma
         stream(x + i0 * k, w + j0 * k, bias_j, out_ij, im, jn, k, n);
         continue;
       }
-      if (widened_block != nb) {  // consecutive tasks of a thread share a block when x rows are chunked
-        widen(w + j0 * k, widened, jn * k);
-        widened_block = nb;
-      }
-      kernels.block_f32(x + i0 * k, widened, bias_j, out_ij, im, jn, k, n);
+      block(state, nb, x + i0 * k, w + j0 * k, bias_j, out_ij, im, jn, k, n);
     }
   };
   if (n_tasks == 1 || m * n * k < kMinParallelMacs) {
@@ -145,17 +199,29 @@ void run(Backend& backend, const MatmulArgs& a, const MatmulKernels& kernels, Ma
 
 void matmul_cpu_f32(Backend& backend, const MatmulArgs& args) {
   const MatmulKernels& kernels = kernels_for(matmul_isa());
-  run<float>(backend, args, kernels, kernels.stream_f32, copy_f32);
+  run(backend, args, kernels, args.x.as<const float>(), kernels.stream_f32,
+      WidenedBlocks<float>{kernels, copy_f32});
 }
 
 void matmul_cpu_f16(Backend& backend, const MatmulArgs& args) {
   const MatmulKernels& kernels = kernels_for(matmul_isa());
-  run<uint16_t>(backend, args, kernels, kernels.stream_f16, kernels.f16_to_f32);
+  run(backend, args, kernels, args.x.as<const float>(), kernels.stream_f16,
+      WidenedBlocks<uint16_t>{kernels, kernels.f16_to_f32});
 }
 
 void matmul_cpu_bf16(Backend& backend, const MatmulArgs& args) {
   const MatmulKernels& kernels = kernels_for(matmul_isa());
-  run<uint16_t>(backend, args, kernels, kernels.stream_bf16, kernels.bf16_to_f32);
+  if (kernels.block_bf16_dot != nullptr) {
+    // x rounded to bf16 once (m * k values against m * n * k multiply-adds).
+    const int64_t count = args.x.numel();
+    uint16_t* x16 = rounded_x_buffer(count);
+    kernels.round_to_bf16(args.x.as<const float>(), x16, count);
+    run(backend, args, kernels, static_cast<const uint16_t*>(x16), kernels.stream_bf16_dot,
+        Bf16DotBlocks{kernels.block_bf16_dot});
+    return;
+  }
+  run(backend, args, kernels, args.x.as<const float>(), kernels.stream_bf16,
+      WidenedBlocks<uint16_t>{kernels, kernels.bf16_to_f32});
 }
 
 const KernelRegistrar<MatmulArgs> kRegisterF32(DeviceKind::kCpu, DType::kF32, matmul_cpu_f32);
@@ -172,6 +238,8 @@ const char* matmul_isa_name(MatmulIsa isa) {
       return "avx2";
     case MatmulIsa::kAvx512:
       return "avx512";
+    case MatmulIsa::kAvx512Bf16:
+      return "avx512bf16";
   }
   return "?";
 }
@@ -183,7 +251,9 @@ bool matmul_isa_supported(MatmulIsa isa) {
     case MatmulIsa::kAvx2:
       return best_isa() != MatmulIsa::kScalar;
     case MatmulIsa::kAvx512:
-      return best_isa() == MatmulIsa::kAvx512;
+      return best_isa() == MatmulIsa::kAvx512 || best_isa() == MatmulIsa::kAvx512Bf16;
+    case MatmulIsa::kAvx512Bf16:
+      return best_isa() == MatmulIsa::kAvx512Bf16;
   }
   return false;
 }

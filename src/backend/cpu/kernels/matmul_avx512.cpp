@@ -17,9 +17,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "backend/cpu/kernels/avx512_reduce.h"
 #include "backend/cpu/kernels/matmul_kernels.h"
-
-#define AUTOGLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
 namespace autoglm {
 namespace {
@@ -60,26 +59,8 @@ AUTOGLM_AVX512 inline __m512 load_w_masked(const WeightT<K>* p, __mmask16 mask) 
   }
 }
 
-AUTOGLM_AVX512 inline __m128 fold_to_128(__m512 v) {
-  const __m256 lo = _mm512_castps512_ps256(v);
-  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-  const __m256 s = _mm256_add_ps(lo, hi);
-  return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-}
-
-// [sum(a), sum(b), sum(c), sum(d)]; each lane's tree depends only on its own vector, so a tile narrower
-// than 4 passes zeros for the missing ones and gets bit-identical sums for the others.
-AUTOGLM_AVX512 inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  return _mm_hadd_ps(_mm_hadd_ps(fold_to_128(a), fold_to_128(b)),
-                     _mm_hadd_ps(fold_to_128(c), fold_to_128(d)));
-}
-
-// sum(a) by the very tree of one lane of reduce4: ((a0 + a1) + (a2 + a3)) of the folded quarter.
-AUTOGLM_AVX512 inline float reduce1(__m512 a) {
-  const __m128 v = fold_to_128(a);
-  const __m128 h = _mm_hadd_ps(v, v);
-  return _mm_cvtss_f32(_mm_hadd_ps(h, h));
-}
+using avx512::reduce1;
+using avx512::reduce4;
 
 // out[i * ldo + j] = dot(x_i, w_j) (+ bias[j]) for i < MR, j < NR; rows of x and w are k apart.
 template <WeightKind K, int MR, int NR>

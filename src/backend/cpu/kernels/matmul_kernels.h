@@ -12,7 +12,8 @@
 
 namespace autoglm {
 
-enum class MatmulIsa { kScalar, kAvx2, kAvx512 };
+// kAvx512Bf16: kAvx512 plus VDPBF16PS for bf16 weights, on x rounded to bf16 (matmul_avx512_bf16.cpp).
+enum class MatmulIsa { kScalar, kAvx2, kAvx512, kAvx512Bf16 };
 
 const char* matmul_isa_name(MatmulIsa isa);
 
@@ -22,6 +23,10 @@ template <typename W>
 using MatmulBlockFn = void (*)(const float* x, const W* w, const float* bias, float* out, int64_t m,
                                int64_t n, int64_t k, int64_t ldo);
 using ConvertFn = void (*)(const uint16_t* src, float* dst, int64_t count);
+// Both operands bf16 bits (x rounded to bf16 first), accumulation f32.
+using MatmulBf16DotFn = void (*)(const uint16_t* x, const uint16_t* w, const float* bias, float* out,
+                                 int64_t m, int64_t n, int64_t k, int64_t ldo);
+using RoundFn = void (*)(const float* src, uint16_t* dst, int64_t count);
 
 struct MatmulKernels {
   // For m <= tile_m (decode): w rows are read one after another, each exactly once, straight from memory.
@@ -37,11 +42,17 @@ struct MatmulKernels {
   ConvertFn bf16_to_f32;
   // x rows per register tile; also the largest m the stream functions are given.
   int64_t tile_m;
+  // Sets with bf16 dot products (else null): bf16 weights against x rounded to bf16 by round_to_bf16, both
+  // read as stored (a block of bf16 rows is contiguous already), streamed and tiled as above.
+  MatmulBf16DotFn stream_bf16_dot = nullptr;
+  MatmulBf16DotFn block_bf16_dot = nullptr;
+  RoundFn round_to_bf16 = nullptr;
 };
 
 const MatmulKernels& matmul_kernels_scalar();
-const MatmulKernels& matmul_kernels_avx2();    // needs avx2, fma, f16c
-const MatmulKernels& matmul_kernels_avx512();  // needs avx512f/bw/vl, fma, f16c
+const MatmulKernels& matmul_kernels_avx2();         // needs avx2, fma, f16c
+const MatmulKernels& matmul_kernels_avx512();       // needs avx512f/bw/vl, fma, f16c
+const MatmulKernels& matmul_kernels_avx512_bf16();  // needs the above and avx512_bf16
 
 // Whether this CPU (and OS) can run the instruction set.
 bool matmul_isa_supported(MatmulIsa isa);

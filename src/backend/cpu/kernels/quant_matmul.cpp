@@ -56,6 +56,7 @@ const MatmulKernels& f32_kernels_for(MatmulIsa isa) {
     case MatmulIsa::kAvx2:
       return matmul_kernels_avx2();
     case MatmulIsa::kAvx512:
+    case MatmulIsa::kAvx512Bf16:  // the same f32 kernels
       return matmul_kernels_avx512();
   }
   return matmul_kernels_scalar();
@@ -202,7 +203,8 @@ int32_t round_small(float v) {
 }  // namespace
 
 MatmulIsa quant_isa() {
-  const MatmulIsa isa = matmul_isa();
+  // The bf16 dot products are for 16-bit weights: block types take the AVX-512 kernels.
+  const MatmulIsa isa = matmul_isa() == MatmulIsa::kAvx512Bf16 ? MatmulIsa::kAvx512 : matmul_isa();
   return isa == MatmulIsa::kAvx512 && !vnni_supported() ? MatmulIsa::kAvx2 : isa;
 }
 
@@ -213,6 +215,7 @@ QuantKernels quant_kernels(DType dtype) {
     case MatmulIsa::kAvx2:
       return quant_kernels_avx2(dtype);
     case MatmulIsa::kAvx512:
+    case MatmulIsa::kAvx512Bf16:  // not returned by quant_isa()
       return quant_kernels_avx512(dtype);
   }
   return quant_kernels_scalar(dtype);
