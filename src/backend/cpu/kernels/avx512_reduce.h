@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
 #define AUTOGLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
 namespace autoglm::avx512 {
@@ -28,6 +30,33 @@ AUTOGLM_AVX512 inline float reduce1(__m512 a) {
   const __m128 v = fold_to_128(a);
   const __m128 h = _mm_hadd_ps(v, v);
   return _mm_cvtss_f32(_mm_hadd_ps(h, h));
+}
+
+// out[i * ldo + j] = sum(acc[i][j]) (+ bias[j]) for i < MR, j < NR (acc[i][j] for j >= NR unused).
+template <int MR, int NR, int TN>
+AUTOGLM_AVX512 inline void store_tile(const __m512 (&acc)[MR][TN], const float* bias, float* out,
+                                      int64_t ldo) {
+  if constexpr (NR == 1) {
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      const float sum = reduce1(acc[i][0]);
+      out[i * ldo] = bias != nullptr ? sum + bias[0] : sum;
+    }
+  } else {
+    static_assert(TN == 4, "four outputs per reduce4");
+    const auto out_mask = static_cast<__mmask8>((1u << NR) - 1);
+    const __m128 bias_v = bias != nullptr ? _mm_maskz_loadu_ps(out_mask, bias) : _mm_setzero_ps();
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      __m128 sums = reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+      if (bias != nullptr) sums = _mm_add_ps(sums, bias_v);
+      if constexpr (NR == TN) {
+        _mm_storeu_ps(out + i * ldo, sums);
+      } else {
+        _mm_mask_storeu_ps(out + i * ldo, out_mask, sums);
+      }
+    }
+  }
 }
 
 }  // namespace autoglm::avx512

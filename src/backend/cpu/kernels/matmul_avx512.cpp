@@ -19,6 +19,7 @@
 
 #include "backend/cpu/kernels/avx512_reduce.h"
 #include "backend/cpu/kernels/matmul_kernels.h"
+#include "backend/cpu/kernels/matmul_tiling.h"
 
 namespace autoglm {
 namespace {
@@ -106,76 +107,22 @@ AUTOGLM_AVX512 void tile(const float* x, const WeightT<K>* w, const float* bias,
       }
     }
   }
-  if constexpr (NR == 1) {
-#pragma GCC unroll 4
-    for (int i = 0; i < MR; ++i) {
-      const float sum = reduce1(acc[i][0]);
-      out[i * ldo] = bias != nullptr ? sum + bias[0] : sum;
-    }
-    return;
-  }
-  const auto out_mask = static_cast<__mmask8>((1u << NR) - 1);
-  const __m128 bias_v = bias != nullptr ? _mm_maskz_loadu_ps(out_mask, bias) : _mm_setzero_ps();
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i) {
-    __m128 sums = reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
-    if (bias != nullptr) sums = _mm_add_ps(sums, bias_v);
-    if constexpr (NR == kTileN) {
-      _mm_storeu_ps(out + i * ldo, sums);
-    } else {
-      _mm_mask_storeu_ps(out + i * ldo, out_mask, sums);
-    }
-  }
+  avx512::store_tile<MR, NR>(acc, bias, out, ldo);
 }
 
-// MR x rows against all n w rows: NR at a time, then (for NR = 4) the 1-3 left over.
-template <WeightKind K, int MR, int NR>
-AUTOGLM_AVX512 void row_tiles(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t n,
-                              int64_t k, int64_t ldo) {
-  int64_t j = 0;
-  for (; j + NR <= n; j += NR) {
-    tile<K, MR, NR>(x, w + j * k, bias != nullptr ? bias + j : nullptr, out + j, k, ldo);
+template <WeightKind K>
+struct Tiles {
+  static constexpr int kTileM = autoglm::kTileM;
+  template <int MR, int NR>
+  AUTOGLM_AVX512 static void run(const float* x, const WeightT<K>* w, const float* bias, float* out,
+                                 int64_t k, int64_t ldo) {
+    tile<K, MR, NR>(x, w, bias, out, k, ldo);
   }
-  if constexpr (NR > 1) {
-    const float* bias_j = bias != nullptr ? bias + j : nullptr;
-    switch (n - j) {
-      case 1:
-        tile<K, MR, 1>(x, w + j * k, bias_j, out + j, k, ldo);
-        break;
-      case 2:
-        tile<K, MR, 2>(x, w + j * k, bias_j, out + j, k, ldo);
-        break;
-      case 3:
-        tile<K, MR, 3>(x, w + j * k, bias_j, out + j, k, ldo);
-        break;
-      default:
-        break;
-    }
-  }
-}
+};
 
 // NR = 4: prefill tiles over a cache-resident block; NR = 1: w rows streamed in address order.
 template <WeightKind K, int NR>
-AUTOGLM_AVX512 void block(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t m,
-                          int64_t n, int64_t k, int64_t ldo) {
-  int64_t i = 0;
-  for (; i + kTileM <= m; i += kTileM) {
-    row_tiles<K, kTileM, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
-  }
-  switch (m - i) {
-    case 1:
-      row_tiles<K, 1, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
-      break;
-    case 2:
-      row_tiles<K, 2, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
-      break;
-    case 3:
-      row_tiles<K, 3, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
-      break;
-    default:
-      break;
-  }
-}
+constexpr MatmulBlockFn<WeightT<K>> block = tile_block<Tiles<K>, NR, float, WeightT<K>>;
 
 template <WeightKind K>
 AUTOGLM_AVX512 void convert(const uint16_t* src, float* dst, int64_t count) {

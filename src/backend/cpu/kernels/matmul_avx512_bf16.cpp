@@ -20,6 +20,7 @@
 
 #include "backend/cpu/kernels/avx512_reduce.h"
 #include "backend/cpu/kernels/matmul_kernels.h"
+#include "backend/cpu/kernels/matmul_tiling.h"
 #include "core/half.h"
 
 #define AUTOGLM_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
@@ -86,76 +87,21 @@ AUTOGLM_AVX512_BF16 void tile(const uint16_t* x, const uint16_t* w, const float*
       }
     }
   }
-  if constexpr (NR == 1) {
-#pragma GCC unroll 4
-    for (int i = 0; i < MR; ++i) {
-      const float sum = reduce1(acc[i][0]);
-      out[i * ldo] = bias != nullptr ? sum + bias[0] : sum;
-    }
-    return;
-  }
-  const auto out_mask = static_cast<__mmask8>((1u << NR) - 1);
-  const __m128 bias_v = bias != nullptr ? _mm_maskz_loadu_ps(out_mask, bias) : _mm_setzero_ps();
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i) {
-    __m128 sums = reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
-    if (bias != nullptr) sums = _mm_add_ps(sums, bias_v);
-    if constexpr (NR == kTileN) {
-      _mm_storeu_ps(out + i * ldo, sums);
-    } else {
-      _mm_mask_storeu_ps(out + i * ldo, out_mask, sums);
-    }
-  }
+  avx512::store_tile<MR, NR>(acc, bias, out, ldo);
 }
 
-// MR x rows against all n w rows: NR at a time, then (for NR = 4) the 1-3 left over.
-template <int MR, int NR>
-AUTOGLM_AVX512_BF16 void row_tiles(const uint16_t* x, const uint16_t* w, const float* bias, float* out,
-                                   int64_t n, int64_t k, int64_t ldo) {
-  int64_t j = 0;
-  for (; j + NR <= n; j += NR) {
-    tile<MR, NR>(x, w + j * k, bias != nullptr ? bias + j : nullptr, out + j, k, ldo);
+struct Tiles {
+  static constexpr int kTileM = autoglm::kTileM;
+  template <int MR, int NR>
+  AUTOGLM_AVX512_BF16 static void run(const uint16_t* x, const uint16_t* w, const float* bias, float* out,
+                                      int64_t k, int64_t ldo) {
+    tile<MR, NR>(x, w, bias, out, k, ldo);
   }
-  if constexpr (NR > 1) {
-    const float* bias_j = bias != nullptr ? bias + j : nullptr;
-    switch (n - j) {
-      case 1:
-        tile<MR, 1>(x, w + j * k, bias_j, out + j, k, ldo);
-        break;
-      case 2:
-        tile<MR, 2>(x, w + j * k, bias_j, out + j, k, ldo);
-        break;
-      case 3:
-        tile<MR, 3>(x, w + j * k, bias_j, out + j, k, ldo);
-        break;
-      default:
-        break;
-    }
-  }
-}
+};
 
 // NR = 4: prefill tiles over a cache-resident block; NR = 1: w rows streamed in address order.
 template <int NR>
-AUTOGLM_AVX512_BF16 void block(const uint16_t* x, const uint16_t* w, const float* bias, float* out, int64_t m,
-                               int64_t n, int64_t k, int64_t ldo) {
-  int64_t i = 0;
-  for (; i + kTileM <= m; i += kTileM) {
-    row_tiles<kTileM, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
-  }
-  switch (m - i) {
-    case 1:
-      row_tiles<1, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
-      break;
-    case 2:
-      row_tiles<2, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
-      break;
-    case 3:
-      row_tiles<3, NR>(x + i * k, w, bias, out + i * ldo, n, k, ldo);
-      break;
-    default:
-      break;
-  }
-}
+constexpr MatmulBf16DotFn block = tile_block<Tiles, NR, uint16_t, uint16_t>;
 
 // f32 -> bf16 bits, round to nearest even, NaN kept quiet: core/half.h's f32_to_bf16 on 16 lanes (integer
 // operations, so subnormals round as they do there).
