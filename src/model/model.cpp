@@ -173,7 +173,9 @@ Expected<TensorView> Model::forward_batch(Executor& executor, KvCache& cache, in
   AUTOGLM_RETURN_IF_ERROR(pack_batch_step(slices, block_size, cache.capacity / block_size, config_.vocab_size,
                                           0, &packed, &l,
                                           pending_choices.data != nullptr ? pending_choices.numel() : 0));
-  if (const int64_t split = nano_batch_split(l, nano_batch_); split > 0) {
+  // Split steps run on one rank only (decoder_graph.cpp builds a tensor-parallel step whole).
+  const int64_t split = plan_.tp.world == 1 ? nano_batch_split(l, nano_batch_) : 0;
+  if (split > 0) {
     AUTOGLM_RETURN_IF_ERROR(split_batch_step(split, &packed, &l));
     split_steps_.fetch_add(1, std::memory_order_relaxed);
   }
