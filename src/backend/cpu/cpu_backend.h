@@ -8,6 +8,7 @@
 
 namespace autoglm {
 
+// Not final: tests derive a two-lane variant of it (tests/support/lane_cpu_backend.h).
 class CpuBackend : public Backend {
  public:
   explicit CpuBackend(const BackendOptions& options);
