@@ -1,6 +1,8 @@
 #include "model/decoder_graph.h"
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "model/rope_frequencies.h"
 
@@ -59,8 +61,7 @@ class DecoderBuilder {
     const ValueId h = p.h_next.valid()
                           ? p.h_next
                           : g_.rms_norm(p.x, g_.weight(pre + "attn_norm", lw.attn_norm.view()), eps_);
-    const ValueId k_cache = g_.state(pre + "k_cache", cache_.k[l].view());
-    const ValueId v_cache = g_.state(pre + "v_cache", cache_.v[l].view());
+    const auto [k_cache, v_cache] = caches(l);
     ValueId q, k, v;
     const bool paged = in_.paged != nullptr;
     const bool packed_rope = paged && n > 1 && lw.w_qkv.defined() && !spec_.qk_norm && rot_dim_ > 0;
@@ -115,9 +116,7 @@ class DecoderBuilder {
 
   // Attention of layer l over p.q; returns its [n, heads * head_dim] output.
   ValueId attention(Part& p, size_t l) {
-    const std::string pre = prefix(l);
-    const ValueId k_cache = g_.state(pre + "k_cache", cache_.k[l].view());
-    const ValueId v_cache = g_.state(pre + "v_cache", cache_.v[l].view());
+    const auto [k_cache, v_cache] = caches(l);
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c_.head_dim)));
     const int64_t window = c_.layer_types.size() > l && c_.layer_types[l] == LayerAttentionType::kSliding
                                ? c_.sliding_window
@@ -190,6 +189,20 @@ class DecoderBuilder {
  private:
   static std::string prefix(size_t l) { return "layers." + std::to_string(l) + "."; }
 
+  // Layer l's K and V caches, one value each for every node of the graph that touches them (the lane
+  // schedule orders a cache's readers after its writers by value).
+  std::pair<ValueId, ValueId> caches(size_t l) {
+    if (k_caches_.size() <= l) {
+      k_caches_.resize(l + 1);
+      v_caches_.resize(l + 1);
+    }
+    if (!k_caches_[l].valid()) {
+      k_caches_[l] = g_.state(prefix(l) + "k_cache", cache_.k[l].view());
+      v_caches_[l] = g_.state(prefix(l) + "v_cache", cache_.v[l].view());
+    }
+    return {k_caches_[l], v_caches_[l]};
+  }
+
   // residual + delta and the next norm of it as one op (ops/rms_norm.h: the residual add fused into the
   // norm); returns the new residual stream and sets *h to its normalized copy.
   ValueId add_then_norm(const Part& p, ValueId residual, ValueId delta, const std::string& norm_name,
@@ -211,6 +224,7 @@ class DecoderBuilder {
   float eps_ = 1e-6f;
   int rot_dim_ = 0;
   ValueId inv_freq_;
+  std::vector<ValueId> k_caches_, v_caches_;
 };
 
 // The two halves of a split paged step over the whole step's inputs.
