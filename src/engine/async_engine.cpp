@@ -110,6 +110,12 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
   const int32_t n_blocks = o.kv_blocks > 0 ? o.kv_blocks
                                            : default_kv_blocks(*impl->backend, impl->model->local_config(),
                                                                kv_dtype, impl->max_context, o);
+  NanoBatchOptions nano;
+  nano.enabled = o.nano_batch;
+  nano.min_decode_seqs = o.nano_batch_min_decodes;
+  nano.min_prompt_rows = o.nano_batch_min_prompt_rows;
+  nano.prompt_gemm_sms = o.nano_batch_gemm_sms;
+  nano.decode_gemm_sms = o.nano_batch_decode_gemm_sms;
   ModelGroup& group = *impl->group;
   impl->ranks.resize(static_cast<size_t>(group.world()));
   for (int r = 0; r < group.world(); ++r) {
@@ -119,12 +125,6 @@ Status AsyncEngine::create(const EngineOptions& engine_options, const ServeOptio
     AUTOGLM_ASSIGN_OR_RETURN(rank.kv, KvCache::create(group.backend(r), m.local_config(),
                                                       int64_t{n_blocks + 1} * o.kv_block_size, kv_dtype));
     rank.executor = std::make_unique<Executor>(group.backend(r));
-    NanoBatchOptions nano;
-    nano.enabled = o.nano_batch;
-    nano.min_decode_seqs = o.nano_batch_min_decodes;
-    nano.min_prompt_rows = o.nano_batch_min_prompt_rows;
-    nano.prompt_gemm_sms = o.nano_batch_gemm_sms;
-    nano.decode_gemm_sms = o.nano_batch_decode_gemm_sms;
     group.model(r).set_nano_batch(nano);
   }
   KvManagerOptions kv_options;

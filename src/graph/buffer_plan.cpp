@@ -80,15 +80,39 @@ BufferPlan plan_buffers(const Graph& graph, const LaneSchedule& schedule) {
   for (ValueId out : graph.outputs())
     kept[static_cast<size_t>(graph.storage_root(out).index)] = true;
 
-  // Whether lane l, at node i, knows every use of v finished (or queued ahead of it on l).
-  auto done = [&](int32_t v, size_t i) {
-    for (int32_t u : uses[static_cast<size_t>(v)]) {
-      if (!schedule.ordered_before(static_cast<size_t>(u), i)) return false;
-    }
-    return true;
+  // Each lane's nodes in graph order; along them what the lane knows of another (LaneSchedule::seen) only
+  // grows, so the first of them to know a node finished is a binary search.
+  std::vector<std::vector<int32_t>> lane_nodes(lanes);
+  for (size_t i = 0; i < nodes.size(); ++i)
+    lane_nodes[schedule.lane[i]].push_back(static_cast<int32_t>(i));
+  auto first_knowing = [&](size_t lane, int32_t u) -> int32_t {
+    const int other = schedule.lane[static_cast<size_t>(u)];
+    const auto& own = lane_nodes[lane];
+    const auto it = std::partition_point(own.begin(), own.end(), [&](int32_t i) {
+      return schedule.seen_at(static_cast<size_t>(i), other) < u;
+    });
+    return it == own.end() ? -1 : *it;
   };
+  // Where each value is released: after the first node of its producer's lane that comes after its uses on
+  // that lane and knows every use on the others finished (its inputs are read until it ends; a value nobody
+  // reads goes right after the node that wrote it). Never, for a use its lane never learns of.
+  std::vector<std::vector<int32_t>> release_after(nodes.size());
+  for (size_t p = 0; p < nodes.size(); ++p) {
+    const ValueId out = nodes[p].output;
+    if (!out.valid() || values[out.index].kind != ValueKind::kIntermediate || kept[out.index]) continue;
+    const size_t lane = schedule.lane[p];
+    int32_t release = static_cast<int32_t>(p);
+    for (int32_t u : uses[static_cast<size_t>(out.index)]) {
+      const int32_t known = schedule.lane[static_cast<size_t>(u)] == lane ? u : first_knowing(lane, u);
+      if (known < 0) {
+        release = -1;
+        break;
+      }
+      release = std::max(release, known);
+    }
+    if (release >= 0) release_after[static_cast<size_t>(release)].push_back(out.index);
+  }
   std::vector<FreeList> free_lists(lanes);
-  std::vector<std::vector<int32_t>> pending(lanes);  // per lane: placed values not yet released
   for (size_t i = 0; i < nodes.size(); ++i) {
     const size_t lane = schedule.lane[i];
     const ValueId out = nodes[i].output;
@@ -96,21 +120,9 @@ BufferPlan plan_buffers(const Graph& graph, const LaneSchedule& schedule) {
       const size_t size = aligned_size(values[out.index]);
       plan.offsets[out.index] = static_cast<int64_t>(free_lists[lane].take(size));
       plan.total_bytes += size;
-      if (!kept[static_cast<size_t>(out.index)]) pending[lane].push_back(out.index);
     }
-    // Released after the node: its inputs are read until it ends (a value nobody reads goes right after the
-    // node that wrote it).
-    auto& mine = pending[lane];
-    for (size_t k = 0; k < mine.size();) {
-      const int32_t v = mine[k];
-      if (done(v, i)) {
-        free_lists[lane].release(static_cast<size_t>(plan.offsets[v]), aligned_size(values[v]));
-        mine[k] = mine.back();
-        mine.pop_back();
-      } else {
-        ++k;
-      }
-    }
+    for (int32_t v : release_after[i])
+      free_lists[lane].release(static_cast<size_t>(plan.offsets[v]), aligned_size(values[v]));
   }
   // The lanes' parts one after the other.
   std::vector<size_t> base(lanes, 0);

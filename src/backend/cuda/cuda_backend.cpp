@@ -361,7 +361,7 @@ void* CudaBackend::scratch(size_t bytes) {
   // The old block may still be read by queued kernels; releasing it to the cache is safe on one stream (any
   // later user queues behind them), with lanes it waits for the next synchronize().
   if (scratch_ != nullptr) {
-    if (lanes_used_) {
+    if (has_lanes()) {
       retired_.push_back(scratch_);
     } else {
       allocator_->release(scratch_);
@@ -468,7 +468,6 @@ Status CudaBackend::ensure_lane(int lane) {
     state.workspace = nullptr;
     return cuda_status(e, "cudaMalloc (lane workspace)");
   }
-  lanes_used_ = true;
   return Status::ok();
 }
 

@@ -127,10 +127,11 @@ class CudaBackend final : public Backend {
   };
   LaneState lanes_[kLanes];
   int lane_ = 0;
-  bool lanes_used_ = false;          // a lane other than 0 exists: scratch blocks are no longer one stream's
   std::vector<void*> retired_;       // scratch blocks released at the next synchronize (lanes_used_)
   std::vector<cudaEvent_t> events_;  // signal_lane_event / wait_lane_event
   void swap_lane_state(LaneState& other);
+  // A lane other than 0 exists: scratch blocks are no longer one stream's.
+  bool has_lanes() const { return lane_ != 0 || lanes_[1].stream != nullptr; }
   Status ensure_lane(int lane);
 
   // Copies to and from pageable host memory go through two pinned buffers (the DMA engine reads pinned

@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "backend/cpu/kernels/avx512_reduce.h"
+#include "backend/cpu/kernels/avx512_tile.h"
 #include "backend/cpu/kernels/matmul_kernels.h"
 #include "backend/cpu/kernels/matmul_tiling.h"
 
@@ -68,13 +68,7 @@ template <WeightKind K, int MR, int NR>
 AUTOGLM_AVX512 void tile(const float* x, const WeightT<K>* w, const float* bias, float* out, int64_t k,
                          int64_t ldo) {
   __m512 acc[MR][kTileN];
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i) {
-#pragma GCC unroll 4
-    for (int j = 0; j < kTileN; ++j) {
-      acc[i][j] = _mm512_setzero_ps();
-    }
-  }
+  avx512::clear_tile(acc);
   int64_t p = 0;
   for (; p + kLanes <= k; p += kLanes) {
     __m512 wv[NR];

@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "backend/cpu/kernels/avx512_reduce.h"
+#include "backend/cpu/kernels/avx512_tile.h"
 #include "backend/cpu/kernels/matmul_kernels.h"
 #include "backend/cpu/kernels/matmul_tiling.h"
 #include "core/half.h"
@@ -48,13 +48,7 @@ template <int MR, int NR>
 AUTOGLM_AVX512_BF16 void tile(const uint16_t* x, const uint16_t* w, const float* bias, float* out, int64_t k,
                               int64_t ldo) {
   __m512 acc[MR][kTileN];
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i) {
-#pragma GCC unroll 4
-    for (int j = 0; j < kTileN; ++j) {
-      acc[i][j] = _mm512_setzero_ps();
-    }
-  }
+  avx512::clear_tile(acc);
   int64_t p = 0;
   for (; p + kPairs <= k; p += kPairs) {
     __m512bh wv[NR];

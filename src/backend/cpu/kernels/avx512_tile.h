@@ -1,6 +1,7 @@
-// Horizontal sums of zmm accumulators shared by the AVX-512 matmul kernels (matmul_avx512.cpp,
-// matmul_avx512_bf16.cpp): one fixed tree per vector, so a tile of 1 to 4 outputs gets the same bits for an
-// output whatever the others are. Include only from files compiled for AVX-512 with function-level targets.
+// The zmm register tiles' set-up and end shared by the AVX-512 matmul kernels (matmul_avx512.cpp,
+// matmul_avx512_bf16.cpp): zeroed accumulators, and their horizontal sums by one fixed tree per vector, so a
+// tile of 1 to 4 outputs gets the same bits for an output whatever the others are. Include only from files
+// compiled for AVX-512 with function-level targets.
 #pragma once
 
 #include <immintrin.h>
@@ -30,6 +31,17 @@ AUTOGLM_AVX512 inline float reduce1(__m512 a) {
   const __m128 v = fold_to_128(a);
   const __m128 h = _mm_hadd_ps(v, v);
   return _mm_cvtss_f32(_mm_hadd_ps(h, h));
+}
+
+template <int MR, int TN>
+AUTOGLM_AVX512 inline void clear_tile(__m512 (&acc)[MR][TN]) {
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < TN; ++j) {
+      acc[i][j] = _mm512_setzero_ps();
+    }
+  }
 }
 
 // out[i * ldo + j] = sum(acc[i][j]) (+ bias[j]) for i < MR, j < NR (acc[i][j] for j >= NR unused).
