@@ -11,7 +11,7 @@
 # sanitize golden bench load serve http matmul gemm sampling attention batches profile nccl tp trace
 # Environment: BATCHES (batches), SERVE_LIMIT, SERVE_SEQS and SERVE_TOKENS (serve: seconds per run, and
 # --max-num-seqs / --max-batched-tokens of the throughput runs), SERVE_ARGS (more bench-serve flags, every
-# run), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), ATTENTION_ARGS (attention), PROFILE_* (profile; PROFILE_WORKLOAD=mixed for mixed steps).
+# run), CLOCK_LOG (1: log clocks and power), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), ATTENTION_ARGS (attention), PROFILE_* (profile; PROFILE_WORKLOAD=mixed for mixed steps).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -20,6 +20,14 @@ STEPS=${*:-build tests sanitize golden bench}
 has_step() { [[ " $STEPS " == *" $1 "* ]]; }
 summary=()
 note() { summary+=("$1"); echo "== $1"; }
+# CLOCK_LOG=1: the SM clock, power and throttle reasons every 200 ms while the steps run ($OUT/clocks.csv), to
+# tell a kernel's inefficiency from a device that lowered its clocks.
+if [ "${CLOCK_LOG:-0}" = 1 ]; then
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu,clocks_event_reasons.active \
+    --format=csv -lms 200 > "$OUT/clocks.csv" 2>&1 &
+  clock_logger=$!
+  trap 'kill $clock_logger 2> /dev/null' EXIT
+fi
 
 BUILD=build-device
 # NCCL from the machine's nvidia-nccl wheel (too large to carry); NVLink multicast stays off on shared GPUs.

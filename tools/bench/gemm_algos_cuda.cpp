@@ -4,7 +4,14 @@
 // `--algos` candidates, as TFLOP/s. Tells whether choosing
 // algorithms by timing, or writing 16-bit outputs, is worth it, before the matmul op does either.
 //
-//   bench_gemm_algos_cuda [--m 128,256,512,1024,2048] [--algos 16] [--reps 10]
+//   bench_gemm_algos_cuda [--m 128,256,512,1024,2048] [--algos 16] [--reps 10] [--fill random|constant]
+//                         [--sustain SECONDS --ranks 0,1,2]
+//
+// --fill: w and x uniform in [-1, 1) (default: what real weights and activations toggle), or one constant
+// value (the tensor cores then draw far less power, and short runs overstate what a serving run gets).
+// --sustain: instead of the table, for each m and each heuristic rank in --ranks, the four projections of a
+// layer (f32 out) back to back for SECONDS after as long a pre-heat, as TFLOP/s over the whole period: the
+// rate the device holds at its power limit, which is what a long serving run's GEMMs can reach.
 //
 // Layout as in kernels/matmul.cu: D (n x m, column-major) = op(A) . op(B) with A = w (k x n, op T), B = x
 // (k x m, op N). Weights rotate over copies totalling >= 256 MB so that no call finds its w in L2.
@@ -12,9 +19,12 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -25,6 +35,7 @@ namespace {
 
 using bench::check;
 using bench::parse_list;
+using bench::RecordedCalls;
 using bench::time_calls;
 
 void check_lt(cublasStatus_t s, const char* what) {
@@ -81,14 +92,104 @@ std::string describe(const cublasLtMatmulAlgo_t& algo) {
   return text;
 }
 
+// bf16 bits of uniform values in [-1, 1), or of the constant 0x3c3c (~0.011).
+std::vector<uint16_t> fill_values(size_t count, bool random) {
+  std::vector<uint16_t> v(count, 0x3c3c);
+  if (!random) return v;
+  std::mt19937 gen(1234);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (auto& e : v) {
+    const float f = dist(gen);
+    uint32_t bits = 0;
+    std::memcpy(&bits, &f, sizeof f);
+    e = static_cast<uint16_t>(bits >> 16);
+  }
+  return v;
+}
+
+// Fills `bytes` of device memory from a pattern of values (repeated).
+void fill_device(void* dst, size_t bytes, const std::vector<uint16_t>& pattern, cudaStream_t s) {
+  const size_t chunk = pattern.size() * sizeof(uint16_t);
+  for (size_t off = 0; off < bytes; off += chunk)
+    check(cudaMemcpyAsync(static_cast<char*>(dst) + off, pattern.data(), std::min(chunk, bytes - off),
+                          cudaMemcpyHostToDevice, s),
+          "fill");
+  check(cudaStreamSynchronize(s), "fill");
+}
+
+// The --sustain mode: a layer's four projections at m rows with the heuristic's rank-`rank` algorithm each,
+// replayed as one graph for `seconds` (after a pre-heat of as long); TFLOP/s over the timed period.
+double sustained_tflops(cublasLtHandle_t lt, cudaStream_t s, void* workspace, size_t workspace_bytes,
+                        const std::vector<void*>& w, const std::vector<size_t>& w_offsets, void* x, void* d,
+                        int64_t m, int rank, double seconds) {
+  struct Gemm {
+    Problem p;
+    cublasLtMatmulAlgo_t algo;
+  };
+  std::vector<Gemm> gemms(std::size(kShapes));
+  double flops = 0;
+  for (size_t i = 0; i < gemms.size(); ++i) {
+    make_problem(gemms[i].p, m, kShapes[i].n, kShapes[i].k, CUDA_R_32F);
+    cublasLtMatmulPreference_t pref;
+    check_lt(cublasLtMatmulPreferenceCreate(&pref), "preference");
+    check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                  &workspace_bytes, sizeof workspace_bytes),
+             "workspace preference");
+    std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(rank + 1));
+    int found = 0;
+    check_lt(cublasLtMatmulAlgoGetHeuristic(lt, gemms[i].p.desc, gemms[i].p.a, gemms[i].p.b, gemms[i].p.d,
+                                            gemms[i].p.d, pref, rank + 1, results.data(), &found),
+             "heuristic");
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (found <= rank) return -1;
+    gemms[i].algo = results[static_cast<size_t>(rank)].algo;
+    flops +=
+        2.0 * static_cast<double>(m) * static_cast<double>(kShapes[i].n) * static_cast<double>(kShapes[i].k);
+  }
+  // One layer per weight copy set: each call reads its weights from HBM, as a model's layers do.
+  const int layers = static_cast<int>(w.size());
+  bool failed = false;
+  const RecordedCalls recorded(s, layers, [&](int layer) {
+    for (size_t i = 0; i < gemms.size(); ++i) {
+      const float alpha = 1.0f, beta = 0.0f;
+      const void* wi = static_cast<const char*>(w[static_cast<size_t>(layer)]) + w_offsets[i];
+      failed |= cublasLtMatmul(lt, gemms[i].p.desc, &alpha, wi, gemms[i].p.a, x, gemms[i].p.b, &beta, d,
+                               gemms[i].p.d, d, gemms[i].p.d, &gemms[i].algo, workspace, workspace_bytes,
+                               s) != CUBLAS_STATUS_SUCCESS;
+    }
+  });
+  if (failed) return -1;
+  auto replay_for = [&](double limit) {
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t replays = 0;
+    double elapsed = 0;
+    while (elapsed < limit) {
+      for (int r = 0; r < 8; ++r)
+        recorded.replay(s);
+      check(cudaStreamSynchronize(s), "sustain");
+      replays += 8;
+      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return static_cast<double>(replays) * layers * flops / elapsed / 1e12;
+  };
+  replay_for(seconds);  // to the power limit's clocks
+  return replay_for(seconds);
+}
+
 int run(int argc, char** argv) {
   std::vector<int64_t> ms = {128, 256, 512, 1024, 2048};
+  std::vector<int64_t> ranks = {0};
   int max_algos = 16, reps = 10;
+  bool random = true;
+  double sustain = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--m") ms = parse_list(argv[i + 1]);
     if (flag == "--algos") max_algos = std::max(1, std::atoi(argv[i + 1]));
     if (flag == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
+    if (flag == "--fill") random = std::string(argv[i + 1]) != "constant";
+    if (flag == "--sustain") sustain = std::atof(argv[i + 1]);
+    if (flag == "--ranks") ranks = parse_list(argv[i + 1]);
   }
   cudaStream_t s;
   check(cudaStreamCreate(&s), "stream");
@@ -98,6 +199,44 @@ int run(int argc, char** argv) {
   void* workspace = nullptr;
   check(cudaMalloc(&workspace, workspace_bytes), "workspace");
   const int64_t max_m = *std::max_element(ms.begin(), ms.end());
+  const std::vector<uint16_t> pattern = fill_values(size_t{1} << 22, random);
+  std::printf("data: %s\n", random ? "uniform in [-1, 1)" : "constant");
+
+  if (sustain > 0) {
+    // Layers of the four weights, enough copies that the replays stream >= 1 GB of weights.
+    std::vector<size_t> offsets;
+    size_t layer_bytes = 0;
+    for (const Shape2& shape : kShapes) {
+      offsets.push_back(layer_bytes);
+      layer_bytes += static_cast<size_t>(shape.n * shape.k) * 2;
+    }
+    std::vector<void*> w(static_cast<size_t>((size_t{1} << 30) / layer_bytes + 1));
+    for (auto& p : w) {
+      check(cudaMalloc(&p, layer_bytes), "w");
+      fill_device(p, layer_bytes, pattern, s);
+    }
+    void *x = nullptr, *d = nullptr;
+    check(cudaMalloc(&x, static_cast<size_t>(max_m * 14336) * 2), "x");
+    fill_device(x, static_cast<size_t>(max_m * 14336) * 2, pattern, s);
+    check(cudaMalloc(&d, static_cast<size_t>(max_m * 28672) * 4), "d");
+    std::printf(
+        "%5s %5s %10s   (a layer's qkv, o, gate_up, down; f32 out; %.0f s after %.0f s of pre-heat)\n", "m",
+        "rank", "TFLOP/s", sustain, sustain);
+    for (const int64_t m : ms) {
+      for (const int64_t rank : ranks) {
+        const double tflops = sustained_tflops(lt, s, workspace, workspace_bytes, w, offsets, x, d, m,
+                                               static_cast<int>(rank), sustain);
+        std::printf("%5lld %5lld %10.0f\n", static_cast<long long>(m), static_cast<long long>(rank), tflops);
+        std::fflush(stdout);
+      }
+    }
+    for (void* p : w)
+      cudaFree(p);
+    cudaFree(x);
+    cudaFree(d);
+    cublasLtDestroy(lt);
+    return 0;
+  }
 
   std::printf("%-8s %6s %6s %5s %4s %10s %8s %10s %8s  %s\n", "weight", "n", "k", "m", "out", "first us",
               "TFLOP/s", "best us", "TFLOP/s", "best algorithm (rank)");
@@ -108,11 +247,11 @@ int run(int argc, char** argv) {
     std::vector<void*> w(copies);
     for (auto& p : w) {
       check(cudaMalloc(&p, w_bytes), "w");
-      check(cudaMemsetAsync(p, 0x3c, w_bytes, s), "w fill");  // 0x3c3c: a bf16 near 0.011
+      fill_device(p, w_bytes, pattern, s);
     }
     void *x = nullptr, *d = nullptr;
     check(cudaMalloc(&x, static_cast<size_t>(max_m * k) * 2), "x");
-    check(cudaMemsetAsync(x, 0x3c, static_cast<size_t>(max_m * k) * 2, s), "x fill");
+    fill_device(x, static_cast<size_t>(max_m * k) * 2, pattern, s);
     check(cudaMalloc(&d, static_cast<size_t>(max_m * n) * 4), "d");
     for (const int64_t m : ms) {
       for (const cudaDataType out_type : {CUDA_R_32F, CUDA_R_16BF}) {
