@@ -14,7 +14,11 @@
 //
 //   bench_paged_attention_cuda [--batch 1,16,64,256] [--context 128,512,1024] [--width 2048] [--reps 20]
 //                              [--prefill Q] [--beside-gemm M] [--gemm-sms N] [--cache bf16|fp8]
+//                              [--decodes D] [--decode-context C]
 //
+// --decodes D (with --prefill Q): a mixed step's attention, D decode rows of context C (default 768; mixed:
+// uniform in [C/2, C]) ahead of the prompt rows: timed alone, the prompt rows alone, and both in one call
+// (the op then runs the prompt rows on the backend's second lane beside the decodes).
 // --beside-gemm M: also times the bf16 GEMM of an [M, 4096] x against the 8B shape's gate/up weight
 // [28672, 4096] (bf16 out) on a second stream, alone and started together with the attention calls, with as
 // many GEMMs as take about as long as the attention calls: how much of the two a GPU runs at once, the
@@ -69,7 +73,8 @@ constexpr double kMaxError = 1e-2;
 // One batch on the host: what every device copy holds, and the CPU reference's inputs.
 struct Batch {
   int64_t n_seqs = 0, n_blocks = 0, sum_lens = 0, rows = 0;
-  double flops = 0;  // attention FLOPs of all query rows
+  int64_t n_decodes = 0, max_rows = 0;  // the leading one-row sequences; the most rows of one
+  double flops = 0;                     // attention FLOPs of all query rows
   Tensor q, k, v, tables, q_start, seq_lens;
 };
 
@@ -82,19 +87,33 @@ Tensor host_tensor(DType dtype, Shape shape) {
   return t;
 }
 
-// n_seqs sequences of length len (mixed: uniform in [len/2, len]) with their last min(q_len, length)
-// positions as query rows; tables of table_width entries; the pool holds exactly the sequences' blocks,
-// handed out in a random order.
-Batch make_batch(int64_t n_seqs, int64_t len, bool mixed, int64_t q_len, int64_t table_width,
-                 DType cache_dtype, std::mt19937& rng) {
-  Batch h;
-  h.n_seqs = n_seqs;
+// A sequence of a batch: its length and how many of its last positions are query rows.
+struct SeqShape {
+  int64_t len, rows;
+};
+
+// n sequences of length len (mixed: uniform in [len/2, len]) with their last min(q_len, length) positions as
+// query rows.
+std::vector<SeqShape> seq_shapes(int64_t n, int64_t len, bool mixed, int64_t q_len, std::mt19937& rng) {
   std::uniform_int_distribution<int64_t> pick_len(std::max<int64_t>(1, len / 2), len);
-  std::vector<int64_t> lens(static_cast<size_t>(n_seqs));
-  for (int64_t& n : lens) {
-    n = mixed ? pick_len(rng) : len;
-    h.sum_lens += n;
-    h.n_blocks += (n + kBlockSize - 1) / kBlockSize;
+  std::vector<SeqShape> shapes(static_cast<size_t>(n));
+  for (SeqShape& sh : shapes) {
+    sh.len = mixed ? pick_len(rng) : len;
+    sh.rows = std::min(q_len, sh.len);
+  }
+  return shapes;
+}
+
+// The sequences `shapes` (decodes, if any, first) with tables of table_width entries; the pool holds exactly
+// the sequences' blocks, handed out in a random order.
+Batch make_batch(const std::vector<SeqShape>& shapes, int64_t table_width, DType cache_dtype,
+                 std::mt19937& rng) {
+  Batch h;
+  const auto n_seqs = static_cast<int64_t>(shapes.size());
+  h.n_seqs = n_seqs;
+  for (const SeqShape& sh : shapes) {
+    h.sum_lens += sh.len;
+    h.n_blocks += (sh.len + kBlockSize - 1) / kBlockSize;
   }
   std::vector<int32_t> ids(static_cast<size_t>(h.n_blocks));
   std::iota(ids.begin(), ids.end(), 0);
@@ -106,13 +125,14 @@ Batch make_batch(int64_t n_seqs, int64_t len, bool mixed, int64_t q_len, int64_t
   std::fill(tables, tables + n_seqs * table_width, 0);  // entries past a sequence's blocks: never read
   size_t next = 0;
   for (int64_t s = 0; s < n_seqs; ++s) {
-    const int64_t n = lens[static_cast<size_t>(s)];
+    const int64_t n = shapes[static_cast<size_t>(s)].len, rows = shapes[static_cast<size_t>(s)].rows;
     for (int64_t b = 0; b < (n + kBlockSize - 1) / kBlockSize; ++b)
       tables[s * table_width + b] = ids[next++];
-    const int64_t rows = std::min(q_len, n);
     h.q_start.as<int32_t>()[s] = static_cast<int32_t>(h.rows);
     h.seq_lens.as<int32_t>()[s] = static_cast<int32_t>(n);
     h.rows += rows;
+    h.max_rows = std::max(h.max_rows, rows);
+    if (rows == 1 && s == h.n_decodes) ++h.n_decodes;
     for (int64_t pos = n - rows; pos < n; ++pos)
       h.flops += 4.0 * static_cast<double>(pos + 1) * kHeadDim * kQHeads;
   }
@@ -139,7 +159,7 @@ Batch make_batch(int64_t n_seqs, int64_t len, bool mixed, int64_t q_len, int64_t
 
 PagedAttentionArgs batch_args(const TensorView& q, const TensorView& k, const TensorView& v,
                               const TensorView& tables, const TensorView& q_start, const TensorView& seq_lens,
-                              const TensorView& out, int64_t n_seqs, int64_t q_len) {
+                              const TensorView& out, const Batch& h) {
   PagedAttentionArgs a;
   a.q = q;
   a.k_cache = k;
@@ -148,8 +168,8 @@ PagedAttentionArgs batch_args(const TensorView& q, const TensorView& k, const Te
   a.q_start = q_start;
   a.seq_lens = seq_lens;
   a.block_size = kBlockSize;
-  a.max_q_len = q_len;
-  a.n_decode_seqs = q_len == 1 ? n_seqs : 0;
+  a.max_q_len = h.max_rows;
+  a.n_decode_seqs = h.n_decodes;
   a.scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
   a.out = out;
   return a;
@@ -219,11 +239,84 @@ Tensor upload(CudaBackend& cuda, const Tensor& host, const char* what) {
   return t;
 }
 
+// Times and checks one batch (its row of the table; `part` names which rows of a --decodes batch it holds);
+// returns the seconds per call.
+double measure(CudaBackend& cuda, Backend& cpu, const Batch& h, int reps, double bandwidth, DType cache_dtype,
+               BesideGemm* gemm, int64_t b, int64_t len, bool mixed, const char* part, bool* failed) {
+  cudaStream_t s = cuda.stream();
+  const size_t pool_bytes = 2 * h.k.nbytes();  // K and V of one copy
+  const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / pool_bytes + 1));
+  const int calls = copies * ((std::max(reps, 1) + copies - 1) / copies);
+  std::vector<DeviceCopy> dev(static_cast<size_t>(copies));
+  for (DeviceCopy& d : dev) {
+    d.q = upload(cuda, h.q, "upload q");
+    d.k = upload(cuda, h.k, "upload k cache");
+    d.v = upload(cuda, h.v, "upload v cache");
+    d.tables = upload(cuda, h.tables, "upload block tables");
+    d.q_start = upload(cuda, h.q_start, "upload q_start");
+    d.seq_lens = upload(cuda, h.seq_lens, "upload seq_lens");
+  }
+  const Shape out_shape{h.rows, kQHeads, kHeadDim};
+  auto allocated = cuda.allocate(DType::kF32, out_shape);
+  check(allocated.status(), "allocate out");
+  const Tensor out = std::move(allocated).value();
+  const auto call = [&](int i) {
+    const DeviceCopy& d = dev[static_cast<size_t>(i % copies)];
+    check(paged_attention(cuda, batch_args(d.q.view(), d.k.view(), d.v.view(), d.tables.view(),
+                                           d.q_start.view(), d.seq_lens.view(), out.view(), h)),
+          "paged_attention");
+  };
+  const double sec = time_calls(s, copies, calls, call);
+  check(cuda.synchronize(), "paged_attention on the device");
+  if (gemm != nullptr) gemm->report(s, calls, sec, call);
+
+  // Check the output of copy 0 (every copy holds the same values) on a poisoned output.
+  check(cudaMemsetAsync(out.data(), 0xff, out.nbytes(), s), "poison");
+  call(0);
+  std::vector<float> got(static_cast<size_t>(out.numel()));
+  check(cuda.copy(TensorView{got.data(), DType::kF32, out_shape, Device{}}, out.view()), "download");
+  const bool finite = std::all_of(got.begin(), got.end(), [](float x) { return std::isfinite(x); });
+  double err = 0;
+  const bool compared = h.rows == h.n_decodes ? h.n_seqs <= kCheckMaxBatch : h.flops <= 2e10;
+  if (compared) {
+    std::vector<float> want(got.size());
+    check(paged_attention(cpu, batch_args(h.q.view(), h.k.view(), h.v.view(), h.tables.view(),
+                                          h.q_start.view(), h.seq_lens.view(),
+                                          TensorView{want.data(), DType::kF32, out_shape, Device{}}, h)),
+          "paged_attention on the cpu");
+    double scale = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double d = std::fabs(static_cast<double>(got[i]) - want[i]);
+      err = std::max(err, std::isfinite(d) ? d : INFINITY);
+      scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
+    }
+    err /= scale > 0 ? scale : 1.0;
+  }
+  *failed |= !finite || err > kMaxError;
+
+  const double kv_bytes = 2.0 * static_cast<double>(h.sum_lens) * kKvHeads * kHeadDim *
+                          static_cast<double>(dtype_size(cache_dtype));
+  const double gbs = kv_bytes / sec / 1e9;
+  char err_text[32];
+  if (!finite) {
+    std::snprintf(err_text, sizeof err_text, "NaN");
+  } else if (compared) {
+    std::snprintf(err_text, sizeof err_text, "%.2e", err);
+  } else {
+    std::snprintf(err_text, sizeof err_text, "-");
+  }
+  std::printf("%5lld %7lld %-6s %-8s %6d %9.1f %9.2f %8.0f %6.2f %8.1f %9s\n", static_cast<long long>(b),
+              static_cast<long long>(len), mixed ? "mixed" : "all L", part, copies, sec * 1e6, kv_bytes / 1e6,
+              gbs, gbs * 1e9 / bandwidth, h.flops / sec / 1e12, err_text);
+  std::fflush(stdout);
+  return sec;
+}
+
 int run(int argc, char** argv) {
   std::vector<int64_t> batches = {1, 16, 64, 256}, contexts = {128, 512, 1024};
   int64_t width = 2048, q_len = 1;
   int reps = 20;
-  int64_t gemm_rows = 0;
+  int64_t gemm_rows = 0, decodes = 0, decode_len = 768;
   int gemm_sms = 0;
   DType cache_dtype = DType::kBF16;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -235,6 +328,8 @@ int run(int argc, char** argv) {
     if (flag == "--prefill") q_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
     if (flag == "--beside-gemm") gemm_rows = std::max<int64_t>(0, std::atoll(argv[i + 1]));
     if (flag == "--gemm-sms") gemm_sms = std::max(0, std::atoi(argv[i + 1]));
+    if (flag == "--decodes") decodes = std::max<int64_t>(0, std::atoll(argv[i + 1]));
+    if (flag == "--decode-context") decode_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
     if (flag == "--cache") cache_dtype = parse_dtype(argv[i + 1]).value_or(DType::kI32);
   }
   if (cache_dtype != DType::kBF16 && cache_dtype != DType::kF8E4M3) {
@@ -267,80 +362,39 @@ int run(int argc, char** argv) {
       static_cast<long long>(kQHeads), static_cast<long long>(kKvHeads), static_cast<long long>(kHeadDim),
       static_cast<long long>(kBlockSize), static_cast<long long>(table_width));
   std::printf("copy bandwidth (read + write): %.0f GB/s\n", bandwidth / 1e9);
-  std::printf("%5s %7s %-6s %6s %9s %9s %8s %6s %8s %9s\n", "batch", "context", "lens", "copies", "us/call",
-              "KV MB", "GB/s", "ratio", "TFLOP/s", "rel err");
+  std::printf("%5s %7s %-6s %-8s %6s %9s %9s %8s %6s %8s %9s\n", "batch", "context", "lens", "part", "copies",
+              "us/call", "KV MB", "GB/s", "ratio", "TFLOP/s", "rel err");
   std::mt19937 rng(7);
   bool failed = false;
   for (const int64_t b : batches) {
     for (const int64_t len : contexts) {
       for (const bool mixed : {false, true}) {
-        const Batch h = make_batch(b, len, mixed, q_len, table_width, cache_dtype, rng);
-        const size_t pool_bytes = 2 * h.k.nbytes();  // K and V of one copy
-        const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / pool_bytes + 1));
-        const int calls = copies * ((std::max(reps, 1) + copies - 1) / copies);
-        std::vector<DeviceCopy> dev(static_cast<size_t>(copies));
-        for (DeviceCopy& d : dev) {
-          d.q = upload(cuda, h.q, "upload q");
-          d.k = upload(cuda, h.k, "upload k cache");
-          d.v = upload(cuda, h.v, "upload v cache");
-          d.tables = upload(cuda, h.tables, "upload block tables");
-          d.q_start = upload(cuda, h.q_start, "upload q_start");
-          d.seq_lens = upload(cuda, h.seq_lens, "upload seq_lens");
+        const std::vector<SeqShape> rows = seq_shapes(b, len, mixed, q_len, rng);
+        if (decodes == 0) {
+          const Batch h = make_batch(rows, table_width, cache_dtype, rng);
+          measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, gemm ? &*gemm : nullptr, b, len, mixed, "-",
+                  &failed);
+          continue;
         }
-        const Shape out_shape{h.rows, kQHeads, kHeadDim};
-        auto allocated = cuda.allocate(DType::kF32, out_shape);
-        check(allocated.status(), "allocate out");
-        const Tensor out = std::move(allocated).value();
-        const auto call = [&](int i) {
-          const DeviceCopy& d = dev[static_cast<size_t>(i % copies)];
-          check(paged_attention(cuda, batch_args(d.q.view(), d.k.view(), d.v.view(), d.tables.view(),
-                                                 d.q_start.view(), d.seq_lens.view(), out.view(), b, q_len)),
-                "paged_attention");
-        };
-        const double sec = time_calls(s, copies, calls, call);
-        check(cuda.synchronize(), "paged_attention on the device");
-        if (gemm) gemm->report(s, calls, sec, call);
-
-        // Check the output of copy 0 (every copy holds the same values) on a poisoned output.
-        check(cudaMemsetAsync(out.data(), 0xff, out.nbytes(), s), "poison");
-        call(0);
-        std::vector<float> got(static_cast<size_t>(out.numel()));
-        check(cuda.copy(TensorView{got.data(), DType::kF32, out_shape, Device{}}, out.view()), "download");
-        const bool finite = std::all_of(got.begin(), got.end(), [](float x) { return std::isfinite(x); });
-        double err = 0;
-        const bool compared = q_len == 1 ? b <= kCheckMaxBatch : h.flops <= 2e10;
-        if (compared) {
-          std::vector<float> want(got.size());
-          check(paged_attention(
-                    *cpu, batch_args(h.q.view(), h.k.view(), h.v.view(), h.tables.view(), h.q_start.view(),
-                                     h.seq_lens.view(),
-                                     TensorView{want.data(), DType::kF32, out_shape, Device{}}, b, q_len)),
-                "paged_attention on the cpu");
-          double scale = 0;
-          for (size_t i = 0; i < got.size(); ++i) {
-            const double d = std::fabs(static_cast<double>(got[i]) - want[i]);
-            err = std::max(err, std::isfinite(d) ? d : INFINITY);
-            scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
-          }
-          err /= scale > 0 ? scale : 1.0;
+        // A mixed step's attention: the decodes alone, the prompt rows alone, and both in one call.
+        const std::vector<SeqShape> decode_rows = seq_shapes(decodes, decode_len, mixed, 1, rng);
+        std::vector<SeqShape> both = decode_rows;
+        both.insert(both.end(), rows.begin(), rows.end());
+        double alone = 0;
+        for (const auto& [shapes, part] : {std::pair{&decode_rows, "decodes"}, std::pair{&rows, "prompts"}}) {
+          const Batch h = make_batch(*shapes, table_width, cache_dtype, rng);
+          alone +=
+              measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, nullptr, b, len, mixed, part, &failed);
         }
-        if (!finite || err > kMaxError) failed = true;
-
-        const double kv_bytes = 2.0 * static_cast<double>(h.sum_lens) * kKvHeads * kHeadDim *
-                                static_cast<double>(dtype_size(cache_dtype));
-        const double gbs = kv_bytes / sec / 1e9;
-        char err_text[32];
-        if (!finite) {
-          std::snprintf(err_text, sizeof err_text, "NaN");
-        } else if (compared) {
-          std::snprintf(err_text, sizeof err_text, "%.2e", err);
-        } else {
-          std::snprintf(err_text, sizeof err_text, "-");
-        }
-        std::printf("%5lld %7lld %-6s %6d %9.1f %9.2f %8.0f %6.2f %8.1f %9s\n", static_cast<long long>(b),
-                    static_cast<long long>(len), mixed ? "mixed" : "all L", copies, sec * 1e6, kv_bytes / 1e6,
-                    gbs, gbs * 1e9 / bandwidth, h.flops / sec / 1e12, err_text);
-        std::fflush(stdout);
+        const Batch h = make_batch(both, table_width, cache_dtype, rng);
+        const double together =
+            measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, nullptr, b, len, mixed, "both", &failed);
+        std::printf(
+            "      %lld decodes of context %lld beside these prompt rows: one call %.1f us, the two alone "
+            "%.1f us "
+            "(%.2fx)\n",
+            static_cast<long long>(decodes), static_cast<long long>(decode_len), together * 1e6, alone * 1e6,
+            alone / together);
       }
     }
   }
