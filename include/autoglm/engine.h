@@ -70,6 +70,7 @@ struct ModelInfo {
   int64_t max_context = 0;
   std::string weight_dtype;
   size_t weight_bytes_per_step = 0;  // matrix bytes one decode step streams (embedding table excluded)
+  std::vector<std::string> gpu_pci_bus_ids;  // the GPU of each tensor-parallel rank; empty on the CPU
 };
 
 // Turns generated ids into text as they arrive, never splitting a UTF-8 character; made by

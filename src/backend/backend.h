@@ -48,6 +48,9 @@ class Backend {
 
   virtual std::string name() const = 0;
   virtual Device device() const = 0;
+  // The device's PCI bus id ("0000:1B:00.0"), how tools outside the runtime (the driver's NVML:
+  // backend/gpu_power.h) name it; empty for the host.
+  virtual std::string pci_bus_id() const { return {}; }
   // Uninitialized memory on this device; an error when it does not fit.
   virtual Expected<Tensor> allocate(DType dtype, Shape shape) = 0;
   // dst and src have equal dtype and numel; either may live on the host or on this device.

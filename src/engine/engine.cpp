@@ -146,6 +146,10 @@ ModelInfo Engine::model_info() const {
   info.max_context = impl_->max_context;
   info.weight_dtype = std::string(dtype_name(impl_->model->weight_dtype()));
   info.weight_bytes_per_step = impl_->model->weights().matrix_bytes;
+  for (int r = 0; r < impl_->ranks->world(); ++r) {
+    std::string id = impl_->ranks->backend(r).pci_bus_id();
+    if (!id.empty()) info.gpu_pci_bus_ids.push_back(std::move(id));
+  }
   return info;
 }
 

@@ -124,7 +124,9 @@ void check_step_graph(const Fixture& f, const KvCache& cache, std::span<const Se
                               0, &packed, &l)
                   .is_ok());
   const int64_t split = nano_batch_split(l, f.model->nano_batch());
-  if (split > 0) ASSERT_TRUE(split_batch_step(split, &packed, &l).is_ok());
+  if (split > 0) {
+    ASSERT_TRUE(split_batch_step(split, &packed, &l).is_ok());
+  }
   PagedStepInputs paged;
   StepInputs in;
   paged_step_inputs(l, packed.data(), Device{}, kBlockSize, &paged, &in);
@@ -231,7 +233,9 @@ void run_batched(const std::string& fixture_name, uint32_t seed, const BatchedRu
     }
     EXPECT_EQ(row, logits->shape[0]);
   }
-  if (how.split) EXPECT_GE(split_steps, 5);
+  if (how.split) {
+    EXPECT_GE(split_steps, 5);
+  }
 }
 
 TEST(ForwardBatch, EqualsEachSequenceAloneOnEveryFixture) {

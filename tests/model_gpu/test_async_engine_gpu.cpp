@@ -83,7 +83,9 @@ void expect_batch_invariance(const std::string& kv_cache_dtype, bool nano_batch 
   std::unique_ptr<AsyncEngine> engine;
   ASSERT_TRUE(AsyncEngine::create(cuda_options("llama", "bf16"), crowded, &engine).is_ok());
   const auto got = run_all(*engine, requests);
-  if (nano_batch) EXPECT_GT(engine->stats().n_split_steps, 10);
+  if (nano_batch) {
+    EXPECT_GT(engine->stats().n_split_steps, 10);
+  }
   int mismatches = 0;
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(got[i], expected[i]) << "request " << i;

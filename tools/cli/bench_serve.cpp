@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "autoglm/async_engine.h"
+#include "backend/gpu_power.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/latency_stats.h"
@@ -84,6 +85,7 @@ struct ServeBenchOptions {
   int warmup = 1;
   double timeout_s = 0;
   double poll_ms = 10;
+  int power_sample_ms = 200;  // GPU power and clock samples (NVML) during the measured run; 0: none
   std::string json_path;
 };
 
@@ -369,6 +371,18 @@ int run_bench_serve(const ServeBenchOptions& o) {
                    [&](size_t a, size_t b) { return requests[a].arrival_ms < requests[b].arrival_ms; });
   std::vector<RequestId> ids(requests.size(), 0);
 
+  // The GPUs' power and SM clock over the measured run: whether its kernels ran at full clock or were held
+  // at the power limit (backend/gpu_power.h). Where NVML cannot be read, the run goes on without it.
+  std::optional<GpuPowerMonitor> power;
+  if (o.power_sample_ms > 0 && !info.gpu_pci_bus_ids.empty()) {
+    auto reader = GpuPowerReader::open(info.gpu_pci_bus_ids);
+    if (reader) {
+      power.emplace(std::move(reader).value(), std::chrono::milliseconds(o.power_sample_ms));
+    } else {
+      std::fprintf(stderr, "no GPU power samples: %s\n", reader.status().to_string().c_str());
+    }
+  }
+
   const EngineStats before = engine->stats();
   state->t0 = Clock::now();
   std::atomic<bool> stop_polling{false};
@@ -403,6 +417,9 @@ int run_bench_serve(const ServeBenchOptions& o) {
   }
   const double wall_ms = ms_between(state->t0, Clock::now());
   const EngineStats after = engine->stats();
+  const std::vector<GpuPowerSummary> power_summaries = power ? power->stop() : std::vector<GpuPowerSummary>{};
+  if (power && !power->failure())
+    std::fprintf(stderr, "GPU power samples ended early: %s\n", power->failure().to_string().c_str());
   stop_polling.store(true, std::memory_order_release);
   poller.join();
   if (!all_finished)
@@ -410,6 +427,8 @@ int run_bench_serve(const ServeBenchOptions& o) {
 
   const ServeReport report = compute_report(state->records, before, after, samples, wall_ms);
   std::printf("%s\n\n%s", workload->summary.c_str(), format_report(report).c_str());
+  for (const GpuPowerSummary& p : power_summaries)
+    std::printf("%s\n", format_gpu_power(p).c_str());
   if (o.profile) {
     std::printf("time per op (all steps, each op synchronized):\n");
     for (const OpTime& t : after.op_times)
@@ -427,6 +446,19 @@ int run_bench_serve(const ServeBenchOptions& o) {
     j["config"]["engine_start_ms"] = engine_start_ms;
     j["workload"] = workload->description;
     j["results"] = report_to_json(report);
+    for (const GpuPowerSummary& p : power_summaries) {
+      j["results"]["gpu_power"].push_back({{"device", p.device},
+                                           {"samples", p.samples},
+                                           {"mean_watts", p.mean_watts},
+                                           {"max_watts", p.max_watts},
+                                           {"limit_watts", p.limit_watts},
+                                           {"mean_sm_mhz", p.mean_sm_mhz},
+                                           {"min_sm_mhz", p.min_sm_mhz},
+                                           {"max_sm_mhz", p.max_sm_mhz},
+                                           {"device_max_sm_mhz", p.device_max_sm_mhz},
+                                           {"power_capped_share", p.power_capped},
+                                           {"thermal_share", p.thermal}});
+    }
     std::ofstream out(o.json_path);
     out << j.dump(2) << "\n";
     if (!out) return fail(io_error("cannot write " + o.json_path));
@@ -569,6 +601,10 @@ void add_bench_serve(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->group("Driver");
   cmd->add_option("--timeout", o->timeout_s, "seconds before unfinished requests are cancelled (0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->group("Driver");
+  cmd->add_option("--power-sample-ms", o->power_sample_ms,
+                  "period of the GPU power and SM clock samples over the measured run (NVML; 0: none)")
       ->check(CLI::NonNegativeNumber)
       ->group("Driver");
   cmd->add_option("--poll-ms", o->poll_ms, "period of the engine stats samples")

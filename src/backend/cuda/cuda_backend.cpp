@@ -387,6 +387,12 @@ void CudaBackend::note_launch(const char* kernel) {
       std::string(kernel) + ": " + cudaGetErrorName(error) + " (" + cudaGetErrorString(error) + ")";
 }
 
+std::string CudaBackend::pci_bus_id() const {
+  char id[32] = {};
+  if (cudaDeviceGetPCIBusId(id, sizeof id, device_index_) != cudaSuccess) return {};
+  return id;
+}
+
 size_t CudaBackend::free_memory() const {
   size_t free_bytes = 0, total_bytes = 0;
   if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return 0;

@@ -34,6 +34,7 @@ class CudaBackend final : public Backend {
 
   std::string name() const override { return "cuda"; }
   Device device() const override { return Device{DeviceKind::kCuda, device_index_}; }
+  std::string pci_bus_id() const override;
   Expected<Tensor> allocate(DType dtype, Shape shape) override;
   // Host<->device and device<->device; a copy to host memory waits for it (and for earlier work).
   Status copy(TensorView dst, TensorView src) override;

@@ -1,0 +1,151 @@
+#include "backend/gpu_power.h"
+
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+namespace autoglm {
+namespace {
+
+GpuPowerSample sample(double watts, double mhz, uint64_t reasons) {
+  GpuPowerSample s;
+  s.watts = watts;
+  s.limit_watts = 700;
+  s.sm_mhz = mhz;
+  s.max_sm_mhz = 1980;
+  s.reasons = reasons;
+  return s;
+}
+
+TEST(GpuPowerSummary, MeansExtremesAndSharesOfTheSamples) {
+  const GpuPowerSummary s = summarize_gpu_power(
+      "0000:01:00.0", {sample(690, 1500, kGpuSwPowerCap), sample(700, 1400, kGpuSwPowerCap | kGpuSwThermal),
+                       sample(300, 1980, 0), sample(610, 1700, kGpuHwPowerBrake)});
+  EXPECT_EQ(s.device, "0000:01:00.0");
+  EXPECT_EQ(s.samples, 4);
+  EXPECT_DOUBLE_EQ(s.mean_watts, 575);
+  EXPECT_DOUBLE_EQ(s.max_watts, 700);
+  EXPECT_DOUBLE_EQ(s.limit_watts, 700);
+  EXPECT_DOUBLE_EQ(s.mean_sm_mhz, 1645);
+  EXPECT_DOUBLE_EQ(s.min_sm_mhz, 1400);
+  EXPECT_DOUBLE_EQ(s.max_sm_mhz, 1980);
+  EXPECT_DOUBLE_EQ(s.device_max_sm_mhz, 1980);
+  EXPECT_DOUBLE_EQ(s.power_capped, 0.75);  // the software cap twice, the power brake once
+  EXPECT_DOUBLE_EQ(s.thermal, 0.25);
+  const std::string line = format_gpu_power(s);
+  EXPECT_NE(line.find("575 W mean"), std::string::npos) << line;
+  EXPECT_NE(line.find("limit 700 W"), std::string::npos) << line;
+  EXPECT_NE(line.find("1645 MHz mean (1400-1980 of 1980)"), std::string::npos) << line;
+  EXPECT_NE(line.find("power-capped in 75%"), std::string::npos) << line;
+}
+
+TEST(GpuPowerSummary, NoSamplesSaySo) {
+  const GpuPowerSummary s = summarize_gpu_power("0000:01:00.0", {});
+  EXPECT_EQ(s.samples, 0);
+  EXPECT_EQ(format_gpu_power(s), "GPU 0000:01:00.0: no power samples");
+}
+
+TEST(GpuPowerReader, NeedsADevice) {
+  auto reader = GpuPowerReader::open({}, AUTOGLM_FAKE_NVML);
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(GpuPowerReader, AMissingLibraryIsAClearError) {
+  auto reader = GpuPowerReader::open({"0000:01:00.0"}, "/nonexistent/libnvidia-ml.so.1");
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(reader.status().message().find("/nonexistent/libnvidia-ml.so.1"), std::string::npos);
+}
+
+TEST(GpuPowerReader, ALibraryWithoutTheEntryPointsIsRefused) {
+  auto reader = GpuPowerReader::open({"0000:01:00.0"}, "libm.so.6");
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(reader.status().message().find("entry point"), std::string::npos) << reader.status().to_string();
+}
+
+TEST(GpuPowerReader, AnUnknownDeviceIsNamed) {
+  auto reader = GpuPowerReader::open({"0000:01:00.0", "0000:09:00.0"}, AUTOGLM_FAKE_NVML);
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(reader.status().message().find("0000:09:00.0: Not Found"), std::string::npos)
+      << reader.status().to_string();
+}
+
+// The fake library's control: every power reading from the n-th on fails (-1: none).
+void fail_from(long n) {
+  void* library = dlopen(AUTOGLM_FAKE_NVML, RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(library, nullptr);
+  auto set = reinterpret_cast<void (*)(long)>(dlsym(library, "fake_nvml_fail_from"));
+  ASSERT_NE(set, nullptr);
+  set(n);
+  dlclose(library);
+}
+
+TEST(GpuPowerReader, ReadsEveryDeviceInOrder) {
+  auto reader = GpuPowerReader::open({"0000:02:00.0", "0000:01:00.0"}, AUTOGLM_FAKE_NVML);
+  ASSERT_TRUE(reader) << reader.status().to_string();
+  fail_from(-1);
+  std::vector<GpuPowerSample> samples;
+  ASSERT_TRUE((*reader)->read(&samples));
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_DOUBLE_EQ(samples[0].watts, 100);
+  EXPECT_DOUBLE_EQ(samples[0].sm_mhz, 1980);
+  EXPECT_EQ(samples[0].reasons, 0u);
+  EXPECT_DOUBLE_EQ(samples[1].watts, 690);
+  EXPECT_DOUBLE_EQ(samples[1].limit_watts, 700);
+  EXPECT_DOUBLE_EQ(samples[1].max_sm_mhz, 1980);
+  EXPECT_EQ(samples[1].reasons, kGpuSwPowerCap);
+}
+
+TEST(GpuPowerReader, ADriverThatStopsAnsweringIsAnError) {
+  auto reader = GpuPowerReader::open({"0000:01:00.0"}, AUTOGLM_FAKE_NVML);
+  ASSERT_TRUE(reader) << reader.status().to_string();
+  fail_from(1);
+  std::vector<GpuPowerSample> samples;
+  EXPECT_TRUE((*reader)->read(&samples));
+  const Status second = (*reader)->read(&samples);
+  EXPECT_EQ(second.code(), StatusCode::kIoError);
+  EXPECT_NE(second.message().find("0000:01:00.0"), std::string::npos) << second.to_string();
+  fail_from(-1);
+}
+
+TEST(GpuPowerMonitor, SummarizesEachDeviceOverTheRun) {
+  auto reader = GpuPowerReader::open({"0000:01:00.0", "0000:02:00.0"}, AUTOGLM_FAKE_NVML);
+  ASSERT_TRUE(reader) << reader.status().to_string();
+  fail_from(-1);
+  GpuPowerMonitor monitor(std::move(reader).value(), std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const std::vector<GpuPowerSummary> s = monitor.stop();
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].device, "0000:01:00.0");
+  EXPECT_GE(s[0].samples, 2);
+  EXPECT_EQ(s[0].samples, s[1].samples);
+  EXPECT_DOUBLE_EQ(s[0].mean_watts, 690);
+  EXPECT_DOUBLE_EQ(s[0].min_sm_mhz, 1500);
+  EXPECT_DOUBLE_EQ(s[0].max_sm_mhz, 1700);
+  EXPECT_DOUBLE_EQ(s[0].power_capped, 1.0);
+  EXPECT_DOUBLE_EQ(s[1].mean_sm_mhz, 1980);
+  EXPECT_DOUBLE_EQ(s[1].power_capped, 0.0);
+  EXPECT_TRUE(monitor.failure());
+  EXPECT_EQ(monitor.stop().size(), 2u);  // a second stop (and the destructor) change nothing
+}
+
+TEST(GpuPowerMonitor, KeepsTheSamplesTakenBeforeTheDriverFailed) {
+  auto reader = GpuPowerReader::open({"0000:01:00.0"}, AUTOGLM_FAKE_NVML);
+  ASSERT_TRUE(reader) << reader.status().to_string();
+  fail_from(3);
+  GpuPowerMonitor monitor(std::move(reader).value(), std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const std::vector<GpuPowerSummary> s = monitor.stop();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].samples, 3);
+  EXPECT_EQ(monitor.failure().code(), StatusCode::kIoError);
+  fail_from(-1);
+}
+
+}  // namespace
+}  // namespace autoglm
