@@ -41,7 +41,8 @@ std::variant<json, ApiError> parse_object(const HttpRequest& request, const Requ
 OpenAiService::OpenAiService(AsyncEngine& engine, ServiceOptions options)
     : engine_(engine),
       options_(std::move(options)),
-      metrics_(engine, options_.model_name),
+      metrics_(engine, options_.model_name,
+               open_gpu_power_reader(engine.engine().model_info().gpu_pci_bus_ids)),
       created_(std::chrono::duration_cast<std::chrono::seconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count()) {}

@@ -1,5 +1,6 @@
 #include "server_metrics.h"
 
+#include <utility>
 #include <vector>
 
 namespace autoglm::server {
@@ -22,7 +23,8 @@ const std::vector<double> kRequestBuckets = {0.01, 0.05, 0.1,   0.3,   0.5,   0.
 
 }  // namespace
 
-ServerMetrics::ServerMetrics(const AsyncEngine& engine, std::string model_name)
+ServerMetrics::ServerMetrics(const AsyncEngine& engine, std::string model_name,
+                             std::unique_ptr<GpuPowerReader> power)
     : engine_(engine),
       labels_{{"model_name", std::move(model_name)}},
       ttft_(registry_.histogram("autoglm:time_to_first_token_seconds",
@@ -60,7 +62,8 @@ ServerMetrics::ServerMetrics(const AsyncEngine& engine, std::string model_name)
       steps_(registry_.counter("autoglm:engine_steps_total", "Engine steps (one batched forward each).",
                                labels_)),
       step_seconds_(
-          registry_.counter("autoglm:engine_step_seconds_total", "Wall time of all engine steps.", labels_)) {
+          registry_.counter("autoglm:engine_step_seconds_total", "Wall time of all engine steps.", labels_)),
+      gpu_power_(registry_, labels_, std::move(power)) {
   // The success counter family exists from the start, so a scrape before the first request sees it.
   for (const char* reason : {"stop", "length", "abort", "error"}) {
     Labels l = labels_;
@@ -115,6 +118,7 @@ std::string ServerMetrics::render() {
     step_seconds_.inc((s.step_ms - last_.step_ms) / 1000.0);
     last_ = s;
   }
+  gpu_power_.refresh();
   return registry_.render();
 }
 

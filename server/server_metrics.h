@@ -1,21 +1,24 @@
 // The server's Prometheus metrics, named as vLLM names them under the "autoglm:" prefix so existing
 // dashboards and alerts carry over: request latencies (TTFT, inter-token, end-to-end, queue) as histograms,
 // request and token counters, and the engine's gauges (running / waiting requests, KV usage, prefix cache)
-// read from AsyncEngine::stats() at each scrape.
+// read from AsyncEngine::stats() at each scrape, and the GPUs' power and clock.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include "autoglm/async_engine.h"
+#include "gpu_power_metrics.h"
 #include "metrics/metrics.h"
 
 namespace autoglm::server {
 
 class ServerMetrics {
  public:
-  ServerMetrics(const AsyncEngine& engine, std::string model_name);
+  // `power`: the GPUs' power reader (gpu_power_metrics.h), or null for none.
+  ServerMetrics(const AsyncEngine& engine, std::string model_name, std::unique_ptr<GpuPowerReader> power);
 
   void observe_time_to_first_token(double seconds);
   void observe_inter_token_latency(double seconds);
@@ -49,6 +52,7 @@ class ServerMetrics {
   Counter& preemptions_;
   Counter& steps_;
   Counter& step_seconds_;
+  GpuPowerMetrics gpu_power_;
   // Engine totals already added to the counters above (the engine reports totals, counters take increments).
   std::mutex engine_totals_mutex_;
   EngineStats last_;
