@@ -287,6 +287,10 @@ if has_step http; then
     cat "$OUT/http_c$c.txt"
     note "http $c clients: $(grep -E 'output tok/s' "$OUT/http_c$c.txt" | tr -s ' ')"
   done
+  # The scrape after the load: the engine's gauges and the GPU's power, clock and power-cap state.
+  python3 -c "import sys, urllib.request as u; print(u.urlopen(sys.argv[1], timeout=5).read().decode())" \
+    "http://127.0.0.1:$PORT/metrics" > "$OUT/http_metrics.txt" 2>&1
+  note "http metrics: $(grep -E '^autoglm:gpu_' "$OUT/http_metrics.txt" | tr '\n' ' ')"
   kill -TERM $SERVER; wait $SERVER; echo "server exit: $?"
   tail -5 "$OUT/http_server.log"
 fi
