@@ -6,12 +6,15 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <string>
 #include <vector>
 
+#include "backend/gpu_power.h"
 #include "core/status.h"
 
 namespace autoglm::bench {
@@ -115,6 +118,42 @@ inline double median_ms_beside(cudaStream_t sa, const RecordedCalls& a, cudaStre
   cudaEventDestroy(start);
   cudaEventDestroy(b_done);
   return ms;
+}
+
+// What a sustained run of recorded calls gives: seconds per call, and the device's power and SM clock over it
+// (backend/gpu_power.h; a note instead where the driver's library cannot be read).
+struct Sustained {
+  double sec_per_call = 0;
+  std::string power;
+};
+
+// Replays `recorded` (`calls` calls per replay) back to back for `seconds` after as long a pre-heat, so the
+// device reaches the clock its power limit allows; power sampled every 100 ms over the timed part.
+inline Sustained sustain(cudaStream_t s, const RecordedCalls& recorded, int calls, double seconds) {
+  auto replay_for = [&](double limit) {
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t replays = 0;
+    double elapsed = 0;
+    while (elapsed < limit) {
+      for (int r = 0; r < 4; ++r)
+        recorded.replay(s);
+      check(cudaStreamSynchronize(s), "sustain");
+      replays += 4;
+      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return elapsed / static_cast<double>(replays * calls);
+  };
+  replay_for(seconds);
+  int device = 0;
+  char id[32] = {};
+  check(cudaGetDevice(&device), "device");
+  check(cudaDeviceGetPCIBusId(id, sizeof id, device), "PCI bus id");
+  auto reader = GpuPowerReader::open({id});
+  if (!reader) return {replay_for(seconds), "no power samples: " + reader.status().to_string()};
+  GpuPowerMonitor monitor(std::move(reader).value(), std::chrono::milliseconds(100));
+  const double sec = replay_for(seconds);
+  const std::vector<GpuPowerSummary> summary = monitor.stop();
+  return {sec, format_gpu_power(summary.front())};
 }
 
 // "1,16,64" -> {1, 16, 64}; stops at the first item that is not a number.

@@ -36,6 +36,8 @@ namespace {
 using bench::check;
 using bench::parse_list;
 using bench::RecordedCalls;
+using bench::sustain;
+using bench::Sustained;
 using bench::time_calls;
 
 void check_lt(cublasStatus_t s, const char* what) {
@@ -118,10 +120,15 @@ void fill_device(void* dst, size_t bytes, const std::vector<uint16_t>& pattern, 
 }
 
 // The --sustain mode: a layer's four projections at m rows with the heuristic's rank-`rank` algorithm each,
-// replayed as one graph for `seconds` (after a pre-heat of as long); TFLOP/s over the timed period.
-double sustained_tflops(cublasLtHandle_t lt, cudaStream_t s, void* workspace, size_t workspace_bytes,
-                        const std::vector<void*>& w, const std::vector<size_t>& w_offsets, void* x, void* d,
-                        int64_t m, int rank, double seconds) {
+// replayed as one graph for `seconds` (after a pre-heat of as long): TFLOP/s over the timed period and the
+// device's power over it; TFLOP/s < 0 where the heuristic has no such rank.
+struct SustainedRate {
+  double tflops = -1;
+  std::string power;
+};
+SustainedRate sustained_tflops(cublasLtHandle_t lt, cudaStream_t s, void* workspace, size_t workspace_bytes,
+                               const std::vector<void*>& w, const std::vector<size_t>& w_offsets, void* x,
+                               void* d, int64_t m, int rank, double seconds) {
   struct Gemm {
     Problem p;
     cublasLtMatmulAlgo_t algo;
@@ -141,7 +148,7 @@ double sustained_tflops(cublasLtHandle_t lt, cudaStream_t s, void* workspace, si
                                             gemms[i].p.d, pref, rank + 1, results.data(), &found),
              "heuristic");
     cublasLtMatmulPreferenceDestroy(pref);
-    if (found <= rank) return -1;
+    if (found <= rank) return {};
     gemms[i].algo = results[static_cast<size_t>(rank)].algo;
     flops +=
         2.0 * static_cast<double>(m) * static_cast<double>(kShapes[i].n) * static_cast<double>(kShapes[i].k);
@@ -158,22 +165,9 @@ double sustained_tflops(cublasLtHandle_t lt, cudaStream_t s, void* workspace, si
                                s) != CUBLAS_STATUS_SUCCESS;
     }
   });
-  if (failed) return -1;
-  auto replay_for = [&](double limit) {
-    const auto t0 = std::chrono::steady_clock::now();
-    int64_t replays = 0;
-    double elapsed = 0;
-    while (elapsed < limit) {
-      for (int r = 0; r < 8; ++r)
-        recorded.replay(s);
-      check(cudaStreamSynchronize(s), "sustain");
-      replays += 8;
-      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    return static_cast<double>(replays) * layers * flops / elapsed / 1e12;
-  };
-  replay_for(seconds);  // to the power limit's clocks
-  return replay_for(seconds);
+  if (failed) return {};
+  const Sustained run = sustain(s, recorded, layers, seconds);
+  return {flops / run.sec_per_call / 1e12, run.power};
 }
 
 int run(int argc, char** argv) {
@@ -181,14 +175,14 @@ int run(int argc, char** argv) {
   std::vector<int64_t> ranks = {0};
   int max_algos = 16, reps = 10;
   bool random = true;
-  double sustain = 0;
+  double sustain_s = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--m") ms = parse_list(argv[i + 1]);
     if (flag == "--algos") max_algos = std::max(1, std::atoi(argv[i + 1]));
     if (flag == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
     if (flag == "--fill") random = std::string(argv[i + 1]) != "constant";
-    if (flag == "--sustain") sustain = std::atof(argv[i + 1]);
+    if (flag == "--sustain") sustain_s = std::atof(argv[i + 1]);
     if (flag == "--ranks") ranks = parse_list(argv[i + 1]);
   }
   cudaStream_t s;
@@ -202,7 +196,7 @@ int run(int argc, char** argv) {
   const std::vector<uint16_t> pattern = fill_values(size_t{1} << 22, random);
   std::printf("data: %s\n", random ? "uniform in [-1, 1)" : "constant");
 
-  if (sustain > 0) {
+  if (sustain_s > 0) {
     // Layers of the four weights, enough copies that the replays stream >= 1 GB of weights.
     std::vector<size_t> offsets;
     size_t layer_bytes = 0;
@@ -221,12 +215,13 @@ int run(int argc, char** argv) {
     check(cudaMalloc(&d, static_cast<size_t>(max_m * 28672) * 4), "d");
     std::printf(
         "%5s %5s %10s   (a layer's qkv, o, gate_up, down; f32 out; %.0f s after %.0f s of pre-heat)\n", "m",
-        "rank", "TFLOP/s", sustain, sustain);
+        "rank", "TFLOP/s", sustain_s, sustain_s);
     for (const int64_t m : ms) {
       for (const int64_t rank : ranks) {
-        const double tflops = sustained_tflops(lt, s, workspace, workspace_bytes, w, offsets, x, d, m,
-                                               static_cast<int>(rank), sustain);
-        std::printf("%5lld %5lld %10.0f\n", static_cast<long long>(m), static_cast<long long>(rank), tflops);
+        const SustainedRate rate = sustained_tflops(lt, s, workspace, workspace_bytes, w, offsets, x, d, m,
+                                                    static_cast<int>(rank), sustain_s);
+        std::printf("%5lld %5lld %10.0f   %s\n", static_cast<long long>(m), static_cast<long long>(rank),
+                    rate.tflops, rate.power.c_str());
         std::fflush(stdout);
       }
     }

@@ -14,11 +14,13 @@
 //
 //   bench_paged_attention_cuda [--batch 1,16,64,256] [--context 128,512,1024] [--width 2048] [--reps 20]
 //                              [--prefill Q] [--beside-gemm M] [--gemm-sms N] [--cache bf16|fp8]
-//                              [--decodes D] [--decode-context C]
+//                              [--decodes D] [--decode-context C] [--sustain SECONDS]
 //
 // --decodes D (with --prefill Q): a mixed step's attention, D decode rows of context C (default 768; mixed:
 // uniform in [C/2, C]) ahead of the prompt rows: timed alone, the prompt rows alone, and both in one call
 // (the op then runs the prompt rows on the backend's second lane beside the decodes).
+// --sustain S: also replays each measurement's calls back to back for S seconds after as long a pre-heat and
+// prints the rate and the device's power and SM clock over them (what the op draws near the power limit).
 // --beside-gemm M: also times the bf16 GEMM of an [M, 4096] x against the 8B shape's gate/up weight
 // [28672, 4096] (bf16 out) on a second stream, alone and started together with the attention calls, with as
 // many GEMMs as take about as long as the attention calls: how much of the two a GPU runs at once, the
@@ -62,6 +64,8 @@ using bench::median_ms;
 using bench::median_ms_beside;
 using bench::parse_list;
 using bench::RecordedCalls;
+using bench::sustain;
+using bench::Sustained;
 using bench::time_calls;
 
 constexpr int64_t kQHeads = 32, kKvHeads = 8, kHeadDim = 128, kBlockSize = 16;
@@ -242,7 +246,8 @@ Tensor upload(CudaBackend& cuda, const Tensor& host, const char* what) {
 // Times and checks one batch (its row of the table; `part` names which rows of a --decodes batch it holds);
 // returns the seconds per call.
 double measure(CudaBackend& cuda, Backend& cpu, const Batch& h, int reps, double bandwidth, DType cache_dtype,
-               BesideGemm* gemm, int64_t b, int64_t len, bool mixed, const char* part, bool* failed) {
+               BesideGemm* gemm, double sustain_s, int64_t b, int64_t len, bool mixed, const char* part,
+               bool* failed) {
   cudaStream_t s = cuda.stream();
   const size_t pool_bytes = 2 * h.k.nbytes();  // K and V of one copy
   const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / pool_bytes + 1));
@@ -309,6 +314,13 @@ double measure(CudaBackend& cuda, Backend& cpu, const Batch& h, int reps, double
               static_cast<long long>(len), mixed ? "mixed" : "all L", part, copies, sec * 1e6, kv_bytes / 1e6,
               gbs, gbs * 1e9 / bandwidth, h.flops / sec / 1e12, err_text);
   std::fflush(stdout);
+  if (sustain_s > 0) {
+    const RecordedCalls recorded(s, calls, call);
+    const Sustained run = sustain(s, recorded, calls, sustain_s);
+    std::printf("      sustained %.0f s: %.1f us/call, %.0f GB/s; %s\n", sustain_s, run.sec_per_call * 1e6,
+                kv_bytes / run.sec_per_call / 1e9, run.power.c_str());
+    std::fflush(stdout);
+  }
   return sec;
 }
 
@@ -317,6 +329,7 @@ int run(int argc, char** argv) {
   int64_t width = 2048, q_len = 1;
   int reps = 20;
   int64_t gemm_rows = 0, decodes = 0, decode_len = 768;
+  double sustain_s = 0;
   int gemm_sms = 0;
   DType cache_dtype = DType::kBF16;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -328,6 +341,7 @@ int run(int argc, char** argv) {
     if (flag == "--prefill") q_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
     if (flag == "--beside-gemm") gemm_rows = std::max<int64_t>(0, std::atoll(argv[i + 1]));
     if (flag == "--gemm-sms") gemm_sms = std::max(0, std::atoi(argv[i + 1]));
+    if (flag == "--sustain") sustain_s = std::max(0.0, std::atof(argv[i + 1]));
     if (flag == "--decodes") decodes = std::max<int64_t>(0, std::atoll(argv[i + 1]));
     if (flag == "--decode-context") decode_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
     if (flag == "--cache") cache_dtype = parse_dtype(argv[i + 1]).value_or(DType::kI32);
@@ -353,6 +367,21 @@ int run(int argc, char** argv) {
   std::unique_ptr<Backend> cpu = std::move(created_cpu).value();
   cudaStream_t s = cuda.stream();
   const double bandwidth = copy_bandwidth(s);
+  if (sustain_s > 0) {
+    // What plain copies draw at the HBM rate: the power a memory-bound op cannot go below.
+    const size_t bytes = size_t{1} << 30;
+    void *a = nullptr, *b = nullptr;
+    check(cudaMalloc(&a, bytes), "malloc");
+    check(cudaMalloc(&b, bytes), "malloc");
+    check(cudaMemsetAsync(a, 1, bytes, s), "memset");
+    const RecordedCalls copies(
+        s, 4, [&](int) { check(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, s), "copy"); });
+    const Sustained run = sustain(s, copies, 4, sustain_s);
+    std::printf("copy of 1 GiB sustained %.0f s: %.0f GB/s (read + write); %s\n", sustain_s,
+                2.0 * static_cast<double>(bytes) / run.sec_per_call / 1e9, run.power.c_str());
+    cudaFree(a);
+    cudaFree(b);
+  }
   std::optional<BesideGemm> gemm;
   if (gemm_rows > 0) gemm.emplace(gemm_rows, gemm_sms);
   std::printf(
@@ -372,8 +401,8 @@ int run(int argc, char** argv) {
         const std::vector<SeqShape> rows = seq_shapes(b, len, mixed, q_len, rng);
         if (decodes == 0) {
           const Batch h = make_batch(rows, table_width, cache_dtype, rng);
-          measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, gemm ? &*gemm : nullptr, b, len, mixed, "-",
-                  &failed);
+          measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, gemm ? &*gemm : nullptr, sustain_s, b, len,
+                  mixed, "-", &failed);
           continue;
         }
         // A mixed step's attention: the decodes alone, the prompt rows alone, and both in one call.
@@ -383,12 +412,12 @@ int run(int argc, char** argv) {
         double alone = 0;
         for (const auto& [shapes, part] : {std::pair{&decode_rows, "decodes"}, std::pair{&rows, "prompts"}}) {
           const Batch h = make_batch(*shapes, table_width, cache_dtype, rng);
-          alone +=
-              measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, nullptr, b, len, mixed, part, &failed);
+          alone += measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, nullptr, sustain_s, b, len, mixed,
+                           part, &failed);
         }
         const Batch h = make_batch(both, table_width, cache_dtype, rng);
-        const double together =
-            measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, nullptr, b, len, mixed, "both", &failed);
+        const double together = measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, nullptr, sustain_s, b,
+                                        len, mixed, "both", &failed);
         std::printf(
             "      %lld decodes of context %lld beside these prompt rows: one call %.1f us, the two alone "
             "%.1f us "
