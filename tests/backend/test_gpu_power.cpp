@@ -118,7 +118,7 @@ TEST(GpuPowerMonitor, SummarizesEachDeviceOverTheRun) {
   ASSERT_TRUE(reader) << reader.status().to_string();
   fail_from(-1);
   GpuPowerMonitor monitor(std::move(reader).value(), std::chrono::milliseconds(1));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const std::vector<GpuPowerSummary> s = monitor.stop();
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0].device, "0000:01:00.0");
@@ -139,7 +139,7 @@ TEST(GpuPowerMonitor, KeepsTheSamplesTakenBeforeTheDriverFailed) {
   ASSERT_TRUE(reader) << reader.status().to_string();
   fail_from(3);
   GpuPowerMonitor monitor(std::move(reader).value(), std::chrono::milliseconds(1));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const std::vector<GpuPowerSummary> s = monitor.stop();
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].samples, 3);
