@@ -120,7 +120,7 @@ GpuPowerSummary summarize_gpu_power(const std::string& device, const std::vector
   if (samples.empty()) return s;
   s.min_sm_mhz = samples.front().sm_mhz;
   double watts = 0, mhz = 0;
-  int64_t capped = 0, hot = 0;
+  int64_t capped = 0, slowed = 0;
   for (const GpuPowerSample& x : samples) {
     watts += x.watts;
     mhz += x.sm_mhz;
@@ -130,13 +130,13 @@ GpuPowerSummary summarize_gpu_power(const std::string& device, const std::vector
     s.max_sm_mhz = std::max(s.max_sm_mhz, x.sm_mhz);
     s.device_max_sm_mhz = std::max(s.device_max_sm_mhz, x.max_sm_mhz);
     capped += (x.reasons & (kGpuSwPowerCap | kGpuHwPowerBrake)) != 0;
-    hot += (x.reasons & (kGpuSwThermal | kGpuHwThermal | kGpuHwSlowdown)) != 0;
+    slowed += (x.reasons & (kGpuSwThermal | kGpuHwThermal | kGpuHwSlowdown)) != 0;
   }
   const auto n = static_cast<double>(samples.size());
   s.mean_watts = watts / n;
   s.mean_sm_mhz = mhz / n;
   s.power_capped = static_cast<double>(capped) / n;
-  s.thermal = static_cast<double>(hot) / n;
+  s.slowdown = static_cast<double>(slowed) / n;
   return s;
 }
 
@@ -145,9 +145,9 @@ std::string format_gpu_power(const GpuPowerSummary& s) {
   char line[320];
   std::snprintf(line, sizeof line,
                 "GPU %s: %.0f W mean (max %.0f, limit %.0f W), SM clock %.0f MHz mean (%.0f-%.0f of %.0f), "
-                "power-capped in %.0f%% and thermally slowed in %.0f%% of %lld samples",
+                "power-capped in %.0f%% and slowed by heat or hardware in %.0f%% of %lld samples",
                 s.device.c_str(), s.mean_watts, s.max_watts, s.limit_watts, s.mean_sm_mhz, s.min_sm_mhz,
-                s.max_sm_mhz, s.device_max_sm_mhz, 100 * s.power_capped, 100 * s.thermal,
+                s.max_sm_mhz, s.device_max_sm_mhz, 100 * s.power_capped, 100 * s.slowdown,
                 static_cast<long long>(s.samples));
   return line;
 }

@@ -29,8 +29,8 @@ struct GpuPowerSample {
   uint64_t reasons = 0;    // why the clocks are below their maximum (NVML's clock event reason bits)
 };
 
-// Clock event reasons (NVML's bit values): the driver holding power under its limit, and the slowdowns for
-// heat.
+// Clock event reasons (NVML's bit values): the driver holding power under its limit, the power brake, and
+// the slowdowns for heat or by the hardware.
 inline constexpr uint64_t kGpuSwPowerCap = 0x4;
 inline constexpr uint64_t kGpuHwSlowdown = 0x8;
 inline constexpr uint64_t kGpuSwThermal = 0x20;
@@ -45,14 +45,14 @@ struct GpuPowerSummary {
   double mean_sm_mhz = 0, min_sm_mhz = 0, max_sm_mhz = 0;  // of the samples
   double device_max_sm_mhz = 0;
   double power_capped = 0;  // share of the samples with the power limit (or power brake) lowering the clock
-  double thermal = 0;       // share with a thermal slowdown
+  double slowdown = 0;      // share slowed by heat or by the hardware (thermal limits, HW slowdown)
 };
 
 // The summary of `samples` (all of one device); zero counts for none.
 GpuPowerSummary summarize_gpu_power(const std::string& device, const std::vector<GpuPowerSample>& samples);
 
-// One line, e.g. "GPU 00000000:1B:00.0: 690 W mean (limit 700 W), SM clock 1677 MHz mean (1395-1980 of
-// 1980), power-capped in 97% of 180 samples".
+// One line, e.g. "GPU 0000:00:06.0: 689 W mean (max 698, limit 700 W), SM clock 1671 MHz mean (1395-1980
+// of 1980), power-capped in 95% and slowed by heat or hardware in 0% of 178 samples".
 std::string format_gpu_power(const GpuPowerSummary& s);
 
 // The NVML devices of the given PCI bus ids (as cudaDeviceGetPCIBusId writes them), read together.

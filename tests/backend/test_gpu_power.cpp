@@ -33,7 +33,7 @@ TEST(GpuPowerSummary, MeansExtremesAndSharesOfTheSamples) {
   EXPECT_DOUBLE_EQ(s.max_sm_mhz, 1980);
   EXPECT_DOUBLE_EQ(s.device_max_sm_mhz, 1980);
   EXPECT_DOUBLE_EQ(s.power_capped, 0.75);  // the software cap twice, the power brake once
-  EXPECT_DOUBLE_EQ(s.thermal, 0.25);
+  EXPECT_DOUBLE_EQ(s.slowdown, 0.25);
   const std::string line = format_gpu_power(s);
   EXPECT_NE(line.find("575 W mean"), std::string::npos) << line;
   EXPECT_NE(line.find("limit 700 W"), std::string::npos) << line;

@@ -457,7 +457,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
                                            {"max_sm_mhz", p.max_sm_mhz},
                                            {"device_max_sm_mhz", p.device_max_sm_mhz},
                                            {"power_capped_share", p.power_capped},
-                                           {"thermal_share", p.thermal}});
+                                           {"slowdown_share", p.slowdown}});
     }
     std::ofstream out(o.json_path);
     out << j.dump(2) << "\n";
