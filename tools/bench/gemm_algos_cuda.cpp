@@ -229,6 +229,7 @@ int run(int argc, char** argv) {
       cudaFree(p);
     cudaFree(x);
     cudaFree(d);
+    cudaFree(workspace);
     cublasLtDestroy(lt);
     return 0;
   }
