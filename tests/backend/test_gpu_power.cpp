@@ -1,10 +1,11 @@
 #include "backend/gpu_power.h"
 
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <thread>
+
+#include "support/fake_nvml/fake_nvml_control.h"
 
 namespace autoglm {
 namespace {
@@ -75,20 +76,10 @@ TEST(GpuPowerReader, AnUnknownDeviceIsNamed) {
       << reader.status().to_string();
 }
 
-// The fake library's control: every power reading from the n-th on fails (-1: none).
-void fail_from(long n) {
-  void* library = dlopen(AUTOGLM_FAKE_NVML, RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(library, nullptr);
-  auto set = reinterpret_cast<void (*)(long)>(dlsym(library, "fake_nvml_fail_from"));
-  ASSERT_NE(set, nullptr);
-  set(n);
-  dlclose(library);
-}
-
 TEST(GpuPowerReader, ReadsEveryDeviceInOrder) {
   auto reader = GpuPowerReader::open({"0000:02:00.0", "0000:01:00.0"}, AUTOGLM_FAKE_NVML);
   ASSERT_TRUE(reader) << reader.status().to_string();
-  fail_from(-1);
+  test::fake_nvml_fail_from(-1);
   std::vector<GpuPowerSample> samples;
   ASSERT_TRUE((*reader)->read(&samples));
   ASSERT_EQ(samples.size(), 2u);
@@ -104,19 +95,19 @@ TEST(GpuPowerReader, ReadsEveryDeviceInOrder) {
 TEST(GpuPowerReader, ADriverThatStopsAnsweringIsAnError) {
   auto reader = GpuPowerReader::open({"0000:01:00.0"}, AUTOGLM_FAKE_NVML);
   ASSERT_TRUE(reader) << reader.status().to_string();
-  fail_from(1);
+  test::fake_nvml_fail_from(1);
   std::vector<GpuPowerSample> samples;
   EXPECT_TRUE((*reader)->read(&samples));
   const Status second = (*reader)->read(&samples);
   EXPECT_EQ(second.code(), StatusCode::kIoError);
   EXPECT_NE(second.message().find("0000:01:00.0"), std::string::npos) << second.to_string();
-  fail_from(-1);
+  test::fake_nvml_fail_from(-1);
 }
 
 TEST(GpuPowerMonitor, SummarizesEachDeviceOverTheRun) {
   auto reader = GpuPowerReader::open({"0000:01:00.0", "0000:02:00.0"}, AUTOGLM_FAKE_NVML);
   ASSERT_TRUE(reader) << reader.status().to_string();
-  fail_from(-1);
+  test::fake_nvml_fail_from(-1);
   GpuPowerMonitor monitor(std::move(reader).value(), std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const std::vector<GpuPowerSummary> s = monitor.stop();
@@ -137,14 +128,14 @@ TEST(GpuPowerMonitor, SummarizesEachDeviceOverTheRun) {
 TEST(GpuPowerMonitor, KeepsTheSamplesTakenBeforeTheDriverFailed) {
   auto reader = GpuPowerReader::open({"0000:01:00.0"}, AUTOGLM_FAKE_NVML);
   ASSERT_TRUE(reader) << reader.status().to_string();
-  fail_from(3);
+  test::fake_nvml_fail_from(3);
   GpuPowerMonitor monitor(std::move(reader).value(), std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const std::vector<GpuPowerSummary> s = monitor.stop();
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].samples, 3);
   EXPECT_EQ(monitor.failure().code(), StatusCode::kIoError);
-  fail_from(-1);
+  test::fake_nvml_fail_from(-1);
 }
 
 }  // namespace

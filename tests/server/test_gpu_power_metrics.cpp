@@ -1,23 +1,14 @@
 // The server's GPU power gauges over the stand-in NVML library (tests/support/fake_nvml).
 #include "gpu_power_metrics.h"
 
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "support/fake_nvml/fake_nvml_control.h"
+
 namespace autoglm::server {
 namespace {
-
-// The fake library's control: every power reading from the n-th on fails (-1: none).
-void fail_from(long n) {
-  void* library = dlopen(AUTOGLM_FAKE_NVML, RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(library, nullptr);
-  auto set = reinterpret_cast<void (*)(long)>(dlsym(library, "fake_nvml_fail_from"));
-  ASSERT_NE(set, nullptr);
-  set(n);
-  dlclose(library);
-}
 
 bool has_line(const std::string& text, const std::string& line) {
   return text.find(line + "\n") != std::string::npos;
@@ -26,7 +17,7 @@ bool has_line(const std::string& text, const std::string& line) {
 TEST(GpuPowerMetrics, GaugesPerDeviceAtEachRefresh) {
   auto reader = GpuPowerReader::open({"0000:01:00.0", "0000:02:00.0"}, AUTOGLM_FAKE_NVML);
   ASSERT_TRUE(reader) << reader.status().to_string();
-  fail_from(-1);
+  test::fake_nvml_fail_from(-1);
   MetricsRegistry registry;
   GpuPowerMetrics metrics(registry, {{"model_name", "m"}}, std::move(reader).value());
   metrics.refresh();
@@ -44,7 +35,7 @@ TEST(GpuPowerMetrics, GaugesPerDeviceAtEachRefresh) {
 TEST(GpuPowerMetrics, AFailedReadingCountsAndKeepsTheGauges) {
   auto reader = GpuPowerReader::open({"0000:01:00.0"}, AUTOGLM_FAKE_NVML);
   ASSERT_TRUE(reader) << reader.status().to_string();
-  fail_from(1);
+  test::fake_nvml_fail_from(1);
   MetricsRegistry registry;
   GpuPowerMetrics metrics(registry, {}, std::move(reader).value());
   metrics.refresh();
@@ -53,7 +44,7 @@ TEST(GpuPowerMetrics, AFailedReadingCountsAndKeepsTheGauges) {
   const std::string text = registry.render();
   EXPECT_TRUE(has_line(text, R"(autoglm:gpu_power_watts{gpu="0000:01:00.0"} 690)")) << text;
   EXPECT_TRUE(has_line(text, "autoglm:gpu_power_read_errors_total 2")) << text;
-  fail_from(-1);
+  test::fake_nvml_fail_from(-1);
 }
 
 TEST(GpuPowerMetrics, NoReaderNoFamilies) {

@@ -170,70 +170,52 @@ SustainedRate sustained_tflops(cublasLtHandle_t lt, cudaStream_t s, void* worksp
   return {flops / run.sec_per_call / 1e12, run.power};
 }
 
-int run(int argc, char** argv) {
-  std::vector<int64_t> ms = {128, 256, 512, 1024, 2048};
-  std::vector<int64_t> ranks = {0};
-  int max_algos = 16, reps = 10;
-  bool random = true;
-  double sustain_s = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--m") ms = parse_list(argv[i + 1]);
-    if (flag == "--algos") max_algos = std::max(1, std::atoi(argv[i + 1]));
-    if (flag == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
-    if (flag == "--fill") random = std::string(argv[i + 1]) != "constant";
-    if (flag == "--sustain") sustain_s = std::atof(argv[i + 1]);
-    if (flag == "--ranks") ranks = parse_list(argv[i + 1]);
-  }
-  cudaStream_t s;
-  check(cudaStreamCreate(&s), "stream");
-  cublasLtHandle_t lt;
-  check_lt(cublasLtCreate(&lt), "cublasLt");
-  const size_t workspace_bytes = size_t{32} << 20;
-  void* workspace = nullptr;
-  check(cudaMalloc(&workspace, workspace_bytes), "workspace");
-  const int64_t max_m = *std::max_element(ms.begin(), ms.end());
-  const std::vector<uint16_t> pattern = fill_values(size_t{1} << 22, random);
-  std::printf("data: %s\n", random ? "uniform in [-1, 1)" : "constant");
+// Frees weight copies and the x and d buffers.
+void free_buffers(const std::vector<void*>& w, void* x, void* d) {
+  for (void* p : w)
+    cudaFree(p);
+  cudaFree(x);
+  cudaFree(d);
+}
 
-  if (sustain_s > 0) {
-    // Layers of the four weights, enough copies that the replays stream >= 1 GB of weights.
-    std::vector<size_t> offsets;
-    size_t layer_bytes = 0;
-    for (const Shape2& shape : kShapes) {
-      offsets.push_back(layer_bytes);
-      layer_bytes += static_cast<size_t>(shape.n * shape.k) * 2;
-    }
-    std::vector<void*> w(static_cast<size_t>((size_t{1} << 30) / layer_bytes + 1));
-    for (auto& p : w) {
-      check(cudaMalloc(&p, layer_bytes), "w");
-      fill_device(p, layer_bytes, pattern, s);
-    }
-    void *x = nullptr, *d = nullptr;
-    check(cudaMalloc(&x, static_cast<size_t>(max_m * 14336) * 2), "x");
-    fill_device(x, static_cast<size_t>(max_m * 14336) * 2, pattern, s);
-    check(cudaMalloc(&d, static_cast<size_t>(max_m * 28672) * 4), "d");
-    std::printf(
-        "%5s %5s %10s   (a layer's qkv, o, gate_up, down; f32 out; %.0f s after %.0f s of pre-heat)\n", "m",
-        "rank", "TFLOP/s", sustain_s, sustain_s);
-    for (const int64_t m : ms) {
-      for (const int64_t rank : ranks) {
-        const SustainedRate rate = sustained_tflops(lt, s, workspace, workspace_bytes, w, offsets, x, d, m,
-                                                    static_cast<int>(rank), sustain_s);
-        std::printf("%5lld %5lld %10.0f   %s\n", static_cast<long long>(m), static_cast<long long>(rank),
-                    rate.tflops, rate.power.c_str());
-        std::fflush(stdout);
-      }
-    }
-    for (void* p : w)
-      cudaFree(p);
-    cudaFree(x);
-    cudaFree(d);
-    cudaFree(workspace);
-    cublasLtDestroy(lt);
-    return 0;
+// The --sustain mode over every m and rank.
+void run_sustained(cublasLtHandle_t lt, cudaStream_t s, void* workspace, size_t workspace_bytes,
+                   const std::vector<int64_t>& ms, const std::vector<int64_t>& ranks, int64_t max_m,
+                   const std::vector<uint16_t>& pattern, double sustain_s) {
+  // Layers of the four weights, enough copies that the replays stream >= 1 GB of weights.
+  std::vector<size_t> offsets;
+  size_t layer_bytes = 0;
+  for (const Shape2& shape : kShapes) {
+    offsets.push_back(layer_bytes);
+    layer_bytes += static_cast<size_t>(shape.n * shape.k) * 2;
   }
+  std::vector<void*> w(static_cast<size_t>((size_t{1} << 30) / layer_bytes + 1));
+  for (auto& p : w) {
+    check(cudaMalloc(&p, layer_bytes), "w");
+    fill_device(p, layer_bytes, pattern, s);
+  }
+  void *x = nullptr, *d = nullptr;
+  check(cudaMalloc(&x, static_cast<size_t>(max_m * 14336) * 2), "x");
+  fill_device(x, static_cast<size_t>(max_m * 14336) * 2, pattern, s);
+  check(cudaMalloc(&d, static_cast<size_t>(max_m * 28672) * 4), "d");
+  std::printf("%5s %5s %10s   (a layer's qkv, o, gate_up, down; f32 out; %.0f s after %.0f s of pre-heat)\n",
+              "m", "rank", "TFLOP/s", sustain_s, sustain_s);
+  for (const int64_t m : ms) {
+    for (const int64_t rank : ranks) {
+      const SustainedRate rate = sustained_tflops(lt, s, workspace, workspace_bytes, w, offsets, x, d, m,
+                                                  static_cast<int>(rank), sustain_s);
+      std::printf("%5lld %5lld %10.0f   %s\n", static_cast<long long>(m), static_cast<long long>(rank),
+                  rate.tflops, rate.power.c_str());
+      std::fflush(stdout);
+    }
+  }
+  free_buffers(w, x, d);
+}
 
+// The table: each shape, m and output type, the heuristic's first algorithm against the best of max_algos.
+void run_table(cublasLtHandle_t lt, cudaStream_t s, void* workspace, size_t workspace_bytes,
+               const std::vector<int64_t>& ms, int64_t max_m, const std::vector<uint16_t>& pattern,
+               int max_algos, int reps) {
   std::printf("%-8s %6s %6s %5s %4s %10s %8s %10s %8s  %s\n", "weight", "n", "k", "m", "out", "first us",
               "TFLOP/s", "best us", "TFLOP/s", "best algorithm (rank)");
   for (const Shape2& shape : kShapes) {
@@ -296,10 +278,40 @@ int run(int argc, char** argv) {
                     describe(results[static_cast<size_t>(best_rank)].algo).c_str(), best_rank, found);
       }
     }
-    for (void* p : w)
-      cudaFree(p);
-    cudaFree(x);
-    cudaFree(d);
+    free_buffers(w, x, d);
+  }
+}
+
+int run(int argc, char** argv) {
+  std::vector<int64_t> ms = {128, 256, 512, 1024, 2048};
+  std::vector<int64_t> ranks = {0};
+  int max_algos = 16, reps = 10;
+  bool random = true;
+  double sustain_s = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--m") ms = parse_list(argv[i + 1]);
+    if (flag == "--algos") max_algos = std::max(1, std::atoi(argv[i + 1]));
+    if (flag == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
+    if (flag == "--fill") random = std::string(argv[i + 1]) != "constant";
+    if (flag == "--sustain") sustain_s = std::atof(argv[i + 1]);
+    if (flag == "--ranks") ranks = parse_list(argv[i + 1]);
+  }
+  cudaStream_t s;
+  check(cudaStreamCreate(&s), "stream");
+  cublasLtHandle_t lt;
+  check_lt(cublasLtCreate(&lt), "cublasLt");
+  const size_t workspace_bytes = size_t{32} << 20;
+  void* workspace = nullptr;
+  check(cudaMalloc(&workspace, workspace_bytes), "workspace");
+  const int64_t max_m = *std::max_element(ms.begin(), ms.end());
+  const std::vector<uint16_t> pattern = fill_values(size_t{1} << 22, random);
+  std::printf("data: %s\n", random ? "uniform in [-1, 1)" : "constant");
+
+  if (sustain_s > 0) {
+    run_sustained(lt, s, workspace, workspace_bytes, ms, ranks, max_m, pattern, sustain_s);
+  } else {
+    run_table(lt, s, workspace, workspace_bytes, ms, max_m, pattern, max_algos, reps);
   }
   cudaFree(workspace);
   cublasLtDestroy(lt);
