@@ -121,7 +121,9 @@ GpuPowerSummary summarize_gpu_power(const std::string& device, const std::vector
   s.min_sm_mhz = samples.front().sm_mhz;
   double watts = 0, mhz = 0;
   int64_t capped = 0, slowed = 0;
-  for (const GpuPowerSample& x : samples) {
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const GpuPowerSample& x = samples[i];
+    if (i > 0) s.joules += 0.5 * (x.watts + samples[i - 1].watts) * (x.seconds - samples[i - 1].seconds);
     watts += x.watts;
     mhz += x.sm_mhz;
     s.max_watts = std::max(s.max_watts, x.watts);
@@ -133,6 +135,7 @@ GpuPowerSummary summarize_gpu_power(const std::string& device, const std::vector
     slowed += (x.reasons & (kGpuSwThermal | kGpuHwThermal | kGpuHwSlowdown)) != 0;
   }
   const auto n = static_cast<double>(samples.size());
+  s.seconds = samples.back().seconds - samples.front().seconds;
   s.mean_watts = watts / n;
   s.mean_sm_mhz = mhz / n;
   s.power_capped = static_cast<double>(capped) / n;
@@ -149,7 +152,12 @@ std::string format_gpu_power(const GpuPowerSummary& s) {
                 s.device.c_str(), s.mean_watts, s.max_watts, s.limit_watts, s.mean_sm_mhz, s.min_sm_mhz,
                 s.max_sm_mhz, s.device_max_sm_mhz, 100 * s.power_capped, 100 * s.slowdown,
                 static_cast<long long>(s.samples));
-  return line;
+  std::string text = line;
+  if (s.seconds > 0) {
+    std::snprintf(line, sizeof line, "; %.2f kJ over %.1f s", s.joules / 1000, s.seconds);
+    text += line;
+  }
+  return text;
 }
 
 GpuPowerMonitor::GpuPowerMonitor(std::unique_ptr<GpuPowerReader> reader, std::chrono::milliseconds period)
@@ -163,17 +171,21 @@ GpuPowerMonitor::~GpuPowerMonitor() {
 
 void GpuPowerMonitor::run() {
   std::vector<GpuPowerSample> now;
+  const auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     lock.unlock();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const Status s = reader_->read(&now);
     lock.lock();
     if (!s) {
       failure_ = s;
       return;
     }
-    for (size_t i = 0; i < now.size(); ++i)
+    for (size_t i = 0; i < now.size(); ++i) {
+      now[i].seconds = seconds;
       samples_[i].push_back(now[i]);
+    }
     wake_.wait_for(lock, period_, [this] { return stopping_; });
   }
 }

@@ -27,6 +27,7 @@ struct GpuPowerSample {
   double sm_mhz = 0;       // SM clock now
   double max_sm_mhz = 0;   // the SM clock the device can reach
   uint64_t reasons = 0;    // why the clocks are below their maximum (NVML's clock event reason bits)
+  double seconds = 0;      // when it was taken (GpuPowerMonitor: since sampling began)
 };
 
 // Clock event reasons (NVML's bit values): the driver holding power under its limit, the power brake, and
@@ -46,13 +47,15 @@ struct GpuPowerSummary {
   double device_max_sm_mhz = 0;
   double power_capped = 0;  // share of the samples with the power limit (or power brake) lowering the clock
   double slowdown = 0;      // share slowed by heat or by the hardware (thermal limits, HW slowdown)
+  double seconds = 0;       // from the first sample to the last
+  double joules = 0;        // the power integrated over those seconds (trapezoids between samples)
 };
 
-// The summary of `samples` (all of one device); zero counts for none.
+// The summary of `samples` (all of one device, in the order taken); zero counts for none.
 GpuPowerSummary summarize_gpu_power(const std::string& device, const std::vector<GpuPowerSample>& samples);
 
 // One line, e.g. "GPU 0000:00:06.0: 689 W mean (max 698, limit 700 W), SM clock 1671 MHz mean (1395-1980
-// of 1980), power-capped in 95% and slowed by heat or hardware in 0% of 178 samples".
+// of 1980), power-capped in 95% and slowed by heat or hardware in 0% of 178 samples; 24.50 kJ over 35.6 s".
 std::string format_gpu_power(const GpuPowerSummary& s);
 
 // The NVML devices of the given PCI bus ids (as cudaDeviceGetPCIBusId writes them), read together.

@@ -10,8 +10,9 @@
 namespace autoglm {
 namespace {
 
-GpuPowerSample sample(double watts, double mhz, uint64_t reasons) {
+GpuPowerSample sample(double watts, double mhz, uint64_t reasons, double seconds = 0) {
   GpuPowerSample s;
+  s.seconds = seconds;
   s.watts = watts;
   s.limit_watts = 700;
   s.sm_mhz = mhz;
@@ -22,8 +23,9 @@ GpuPowerSample sample(double watts, double mhz, uint64_t reasons) {
 
 TEST(GpuPowerSummary, MeansExtremesAndSharesOfTheSamples) {
   const GpuPowerSummary s = summarize_gpu_power(
-      "0000:01:00.0", {sample(690, 1500, kGpuSwPowerCap), sample(700, 1400, kGpuSwPowerCap | kGpuSwThermal),
-                       sample(300, 1980, 0), sample(610, 1700, kGpuHwPowerBrake)});
+      "0000:01:00.0",
+      {sample(690, 1500, kGpuSwPowerCap, 0.5), sample(700, 1400, kGpuSwPowerCap | kGpuSwThermal, 1.5),
+       sample(300, 1980, 0, 2.5), sample(610, 1700, kGpuHwPowerBrake, 4.5)});
   EXPECT_EQ(s.device, "0000:01:00.0");
   EXPECT_EQ(s.samples, 4);
   EXPECT_DOUBLE_EQ(s.mean_watts, 575);
@@ -35,11 +37,14 @@ TEST(GpuPowerSummary, MeansExtremesAndSharesOfTheSamples) {
   EXPECT_DOUBLE_EQ(s.device_max_sm_mhz, 1980);
   EXPECT_DOUBLE_EQ(s.power_capped, 0.75);  // the software cap twice, the power brake once
   EXPECT_DOUBLE_EQ(s.slowdown, 0.25);
+  EXPECT_DOUBLE_EQ(s.seconds, 4.0);
+  EXPECT_DOUBLE_EQ(s.joules, 695.0 + 500.0 + 910.0);  // trapezoids: 1 s, 1 s and 2 s
   const std::string line = format_gpu_power(s);
   EXPECT_NE(line.find("575 W mean"), std::string::npos) << line;
   EXPECT_NE(line.find("limit 700 W"), std::string::npos) << line;
   EXPECT_NE(line.find("1645 MHz mean (1400-1980 of 1980)"), std::string::npos) << line;
   EXPECT_NE(line.find("power-capped in 75%"), std::string::npos) << line;
+  EXPECT_NE(line.find("; 2.10 kJ over 4.0 s"), std::string::npos) << line;
 }
 
 TEST(GpuPowerSummary, NoSamplesSaySo) {
@@ -119,6 +124,8 @@ TEST(GpuPowerMonitor, SummarizesEachDeviceOverTheRun) {
   EXPECT_DOUBLE_EQ(s[0].min_sm_mhz, 1500);
   EXPECT_DOUBLE_EQ(s[0].max_sm_mhz, 1700);
   EXPECT_DOUBLE_EQ(s[0].power_capped, 1.0);
+  EXPECT_GT(s[0].seconds, 0.0);
+  EXPECT_NEAR(s[0].joules, 690 * s[0].seconds, 1e-6);  // a constant draw over the sampled seconds
   EXPECT_DOUBLE_EQ(s[1].mean_sm_mhz, 1980);
   EXPECT_DOUBLE_EQ(s[1].power_capped, 0.0);
   EXPECT_TRUE(monitor.failure());

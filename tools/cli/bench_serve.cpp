@@ -427,8 +427,15 @@ int run_bench_serve(const ServeBenchOptions& o) {
 
   const ServeReport report = compute_report(state->records, before, after, samples, wall_ms);
   std::printf("%s\n\n%s", workload->summary.c_str(), format_report(report).c_str());
-  for (const GpuPowerSummary& p : power_summaries)
+  double gpu_joules = 0;
+  for (const GpuPowerSummary& p : power_summaries) {
     std::printf("%s\n", format_gpu_power(p).c_str());
+    gpu_joules += p.joules;
+  }
+  // Energy per token: under a power limit, what a kernel change must lower to make a run faster.
+  if (gpu_joules > 0 && report.output_tokens > 0)
+    std::printf("GPU energy: %.2f kJ, %.1f mJ per output token\n", gpu_joules / 1000,
+                1000 * gpu_joules / static_cast<double>(report.output_tokens));
   if (o.profile) {
     std::printf("time per op (all steps, each op synchronized):\n");
     for (const OpTime& t : after.op_times)
@@ -457,7 +464,9 @@ int run_bench_serve(const ServeBenchOptions& o) {
                                            {"max_sm_mhz", p.max_sm_mhz},
                                            {"device_max_sm_mhz", p.device_max_sm_mhz},
                                            {"power_capped_share", p.power_capped},
-                                           {"slowdown_share", p.slowdown}});
+                                           {"slowdown_share", p.slowdown},
+                                           {"seconds", p.seconds},
+                                           {"joules", p.joules}});
     }
     std::ofstream out(o.json_path);
     out << j.dump(2) << "\n";
