@@ -132,6 +132,10 @@ Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* eng
   const int64_t model_max = impl->model->config().max_position_embeddings;
   impl->max_context = options.max_context > 0 ? options.max_context
                                               : std::min<int64_t>(model_max > 0 ? model_max : 4096, 4096);
+  for (int r = 0; r < impl->ranks->world(); ++r) {
+    std::string id = impl->ranks->backend(r).pci_bus_id();
+    if (!id.empty()) impl->gpu_pci_bus_ids.push_back(std::move(id));
+  }
   engine->reset(new Engine(std::move(impl)));
   return Status::ok();
 }
@@ -146,10 +150,7 @@ ModelInfo Engine::model_info() const {
   info.max_context = impl_->max_context;
   info.weight_dtype = std::string(dtype_name(impl_->model->weight_dtype()));
   info.weight_bytes_per_step = impl_->model->weights().matrix_bytes;
-  for (int r = 0; r < impl_->ranks->world(); ++r) {
-    std::string id = impl_->ranks->backend(r).pci_bus_id();
-    if (!id.empty()) info.gpu_pci_bus_ids.push_back(std::move(id));
-  }
+  info.gpu_pci_bus_ids = impl_->gpu_pci_bus_ids;
   return info;
 }
 

@@ -4,6 +4,8 @@
 
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "autoglm/engine.h"
 #include "backend/backend.h"
@@ -22,6 +24,7 @@ struct Engine::Impl {
   std::optional<ChatTemplate> chat_template;
   ChatTemplateConfig chat_config;  // its BOS/EOS strings
   int64_t max_context = 0;
+  std::vector<std::string> gpu_pci_bus_ids;  // each rank's GPU, asked of the driver once at creation
 };
 
 }  // namespace autoglm
