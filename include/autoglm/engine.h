@@ -34,6 +34,9 @@ struct EngineOptions {
   // heuristic's first choice (the serving engine does it for every bucket at start). Off: no result depends
   // on a timing.
   bool tune_gemms = true;
+  // GPUs: kernels may land operands by the device's bulk copies (BackendOptions::bulk_copies); off for
+  // comparisons.
+  bool bulk_copies = true;
   // Tensor parallelism: the model split over this many ranks (Megatron-style: heads, features and vocabulary
   // rows), one per GPU from the first (NCCL between them), or CPU ranks sharing the cores. 1: no split.
   int tensor_parallel = 1;

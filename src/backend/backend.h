@@ -23,6 +23,10 @@ struct BackendOptions {
   // GPU backends: the number of SMs the GEMMs are planned for (cuBLASLt's SM count target), leaving the rest
   // to kernels another stream runs at the same time; 0 plans for the whole device.
   int gemm_sm_count = 0;
+  // GPU backends: kernels that stream operands into shared memory may land them by the device's bulk copies
+  // where it has them (CUDA: cp.async.bulk on sm_90+, today the paged decode attention over bf16 caches);
+  // off, they keep the per-lane copies. The two give the same bits; the switch is for measuring them.
+  bool bulk_copies = true;
 };
 
 // Work recorded once and replayed as a unit (a CUDA graph): the hundreds of launches of a decode step cost

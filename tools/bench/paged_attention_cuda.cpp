@@ -27,6 +27,8 @@
 // question behind running a decode step's memory-bound attention beside its compute-bound projections.
 // --gemm-sms N plans those GEMMs for N SMs (BackendOptions::gemm_sm_count), leaving the rest to the
 // attention.
+// --bulk-copies off: the decode kernel lands K and V by per-lane cp.async instead of bulk copies
+// (BackendOptions::bulk_copies), for comparing the two.
 //
 // Timing: each measurement is a CUDA graph of calls that rotate over enough independent copies of the caches,
 // q and metadata (>= 256 MB of KV, at least 2 copies) that no call finds its KV in the 50 MB L2, replayed 5
@@ -332,6 +334,7 @@ int run(int argc, char** argv) {
   double sustain_s = 0;
   int gemm_sms = 0;
   DType cache_dtype = DType::kBF16;
+  BackendOptions options;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--batch") batches = parse_list(argv[i + 1]);
@@ -345,6 +348,7 @@ int run(int argc, char** argv) {
     if (flag == "--decodes") decodes = std::max<int64_t>(0, std::atoll(argv[i + 1]));
     if (flag == "--decode-context") decode_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
     if (flag == "--cache") cache_dtype = parse_dtype(argv[i + 1]).value_or(DType::kI32);
+    if (flag == "--bulk-copies") options.bulk_copies = std::string(argv[i + 1]) != "off";
   }
   if (cache_dtype != DType::kBF16 && cache_dtype != DType::kF8E4M3) {
     std::fprintf(stderr, "--cache takes bf16 or fp8\n");
@@ -358,7 +362,7 @@ int run(int argc, char** argv) {
       return 1;
     }
   }
-  auto created = create_backend("cuda", {});
+  auto created = create_backend("cuda", options);
   check(created.status(), "cuda backend");
   std::unique_ptr<Backend> owned = std::move(created).value();
   CudaBackend& cuda = cuda_backend(*owned);

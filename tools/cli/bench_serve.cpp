@@ -50,6 +50,7 @@ struct ServeBenchOptions {
   bool no_chunked_prefill = false;
   bool no_graphs = false;
   bool no_gemm_tuning = false;
+  bool no_bulk_copies = false;
   bool no_overlap_output = false;
   bool no_async_scheduling = false;
   bool nano_batch = false;
@@ -294,6 +295,7 @@ nlohmann::json config_json(const ServeBenchOptions& o, const ModelInfo& info, co
           {"max_num_batched_tokens", serve.max_num_batched_tokens},
           {"graphs", serve.use_graphs},
           {"gemm_tuning", !o.no_gemm_tuning},
+          {"bulk_copies", !o.no_bulk_copies},
           {"overlap_output", serve.overlap_output},
           {"async_scheduling", serve.async_scheduling},
           {"nano_batch", serve.nano_batch},
@@ -318,6 +320,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
   engine_options.tensor_parallel = o.tensor_parallel;
   engine_options.max_context = o.max_context;
   engine_options.tune_gemms = !o.no_gemm_tuning;
+  engine_options.bulk_copies = !o.no_bulk_copies;
   ServeOptions serve;
   serve.kv_block_size = o.block_size;
   serve.kv_blocks = o.kv_blocks;
@@ -520,6 +523,9 @@ void add_bench_serve(CLI::App& app) {
   cmd->add_flag("--no-graphs", o->no_graphs, "do not record decode steps as CUDA graphs")->group("Engine");
   cmd->add_flag("--no-gemm-tuning", o->no_gemm_tuning,
                 "take cuBLASLt's first algorithm instead of timing its candidates per row-count bucket")
+      ->group("Engine");
+  cmd->add_flag("--no-bulk-copies", o->no_bulk_copies,
+                "land the decode attention's K and V rows by per-lane copies, not the GPU's bulk copies")
       ->group("Engine");
   cmd->add_flag("--no-overlap-output", o->no_overlap_output,
                 "hand out a step's tokens before the next step starts, not while it runs")

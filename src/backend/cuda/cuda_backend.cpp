@@ -56,6 +56,7 @@ Expected<std::unique_ptr<Backend>> CudaBackend::create(const BackendOptions& opt
   std::unique_ptr<CudaBackend> backend(new CudaBackend());
   backend->device_index_ = options.device_index;
   backend->tune_gemms_ = options.tune_gemms;
+  backend->bulk_copies_ = options.bulk_copies;
   backend->gemm_sm_count_ = std::max(0, options.gemm_sm_count);
   // From here on a failure returns early and the destructor releases whatever was made.
   AUTOGLM_CUDA_RETURN_IF_ERROR(cudaSetDevice(backend->device_index_));

@@ -56,6 +56,8 @@ class CudaBackend final : public Backend {
   size_t workspace_bytes() const { return workspace_bytes_; }
   const cudaDeviceProp& properties() const { return properties_; }
   bool tunes_gemms() const { return tune_gemms_; }
+  // BackendOptions::bulk_copies, and the device has them (sm_90+).
+  bool bulk_copies() const { return bulk_copies_ && properties_.major >= 9; }
   int gemm_sm_count() const override { return gemm_sm_count_; }  // BackendOptions::gemm_sm_count
   void set_gemm_sm_count(int sms) override { gemm_sm_count_ = std::max(0, sms); }
 
@@ -97,6 +99,7 @@ class CudaBackend final : public Backend {
 
   int device_index_ = 0;
   bool tune_gemms_ = true;
+  bool bulk_copies_ = true;
   int gemm_sm_count_ = 0;
   cudaDeviceProp properties_{};
   cudaStream_t stream_ = nullptr;

@@ -12,14 +12,20 @@
 //   other decode kernels, so the splits and the merge are shared. The block's key range is cut into tiles of
 //   16 keys aligned to multiples of 16, so a tile lies in one cache block whenever block_size is a multiple
 //   of 16 (then one block-table lookup per tile; otherwise one per key). Warp w takes tiles w, w + 4, ...
-//   Each warp streams its tiles through its own ring of kStages K and V tiles in shared memory (cp.async,
-//   16 bytes per copy, rows padded by 16 bytes so the 8 rows an ldmatrix reads fall in distinct bank quads);
-//   kStages - 1 tiles are in flight while one is computed. Per tile: S [16 rows x 16 keys] = Q K^T over
-//   head_dim / 16 k-steps (Q's A fragments stay in registers, K's B fragments by ldmatrix), scores scaled
-//   (or soft-capped) into the log2 domain, keys outside the row's range or of an invalid block masked, the
-//   online softmax per row (max and rescale; each lane keeps a partial sum), P rounded to bf16 and reused
-//   in registers as the A fragment of O += P V (V's B fragments by ldmatrix.trans). At the end the 4 warps'
-//   states meet in shared memory and are merged as in the other decode kernels.
+//   Each warp streams its tiles through its own ring of kStages K and V tiles in shared memory (rows padded
+//   by 16 bytes so the 8 rows an ldmatrix reads fall in distinct bank quads); kStages - 1 tiles are in
+//   flight while one is computed. bf16 caches on sm_90+ (BackendOptions::bulk_copies): each lane lands one
+//   whole 256-byte K or V row by a bulk copy (bulk_copy.cuh) counted on the stage's transaction barrier;
+//   otherwise each lane issues 16 cp.async of 16 bytes per tile. Same bits either way, but the bulk copies
+//   cost far fewer instructions: measured (tools/bench/paged_attention_cuda.cpp --sustain, H100, 512 x
+//   1,024) 642 W against 696 W (power-capped) at 1% more bandwidth, and a mixed serving run near the power
+//   limit, where the decode attention's energy is the GEMMs' loss, 0.7-0.9% faster. Per tile: S [16 rows x 16
+//   keys] = Q K^T over head_dim / 16 k-steps (Q's A fragments stay in registers, K's B fragments by
+//   ldmatrix), scores scaled (or soft-capped) into the log2 domain, keys outside the row's range or of an
+//   invalid block masked, the online softmax per row (max and rescale; each lane keeps a partial sum), P
+//   rounded to bf16 and reused in registers as the A fragment of O += P V (V's B fragments by
+//   ldmatrix.trans). At the end the 4 warps' states meet in shared memory and are merged as in the other
+//   decode kernels.
 // f8_e4m3 caches: the same tiles of 16 keys, half the bytes, three stages per warp. K is read as bytes: the
 //   mma's k index is permuted within each group of 64 dims so that a lane's B fragments of 4 k-steps are 16
 //   consecutive bytes of its key row (one 128-bit shared load; rows unpadded, their 16-byte chunks XOR
@@ -47,6 +53,7 @@
 #include <cstdint>
 
 #include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/bulk_copy.cuh"
 #include "backend/cuda/kernels/dependent_launch.cuh"
 
 namespace autoglm::paged_decode_tc {
@@ -97,7 +104,7 @@ struct CacheElement<fp8> {
   static constexpr bool kWidens = true;
 };
 
-template <typename C, int D, int GT>
+template <typename C, int D, int GT, bool kBulk>
 struct Shape {
   static constexpr int kPerCopy = CacheElement<C>::kPerCopy;
   static constexpr bool kWidens = CacheElement<C>::kWidens;
@@ -112,7 +119,9 @@ struct Shape {
   static constexpr size_t kWarpBytes = kWarpRing * sizeof(C) + (kWidens ? kTile * sizeof(uint16_t) : 0);
   static constexpr size_t kRingBytes = kWarps * kWarpBytes;
   static constexpr size_t kStateBytes = sizeof(float) * kWarps * GT * (D + 2);
-  static constexpr size_t kSharedBytes = kRingBytes > kStateBytes ? kRingBytes : kStateBytes;
+  // Bulk copies: one transaction barrier per stage and warp, after the ring or the states (never reused).
+  static constexpr size_t kBarriersAt = kRingBytes > kStateBytes ? kRingBytes : kStateBytes;
+  static constexpr size_t kSharedBytes = kBarriersAt + (kBulk ? sizeof(uint64_t) * kWarps * kStages : 0);
 };
 
 // Where 16-byte chunk `chunk` of landed row `row` sits in the row. f8_e4m3 rows of 128 bytes or more: chunk
@@ -149,10 +158,14 @@ __device__ __forceinline__ uint32_t pack16(float lo, float hi) {
 }
 
 // Three blocks per SM where the ring allows it (head_dim <= 128: ~70 KB each): registers capped at 168.
-template <typename C, int D, int GT>
+// kBulk (bf16 caches, sm_90+): each tile's 32 rows (16 keys of K and of V) land by one bulk copy per lane,
+// counted on the stage's transaction barrier, instead of 16 cp.async of 16 bytes per lane.
+template <typename C, int D, int GT, bool kBulk>
 __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     decode_tc_kernel(Paged<C> p, int head_tiles, float* part_out, float* part_stats) {
-  using S = Shape<C, D, GT>;
+  using S = Shape<C, D, GT, kBulk>;
+  static_assert(!kBulk || !S::kWidens, "bulk copies land rows as they are: bf16 caches only");
+  [[maybe_unused]] constexpr bool kBulkCopies = kBulk && AUTOGLM_BULK_COPY_ARCH;
   constexpr int kSteps = D / 16;
   constexpr float kNegInf = -INFINITY;
   extern __shared__ __align__(16) unsigned char shared[];
@@ -179,8 +192,48 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   const C* k_head = p.k + kv_head * D;
   const C* v_head = p.v + kv_head * D;
   uint32_t block_ok = 0;  // bit stage: the tile in that stage has a valid cache block (one lookup per tile)
+#if AUTOGLM_BULK_COPY_ARCH
+  uint64_t* barriers = reinterpret_cast<uint64_t*>(shared + S::kBarriersAt) + warp * S::kStages;
+  if constexpr (kBulkCopies) {
+    if (lane == 0) {
+      for (int stage = 0; stage < S::kStages; ++stage)
+        bulk_copy::barrier_init(barriers + stage, 1);
+      bulk_copy::fence_barrier_init();
+    }
+    __syncwarp();
+  }
+  // Bulk copies of the warp's tile i: lane l lands row l % 16 of K (l < 16) or of V; a V row outside the
+  // range is zeroed (its probability is 0, and 0 x NaN of stale bits would not be), a K row left as it is
+  // (its score is masked by a select). Lane 0 announces the stage's bytes with its one arrival.
+  auto issue_bulk = [&](int i) {
+    if (i >= my_tiles) return;  // warp-uniform
+    const int stage = i % S::kStages;
+    const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
+    const int64_t base = one_block_per_tile ? cache_row(p, sv.s, j0) : -1;
+    block_ok = (block_ok & ~(1u << stage)) | (static_cast<uint32_t>(base >= 0) << stage);
+    const int key = lane % kTileKeys;
+    const bool is_v = lane >= kTileKeys;
+    const int64_t j = j0 + key;
+    int64_t r = -1;
+    if (j >= key_begin && j < key_end)
+      r = one_block_per_tile ? (base >= 0 ? base + key : -1) : cache_row(p, sv.s, j);
+    const bool fill = r >= 0;
+    const uint32_t rows = __popc(__ballot_sync(0xffffffffu, fill));
+    constexpr uint32_t kRowBytes = D * sizeof(C);
+    C* dst = ring + stage * 2 * S::kRawTile + (is_v ? S::kRawTile : 0) + key * S::kRawRow;
+    if (lane == 0) bulk_copy::arrive_expecting(barriers + stage, rows * kRowBytes);
+    if (fill) {
+      bulk_copy::copy_to_shared(dst, (is_v ? v_head : k_head) + r * row_stride, kRowBytes, barriers + stage);
+    } else if (is_v) {
+#pragma unroll
+      for (int c = 0; c < D / S::kPerCopy; ++c)
+        reinterpret_cast<uint4*>(dst)[c] = make_uint4(0u, 0u, 0u, 0u);
+      bulk_copy::fence_shared_for_copies();  // before a later use's bulk copy into this row
+    }
+  };
+#endif
   // Copies the warp's tile i (keys of the range only; the rest of the tile is zero-filled).
-  auto issue = [&](int i) {
+  auto issue_cp_async = [&](int i) {
     const int stage = i % S::kStages;
     C* k_dst = ring + stage * 2 * S::kRawTile;
     C* v_dst = k_dst + S::kRawTile;
@@ -203,6 +256,27 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
       cp_async_16(v_dst + at, v_head + offset, fill);
     }
     cp_async_commit();  // an empty group past the last tile keeps the group count in step
+  };
+  auto issue = [&](int i) {
+#if AUTOGLM_BULK_COPY_ARCH
+    if constexpr (kBulkCopies) {
+      issue_bulk(i);
+      return;
+    }
+#endif
+    issue_cp_async(i);
+  };
+  // Returns once tile i has landed for every lane of the warp.
+  auto wait_landed = [&](int i) {
+#if AUTOGLM_BULK_COPY_ARCH
+    if constexpr (kBulkCopies) {
+      bulk_copy::wait_phase(barriers + i % S::kStages, static_cast<uint32_t>(i / S::kStages) & 1u);
+      __syncwarp();  // and the V rows other lanes zeroed
+      return;
+    }
+#endif
+    cp_async_wait<S::kStages - 1>();  // this lane's copies of tile i have landed
+    __syncwarp();                     // and every other lane's
   };
 #pragma unroll
   for (int i = 0; i < S::kStages - 1; ++i)
@@ -239,8 +313,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   for (int i = 0; i < my_tiles; ++i) {
     __syncwarp();  // every lane is done reading the stage the next copies overwrite
     issue(i + S::kStages - 1);
-    cp_async_wait<S::kStages - 1>();  // this lane's copies of tile i have landed
-    __syncwarp();                     // and every other lane's
+    wait_landed(i);
     const int stage = i % S::kStages;
     const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
     float s[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
@@ -346,7 +419,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
       mma16<C>(o[2 * dp + 1], a, b[2], b[3]);
     }
   }
-  cp_async_wait<0>();  // nothing may land in the ring once it holds the merge states
+  cp_async_wait<0>();  // nothing may land in the ring once it holds the merge states (bulk: all waited)
   __syncthreads();
 
   // The warps' states of each head, in the natural-log domain the merge works in: out = sum_w exp(m_w - M)
@@ -374,20 +447,33 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
                                      splits, split, p.out, part_out, part_stats, p.out16);
 }
 
-template <typename C, int D, int GT>
-void launch_shape(CudaBackend& backend, const Paged<C>& p, int head_tiles, int splits, float* part_out,
-                  float* part_stats) {
-  constexpr size_t kSmem = Shape<C, D, GT>::kSharedBytes;
+template <typename C, int D, int GT, bool kBulk>
+void launch_kernel(CudaBackend& backend, const Paged<C>& p, int head_tiles, int splits, float* part_out,
+                   float* part_stats) {
+  constexpr size_t kSmem = Shape<C, D, GT, kBulk>::kSharedBytes;
   if constexpr (kSmem > 48 * 1024) {
     // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
-    static const cudaError_t opted_in = cudaFuncSetAttribute(
-        decode_tc_kernel<C, D, GT>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
+    static const cudaError_t opted_in =
+        cudaFuncSetAttribute(decode_tc_kernel<C, D, GT, kBulk>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(kSmem));
     (void)opted_in;  // a failure shows up as the launch error
   }
   const dim3 grid(static_cast<unsigned>(p.kv_heads * head_tiles), static_cast<unsigned>(splits),
                   static_cast<unsigned>(p.t));
-  launch_dependent(backend, "paged_decode_tc_kernel", decode_tc_kernel<C, D, GT>, grid, dim3(kThreads), kSmem,
-                   p, head_tiles, part_out, part_stats);
+  launch_dependent(backend, "paged_decode_tc_kernel", decode_tc_kernel<C, D, GT, kBulk>, grid, dim3(kThreads),
+                   kSmem, p, head_tiles, part_out, part_stats);
+}
+
+template <typename C, int D, int GT>
+void launch_shape(CudaBackend& backend, const Paged<C>& p, int head_tiles, int splits, float* part_out,
+                  float* part_stats) {
+  if constexpr (!CacheElement<C>::kWidens) {
+    if (backend.bulk_copies()) {
+      launch_kernel<C, D, GT, true>(backend, p, head_tiles, splits, part_out, part_stats);
+      return;
+    }
+  }
+  launch_kernel<C, D, GT, false>(backend, p, head_tiles, splits, part_out, part_stats);
 }
 
 bool aligned16(const void* ptr) {
