@@ -467,6 +467,9 @@ void launch_kernel(CudaBackend& backend, const Paged<C>& p, int head_tiles, int 
 template <typename C, int D, int GT>
 void launch_shape(CudaBackend& backend, const Paged<C>& p, int head_tiles, int splits, float* part_out,
                   float* part_stats) {
+  // f8_e4m3 caches keep cp.async: with 128-byte rows (head_dim 128) the bulk copies, twice as many per byte,
+  // were measured 1.3x slower (512 x 1,024: 523 against 398 us per call, H100); the copy unit's rate of
+  // small copies, not the bytes, then sets the pace.
   if constexpr (!CacheElement<C>::kWidens) {
     if (backend.bulk_copies()) {
       launch_kernel<C, D, GT, true>(backend, p, head_tiles, splits, part_out, part_stats);
