@@ -18,9 +18,9 @@
 //   whole 256-byte K or V row by a bulk copy (bulk_copy.cuh) counted on the stage's transaction barrier;
 //   otherwise each lane issues 16 cp.async of 16 bytes per tile. Same bits either way, but the bulk copies
 //   cost far fewer instructions: measured (tools/bench/paged_attention_cuda.cpp --sustain, H100, 512 x
-//   1,024) 642 W against 696 W (power-capped) at 1% more bandwidth, and a mixed serving run near the power
-//   limit, where the decode attention's energy is the GEMMs' loss, 0.7-0.9% faster. Per tile: S [16 rows x 16
-//   keys] = Q K^T over head_dim / 16 k-steps (Q's A fragments stay in registers, K's B fragments by
+//   1,024) 650 W against 696-698 W (power-capped) at 1% more bandwidth, and a mixed serving run near the
+//   power limit, where the decode attention's energy is the GEMMs' loss, 0.9-1.2% faster. Per tile: S [16
+//   rows x 16 keys] = Q K^T over head_dim / 16 k-steps (Q's A fragments stay in registers, K's B fragments by
 //   ldmatrix), scores scaled (or soft-capped) into the log2 domain, keys outside the row's range or of an
 //   invalid block masked, the online softmax per row (max and rescale; each lane keeps a partial sum), P
 //   rounded to bf16 and reused in registers as the A fragment of O += P V (V's B fragments by
