@@ -14,18 +14,18 @@
 //   of 16 (then one block-table lookup per tile; otherwise one per key). Warp w takes tiles w, w + 4, ...
 //   Each warp streams its tiles through its own ring of kStages K and V tiles in shared memory (rows padded
 //   by 16 bytes so the 8 rows an ldmatrix reads fall in distinct bank quads); kStages - 1 tiles are in
-//   flight while one is computed. bf16 caches on sm_90+ (BackendOptions::bulk_copies): each lane lands one
-//   whole 256-byte K or V row by a bulk copy (bulk_copy.cuh) counted on the stage's transaction barrier;
-//   otherwise each lane issues 16 cp.async of 16 bytes per tile. Same bits either way, but the bulk copies
-//   cost far fewer instructions: measured (tools/bench/paged_attention_cuda.cpp --sustain, H100, 512 x
-//   1,024) 650 W against 696-698 W (power-capped) at 1% more bandwidth, and a mixed serving run near the
-//   power limit, where the decode attention's energy is the GEMMs' loss, 0.9-1.2% faster. Per tile: S [16
-//   rows x 16 keys] = Q K^T over head_dim / 16 k-steps (Q's A fragments stay in registers, K's B fragments by
-//   ldmatrix), scores scaled (or soft-capped) into the log2 domain, keys outside the row's range or of an
-//   invalid block masked, the online softmax per row (max and rescale; each lane keeps a partial sum), P
-//   rounded to bf16 and reused in registers as the A fragment of O += P V (V's B fragments by
-//   ldmatrix.trans). At the end the 4 warps' states meet in shared memory and are merged as in the other
-//   decode kernels.
+//   flight while one is computed. bf16 caches with head_dim 128 or 256 on sm_90+
+//   (BackendOptions::bulk_copies): each lane lands one whole K or V row (256 or 512 bytes) by a bulk copy
+//   (bulk_copy.cuh) counted on the stage's transaction barrier; otherwise each lane issues 16 cp.async of 16
+//   bytes per tile. Same bits either way, but the bulk copies cost far fewer instructions: measured
+//   (tools/bench/paged_attention_cuda.cpp --sustain, H100, 512 x 1,024) 650 W against 696-698 W
+//   (power-capped) at 1% more bandwidth, and a mixed serving run near the power limit, where the decode
+//   attention's energy is the GEMMs' loss, 0.9-1.2% faster. Per tile: S [16 rows x 16 keys] = Q K^T over
+//   head_dim / 16 k-steps (Q's A fragments stay in registers, K's B fragments by ldmatrix), scores scaled (or
+//   soft-capped) into the log2 domain, keys outside the row's range or of an invalid block masked, the online
+//   softmax per row (max and rescale; each lane keeps a partial sum), P rounded to bf16 and reused in
+//   registers as the A fragment of O += P V (V's B fragments by ldmatrix.trans). At the end the 4 warps'
+//   states meet in shared memory and are merged as in the other decode kernels.
 // f8_e4m3 caches: the same tiles of 16 keys, half the bytes, three stages per warp. K is read as bytes: the
 //   mma's k index is permuted within each group of 64 dims so that a lane's B fragments of 4 k-steps are 16
 //   consecutive bytes of its key row (one 128-bit shared load; rows unpadded, their 16-byte chunks XOR
@@ -158,8 +158,9 @@ __device__ __forceinline__ uint32_t pack16(float lo, float hi) {
 }
 
 // Three blocks per SM where the ring allows it (head_dim <= 128: ~70 KB each): registers capped at 168.
-// kBulk (bf16 caches, sm_90+): each tile's 32 rows (16 keys of K and of V) land by one bulk copy per lane,
-// counted on the stage's transaction barrier, instead of 16 cp.async of 16 bytes per lane.
+// kBulk (bf16 caches, rows of 256 bytes or more, sm_90+): each tile's 32 rows (16 keys of K and of V) land by
+// one bulk copy per lane, counted on the stage's transaction barrier, instead of 16 cp.async of 16 bytes per
+// lane.
 template <typename C, int D, int GT, bool kBulk>
 __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     decode_tc_kernel(Paged<C> p, int head_tiles, float* part_out, float* part_stats) {
@@ -467,10 +468,11 @@ void launch_kernel(CudaBackend& backend, const Paged<C>& p, int head_tiles, int 
 template <typename C, int D, int GT>
 void launch_shape(CudaBackend& backend, const Paged<C>& p, int head_tiles, int splits, float* part_out,
                   float* part_stats) {
-  // f8_e4m3 caches keep cp.async: with 128-byte rows (head_dim 128) the bulk copies, twice as many per byte,
-  // were measured 1.3x slower (512 x 1,024: 523 against 398 us per call, H100); the copy unit's rate of
-  // small copies, not the bytes, then sets the pace.
-  if constexpr (!CacheElement<C>::kWidens) {
+  // Rows of 256 bytes or more only: over f8_e4m3 caches, with 128-byte rows (head_dim 128), the bulk copies,
+  // twice as many per byte, were measured 1.3x slower (512 x 1,024: 523 against 398 us per call, H100); the
+  // copy unit's rate of small copies, not the bytes, then sets the pace. bf16 at head_dim 64 has such rows
+  // too, and keeps cp.async with them.
+  if constexpr (!CacheElement<C>::kWidens && D * sizeof(C) >= 256) {
     if (backend.bulk_copies()) {
       launch_kernel<C, D, GT, true>(backend, p, head_tiles, splits, part_out, part_stats);
       return;
