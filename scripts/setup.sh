@@ -22,8 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Python packages of the server's contract tests (the official OpenAI SDK).
-if ! python3 -c "import openai" 2>/dev/null; then
+# Python packages the tests call (tests/requirements.txt): the official OpenAI SDK (the server's contract
+# tests), huggingface_hub (the download cache shared with it), gguf and sentencepiece (the vocab-only GGUF
+# files tools/tokenizer/make_gguf_vocabs.py writes, against which the tokenizer tests check their own).
+if ! python3 -c "import openai, huggingface_hub, gguf, sentencepiece" 2>/dev/null; then
   echo "setup: installing $(tr '\n' ' ' < "$root/tests/requirements.txt")"
   python3 -m pip install --quiet --disable-pip-version-check -r "$root/tests/requirements.txt" ||
     python3 -m pip install --quiet --disable-pip-version-check --break-system-packages -r "$root/tests/requirements.txt"

@@ -135,7 +135,9 @@ INSTANTIATE_TEST_SUITE_P(Vocabs, GgufCorpus,
 // The files tools/tokenizer/make_gguf_vocabs.py writes (not committed) hold the same tokenizer.ggml.* values.
 TEST_P(GgufVectors, BuilderMatchesScriptOutput) {
   const std::string path = test::tokenizer_data_path("gguf/ggml-vocab-" + GetParam() + ".gguf");
-  if (!test::file_exists(path)) GTEST_SKIP() << path << " not written (make_gguf_vocabs.py --all)";
+  if (!test::file_exists(path))
+    GTEST_SKIP() << path
+                 << " not written (tools/tokenizer/make_gguf_vocabs.py --vocabs; scripts/test.sh runs it)";
   auto script = GgufFile::open(path);
   ASSERT_TRUE(script.has_value()) << script.status().to_string();
   const GgufFile* built = loaded_vocab(GetParam()).file.get();
