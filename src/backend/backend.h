@@ -24,8 +24,9 @@ struct BackendOptions {
   // to kernels another stream runs at the same time; 0 plans for the whole device.
   int gemm_sm_count = 0;
   // GPU backends: kernels that stream operands into shared memory may land them by the device's bulk copies
-  // where it has them (CUDA: cp.async.bulk on sm_90+, today the paged decode attention over bf16 caches);
-  // off, they keep the per-lane copies. The two give the same bits; the switch is for measuring them.
+  // where it has them (CUDA: cp.async.bulk on sm_90+, today the paged decode attention's K and V rows of
+  // bf16 caches at head_dim 128 and 256); off, they keep the per-lane copies. The two give the same bits;
+  // the switch is for measuring them.
   bool bulk_copies = true;
 };
 
