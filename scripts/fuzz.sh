@@ -36,6 +36,11 @@ seed_dir() {
       printf '%s' '{"model":"m","prompt":["a",[1,2]],"max_tokens":8,"temperature":0.5,"stop":["x"],"n":2,"stream":true,"stream_options":{"include_usage":true},"logprobs":2,"seed":3}' > "$dir/completion"
       printf '%s' '{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"hi"}]}],"max_completion_tokens":4,"logprobs":true,"top_logprobs":2,"tools":[],"chat_template_kwargs":{"a":1}}' > "$dir/chat" ;;
     sentencepiece_fuzz) cp "$root"/tests/data/tokenizer/gguf/spm/*.model "$dir"/ 2>/dev/null || true ;;
+    safetensors_fuzz) cp "$root"/tests/data/fixtures/llama/model-00001-of-00005.safetensors "$dir"/ 2>/dev/null || true ;;
+    hf_config_fuzz)
+      for f in "$root"/tests/data/fixtures/*/config.json "$root"/tests/data/fixtures/*/generation_config.json; do
+        cp "$f" "$dir/$(basename "$(dirname "$f")")_$(basename "$f")"
+      done ;;
   esac
   echo "$dir"
 }
