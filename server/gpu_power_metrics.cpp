@@ -36,7 +36,7 @@ void GpuPowerMetrics::refresh() {
     devices_[i].watts->set(s.watts);
     devices_[i].limit_watts->set(s.limit_watts);
     devices_[i].sm_mhz->set(s.sm_mhz);
-    devices_[i].power_capped->set((s.reasons & (kGpuSwPowerCap | kGpuHwPowerBrake)) != 0 ? 1.0 : 0.0);
+    devices_[i].power_capped->set(power_capped(s) ? 1.0 : 0.0);
   }
 }
 

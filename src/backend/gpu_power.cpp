@@ -131,8 +131,8 @@ GpuPowerSummary summarize_gpu_power(const std::string& device, const std::vector
     s.min_sm_mhz = std::min(s.min_sm_mhz, x.sm_mhz);
     s.max_sm_mhz = std::max(s.max_sm_mhz, x.sm_mhz);
     s.device_max_sm_mhz = std::max(s.device_max_sm_mhz, x.max_sm_mhz);
-    capped += (x.reasons & (kGpuSwPowerCap | kGpuHwPowerBrake)) != 0;
-    slowed += (x.reasons & (kGpuSwThermal | kGpuHwThermal | kGpuHwSlowdown)) != 0;
+    capped += power_capped(x);
+    slowed += slowed_down(x);
   }
   const auto n = static_cast<double>(samples.size());
   s.seconds = samples.back().seconds - samples.front().seconds;
@@ -166,7 +166,16 @@ GpuPowerMonitor::GpuPowerMonitor(std::unique_ptr<GpuPowerReader> reader, std::ch
 }
 
 GpuPowerMonitor::~GpuPowerMonitor() {
-  stop();
+  halt();
+}
+
+void GpuPowerMonitor::halt() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
 }
 
 void GpuPowerMonitor::run() {
@@ -191,12 +200,7 @@ void GpuPowerMonitor::run() {
 }
 
 std::vector<GpuPowerSummary> GpuPowerMonitor::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  halt();
   std::vector<GpuPowerSummary> out;
   for (size_t i = 0; i < samples_.size(); ++i)
     out.push_back(summarize_gpu_power(reader_->devices()[i], samples_[i]));

@@ -38,6 +38,15 @@ inline constexpr uint64_t kGpuSwThermal = 0x20;
 inline constexpr uint64_t kGpuHwThermal = 0x40;
 inline constexpr uint64_t kGpuHwPowerBrake = 0x80;
 
+// The power limit (or the power brake) is what holds this sample's clocks down.
+inline bool power_capped(const GpuPowerSample& s) {
+  return (s.reasons & (kGpuSwPowerCap | kGpuHwPowerBrake)) != 0;
+}
+// Heat or the hardware slows this sample's clocks (thermal limits, HW slowdown).
+inline bool slowed_down(const GpuPowerSample& s) {
+  return (s.reasons & (kGpuSwThermal | kGpuHwThermal | kGpuHwSlowdown)) != 0;
+}
+
 // A series of samples of one GPU, summed up.
 struct GpuPowerSummary {
   std::string device;  // its PCI bus id
@@ -99,6 +108,7 @@ class GpuPowerMonitor {
 
  private:
   void run();
+  void halt();  // ends the sampling thread (once; later calls return at once)
 
   std::unique_ptr<GpuPowerReader> reader_;
   std::chrono::milliseconds period_;
