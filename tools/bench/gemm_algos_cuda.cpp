@@ -23,11 +23,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/half.h"
 #include "cuda_timing.h"
 
 namespace autoglm {
@@ -100,12 +100,8 @@ std::vector<uint16_t> fill_values(size_t count, bool random) {
   if (!random) return v;
   std::mt19937 gen(1234);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (auto& e : v) {
-    const float f = dist(gen);
-    uint32_t bits = 0;
-    std::memcpy(&bits, &f, sizeof f);
-    e = static_cast<uint16_t>(bits >> 16);
-  }
+  for (auto& e : v)
+    e = f32_to_bf16(dist(gen));
   return v;
 }
 
