@@ -127,9 +127,9 @@ Status Executor::run_node(const Graph& graph, const Node& node) {
     case OpKind::kEmbedding:
       return embedding(backend_, {in(0), in(1), out});
     case OpKind::kMatmul:
-      return matmul(backend_, {in(0), in(1), in(2), out, graph.batch_invariant_matmuls});
+      return matmul(backend_, {in(0), in(1), in(2), out, graph.batch_invariant_matmuls, in(3)});
     case OpKind::kMatmulSwiglu:
-      return matmul_swiglu(backend_, {in(0), in(1), in(2), out, graph.batch_invariant_matmuls});
+      return matmul_swiglu(backend_, {in(0), in(1), in(2), out, graph.batch_invariant_matmuls, in(3)});
     case OpKind::kRmsNorm: {
       const auto& attrs = std::get<NormAttrs>(node.attrs);
       if (!in(2).data) return rms_norm(backend_, {in(0), in(1), attrs.eps, out});

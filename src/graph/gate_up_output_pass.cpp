@@ -30,10 +30,12 @@ Status SixteenBitGateUpOutput::run(Graph& graph) {
   }
   for (const Node& node : graph.nodes()) {
     if (node.op != OpKind::kMatmul || !node.output.valid()) continue;
+    // A bias, or an addend (an f32 sum), keeps the output f32.
     const bool has_bias = node.inputs.size() > 2 && node.inputs[2].valid();
+    const bool has_addend = node.inputs.size() > 3 && node.inputs[3].valid();
     const DType w = graph.value(node.inputs[1]).dtype;
     const auto out = static_cast<size_t>(node.output.index);
-    if (has_bias || (w != DType::kBF16 && w != DType::kF16) ||
+    if (has_bias || has_addend || (w != DType::kBF16 && w != DType::kF16) ||
         graph.value(node.output).dtype != DType::kF32 || n_readers[out] == 0 || read_otherwise[out] ||
         down_dtype[out] != w) {
       continue;

@@ -140,12 +140,17 @@ ValueId Graph::all_gather_columns(ValueId x, int world) {
   return add_node(OpKind::kAllGatherColumns, {x}, value(x).dtype, Shape{s[0], s[1] * world});
 }
 
-ValueId Graph::matmul(ValueId x, ValueId w, ValueId bias) {
-  return add_node(OpKind::kMatmul, {x, w, bias}, DType::kF32, Shape{value(x).shape[0], value(w).shape[0]});
+ValueId Graph::matmul(ValueId x, ValueId w, ValueId bias, ValueId addend) {
+  std::vector<ValueId> inputs{x, w, bias};
+  if (addend.valid()) inputs.push_back(addend);
+  return add_node(OpKind::kMatmul, std::move(inputs), DType::kF32,
+                  Shape{value(x).shape[0], value(w).shape[0]});
 }
 
-ValueId Graph::matmul_swiglu(ValueId x, ValueId w, ValueId bias) {
-  return add_node(OpKind::kMatmulSwiglu, {x, w, bias}, DType::kF32,
+ValueId Graph::matmul_swiglu(ValueId x, ValueId w, ValueId bias, ValueId addend) {
+  std::vector<ValueId> inputs{x, w, bias};
+  if (addend.valid()) inputs.push_back(addend);
+  return add_node(OpKind::kMatmulSwiglu, std::move(inputs), DType::kF32,
                   Shape{value(x).shape[0], value(w).shape[0]});
 }
 

@@ -141,9 +141,11 @@ class Graph {
 
   // Ops; shapes are inferred here, and checked again with full messages by the op functions at run time.
   ValueId embedding(ValueId ids, ValueId table);
-  ValueId matmul(ValueId x, ValueId w, ValueId bias = {});
+  // With an addend ([m, n] f32): addend + x . w^T (+ bias), the residual add folded into the projection
+  // (ops/matmul.h, MatmulArgs::addend).
+  ValueId matmul(ValueId x, ValueId w, ValueId bias = {}, ValueId addend = {});
   // matmul(swiglu(x), w, bias) as one op (ops/matmul.h: the activation is formed while it is read).
-  ValueId matmul_swiglu(ValueId x, ValueId w, ValueId bias = {});
+  ValueId matmul_swiglu(ValueId x, ValueId w, ValueId bias = {}, ValueId addend = {});
   ValueId rms_norm(ValueId x, ValueId weight, float eps);
   // x + residual and its RMSNorm in one op (ops/rms_norm.h): returns [2, ...x's shape], the sum at index 0
   // and the normalized sum at 1 (take them with rows + reshape).

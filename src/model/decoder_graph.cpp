@@ -31,9 +31,11 @@ struct Part {
 class DecoderBuilder {
  public:
   DecoderBuilder(Graph& g, const ModelConfig& c, const DecoderSpec& spec, const DecoderWeights& w,
-                 const KvCache& cache, const StepInputs& in, const ShardPlan* plan)
+                 const KvCache& cache, const StepInputs& in, const ShardPlan* plan,
+                 const DecoderGraphOptions& options)
       : g_(g), c_(c), spec_(spec), w_(w), cache_(cache), in_(in), plan_(plan) {
     world_ = plan != nullptr ? plan->tp.world : 1;
+    residual_in_projections_ = options.residual_in_projections && world_ == 1 && !spec.sandwich_norms;
     eps_ = static_cast<float>(c.rms_norm_eps);
     rot_dim_ = static_cast<int>(c.rotary_dim());
     inv_freq_ = g.weight("rope.inv_freq", w.inv_freq.view());
@@ -142,24 +144,41 @@ class DecoderBuilder {
     return g_.reshape(a, Shape{p.n, c_.num_attention_heads * c_.head_dim});
   }
 
-  // The o projection of attention output a, the MLP, and the residual adds of layer l (each fused with the
-  // norm after it).
+  // The o projection of attention output a, the MLP, and the residual adds of layer l: each fused with the
+  // norm after it, or (residual_in_projections_) each the addend of the projection before it, whose output is
+  // then the residual stream, normalized by a plain norm.
   void post_attention(Part& p, size_t l, ValueId a) {
     const DecoderLayerWeights& lw = w_.layers[l];
     const std::string pre = prefix(l);
-    ValueId o =
-        summed(g_.matmul(a, g_.weight(pre + "wo", lw.wo.view()), optional_weight(g_, pre + "bo", lw.bo)));
-    if (spec_.sandwich_norms)
-      o = g_.rms_norm(o, g_.weight(pre + "post_attn_norm", lw.post_attn_norm.view()), eps_);
+    const ValueId wo = g_.weight(pre + "wo", lw.wo.view()), bo = optional_weight(g_, pre + "bo", lw.bo);
     ValueId h;
-    p.x = add_then_norm(p, p.x, o, pre + "mlp_norm", lw.mlp_norm, &h);
+    if (residual_in_projections_) {
+      p.x = g_.matmul(a, wo, bo, p.x);
+      h = g_.rms_norm(p.x, g_.weight(pre + "mlp_norm", lw.mlp_norm.view()), eps_);
+    } else {
+      ValueId o = summed(g_.matmul(a, wo, bo));
+      if (spec_.sandwich_norms)
+        o = g_.rms_norm(o, g_.weight(pre + "post_attn_norm", lw.post_attn_norm.view()), eps_);
+      p.x = add_then_norm(p, p.x, o, pre + "mlp_norm", lw.mlp_norm, &h);
+    }
     const ValueId gate_up = g_.matmul(h, g_.weight(pre + "w_gate_up", lw.w_gate_up.view()),
                                       optional_weight(g_, pre + "b_gate_up", lw.b_gate_up));
-    ValueId d = summed(g_.matmul_swiglu(gate_up, g_.weight(pre + "w_down", lw.w_down.view()),
-                                        optional_weight(g_, pre + "b_down", lw.b_down)));
+    const ValueId w_down = g_.weight(pre + "w_down", lw.w_down.view());
+    const ValueId b_down = optional_weight(g_, pre + "b_down", lw.b_down);
+    const bool last = l + 1 == w_.layers.size();
+    if (residual_in_projections_) {
+      p.x = g_.matmul_swiglu(gate_up, w_down, b_down, p.x);
+      // The final norm runs on the logit rows only (final_rows).
+      p.h_next =
+          last ? ValueId{}
+               : g_.rms_norm(p.x, g_.weight(prefix(l + 1) + "attn_norm", w_.layers[l + 1].attn_norm.view()),
+                             eps_);
+      return;
+    }
+    ValueId d = summed(g_.matmul_swiglu(gate_up, w_down, b_down));
     if (spec_.sandwich_norms)
       d = g_.rms_norm(d, g_.weight(pre + "post_mlp_norm", lw.post_mlp_norm.view()), eps_);
-    if (l + 1 < w_.layers.size()) {
+    if (!last) {
       p.x = add_then_norm(p, p.x, d, prefix(l + 1) + "attn_norm", w_.layers[l + 1].attn_norm, &p.h_next);
     } else {
       p.x = g_.add(p.x, d);  // the final norm runs on the logit rows only (final_rows)
@@ -221,6 +240,7 @@ class DecoderBuilder {
   const StepInputs& in_;
   const ShardPlan* plan_;
   int world_ = 1;
+  bool residual_in_projections_ = false;
   float eps_ = 1e-6f;
   int rot_dim_ = 0;
   ValueId inv_freq_;
@@ -297,10 +317,11 @@ void paged_step_inputs(const BatchStepLayout& l, const int32_t* base, Device dev
 }
 
 ValueId build_decoder_graph(Graph& g, const ModelConfig& c, const DecoderSpec& spec, const DecoderWeights& w,
-                            const KvCache& cache, const StepInputs& in, const ShardPlan* plan) {
+                            const KvCache& cache, const StepInputs& in, const ShardPlan* plan,
+                            const DecoderGraphOptions& options) {
   // A paged step serves many sequences at once: their tokens must not depend on the company they keep.
   g.batch_invariant_matmuls = in.paged != nullptr;
-  DecoderBuilder b(g, c, spec, w, cache, in, plan);
+  DecoderBuilder b(g, c, spec, w, cache, in, plan, options);
   Part whole;
   whole.n = in.ids.shape[0];
   whole.ids = g.input("ids", in.ids);

@@ -57,6 +57,16 @@ struct StepInputs {
 void paged_step_inputs(const BatchStepLayout& l, const int32_t* base, Device device, int64_t block_size,
                        PagedStepInputs* paged, StepInputs* in);
 
+// How a backend wants the graph built.
+struct DecoderGraphOptions {
+  // Each layer's two residual adds ride on the projection before them (Graph::matmul's addend: the o
+  // projection's and the down projection's output is the new residual stream), followed by a plain norm,
+  // instead of an add fused into the norm after the projection: the projection's output is not written and
+  // read back. For backends whose GEMMs read the addend in their epilogue (CUDA); applies to a single rank
+  // (over several, the partial outputs are summed first) without norms after the projections.
+  bool residual_in_projections = false;
+};
+
 // Returns the logits value ([n or 1, vocab] f32), marked as the graph's output. `config` is the model as
 // this rank computes it (ShardPlan::local_config: its heads and features); with `plan` over several ranks
 // the graph sums the attention and MLP outputs over the group (all_reduce after the o and down
@@ -64,6 +74,6 @@ void paged_step_inputs(const BatchStepLayout& l, const int32_t* base, Device dev
 // gathers the logits of every rank's rows.
 ValueId build_decoder_graph(Graph& g, const ModelConfig& config, const DecoderSpec& spec,
                             const DecoderWeights& w, const KvCache& cache, const StepInputs& in,
-                            const ShardPlan* plan = nullptr);
+                            const ShardPlan* plan = nullptr, const DecoderGraphOptions& options = {});
 
 }  // namespace autoglm

@@ -209,7 +209,11 @@ Status Model::fill_pending_ids(Backend& backend, const BatchStepLayout& l, int32
 ValueId Model::build_graph(Graph& graph, Executor& executor, const KvCache& cache,
                            const StepInputs& in) const {
   executor.set_communicator(communicator_);
-  return build_decoder_graph(graph, local_config_, spec_, weights_, cache, in, &plan_);
+  // CUDA GEMMs read a residual addend in their epilogue (cuBLASLt's C): the projections' outputs need not
+  // be written and read back by an add.
+  DecoderGraphOptions options;
+  options.residual_in_projections = backend_.device().kind == DeviceKind::kCuda;
+  return build_decoder_graph(graph, local_config_, spec_, weights_, cache, in, &plan_, options);
 }
 
 ValueId Model::build_batch_graph(Graph& graph, Executor& executor, KvCache& cache, int64_t block_size,

@@ -55,7 +55,24 @@ Status matmul_checks(Backend& backend, const MatmulArgs& a) {
     AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "tensor", *t, backend));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "x", a.x));
   AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "w", a.w));
+  if (a.addend.data != nullptr) {
+    AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "addend", a.addend, DType::kF32));
+    AUTOGLM_RETURN_IF_ERROR(has_dtype(kOp, "out (with an addend)", a.out, DType::kF32));
+    AUTOGLM_RETURN_IF_ERROR(has_shape(kOp, "addend", a.addend, Shape{m, n}));
+    AUTOGLM_RETURN_IF_ERROR(on_device(kOp, "addend", a.addend, backend));
+    AUTOGLM_RETURN_IF_ERROR(disjoint(kOp, "out", a.out, "addend", a.addend));
+  }
   return Status::ok();
+}
+
+// The CPU kernels write x . w^T (+ bias); the addend is added after, element by element (one f32 rounding,
+// as the add op). GPU kernels fold it in themselves.
+void add_addend_on_cpu(const TensorView& addend, const TensorView& out) {
+  if (addend.data == nullptr) return;
+  const float* a = addend.as<const float>();
+  float* o = out.as<float>();
+  for (int64_t i = 0; i < out.numel(); ++i)
+    o[i] = a[i] + o[i];
 }
 
 }  // namespace
@@ -63,8 +80,13 @@ Status matmul_checks(Backend& backend, const MatmulArgs& a) {
 Status matmul(Backend& backend, const MatmulArgs& a) {
   AUTOGLM_RETURN_IF_ERROR(matmul_checks(backend, a));
   AUTOGLM_ASSIGN_OR_RETURN(auto fn, find_kernel<MatmulArgs>("matmul", backend, a.w.dtype));
-  if (backend.device().kind != DeviceKind::kCpu || (a.x.dtype == DType::kF32 && a.out.dtype == DType::kF32)) {
+  if (backend.device().kind != DeviceKind::kCpu) {
     fn(backend, a);
+    return Status::ok();
+  }
+  if (a.x.dtype == DType::kF32 && a.out.dtype == DType::kF32) {
+    fn(backend, a);
+    add_addend_on_cpu(a.addend, a.out);
     return Status::ok();
   }
   // The CPU kernels read and write f32: 16-bit x widened, a 16-bit out rounded from an f32 temporary.
@@ -81,6 +103,7 @@ Status matmul(Backend& backend, const MatmulArgs& a) {
   fn(backend, f32);
   if (f32_out.defined())
     return quantize_row(a.out.dtype, f32_out.as<const float>(), a.out.data, a.out.numel());
+  add_addend_on_cpu(a.addend, a.out);
   return Status::ok();
 }
 
@@ -110,13 +133,18 @@ Status matmul_swiglu(Backend& backend, const MatmulSwigluArgs& a) {
     // The plain matmul's checks cover w, bias and out (shapes, dtypes, devices) with x's shape [m, k].
     TensorView x_as_activation = a.x;
     x_as_activation.shape = Shape{m, k};
-    AUTOGLM_RETURN_IF_ERROR(matmul_checks(backend, {x_as_activation, a.w, a.bias, a.out}));
+    MatmulArgs as_matmul{x_as_activation, a.w, a.bias, a.out};
+    as_matmul.addend = a.addend;
+    AUTOGLM_RETURN_IF_ERROR(matmul_checks(backend, as_matmul));
     fn(backend, a);
+    if (backend.device().kind == DeviceKind::kCpu) add_addend_on_cpu(a.addend, a.out);
     return Status::ok();
   }
   AUTOGLM_ASSIGN_OR_RETURN(Tensor activation, backend.allocate(DType::kF32, Shape{m, k}));
   AUTOGLM_RETURN_IF_ERROR(swiglu(backend, {a.x, activation.view()}));
-  return matmul(backend, {activation.view(), a.w, a.bias, a.out});
+  MatmulArgs plain{activation.view(), a.w, a.bias, a.out};
+  plain.addend = a.addend;
+  return matmul(backend, plain);
 }
 
 }  // namespace autoglm

@@ -19,6 +19,11 @@ struct MatmulArgs {
   // (CUDA, 16-bit weights: m <= 16, one tensor-core kernel even at m = 1, ~10% slower there than its GEMV).
   // The CPU kernels are batch-invariant anyway.
   bool batch_invariant = false;
+  // [m, n] f32, or data == nullptr for none: out = addend + (x . w^T + bias), the sum rounded once, the same
+  // bits as the add op after the matmul. A layer's residual add folded into its o / down projection, so the
+  // projection's output is not written and read back before the add (the GPU's GEMM reads it in its
+  // epilogue: cuBLASLt's C with beta = 1). out f32; addend must not overlap out.
+  TensorView addend{};
 };
 
 Status matmul(Backend& backend, const MatmulArgs& args);
@@ -33,6 +38,7 @@ struct MatmulSwigluArgs {
   TensorView bias;               // [n] f32, or data == nullptr for none
   TensorView out;                // [m, n] f32; must not alias x
   bool batch_invariant = false;  // as MatmulArgs::batch_invariant
+  TensorView addend{};           // as MatmulArgs::addend
 };
 
 Status matmul_swiglu(Backend& backend, const MatmulSwigluArgs& args);

@@ -23,6 +23,9 @@
 //   the heuristic's candidates, timed once per row-count bucket). Where cuBLASLt offers none or fails (odd
 //   leading dimensions, misaligned views), the GEMV runs over x in groups of 8 rows, on x rounded the same
 //   way.
+// An addend (MatmulArgs::addend, the residual) is added in the GEMV's and the skinny GEMM's epilogue after the
+//   bias, and by cuBLASLt as C with beta = 1 (without a bias; after one, and on the fallbacks, by
+//   add_addend_kernel): one f32 rounding of the sum either way, the add op's bits.
 // matmul_swiglu (the MLP down projection on x = [gate | up]) forms silu(gate) * up with the swiglu kernels'
 //   formula while reading x: into f32 scratch for the GEMV and the f32 path, straight into w's 16-bit type
 //   for the GEMM. Every path equals swiglu followed by matmul bit for bit.
@@ -129,8 +132,10 @@ thread_local ConvertedX last_converted;
 // x already of w's 16-bit type T (the CUDA graph's 16-bit activations): the same paths as for f32 x, without
 // the conversion (each path computes on x rounded to T anyway, so the results are those of the f32 x it was
 // rounded from).
+// Returns whether `addend` (nullptr: none) was added: by the GEMV's or the skinny GEMM's epilogue, or as
+// cuBLASLt's C without a bias; the other paths (and cuBLASLt after a bias) leave it to the caller.
 template <typename T>
-void matmul_16bit_x(CudaBackend& backend, const MatmulArgs& a) {
+bool matmul_16bit_x(CudaBackend& backend, const MatmulArgs& a, const float* addend) {
   const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
   const void* x = a.x.data;
   const auto* bias = a.bias.as<const float>();
@@ -138,16 +143,21 @@ void matmul_16bit_x(CudaBackend& backend, const MatmulArgs& a) {
   const DType dtype = a.w.dtype;
   last_converted = {};
   const bool skinny = skinny_supports(dtype, x, a.w.data, m, k);
+  const float* c_addend = bias == nullptr ? addend : nullptr;  // cuBLASLt's C: only without a bias
   if (m == 1 && !(a.batch_invariant && skinny)) {
-    launch_gemv_16bit_x(backend, dtype, x, a.w.data, bias, out, n, k);
+    launch_gemv_16bit_x(backend, dtype, x, a.w.data, bias, out, n, k, addend);
+    return addend != nullptr;
   } else if (skinny) {
-    launch_skinny(backend, dtype, x, /*x_is_f32=*/false, a.w.data, bias, out, m, n, k);
-  } else if (k == 0 || !run_cublaslt(backend, dtype, a.w.data, x, bias, out, DType::kF32, m, n, k)) {
+    launch_skinny(backend, dtype, x, /*x_is_f32=*/false, a.w.data, bias, out, m, n, k, addend);
+    return addend != nullptr;
+  } else if (k > 0 && run_cublaslt(backend, dtype, a.w.data, x, bias, out, DType::kF32, m, n, k, c_addend)) {
+    return c_addend != nullptr;
+  } else {
     // What cuBLASLt refuses: the f32 GEMV over x widened (exactly) into scratch.
     const int64_t count = m * k;
     auto* wide = static_cast<float*>(
         backend.scratch(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float)));
-    if (wide == nullptr) return;  // scratch() recorded the failure; synchronize() reports it
+    if (wide == nullptr) return false;  // scratch() recorded the failure; synchronize() reports it
     if (count > 0) {
       widen_kernel<T><<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(
           static_cast<const T*>(x), wide, count);
@@ -155,10 +165,26 @@ void matmul_16bit_x(CudaBackend& backend, const MatmulArgs& a) {
     }
     gemv_in_groups(backend, dtype, wide, a.w.data, bias, out, m, n, k);
   }
+  return false;
 }
 
 template <typename T>
 void matmul_cuda(Backend& base, const MatmulArgs& a);
+
+// out[i] = addend[i] + out[i] over count elements: the addend of a path that does not fold it.
+__global__ void add_addend_kernel(float* __restrict__ out, const float* __restrict__ addend, int64_t count) {
+  cuda_kernels::wait_for_prior_kernels();  // launched as a dependent grid (dependent_launch.cuh)
+  cuda_kernels::allow_dependent_launch();
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x)
+    out[i] = addend[i] + out[i];
+}
+
+void launch_add_addend(CudaBackend& backend, float* out, const float* addend, int64_t count) {
+  cuda_kernels::launch_dependent(backend, "add_addend_kernel", add_addend_kernel,
+                                 dim3(elementwise_blocks(count)), dim3(kElementwiseThreads), 0, out, addend,
+                                 count);
+}
 
 // out of w's 16-bit type T (the gate/up output for matmul_swiglu, no bias): cuBLASLt writes T straight from
 // its f32 accumulators where it takes the call (a GEMM on 16-bit x); elsewhere the f32 paths write into
@@ -186,20 +212,16 @@ void matmul_16bit_out(CudaBackend& backend, const MatmulArgs& a) {
                                  static_cast<const float*>(f32_out), static_cast<T*>(a.out.data), m * n);
 }
 
+// The matmul over every path; returns whether `addend` (nullptr: none) was added, as matmul_16bit_x.
 template <typename T>
-void matmul_cuda(Backend& base, const MatmulArgs& a) {
-  CudaBackend& backend = cuda_backend(base);
+bool matmul_paths(CudaBackend& backend, const MatmulArgs& a, const float* addend) {
   const int64_t m = a.x.shape[0], k = a.x.shape[1], n = a.w.shape[0];
-  if (m == 0 || n == 0) return;
   if constexpr (!std::is_same_v<T, float>) {
     if (a.out.dtype != DType::kF32) {
-      matmul_16bit_out<T>(backend, a);
-      return;
+      matmul_16bit_out<T>(backend, a);  // never with an addend (ops/matmul.h)
+      return false;
     }
-    if (a.x.dtype != DType::kF32) {
-      matmul_16bit_x<T>(backend, a);
-      return;
-    }
+    if (a.x.dtype != DType::kF32) return matmul_16bit_x<T>(backend, a, addend);
   }
   const auto* x = a.x.as<const float>();
   const auto* bias = a.bias.as<const float>();
@@ -207,26 +229,29 @@ void matmul_cuda(Backend& base, const MatmulArgs& a) {
   const DType dtype = a.w.dtype;
   const bool invariant_one = m == 1 && a.batch_invariant && skinny_supports(dtype, x, a.w.data, m, k);
   if ((m == 1 && !invariant_one) || (std::is_same_v<T, float> && m <= kGemvMaxRows)) {
-    launch_gemv(backend, dtype, x, a.w.data, bias, out, m, n, k);
-    return;
+    launch_gemv(backend, dtype, x, a.w.data, bias, out, m, n, k, addend);
+    return addend != nullptr;
   }
   if (!std::is_same_v<T, float> && skinny_supports(dtype, x, a.w.data, m, k)) {
-    launch_skinny(backend, dtype, x, /*x_is_f32=*/true, a.w.data, bias, out, m, n, k);
-    return;
+    launch_skinny(backend, dtype, x, /*x_is_f32=*/true, a.w.data, bias, out, m, n, k, addend);
+    return addend != nullptr;
   }
+  const float* c_addend = bias == nullptr ? addend : nullptr;  // cuBLASLt's C: only without a bias
   if (k == 0) {  // nothing to multiply: out = bias or 0, which the GEMV writes
     gemv_in_groups(backend, dtype, x, a.w.data, bias, out, m, n, k);
-    return;
+    return false;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (!run_cublaslt(backend, dtype, a.w.data, x, bias, out, DType::kF32, m, n, k))
-      gemv_in_groups(backend, dtype, x, a.w.data, bias, out, m, n, k);
+    if (run_cublaslt(backend, dtype, a.w.data, x, bias, out, DType::kF32, m, n, k, c_addend))
+      return c_addend != nullptr;
+    gemv_in_groups(backend, dtype, x, a.w.data, bias, out, m, n, k);
+    return false;
   } else {
     const int64_t count = m * k;
     auto* x16 = static_cast<T*>(backend.scratch(static_cast<size_t>(count) * sizeof(T)));
     if (x16 == nullptr) {  // no device memory for the converted x: the f32 GEMV still gives a result
       gemv_in_groups(backend, dtype, x, a.w.data, bias, out, m, n, k);
-      return;
+      return false;
     }
     const ConvertedX want{&backend,
                           x,
@@ -247,23 +272,36 @@ void matmul_cuda(Backend& base, const MatmulArgs& a) {
                                      dim3(elementwise_blocks(count)), dim3(kElementwiseThreads), 0, x, x16,
                                      count);
     }
-    if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, DType::kF32, m, n, k)) {
+    if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, DType::kF32, m, n, k, c_addend)) {
       last_converted = want;
       last_converted.memory_generation = backend.memory_generation();
       last_converted.queued_work = backend.queued_work();
-      return;
+      return c_addend != nullptr;
     }
     // A new scratch() call may replace the buffer above; the converted x is not needed any more.
     auto* rounded = static_cast<float*>(backend.scratch(static_cast<size_t>(count) * sizeof(float)));
     if (rounded == nullptr) {
       gemv_in_groups(backend, dtype, x, a.w.data, bias, out, m, n, k);
-      return;
+      return false;
     }
     round_kernel<T>
         <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, rounded, count);
     backend.note_launch("round_kernel");
     gemv_in_groups(backend, dtype, rounded, a.w.data, bias, out, m, n, k);
+    return false;
   }
+}
+
+// The addend rides on the GEMV's and the skinny GEMM's epilogue (after the bias) and on cuBLASLt's C (beta =
+// 1) where a GEMM without bias takes the call; elsewhere, and after cuBLASLt's bias (out = (x . w^T + bias) +
+// addend, as the add op after the matmul), a kernel adds it.
+template <typename T>
+void matmul_cuda(Backend& base, const MatmulArgs& a) {
+  CudaBackend& backend = cuda_backend(base);
+  if (a.x.shape[0] == 0 || a.w.shape[0] == 0) return;
+  const auto* addend = a.addend.data != nullptr ? a.addend.as<const float>() : nullptr;
+  const bool folded = matmul_paths<T>(backend, a, addend);
+  if (addend != nullptr && !folded) launch_add_addend(backend, a.out.as<float>(), addend, a.out.numel());
 }
 
 // ---- matmul_swiglu: the down projection reading x = [gate | up] ----
@@ -357,36 +395,42 @@ __global__ void swiglu_round_kernel(const X* __restrict__ x, float* __restrict__
 }
 
 // matmul_swiglu with w of type T and x = [gate | up] of type X (f32, or T).
+// Returns whether `addend` (nullptr: none) was added, as matmul_16bit_x.
 template <typename T, typename X>
-void matmul_swiglu_typed(CudaBackend& backend, const MatmulSwigluArgs& a) {
+bool matmul_swiglu_typed(CudaBackend& backend, const MatmulSwigluArgs& a, const float* addend) {
   const int64_t m = a.x.shape[0], k = a.w.shape[1], n = a.w.shape[0];
   const auto* x = a.x.as<const X>();
   const auto* bias = a.bias.as<const float>();
   auto* out = a.out.as<float>();
   const DType dtype = a.w.dtype;
   const int64_t count = m * k;
-  last_converted = {};  // scratch is about to hold another activation
+  const float* c_addend = bias == nullptr ? addend : nullptr;  // cuBLASLt's C: only without a bias
+  last_converted = {};                                         // scratch is about to hold another activation
   // Single-sequence decode, f32 weights and k = 0: the activation in f32 scratch, then the plain path (none
   // of which uses scratch again, so the activation stays put).
   if ((m == 1 && !a.batch_invariant) || std::is_same_v<T, float> || k == 0) {
     auto* act = static_cast<float*>(
         backend.scratch(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float)));
-    if (act == nullptr) return;  // scratch() recorded the failure; synchronize() reports it
+    if (act == nullptr) return false;  // scratch() recorded the failure; synchronize() reports it
     if (count > 0) {
       swiglu_rows_kernel<X>
           <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, act, m, k);
       backend.note_launch("swiglu_rows_kernel");
     }
     if (m <= kGemvMaxRows) {  // m == 1, or f32 weights
-      launch_gemv(backend, dtype, act, a.w.data, bias, out, m, n, k);
-    } else if (k == 0 || !run_cublaslt(backend, dtype, a.w.data, act, bias, out, DType::kF32, m, n, k)) {
+      launch_gemv(backend, dtype, act, a.w.data, bias, out, m, n, k, addend);
+      return addend != nullptr;
+    } else if (k > 0 &&
+               run_cublaslt(backend, dtype, a.w.data, act, bias, out, DType::kF32, m, n, k, c_addend)) {
+      return c_addend != nullptr;
+    } else {
       gemv_in_groups(backend, dtype, act, a.w.data, bias, out, m, n, k);
     }
-    return;
+    return false;
   }
   if constexpr (!std::is_same_v<T, float>) {
     auto* x16 = static_cast<T*>(backend.scratch(static_cast<size_t>(count) * sizeof(T)));
-    if (x16 == nullptr) return;
+    if (x16 == nullptr) return false;
     const bool vectorized = k % 4 == 0 && m <= 65535 &&
                             reinterpret_cast<uintptr_t>(x) % (4 * sizeof(X)) == 0 &&
                             reinterpret_cast<uintptr_t>(x16) % 8 == 0;
@@ -401,30 +445,37 @@ void matmul_swiglu_typed(CudaBackend& backend, const MatmulSwigluArgs& a) {
                                      k);
     }
     if (skinny_supports(dtype, x16, a.w.data, m, k)) {
-      launch_skinny(backend, dtype, x16, /*x_is_f32=*/false, a.w.data, bias, out, m, n, k);
-      return;
+      launch_skinny(backend, dtype, x16, /*x_is_f32=*/false, a.w.data, bias, out, m, n, k, addend);
+      return addend != nullptr;
     }
-    if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, DType::kF32, m, n, k)) return;
+    if (run_cublaslt(backend, dtype, a.w.data, x16, bias, out, DType::kF32, m, n, k, c_addend))
+      return c_addend != nullptr;
     auto* rounded = static_cast<float*>(backend.scratch(static_cast<size_t>(count) * sizeof(float)));
-    if (rounded == nullptr) return;
+    if (rounded == nullptr) return false;
     swiglu_round_kernel<T, X>
         <<<elementwise_blocks(count), kElementwiseThreads, 0, backend.stream()>>>(x, rounded, m, k);
     backend.note_launch("swiglu_round_kernel");
     gemv_in_groups(backend, dtype, rounded, a.w.data, bias, out, m, n, k);
   }
+  return false;
 }
 
 template <typename T>
 void matmul_swiglu_cuda(Backend& base, const MatmulSwigluArgs& a) {
   CudaBackend& backend = cuda_backend(base);
   if (a.x.shape[0] == 0 || a.w.shape[0] == 0) return;
+  const auto* addend = a.addend.data != nullptr ? a.addend.as<const float>() : nullptr;
+  bool folded = false;
   if constexpr (!std::is_same_v<T, float>) {
     if (a.x.dtype != DType::kF32) {
-      matmul_swiglu_typed<T, T>(backend, a);
-      return;
+      folded = matmul_swiglu_typed<T, T>(backend, a, addend);
+    } else {
+      folded = matmul_swiglu_typed<T, float>(backend, a, addend);
     }
+  } else {
+    folded = matmul_swiglu_typed<T, float>(backend, a, addend);
   }
-  matmul_swiglu_typed<T, float>(backend, a);
+  if (addend != nullptr && !folded) launch_add_addend(backend, a.out.as<float>(), addend, a.out.numel());
 }
 
 }  // namespace

@@ -34,11 +34,12 @@ struct PlanKey {
   DType out_dtype = DType::kF32;
   bool bias = false;
   uint32_t align_w = 0, align_x = 0, align_out = 0, align_bias = 0;
-  bool tuned = false;  // the backend tunes (two backends of one device may differ)
-  int sm_count = 0;    // BackendOptions::gemm_sm_count
+  uint32_t align_c = 0;  // C: the addend's alignment, or out's (C is D) without one
+  bool tuned = false;    // the backend tunes (two backends of one device may differ)
+  int sm_count = 0;      // BackendOptions::gemm_sm_count
   auto tie() const {
-    return std::tie(device, m, n, k, dtype, out_dtype, bias, align_w, align_x, align_out, align_bias, tuned,
-                    sm_count);
+    return std::tie(device, m, n, k, dtype, out_dtype, bias, align_w, align_x, align_out, align_bias, align_c,
+                    tuned, sm_count);
   }
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
 };
@@ -141,7 +142,7 @@ std::vector<cublasLtMatmulAlgo_t> find_algos(CudaBackend& backend, const Problem
   const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_w},
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_x},
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_out},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c},
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_out}};
   if (cublasLtMatmulPreferenceSetAttribute(raw, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
                                            sizeof workspace) != CUBLAS_STATUS_SUCCESS) {
@@ -181,6 +182,7 @@ struct Operands {
   const void* x = nullptr;
   const float* bias = nullptr;
   void* out = nullptr;
+  const float* addend = nullptr;  // C with beta = 1, or nullptr: C is out with beta = 0
 };
 
 bool capturing(cudaStream_t stream) {
@@ -188,11 +190,14 @@ bool capturing(cudaStream_t stream) {
   return cudaStreamIsCapturing(stream, &status) != cudaSuccess || status != cudaStreamCaptureStatusNone;
 }
 
+// With o.addend, D = addend + A . B; timings pass an Operands without one (every run then writes the same
+// out, which the real call rewrites).
 bool enqueue(CudaBackend& backend, const Problem& p, const cublasLtMatmulAlgo_t& algo, const Operands& o) {
-  const float alpha = 1.0f, beta = 0.0f;
-  return cublasLtMatmul(backend.cublaslt(), p.desc.get(), &alpha, o.w, p.a.get(), o.x, p.b.get(), &beta,
-                        o.out, p.d.get(), o.out, p.d.get(), &algo, backend.workspace(),
-                        backend.workspace_bytes(), backend.stream()) == CUBLAS_STATUS_SUCCESS;
+  const float alpha = 1.0f, beta = o.addend != nullptr ? 1.0f : 0.0f;
+  const void* c = o.addend != nullptr ? static_cast<const void*>(o.addend) : o.out;
+  return cublasLtMatmul(backend.cublaslt(), p.desc.get(), &alpha, o.w, p.a.get(), o.x, p.b.get(), &beta, c,
+                        p.d.get(), o.out, p.d.get(), &algo, backend.workspace(), backend.workspace_bytes(),
+                        backend.stream()) == CUBLAS_STATUS_SUCCESS;
 }
 
 // Device memory for the L2 cache to be overwritten with, and the two events of a timing; freed at the end.
@@ -300,7 +305,9 @@ int64_t gemm_tuning_bucket(int64_t m) {
 }
 
 bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* x, const float* bias,
-                  void* out, DType out_dtype, int64_t m, int64_t n, int64_t k) {
+                  void* out, DType out_dtype, int64_t m, int64_t n, int64_t k, const float* addend) {
+  if (addend != nullptr && (bias != nullptr || out_dtype != DType::kF32))
+    return false;  // not a case it takes
   PlanKey key;
   key.device = backend.device().index;
   key.m = m;
@@ -313,6 +320,7 @@ bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* 
   key.align_x = alignment_of(x);
   key.align_out = alignment_of(out);
   key.align_bias = bias != nullptr ? alignment_of(bias) : 0;
+  key.align_c = addend != nullptr ? alignment_of(addend) : key.align_out;
   key.tuned = backend.tunes_gemms();
   key.sm_count = backend.gemm_sm_count();
 
@@ -344,7 +352,7 @@ bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* 
   if (!plan.usable) return false;
 
   const Problem p = make_problem(dtype, out_dtype, m, n, k, plan.epilogue ? bias : nullptr, key.sm_count);
-  if (!p.valid() || !enqueue(backend, p, plan.algo, Operands{w, x, bias, out})) return false;
+  if (!p.valid() || !enqueue(backend, p, plan.algo, Operands{w, x, bias, out, addend})) return false;
   if (bias != nullptr && !plan.epilogue) {
     launch_add_bias(backend, static_cast<float*>(out), bias, m, n);
   }

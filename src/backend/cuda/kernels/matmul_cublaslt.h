@@ -35,7 +35,10 @@ int64_t gemm_tuning_bucket(int64_t m);
 // out[i, j] += bias[j] over [m, n] (matmul.cu), where no algorithm takes the bias as an epilogue.
 void launch_add_bias(CudaBackend& backend, float* out, const float* bias, int64_t m, int64_t n);
 
+// With an addend (f32 [m, n], not overlapping out; f32 out, no bias): out = addend + x . w^T, through C with
+// beta = 1 (one rounding of the f32 accumulator plus C: the add op's bits for the same accumulator). The
+// algorithm is chosen as without it (timed with beta = 0), for the alignment of both C and D.
 bool run_cublaslt(CudaBackend& backend, DType dtype, const void* w, const void* x, const float* bias,
-                  void* out, DType out_dtype, int64_t m, int64_t n, int64_t k);
+                  void* out, DType out_dtype, int64_t m, int64_t n, int64_t k, const float* addend = nullptr);
 
 }  // namespace autoglm

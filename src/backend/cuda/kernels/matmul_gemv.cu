@@ -1,4 +1,5 @@
-// GEMV for the CUDA matmul at small m (decode): out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]), m <= 8.
+// GEMV for the CUDA matmul at small m (decode): out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]) (+ addend[m, n],
+// after the bias: ops/matmul.h), m <= 8.
 //
 // Layout: w row-major [n, k] (PyTorch's [out, in]), f32, f16 or bf16; x, out, bias f32, row-major.
 // Tiling: a block of 256 threads owns kRows consecutive w rows (4, or 1 when n is too small to give every SM
@@ -130,7 +131,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 template <typename T, typename XT, bool kVector, int M, int kRows, int kUnroll>
 __global__ void __launch_bounds__(kThreads)
     gemv_kernel(const XT* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
-                float* __restrict__ out, int64_t n, int64_t k) {
+                const float* __restrict__ addend, float* __restrict__ out, int64_t n, int64_t k) {
   using Chunk = WChunk<T, kVector>;
   constexpr int V = Chunk::kElems;
   const int64_t n_chunks = k / V;  // the launcher picks kVector only when V divides k
@@ -206,18 +207,19 @@ __global__ void __launch_bounds__(kThreads)
       for (int wi = 0; wi < kWarps; ++wi)
         s += partial[wi][threadIdx.x];
       if (bias != nullptr) s += bias[row];
+      if (addend != nullptr) s = addend[i * n + row] + s;
       out[i * n + row] = s;
     }
   }
 }
 
 template <typename T, bool kVector, int kRows, int kUnroll, typename XT>
-void launch_shape(CudaBackend& backend, const XT* x, const T* w, const float* bias, float* out, int64_t m,
-                  int64_t n, int64_t k) {
+void launch_shape(CudaBackend& backend, const XT* x, const T* w, const float* bias, const float* addend,
+                  float* out, int64_t m, int64_t n, int64_t k) {
   const dim3 grid(static_cast<unsigned>((n + kRows - 1) / kRows));
   auto launch = [&]<int M>() {
     launch_dependent(backend, "gemv_kernel", gemv_kernel<T, XT, kVector, M, kRows, kUnroll>, grid,
-                     dim3(kThreads), 0, x, w, bias, out, n, k);
+                     dim3(kThreads), 0, x, w, bias, addend, out, n, k);
   };
   if constexpr (!std::is_same_v<XT, float>) return launch.template operator()<1>();  // 16-bit x: m = 1 only
   switch (m) {
@@ -245,47 +247,48 @@ bool aligned16(const void* p) {
 }
 
 template <typename T, typename XT>
-void launch_typed(CudaBackend& backend, const XT* x, const T* w, const float* bias, float* out, int64_t m,
-                  int64_t n, int64_t k) {
+void launch_typed(CudaBackend& backend, const XT* x, const T* w, const float* bias, const float* addend,
+                  float* out, int64_t m, int64_t n, int64_t k) {
   constexpr int64_t kChunk = 16 / sizeof(T);
   const bool vector = k % kChunk == 0 && aligned16(w) && aligned16(x);
   if (!vector) {
-    launch_shape<T, false, 1, 4>(backend, x, w, bias, out, m, n, k);
+    launch_shape<T, false, 1, 4>(backend, x, w, bias, addend, out, m, n, k);
     return;
   }
   // Four rows a block when that still gives each SM two blocks (x is then read once per four w rows);
   // otherwise one, so a small n still spreads over every SM.
   const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
   if ((n + 3) / 4 >= 2 * sms) {
-    launch_shape<T, true, 4, 2>(backend, x, w, bias, out, m, n, k);
+    launch_shape<T, true, 4, 2>(backend, x, w, bias, addend, out, m, n, k);
   } else {
-    launch_shape<T, true, 1, 8>(backend, x, w, bias, out, m, n, k);
+    launch_shape<T, true, 1, 8>(backend, x, w, bias, addend, out, m, n, k);
   }
 }
 
 }  // namespace
 
 void launch_gemv_16bit_x(CudaBackend& backend, DType w_dtype, const void* x, const void* w, const float* bias,
-                         float* out, int64_t n, int64_t k) {
+                         float* out, int64_t n, int64_t k, const float* addend) {
   if (n <= 0) return;
   if (w_dtype == DType::kF16) {
-    launch_typed(backend, static_cast<const __half*>(x), static_cast<const __half*>(w), bias, out, 1, n, k);
+    launch_typed(backend, static_cast<const __half*>(x), static_cast<const __half*>(w), bias, addend, out, 1,
+                 n, k);
   } else if (w_dtype == DType::kBF16) {
     launch_typed(backend, static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), bias,
-                 out, 1, n, k);
+                 addend, out, 1, n, k);
   }
 }
 
 void launch_gemv(CudaBackend& backend, DType w_dtype, const float* x, const void* w, const float* bias,
-                 float* out, int64_t m, int64_t n, int64_t k) {
+                 float* out, int64_t m, int64_t n, int64_t k, const float* addend) {
   if (m <= 0 || n <= 0) return;
   // The op registers this path only for the three types below.
   if (w_dtype == DType::kF32) {
-    launch_typed(backend, x, static_cast<const float*>(w), bias, out, m, n, k);
+    launch_typed(backend, x, static_cast<const float*>(w), bias, addend, out, m, n, k);
   } else if (w_dtype == DType::kF16) {
-    launch_typed(backend, x, static_cast<const __half*>(w), bias, out, m, n, k);
+    launch_typed(backend, x, static_cast<const __half*>(w), bias, addend, out, m, n, k);
   } else if (w_dtype == DType::kBF16) {
-    launch_typed(backend, x, static_cast<const __nv_bfloat16*>(w), bias, out, m, n, k);
+    launch_typed(backend, x, static_cast<const __nv_bfloat16*>(w), bias, addend, out, m, n, k);
   }
 }
 

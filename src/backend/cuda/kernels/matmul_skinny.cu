@@ -1,4 +1,5 @@
-// Skinny tensor-core GEMM for batched decode: out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]), w f16 or bf16
+// Skinny tensor-core GEMM for batched decode: out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]) (+ addend[m, n],
+// after the bias: ops/matmul.h), w f16 or bf16
 // row-major [n, k] (PyTorch's [out, in]), 2 <= m <= 16, f32 accumulation and output.
 //
 // Why: a decode step of a few sequences must still stream every weight once (15 GB for Llama-3-8B), so its
@@ -117,7 +118,7 @@ __device__ __forceinline__ void load_w_step(const T* w_lo, const T* w_hi, int64_
 template <typename T, typename XT, int kTiles>
 __global__ void __launch_bounds__(kThreads)
     skinny_kernel(const XT* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
-                  float* __restrict__ out, int m, int64_t n, int64_t k) {
+                  const float* __restrict__ addend, float* __restrict__ out, int m, int64_t n, int64_t k) {
   const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
   const int g = lane / 4, t = lane % 4;
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kBlockRows;
@@ -214,32 +215,34 @@ __global__ void __launch_bounds__(kThreads)
     for (int wi = 0; wi < kWarps; ++wi)
       sum += partial[wi][slot][from];
     if (bias != nullptr) sum += bias[row];
-    out[static_cast<int64_t>(xm) * n + row] = sum;
+    const int64_t at = static_cast<int64_t>(xm) * n + row;
+    if (addend != nullptr) sum = addend[at] + sum;
+    out[at] = sum;
   }
 }
 
 template <typename T, typename XT>
-void launch_typed(CudaBackend& backend, const XT* x, const T* w, const float* bias, float* out, int64_t m,
-                  int64_t n, int64_t k) {
+void launch_typed(CudaBackend& backend, const XT* x, const T* w, const float* bias, const float* addend,
+                  float* out, int64_t m, int64_t n, int64_t k) {
   const dim3 grid(static_cast<unsigned>((n + kBlockRows - 1) / kBlockRows));
   const int mi = static_cast<int>(m);
   static_assert(kMaxTiles == 2);
   if (m <= 8) {
     launch_dependent(backend, "skinny_kernel", skinny_kernel<T, XT, 1>, grid, dim3(kThreads), 0, x, w, bias,
-                     out, mi, n, k);
+                     addend, out, mi, n, k);
   } else {
     launch_dependent(backend, "skinny_kernel", skinny_kernel<T, XT, 2>, grid, dim3(kThreads), 0, x, w, bias,
-                     out, mi, n, k);
+                     addend, out, mi, n, k);
   }
 }
 
 template <typename T>
 void launch_for_x(CudaBackend& backend, const void* x, bool x_is_f32, const void* w, const float* bias,
-                  float* out, int64_t m, int64_t n, int64_t k) {
+                  const float* addend, float* out, int64_t m, int64_t n, int64_t k) {
   if (x_is_f32) {
-    launch_typed(backend, static_cast<const float*>(x), static_cast<const T*>(w), bias, out, m, n, k);
+    launch_typed(backend, static_cast<const float*>(x), static_cast<const T*>(w), bias, addend, out, m, n, k);
   } else {
-    launch_typed(backend, static_cast<const T*>(x), static_cast<const T*>(w), bias, out, m, n, k);
+    launch_typed(backend, static_cast<const T*>(x), static_cast<const T*>(w), bias, addend, out, m, n, k);
   }
 }
 
@@ -255,12 +258,12 @@ bool skinny_supports(DType w_dtype, const void* x, const void* w, int64_t m, int
 }
 
 void launch_skinny(CudaBackend& backend, DType w_dtype, const void* x, bool x_is_f32, const void* w,
-                   const float* bias, float* out, int64_t m, int64_t n, int64_t k) {
+                   const float* bias, float* out, int64_t m, int64_t n, int64_t k, const float* addend) {
   if (n <= 0) return;
   if (w_dtype == DType::kBF16) {
-    launch_for_x<__nv_bfloat16>(backend, x, x_is_f32, w, bias, out, m, n, k);
+    launch_for_x<__nv_bfloat16>(backend, x, x_is_f32, w, bias, addend, out, m, n, k);
   } else {
-    launch_for_x<__half>(backend, x, x_is_f32, w, bias, out, m, n, k);
+    launch_for_x<__half>(backend, x, x_is_f32, w, bias, addend, out, m, n, k);
   }
 }
 

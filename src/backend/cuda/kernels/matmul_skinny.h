@@ -23,7 +23,9 @@ bool skinny_supports(DType w_dtype, const void* x, const void* w, int64_t m, int
 // w's type to nearest-even as it is read, so both forms of the same x give the same bits. out and bias f32
 // (bias may be null). Each out element depends only on its own x row, w row, n and k (never on m): a
 // sequence gets the same result whatever batch it decodes in. Requires skinny_supports(...).
+// addend: [m, n] f32 added after the bias (MatmulArgs::addend), or nullptr.
 void launch_skinny(CudaBackend& backend, DType w_dtype, const void* x, bool x_is_f32, const void* w,
-                   const float* bias, float* out, int64_t m, int64_t n, int64_t k);
+                   const float* bias, float* out, int64_t m, int64_t n, int64_t k,
+                   const float* addend = nullptr);
 
 }  // namespace autoglm
