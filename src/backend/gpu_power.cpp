@@ -143,6 +143,35 @@ GpuPowerSummary summarize_gpu_power(const std::string& device, const std::vector
   return s;
 }
 
+GpuPowerSummary merge_gpu_power(const std::vector<GpuPowerSummary>& windows) {
+  GpuPowerSummary m;
+  if (!windows.empty()) m.device = windows.front().device;
+  for (const GpuPowerSummary& w : windows) {
+    if (w.samples == 0) continue;
+    const auto n = static_cast<double>(w.samples);
+    m.min_sm_mhz = m.samples == 0 ? w.min_sm_mhz : std::min(m.min_sm_mhz, w.min_sm_mhz);
+    m.mean_watts += w.mean_watts * n;
+    m.mean_sm_mhz += w.mean_sm_mhz * n;
+    m.power_capped += w.power_capped * n;
+    m.slowdown += w.slowdown * n;
+    m.samples += w.samples;
+    m.max_watts = std::max(m.max_watts, w.max_watts);
+    m.limit_watts = std::max(m.limit_watts, w.limit_watts);
+    m.max_sm_mhz = std::max(m.max_sm_mhz, w.max_sm_mhz);
+    m.device_max_sm_mhz = std::max(m.device_max_sm_mhz, w.device_max_sm_mhz);
+    m.seconds += w.seconds;
+    m.joules += w.joules;
+  }
+  if (m.samples > 0) {
+    const auto n = static_cast<double>(m.samples);
+    m.mean_watts /= n;
+    m.mean_sm_mhz /= n;
+    m.power_capped /= n;
+    m.slowdown /= n;
+  }
+  return m;
+}
+
 std::string format_gpu_power(const GpuPowerSummary& s) {
   if (s.samples == 0) return "GPU " + s.device + ": no power samples";
   char line[320];

@@ -63,6 +63,12 @@ struct GpuPowerSummary {
 // The summary of `samples` (all of one device, in the order taken); zero counts for none.
 GpuPowerSummary summarize_gpu_power(const std::string& device, const std::vector<GpuPowerSample>& samples);
 
+// The summary of several sampling windows of one device (e.g. the timed repetitions of a benchmark, with
+// untimed work between them) as if their samples were one series: counts, seconds and joules add up, means
+// and shares are weighted by the windows' samples, extremes are the windows' extremes. Windows without
+// samples count for nothing; the device name is the first window's.
+GpuPowerSummary merge_gpu_power(const std::vector<GpuPowerSummary>& windows);
+
 // One line, e.g. "GPU 0000:00:06.0: 689 W mean (max 698, limit 700 W), SM clock 1671 MHz mean (1395-1980
 // of 1980), power-capped in 95% and slowed by heat or hardware in 0% of 178 samples; 24.50 kJ over 35.6 s".
 std::string format_gpu_power(const GpuPowerSummary& s);

@@ -53,6 +53,29 @@ TEST(GpuPowerSummary, NoSamplesSaySo) {
   EXPECT_EQ(format_gpu_power(s), "GPU 0000:01:00.0: no power samples");
 }
 
+// Two windows merged give the summary of their samples as one series, except for the time between them.
+TEST(GpuPowerSummary, MergedWindowsAreTheirSamplesTogether) {
+  const std::vector<GpuPowerSample> a = {sample(690, 1500, kGpuSwPowerCap, 0.5),
+                                         sample(700, 1400, kGpuSwPowerCap, 1.5)};
+  const std::vector<GpuPowerSample> b = {sample(300, 1980, 0, 7.0), sample(610, 1700, kGpuSwThermal, 8.0),
+                                         sample(500, 1800, 0, 9.0)};
+  const GpuPowerSummary m =
+      merge_gpu_power({summarize_gpu_power("0000:01:00.0", a), summarize_gpu_power("0000:01:00.0", {}),
+                       summarize_gpu_power("0000:01:00.0", b)});
+  EXPECT_EQ(m.device, "0000:01:00.0");
+  EXPECT_EQ(m.samples, 5);
+  EXPECT_DOUBLE_EQ(m.mean_watts, (690.0 + 700 + 300 + 610 + 500) / 5);
+  EXPECT_DOUBLE_EQ(m.mean_sm_mhz, (1500.0 + 1400 + 1980 + 1700 + 1800) / 5);
+  EXPECT_DOUBLE_EQ(m.min_sm_mhz, 1400);
+  EXPECT_DOUBLE_EQ(m.max_sm_mhz, 1980);
+  EXPECT_DOUBLE_EQ(m.max_watts, 700);
+  EXPECT_DOUBLE_EQ(m.power_capped, 0.4);
+  EXPECT_DOUBLE_EQ(m.slowdown, 0.2);
+  EXPECT_DOUBLE_EQ(m.seconds, 1.0 + 2.0);               // 5.5 s between the windows left out
+  EXPECT_DOUBLE_EQ(m.joules, 695.0 + (455.0 + 555.0));  // each window's trapezoids
+  EXPECT_EQ(merge_gpu_power({}).samples, 0);
+}
+
 TEST(GpuPowerReader, NeedsADevice) {
   auto reader = GpuPowerReader::open({}, AUTOGLM_FAKE_NVML);
   ASSERT_FALSE(reader);

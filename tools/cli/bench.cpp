@@ -7,7 +7,9 @@
 // (a shared host's bandwidth can jump between repetitions). `--dtype a,b` compares dtypes under the same
 // conditions: their repetitions alternate. `--tensor-parallel N` runs each model over N ranks (GPUs, or
 // groups of CPU threads); each rank streams its shard at once, so on GPUs the floor is the largest shard's
-// bytes / one GPU's bandwidth, and on the CPU, whose ranks share one memory, all shards' bytes / it.
+// bytes / one GPU's bandwidth, and on the CPU, whose ranks share one memory, all shards' bytes / it. On GPUs
+// the power and SM clock of the generation runs are sampled (NVML, backend/gpu_power.h) and printed with
+// the energy per generated token.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/gpu_power.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/memory_bandwidth.h"
@@ -47,6 +50,7 @@ struct BenchOptions {
   bool no_replay = false;
   bool no_gemm_tuning = false;
   int tensor_parallel = 1;
+  int power_sample_ms = 50;  // GPU power and clock samples during the timed generation runs; 0: none
 };
 
 // The bandwidth denominator on a GPU: a device-to-device copy, counting bytes read plus bytes written (on
@@ -111,6 +115,40 @@ struct ModelRun {
   double load_ms = 0;
   std::vector<double> pp_ms, tg_ms, bandwidths;
   std::vector<double> rep_ratios;  // per repetition: floor at that repetition's probe / its median ms/token
+  std::vector<std::vector<GpuPowerSummary>> power;  // per GPU, one per timed generation run
+};
+
+// Samples the group's GPUs while one generation run goes on; nothing where NVML cannot be read (the reason
+// is printed once).
+class GenerationPower {
+ public:
+  GenerationPower(const ModelGroup& group, int period_ms, bool* warned) {
+    std::vector<std::string> devices;
+    for (int r = 0; r < group.world(); ++r) {
+      std::string id = group.backend(r).pci_bus_id();
+      if (!id.empty()) devices.push_back(std::move(id));
+    }
+    if (period_ms <= 0 || devices.empty()) return;
+    auto reader = GpuPowerReader::open(devices);
+    if (!reader) {
+      if (!*warned) std::fprintf(stderr, "no GPU power samples: %s\n", reader.status().to_string().c_str());
+      *warned = true;
+      return;
+    }
+    monitor_.emplace(std::move(reader).value(), std::chrono::milliseconds(period_ms));
+  }
+  // Ends the sampling and adds each GPU's summary to `power`.
+  void stop(std::vector<std::vector<GpuPowerSummary>>* power) {
+    if (!monitor_) return;
+    const std::vector<GpuPowerSummary> summaries = monitor_->stop();
+    power->resize(std::max(power->size(), summaries.size()));
+    for (size_t i = 0; i < summaries.size(); ++i)
+      (*power)[i].push_back(summaries[i]);
+    monitor_.reset();
+  }
+
+ private:
+  std::optional<GpuPowerMonitor> monitor_;
 };
 
 // Weight bytes one decode step streams: all ranks' (on_host false: the largest shard's, which bounds ranks
@@ -152,6 +190,18 @@ nlohmann::json report(const BenchOptions& o, const ModelRun& run, bool on_host, 
   j["tg_floor_ms_per_token"] = floor_ms;
   j["tg_floor_ratio"] = decode_ms > 0 ? floor_ms / decode_ms : 0.0;
   j["tg_floor_ratio_per_repetition"] = run.rep_ratios;
+  const double generated = static_cast<double>(run.tg_ms.size());
+  for (const std::vector<GpuPowerSummary>& windows : run.power) {
+    const GpuPowerSummary p = merge_gpu_power(windows);
+    j["gpu_power"].push_back({{"device", p.device},
+                              {"summary", format_gpu_power(p)},
+                              {"mean_watts", p.mean_watts},
+                              {"mean_sm_mhz", p.mean_sm_mhz},
+                              {"power_capped_share", p.power_capped},
+                              {"joules", p.joules},
+                              {"seconds", p.seconds},
+                              {"mj_per_generated_token", generated > 0 ? 1000 * p.joules / generated : 0.0}});
+  }
   if (o.profile) {
     nlohmann::json ops;
     const ExecutorStats& stats = run.executors.front()->stats();
@@ -195,6 +245,12 @@ void print_rows(const BenchOptions& o, const nlohmann::json& j, bool on_host) {
   }
   std::printf("%s: floor/measured per repetition (each at its own probe): %s\n", dtype.c_str(),
               ratios.c_str());
+  if (j.contains("gpu_power")) {
+    for (const auto& p : j["gpu_power"]) {
+      std::printf("%s: generation runs, %s; %.1f mJ per generated token\n", dtype.c_str(),
+                  p["summary"].get<std::string>().c_str(), p["mj_per_generated_token"].get<double>());
+    }
+  }
   if (o.profile) {
     std::printf("%s: time per op (all runs, warm-up included): %s\n", dtype.c_str(),
                 j["op_profile"].dump().c_str());
@@ -228,6 +284,7 @@ int run_bench(const BenchOptions& o) {
   }
   Backend& first = runs.front().group->backend(0);
   const ModelConfig& c = runs.front().group->model(0).config();
+  bool power_warned = false;
   const int64_t context = o.n_prompt + o.n_gen + 1;
 
   std::mt19937 rng(7);
@@ -289,12 +346,14 @@ int run_bench(const BenchOptions& o) {
       }
       std::vector<double> rep_ms;
       int32_t next = token(rng);
+      GenerationPower power(group, r > 0 && !on_host ? o.power_sample_ms : 0, &power_warned);
       for (int i = 0; i < o.n_gen; ++i) {
         Timer step;
         if (Status s = forward(std::span<const int32_t>(&next, 1)); !s) return fail(s);
         rep_ms.push_back(step.elapsed_ms());
         next = token(rng);
       }
+      power.stop(&run.power);
       if (r == 0 || rep_ms.empty()) continue;
       run.tg_ms.insert(run.tg_ms.end(), rep_ms.begin(), rep_ms.end());
       const double floor_ms =
@@ -344,6 +403,9 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--backend", o->backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_flag("--no-graphs", o->no_replay,
                 "launch every kernel of a decode step instead of replaying a CUDA graph");
+  cmd->add_option("--power-sample-ms", o->power_sample_ms,
+                  "period of the GPU power and SM clock samples over the generation runs (NVML; 0: none)")
+      ->check(CLI::Range(0, 60000));
   cmd->add_flag("--no-gemm-tuning", o->no_gemm_tuning,
                 "take cuBLASLt's first algorithm instead of timing its candidates per row-count bucket");
   cmd->callback([o] { set_exit_code(run_bench(*o)); });
