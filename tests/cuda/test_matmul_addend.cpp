@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <tuple>
 #include <vector>
 
@@ -27,6 +28,43 @@ struct Operands {
 };
 const Operands kOperands[] = {{DType::kF32, false}, {DType::kBF16, false}, {DType::kBF16, true}};
 
+// The operands of one case on the device: x [m, x_cols], w [n, k], a bias and an addend [m, n].
+struct Problem {
+  int64_t m, n;
+  Tensor addend, dx, dw, db, da;
+  TensorView bias;  // db's view, or empty
+};
+
+Problem make_problem(Backend& cuda, const Operands& operands, int64_t m, int64_t x_cols, int64_t n, int64_t k,
+                     bool with_bias, uint64_t seed) {
+  Problem p{m, n};
+  const Tensor x32 = random_tensor(DType::kF32, Shape{m, x_cols}, seed, -3.0f, 3.0f);
+  p.dx = test::to_device(cuda, operands.x_16bit ? test::rounded_16bit(x32, operands.w) : x32);
+  p.dw = test::to_device(cuda, random_tensor(operands.w, Shape{n, k}, seed + 1));
+  p.db = test::to_device(cuda, random_tensor(DType::kF32, Shape{n}, seed + 2));
+  p.addend = random_tensor(DType::kF32, Shape{m, n}, seed + 3, -8.0f, 8.0f);
+  p.da = test::to_device(cuda, p.addend);
+  p.bias = with_bias ? p.db.view() : TensorView{};
+  return p;
+}
+
+// run(out, addend) with the addend gives the bits of run(out, {}) followed by the add op; out is written only
+// inside its bounds and the addend is left as it was.
+void expect_the_add_folded(
+    Backend& cuda, const Problem& p,
+    const std::function<Status(const TensorView& out, const TensorView& addend)>& run) {
+  GuardedDeviceOut plain(cuda, Shape{p.m, p.n}), summed(cuda, Shape{p.m, p.n}), fused(cuda, Shape{p.m, p.n});
+  ASSERT_TRUE(run(plain.view(), {}).is_ok());
+  ASSERT_TRUE(add(cuda, {p.da.view(), plain.view(), summed.view()}).is_ok());
+  const Status s = run(fused.view(), p.da.view());
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  ASSERT_TRUE(cuda.synchronize().is_ok());
+  fused.expect_clean();
+  EXPECT_EQ(fused.values(), summed.values());
+  const Tensor after = test::to_host(cuda, p.da.view());
+  EXPECT_EQ(std::memcmp(after.data(), p.addend.data(), p.addend.nbytes()), 0) << "the addend was written";
+}
+
 // operands, m, bias, batch-invariant
 using Case = std::tuple<Operands, int64_t, bool, bool>;
 
@@ -34,33 +72,15 @@ class CudaMatmulAddend : public ::testing::TestWithParam<Case> {};
 
 TEST_P(CudaMatmulAddend, EqualsTheMatmulThenTheAdd) {
   const auto [operands, m, with_bias, invariant] = GetParam();
-  const auto [dtype, x_16bit] = operands;
-  const int64_t n = 320, k = 256;
   auto cuda = test::make_cuda();
   ASSERT_NE(cuda, nullptr);
-  const uint64_t seed = 700 + static_cast<uint64_t>(m);
-  const Tensor x32 = random_tensor(DType::kF32, Shape{m, k}, seed, -2.0f, 2.0f);
-  const Tensor x = x_16bit ? test::rounded_16bit(x32, dtype) : x32;
-  const Tensor w = random_tensor(dtype, Shape{n, k}, seed + 1);
-  const Tensor bias = random_tensor(DType::kF32, Shape{n}, seed + 2);
-  const Tensor addend = random_tensor(DType::kF32, Shape{m, n}, seed + 3, -8.0f, 8.0f);
-  const Tensor dx = test::to_device(*cuda, x), dw = test::to_device(*cuda, w),
-               db = test::to_device(*cuda, bias);
-  const Tensor da = test::to_device(*cuda, addend);
-  const TensorView b = with_bias ? db.view() : TensorView{};
-
-  GuardedDeviceOut plain(*cuda, Shape{m, n}), summed(*cuda, Shape{m, n}), fused(*cuda, Shape{m, n});
-  ASSERT_TRUE(matmul(*cuda, {dx.view(), dw.view(), b, plain.view(), invariant}).is_ok());
-  ASSERT_TRUE(add(*cuda, {da.view(), plain.view(), summed.view()}).is_ok());
-  MatmulArgs args{dx.view(), dw.view(), b, fused.view(), invariant};
-  args.addend = da.view();
-  const Status s = matmul(*cuda, args);
-  ASSERT_TRUE(s.is_ok()) << s.to_string();
-  ASSERT_TRUE(cuda->synchronize().is_ok());
-  fused.expect_clean();
-  EXPECT_EQ(fused.values(), summed.values());
-  const Tensor after = test::to_host(*cuda, da.view());
-  EXPECT_EQ(std::memcmp(after.data(), addend.data(), addend.nbytes()), 0) << "the addend was written";
+  const Problem p =
+      make_problem(*cuda, operands, m, 256, 320, 256, with_bias, 700 + static_cast<uint64_t>(m));
+  expect_the_add_folded(*cuda, p, [&](const TensorView& out, const TensorView& addend) {
+    MatmulArgs args{p.dx.view(), p.dw.view(), p.bias, out, invariant};
+    args.addend = addend;
+    return matmul(*cuda, args);
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, CudaMatmulAddend,
@@ -75,31 +95,15 @@ class CudaMatmulSwigluAddend : public ::testing::TestWithParam<SwigluCase> {};
 
 TEST_P(CudaMatmulSwigluAddend, EqualsTheMatmulSwigluThenTheAdd) {
   const auto [operands, m, with_bias] = GetParam();
-  const auto [dtype, x_16bit] = operands;
-  const int64_t n = 192, k = 256;
   auto cuda = test::make_cuda();
   ASSERT_NE(cuda, nullptr);
-  const uint64_t seed = 800 + static_cast<uint64_t>(m);
-  const Tensor x32 = random_tensor(DType::kF32, Shape{m, 2 * k}, seed, -3.0f, 3.0f);
-  const Tensor x = x_16bit ? test::rounded_16bit(x32, dtype) : x32;
-  const Tensor w = random_tensor(dtype, Shape{n, k}, seed + 1);
-  const Tensor bias = random_tensor(DType::kF32, Shape{n}, seed + 2);
-  const Tensor addend = random_tensor(DType::kF32, Shape{m, n}, seed + 3, -8.0f, 8.0f);
-  const Tensor dx = test::to_device(*cuda, x), dw = test::to_device(*cuda, w),
-               db = test::to_device(*cuda, bias);
-  const Tensor da = test::to_device(*cuda, addend);
-  const TensorView b = with_bias ? db.view() : TensorView{};
-
-  GuardedDeviceOut plain(*cuda, Shape{m, n}), summed(*cuda, Shape{m, n}), fused(*cuda, Shape{m, n});
-  ASSERT_TRUE(matmul_swiglu(*cuda, {dx.view(), dw.view(), b, plain.view(), true}).is_ok());
-  ASSERT_TRUE(add(*cuda, {da.view(), plain.view(), summed.view()}).is_ok());
-  MatmulSwigluArgs args{dx.view(), dw.view(), b, fused.view(), true};
-  args.addend = da.view();
-  const Status s = matmul_swiglu(*cuda, args);
-  ASSERT_TRUE(s.is_ok()) << s.to_string();
-  ASSERT_TRUE(cuda->synchronize().is_ok());
-  fused.expect_clean();
-  EXPECT_EQ(fused.values(), summed.values());
+  const Problem p =
+      make_problem(*cuda, operands, m, 512, 192, 256, with_bias, 800 + static_cast<uint64_t>(m));
+  expect_the_add_folded(*cuda, p, [&](const TensorView& out, const TensorView& addend) {
+    MatmulSwigluArgs args{p.dx.view(), p.dw.view(), p.bias, out, true};
+    args.addend = addend;
+    return matmul_swiglu(*cuda, args);
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, CudaMatmulSwigluAddend,
