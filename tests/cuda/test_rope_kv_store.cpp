@@ -307,6 +307,31 @@ TEST(CudaRopeKvStore, MisalignedQMatchesCpu) {
   }
 }
 
+// v rows the kernel cannot take four at a time (v 4 bytes off 16-byte alignment; a k/v row of 66 elements),
+// every cache dtype: the element-wise path writes the CPU's bytes too.
+TEST(CudaRopeKvStore, VRowsOffFourElementAlignmentMatchCpu) {
+  auto cuda = make_cuda();
+  ASSERT_NE(cuda, nullptr);
+  for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
+    check(*cuda, make_problem(RopeLayout::kNeox, 5, 3, 1, 66, 64, 995), dtype);
+    const Problem p = make_problem(RopeLayout::kNeox, 5, 4, 2, 64, 64, 996);
+    SCOPED_TRACE(describe(p, dtype) + ", v misaligned");
+    const HostResult want = run_cpu(p, dtype);
+    const test::OffsetDeviceTensor dv = test::to_device_offset(*cuda, p.v);
+    const Tensor dq = to_device(*cuda, p.q), dk = to_device(*cuda, p.k);
+    const Tensor dp = to_device(*cuda, p.positions), df = to_device(*cuda, p.inv_freq);
+    const Tensor dkc = to_device(*cuda, sentinel_cache(dtype, cache_shape(p)));
+    const Tensor dvc = to_device(*cuda, sentinel_cache(dtype, cache_shape(p)));
+    GuardedDeviceOut q_out(*cuda, p.q.shape());
+    ASSERT_TRUE(rope_kv_store(*cuda, {dq.view(), dk.view(), dv.view, dp.view(), df.view(), p.rotary_dim,
+                                      p.layout, q_out.view(), dkc.view(), dvc.view()})
+                    .is_ok());
+    ASSERT_TRUE(cuda->synchronize().is_ok());
+    const Tensor v_cache = to_host(*cuda, dvc.view());
+    EXPECT_EQ(std::memcmp(v_cache.data(), want.v_cache.data(), want.v_cache.nbytes()), 0) << "v_cache bytes";
+  }
+}
+
 TEST(CudaRopeKvStore, EmptyCallWritesNothing) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);

@@ -13,10 +13,11 @@
 //   rounded to nearest even with the host's own functions (core/half.h, core/fp8.h), as kv_store does.
 // Threading: a 2-D grid, y over tokens (grid-stride past 65535) and x over the token's work items, one
 //   thread each: first the rotated pairs of its q heads then k heads, one pair index for up to 8 heads per
-//   thread (one sincosf for all of them; consecutive threads take consecutive pairs of a head, so accesses
-//   coalesce; interleaved pairs are one float2 load when aligned), then the
-//   pass-through dims of k (and of q when q_out is not q), then the v elements. A decode step of Llama-3-8B
-//   (5 x 64 pair items for 32 + 8 heads, 8 x 128 v elements) is 6 blocks of 256. A token whose cache row
+//   thread (one sincosf for all of them, their loads issued together before any store; consecutive threads
+//   take consecutive pairs of a head, so accesses coalesce; interleaved pairs are one float2 load when
+//   aligned), then the pass-through dims of k (and of q when q_out is not q), then the v elements, four per
+//   thread where rows are aligned for it. A token of Llama-3-8B (5 x 64 pair items for 32 + 8 heads, 8 x 128
+//   / 4 v items) is 3 blocks of 256. A token whose cache row
 //   (slot or position) falls outside the cache (the caller guarantees none does) gets q_out but no cache
 //   write, never one past the cache.
 // Floor: t * (2 * q + k + v) * 4 bytes + two cache rows per token / memory bandwidth; decode moves ~40 KB and
@@ -62,7 +63,8 @@ struct Params {
   int q_heads, kv_heads, head_dim, half, pass;  // pass = head_dim - 2 * half
   int n_pairs;                                  // ceil((q_heads + kv_heads) / kHeadsPerPair) * half
   int n_pass;                                   // (kv_heads, + q_heads unless q_out is q) * pass
-  int n_work;                                   // n_pairs + n_pass + kv_heads * head_dim
+  int v_width;                                  // v elements per work item: 4 where aligned, else 1
+  int n_work;                                   // n_pairs + n_pass + kv_heads * head_dim / v_width
 };
 
 // One f32 value into a cache of dtype kCache at element `at`.
@@ -76,6 +78,22 @@ __device__ __forceinline__ void put(void* cache, int64_t at, float x) {
     static_cast<uint8_t*>(cache)[at] = f32_to_fp8_e4m3(x);
   } else {
     static_cast<uint16_t*>(cache)[at] = f32_to_f16(x);
+  }
+}
+
+// Four f32 values into a cache of dtype kCache at element `at` (a multiple of 4), in one store.
+template <DType kCache>
+__device__ __forceinline__ void put4(void* cache, int64_t at, float4 x) {
+  if constexpr (kCache == DType::kF32) {
+    reinterpret_cast<float4*>(static_cast<float*>(cache) + at)[0] = x;
+  } else if constexpr (kCache == DType::kF8E4M3) {
+    const uint32_t packed = uint32_t{f32_to_fp8_e4m3(x.x)} | uint32_t{f32_to_fp8_e4m3(x.y)} << 8 |
+                            uint32_t{f32_to_fp8_e4m3(x.z)} << 16 | uint32_t{f32_to_fp8_e4m3(x.w)} << 24;
+    reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(cache) + at)[0] = packed;
+  } else {
+    const auto h = [](float v) { return kCache == DType::kBF16 ? f32_to_bf16(v) : f32_to_f16(v); };
+    reinterpret_cast<uint2*>(static_cast<uint16_t*>(cache) + at)[0] =
+        make_uint2(uint32_t{h(x.x)} | uint32_t{h(x.y)} << 16, uint32_t{h(x.z)} | uint32_t{h(x.w)} << 16);
   }
 }
 
@@ -95,18 +113,32 @@ __global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(const Params p)
       // Pair i of heads [first, last): q_heads of q, then kv_heads of k.
       const int group = w / p.half, i = w % p.half;
       const int first = group * kHeadsPerPair, last = min(first + kHeadsPerPair, p.q_heads + p.kv_heads);
+      // Every head's pair loaded before any is rotated and stored: the loads are in flight together (q_out
+      // may be q, so a store could otherwise hold back the next head's load).
+      float2 x[kHeadsPerPair];
+#pragma unroll
+      for (int j = 0; j < kHeadsPerPair; ++j) {
+        const int head = first + j;
+        if (head >= last) break;
+        if (head < p.q_heads) {
+          x[j] = cuda_rope::load_pair<kAccess>(p.q + token * p.q_stride + head * p.head_dim, i, p.half);
+        } else if (in_cache) {
+          x[j] = cuda_rope::load_pair<kAccess>(p.k + token * p.kv_stride + (head - p.q_heads) * p.head_dim, i,
+                                               p.half);
+        }
+      }
       float s, c;
       cuda_rope::angle_sincos(position, p.inv_freq[i], &s, &c);
-      for (int head = first; head < last; ++head) {
+#pragma unroll
+      for (int j = 0; j < kHeadsPerPair; ++j) {
+        const int head = first + j;
+        if (head >= last) break;
         if (head < p.q_heads) {
-          const float2 y = cuda_rope::rotate(
-              cuda_rope::load_pair<kAccess>(p.q + token * p.q_stride + head * p.head_dim, i, p.half), s, c);
+          const float2 y = cuda_rope::rotate(x[j], s, c);
           cuda_rope::store_pair<kAccess>(p.q_out + (token * p.q_heads + head) * p.head_dim, i, p.half, y);
         } else if (in_cache) {
-          const int64_t h = head - p.q_heads;
-          const float2 y = cuda_rope::rotate(
-              cuda_rope::load_pair<kAccess>(p.k + token * p.kv_stride + h * p.head_dim, i, p.half), s, c);
-          const int64_t at = cache_row + h * p.head_dim;
+          const float2 y = cuda_rope::rotate(x[j], s, c);
+          const int64_t at = cache_row + (head - p.q_heads) * p.head_dim;
           put<kCache>(p.k_cache, at + cuda_rope::pair_first<kAccess>(i, p.half), y.x);
           put<kCache>(p.k_cache, at + cuda_rope::pair_second<kAccess>(i, p.half), y.y);
         }
@@ -123,8 +155,13 @@ __global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(const Params p)
         p.q_out[token * p.q_heads * p.head_dim + in_head] = p.q[token * p.q_stride + in_head];
       }
     } else if (in_cache) {
-      const int e = w - p.n_pairs - p.n_pass;
-      put<kCache>(p.v_cache, cache_row + e, p.v[token * p.kv_stride + e]);
+      const int e = (w - p.n_pairs - p.n_pass) * p.v_width;
+      if (p.v_width == 4) {
+        put4<kCache>(p.v_cache, cache_row + e,
+                     *reinterpret_cast<const float4*>(p.v + token * p.kv_stride + e));
+      } else {
+        put<kCache>(p.v_cache, cache_row + e, p.v[token * p.kv_stride + e]);
+      }
     }
   }
 }
@@ -162,7 +199,13 @@ void rope_kv_store_cuda(Backend& backend, const RopeKvStoreArgs& a) {
   p.n_pairs = (p.q_heads + p.kv_heads + kHeadsPerPair - 1) / kHeadsPerPair * p.half;
   const bool in_place = a.q_out.data == in.q;
   p.n_pass = (p.kv_heads + (in_place ? 0 : p.q_heads)) * p.pass;
-  p.n_work = p.n_pairs + p.n_pass + p.kv_heads * p.head_dim;
+  // v by four elements: one 16-byte load and one store of 4 cache elements, where every token's v row and
+  // cache row start aligned for them.
+  const int64_t kv_row = static_cast<int64_t>(p.kv_heads) * p.head_dim;
+  const bool v4 = kv_row % 4 == 0 && reinterpret_cast<uintptr_t>(in.v) % 16 == 0 && in.kv_stride % 4 == 0 &&
+                  reinterpret_cast<uintptr_t>(a.v_cache.data) % (4 * dtype_size(kCache)) == 0;
+  p.v_width = v4 ? 4 : 1;
+  p.n_work = p.n_pairs + p.n_pass + static_cast<int>(kv_row / p.v_width);
   if (p.t == 0 || p.n_work == 0) return;
   CudaBackend& cuda = cuda_backend(backend);
   switch (a.layout) {
