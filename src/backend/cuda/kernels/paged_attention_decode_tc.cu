@@ -5,9 +5,13 @@
 //   spends ~3,000 instructions per 16 keys of a Llama-3-8B KV head (dot products with shuffle reductions,
 //   the softmax of each key on every lane, one block-table lookup per key and lane), so at the occupancy a
 //   decode batch gives it runs at 0.1-0.6 of the KV-read floor (tools/bench/paged_attention_cuda.cpp). Here
-//   16 keys cost ~100 instructions: S = Q K^T and O += P V are mma.sync m16n8k16 instructions whose 16 rows
-//   are the query heads of one KV head (GQA: up to 8 real rows, the rest zero), and one lookup serves 16
-//   keys.
+//   16 keys cost ~100 instructions: the scores and O are mma.sync m16n8k16 products over the query heads of
+//   one KV head (GQA: up to 8 of them), and one lookup serves 16 keys. Over bf16 caches the 16 keys are the
+//   mma's rows and the heads its 8 columns (S^T = K Q^T, O^T += V^T P^T, P^T moved from the score fragments
+//   into operand fragments by movmatrix.trans): 16 mma per tile of 16 keys, where the heads as 16 rows took
+//   32 with 12 of 16 rows empty for a GQA group of 4 (Llama-3-8B), and 112 registers instead of 146 (head_dim
+//   128, bulk copies); a mixed serving run near the power limit 0.4-0.5% faster (docs/BENCHMARKS.md). Over
+//   f8_e4m3 caches the heads stay the rows (its K bytes are widened straight into operand fragments).
 // Tiling: grid (KV head x tile of GT of its query heads, key split, query row), 4 warps per block, as the
 //   other decode kernels, so the splits and the merge are shared. The block's key range is cut into tiles of
 //   16 keys aligned to multiples of 16, so a tile lies in one cache block whenever block_size is a multiple
@@ -20,12 +24,14 @@
 //   bytes per tile. Same bits either way, but the bulk copies cost far fewer instructions: measured
 //   (tools/bench/paged_attention_cuda.cpp --sustain, H100, 512 x 1,024) 650 W against 696-698 W
 //   (power-capped) at 1% more bandwidth, and a mixed serving run near the power limit, where the decode
-//   attention's energy is the GEMMs' loss, 0.9-1.2% faster. Per tile: S [16 rows x 16 keys] = Q K^T over
-//   head_dim / 16 k-steps (Q's A fragments stay in registers, K's B fragments by ldmatrix), scores scaled (or
-//   soft-capped) into the log2 domain, keys outside the row's range or of an invalid block masked, the online
-//   softmax per row (max and rescale; each lane keeps a partial sum), P rounded to bf16 and reused in
-//   registers as the A fragment of O += P V (V's B fragments by ldmatrix.trans). At the end the 4 warps'
-//   states meet in shared memory and are merged as in the other decode kernels.
+//   attention's energy is the GEMMs' loss, 0.9-1.2% faster. Per tile (bf16): S^T [16 keys x 8 heads] = K Q^T
+//   over head_dim / 16 k-steps (K's A fragments by ldmatrix, Q^T's B fragments in registers), scores scaled
+//   (or soft-capped) into the log2 domain, keys outside the row's range or of an invalid block masked, the
+//   online softmax per head (max and rescale over the 8 lanes holding a head's keys; each lane keeps a
+//   partial sum), P^T rounded to bf16 and transposed into the B fragments of O^T += V^T P^T (V^T's A
+//   fragments by ldmatrix.trans); f8_e4m3: S [16 heads x 16 keys] = Q K^T and O += P V with P reused as an A
+//   fragment. At the end the 4 warps' states meet in shared memory and are merged as in the other decode
+//   kernels.
 // f8_e4m3 caches: the same tiles of 16 keys, half the bytes, three stages per warp. K is read as bytes: the
 //   mma's k index is permuted within each group of 64 dims so that a lane's B fragments of 4 k-steps are 16
 //   consecutive bytes of its key row (one 128-bit shared load; rows unpadded, their 16-byte chunks XOR
@@ -134,6 +140,14 @@ __device__ __forceinline__ int landed_chunk(int chunk, int row) {
   } else {
     return chunk;
   }
+}
+
+// The transpose of an 8 x 8 matrix of 16-bit elements held as the mma fragments hold one (lane l: row l / 4,
+// elements 2 (l % 4) and + 1, the first in the low half), in the same layout.
+__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
+  uint32_t y;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+  return y;
 }
 
 // The mma of the tile's operand type: bf16 for bf16 caches, f16 for widened f8_e4m3 ones.
@@ -283,164 +297,277 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   for (int i = 0; i < S::kStages - 1; ++i)
     issue(i);
 
-  // Q's A fragments (rows g: head g of the tile; rows g + 8 and heads past the tile's are zero), rounded to
-  // bf16 (f16) once. Over f8_e4m3 caches the k index of the mma is permuted within each group of 4 steps
-  // (64 dims): in step 4 grp + q, lane t's k slots 2t, 2t + 1, 2t + 8, 2t + 9 hold dims 64 grp + 16 t + 4 q
-  // .. + 3, so that its K operands of 4 steps are 16 consecutive bytes of one key row (one 128-bit shared
-  // load); a dot product does not depend on the order of its terms.
-  uint32_t qa[kSteps][4];
-  {
-    const bool real = g < heads;
-    const float* q_row = p.q + (row * p.q_heads + first_head + (real ? g : 0)) * D;
-#pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) {
-      const int lo_dim = S::kWidens ? ks / 4 * 64 + 16 * t + 4 * (ks % 4) : ks * 16 + 2 * t;
-      const int hi_dim = S::kWidens ? lo_dim + 2 : lo_dim + 8;
-      const float2 lo = real ? *reinterpret_cast<const float2*>(q_row + lo_dim) : make_float2(0.0f, 0.0f);
-      const float2 hi = real ? *reinterpret_cast<const float2*>(q_row + hi_dim) : make_float2(0.0f, 0.0f);
-      qa[ks][0] = pack16<C>(lo.x, lo.y);
-      qa[ks][1] = 0;
-      qa[ks][2] = pack16<C>(hi.x, hi.y);
-      qa[ks][3] = 0;
-    }
-  }
-  float o[D / 8][4];
-#pragma unroll
-  for (int n = 0; n < D / 8; ++n)
-    o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  float m = kNegInf, l = 0.0f;  // row g's running max (log2 domain) and this lane's part of its sum
-  const float scale_log2 = p.scale * kLog2e;
-
-  for (int i = 0; i < my_tiles; ++i) {
-    __syncwarp();  // every lane is done reading the stage the next copies overwrite
-    issue(i + S::kStages - 1);
-    wait_landed(i);
-    const int stage = i % S::kStages;
-    const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
-    float s[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
-    const bf16* v_tile;  // 16-bit elements (bf16, or f16 widened from f8_e4m3), read by ldmatrix.trans
-    if constexpr (S::kWidens) {
-      const C* k_raw = ring + stage * 2 * S::kRawTile;
-      const C* v_raw = k_raw + S::kRawTile;
-#pragma unroll
-      for (int c = 0; c < S::kCopies; ++c) {
-        constexpr int kChunks = D / S::kPerCopy;
-        const int linear = c * 32 + lane, key = linear / kChunks, chunk = linear % kChunks;
-        const uint4 x = *reinterpret_cast<const uint4*>(v_raw + key * S::kRawRow +
-                                                        landed_chunk<C, D>(chunk, key) * S::kPerCopy);
-        uint4 a, b;
-        widen_e4m3x4(x.x, a.x, a.y);
-        widen_e4m3x4(x.y, a.z, a.w);
-        widen_e4m3x4(x.z, b.x, b.y);
-        widen_e4m3x4(x.w, b.z, b.w);
-        uint4* dst = reinterpret_cast<uint4*>(widened_v + key * S::kRow + chunk * S::kPerCopy);
-        dst[0] = a;
-        dst[1] = b;
-      }
-      // S = Q K^T straight from the landed bytes: key g (8 + g) of the tile, 16 bytes per group of 4 steps
-      // (one 128-bit load). (Two accumulators per score tile, to halve the mma chain, measured slower: they
-      // push the kernel past its 168 registers into spills.)
-#pragma unroll
-      for (int grp = 0; grp < kSteps / 4; ++grp) {
-#pragma unroll
-        for (int n = 0; n < 2; ++n) {
-          const int key = n * 8 + g;
-          const uint4 x = *reinterpret_cast<const uint4*>(k_raw + key * S::kRawRow +
-                                                          landed_chunk<C, D>(4 * grp + t, key) * S::kPerCopy);
-          const uint32_t words[4] = {x.x, x.y, x.z, x.w};
-#pragma unroll
-          for (int q = 0; q < 4; ++q) {
-            uint32_t b0, b1;
-            widen_e4m3x4(words[q], b0, b1);
-            mma16<C>(s[n], qa[4 * grp + q], b0, b1);
-          }
-        }
-      }
-      __syncwarp();  // the widened V tile is complete
-      v_tile = reinterpret_cast<const bf16*>(widened_v);
-    } else {
-      const bf16* k_tile = ring + stage * 2 * S::kTile;
-      v_tile = k_tile + S::kTile;
+  // The warps' states of each head, in the natural-log domain the merge works in: out = sum_w exp(m_w - M)
+  // acc_w / sum_w exp(m_w - M) l_w (shared memory, once the ring is done with).
+  using StateAcc = float[kWarps][GT][D];
+  using StateScalar = float[kWarps][GT];
+  auto& state_acc = *reinterpret_cast<StateAcc*>(shared);
+  auto& state_m = *reinterpret_cast<StateScalar*>(shared + sizeof(StateAcc));
+  auto& state_l = *reinterpret_cast<StateScalar*>(shared + sizeof(StateAcc) + sizeof(StateScalar));
+  if constexpr (!S::kWidens) {
+    // Per tile, with the keys as the mma's rows: S^T [16 keys x 8 heads] = K Q^T (K's A fragments by
+    // ldmatrix, Q^T's B fragments in registers), the online softmax per head (column), P^T rounded to bf16
+    // and moved into B fragments by movmatrix.trans, then O^T [head_dim x 8 heads] += V^T P^T (V^T's A
+    // fragments by ldmatrix.trans). Half the mma of 16 rows of heads (GQA groups of 4 filled 4 of those 16
+    // rows), and half the accumulator registers. Q^T's B fragments: lane (g, t) holds head g's dims 16 ks +
+    // 2t, + 1 and + 8, + 9 (zero past the tile's heads), rounded to bf16 once.
+    uint32_t qb[kSteps][2];
+    {
+      const bool real = g < heads;
+      const float* q_row = p.q + (row * p.q_heads + first_head + (real ? g : 0)) * D;
 #pragma unroll
       for (int ks = 0; ks < kSteps; ++ks) {
-        uint32_t b[4];
-        ldmatrix_x4(b, k_tile + (lane % 8 + lane / 16 * 8) * S::kRow + ks * 16 + (lane / 8) % 2 * 8);
-        mma16<C>(s[0], qa[ks], b[0], b[1]);
-        mma16<C>(s[1], qa[ks], b[2], b[3]);
+        const float2 lo =
+            real ? *reinterpret_cast<const float2*>(q_row + ks * 16 + 2 * t) : make_float2(0.0f, 0.0f);
+        const float2 hi =
+            real ? *reinterpret_cast<const float2*>(q_row + ks * 16 + 2 * t + 8) : make_float2(0.0f, 0.0f);
+        qb[ks][0] = pack16<C>(lo.x, lo.y);
+        qb[ks][1] = pack16<C>(hi.x, hi.y);
       }
     }
+    // o[mt]: O^T's rows (dims) 16 mt + g ([0], [1]: heads 2t, 2t + 1) and 16 mt + g + 8 ([2], [3]).
+    float o[kSteps][4];
+#pragma unroll
+    for (int mt = 0; mt < kSteps; ++mt)
+      o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
+    // Heads 2t and 2t + 1: running max (log2 domain, the same on the 8 lanes of a t) and this lane's part of
+    // the sum.
+    float m[2] = {kNegInf, kNegInf}, l[2] = {0.0f, 0.0f};
+    const float scale_log2 = p.scale * kLog2e;
 
-    // Row g's scores of keys 8n + 2t + e in the log2 domain, -inf where the key is not visible.
-    float tile_max = kNegInf;
+    for (int i = 0; i < my_tiles; ++i) {
+      __syncwarp();  // every lane is done reading the stage the next copies overwrite
+      issue(i + S::kStages - 1);
+      wait_landed(i);
+      const int stage = i % S::kStages;
+      const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
+      const bf16* k_tile = ring + stage * 2 * S::kTile;
+      const bf16* v_tile = k_tile + S::kTile;
+      // s: S^T at keys g ([0], [1]: heads 2t, 2t + 1) and g + 8 ([2], [3]).
+      float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-    for (int n = 0; n < 2; ++n) {
+      for (int ks = 0; ks < kSteps; ++ks) {
+        uint32_t a[4];  // keys 0-7 / 8-15 x dims 0-7 / 8-15 of the step
+        ldmatrix_x4(a, k_tile + (lane % 8 + (lane / 8) % 2 * 8) * S::kRow + ks * 16 + lane / 16 * 8);
+        mma16<C>(s, a, qb[ks][0], qb[ks][1]);
+      }
+
+      float tile_max[2] = {kNegInf, kNegInf};
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int64_t j = j0 + n * 8 + 2 * t + e;
+      for (int half = 0; half < 2; ++half) {
+        const int64_t j = j0 + g + 8 * half;
         bool visible = j >= key_begin && j < key_end;
         if (one_block_per_tile) {
           visible = visible && ((block_ok >> stage) & 1u);
         } else if (visible) {
           visible = cache_row(p, sv.s, j) >= 0;
         }
-        float x = s[n][e];
-        x = p.softcap > 0.0f ? p.softcap * tanhf(x * p.scale / p.softcap) * kLog2e : x * scale_log2;
-        s[n][e] = visible ? x : kNegInf;
-        tile_max = fmaxf(tile_max, s[n][e]);
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float x = s[2 * half + e];
+          x = p.softcap > 0.0f ? p.softcap * tanhf(x * p.scale / p.softcap) * kLog2e : x * scale_log2;
+          s[2 * half + e] = visible ? x : kNegInf;
+          tile_max[e] = fmaxf(tile_max[e], s[2 * half + e]);
+        }
+      }
+      float alpha[2];
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+#pragma unroll
+        for (int lanes = 4; lanes < 32; lanes *= 2)
+          tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], lanes));
+        const float m_new = fmaxf(m[e], tile_max[e]);
+        // No visible key so far: every p is exp2(-inf) = 0 against a zero base, and nothing to rescale.
+        const float base = m_new == kNegInf ? 0.0f : m_new;
+        alpha[e] = fast_exp2(m[e] - base);
+        s[e] = fast_exp2(s[e] - base);
+        s[2 + e] = fast_exp2(s[2 + e] - base);
+        l[e] = l[e] * alpha[e] + s[e] + s[2 + e];
+        m[e] = m_new;
+      }
+#pragma unroll
+      for (int mt = 0; mt < kSteps; ++mt) {
+        o[mt][0] *= alpha[0];
+        o[mt][1] *= alpha[1];
+        o[mt][2] *= alpha[0];
+        o[mt][3] *= alpha[1];
+      }
+
+      // P^T's B fragments: keys 2t, 2t + 1 (and + 8) of head g, from the score fragments (key g, heads 2t,
+      // 2t + 1) by a transpose of each 8 x 8 half.
+      const uint32_t b0 = movmatrix_trans(pack16<C>(s[0], s[1]));
+      const uint32_t b1 = movmatrix_trans(pack16<C>(s[2], s[3]));
+#pragma unroll
+      for (int mt = 0; mt < kSteps; ++mt) {
+        uint32_t a[4];  // V^T: dims 0-7 / 8-15 of the step x keys 0-7 / 8-15
+        ldmatrix_x4_trans(a, v_tile + (lane % 8 + lane / 16 * 8) * S::kRow + mt * 16 + (lane / 8) % 2 * 8);
+        mma16<C>(o[mt], a, b0, b1);
       }
     }
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-    const float m_new = fmaxf(m, tile_max);
-    // No visible key so far: every p is exp2(-inf) = 0 against a zero base, and nothing to rescale.
-    const float base = m_new == kNegInf ? 0.0f : m_new;
-    const float alpha = fast_exp2(m - base);
-    float sum = 0.0f;
-#pragma unroll
-    for (int n = 0; n < 2; ++n) {
-      s[n][0] = fast_exp2(s[n][0] - base);
-      s[n][1] = fast_exp2(s[n][1] - base);
-      sum += s[n][0] + s[n][1];
-    }
-    l = l * alpha + sum;
-    m = m_new;
-#pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      o[n][0] *= alpha;
-      o[n][1] *= alpha;
-    }
+    cp_async_wait<0>();  // nothing may land in the ring once it holds the merge states (bulk: all waited)
+    __syncthreads();
 
-    // O += P V: the two score tiles are the A fragment of the tile's 16 keys (rows g + 8 zero).
-    const uint32_t a[4] = {pack16<C>(s[0][0], s[0][1]), 0u, pack16<C>(s[1][0], s[1][1]), 0u};
 #pragma unroll
-    for (int dp = 0; dp < kSteps; ++dp) {
-      uint32_t b[4];
-      ldmatrix_x4_trans(b, v_tile + (lane % 8 + (lane / 8) % 2 * 8) * S::kRow + dp * 16 + lane / 16 * 8);
-      mma16<C>(o[2 * dp], a, b[0], b[1]);
-      mma16<C>(o[2 * dp + 1], a, b[2], b[3]);
+    for (int e = 0; e < 2; ++e) {
+#pragma unroll
+      for (int lanes = 4; lanes < 32; lanes *= 2)
+        l[e] += __shfl_xor_sync(0xffffffffu, l[e], lanes);
+      const int head = 2 * t + e;
+      if (head < GT) {
+#pragma unroll
+        for (int mt = 0; mt < kSteps; ++mt) {
+          state_acc[warp][head][mt * 16 + g] = o[mt][e];
+          state_acc[warp][head][mt * 16 + g + 8] = o[mt][2 + e];
+        }
+        if (g == 0) {
+          state_m[warp][head] = m[e] == kNegInf ? kNegInf : m[e] / kLog2e;
+          state_l[warp][head] = l[e];
+        }
+      }
     }
-  }
-  cp_async_wait<0>();  // nothing may land in the ring once it holds the merge states (bulk: all waited)
-  __syncthreads();
+  } else {
+    // Q's A fragments (rows g: head g of the tile; rows g + 8 and heads past the tile's are zero), rounded to
+    // bf16 (f16) once. Over f8_e4m3 caches the k index of the mma is permuted within each group of 4 steps
+    // (64 dims): in step 4 grp + q, lane t's k slots 2t, 2t + 1, 2t + 8, 2t + 9 hold dims 64 grp + 16 t + 4 q
+    // .. + 3, so that its K operands of 4 steps are 16 consecutive bytes of one key row (one 128-bit shared
+    // load); a dot product does not depend on the order of its terms.
+    uint32_t qa[kSteps][4];
+    {
+      const bool real = g < heads;
+      const float* q_row = p.q + (row * p.q_heads + first_head + (real ? g : 0)) * D;
+#pragma unroll
+      for (int ks = 0; ks < kSteps; ++ks) {
+        const int lo_dim = S::kWidens ? ks / 4 * 64 + 16 * t + 4 * (ks % 4) : ks * 16 + 2 * t;
+        const int hi_dim = S::kWidens ? lo_dim + 2 : lo_dim + 8;
+        const float2 lo = real ? *reinterpret_cast<const float2*>(q_row + lo_dim) : make_float2(0.0f, 0.0f);
+        const float2 hi = real ? *reinterpret_cast<const float2*>(q_row + hi_dim) : make_float2(0.0f, 0.0f);
+        qa[ks][0] = pack16<C>(lo.x, lo.y);
+        qa[ks][1] = 0;
+        qa[ks][2] = pack16<C>(hi.x, hi.y);
+        qa[ks][3] = 0;
+      }
+    }
+    float o[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    float m = kNegInf, l = 0.0f;  // row g's running max (log2 domain) and this lane's part of its sum
+    const float scale_log2 = p.scale * kLog2e;
 
-  // The warps' states of each head, in the natural-log domain the merge works in: out = sum_w exp(m_w - M)
-  // acc_w / sum_w exp(m_w - M) l_w.
-  using StateAcc = float[kWarps][GT][D];
-  using StateScalar = float[kWarps][GT];
-  auto& state_acc = *reinterpret_cast<StateAcc*>(shared);
-  auto& state_m = *reinterpret_cast<StateScalar*>(shared + sizeof(StateAcc));
-  auto& state_l = *reinterpret_cast<StateScalar*>(shared + sizeof(StateAcc) + sizeof(StateScalar));
-  l += __shfl_xor_sync(0xffffffffu, l, 1);
-  l += __shfl_xor_sync(0xffffffffu, l, 2);
-  if (g < GT) {
+    for (int i = 0; i < my_tiles; ++i) {
+      __syncwarp();  // every lane is done reading the stage the next copies overwrite
+      issue(i + S::kStages - 1);
+      wait_landed(i);
+      const int stage = i % S::kStages;
+      const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
+      float s[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+      const bf16* v_tile;  // 16-bit elements (bf16, or f16 widened from f8_e4m3), read by ldmatrix.trans
+      {
+        const C* k_raw = ring + stage * 2 * S::kRawTile;
+        const C* v_raw = k_raw + S::kRawTile;
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      state_acc[warp][g][n * 8 + 2 * t] = o[n][0];
-      state_acc[warp][g][n * 8 + 2 * t + 1] = o[n][1];
+        for (int c = 0; c < S::kCopies; ++c) {
+          constexpr int kChunks = D / S::kPerCopy;
+          const int linear = c * 32 + lane, key = linear / kChunks, chunk = linear % kChunks;
+          const uint4 x = *reinterpret_cast<const uint4*>(v_raw + key * S::kRawRow +
+                                                          landed_chunk<C, D>(chunk, key) * S::kPerCopy);
+          uint4 a, b;
+          widen_e4m3x4(x.x, a.x, a.y);
+          widen_e4m3x4(x.y, a.z, a.w);
+          widen_e4m3x4(x.z, b.x, b.y);
+          widen_e4m3x4(x.w, b.z, b.w);
+          uint4* dst = reinterpret_cast<uint4*>(widened_v + key * S::kRow + chunk * S::kPerCopy);
+          dst[0] = a;
+          dst[1] = b;
+        }
+        // S = Q K^T straight from the landed bytes: key g (8 + g) of the tile, 16 bytes per group of 4 steps
+        // (one 128-bit load). (Two accumulators per score tile, to halve the mma chain, measured slower: they
+        // push the kernel past its 168 registers into spills.)
+#pragma unroll
+        for (int grp = 0; grp < kSteps / 4; ++grp) {
+#pragma unroll
+          for (int n = 0; n < 2; ++n) {
+            const int key = n * 8 + g;
+            const uint4 x = *reinterpret_cast<const uint4*>(
+                k_raw + key * S::kRawRow + landed_chunk<C, D>(4 * grp + t, key) * S::kPerCopy);
+            const uint32_t words[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+              uint32_t b0, b1;
+              widen_e4m3x4(words[q], b0, b1);
+              mma16<C>(s[n], qa[4 * grp + q], b0, b1);
+            }
+          }
+        }
+        __syncwarp();  // the widened V tile is complete
+        v_tile = reinterpret_cast<const bf16*>(widened_v);
+      }
+
+      // Row g's scores of keys 8n + 2t + e in the log2 domain, -inf where the key is not visible.
+      float tile_max = kNegInf;
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int64_t j = j0 + n * 8 + 2 * t + e;
+          bool visible = j >= key_begin && j < key_end;
+          if (one_block_per_tile) {
+            visible = visible && ((block_ok >> stage) & 1u);
+          } else if (visible) {
+            visible = cache_row(p, sv.s, j) >= 0;
+          }
+          float x = s[n][e];
+          x = p.softcap > 0.0f ? p.softcap * tanhf(x * p.scale / p.softcap) * kLog2e : x * scale_log2;
+          s[n][e] = visible ? x : kNegInf;
+          tile_max = fmaxf(tile_max, s[n][e]);
+        }
+      }
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+      const float m_new = fmaxf(m, tile_max);
+      // No visible key so far: every p is exp2(-inf) = 0 against a zero base, and nothing to rescale.
+      const float base = m_new == kNegInf ? 0.0f : m_new;
+      const float alpha = fast_exp2(m - base);
+      float sum = 0.0f;
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        s[n][0] = fast_exp2(s[n][0] - base);
+        s[n][1] = fast_exp2(s[n][1] - base);
+        sum += s[n][0] + s[n][1];
+      }
+      l = l * alpha + sum;
+      m = m_new;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        o[n][0] *= alpha;
+        o[n][1] *= alpha;
+      }
+
+      // O += P V: the two score tiles are the A fragment of the tile's 16 keys (rows g + 8 zero).
+      const uint32_t a[4] = {pack16<C>(s[0][0], s[0][1]), 0u, pack16<C>(s[1][0], s[1][1]), 0u};
+#pragma unroll
+      for (int dp = 0; dp < kSteps; ++dp) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, v_tile + (lane % 8 + (lane / 8) % 2 * 8) * S::kRow + dp * 16 + lane / 16 * 8);
+        mma16<C>(o[2 * dp], a, b[0], b[1]);
+        mma16<C>(o[2 * dp + 1], a, b[2], b[3]);
+      }
     }
-    if (t == 0) {
-      state_m[warp][g] = m == kNegInf ? kNegInf : m / kLog2e;
-      state_l[warp][g] = l;
+    cp_async_wait<0>();  // nothing may land in the ring once it holds the merge states (bulk: all waited)
+    __syncthreads();
+
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (g < GT) {
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        state_acc[warp][g][n * 8 + 2 * t] = o[n][0];
+        state_acc[warp][g][n * 8 + 2 * t + 1] = o[n][1];
+      }
+      if (t == 0) {
+        state_m[warp][g] = m == kNegInf ? kNegInf : m / kLog2e;
+        state_l[warp][g] = l;
+      }
     }
   }
   __syncthreads();
