@@ -206,6 +206,8 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   const int64_t row_stride = p.kv_heads * D;
   const C* k_head = p.k + kv_head * D;
   const C* v_head = p.v + kv_head * D;
+  // The first key of the warp's tile i.
+  auto first_key = [&](int i) { return tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys; };
   uint32_t block_ok = 0;  // bit stage: the tile in that stage has a valid cache block (one lookup per tile)
 #if AUTOGLM_BULK_COPY_ARCH
   uint64_t* barriers = reinterpret_cast<uint64_t*>(shared + S::kBarriersAt) + warp * S::kStages;
@@ -223,7 +225,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   auto issue_bulk = [&](int i) {
     if (i >= my_tiles) return;  // warp-uniform
     const int stage = i % S::kStages;
-    const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
+    const int64_t j0 = first_key(i);
     const int64_t base = one_block_per_tile ? cache_row(p, sv.s, j0) : -1;
     block_ok = (block_ok & ~(1u << stage)) | (static_cast<uint32_t>(base >= 0) << stage);
     const int key = lane % kTileKeys;
@@ -252,7 +254,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     const int stage = i % S::kStages;
     C* k_dst = ring + stage * 2 * S::kRawTile;
     C* v_dst = k_dst + S::kRawTile;
-    const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
+    const int64_t j0 = first_key(i);
     const bool live = i < my_tiles;
     const int64_t base = live && one_block_per_tile ? cache_row(p, sv.s, j0) : -1;
     block_ok = (block_ok & ~(1u << stage)) | (static_cast<uint32_t>(base >= 0) << stage);
@@ -296,6 +298,15 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
 #pragma unroll
   for (int i = 0; i < S::kStages - 1; ++i)
     issue(i);
+  // Issues the copies of tile i + kStages - 1 into the stage computed last, then waits for tile i; returns
+  // tile i's stage.
+  auto land = [&](int i) {
+    __syncwarp();  // every lane is done reading the stage the next copies overwrite
+    issue(i + S::kStages - 1);
+    wait_landed(i);
+    return i % S::kStages;
+  };
+  const float scale_log2 = p.scale * kLog2e;
 
   // The warps' states of each head, in the natural-log domain the merge works in: out = sum_w exp(m_w - M)
   // acc_w / sum_w exp(m_w - M) l_w (shared memory, once the ring is done with).
@@ -333,14 +344,9 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     // Heads 2t and 2t + 1: running max (log2 domain, the same on the 8 lanes of a t) and this lane's part of
     // the sum.
     float m[2] = {kNegInf, kNegInf}, l[2] = {0.0f, 0.0f};
-    const float scale_log2 = p.scale * kLog2e;
-
     for (int i = 0; i < my_tiles; ++i) {
-      __syncwarp();  // every lane is done reading the stage the next copies overwrite
-      issue(i + S::kStages - 1);
-      wait_landed(i);
-      const int stage = i % S::kStages;
-      const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
+      const int stage = land(i);
+      const int64_t j0 = first_key(i);
       const bf16* k_tile = ring + stage * 2 * S::kTile;
       const bf16* v_tile = k_tile + S::kTile;
       // s: S^T at keys g ([0], [1]: heads 2t, 2t + 1) and g + 8 ([2], [3]).
@@ -452,14 +458,9 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     for (int n = 0; n < D / 8; ++n)
       o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
     float m = kNegInf, l = 0.0f;  // row g's running max (log2 domain) and this lane's part of its sum
-    const float scale_log2 = p.scale * kLog2e;
-
     for (int i = 0; i < my_tiles; ++i) {
-      __syncwarp();  // every lane is done reading the stage the next copies overwrite
-      issue(i + S::kStages - 1);
-      wait_landed(i);
-      const int stage = i % S::kStages;
-      const int64_t j0 = tile0 + (int64_t{warp} + int64_t{i} * kWarps) * kTileKeys;
+      const int stage = land(i);
+      const int64_t j0 = first_key(i);
       float s[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
       const bf16* v_tile;  // 16-bit elements (bf16, or f16 widened from f8_e4m3), read by ldmatrix.trans
       {
