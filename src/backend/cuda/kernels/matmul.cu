@@ -23,7 +23,7 @@
 //   the heuristic's candidates, timed once per row-count bucket). Where cuBLASLt offers none or fails (odd
 //   leading dimensions, misaligned views), the GEMV runs over x in groups of 8 rows, on x rounded the same
 //   way.
-// An addend (MatmulArgs::addend, the residual) is added in the GEMV's and the skinny GEMM's epilogue after the
+// An addend (MatmulArgs::addend, the residual): added in the GEMV's and the skinny GEMM's epilogue after the
 //   bias, and by cuBLASLt as C with beta = 1 (without a bias; after one, and on the fallbacks, by
 //   add_addend_kernel): one f32 rounding of the sum either way, the add op's bits.
 // matmul_swiglu (the MLP down projection on x = [gate | up]) forms silu(gate) * up with the swiglu kernels'
