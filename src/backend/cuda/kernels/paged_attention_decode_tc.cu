@@ -433,8 +433,8 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     }
   } else {
     // Q's A fragments (rows g: head g of the tile; rows g + 8 and heads past the tile's are zero), rounded to
-    // bf16 (f16) once. Over f8_e4m3 caches the k index of the mma is permuted within each group of 4 steps
-    // (64 dims): in step 4 grp + q, lane t's k slots 2t, 2t + 1, 2t + 8, 2t + 9 hold dims 64 grp + 16 t + 4 q
+    // f16 once. The k index of the mma is permuted within each group of 4 steps (64 dims): in step 4 grp + q,
+    // lane t's k slots 2t, 2t + 1, 2t + 8, 2t + 9 hold dims 64 grp + 16 t + 4 q
     // .. + 3, so that its K operands of 4 steps are 16 consecutive bytes of one key row (one 128-bit shared
     // load); a dot product does not depend on the order of its terms.
     uint32_t qa[kSteps][4];
@@ -443,8 +443,8 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
       const float* q_row = p.q + (row * p.q_heads + first_head + (real ? g : 0)) * D;
 #pragma unroll
       for (int ks = 0; ks < kSteps; ++ks) {
-        const int lo_dim = S::kWidens ? ks / 4 * 64 + 16 * t + 4 * (ks % 4) : ks * 16 + 2 * t;
-        const int hi_dim = S::kWidens ? lo_dim + 2 : lo_dim + 8;
+        const int lo_dim = ks / 4 * 64 + 16 * t + 4 * (ks % 4);
+        const int hi_dim = lo_dim + 2;
         const float2 lo = real ? *reinterpret_cast<const float2*>(q_row + lo_dim) : make_float2(0.0f, 0.0f);
         const float2 hi = real ? *reinterpret_cast<const float2*>(q_row + hi_dim) : make_float2(0.0f, 0.0f);
         qa[ks][0] = pack16<C>(lo.x, lo.y);
@@ -462,7 +462,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
       const int stage = land(i);
       const int64_t j0 = first_key(i);
       float s[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
-      const bf16* v_tile;  // 16-bit elements (bf16, or f16 widened from f8_e4m3), read by ldmatrix.trans
+      const bf16* v_tile;  // f16 widened from f8_e4m3, read by ldmatrix.trans
       {
         const C* k_raw = ring + stage * 2 * S::kRawTile;
         const C* v_raw = k_raw + S::kRawTile;
