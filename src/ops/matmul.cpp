@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "ops/add.h"
 #include "ops/kernel_table.h"
 #include "ops/op_checks.h"
 #include "ops/swiglu.h"
@@ -65,14 +66,11 @@ Status matmul_checks(Backend& backend, const MatmulArgs& a) {
   return Status::ok();
 }
 
-// The CPU kernels write x . w^T (+ bias); the addend is added after, element by element (one f32 rounding,
-// as the add op). GPU kernels fold it in themselves.
-void add_addend_on_cpu(const TensorView& addend, const TensorView& out) {
-  if (addend.data == nullptr) return;
-  const float* a = addend.as<const float>();
-  float* o = out.as<float>();
-  for (int64_t i = 0; i < out.numel(); ++i)
-    o[i] = a[i] + o[i];
+// The CPU kernels write x . w^T (+ bias); the add op adds the addend after (one f32 rounding). GPU kernels
+// fold it in themselves.
+Status add_addend_on_cpu(Backend& backend, const TensorView& addend, const TensorView& out) {
+  if (addend.data == nullptr) return Status::ok();
+  return add(backend, {addend, out, out});
 }
 
 }  // namespace
@@ -86,8 +84,7 @@ Status matmul(Backend& backend, const MatmulArgs& a) {
   }
   if (a.x.dtype == DType::kF32 && a.out.dtype == DType::kF32) {
     fn(backend, a);
-    add_addend_on_cpu(a.addend, a.out);
-    return Status::ok();
+    return add_addend_on_cpu(backend, a.addend, a.out);
   }
   // The CPU kernels read and write f32: 16-bit x widened, a 16-bit out rounded from an f32 temporary.
   MatmulArgs f32 = a;
@@ -103,8 +100,7 @@ Status matmul(Backend& backend, const MatmulArgs& a) {
   fn(backend, f32);
   if (f32_out.defined())
     return quantize_row(a.out.dtype, f32_out.as<const float>(), a.out.data, a.out.numel());
-  add_addend_on_cpu(a.addend, a.out);
-  return Status::ok();
+  return add_addend_on_cpu(backend, a.addend, a.out);
 }
 
 Status matmul_swiglu(Backend& backend, const MatmulSwigluArgs& a) {
@@ -137,7 +133,7 @@ Status matmul_swiglu(Backend& backend, const MatmulSwigluArgs& a) {
     as_matmul.addend = a.addend;
     AUTOGLM_RETURN_IF_ERROR(matmul_checks(backend, as_matmul));
     fn(backend, a);
-    if (backend.device().kind == DeviceKind::kCpu) add_addend_on_cpu(a.addend, a.out);
+    if (backend.device().kind == DeviceKind::kCpu) return add_addend_on_cpu(backend, a.addend, a.out);
     return Status::ok();
   }
   AUTOGLM_ASSIGN_OR_RETURN(Tensor activation, backend.allocate(DType::kF32, Shape{m, k}));
