@@ -20,6 +20,7 @@ struct Part {
   // Paged steps: the part's cache rows and attention metadata.
   ValueId slots, block_tables, q_start, seq_lens, logit_rows;
   bool last_row_only = false;
+  bool final_rows_kept = false;  // the last layer kept only the rows whose logits are wanted (p.x holds them)
   int64_t max_q_len = 1;
   int64_t n_decode_seqs = 0;
   // Between layers: the residual stream, and the next layer's normalized input once the residual add that
@@ -36,6 +37,7 @@ class DecoderBuilder {
       : g_(g), c_(c), spec_(spec), w_(w), cache_(cache), in_(in), plan_(plan) {
     world_ = plan != nullptr ? plan->tp.world : 1;
     residual_in_projections_ = options.residual_in_projections && world_ == 1 && !spec.sandwich_norms;
+    final_rows_in_last_layer_ = options.final_rows_in_last_layer;
     eps_ = static_cast<float>(c.rms_norm_eps);
     rot_dim_ = static_cast<int>(c.rotary_dim());
     inv_freq_ = g.weight("rope.inv_freq", w.inv_freq.view());
@@ -148,6 +150,7 @@ class DecoderBuilder {
   // norm after it, or (residual_in_projections_) each the addend of the projection before it, whose output is
   // then the residual stream, normalized by a plain norm.
   void post_attention(Part& p, size_t l, ValueId a) {
+    if (l + 1 == w_.layers.size() && final_rows_in_last_layer_) a = keep_final_rows(p, a);
     const DecoderLayerWeights& lw = w_.layers[l];
     const std::string pre = prefix(l);
     const ValueId wo = g_.weight(pre + "wo", lw.wo.view()), bo = optional_weight(g_, pre + "bo", lw.bo);
@@ -188,6 +191,7 @@ class DecoderBuilder {
 
   // The rows of p whose logits are wanted.
   ValueId final_rows(const Part& p) {
+    if (p.final_rows_kept) return p.x;
     if (in_.paged != nullptr) {
       // The last row of each sequence that samples: a gather (the embedding op over the hidden states).
       if (p.logit_rows.valid()) return g_.embedding(p.logit_rows, p.x);
@@ -195,6 +199,28 @@ class DecoderBuilder {
       return p.x;
     }
     return !in_.all_logits && p.n > 1 ? g_.rows(p.x, p.n - 1, p.n) : p.x;
+  }
+
+  // Before the last layer's o projection: only the rows whose logits are wanted go on (final_rows' choice,
+  // made on the attention output a and the residual stream), since nothing reads the others' hidden states
+  // after it; their K/V are in the cache already. A prompt chunk's rows skip the last layer's o projection
+  // and MLP (1/layers of its GEMMs). A part that samples nothing keeps its last row (its logits are not
+  // read). Returns a's kept rows; p.x and p.n describe them from here.
+  ValueId keep_final_rows(Part& p, ValueId a) {
+    int64_t kept = p.n;
+    if (in_.paged != nullptr && p.logit_rows.valid() && g_.value(p.logit_rows).shape[0] > 0) {
+      kept = g_.value(p.logit_rows).shape[0];
+      a = g_.embedding(p.logit_rows, a);
+      p.x = g_.embedding(p.logit_rows, p.x);
+    } else if (p.n > 1 &&
+               (in_.paged != nullptr ? p.logit_rows.valid() || p.last_row_only : !in_.all_logits)) {
+      kept = 1;
+      a = g_.rows(a, p.n - 1, p.n);
+      p.x = g_.rows(p.x, p.n - 1, p.n);
+    }
+    p.n = kept;
+    p.final_rows_kept = true;
+    return a;
   }
 
   ValueId logits(ValueId rows) {
@@ -241,6 +267,7 @@ class DecoderBuilder {
   const ShardPlan* plan_;
   int world_ = 1;
   bool residual_in_projections_ = false;
+  bool final_rows_in_last_layer_ = true;
   float eps_ = 1e-6f;
   int rot_dim_ = 0;
   ValueId inv_freq_;

@@ -65,6 +65,10 @@ struct DecoderGraphOptions {
   // read back. For backends whose GEMMs read the addend in their epilogue (CUDA); applies to a single rank
   // (over several, the partial outputs are summed first) without norms after the projections.
   bool residual_in_projections = false;
+  // The last layer's o projection and MLP run on the rows whose logits are wanted only (the last row of a
+  // prompt, a paged step's sampled rows): nothing reads the other rows' hidden states after its attention.
+  // Off: every row goes through the whole last layer (for comparisons; the logits are the same).
+  bool final_rows_in_last_layer = true;
 };
 
 // Returns the logits value ([n or 1, vocab] f32), marked as the graph's output. `config` is the model as
