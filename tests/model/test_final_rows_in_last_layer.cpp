@@ -15,6 +15,7 @@
 #include "model/decoder_graph.h"
 #include "model/model.h"
 #include "support/golden_fixture.h"
+#include "support/prefill_inputs.h"
 #include "support/test_data.h"
 
 namespace autoglm {
@@ -78,18 +79,13 @@ Built paged_step(Model& model, Backend& backend, KvCache& cache, const std::vect
 
 Built contiguous_prefill(Model& model, Backend& backend, const std::vector<int32_t>& tokens, bool all_logits,
                          bool final_rows_in_last_layer) {
-  const auto n = static_cast<int64_t>(tokens.size());
-  Tensor ids = Tensor::host(DType::kI32, Shape{n}), positions = Tensor::host(DType::kI32, Shape{n});
-  for (int64_t i = 0; i < n; ++i) {
-    ids.as<int32_t>()[i] = tokens[static_cast<size_t>(i)];
-    positions.as<int32_t>()[i] = static_cast<int32_t>(i);
-  }
-  auto cache = KvCache::create(backend, model.config(), n);
+  const test::PrefillInputs in(tokens);
+  auto cache = KvCache::create(backend, model.config(), in.size());
   EXPECT_TRUE(cache.has_value());
   Graph g;
-  const ValueId logits = build_decoder_graph(g, model.config(), model.spec(), model.weights(), *cache,
-                                             StepInputs{ids.view(), positions.view(), 0, all_logits}, nullptr,
-                                             options_with(final_rows_in_last_layer));
+  const ValueId logits =
+      build_decoder_graph(g, model.config(), model.spec(), model.weights(), *cache, in.step(all_logits),
+                          nullptr, options_with(final_rows_in_last_layer));
   return run_graph(g, logits, backend, model.config().num_hidden_layers);
 }
 

@@ -15,6 +15,7 @@
 #include "model/decoder_graph.h"
 #include "model/model.h"
 #include "support/golden_fixture.h"
+#include "support/prefill_inputs.h"
 #include "support/test_data.h"
 
 namespace autoglm {
@@ -47,17 +48,11 @@ TEST_P(MatmulInputPassModel, RetypesEveryNormBeforeMatmulsAndKeepsTheTokens) {
   const std::vector<int32_t> tokens = {1, 17, 42, 9, 3, 77, 5, 21};
 
   // The graph of a prefill: the norms feeding q/k/v and gate/up of every layer, and the final norm.
-  const auto n = static_cast<int64_t>(tokens.size());
-  Tensor ids = Tensor::host(DType::kI32, Shape{n}), positions = Tensor::host(DType::kI32, Shape{n});
-  for (int64_t i = 0; i < n; ++i) {
-    ids.as<int32_t>()[i] = tokens[static_cast<size_t>(i)];
-    positions.as<int32_t>()[i] = static_cast<int32_t>(i);
-  }
-  auto cache = KvCache::create(*backend, model.config(), n);
+  const test::PrefillInputs in(tokens);
+  auto cache = KvCache::create(*backend, model.config(), in.size());
   ASSERT_TRUE(cache.has_value());
   Graph g;
-  build_decoder_graph(g, model.config(), model.spec(), model.weights(), *cache,
-                      StepInputs{ids.view(), positions.view(), 0, true});
+  build_decoder_graph(g, model.config(), model.spec(), model.weights(), *cache, in.step(/*all_logits=*/true));
   ASSERT_TRUE(SixteenBitMatmulInputs().run(g).is_ok());
   int64_t retyped = 0;
   for (const Node& node : g.nodes()) {

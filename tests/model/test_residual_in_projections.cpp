@@ -12,6 +12,7 @@
 #include "model/decoder_graph.h"
 #include "model/model.h"
 #include "support/golden_fixture.h"
+#include "support/prefill_inputs.h"
 #include "support/test_data.h"
 
 namespace autoglm {
@@ -24,20 +25,14 @@ struct Built {
 };
 
 Built run(Model& model, Backend& backend, const std::vector<int32_t>& tokens, bool residual_in_projections) {
-  const auto n = static_cast<int64_t>(tokens.size());
-  Tensor ids = Tensor::host(DType::kI32, Shape{n}), positions = Tensor::host(DType::kI32, Shape{n});
-  for (int64_t i = 0; i < n; ++i) {
-    ids.as<int32_t>()[i] = tokens[static_cast<size_t>(i)];
-    positions.as<int32_t>()[i] = static_cast<int32_t>(i);
-  }
-  auto cache = KvCache::create(backend, model.config(), n);
+  const test::PrefillInputs in(tokens);
+  auto cache = KvCache::create(backend, model.config(), in.size());
   EXPECT_TRUE(cache.has_value());
   Graph g;
   DecoderGraphOptions options;
   options.residual_in_projections = residual_in_projections;
-  const ValueId logits =
-      build_decoder_graph(g, model.config(), model.spec(), model.weights(), *cache,
-                          StepInputs{ids.view(), positions.view(), 0, true}, nullptr, options);
+  const ValueId logits = build_decoder_graph(g, model.config(), model.spec(), model.weights(), *cache,
+                                             in.step(/*all_logits=*/true), nullptr, options);
   Built b;
   for (const Node& node : g.nodes()) {
     const bool has_addend = node.inputs.size() > 3 && node.inputs[3].valid();
