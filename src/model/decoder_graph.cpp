@@ -189,36 +189,29 @@ class DecoderBuilder {
     }
   }
 
-  // The rows of p whose logits are wanted.
-  ValueId final_rows(const Part& p) {
-    if (p.final_rows_kept) return p.x;
+  // The rows of v (rows of p) whose logits are wanted: a paged step's logit rows (a gather: the embedding
+  // op over the rows) or all of them; a part that samples nothing, its last row (its logits are not read,
+  // but a step still ends in logits); a contiguous prefill, its last row unless every row's logits are.
+  ValueId wanted_rows(const Part& p, ValueId v) {
     if (in_.paged != nullptr) {
-      // The last row of each sequence that samples: a gather (the embedding op over the hidden states).
-      if (p.logit_rows.valid()) return g_.embedding(p.logit_rows, p.x);
-      if (p.last_row_only) return g_.rows(p.x, p.n - 1, p.n);
-      return p.x;
+      const bool gathered = p.logit_rows.valid() && g_.value(p.logit_rows).shape[0] > 0;
+      if (gathered) return g_.embedding(p.logit_rows, v);
+      return p.logit_rows.valid() || p.last_row_only ? g_.rows(v, p.n - 1, p.n) : v;
     }
-    return !in_.all_logits && p.n > 1 ? g_.rows(p.x, p.n - 1, p.n) : p.x;
+    return !in_.all_logits && p.n > 1 ? g_.rows(v, p.n - 1, p.n) : v;
   }
 
-  // Before the last layer's o projection: only the rows whose logits are wanted go on (final_rows' choice,
-  // made on the attention output a and the residual stream), since nothing reads the others' hidden states
-  // after it; their K/V are in the cache already. A prompt chunk's rows skip the last layer's o projection
-  // and MLP (1/layers of its GEMMs). A part that samples nothing keeps its last row (its logits are not
-  // read). Returns a's kept rows; p.x and p.n describe them from here.
+  // The rows of p whose logits are wanted, after the last layer.
+  ValueId final_rows(const Part& p) { return p.final_rows_kept ? p.x : wanted_rows(p, p.x); }
+
+  // Before the last layer's o projection: only the rows whose logits are wanted go on (the attention output a
+  // and the residual stream cut alike), since nothing reads the others' hidden states after it; their K/V are
+  // in the cache already. A prompt chunk's rows skip the last layer's o projection and MLP (1/layers of its
+  // GEMMs). Returns a's kept rows; p.x and p.n describe them from here.
   ValueId keep_final_rows(Part& p, ValueId a) {
-    int64_t kept = p.n;
-    if (in_.paged != nullptr && p.logit_rows.valid() && g_.value(p.logit_rows).shape[0] > 0) {
-      kept = g_.value(p.logit_rows).shape[0];
-      a = g_.embedding(p.logit_rows, a);
-      p.x = g_.embedding(p.logit_rows, p.x);
-    } else if (p.n > 1 &&
-               (in_.paged != nullptr ? p.logit_rows.valid() || p.last_row_only : !in_.all_logits)) {
-      kept = 1;
-      a = g_.rows(a, p.n - 1, p.n);
-      p.x = g_.rows(p.x, p.n - 1, p.n);
-    }
-    p.n = kept;
+    a = wanted_rows(p, a);
+    p.x = wanted_rows(p, p.x);
+    p.n = g_.value(p.x).shape[0];
     p.final_rows_kept = true;
     return a;
   }
