@@ -11,7 +11,7 @@
 # sanitize golden bench load serve http matmul gemm sampling attention batches profile nccl tp trace
 # Environment: BATCHES (batches), SERVE_LIMIT, SERVE_SEQS and SERVE_TOKENS (serve: seconds per run, and
 # --max-num-seqs / --max-batched-tokens of the throughput runs), SERVE_ARGS (more bench-serve flags, every
-# run), CLOCK_LOG (1: log clocks and power), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), ATTENTION_ARGS (attention), PROFILE_* (profile; PROFILE_WORKLOAD=mixed for mixed steps).
+# run), TESTS_FILTER (tests: a gtest filter for test_cuda), CLOCK_LOG (1: log clocks and power), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), ATTENTION_ARGS (attention), PROFILE_* (profile; PROFILE_WORKLOAD=mixed for mixed steps).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -80,7 +80,7 @@ elif has_step build; then
 fi
 
 if has_step tests; then
-  $BUILD/tests/test_cuda --gtest_brief=1 > "$OUT/test_cuda.log" 2>&1
+  $BUILD/tests/test_cuda --gtest_brief=1 --gtest_filter="${TESTS_FILTER:-*}" > "$OUT/test_cuda.log" 2>&1
   rc=$?
   grep -E "FAILED|Failure|error" "$OUT/test_cuda.log" | head -40
   note "test_cuda: rc=$rc, $(grep -E '^\[  PASSED|^\[  FAILED' "$OUT/test_cuda.log" | head -2 | tr '\n' ' ')"

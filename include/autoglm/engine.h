@@ -37,6 +37,9 @@ struct EngineOptions {
   // GPUs: kernels may land operands by the device's bulk copies (BackendOptions::bulk_copies); off for
   // comparisons.
   bool bulk_copies = true;
+  // GPUs: kernels with a Hopper warpgroup-MMA version take it on sm_90 (BackendOptions::warpgroup_mma); off
+  // for comparisons.
+  bool warpgroup_mma = true;
   // Tensor parallelism: the model split over this many ranks (Megatron-style: heads, features and vocabulary
   // rows), one per GPU from the first (NCCL between them), or CPU ranks sharing the cores. 1: no split.
   int tensor_parallel = 1;

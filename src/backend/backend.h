@@ -28,6 +28,10 @@ struct BackendOptions {
   // bf16 caches at head_dim 128 and 256); off, they keep the per-lane copies. The two give the same bits;
   // the switch is for measuring them.
   bool bulk_copies = true;
+  // GPU backends: kernels with a version on Hopper's warpgroup MMA take it there (CUDA: wgmma on sm_90, today
+  // the paged prefill attention over bf16 caches at head_dim 128); off, they take their mma.sync version.
+  // The switch is for measuring and testing the two.
+  bool warpgroup_mma = true;
 };
 
 // Work recorded once and replayed as a unit (a CUDA graph): the hundreds of launches of a decode step cost

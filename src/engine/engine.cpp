@@ -94,6 +94,7 @@ Status Engine::create(const EngineOptions& options, std::unique_ptr<Engine>* eng
   backend_options.n_threads = options.n_threads;
   backend_options.tune_gemms = options.tune_gemms;
   backend_options.bulk_copies = options.bulk_copies;
+  backend_options.warpgroup_mma = options.warpgroup_mma;
   ModelLoadOptions load_options;
   if (!options.weight_dtype.empty()) {
     auto dtype = parse_dtype(options.weight_dtype);

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/prefill_row_blocks.h"
 #include "core/half.h"
 #include "cuda/cuda_harness.h"
@@ -484,6 +485,70 @@ TEST(CudaPagedAttention, TensorCorePrefillTwoRowBlocksPerWarp) {
   }
 }
 
+// The prefill over bf16 caches at head_dim 128 runs on Hopper's warpgroup MMA on sm_90
+// (paged_attention_prefill_wgmma.cu: the query heads of a KV head packed as the rows of 128-row tiles) and on
+// mma.sync elsewhere or with BackendOptions::warpgroup_mma off. Both match the CPU and, without a window,
+// give the same bits (the same products summed in the same order: k-steps of 16 dims for S, of 16 keys for
+// P V, tiles of 64 keys from key 0; with a window each kernel starts its tiles at the first key its block's
+// rows see, and its blocks hold other rows), and the backend names the kernel each took. GQA groups 1, 4, 7
+// and 64 (tiles of 128, 32, 18-19 and 2 query rows), block sizes 1 (a key tile spans 64 blocks), 16 and 48
+// (tiles straddle blocks), windows around the tile edges, softcap, chunks over cached prefixes, decodes in
+// front, and partial tiles.
+TEST(CudaPagedAttention, WarpgroupPrefillMatchesCpuAndMmaSync) {
+  BackendOptions mma_sync_only;
+  mma_sync_only.warpgroup_mma = false;
+  auto warpgroup = make_cuda();
+  auto mma_sync = make_cuda(mma_sync_only);
+  ASSERT_NE(warpgroup, nullptr);
+  ASSERT_NE(mma_sync, nullptr);
+  cudaDeviceProp props{};
+  ASSERT_EQ(cudaGetDeviceProperties(&props, 0), cudaSuccess);
+  struct Case {
+    Heads heads;
+    int64_t block_size, window;
+    float softcap;
+  };
+  const Case cases[] = {{{32, 8, 128}, 16, 0, 0.0f},  {{32, 8, 128}, 1, 0, 0.0f},
+                        {{32, 8, 128}, 48, 0, 0.0f},  {{28, 4, 128}, 16, 0, 0.0f},
+                        {{8, 8, 128}, 16, 0, 0.0f},   {{64, 1, 128}, 16, 0, 0.0f},
+                        {{32, 8, 128}, 16, 37, 0.0f}, {{28, 4, 128}, 16, 64, 0.0f},
+                        {{32, 8, 128}, 16, 0, 30.0f}, {{8, 8, 128}, 32, 65, 30.0f}};
+  uint64_t seed = 5100;
+  for (const Case& c : cases) {
+    for (const bool decodes : {true, false}) {
+      BatchSpec spec;
+      spec.seqs = {{5, 5}, {17, 300}, {64, 64}, {65, 129}, {127, 1000}, {200, 333}, {600, 2100}};
+      if (decodes) spec.seqs.insert(spec.seqs.begin(), {{1, 300}, {1, 9}});
+      spec.q_heads = c.heads.q_heads;
+      spec.kv_heads = c.heads.kv_heads;
+      spec.head_dim = c.heads.head_dim;
+      spec.block_size = c.block_size;
+      spec.window = c.window;
+      spec.softcap = c.softcap;
+      spec.cache_dtype = DType::kBF16;
+      const Problem p = make_problem(spec, seed += 4);
+      SCOPED_TRACE(describe(p));
+      const std::vector<float> want = run_cpu(p);
+      const std::vector<float> got = run_cuda(*warpgroup, p);
+      const std::string kernel = static_cast<CudaBackend&>(*warpgroup).last_launch();
+      const std::vector<float> got_mma_sync = run_cuda(*mma_sync, p);
+      const std::string mma_sync_kernel = static_cast<CudaBackend&>(*mma_sync).last_launch();
+      ASSERT_EQ(got.size(), want.size());
+      ASSERT_EQ(got_mma_sync.size(), want.size());
+      EXPECT_LE(rel_max_abs_error(got, want), tolerance(p));
+      EXPECT_LE(rel_max_abs_error(got_mma_sync, want), tolerance(p));
+      if (c.window == 0) {  // a window starts each block's key tiles at its own first key
+        EXPECT_EQ(std::memcmp(got.data(), got_mma_sync.data(), got.size() * sizeof(float)), 0);
+      }
+      if (!decodes) {  // else the decode kernel (or the join of the two streams) launched last
+        EXPECT_EQ(kernel,
+                  props.major == 9 ? "paged_prefill_wgmma_kernel" : "paged_attention_prefill_bf16_kernel");
+        EXPECT_EQ(mma_sync_kernel, "paged_attention_prefill_bf16_kernel");
+      }
+    }
+  }
+}
+
 // head_dim past the register kernels: the generic kernel, decode and prefill.
 TEST(CudaPagedAttention, WideHeadsMatchCpu) {
   auto cuda = make_cuda();
@@ -553,38 +618,43 @@ TEST(CudaPagedAttention, BadMetadataPoisonsOnlyItsSequence) {
   for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF8E4M3}) {
     for (const bool prefill : {false, true}) {
       for (const int which : {0, 1}) {
-        BatchSpec spec;
-        spec.seqs = prefill ? std::vector<SeqSpec>{{5, 40}, {20, 50}, {2, 20}}
-                            : std::vector<SeqSpec>{{1, 40}, {1, 50}, {1, 20}};
-        spec.cache_dtype = dtype;
-        Problem p = make_problem(spec, 2800);
-        const int64_t max_blocks = p.block_tables.shape()[1];
-        if (which == 0) {
-          p.block_tables.as<int32_t>()[1 * max_blocks + 1] = 1 << 20;  // sequence 1's second block
-        } else {
-          p.seq_lens.as<int32_t>()[1] = static_cast<int32_t>(max_blocks * spec.block_size + 1);
-        }
-        SCOPED_TRACE(describe(p) + (which == 0 ? " bad block id" : " bad length"));
-        const Tensor q = to_device(*cuda, p.q), k = to_device(*cuda, p.k_cache),
-                     v = to_device(*cuda, p.v_cache);
-        const Tensor tables = to_device(*cuda, p.block_tables), q_start = to_device(*cuda, p.q_start),
-                     seq_lens = to_device(*cuda, p.seq_lens);
-        GuardedDeviceOut out(*cuda, p.q.shape());
-        ASSERT_TRUE(paged_attention(*cuda, args_of(p, q.view(), k.view(), v.view(), tables.view(),
-                                                   q_start.view(), seq_lens.view(), out.view()))
-                        .is_ok());
-        ASSERT_TRUE(cuda->synchronize().is_ok());
-        const std::vector<float> got = out.values();
-        const int64_t row_elems = spec.q_heads * spec.head_dim;
-        const int64_t bad_begin = p.q_start.as<int32_t>()[1] * row_elems,
-                      bad_end = p.q_start.as<int32_t>()[2] * row_elems;
-        if (which == 1) {  // the whole sequence is refused
-          for (int64_t i = bad_begin; i < bad_end; ++i)
-            ASSERT_TRUE(std::isnan(got[static_cast<size_t>(i)])) << "element " << i;
-        }
-        for (int64_t i = 0; i < p.t * row_elems; ++i) {
-          if (i >= bad_begin && i < bad_end) continue;
-          ASSERT_TRUE(std::isfinite(got[static_cast<size_t>(i)])) << "element " << i;
+        for (const Heads& h : {Heads{8, 2, 64}, Heads{32, 8, 128}}) {
+          BatchSpec spec;
+          spec.seqs = prefill ? std::vector<SeqSpec>{{5, 40}, {20, 50}, {2, 20}}
+                              : std::vector<SeqSpec>{{1, 40}, {1, 50}, {1, 20}};
+          spec.q_heads = h.q_heads;
+          spec.kv_heads = h.kv_heads;
+          spec.head_dim = h.head_dim;
+          spec.cache_dtype = dtype;
+          Problem p = make_problem(spec, 2800);
+          const int64_t max_blocks = p.block_tables.shape()[1];
+          if (which == 0) {
+            p.block_tables.as<int32_t>()[1 * max_blocks + 1] = 1 << 20;  // sequence 1's second block
+          } else {
+            p.seq_lens.as<int32_t>()[1] = static_cast<int32_t>(max_blocks * spec.block_size + 1);
+          }
+          SCOPED_TRACE(describe(p) + (which == 0 ? " bad block id" : " bad length"));
+          const Tensor q = to_device(*cuda, p.q), k = to_device(*cuda, p.k_cache),
+                       v = to_device(*cuda, p.v_cache);
+          const Tensor tables = to_device(*cuda, p.block_tables), q_start = to_device(*cuda, p.q_start),
+                       seq_lens = to_device(*cuda, p.seq_lens);
+          GuardedDeviceOut out(*cuda, p.q.shape());
+          ASSERT_TRUE(paged_attention(*cuda, args_of(p, q.view(), k.view(), v.view(), tables.view(),
+                                                     q_start.view(), seq_lens.view(), out.view()))
+                          .is_ok());
+          ASSERT_TRUE(cuda->synchronize().is_ok());
+          const std::vector<float> got = out.values();
+          const int64_t row_elems = spec.q_heads * spec.head_dim;
+          const int64_t bad_begin = p.q_start.as<int32_t>()[1] * row_elems,
+                        bad_end = p.q_start.as<int32_t>()[2] * row_elems;
+          if (which == 1) {  // the whole sequence is refused
+            for (int64_t i = bad_begin; i < bad_end; ++i)
+              ASSERT_TRUE(std::isnan(got[static_cast<size_t>(i)])) << "element " << i;
+          }
+          for (int64_t i = 0; i < p.t * row_elems; ++i) {
+            if (i >= bad_begin && i < bad_end) continue;
+            ASSERT_TRUE(std::isfinite(got[static_cast<size_t>(i)])) << "element " << i;
+          }
         }
       }
     }

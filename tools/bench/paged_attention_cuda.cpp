@@ -29,6 +29,8 @@
 // attention.
 // --bulk-copies off: the decode kernel lands K and V by per-lane cp.async instead of bulk copies
 // (BackendOptions::bulk_copies), for comparing the two.
+// --warpgroup-mma off: the prefill rows take the mma.sync kernel instead of the warpgroup-MMA one on sm_90
+// (BackendOptions::warpgroup_mma).
 //
 // Timing: each measurement is a CUDA graph of calls that rotate over enough independent copies of the caches,
 // q and metadata (>= 256 MB of KV, at least 2 copies) that no call finds its KV in the 50 MB L2, replayed 5
@@ -349,6 +351,7 @@ int run(int argc, char** argv) {
     if (flag == "--decode-context") decode_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
     if (flag == "--cache") cache_dtype = parse_dtype(argv[i + 1]).value_or(DType::kI32);
     if (flag == "--bulk-copies") options.bulk_copies = std::string(argv[i + 1]) != "off";
+    if (flag == "--warpgroup-mma") options.warpgroup_mma = std::string(argv[i + 1]) != "off";
   }
   if (cache_dtype != DType::kBF16 && cache_dtype != DType::kF8E4M3) {
     std::fprintf(stderr, "--cache takes bf16 or fp8\n");

@@ -51,6 +51,7 @@ struct ServeBenchOptions {
   bool no_graphs = false;
   bool no_gemm_tuning = false;
   bool no_bulk_copies = false;
+  bool no_warpgroup_mma = false;
   bool no_overlap_output = false;
   bool no_async_scheduling = false;
   bool nano_batch = false;
@@ -296,6 +297,7 @@ nlohmann::json config_json(const ServeBenchOptions& o, const ModelInfo& info, co
           {"graphs", serve.use_graphs},
           {"gemm_tuning", !o.no_gemm_tuning},
           {"bulk_copies", !o.no_bulk_copies},
+          {"warpgroup_mma", !o.no_warpgroup_mma},
           {"overlap_output", serve.overlap_output},
           {"async_scheduling", serve.async_scheduling},
           {"nano_batch", serve.nano_batch},
@@ -321,6 +323,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
   engine_options.max_context = o.max_context;
   engine_options.tune_gemms = !o.no_gemm_tuning;
   engine_options.bulk_copies = !o.no_bulk_copies;
+  engine_options.warpgroup_mma = !o.no_warpgroup_mma;
   ServeOptions serve;
   serve.kv_block_size = o.block_size;
   serve.kv_blocks = o.kv_blocks;
@@ -526,6 +529,9 @@ void add_bench_serve(CLI::App& app) {
       ->group("Engine");
   cmd->add_flag("--no-bulk-copies", o->no_bulk_copies,
                 "land the decode attention's K and V rows by per-lane copies, not the GPU's bulk copies")
+      ->group("Engine");
+  cmd->add_flag("--no-warpgroup-mma", o->no_warpgroup_mma,
+                "run the prefill attention on mma.sync, not Hopper's warpgroup MMA")
       ->group("Engine");
   cmd->add_flag("--no-overlap-output", o->no_overlap_output,
                 "hand out a step's tokens before the next step starts, not while it runs")

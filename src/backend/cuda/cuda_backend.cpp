@@ -57,6 +57,7 @@ Expected<std::unique_ptr<Backend>> CudaBackend::create(const BackendOptions& opt
   backend->device_index_ = options.device_index;
   backend->tune_gemms_ = options.tune_gemms;
   backend->bulk_copies_ = options.bulk_copies;
+  backend->warpgroup_mma_ = options.warpgroup_mma;
   backend->gemm_sm_count_ = std::max(0, options.gemm_sm_count);
   // From here on a failure returns early and the destructor releases whatever was made.
   AUTOGLM_CUDA_RETURN_IF_ERROR(cudaSetDevice(backend->device_index_));
@@ -382,6 +383,7 @@ void* CudaBackend::scratch(size_t bytes) {
 
 void CudaBackend::note_launch(const char* kernel) {
   ++queued_work_;
+  last_launch_ = kernel;
   const cudaError_t error = cudaGetLastError();
   if (error == cudaSuccess || !first_error_.empty()) return;
   first_error_ =

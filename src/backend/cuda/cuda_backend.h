@@ -58,6 +58,8 @@ class CudaBackend final : public Backend {
   bool tunes_gemms() const { return tune_gemms_; }
   // BackendOptions::bulk_copies, and the device has them (sm_90+).
   bool bulk_copies() const { return bulk_copies_ && properties_.major >= 9; }
+  // BackendOptions::warpgroup_mma, and the device is a Hopper (sm_90: wgmma is not carried forward).
+  bool warpgroup_mma() const { return warpgroup_mma_ && properties_.major == 9; }
   int gemm_sm_count() const override { return gemm_sm_count_; }  // BackendOptions::gemm_sm_count
   void set_gemm_sm_count(int sms) override { gemm_sm_count_ = std::max(0, sms); }
 
@@ -88,6 +90,8 @@ class CudaBackend final : public Backend {
   // that could have written device memory (library calls such as cuBLASLt's GEMM are not counted; they
   // write only their outputs).
   uint64_t queued_work() const { return queued_work_; }
+  // The kernel named by the latest note_launch: which of its kernels an op took (tests).
+  const char* last_launch() const { return last_launch_; }
 
   // Bytes held by the caching allocator (in use + cached).
   size_t reserved_bytes() const;
@@ -100,6 +104,8 @@ class CudaBackend final : public Backend {
   int device_index_ = 0;
   bool tune_gemms_ = true;
   bool bulk_copies_ = true;
+  bool warpgroup_mma_ = true;
+  const char* last_launch_ = "";
   int gemm_sm_count_ = 0;
   cudaDeviceProp properties_{};
   cudaStream_t stream_ = nullptr;

@@ -540,6 +540,46 @@ void with_head_dim16(int64_t head_dim, Fn&& fn) {
   }
 }
 
+// ---- the paged kernels' work split ----
+
+// Run by warp 0 of a paged prefill block: the (sequence, first row in it) of block `tile_index`, tiles of
+// kRows rows sequence after sequence, each sequence's tiles last first. A sequence of q_len query rows has
+// q_len * rows_per_query rows (the Hopper kernel packs the query heads of a KV head as rows: its
+// rows_per_query is the GQA group; 1 elsewhere). Lane 0 writes *found; the lane holding the tile writes *seq
+// and *row0.
+template <int kRows, typename C>
+__device__ void find_tile(const cuda_paged::Paged<C>& p, int64_t tile_index, int lane, int64_t rows_per_query,
+                          bool* found, int64_t* seq, int64_t* row0) {
+  int64_t first = 0;  // tiles of the sequences before this step's 32
+  for (int64_t base = 0; base < p.n_seqs; base += 32) {
+    const int64_t s = base + lane;
+    int64_t n = 0;
+    if (s < p.n_seqs) {
+      const int64_t rows = (int64_t{p.q_start[s + 1]} - p.q_start[s]) * rows_per_query;
+      n = rows > 0 ? (rows + kRows - 1) / kRows : 0;
+    }
+    int64_t end = n;  // inclusive prefix sum over the lanes
+#pragma unroll
+    for (int offset = 1; offset < 32; offset *= 2) {
+      const int64_t y = __shfl_up_sync(0xffffffffu, end, offset);
+      if (lane >= offset) end += y;
+    }
+    const int64_t begin = first + end - n;
+    const bool hit = tile_index >= begin && tile_index < first + end;  // n > 0 there
+    const unsigned ballot = __ballot_sync(0xffffffffu, hit);
+    if (ballot != 0) {
+      if (hit) {
+        *seq = s;
+        *row0 = (n - 1 - (tile_index - begin)) * kRows;
+      }
+      if (lane == 0) *found = true;
+      return;
+    }
+    first += __shfl_sync(0xffffffffu, end, 31);
+  }
+  if (lane == 0) *found = false;
+}
+
 // ---- the paged kernel (paged_attention_bf16_prefill.cu) ----
 
 // Whether the paged tensor-core prefill takes these caches: head_dim a multiple of 16 in [16, 256] and
@@ -553,6 +593,14 @@ bool paged_prefill_supported(const cuda_paged::Paged<__nv_fp8_e4m3>& p);
 // p.n_seqs > 0.
 void launch_paged_prefill(CudaBackend& backend, const cuda_paged::Paged<bf16>& p, int64_t rows);
 void launch_paged_prefill(CudaBackend& backend, const cuda_paged::Paged<__nv_fp8_e4m3>& p, int64_t rows);
+
+// ---- the Hopper kernel (paged_attention_prefill_wgmma.cu) ----
+
+// Whether the warpgroup-MMA prefill takes p on this backend: CudaBackend::warpgroup_mma(), the kernel built
+// for sm_90a, head_dim 128, a GQA group of at most 64 query heads, the cache bounds and alignments of
+// paged_prefill_supported and 16-byte aligned q. launch_paged_prefill over bf16 caches takes it then.
+bool wgmma_prefill_supported(const CudaBackend& backend, const cuda_paged::Paged<bf16>& p);
+void launch_wgmma_prefill(CudaBackend& backend, const cuda_paged::Paged<bf16>& p, int64_t rows);
 
 }  // namespace attention_bf16
 }  // namespace autoglm

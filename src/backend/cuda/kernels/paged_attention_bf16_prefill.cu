@@ -103,42 +103,6 @@ __device__ __forceinline__ void widen_e4m3x16(const uint4& x, uint4& lo, uint4& 
   hi = make_uint4(out[4], out[5], out[6], out[7]);
 }
 
-// Run by warp 0: the (sequence, first row in it) of block `tile_index`, tiles of kRows rows sequence after
-// sequence, each sequence's tiles last first. Lane 0 writes *found; the lane holding the tile writes *seq and
-// *row0.
-template <int kRows, typename C>
-__device__ void find_tile(const Paged<C>& p, int64_t tile_index, int lane, bool* found, int64_t* seq,
-                          int64_t* row0) {
-  int64_t first = 0;  // tiles of the sequences before this step's 32
-  for (int64_t base = 0; base < p.n_seqs; base += 32) {
-    const int64_t s = base + lane;
-    int64_t n = 0;
-    if (s < p.n_seqs) {
-      const int64_t q_len = int64_t{p.q_start[s + 1]} - p.q_start[s];
-      n = q_len > 0 ? (q_len + kRows - 1) / kRows : 0;
-    }
-    int64_t end = n;  // inclusive prefix sum over the lanes
-#pragma unroll
-    for (int offset = 1; offset < 32; offset *= 2) {
-      const int64_t y = __shfl_up_sync(0xffffffffu, end, offset);
-      if (lane >= offset) end += y;
-    }
-    const int64_t begin = first + end - n;
-    const bool hit = tile_index >= begin && tile_index < first + end;  // n > 0 there
-    const unsigned ballot = __ballot_sync(0xffffffffu, hit);
-    if (ballot != 0) {
-      if (hit) {
-        *seq = s;
-        *row0 = (n - 1 - (tile_index - begin)) * kRows;
-      }
-      if (lane == 0) *found = true;
-      return;
-    }
-    first += __shfl_sync(0xffffffffu, end, 31);
-  }
-  if (lane == 0) *found = false;
-}
-
 template <typename C, int D, int RB>
 __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(Paged<C> p) {
   constexpr bool kWidens = sizeof(C) == 1;  // f8_e4m3: tiles land as bytes and are widened to bf16
@@ -163,7 +127,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_bf16_kernel(
   const int64_t head = blockIdx.y, kv_head = head / p.group;
   const int64_t q_stride = p.q_heads * D, kv_stride = p.kv_heads * D;
 
-  if (threadIdx.x < 32) find_tile<kRows>(p, blockIdx.x, lane, &tile_found, &tile_seq, &tile_row0);
+  if (threadIdx.x < 32) find_tile<kRows>(p, blockIdx.x, lane, 1, &tile_found, &tile_seq, &tile_row0);
   __syncthreads();
   if (!tile_found) return;  // uniform across the block
   const SeqView sv = seq_view(p, tile_seq);
@@ -348,6 +312,10 @@ bool paged_prefill_supported(const Paged<fp8>& p) {
 }
 
 void launch_paged_prefill(CudaBackend& backend, const Paged<bf16>& p, int64_t rows) {
+  if (wgmma_prefill_supported(backend, p)) {
+    launch_wgmma_prefill(backend, p, rows);
+    return;
+  }
   with_head_dim16(p.head_dim, [&]<int D>() { launch_d<bf16, D>(backend, p, rows); });
 }
 void launch_paged_prefill(CudaBackend& backend, const Paged<fp8>& p, int64_t rows) {
