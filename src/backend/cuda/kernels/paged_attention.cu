@@ -26,7 +26,8 @@
 //   paged_attention_merge_kernel rescales them by exp(max_c - max).
 // Prefill, bf16 and f8_e4m3 caches with head_dim a multiple of 16 up to 256 and 16-byte aligned caches:
 //   tensor cores, paged_attention_bf16_prefill.cu (64 or 128 query rows per block, mma.sync, Q and P
-//   rounded to bf16).
+//   rounded to bf16); on a Hopper, bf16 caches at head_dim 128 take paged_attention_prefill_wgmma.cu (wgmma,
+//   the query heads of a KV head packed as rows; same products and masks).
 // Prefill otherwise (max_q_len > kDecodeMaxRows, head_dim <= 256): tiled flash attention in f32 SIMT as
 //   attention.cu's prefill: a block (4 warps) takes 16 query rows of one sequence and one head (4 rows per
 //   warp); the grid has ceil(t / 16) + n_seqs tiles along x (the most a packing of t rows into n_seqs

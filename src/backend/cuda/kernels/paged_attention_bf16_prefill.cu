@@ -1,5 +1,6 @@
 // Tensor-core prefill of paged attention over bf16 or f8_e4m3 caches (ops/paged_attention.h; dispatch, decode
-// and the SIMT kernels: paged_attention.cu).
+// and the SIMT kernels: paged_attention.cu). On a Hopper, bf16 caches at head_dim 128 go to the warpgroup-MMA
+// kernel instead (paged_attention_prefill_wgmma.cu, launch_paged_prefill below).
 //
 // Layout: q, out [t, q_heads, head_dim] f32, the rows of all sequences packed (sequence s owns rows
 //   [q_start[s], q_start[s + 1]), q_start absolute even when the caller offset the metadata pointers past

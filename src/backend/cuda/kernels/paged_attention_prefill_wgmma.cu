@@ -57,6 +57,12 @@ constexpr int64_t kMaxGroup = 64;
 
 #if AUTOGLM_WGMMA_ARCH
 
+// 16 bytes global -> shared address dst, bypassing L1; zero-filled (nothing read) when !fill.
+__device__ __forceinline__ void copy_16(uint32_t dst, const void* src, bool fill) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(fill ? 16 : 0)
+               : "memory");
+}
+
 __device__ __forceinline__ void store_shared_16(uint32_t addr, uint32_t a, uint32_t b, uint32_t c,
                                                 uint32_t d) {
   asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(a), "r"(b), "r"(c), "r"(d)
@@ -143,12 +149,8 @@ __global__ void __launch_bounds__(kBlockThreads, 1) paged_prefill_wgmma_kernel(P
       const bool in = row >= 0;
       const int64_t offset = int64_t{in ? row : 0} * kv_stride32;
       const uint32_t dst = k_dst + wgmma::swizzled_offset(jj, c % 8);
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(k_src + offset),
-                   "r"(in ? 16 : 0)
-                   : "memory");
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst + kTileBytes),
-                   "l"(v_src + offset), "r"(in ? 16 : 0)
-                   : "memory");
+      copy_16(dst, k_src + offset, in);
+      copy_16(dst + kTileBytes, v_src + offset, in);
     }
   };
 
