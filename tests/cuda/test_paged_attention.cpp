@@ -486,14 +486,15 @@ TEST(CudaPagedAttention, TensorCorePrefillTwoRowBlocksPerWarp) {
 }
 
 // The prefill over bf16 caches at head_dim 128 runs on Hopper's warpgroup MMA on sm_90
-// (paged_attention_prefill_wgmma.cu: the query heads of a KV head packed as the rows of 128-row tiles) and on
-// mma.sync elsewhere or with BackendOptions::warpgroup_mma off. Both match the CPU and, without a window,
-// give the same bits (the same products summed in the same order: k-steps of 16 dims for S, of 16 keys for
-// P V, tiles of 64 keys from key 0; with a window each kernel starts its tiles at the first key its block's
-// rows see, and its blocks hold other rows), and the backend names the kernel each took. GQA groups 1, 4, 7
-// and 64 (tiles of 128, 32, 18-19 and 2 query rows), block sizes 1 (a key tile spans 64 blocks), 16 and 48
-// (tiles straddle blocks), windows around the tile edges, softcap, chunks over cached prefixes, decodes in
-// front, and partial tiles.
+// (paged_attention_prefill_wgmma.cu: the query heads of a KV head packed as the rows of 128- or 192-row
+// tiles) and on mma.sync elsewhere or with BackendOptions::warpgroup_mma off. Both match the CPU and, without
+// a window, give the same bits (the same products summed in the same order: k-steps of 16 dims for S, of 16
+// keys for P V, tiles of 64 keys from key 0; with a window each kernel starts its tiles at the first key its
+// block's rows see, and its blocks hold other rows), and the backend names the kernel each took: on a
+// Hopper the block shape wgmma_prefill_warpgroups picks for the launch's sequences (1, 2 and 7 prompts take
+// both). GQA groups 1, 4, 7 and 64 (tiles of 128 or 192 packed rows: 2 to 192 query rows), block sizes 1 (a
+// key tile spans 64 blocks), 16 and 48 (tiles straddle blocks), windows around the tile edges, softcap,
+// chunks over cached prefixes, decodes in front, and partial tiles.
 TEST(CudaPagedAttention, WarpgroupPrefillMatchesCpuAndMmaSync) {
   BackendOptions mma_sync_only;
   mma_sync_only.warpgroup_mma = false;
@@ -513,37 +514,46 @@ TEST(CudaPagedAttention, WarpgroupPrefillMatchesCpuAndMmaSync) {
                         {{8, 8, 128}, 16, 0, 0.0f},   {{64, 1, 128}, 16, 0, 0.0f},
                         {{32, 8, 128}, 16, 37, 0.0f}, {{28, 4, 128}, 16, 64, 0.0f},
                         {{32, 8, 128}, 16, 0, 30.0f}, {{8, 8, 128}, 32, 65, 30.0f}};
+  const std::vector<SeqSpec> prompt_sets[] = {
+      {{5, 5}, {17, 300}, {64, 64}, {65, 129}, {127, 1000}, {200, 333}, {600, 2100}},
+      {{600, 2100}},
+      {{65, 129}, {300, 700}}};
   uint64_t seed = 5100;
   for (const Case& c : cases) {
-    for (const bool decodes : {true, false}) {
-      BatchSpec spec;
-      spec.seqs = {{5, 5}, {17, 300}, {64, 64}, {65, 129}, {127, 1000}, {200, 333}, {600, 2100}};
-      if (decodes) spec.seqs.insert(spec.seqs.begin(), {{1, 300}, {1, 9}});
-      spec.q_heads = c.heads.q_heads;
-      spec.kv_heads = c.heads.kv_heads;
-      spec.head_dim = c.heads.head_dim;
-      spec.block_size = c.block_size;
-      spec.window = c.window;
-      spec.softcap = c.softcap;
-      spec.cache_dtype = DType::kBF16;
-      const Problem p = make_problem(spec, seed += 4);
-      SCOPED_TRACE(describe(p));
-      const std::vector<float> want = run_cpu(p);
-      const std::vector<float> got = run_cuda(*warpgroup, p);
-      const std::string kernel = static_cast<CudaBackend&>(*warpgroup).last_launch();
-      const std::vector<float> got_mma_sync = run_cuda(*mma_sync, p);
-      const std::string mma_sync_kernel = static_cast<CudaBackend&>(*mma_sync).last_launch();
-      ASSERT_EQ(got.size(), want.size());
-      ASSERT_EQ(got_mma_sync.size(), want.size());
-      EXPECT_LE(rel_max_abs_error(got, want), tolerance(p));
-      EXPECT_LE(rel_max_abs_error(got_mma_sync, want), tolerance(p));
-      if (c.window == 0) {  // a window starts each block's key tiles at its own first key
-        EXPECT_EQ(std::memcmp(got.data(), got_mma_sync.data(), got.size() * sizeof(float)), 0);
-      }
-      if (!decodes) {  // else the decode kernel (or the join of the two streams) launched last
-        EXPECT_EQ(kernel,
-                  props.major == 9 ? "paged_prefill_wgmma_kernel" : "paged_attention_prefill_bf16_kernel");
-        EXPECT_EQ(mma_sync_kernel, "paged_attention_prefill_bf16_kernel");
+    for (const std::vector<SeqSpec>& prompts : prompt_sets) {
+      for (const bool decodes : {true, false}) {
+        BatchSpec spec;
+        spec.seqs = prompts;
+        if (decodes) spec.seqs.insert(spec.seqs.begin(), {{1, 300}, {1, 9}});
+        spec.q_heads = c.heads.q_heads;
+        spec.kv_heads = c.heads.kv_heads;
+        spec.head_dim = c.heads.head_dim;
+        spec.block_size = c.block_size;
+        spec.window = c.window;
+        spec.softcap = c.softcap;
+        spec.cache_dtype = DType::kBF16;
+        const Problem p = make_problem(spec, seed += 4);
+        SCOPED_TRACE(describe(p));
+        const std::vector<float> want = run_cpu(p);
+        const std::vector<float> got = run_cuda(*warpgroup, p);
+        const std::string kernel = static_cast<CudaBackend&>(*warpgroup).last_launch();
+        const std::vector<float> got_mma_sync = run_cuda(*mma_sync, p);
+        const std::string mma_sync_kernel = static_cast<CudaBackend&>(*mma_sync).last_launch();
+        ASSERT_EQ(got.size(), want.size());
+        ASSERT_EQ(got_mma_sync.size(), want.size());
+        EXPECT_LE(rel_max_abs_error(got, want), tolerance(p));
+        EXPECT_LE(rel_max_abs_error(got_mma_sync, want), tolerance(p));
+        if (c.window == 0) {
+          EXPECT_EQ(std::memcmp(got.data(), got_mma_sync.data(), got.size() * sizeof(float)), 0);
+        }
+        if (!decodes) {  // else the decode kernel (or the join of the two streams) launched last
+          const std::string hopper_kernel =
+              "paged_prefill_wgmma_kernel<" +
+              std::to_string(attention_bf16::wgmma_prefill_warpgroups(static_cast<int64_t>(prompts.size()))) +
+              ">";
+          EXPECT_EQ(kernel, props.major == 9 ? hopper_kernel : "paged_attention_prefill_bf16_kernel");
+          EXPECT_EQ(mma_sync_kernel, "paged_attention_prefill_bf16_kernel");
+        }
       }
     }
   }

@@ -4,16 +4,17 @@
 //
 // Why: the mma.sync kernel holds 40-150 TFLOP/s at serving sizes (16 x 8 x 16 products fed by ldmatrix, one
 //   query head per block, so every K / V tile is copied once per query head of its group). Here:
-// Rows: a block takes 128 rows of one sequence and one KV head, the GQA group's query heads packed as rows
+// Rows: a block takes 64 rows per warpgroup (two or three warpgroups: wgmma_prefill_warpgroups in
+//   prefill_row_blocks.h) of one sequence and one KV head, the GQA group's query heads packed as rows
 //   (packed row r of a sequence: query row r / group, query head kv_head * group + r % group), so each K / V
-//   tile serves the whole group; two warpgroups of 64 rows each.
+//   tile serves the whole group.
 // Tiles: K and V tiles of 64 keys land by cp.async (16 bytes per copy, the cache row of every key looked up
 //   once, three tiles ahead, by 64 threads, while the tensor cores work: any block size works) in the
 //   128-byte swizzle of wgmma.cuh, three stages deep; Q is converted to bf16 into the same layout once. S =
 //   Q K^T is 8 wgmma m64n64k16 per warpgroup (both operands from shared memory); the online softmax runs in
 //   the log2 domain on the accumulators; P, rounded to bf16, stays in registers as the A operand of O += P V
-//   (4 wgmma m64n128k16, V read MN-major from its key-major tile). One barrier per tile: the two warpgroups
-//   share the stages. (Issuing the next tile's S before this tile's P V, so that the softmax runs while the
+//   (4 wgmma m64n128k16, V read MN-major from its key-major tile). One barrier per tile: the warpgroups share
+//   the stages. (Issuing the next tile's S before this tile's P V, so that the softmax runs while the
 //   latter is on the tensor cores, measured no faster on an H100 and with four stages slower.)
 // Masks (causal, window, keys whose block id is outside the cache, rows past the sequence) only on tiles
 //   that need one (a block-wide vote), as in the mma.sync kernel; keys past the visible range and missing
@@ -41,18 +42,17 @@ using cuda_paged::seq_view;
 using cuda_paged::SeqView;
 
 constexpr int kHeadDim = 128;
-constexpr int kGroups = 2;  // warpgroups per block
-constexpr int kBlockThreads = kGroups * wgmma::kWarpgroupThreads;
-constexpr int kRows = 64 * kGroups;  // packed query rows per block
-constexpr int kKeys = 64;            // keys per tile
-constexpr int kStages = 3;           // K / V tiles in shared memory: the one being read, two landing
-constexpr int kSlots = 4;  // tiles whose cache rows are known: the one being read and the next three
+constexpr int kKeys = 64;   // keys per tile
+constexpr int kStages = 3;  // K / V tiles in shared memory: the one being read, two landing
+constexpr int kSlots = 4;   // tiles whose cache rows are known: the one being read and the next three
 constexpr int kColumns = kHeadDim / 64;
-constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
-constexpr uint32_t kQBytes = kRows * kHeadDim * 2;
+constexpr int kChunks = kHeadDim / 8;                  // 16-byte chunks per row
 constexpr uint32_t kTileBytes = kKeys * kHeadDim * 2;  // one K or V tile
 // The swizzle wants 1024-byte aligned columns; the dynamic shared memory is aligned up by hand.
-constexpr size_t kSmemBytes = 1024 + kQBytes + 2 * kStages * kTileBytes;
+template <int kGroups>  // warpgroups per block, 64 packed query rows each
+constexpr size_t smem_bytes() {
+  return 1024 + size_t{64} * kGroups * kHeadDim * 2 + 2 * kStages * kTileBytes;
+}
 constexpr int64_t kMaxGroup = 64;
 
 #if AUTOGLM_WGMMA_ARCH
@@ -81,8 +81,13 @@ __device__ __forceinline__ PackedRow packed_row(int64_t prow0, int r, int64_t gr
 
 #endif  // AUTOGLM_WGMMA_ARCH
 
-__global__ void __launch_bounds__(kBlockThreads, 1) paged_prefill_wgmma_kernel(Paged<bf16> p) {
+template <int kGroups>
+__global__ void __launch_bounds__(kGroups* wgmma::kWarpgroupThreads, 1)
+    paged_prefill_wgmma_kernel(Paged<bf16> p) {
 #if AUTOGLM_WGMMA_ARCH
+  constexpr int kBlockThreads = kGroups * wgmma::kWarpgroupThreads;
+  constexpr int kRows = 64 * kGroups;  // packed query rows per block
+  constexpr uint32_t kQBytes = kRows * kHeadDim * 2;
   extern __shared__ uint8_t smem_raw[];
   __shared__ int64_t tile_seq, tile_row0;
   __shared__ bool tile_found;
@@ -137,14 +142,16 @@ __global__ void __launch_bounds__(kBlockThreads, 1) paged_prefill_wgmma_kernel(P
   // copies one chunk column of every 16th key.
   const auto kv_stride32 = static_cast<int32_t>(kv_stride);
   auto issue = [&](int t) {
+    static_assert(kBlockThreads % kChunks == 0, "a thread keeps one chunk column");
     constexpr int kKeyStep = kBlockThreads / kChunks;
     const int c = tid % kChunks, jj0 = tid / kChunks;
     const uint32_t k_dst = kv_s + 2 * (t % kStages) * kTileBytes + (c / 8) * kKeys * wgmma::kSwizzleRowBytes;
     const bf16* k_src = k_head + c * 8;
     const bf16* v_src = v_head + c * 8;
 #pragma unroll
-    for (int k = 0; k < kKeys / kKeyStep; ++k) {
+    for (int k = 0; k < (kKeys + kKeyStep - 1) / kKeyStep; ++k) {
       const int jj = jj0 + k * kKeyStep;
+      if (kKeys % kKeyStep != 0 && jj >= kKeys) break;
       const int32_t row = row_s[t % kSlots][jj];
       const bool in = row >= 0;
       const int64_t offset = int64_t{in ? row : 0} * kv_stride32;
@@ -350,7 +357,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1) paged_prefill_wgmma_kernel(P
 bool kernel_has_wgmma() {
   static const bool has = [] {
     cudaFuncAttributes attributes{};
-    return cudaFuncGetAttributes(&attributes, paged_prefill_wgmma_kernel) == cudaSuccess &&
+    return cudaFuncGetAttributes(&attributes, paged_prefill_wgmma_kernel<2>) == cudaSuccess &&
            attributes.ptxVersion >= 90;
   }();
   return has;
@@ -368,17 +375,34 @@ bool wgmma_prefill_supported(const CudaBackend& backend, const Paged<bf16>& p) {
          kernel_has_wgmma();
 }
 
-void launch_wgmma_prefill(CudaBackend& backend, const Paged<bf16>& p, int64_t rows) {
+namespace {
+
+template <int kGroups>
+void launch_groups(CudaBackend& backend, const Paged<bf16>& p, int64_t rows, const char* name) {
+  constexpr size_t kSmem = smem_bytes<kGroups>();
+  constexpr int kRows = 64 * kGroups;
   // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
-  static const cudaError_t opted_in = cudaFuncSetAttribute(
-      paged_prefill_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes));
+  static const cudaError_t opted_in =
+      cudaFuncSetAttribute(paged_prefill_wgmma_kernel<kGroups>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(kSmem));
   (void)opted_in;  // a failure shows up as the launch error below
   // Each sequence's packed rows in tiles of kRows, its last tile partial: at most this many tiles (find_tile
   // ends the blocks past them).
   const int64_t tiles = (rows * p.group + kRows - 1) / kRows + p.n_seqs;
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(p.kv_heads));
-  paged_prefill_wgmma_kernel<<<grid, kBlockThreads, kSmemBytes, backend.stream()>>>(p);
-  backend.note_launch("paged_prefill_wgmma_kernel");
+  paged_prefill_wgmma_kernel<kGroups>
+      <<<grid, kGroups * wgmma::kWarpgroupThreads, kSmem, backend.stream()>>>(p);
+  backend.note_launch(name);
+}
+
+}  // namespace
+
+void launch_wgmma_prefill(CudaBackend& backend, const Paged<bf16>& p, int64_t rows) {
+  if (wgmma_prefill_warpgroups(p.n_seqs) == 3) {
+    launch_groups<3>(backend, p, rows, "paged_prefill_wgmma_kernel<3>");
+  } else {
+    launch_groups<2>(backend, p, rows, "paged_prefill_wgmma_kernel<2>");
+  }
 }
 
 }  // namespace autoglm::attention_bf16
