@@ -69,7 +69,8 @@ __device__ __forceinline__ void store_shared_16(uint32_t addr, uint32_t a, uint3
                : "memory");
 }
 
-// Where packed row r (0 <= r < 128) of the block's tile lands: its query row (in the sequence) and head.
+// Where packed row r (0 <= r < the block's rows) of the block's tile lands: its query row (in the sequence)
+// and head.
 struct PackedRow {
   int64_t i, head;
 };
