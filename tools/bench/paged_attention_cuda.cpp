@@ -15,6 +15,7 @@
 //   bench_paged_attention_cuda [--batch 1,16,64,256] [--context 128,512,1024] [--width 2048] [--reps 20]
 //                              [--prefill Q] [--beside-gemm M] [--gemm-sms N] [--cache bf16|fp8]
 //                              [--decodes D] [--decode-context C] [--sustain SECONDS]
+//                              [--bulk-copies on|off] [--warpgroup-mma on|off]
 //
 // --decodes D (with --prefill Q): a mixed step's attention, D decode rows of context C (default 768; mixed:
 // uniform in [C/2, C]) ahead of the prompt rows: timed alone, the prompt rows alone, and both in one call
