@@ -150,11 +150,14 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// 16 bytes global -> shared, bypassing L1; zero-filled (nothing read) when !fill.
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool fill) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(fill ? 16 : 0)
+// 16 bytes global -> shared (dst: a shared-window address, or a pointer to shared memory), bypassing L1;
+// zero-filled (nothing read) when !fill.
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool fill) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(fill ? 16 : 0)
                : "memory");
+}
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool fill) {
+  cp_async_16(smem_addr(dst), src, fill);
 }
 __device__ __forceinline__ void cp_async_commit() {
   asm volatile("cp.async.commit_group;\n" ::: "memory");

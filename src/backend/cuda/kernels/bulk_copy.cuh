@@ -35,8 +35,9 @@ __device__ __forceinline__ void fence_barrier_init() {
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 }
 
-// Orders this thread's earlier ordinary shared-memory writes before its later bulk copies into that memory.
-__device__ __forceinline__ void fence_shared_for_copies() {
+// Orders this thread's earlier ordinary shared-memory writes (stores, cp.async) before the async proxy's
+// later use of that memory: bulk copies into it, or (after a barrier) the tensor cores' wgmma reads of it.
+__device__ __forceinline__ void fence_shared_for_async_proxy() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 

@@ -245,7 +245,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
 #pragma unroll
       for (int c = 0; c < D / S::kPerCopy; ++c)
         reinterpret_cast<uint4*>(dst)[c] = make_uint4(0u, 0u, 0u, 0u);
-      bulk_copy::fence_shared_for_copies();  // before a later use's bulk copy into this row
+      bulk_copy::fence_shared_for_async_proxy();  // before a later use's bulk copy into this row
     }
   };
 #endif

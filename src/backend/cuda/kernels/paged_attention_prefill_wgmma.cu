@@ -31,6 +31,7 @@
 
 #include "backend/cuda/kernels/attention_bf16_prefill.cuh"
 #include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/bulk_copy.cuh"
 #include "backend/cuda/kernels/wgmma.cuh"
 
 namespace autoglm::attention_bf16 {
@@ -56,12 +57,6 @@ constexpr size_t smem_bytes() {
 constexpr int64_t kMaxGroup = 64;
 
 #if AUTOGLM_WGMMA_ARCH
-
-// 16 bytes global -> shared address dst, bypassing L1; zero-filled (nothing read) when !fill.
-__device__ __forceinline__ void copy_16(uint32_t dst, const void* src, bool fill) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(fill ? 16 : 0)
-               : "memory");
-}
 
 __device__ __forceinline__ void store_shared_16(uint32_t addr, uint32_t a, uint32_t b, uint32_t c,
                                                 uint32_t d) {
@@ -157,8 +152,8 @@ __global__ void __launch_bounds__(kGroups* wgmma::kWarpgroupThreads, 1)
       const bool in = row >= 0;
       const int64_t offset = int64_t{in ? row : 0} * kv_stride32;
       const uint32_t dst = k_dst + wgmma::swizzled_offset(jj, c % 8);
-      copy_16(dst, k_src + offset, in);
-      copy_16(dst + kTileBytes, v_src + offset, in);
+      cp_async_16(dst, k_src + offset, in);
+      cp_async_16(dst + kTileBytes, v_src + offset, in);
     }
   };
 
@@ -295,8 +290,8 @@ __global__ void __launch_bounds__(kGroups* wgmma::kWarpgroupThreads, 1)
   uint32_t a[4][4];
   float alpha[2];
   for (int it = 0; it < n_tiles; ++it) {
-    cp_async_wait<kStages - 2>();            // this thread's copies of tile it (and the Q stores) done
-    wgmma::fence_shared_for_tensor_cores();  // ... and visible to the tensor cores after the barrier
+    cp_async_wait<kStages - 2>();               // this thread's copies of tile it (and the Q stores) done
+    bulk_copy::fence_shared_for_async_proxy();  // ... and visible to the tensor cores after the barrier
     // Tile it visible; tile it - 1's stage and slot no longer read; does a key of tile it lack a cache row?
     const bool tile_missing = __syncthreads_or(missing[0]) != 0;
     if (it + kStages - 1 < n_tiles) issue(it + kStages - 1);
@@ -367,13 +362,11 @@ bool kernel_has_wgmma() {
 }  // namespace
 
 bool wgmma_prefill_supported(const CudaBackend& backend, const Paged<bf16>& p) {
-  constexpr int64_t kMaxRows = int64_t{1} << 31;  // cache rows are kept as i32 in shared memory
-  return backend.warpgroup_mma() && p.head_dim == kHeadDim && p.group >= 1 && p.group <= kMaxGroup &&
-         p.q_heads == p.group * p.kv_heads && p.block_size > 0 && p.n_blocks <= kMaxRows / p.block_size &&
-         p.kv_heads * p.head_dim < kMaxRows && reinterpret_cast<uintptr_t>(p.k) % 16 == 0 &&
-         reinterpret_cast<uintptr_t>(p.v) % 16 == 0 && reinterpret_cast<uintptr_t>(p.q) % 16 == 0 &&
-         reinterpret_cast<uintptr_t>(p.out) % 8 == 0 && reinterpret_cast<uintptr_t>(p.out16) % 4 == 0 &&
-         kernel_has_wgmma();
+  // The cache bounds (rows as i32 in shared memory) and alignments are the mma.sync kernel's.
+  return backend.warpgroup_mma() && paged_prefill_supported(p) && p.head_dim == kHeadDim && p.group >= 1 &&
+         p.group <= kMaxGroup && p.q_heads == p.group * p.kv_heads &&
+         reinterpret_cast<uintptr_t>(p.q) % 16 == 0 && reinterpret_cast<uintptr_t>(p.out) % 8 == 0 &&
+         reinterpret_cast<uintptr_t>(p.out16) % 4 == 0 && kernel_has_wgmma();
 }
 
 namespace {

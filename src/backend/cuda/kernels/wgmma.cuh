@@ -117,12 +117,6 @@ __device__ __forceinline__ void mma_64x128x16_rs(float (&d)[64], const uint32_t 
 
 #undef AUTOGLM_WGMMA_D8
 
-// Orders this thread's earlier generic-proxy writes to shared memory (stores, cp.async) before the
-// tensor cores' reads of it that follow a barrier.
-__device__ __forceinline__ void fence_shared_for_tensor_cores() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-
 #endif  // AUTOGLM_WGMMA_ARCH
 
 }  // namespace autoglm::wgmma
