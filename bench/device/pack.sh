@@ -6,13 +6,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build}"
 ninja -C "$build" autoglm test_cuda test_model_gpu test_nccl bench_matmul_cuda bench_sample_rows_cuda bench_paged_attention_cuda \
-  bench_gemm_algos_cuda
+  bench_gemm_algos_cuda bench_gemm_wgmma_cuda
 mkdir -p "$root/.carry/bin" "$root/.carry/lib"
 rm -f "$root/.carry/bin/"*
 # Compressed: the working tree plus what is carried must stay under the device tool's 64 MiB.
 for bin in "$build/tools/autoglm" "$build/tools/bench_matmul_cuda" "$build/tools/bench_sample_rows_cuda" "$build/tests/test_cuda" \
   "$build/tests/test_model_gpu" "$build/tests/test_nccl" "$build/tools/bench_paged_attention_cuda" \
-  "$build/tools/bench_gemm_algos_cuda"; do
+  "$build/tools/bench_gemm_algos_cuda" "$build/tools/bench_gemm_wgmma_cuda"; do
   gzip -9 -c "$bin" > "$root/.carry/bin/$(basename "$bin").gz"
 done
 # Every shared library the binary needs beyond glibc, libstdc++, CUDA and NCCL (the GPU machine's wheel has it:

@@ -7,11 +7,11 @@
 #   device run: bash bench/device/run.sh [steps...]   carry: [".carry"]
 # Without .carry/bin the script builds on the GPU machine (needs GoogleTest there, and
 # bench/device/fetch_deps.sh for the PCRE2 and utf8proc headers).
-# Steps (default: all but load, serve, http, matmul, gemm, sampling, attention, batches and profile): build tests
-# sanitize golden bench load serve http matmul gemm sampling attention batches profile nccl tp trace
+# Steps (default: all but load, serve, http, matmul, gemm, owngemm, sampling, attention, batches and profile): build
+# tests sanitize golden bench load serve http matmul gemm owngemm sampling attention batches profile nccl tp trace
 # Environment: BATCHES (batches), SERVE_LIMIT, SERVE_SEQS and SERVE_TOKENS (serve: seconds per run, and
 # --max-num-seqs / --max-batched-tokens of the throughput runs), SERVE_ARGS (more bench-serve flags, every
-# run), TESTS_FILTER (tests: a gtest filter for test_cuda), CLOCK_LOG (1: log clocks and power), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), ATTENTION_ARGS (attention), PROFILE_* (profile; PROFILE_WORKLOAD=mixed for mixed steps).
+# run), TESTS_FILTER (tests: a gtest filter for test_cuda), CLOCK_LOG (1: log clocks and power), SERVE_RUNS (which of "mixed 128 prefix trace"; default all), GEMM_ARGS (gemm), OWNGEMM_ARGS (owngemm), ATTENTION_ARGS (attention), PROFILE_* (profile; PROFILE_WORKLOAD=mixed for mixed steps).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/device-out}
@@ -72,7 +72,7 @@ elif has_step build; then
   cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DAUTOGLM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real \
     > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
   if ! ninja -C $BUILD autoglm test_cuda test_model_gpu bench_matmul_cuda bench_sample_rows_cuda bench_paged_attention_cuda \
-    bench_gemm_algos_cuda > "$OUT/build.log" 2>&1; then
+    bench_gemm_algos_cuda bench_gemm_wgmma_cuda > "$OUT/build.log" 2>&1; then
     grep -E "error|FAILED" -A3 "$OUT/build.log" | head -60
     exit 1
   fi
@@ -136,6 +136,15 @@ if has_step gemm; then
   rc=$?
   cat "$OUT/bench_gemm.txt"
   note "gemm algorithms: rc=$rc, table above"
+fi
+
+if has_step owngemm; then
+  # Our Hopper GEMM against cuBLASLt: the projections, the gate/up outputs, the fused MLP, and with
+  # OWNGEMM_ARGS="--sustain S" the rate at the power limit (tools/bench/gemm_wgmma_cuda.cpp).
+  $BUILD/tools/bench_gemm_wgmma_cuda ${OWNGEMM_ARGS:-} > "$OUT/bench_owngemm.txt" 2>&1
+  rc=$?
+  cat "$OUT/bench_owngemm.txt"
+  note "own gemm against cuBLASLt: rc=$rc, table above"
 fi
 
 if has_step attention; then

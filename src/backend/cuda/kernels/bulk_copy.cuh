@@ -1,5 +1,7 @@
-// Hopper's bulk copies (cp.async.bulk, the Tensor Memory Accelerator's one-dimensional form) and the shared-
-// memory transaction barriers (mbarrier) that count their bytes. Private to kernels/.
+// Hopper's bulk copies (cp.async.bulk: the Tensor Memory Accelerator's one-dimensional form, and its tensor
+// form over a tensor map, alone or multicast to a cluster), the shared-memory transaction barriers (mbarrier)
+// that count their bytes, and the cluster pieces those need (rank, barrier, arrivals on a peer's barrier).
+// Private to kernels/.
 //
 // Why: a cp.async copy moves 16 bytes per lane, each with its own address arithmetic and issue slot; one bulk
 //   copy moves a whole contiguous row (here a 256-byte K or V row) on the copy unit's own path, and the
@@ -73,6 +75,52 @@ __device__ __forceinline__ void copy_to_shared(void* dst, const void* src, uint3
           shared_address(dst)),
       "l"(src), "r"(bytes), "r"(shared_address(bar))
       : "memory");
+}
+
+// Tensor copies (cp.async.bulk.tensor): a box of a 2-D tensor map (innermost coordinate first) into shared
+// memory, laid out and swizzled as the map says, counted on `bar`. Rows outside the tensor land as zeros.
+__device__ __forceinline__ void copy_tile_to_shared(void* dst, const void* map, int32_t inner, int32_t outer,
+                                                    uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], "
+      "[%2];\n" ::"r"(shared_address(dst)),
+      "l"(map), "r"(shared_address(bar)), "r"(inner), "r"(outer)
+      : "memory");
+}
+
+// The same box landed at the same shared-memory offset in every block of the cluster named in `blocks` (a bit
+// per block rank), each counting it on its own barrier at `bar`'s offset.
+__device__ __forceinline__ void copy_tile_to_cluster(void* dst, const void* map, int32_t inner, int32_t outer,
+                                                     uint64_t* bar, uint16_t blocks) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], "
+      "[%1, {%4, %5}], [%2], %3;\n" ::"r"(shared_address(dst)),
+      "l"(map), "r"(shared_address(bar)), "h"(blocks), "r"(inner), "r"(outer)
+      : "memory");
+}
+
+// This block's rank in its cluster.
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t rank;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+  return rank;
+}
+
+// Every thread of every block of the cluster: returns once all have arrived (shared-memory writes and
+// barrier initializations before it are visible cluster-wide after it).
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile(
+      "barrier.cluster.arrive.release.aligned;\n"
+      "barrier.cluster.wait.acquire.aligned;\n" ::
+          : "memory");
+}
+
+// One arrival on the barrier at `bar`'s offset in the shared memory of cluster block `rank` (this one too).
+// Plain (release at the block's scope): what it orders are the caller's reads of the stage, finished by then.
+__device__ __forceinline__ void arrive_in_cluster(uint64_t* bar, uint32_t rank) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(shared_address(bar)), "r"(rank));
+  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
 }
 
 #endif  // AUTOGLM_BULK_COPY_ARCH

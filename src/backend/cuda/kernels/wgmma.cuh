@@ -115,6 +115,81 @@ __device__ __forceinline__ void mma_64x128x16_rs(float (&d)[64], const uint32_t 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
 }
 
+// d (64 x N f32 over the warpgroup, N / 2 per thread) = A B^T, or += where `accumulate`: A (64 x 16) and B
+// (N x 16) bf16, both K-major in shared memory (a GEMM's weight rows and token rows).
+__device__ __forceinline__ void mma_64x128x16(float (&d)[64], uint64_t a, uint64_t b, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "
+      "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, "
+      "%40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, "
+      "%59, %60, %61, %62, %63"
+      "}, %64, %65, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : AUTOGLM_WGMMA_D8(d, 0), AUTOGLM_WGMMA_D8(d, 8), AUTOGLM_WGMMA_D8(d, 16), AUTOGLM_WGMMA_D8(d, 24),
+        AUTOGLM_WGMMA_D8(d, 32), AUTOGLM_WGMMA_D8(d, 40), AUTOGLM_WGMMA_D8(d, 48), AUTOGLM_WGMMA_D8(d, 56)
+      : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
+}
+
+__device__ __forceinline__ void mma_64x192x16(float (&d)[96], uint64_t a, uint64_t b, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %98, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 "
+      "{"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "
+      "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, "
+      "%40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, "
+      "%59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, "
+      "%78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
+      "}, %96, %97, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : AUTOGLM_WGMMA_D8(d, 0), AUTOGLM_WGMMA_D8(d, 8), AUTOGLM_WGMMA_D8(d, 16), AUTOGLM_WGMMA_D8(d, 24),
+        AUTOGLM_WGMMA_D8(d, 32), AUTOGLM_WGMMA_D8(d, 40), AUTOGLM_WGMMA_D8(d, 48), AUTOGLM_WGMMA_D8(d, 56),
+        AUTOGLM_WGMMA_D8(d, 64), AUTOGLM_WGMMA_D8(d, 72), AUTOGLM_WGMMA_D8(d, 80), AUTOGLM_WGMMA_D8(d, 88)
+      : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
+}
+
+__device__ __forceinline__ void mma_64x256x16(float (&d)[128], uint64_t a, uint64_t b, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+      "{"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "
+      "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, "
+      "%40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, "
+      "%59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, "
+      "%78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, "
+      "%97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, "
+      "%113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+      "}, %128, %129, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : AUTOGLM_WGMMA_D8(d, 0), AUTOGLM_WGMMA_D8(d, 8), AUTOGLM_WGMMA_D8(d, 16), AUTOGLM_WGMMA_D8(d, 24),
+        AUTOGLM_WGMMA_D8(d, 32), AUTOGLM_WGMMA_D8(d, 40), AUTOGLM_WGMMA_D8(d, 48), AUTOGLM_WGMMA_D8(d, 56),
+        AUTOGLM_WGMMA_D8(d, 64), AUTOGLM_WGMMA_D8(d, 72), AUTOGLM_WGMMA_D8(d, 80), AUTOGLM_WGMMA_D8(d, 88),
+        AUTOGLM_WGMMA_D8(d, 96), AUTOGLM_WGMMA_D8(d, 104), AUTOGLM_WGMMA_D8(d, 112), AUTOGLM_WGMMA_D8(d, 120)
+      : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
+}
+
+template <int N>
+__device__ __forceinline__ void mma_64xNx16(float (&d)[N / 2], uint64_t a, uint64_t b, bool accumulate) {
+  if constexpr (N == 128)
+    mma_64x128x16(d, a, b, accumulate);
+  else if constexpr (N == 192)
+    mma_64x192x16(d, a, b, accumulate);
+  else {
+    static_assert(N == 256, "wgmma shapes here: N = 128, 192 or 256");
+    mma_64x256x16(d, a, b, accumulate);
+  }
+}
+
 #undef AUTOGLM_WGMMA_D8
 
 #endif  // AUTOGLM_WGMMA_ARCH

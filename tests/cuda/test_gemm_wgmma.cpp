@@ -1,0 +1,239 @@
+// Our Hopper GEMM (kernels/gemm_wgmma.h) against a float64 product of the same bf16 operands: every epilogue,
+// row counts that fill, split and pad the 128 / 192 / 256-token tiles, rows written nowhere past m or n, a
+// row's bits independent of its batch, and the gate/up rows interleaved for the fused silu(gate) * up.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backend/cuda/kernels/gemm_wgmma.h"
+#include "core/half.h"
+
+namespace autoglm {
+namespace {
+
+using cuda_kernels::GemmEpilogue;
+using cuda_kernels::GemmWgmmaArgs;
+
+std::vector<uint16_t> random_bf16(size_t count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<uint16_t> v(count);
+  for (auto& e : v)
+    e = f32_to_bf16(u(rng));
+  return v;
+}
+
+template <typename T>
+struct DeviceBuffer {
+  T* p = nullptr;
+  size_t count = 0;
+  explicit DeviceBuffer(size_t n) : count(n) { EXPECT_EQ(cudaMalloc(&p, n * sizeof(T)), cudaSuccess); }
+  DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
+    EXPECT_EQ(cudaMemcpy(p, host.data(), count * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  ~DeviceBuffer() { cudaFree(p); }
+  std::vector<T> read() const {
+    std::vector<T> host(count);
+    EXPECT_EQ(cudaMemcpy(host.data(), p, count * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+    return host;
+  }
+};
+
+int device0() {
+  int device = 0;
+  EXPECT_EQ(cudaGetDevice(&device), cudaSuccess);
+  return device;
+}
+
+// Runs the GEMM into an output of `guard` rows more than m and ldo = columns + 8, every element first set
+// to the bit pattern `poison`; returns the whole buffer.
+template <typename T>
+std::vector<T> run(const std::vector<uint16_t>& x, const std::vector<uint16_t>& w, int64_t m, int64_t n,
+                   int64_t k, GemmEpilogue epilogue, int64_t columns, const std::vector<float>* addend,
+                   int64_t guard = 3) {
+  const int64_t ldo = columns + 8;
+  std::vector<T> initial(static_cast<size_t>((m + guard) * ldo));
+  if (addend != nullptr) {
+    for (size_t i = 0; i < initial.size(); ++i)
+      initial[i] = static_cast<T>((*addend)[i]);
+  } else {
+    std::memset(initial.data(), 0x7f, initial.size() * sizeof(T));
+  }
+  DeviceBuffer<uint16_t> x_d(x), w_d(w);
+  DeviceBuffer<T> out(initial);
+  GemmWgmmaArgs a;
+  a.x = reinterpret_cast<const __nv_bfloat16*>(x_d.p);
+  a.w = reinterpret_cast<const __nv_bfloat16*>(w_d.p);
+  a.out = out.p;
+  a.addend = addend != nullptr ? reinterpret_cast<const float*>(out.p) : nullptr;  // in place
+  a.m = m, a.n = n, a.k = k, a.ldo = ldo, a.epilogue = epilogue;
+  EXPECT_TRUE(cuda_kernels::gemm_wgmma_supported(device0(), a));
+  EXPECT_EQ(cuda_kernels::launch_gemm_wgmma(a, nullptr), cudaSuccess);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return out.read();
+}
+
+// sum_i x[r, i] w[c, i] in float64, and sum_i |x w| (the scale of the f32 rounding error).
+void reference(const std::vector<uint16_t>& x, const std::vector<uint16_t>& w, int64_t k, int64_t r,
+               int64_t c, double* value, double* magnitude) {
+  double sum = 0, abs_sum = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    const double p = static_cast<double>(bf16_to_f32(x[static_cast<size_t>(r * k + i)])) *
+                     bf16_to_f32(w[static_cast<size_t>(c * k + i)]);
+    sum += p;
+    abs_sum += std::fabs(p);
+  }
+  *value = sum;
+  *magnitude = abs_sum;
+}
+
+struct Case {
+  int64_t m, n, k;
+};
+// 1 row; a partial 128-row tile; exactly 128 / 192 / 256; 129 (two 128s pad least... 192 pads less); rows
+// spread over several tiles of each width; a long k.
+constexpr Case kCases[] = {{1, 256, 64},    {37, 256, 128},  {128, 512, 192}, {129, 256, 64},  {192, 256, 64},
+                           {256, 512, 128}, {300, 768, 256}, {520, 256, 64},  {200, 256, 4096}};
+
+TEST(CudaGemmWgmma, F32MatchesTheFloat64ProductAndWritesOnlyItsRows) {
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(::testing::Message() << "m " << c.m << " n " << c.n << " k " << c.k);
+    const auto x = random_bf16(static_cast<size_t>(c.m * c.k), 1 + static_cast<uint32_t>(c.m));
+    const auto w = random_bf16(static_cast<size_t>(c.n * c.k), 2 + static_cast<uint32_t>(c.n));
+    const std::vector<float> out = run<float>(x, w, c.m, c.n, c.k, GemmEpilogue::kF32, c.n, nullptr);
+    const int64_t ldo = c.n + 8;
+    int bad = 0;
+    for (int64_t r = 0; r < c.m + 3; ++r) {
+      for (int64_t col = 0; col < ldo; ++col) {
+        const float got = out[static_cast<size_t>(r * ldo + col)];
+        uint32_t bits;
+        std::memcpy(&bits, &got, 4);
+        if (r >= c.m || col >= c.n) {
+          if (bits != 0x7f7f7f7fu && bad++ < 5) ADD_FAILURE() << "wrote outside: row " << r << " col " << col;
+          continue;
+        }
+        double value, magnitude;
+        reference(x, w, c.k, r, col, &value, &magnitude);
+        if (!(std::fabs(got - value) <= 1e-4 * magnitude + 1e-6) && bad++ < 5)
+          ADD_FAILURE() << "row " << r << " col " << col << ": " << got << " against " << value;
+      }
+    }
+    EXPECT_EQ(bad, 0);
+  }
+}
+
+TEST(CudaGemmWgmma, AddendIsAddedInPlaceAndBf16IsTheF32Rounded) {
+  const Case c{300, 512, 256};
+  const auto x = random_bf16(static_cast<size_t>(c.m * c.k), 5);
+  const auto w = random_bf16(static_cast<size_t>(c.n * c.k), 6);
+  const int64_t ldo = c.n + 8, rows = c.m + 3;
+  std::vector<float> addend(static_cast<size_t>(rows * ldo));
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+  for (auto& a : addend)
+    a = u(rng);
+  const std::vector<float> plain = run<float>(x, w, c.m, c.n, c.k, GemmEpilogue::kF32, c.n, nullptr);
+  const std::vector<float> added = run<float>(x, w, c.m, c.n, c.k, GemmEpilogue::kF32, c.n, &addend);
+  const std::vector<uint16_t> rounded = run<uint16_t>(x, w, c.m, c.n, c.k, GemmEpilogue::kBf16, c.n, nullptr);
+  int bad = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t col = 0; col < ldo; ++col) {
+      const size_t i = static_cast<size_t>(r * ldo + col);
+      const bool inside = r < c.m && col < c.n;
+      const float want_added = inside ? addend[i] + plain[i] : addend[i];
+      if (added[i] != want_added && bad++ < 5) ADD_FAILURE() << "addend at " << r << ", " << col;
+      const uint16_t want_rounded = inside ? f32_to_bf16(plain[i]) : uint16_t{0x7f7f};
+      if (rounded[i] != want_rounded && bad++ < 5) ADD_FAILURE() << "bf16 at " << r << ", " << col;
+    }
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+TEST(CudaGemmWgmma, ARowsBitsDoNotDependOnItsBatch) {
+  // Row 0 of a 1-row call against the same row at positions 0, 130 (a 192-token tile's second half) and 299
+  // of a 300-row call, and at 511 of a 512-row call (256-token tiles).
+  const int64_t n = 512, k = 512;
+  const auto w = random_bf16(static_cast<size_t>(n * k), 21);
+  const auto row = random_bf16(static_cast<size_t>(k), 22);
+  const std::vector<float> alone = run<float>(row, w, 1, n, k, GemmEpilogue::kF32, n, nullptr, 0);
+  for (const int64_t m : {300, 512}) {
+    auto x = random_bf16(static_cast<size_t>(m * k), 23 + static_cast<uint32_t>(m));
+    for (const int64_t at : {int64_t{0}, int64_t{130}, m - 1})
+      std::copy(row.begin(), row.end(), x.begin() + at * k);
+    const std::vector<float> batch = run<float>(x, w, m, n, k, GemmEpilogue::kF32, n, nullptr, 0);
+    for (const int64_t at : {int64_t{0}, int64_t{130}, m - 1}) {
+      SCOPED_TRACE(::testing::Message() << "m " << m << " at " << at);
+      EXPECT_EQ(std::memcmp(alone.data(), batch.data() + at * (n + 8), static_cast<size_t>(n) * 4), 0);
+    }
+  }
+}
+
+TEST(CudaGemmWgmma, SwigluOfInterleavedRowsIsSiluGateTimesUp) {
+  const int64_t f = 384, k = 256;  // w = [gate (f rows) | up (f rows)], n = 2 f
+  for (const int64_t m : {int64_t{1}, int64_t{200}, int64_t{333}}) {
+    SCOPED_TRACE(::testing::Message() << "m " << m);
+    const auto x = random_bf16(static_cast<size_t>(m * k), 31 + static_cast<uint32_t>(m));
+    const auto w = random_bf16(static_cast<size_t>(2 * f * k), 32);
+    std::vector<uint16_t> interleaved(w.size());
+    for (int64_t r = 0; r < 2 * f; ++r) {
+      const int64_t from = cuda_kernels::source_row_of_interleaved(r, f);
+      std::copy_n(w.begin() + from * k, k, interleaved.begin() + r * k);
+    }
+    // The plain product of the un-interleaved rows gives the same f32 accumulators (same k order).
+    const std::vector<float> product = run<float>(x, w, m, 2 * f, k, GemmEpilogue::kF32, 2 * f, nullptr);
+    const std::vector<uint16_t> fused =
+        run<uint16_t>(x, interleaved, m, 2 * f, k, GemmEpilogue::kSwiglu, f, nullptr);
+    const int64_t ldp = 2 * f + 8, ldf = f + 8;
+    int bad = 0;
+    for (int64_t r = 0; r < m + 3; ++r) {
+      for (int64_t i = 0; i < ldf; ++i) {
+        const uint16_t got = fused[static_cast<size_t>(r * ldf + i)];
+        if (r >= m || i >= f) {
+          if (got != 0x7f7f && bad++ < 5) ADD_FAILURE() << "wrote outside: row " << r << " col " << i;
+          continue;
+        }
+        const float g = product[static_cast<size_t>(r * ldp + i)];
+        const float u = product[static_cast<size_t>(r * ldp + f + i)];
+        const float want = g / (1.0f + std::exp(-g)) * u;
+        // expf on the device and the host may differ in the last f32 bit: one bf16 step at most.
+        const int distance = std::abs(static_cast<int>(static_cast<int16_t>(got)) -
+                                      static_cast<int>(static_cast<int16_t>(f32_to_bf16(want))));
+        if (distance > 1 && bad++ < 5)
+          ADD_FAILURE() << "row " << r << " col " << i << ": " << bf16_to_f32(got) << " against " << want;
+      }
+    }
+    EXPECT_EQ(bad, 0);
+  }
+}
+
+TEST(CudaGemmWgmma, ShapesItCannotTakeAreRefused) {
+  const int device = device0();
+  GemmWgmmaArgs a;
+  a.x = reinterpret_cast<const __nv_bfloat16*>(uintptr_t{256});
+  a.w = a.x;
+  a.out = reinterpret_cast<void*>(uintptr_t{256});
+  a.m = 10, a.n = 512, a.k = 128, a.ldo = 512;
+  EXPECT_TRUE(cuda_kernels::gemm_wgmma_supported(device, a));
+  GemmWgmmaArgs odd_k = a;
+  odd_k.k = 96;
+  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, odd_k));
+  GemmWgmmaArgs odd_n = a;
+  odd_n.n = 384;
+  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, odd_n));
+  GemmWgmmaArgs misaligned = a;
+  misaligned.x = reinterpret_cast<const __nv_bfloat16*>(uintptr_t{258});
+  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, misaligned));
+  GemmWgmmaArgs addend_bf16 = a;
+  addend_bf16.epilogue = GemmEpilogue::kBf16;
+  addend_bf16.addend = reinterpret_cast<const float*>(uintptr_t{256});
+  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, addend_bf16));
+}
+
+}  // namespace
+}  // namespace autoglm
