@@ -229,6 +229,13 @@ TEST(CudaGemmWgmma, ShapesItCannotTakeAreRefused) {
   GemmWgmmaArgs misaligned = a;
   misaligned.x = reinterpret_cast<const __nv_bfloat16*>(uintptr_t{258});
   EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, misaligned));
+  GemmWgmmaArgs narrow_rows = a;
+  narrow_rows.ldo = 500;
+  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, narrow_rows));
+  GemmWgmmaArgs swiglu = a;
+  swiglu.epilogue = GemmEpilogue::kSwiglu;
+  swiglu.ldo = 256;  // n / 2 columns
+  EXPECT_TRUE(cuda_kernels::gemm_wgmma_supported(device, swiglu));
   GemmWgmmaArgs addend_bf16 = a;
   addend_bf16.epilogue = GemmEpilogue::kBf16;
   addend_bf16.addend = reinterpret_cast<const float*>(uintptr_t{256});

@@ -207,11 +207,13 @@ __global__ void __launch_bounds__(kThreads, 1)
           wgmma::mma_64xNx16<N>(d, wgmma::k_major(a + kk * 32), wgmma::k_major(b + kk * 32), true);
         wgmma::commit();
         wgmma::wait<1>();  // the step before's products are done: its stage may be refilled
-        if (step > 0 && releases) bc::arrive_in_cluster(&empty[(g - 1) % T::kStages], threadIdx.x % 128);
+        if (step > 0 && releases)
+          bc::arrive_in_cluster(&empty[(g - 1) % T::kStages], threadIdx.x % wgmma::kWarpgroupThreads);
       }
       wgmma::wait<0>();
       wgmma::fence_registers(d);
-      if (releases) bc::arrive_in_cluster(&empty[(g - 1) % T::kStages], threadIdx.x % 128);
+      if (releases)
+        bc::arrive_in_cluster(&empty[(g - 1) % T::kStages], threadIdx.x % wgmma::kWarpgroupThreads);
       const int r0 = weight_base + consumer * 64 + warp * 16 + lane / 4;
       if constexpr (kEpilogue == GemmEpilogue::kSwiglu)
         store_swiglu_tile<N>(p, d, token_base, r0,
@@ -338,7 +340,8 @@ bool gemm_wgmma_supported(int device, const GemmWgmmaArgs& args) {
   const bool shape = args.m >= 1 && args.m <= (int64_t{1} << 30) && args.k % kDepth == 0 && args.k > 0 &&
                      args.n % (kClusterBlocks * kWeightRows) == 0 && args.n <= (int64_t{1} << 30) &&
                      args.k <= (int64_t{1} << 30);
-  const bool aligned = reinterpret_cast<uintptr_t>(args.x) % 16 == 0 &&
+  const int64_t columns = args.epilogue == GemmEpilogue::kSwiglu ? args.n / 2 : args.n;
+  const bool aligned = args.ldo >= columns && reinterpret_cast<uintptr_t>(args.x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(args.w) % 16 == 0 && args.out != nullptr &&
                        (args.addend == nullptr || args.epilogue == GemmEpilogue::kF32) &&
                        (args.epilogue != GemmEpilogue::kSwiglu ||

@@ -31,12 +31,12 @@ struct GemmWgmmaArgs {
   void* out = nullptr;
   const float* addend = nullptr;  // kF32 only: [m, ldo], may be out itself
   int64_t m = 0, n = 0, k = 0;
-  int64_t ldo = 0;  // out's row stride in elements
+  int64_t ldo = 0;  // out's row stride in elements, at least its columns (n, or n / 2 for kSwiglu)
   GemmEpilogue epilogue = GemmEpilogue::kF32;
 };
 
 // Whether the kernel takes these operands on `device`: an sm_90 device with the sm_90a code built in, k a
-// multiple of 64, n of 256, 16-byte aligned rows.
+// multiple of 64, n of 256, 16-byte aligned rows (and out, for kSwiglu), ldo at least out's columns.
 bool gemm_wgmma_supported(int device, const GemmWgmmaArgs& args);
 
 // Queues the GEMM on `stream`; the caller checked gemm_wgmma_supported. Tokens go in tiles of 128, 192 or
