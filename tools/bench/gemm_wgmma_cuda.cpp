@@ -6,7 +6,8 @@
 //   converting its input (matmul_swiglu), against our gate/up writing silu(gate) * up itself then the down
 //   projection on that bf16 input;
 // - with --sustain S: a layer's four projections (f32 out) back to back for S seconds after as long a
-//   pre-heat, each way, with the power and SM clock over it: the rate at the power limit.
+//   pre-heat, each way, with the power and SM clock over it: the rate at the power limit; then the MLP each
+//   way likewise (under the limit, the pass the fusion removes is joules the GEMMs get back).
 //
 //   bench_gemm_wgmma_cuda [--m 256,333,512,768,1024,2048,8192] [--reps 10] [--sustain SECONDS]
 //
@@ -211,26 +212,33 @@ int run(int argc, char** argv) {
       "\nMLP (gate/up + silu * up + down), us per call\n| m | cuBLASLt + conversion | ours fused + cuBLASLt "
       "down | ratio |\n|---|---|---|---|\n");
   const Gemm gate_up = gemm(2), down = gemm(3);
+  auto tensor = [&](void* p, DType dt, int64_t rows, int64_t cols) {
+    return TensorView{p, dt, Shape{rows, cols}, Device{DeviceKind::kCuda, device}};
+  };
+  auto down_weight = [&](int i) {
+    return tensor(const_cast<__nv_bfloat16*>(down.w->at(i)), DType::kBF16, down.n, down.k);
+  };
+  // The model's MLP: cuBLASLt's gate/up (bf16 out), then the down projection converting its input.
+  auto mlp_cublaslt = [&](int i, int64_t m) {
+    cublaslt(cuda, gate_up, i, x, act, m, DType::kBF16);
+    MatmulSwigluArgs a;
+    a.x = tensor(act, DType::kBF16, m, gate_up.n);
+    a.w = down_weight(i);
+    a.out = tensor(out_a, DType::kF32, m, down.n);
+    check(matmul_swiglu(cuda, a), "matmul_swiglu");
+  };
+  // Ours: gate/up writing silu(gate) * up, then the down projection on that bf16 input.
+  auto mlp_fused = [&](int i, int64_t m) {
+    own(cuda, gate_up, i, x, act, m, GemmEpilogue::kSwiglu);
+    MatmulArgs a;
+    a.x = tensor(act, DType::kBF16, m, down.k);
+    a.w = down_weight(i);
+    a.out = tensor(out_a, DType::kF32, m, down.n);
+    check(matmul(cuda, a), "matmul");
+  };
   for (const int64_t m : ms) {
-    auto tensor = [&](void* p, DType dt, int64_t rows, int64_t cols) {
-      return TensorView{p, dt, Shape{rows, cols}, Device{DeviceKind::kCuda, device}};
-    };
-    const double t_lt = time_calls(s, 1, reps, [&](int i) {
-      cublaslt(cuda, gate_up, i, x, act, m, DType::kBF16);
-      MatmulSwigluArgs a;
-      a.x = tensor(act, DType::kBF16, m, gate_up.n);
-      a.w = tensor(const_cast<__nv_bfloat16*>(down.w->at(i)), DType::kBF16, down.n, down.k);
-      a.out = tensor(out_a, DType::kF32, m, down.n);
-      check(matmul_swiglu(cuda, a), "matmul_swiglu");
-    });
-    const double t_own = time_calls(s, 1, reps, [&](int i) {
-      own(cuda, gate_up, i, x, act, m, GemmEpilogue::kSwiglu);
-      MatmulArgs a;
-      a.x = tensor(act, DType::kBF16, m, down.k);
-      a.w = tensor(const_cast<__nv_bfloat16*>(down.w->at(i)), DType::kBF16, down.n, down.k);
-      a.out = tensor(out_a, DType::kF32, m, down.n);
-      check(matmul(cuda, a), "matmul");
-    });
+    const double t_lt = time_calls(s, 1, reps, [&](int i) { mlp_cublaslt(i, m); });
+    const double t_own = time_calls(s, 1, reps, [&](int i) { mlp_fused(i, m); });
     std::printf("| %lld | %.1f | %.1f | %.3f |\n", static_cast<long long>(m), t_lt * 1e6, t_own * 1e6,
                 t_lt / t_own);
   }
@@ -256,6 +264,19 @@ int run(int argc, char** argv) {
         const bench::Sustained r = sustain(s, recorded, reps, seconds);
         std::printf("| %lld | %s | %.0f | %s |\n", static_cast<long long>(m), ours ? "ours" : "cuBLASLt",
                     flops / r.sec_per_call * 1e-12, r.power.c_str());
+      }
+    }
+    std::printf(
+        "\nSustained: the MLP (gate/up, silu(gate) * up, down) for %.0f s after as long a pre-heat\n| m | "
+        "way | "
+        "us per call | power |\n|---|---|---|---|\n",
+        seconds);
+    for (const int64_t m : ms) {
+      for (const bool fused : {false, true}) {
+        const RecordedCalls recorded(s, reps, [&](int i) { fused ? mlp_fused(i, m) : mlp_cublaslt(i, m); });
+        const bench::Sustained r = sustain(s, recorded, reps, seconds);
+        std::printf("| %lld | %s | %.1f | %s |\n", static_cast<long long>(m),
+                    fused ? "ours fused" : "cuBLASLt + conversion", r.sec_per_call * 1e6, r.power.c_str());
       }
     }
   }
