@@ -2,14 +2,18 @@
 // accumulation, with the epilogue as part of the kernel. Private to kernels/.
 //
 // Why our own beside cuBLASLt: cuBLASLt's epilogues cannot combine two output columns, so the MLP's
-//   silu(gate) * up is a kernel of its own that writes the [m, 2 f] gate/up product and reads it back
-//   (~3% of a mixed serving step on the Llama-3-8B shape, at the power limit every byte costs the GEMMs
-//   clock). Here the gate/up GEMM writes silu(gate) * up straight from its accumulators.
+//   silu(gate) * up is a pass of its own over the [m, 2 f] gate/up product (0.79 s of a mixed serving run's
+//   32.9 s of GPU time on the Llama-3-8B shape; under the power limit its joules are the GEMMs' clock). Here
+//   the gate/up GEMM writes silu(gate) * up straight from its accumulators.
+// Not on the model's path yet: on the H100 it runs the Llama-3-8B projections at 0.8-0.98x cuBLASLt's rate
+//   from 1,024 rows on (0.94-0.97x for the four held at the power limit), less below where few units fill
+//   the device, and the fused MLP at 0.92-1.01x cuBLASLt plus the conversion at the limit
+//   (docs/BENCHMARKS.md): it has to beat that before the matmul op takes it.
 //
 // kSwiglu expects w's rows interleaved by 8: rows 16 i .. 16 i + 7 are gate rows 8 i .. 8 i + 7 and rows
-//   16 i + 8 .. 16 i + 15 the matching up rows (interleave_gate_up_rows), so each thread holds a gate and its
-//   up in the same accumulator fragment; out is then [m, n / 2] bf16, silu(g) = g / (1 + expf(-g)) on the f32
-//   accumulators.
+//   16 i + 8 .. 16 i + 15 the matching up rows (source_row_of_interleaved), so each thread holds a gate and
+//   its up in the same accumulator fragment; out is then [m, n / 2] bf16, silu(g) = g / (1 + expf(-g)) on the
+//   f32 accumulators.
 #pragma once
 
 #include <cuda_bf16.h>
