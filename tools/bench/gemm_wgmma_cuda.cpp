@@ -2,6 +2,7 @@
 // row-count bucket), on the Llama-3-8B projection shapes, random bf16 operands in [-1, 1):
 // - per shape and m: us per call and TFLOP/s of each (f32 out), and the largest difference between the two
 //   relative to the largest |value| (both accumulate in f32, in other orders);
+// - gate/up per m with bf16 outputs: cuBLASLt's, ours, and ours writing silu(gate) * up;
 // - the MLP per m: cuBLASLt gate/up (bf16 out) then the down projection that forms silu(gate) * up while
 //   converting its input (matmul_swiglu), against our gate/up writing silu(gate) * up itself then the down
 //   projection on that bf16 input;

@@ -13,9 +13,9 @@
 // Persistent: one launch-sized grid of resident clusters walks the units (a token tile against a cluster's
 //   two weight tiles), the copies running on across units. On the H100 this, not the products, set the
 //   rate: one block per unit spent each block's first stages waiting for copies and left the tensor cores
-//   idle while it stored; as many blocks as units ran at 0.3-0.45x cuBLASLt, persistent at 0.85-0.98x
-//   (docs/BENCHMARKS.md). Units go token tiles first, so the blocks running at once share weight tiles: each
-//   is read from HBM about once per call and from L2 by its other token tiles.
+//   idle while it stored; as many blocks as units ran at 0.16-0.49x cuBLASLt, persistent at 0.8-0.98x from
+//   1,024 rows (docs/BENCHMARKS.md). Units go token tiles first, so the blocks running at once share weight
+//   tiles: each is read from HBM about once per call and from L2 by its other token tiles.
 // Every output element is one chain of 16-deep products over k in order, whatever m is or which token tile
 //   the row falls in (no split over k): a row's results do not depend on its batch.
 #include "backend/cuda/kernels/gemm_wgmma.h"
