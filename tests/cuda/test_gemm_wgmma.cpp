@@ -11,8 +11,10 @@
 #include <random>
 #include <vector>
 
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/gemm_wgmma.h"
 #include "core/half.h"
+#include "cuda/cuda_harness.h"
 
 namespace autoglm {
 namespace {
@@ -20,43 +22,27 @@ namespace {
 using cuda_kernels::GemmEpilogue;
 using cuda_kernels::GemmWgmmaArgs;
 
-std::vector<uint16_t> random_bf16(size_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<uint16_t> v(count);
-  for (auto& e : v)
-    e = f32_to_bf16(u(rng));
-  return v;
+// The harness's random bf16 values in [-1, 1), as bits (the tests move rows of them around).
+std::vector<uint16_t> random_bf16(size_t count, uint64_t seed) {
+  const Tensor t = test::random_tensor(DType::kBF16, Shape{static_cast<int64_t>(count)}, seed);
+  const uint16_t* bits = t.view().as<uint16_t>();
+  return std::vector<uint16_t>(bits, bits + count);
 }
 
 template <typename T>
-struct DeviceBuffer {
-  T* p = nullptr;
-  size_t count = 0;
-  explicit DeviceBuffer(size_t n) : count(n) { EXPECT_EQ(cudaMalloc(&p, n * sizeof(T)), cudaSuccess); }
-  DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
-    EXPECT_EQ(cudaMemcpy(p, host.data(), count * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  ~DeviceBuffer() { cudaFree(p); }
-  std::vector<T> read() const {
-    std::vector<T> host(count);
-    EXPECT_EQ(cudaMemcpy(host.data(), p, count * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-    return host;
-  }
-};
-
-int device0() {
-  int device = 0;
-  EXPECT_EQ(cudaGetDevice(&device), cudaSuccess);
-  return device;
+Tensor host_tensor(const std::vector<T>& values, DType dtype) {
+  Tensor t = Tensor::host(dtype, Shape{static_cast<int64_t>(values.size())});
+  std::memcpy(t.view().data, values.data(), values.size() * sizeof(T));
+  return t;
 }
 
-// Runs the GEMM into an output of `guard` rows more than m and ldo = columns + 8, every element first set
-// to the bit pattern `poison`; returns the whole buffer.
+// Runs the GEMM into an output of `guard` rows more than m and ldo = columns + 8 whose every byte is first
+// 0x7f (or, given an addend, that addend, added in place); returns the whole buffer.
 template <typename T>
 std::vector<T> run(const std::vector<uint16_t>& x, const std::vector<uint16_t>& w, int64_t m, int64_t n,
                    int64_t k, GemmEpilogue epilogue, int64_t columns, const std::vector<float>* addend,
                    int64_t guard = 3) {
+  constexpr DType kOut = sizeof(T) == 4 ? DType::kF32 : DType::kBF16;
   const int64_t ldo = columns + 8;
   std::vector<T> initial(static_cast<size_t>((m + guard) * ldo));
   if (addend != nullptr) {
@@ -65,18 +51,26 @@ std::vector<T> run(const std::vector<uint16_t>& x, const std::vector<uint16_t>& 
   } else {
     std::memset(initial.data(), 0x7f, initial.size() * sizeof(T));
   }
-  DeviceBuffer<uint16_t> x_d(x), w_d(w);
-  DeviceBuffer<T> out(initial);
+  auto cuda = test::make_cuda();
+  if (cuda == nullptr) return {};
+  const Tensor x_d = test::to_device(*cuda, host_tensor(x, DType::kBF16));
+  const Tensor w_d = test::to_device(*cuda, host_tensor(w, DType::kBF16));
+  const Tensor out = test::to_device(*cuda, host_tensor(initial, kOut));
   GemmWgmmaArgs a;
-  a.x = reinterpret_cast<const __nv_bfloat16*>(x_d.p);
-  a.w = reinterpret_cast<const __nv_bfloat16*>(w_d.p);
-  a.out = out.p;
-  a.addend = addend != nullptr ? reinterpret_cast<const float*>(out.p) : nullptr;  // in place
+  a.x = static_cast<const __nv_bfloat16*>(x_d.view().data);
+  a.w = static_cast<const __nv_bfloat16*>(w_d.view().data);
+  a.out = out.view().data;
+  a.addend = addend != nullptr ? static_cast<const float*>(out.view().data) : nullptr;  // in place
   a.m = m, a.n = n, a.k = k, a.ldo = ldo, a.epilogue = epilogue;
-  EXPECT_TRUE(cuda_kernels::gemm_wgmma_supported(device0(), a));
-  EXPECT_EQ(cuda_kernels::launch_gemm_wgmma(a, nullptr), cudaSuccess);
-  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  return out.read();
+  int device = 0;
+  EXPECT_EQ(cudaGetDevice(&device), cudaSuccess);
+  EXPECT_TRUE(cuda_kernels::gemm_wgmma_supported(device, a));
+  EXPECT_EQ(cuda_kernels::launch_gemm_wgmma(a, cuda_backend(*cuda).stream()), cudaSuccess);
+  const Status synced = cuda->synchronize();
+  EXPECT_TRUE(synced.is_ok()) << synced.to_string();
+  const Tensor back = test::to_host(*cuda, out.view());
+  const T* values = back.view().as<T>();
+  return std::vector<T>(values, values + initial.size());
 }
 
 // sum_i x[r, i] w[c, i] in float64, and sum_i |x w| (the scale of the f32 rounding error).
@@ -96,8 +90,8 @@ void reference(const std::vector<uint16_t>& x, const std::vector<uint16_t>& w, i
 struct Case {
   int64_t m, n, k;
 };
-// 1 row; a partial 128-row tile; exactly 128 / 192 / 256; 129 (two 128s pad least... 192 pads less); rows
-// spread over several tiles of each width; a long k.
+// 1 row; a partial 128-row tile; exactly 128 / 192 / 256; 129 (one 192-row tile pads least); rows spread
+// over several tiles of each width; a long k.
 constexpr Case kCases[] = {{1, 256, 64},    {37, 256, 128},  {128, 512, 192}, {129, 256, 64},  {192, 256, 64},
                            {256, 512, 128}, {300, 768, 256}, {520, 256, 64},  {200, 256, 4096}};
 
@@ -213,7 +207,8 @@ TEST(CudaGemmWgmma, SwigluOfInterleavedRowsIsSiluGateTimesUp) {
 }
 
 TEST(CudaGemmWgmma, ShapesItCannotTakeAreRefused) {
-  const int device = device0();
+  int device = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
   GemmWgmmaArgs a;
   a.x = reinterpret_cast<const __nv_bfloat16*>(uintptr_t{256});
   a.w = a.x;
