@@ -45,9 +45,6 @@ using cuda_paged::SeqView;
 constexpr int kHeadDim = 128;
 constexpr int kKeys = 64;   // keys per tile
 constexpr int kStages = 3;  // K / V tiles in shared memory: the one being read, two landing
-constexpr int kSlots = 4;   // tiles whose cache rows are known: the one being read and the next three
-constexpr int kColumns = kHeadDim / 64;
-constexpr int kChunks = kHeadDim / 8;                  // 16-byte chunks per row
 constexpr uint32_t kTileBytes = kKeys * kHeadDim * 2;  // one K or V tile
 // The swizzle wants 1024-byte aligned columns; the dynamic shared memory is aligned up by hand.
 template <int kGroups>  // warpgroups per block, 64 packed query rows each
@@ -57,6 +54,10 @@ constexpr size_t smem_bytes() {
 constexpr int64_t kMaxGroup = 64;
 
 #if AUTOGLM_WGMMA_ARCH
+
+constexpr int kSlots = 4;  // tiles whose cache rows are known: the one being read and the next three
+constexpr int kColumns = kHeadDim / 64;
+constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
 
 __device__ __forceinline__ void store_shared_16(uint32_t addr, uint32_t a, uint32_t b, uint32_t c,
                                                 uint32_t d) {
