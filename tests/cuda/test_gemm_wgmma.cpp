@@ -1,6 +1,7 @@
 // Our Hopper GEMM (kernels/gemm_wgmma.h) against a float64 product of the same bf16 operands: every epilogue,
-// row counts that fill, split and pad the 128 / 192 / 256-token tiles, rows written nowhere past m or n, a
-// row's bits independent of its batch, and the gate/up rows interleaved for the fused silu(gate) * up.
+// row counts that fill, split and pad the 128 / 192 / 256-token tiles, raster groups that do and do not
+// divide the weight tiles, rows written nowhere past m or n, a row's bits independent of its batch and of the
+// tiling, and the fused silu(gate) * up over [gate | up] weights.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -36,12 +37,17 @@ Tensor host_tensor(const std::vector<T>& values, DType dtype) {
   return t;
 }
 
+// A tiling to pin (0: the launch's choice).
+struct Tiling {
+  int token_tile = 0, group_pairs = 0;
+};
+
 // Runs the GEMM into an output of `guard` rows more than m and ldo = columns + 8 whose every byte is first
 // 0x7f (or, given an addend, that addend, added in place); returns the whole buffer.
 template <typename T>
 std::vector<T> run(const std::vector<uint16_t>& x, const std::vector<uint16_t>& w, int64_t m, int64_t n,
                    int64_t k, GemmEpilogue epilogue, int64_t columns, const std::vector<float>* addend,
-                   int64_t guard = 3) {
+                   int64_t guard = 3, Tiling tiling = {}) {
   constexpr DType kOut = sizeof(T) == 4 ? DType::kF32 : DType::kBF16;
   const int64_t ldo = columns + 8;
   std::vector<T> initial(static_cast<size_t>((m + guard) * ldo));
@@ -62,6 +68,7 @@ std::vector<T> run(const std::vector<uint16_t>& x, const std::vector<uint16_t>& 
   a.out = out.view().data;
   a.addend = addend != nullptr ? static_cast<const float*>(out.view().data) : nullptr;  // in place
   a.m = m, a.n = n, a.k = k, a.ldo = ldo, a.epilogue = epilogue;
+  a.token_tile = tiling.token_tile, a.group_pairs = tiling.group_pairs;
   int device = 0;
   EXPECT_EQ(cudaGetDevice(&device), cudaSuccess);
   EXPECT_TRUE(cuda_kernels::gemm_wgmma_supported(device, a));
@@ -89,18 +96,23 @@ void reference(const std::vector<uint16_t>& x, const std::vector<uint16_t>& w, i
 
 struct Case {
   int64_t m, n, k;
+  Tiling tiling;
 };
-// 1 row; a partial 128-row tile; exactly 128 / 192 / 256; 129 (one 192-row tile pads least); rows spread
-// over several tiles of each width; a long k.
-constexpr Case kCases[] = {{1, 256, 64},    {37, 256, 128},  {128, 512, 192}, {129, 256, 64},  {192, 256, 64},
-                           {256, 512, 128}, {300, 768, 256}, {520, 256, 64},  {200, 256, 4096}};
+// 1 row; partial, exact and several tiles of each width; a long k; raster groups of 2 weight-tile pairs over
+// 5 pairs (the last group holds one) with 5 token tiles, and one group holding every pair.
+constexpr Case kCases[] = {{1, 256, 64, {}},          {37, 256, 128, {128, 0}},  {128, 512, 192, {128, 0}},
+                           {129, 256, 64, {192, 0}},  {192, 256, 64, {192, 0}},  {256, 512, 128, {256, 0}},
+                           {300, 768, 256, {256, 0}}, {520, 256, 64, {}},        {200, 256, 4096, {}},
+                           {520, 1280, 64, {128, 2}}, {300, 1280, 128, {192, 5}}};
 
 TEST(CudaGemmWgmma, F32MatchesTheFloat64ProductAndWritesOnlyItsRows) {
   for (const Case& c : kCases) {
-    SCOPED_TRACE(::testing::Message() << "m " << c.m << " n " << c.n << " k " << c.k);
+    SCOPED_TRACE(::testing::Message() << "m " << c.m << " n " << c.n << " k " << c.k << " tile "
+                                      << c.tiling.token_tile << " group " << c.tiling.group_pairs);
     const auto x = random_bf16(static_cast<size_t>(c.m * c.k), 1 + static_cast<uint32_t>(c.m));
     const auto w = random_bf16(static_cast<size_t>(c.n * c.k), 2 + static_cast<uint32_t>(c.n));
-    const std::vector<float> out = run<float>(x, w, c.m, c.n, c.k, GemmEpilogue::kF32, c.n, nullptr);
+    const std::vector<float> out =
+        run<float>(x, w, c.m, c.n, c.k, GemmEpilogue::kF32, c.n, nullptr, 3, c.tiling);
     const int64_t ldo = c.n + 8;
     int bad = 0;
     for (int64_t r = 0; r < c.m + 3; ++r) {
@@ -123,7 +135,7 @@ TEST(CudaGemmWgmma, F32MatchesTheFloat64ProductAndWritesOnlyItsRows) {
 }
 
 TEST(CudaGemmWgmma, AddendIsAddedInPlaceAndBf16IsTheF32Rounded) {
-  const Case c{300, 512, 256};
+  const Case c{300, 512, 256, {}};
   const auto x = random_bf16(static_cast<size_t>(c.m * c.k), 5);
   const auto w = random_bf16(static_cast<size_t>(c.n * c.k), 6);
   const int64_t ldo = c.n + 8, rows = c.m + 3;
@@ -149,10 +161,10 @@ TEST(CudaGemmWgmma, AddendIsAddedInPlaceAndBf16IsTheF32Rounded) {
   EXPECT_EQ(bad, 0);
 }
 
-TEST(CudaGemmWgmma, ARowsBitsDoNotDependOnItsBatch) {
-  // Row 0 of a 1-row call against the same row at positions 0, 130 (a 192-token tile's second half) and 299
-  // of a 300-row call, and at 511 of a 512-row call (256-token tiles).
-  const int64_t n = 512, k = 512;
+TEST(CudaGemmWgmma, ARowsBitsDoNotDependOnItsBatchOrTheTiling) {
+  // Row 0 of a 1-row call against the same row at positions 0, 130 and m - 1 of 300- and 512-row calls in
+  // each token tile (130: a 128-row tile's second, a 192- or 256-row tile's first), raster groups of 1 and 2.
+  const int64_t n = 1280, k = 512;
   const auto w = random_bf16(static_cast<size_t>(n * k), 21);
   const auto row = random_bf16(static_cast<size_t>(k), 22);
   const std::vector<float> alone = run<float>(row, w, 1, n, k, GemmEpilogue::kF32, n, nullptr, 0);
@@ -160,29 +172,48 @@ TEST(CudaGemmWgmma, ARowsBitsDoNotDependOnItsBatch) {
     auto x = random_bf16(static_cast<size_t>(m * k), 23 + static_cast<uint32_t>(m));
     for (const int64_t at : {int64_t{0}, int64_t{130}, m - 1})
       std::copy(row.begin(), row.end(), x.begin() + at * k);
-    const std::vector<float> batch = run<float>(x, w, m, n, k, GemmEpilogue::kF32, n, nullptr, 0);
-    for (const int64_t at : {int64_t{0}, int64_t{130}, m - 1}) {
-      SCOPED_TRACE(::testing::Message() << "m " << m << " at " << at);
-      EXPECT_EQ(std::memcmp(alone.data(), batch.data() + at * (n + 8), static_cast<size_t>(n) * 4), 0);
+    for (const int tile : {128, 192, 256}) {
+      const Tiling tiling{tile, tile == 192 ? 2 : 1};
+      const std::vector<float> batch = run<float>(x, w, m, n, k, GemmEpilogue::kF32, n, nullptr, 0, tiling);
+      for (const int64_t at : {int64_t{0}, int64_t{130}, m - 1}) {
+        SCOPED_TRACE(::testing::Message() << "m " << m << " tile " << tile << " at " << at);
+        EXPECT_EQ(std::memcmp(alone.data(), batch.data() + at * (n + 8), static_cast<size_t>(n) * 4), 0);
+      }
     }
   }
 }
 
-TEST(CudaGemmWgmma, SwigluOfInterleavedRowsIsSiluGateTimesUp) {
-  const int64_t f = 384, k = 256;  // w = [gate (f rows) | up (f rows)], n = 2 f
-  for (const int64_t m : {int64_t{1}, int64_t{200}, int64_t{333}}) {
-    SCOPED_TRACE(::testing::Message() << "m " << m);
+TEST(CudaGemmWgmma, TheTokenTileWeighsRoundsAgainstItsCostPerRow) {
+  // The Llama-3-8B gate/up (112 weight-tile pairs) on the H100's 66 clusters, rounds x tile x cost per row
+  // (256: 1, 192: 1.10, 128: 1.17): 333 rows as 2 x 192 (4 rounds: 845) rather than 2 x 256 (4: 1,024) or 3 x
+  // 128 (6: 899); 512 as 2 x 256 (4: 1,024) rather than 4 x 128 (7: 1,048); 768 as 4 x 192 (7: 1,478) rather
+  // than 3 x 256 (6: 1,536); 1,024 and 8,192 in 256-token tiles; one row in 128 (2 rounds each way).
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(333, 28672, 66), 192);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(512, 28672, 66), 256);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(768, 28672, 66), 192);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(1024, 28672, 66), 256);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(8192, 28672, 66), 256);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(1, 28672, 66), 128);
+}
+
+TEST(CudaGemmWgmma, SwigluIsSiluOfTheGateProductTimesTheUpProduct) {
+  // The results leave as tensor stores of whole [tile, 32] boxes: each token tile, the rows past m and the
+  // columns past f (the row stride holds 8 more) left unwritten.
+  const int64_t f = 640, k = 256;  // w = [gate (f rows) | up (f rows)], n = 2 f: 5 weight-tile pairs
+  const Case cases[] = {{1, 0, 0, {}},
+                        {200, 0, 0, {128, 2}},
+                        {333, 0, 0, {192, 0}},
+                        {333, 0, 0, {256, 1}},
+                        {520, 0, 0, {128, 0}}};
+  for (const Case& c : cases) {
+    const int64_t m = c.m;
+    SCOPED_TRACE(::testing::Message() << "m " << m << " tile " << c.tiling.token_tile);
     const auto x = random_bf16(static_cast<size_t>(m * k), 31 + static_cast<uint32_t>(m));
     const auto w = random_bf16(static_cast<size_t>(2 * f * k), 32);
-    std::vector<uint16_t> interleaved(w.size());
-    for (int64_t r = 0; r < 2 * f; ++r) {
-      const int64_t from = cuda_kernels::source_row_of_interleaved(r, f);
-      std::copy_n(w.begin() + from * k, k, interleaved.begin() + r * k);
-    }
-    // The plain product of the un-interleaved rows gives the same f32 accumulators (same k order).
+    // The plain product gives the same f32 accumulators (same k order).
     const std::vector<float> product = run<float>(x, w, m, 2 * f, k, GemmEpilogue::kF32, 2 * f, nullptr);
     const std::vector<uint16_t> fused =
-        run<uint16_t>(x, interleaved, m, 2 * f, k, GemmEpilogue::kSwiglu, f, nullptr);
+        run<uint16_t>(x, w, m, 2 * f, k, GemmEpilogue::kSwiglu, f, nullptr, 3, c.tiling);
     const int64_t ldp = 2 * f + 8, ldf = f + 8;
     int bad = 0;
     for (int64_t r = 0; r < m + 3; ++r) {
@@ -235,6 +266,12 @@ TEST(CudaGemmWgmma, ShapesItCannotTakeAreRefused) {
   addend_bf16.epilogue = GemmEpilogue::kBf16;
   addend_bf16.addend = reinterpret_cast<const float*>(uintptr_t{256});
   EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, addend_bf16));
+  GemmWgmmaArgs odd_tile = a;
+  odd_tile.token_tile = 64;
+  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, odd_tile));
+  GemmWgmmaArgs negative_group = a;
+  negative_group.group_pairs = -1;
+  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, negative_group));
 }
 
 }  // namespace

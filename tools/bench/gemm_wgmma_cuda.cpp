@@ -10,7 +10,10 @@
 //   pre-heat, each way, with the power and SM clock over it: the rate at the power limit; then the MLP each
 //   way likewise (under the limit, the pass the fusion removes is joules the GEMMs get back).
 //
-//   bench_gemm_wgmma_cuda [--m 256,333,512,768,1024,2048,8192] [--reps 10] [--sustain SECONDS]
+// - with --tilings 1: gate/up writing silu(gate) * up in each token tile and raster grouping against the
+//   launch's choice and cuBLASLt's gate/up (bf16 out), per m.
+//
+//   bench_gemm_wgmma_cuda [--m 256,333,512,768,1024,2048,8192] [--reps 10] [--sustain SECONDS] [--tilings 1]
 //
 // Weights rotate over copies totalling >= 256 MB so that no call finds its w in L2.
 #include <cuda_bf16.h>
@@ -101,8 +104,11 @@ void cublaslt(CudaBackend& cuda, const Gemm& g, int i, const void* x, void* out,
   }
 }
 
-void own(CudaBackend& cuda, const Gemm& g, int i, const void* x, void* out, int64_t m, GemmEpilogue e) {
+void own(CudaBackend& cuda, const Gemm& g, int i, const void* x, void* out, int64_t m, GemmEpilogue e,
+         int token_tile = 0, int group_pairs = 0) {
   GemmWgmmaArgs a;
+  a.token_tile = token_tile;
+  a.group_pairs = group_pairs;
   a.x = static_cast<const __nv_bfloat16*>(x);
   a.w = g.w->at(i);
   a.out = out;
@@ -131,11 +137,13 @@ int run(int argc, char** argv) {
   std::vector<int64_t> ms = {256, 333, 512, 768, 1024, 2048, 8192};
   int reps = 10;
   double seconds = 0;
+  bool tilings = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--m") ms = parse_list(argv[i + 1]);
     if (flag == "--reps") reps = std::atoi(argv[i + 1]);
     if (flag == "--sustain") seconds = std::atof(argv[i + 1]);
+    if (flag == "--tilings") tilings = std::atoi(argv[i + 1]) != 0;
   }
   BackendOptions options;
   options.tune_gemms = true;
@@ -242,6 +250,34 @@ int run(int argc, char** argv) {
     const double t_own = time_calls(s, 1, reps, [&](int i) { mlp_fused(i, m); });
     std::printf("| %lld | %.1f | %.1f | %.3f |\n", static_cast<long long>(m), t_lt * 1e6, t_own * 1e6,
                 t_lt / t_own);
+  }
+
+  if (tilings) {
+    // Raster groups of 1 pair are the token-tiles-first order; 0 is the launch's default.
+    for (const GemmEpilogue e : {GemmEpilogue::kF32, GemmEpilogue::kSwiglu}) {
+      const bool f32 = e == GemmEpilogue::kF32;
+      void* out = f32 ? static_cast<void*>(out_b) : act;
+      std::printf(
+          "\ngate/up, %s out, by tiling: us per call\n| m | cuBLASLt | choice | 128 / g1 | 128 | 192 / g1 | "
+          "192 | "
+          "256 / g1 | 256 |\n|---|---|---|---|---|---|---|---|---|\n",
+          f32 ? "f32" : "silu(gate) * up");
+      for (const int64_t m : ms) {
+        const Gemm g = gemm(2);
+        const double t_lt = time_calls(
+            s, 1, reps, [&](int i) { cublaslt(cuda, g, i, x, out, m, f32 ? DType::kF32 : DType::kBF16); });
+        const double t_choice = time_calls(s, 1, reps, [&](int i) { own(cuda, g, i, x, out, m, e); });
+        std::printf("| %lld | %.1f | %.1f", static_cast<long long>(m), t_lt * 1e6, t_choice * 1e6);
+        for (const int tile : {128, 192, 256}) {
+          for (const int group : {1, 0}) {
+            const double t =
+                time_calls(s, 1, reps, [&](int i) { own(cuda, g, i, x, out, m, e, tile, group); });
+            std::printf(" | %.1f", t * 1e6);
+          }
+        }
+        std::printf(" |\n");
+      }
+    }
   }
 
   if (seconds > 0) {

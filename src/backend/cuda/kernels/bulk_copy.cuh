@@ -88,6 +88,17 @@ __device__ __forceinline__ void copy_tile_to_shared(void* dst, const void* map, 
       : "memory");
 }
 
+// The same from a 4-D tensor map (coordinates innermost first).
+__device__ __forceinline__ void copy_box4_to_shared(void* dst, const void* map, int32_t c0, int32_t c1,
+                                                    int32_t c2, int32_t c3, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, "
+      "%6}], "
+      "[%2];\n" ::"r"(shared_address(dst)),
+      "l"(map), "r"(shared_address(bar)), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+      : "memory");
+}
+
 // The same box landed at the same shared-memory offset in every block of the cluster named in `blocks` (a bit
 // per block rank), each counting it on its own barrier at `bar`'s offset.
 __device__ __forceinline__ void copy_tile_to_cluster(void* dst, const void* map, int32_t inner, int32_t outer,
@@ -97,6 +108,30 @@ __device__ __forceinline__ void copy_tile_to_cluster(void* dst, const void* map,
       "[%1, {%4, %5}], [%2], %3;\n" ::"r"(shared_address(dst)),
       "l"(map), "r"(shared_address(bar)), "h"(blocks), "r"(inner), "r"(outer)
       : "memory");
+}
+
+// A box of this block's shared memory (laid out and swizzled as the map says) out to the tensor at (inner,
+// outer), innermost coordinate first; the part of the box outside the tensor is not written. Asynchronous:
+// commit_stores() closes a group of them, wait_stores_read() / wait_stores() wait for the groups.
+__device__ __forceinline__ void store_tile_from_shared(const void* map, int32_t inner, int32_t outer,
+                                                       const void* src) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];\n" ::"l"(map),
+               "r"(shared_address(src)), "r"(inner), "r"(outer)
+               : "memory");
+}
+
+__device__ __forceinline__ void commit_stores() {
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+
+// Returns once this thread's committed store groups have read their shared memory (it may be written again).
+__device__ __forceinline__ void wait_stores_read() {
+  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+}
+
+// Returns once this thread's committed store groups have written global memory.
+__device__ __forceinline__ void wait_stores() {
+  asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 }
 
 // This block's rank in its cluster.

@@ -1,10 +1,10 @@
 // The Hopper GEMM (gemm_wgmma.h): out[m, n] = x[m, k] . w[n, k]^T, bf16 operands, f32 accumulators.
 //
 // Shape: the products run as out^T = w . x^T, so a weight tile gives the wgmma's 64 rows and the tokens its N
-//   (128, 192 or 256: any m pads to the next of these, not to a power of two). A block computes 128 weight
-//   rows x N tokens: warpgroup 0 issues the copies, warpgroups 1 and 2 take 64 weight rows each against the
-//   whole token tile, 64 k per stage (one 128-byte swizzled row of bf16: the layout wgmma reads), 4 to 6
-//   stages in 192-200 KB of shared memory, one block per SM.
+//   (128, 192 or 256: gemm_wgmma_token_tile weighs the rounds of units a tile needs against its cost per
+//   row). A block computes 128 weight rows x N tokens: warpgroup 0 issues the copies, warpgroups 1 and 2 take
+//   64 weight rows each against the whole token tile, 64 k per stage (one 128-byte swizzled row of bf16: the
+//   layout wgmma reads), 4 to 6 stages in 192-200 KB of shared memory, one block per SM.
 // Copies: the Tensor Memory Accelerator lands each stage's w tile (128 x 64) and x tile (N x 64) as boxes of
 //   two tensor maps, swizzled on the way, counted on the stage's full barrier. Two blocks of neighbouring
 //   weight tiles form a cluster and share the x tile: each copies half of it to both (multicast), so L2
@@ -14,8 +14,10 @@
 //   two weight tiles), the copies running on across units. On the H100 this, not the products, set the
 //   rate: one block per unit spent each block's first stages waiting for copies and left the tensor cores
 //   idle while it stored; as many blocks as units ran at 0.16-0.49x cuBLASLt, persistent at 0.8-0.98x from
-//   1,024 rows (docs/BENCHMARKS.md). Units go token tiles first, so the blocks running at once share weight
-//   tiles: each is read from HBM about once per call and from L2 by its other token tiles.
+//   1,024 rows (docs/BENCHMARKS.md). Units go token tiles first (unit_place), so the blocks running at once
+//   share weight tiles: each is read from HBM about once per call and from L2 by its other token tiles; where
+//   the token rows outgrow L2, in raster groups of a few weight-tile pairs, so that they are read from HBM
+//   once per group rather than once per pair.
 // Every output element is one chain of 16-deep products over k in order, whatever m is or which token tile
 //   the row falls in (no split over k): a row's results do not depend on its batch.
 #include "backend/cuda/kernels/gemm_wgmma.h"
@@ -59,9 +61,25 @@ struct Params {
   int k_steps;
   int token_tiles;
   int weight_groups;  // weight tiles / kClusterBlocks
+  int group_pairs;    // weight-tile pairs per raster group
 };
 
 #if AUTOGLM_WGMMA_ARCH
+// Unit u's token tile (its first row) and weight-tile pair. Units go in groups of group_pairs pairs, token
+// tiles before pairs within a group: the clusters at work at once share a few pairs' weights and the token
+// tiles, so the weights come from HBM about once per call and the token rows once per group.
+struct UnitPlace {
+  int token_base, weight_group;
+};
+__device__ __forceinline__ UnitPlace unit_place(int unit, const Params& p, int n) {
+  const int span = p.group_pairs * p.token_tiles;
+  const int group = unit / span, within = unit % span;
+  const int pairs = p.weight_groups - group * p.group_pairs < p.group_pairs
+                        ? p.weight_groups - group * p.group_pairs
+                        : p.group_pairs;
+  return {within / pairs * n, group * p.group_pairs + within % pairs};
+}
+
 __device__ __forceinline__ float silu_times(float g, float u) {
   return g / (1.0f + expf(-g)) * u;
 }
@@ -97,15 +115,20 @@ __device__ __forceinline__ void warpgroup_barrier(int consumer) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(1 + consumer), "n"(wgmma::kWarpgroupThreads) : "memory");
 }
 
-// silu(gate) * up of a unit's 64 interleaved rows (rows 16 i .. 16 i + 7 gate, the next 8 up: 32 output
-// columns from (r0 - r0 % 64) / 2 on) into `gather` as [token][32] bf16, then out to the token rows in
-// 16-byte pieces, 4 threads per 64-byte row. Piece k of token t sits at piece k ^ ((t / 2) % 4) of its row,
-// so the 4 token pairs a warp writes at once fall in different banks.
+// silu(gate) * up of a unit's 64 tile rows (rows 16 i .. 16 i + 7 gate, the next 8 up: 32 output columns
+// from (r0 - r0 % 64) / 2 on) into `gather` as [token][32] bf16 in the 64-byte swizzle (16-byte piece
+// k of token t at piece k ^ ((t / 2) % 4): the 4 token pairs a warp writes at once fall in different banks),
+// then one tensor store of the whole [N, 32] box, which leaves rows past m unwritten. The store runs on while
+// the warpgroup goes on to its next unit's products; the next epilogue waits until it has read the gather.
 template <int N>
-__device__ __forceinline__ void store_swiglu_tile(const Params& p, const float (&d)[N / 2], int token_base,
-                                                  int r0, __nv_bfloat16* gather, int consumer) {
+__device__ __forceinline__ void store_swiglu_tile(const CUtensorMap& out_map, const float (&d)[N / 2],
+                                                  int token_base, int r0, __nv_bfloat16* gather,
+                                                  int consumer) {
   const int q = threadIdx.x % 4;
+  const bool leader = threadIdx.x % wgmma::kWarpgroupThreads == 0;
   const int column = (r0 % 64 >> 4) * 8 + (r0 & 7);
+  if (leader) bulk_copy::wait_stores_read();
+  warpgroup_barrier(consumer);
 #pragma unroll
   for (int j = 0; j < N / 8; ++j) {
 #pragma unroll
@@ -113,18 +136,12 @@ __device__ __forceinline__ void store_swiglu_tile(const Params& p, const float (
       gather[(8 * j + 2 * q + c) * 32 + (column ^ (q * 8))] =
           __float2bfloat16_rn(silu_times(d[4 * j + c], d[4 * j + 2 + c]));
   }
+  bulk_copy::fence_shared_for_async_proxy();
   warpgroup_barrier(consumer);
-  const int first_column = (r0 - r0 % 64) / 2;
-  const int thread = threadIdx.x % wgmma::kWarpgroupThreads;
-#pragma unroll
-  for (int i = thread; i < N * 4; i += wgmma::kWarpgroupThreads) {
-    const int t = i / 4, piece = i % 4;
-    if (token_base + t >= p.m) continue;
-    const uint4 v = *reinterpret_cast<const uint4*>(gather + t * 32 + (piece ^ ((t >> 1) & 3)) * 8);
-    *reinterpret_cast<uint4*>(static_cast<__nv_bfloat16*>(p.out) + (token_base + t) * p.ldo + first_column +
-                              piece * 8) = v;
+  if (leader) {
+    bulk_copy::store_tile_from_shared(&out_map, (r0 - r0 % 64) / 2, token_base, gather);
+    bulk_copy::commit_stores();
   }
-  warpgroup_barrier(consumer);  // read out before the next unit writes it
 }
 
 #endif  // AUTOGLM_WGMMA_ARCH
@@ -136,7 +153,7 @@ __device__ __forceinline__ void store_swiglu_tile(const Params& p, const float (
 template <int N, GemmEpilogue kEpilogue>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_wgmma_kernel(const __grid_constant__ CUtensorMap w_map, const __grid_constant__ CUtensorMap x_map,
-                      const Params p) {
+                      const __grid_constant__ CUtensorMap out_map, const Params p) {
 #if AUTOGLM_WGMMA_ARCH
   using T = Tiles<N>;
   namespace bc = bulk_copy;
@@ -166,15 +183,21 @@ __global__ void __launch_bounds__(kThreads, 1)
       constexpr int kHalf = N / 2;
       int g = 0;  // steps issued, over all units
       for (int unit = cluster; unit < units; unit += clusters) {
-        const int token_base = (unit % p.token_tiles) * N;
-        const int weight_base =
-            ((unit / p.token_tiles) * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
+        const UnitPlace place = unit_place(unit, p, N);
+        const int token_base = place.token_base;
+        const int weight_base = (place.weight_group * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
         for (int step = 0; step < p.k_steps; ++step, ++g) {
           const int s = g % T::kStages;
           bc::wait_phase(&empty[s], ((g / T::kStages) & 1) ^ 1);
           uint8_t* stage = shared + s * T::kStageBytes;
           bc::arrive_expecting(&full[s], T::kStageBytes);
-          bc::copy_tile_to_shared(stage, &w_map, step * kDepth, weight_base, &full[s]);
+          if constexpr (kEpilogue == GemmEpilogue::kSwiglu) {
+            // w = [gate | up] seen as [f / 8][gate, up][8][k] (launch_tiles): tile rows 16 i .. 16 i + 7 are
+            // gate rows, the next 8 the matching up rows, so a thread's accumulators hold a gate and its up.
+            bc::copy_box4_to_shared(stage, &w_map, step * kDepth, 0, 0, weight_base / 16, &full[s]);
+          } else {
+            bc::copy_tile_to_shared(stage, &w_map, step * kDepth, weight_base, &full[s]);
+          }
           bc::copy_tile_to_cluster(stage + kWeightTileBytes + rank * kHalf * kRowBytes, &x_map, step * kDepth,
                                    token_base + static_cast<int>(rank) * kHalf, &full[s], 0x3);
         }
@@ -189,9 +212,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     int g = 0;
     float d[N / 2];
     for (int unit = cluster; unit < units; unit += clusters) {
-      const int token_base = (unit % p.token_tiles) * N;
-      const int weight_base =
-          ((unit / p.token_tiles) * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
+      const UnitPlace place = unit_place(unit, p, N);
+      const int token_base = place.token_base;
+      const int weight_base = (place.weight_group * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
 #pragma unroll
       for (int i = 0; i < N / 2; ++i)
         d[i] = 0.0f;
@@ -216,12 +239,14 @@ __global__ void __launch_bounds__(kThreads, 1)
         bc::arrive_in_cluster(&empty[(g - 1) % T::kStages], threadIdx.x % wgmma::kWarpgroupThreads);
       const int r0 = weight_base + consumer * 64 + warp * 16 + lane / 4;
       if constexpr (kEpilogue == GemmEpilogue::kSwiglu)
-        store_swiglu_tile<N>(p, d, token_base, r0,
+        store_swiglu_tile<N>(out_map, d, token_base, r0,
                              reinterpret_cast<__nv_bfloat16*>(gathers + consumer * T::kGatherBytes),
                              consumer);
       else
         store_tile<N, kEpilogue>(p, d, token_base, r0);
     }
+    if (kEpilogue == GemmEpilogue::kSwiglu && threadIdx.x % wgmma::kWarpgroupThreads == 0)
+      bc::wait_stores();  // the gather stays in place until the last store has read it
   }
   bc::cluster_sync();  // no block leaves while its peer may still copy into it or arrive on its barriers
 #endif
@@ -250,34 +275,107 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_function() {
   return fn;
 }
 
-// A [rows, k] bf16 row-major matrix read in boxes of box_rows x 64, 128-byte swizzled.
-bool encode_rows(CUtensorMap* map, const __nv_bfloat16* base, int64_t rows, int64_t k, int box_rows) {
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(k), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(k) * 2};
-  const cuuint32_t box[2] = {kDepth, static_cast<cuuint32_t>(box_rows)};
+// A [rows, columns] bf16 matrix, rows `row_bytes` apart, moved in boxes of box_rows x box_columns.
+bool encode_bf16(CUtensorMap* map, const void* base, int64_t rows, int64_t columns, int64_t row_bytes,
+                 int box_rows, int box_columns, CUtensorMapSwizzle swizzle) {
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(row_bytes)};
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(box_columns), static_cast<cuuint32_t>(box_rows)};
   const cuuint32_t element_strides[2] = {1, 1};
-  return encode_function()(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<__nv_bfloat16*>(base), dims,
+  return encode_function()(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, strides,
+                           box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+                           CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                           CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// An operand [rows, k] read in boxes of box_rows x 64, 128-byte swizzled (the layout wgmma reads).
+bool encode_operand(CUtensorMap* map, const __nv_bfloat16* base, int64_t rows, int64_t k, int box_rows) {
+  return encode_bf16(map, base, rows, k, k * 2, box_rows, kDepth, CU_TENSOR_MAP_SWIZZLE_128B);
+}
+
+// w = [gate (f rows) | up (f rows)] as a 4-D map [f / 8][2][8][k] (innermost last here; the map lists them
+// innermost first): a box of 8 x (gate, up) x 8 rows x 64 k lands a weight tile as 16-row groups of 8 gate
+// rows and their 8 up rows, in one copy. (The row strides do not nest -- the group stride, 8 rows, is below
+// the gate/up one, f rows -- which the copy unit takes; 16 copies of 8 rows each ran at half the rate.)
+bool encode_gate_up(CUtensorMap* map, const __nv_bfloat16* w, int64_t f, int64_t k) {
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(k), 8, 2, static_cast<cuuint64_t>(f / 8)};
+  const cuuint64_t strides[3] = {static_cast<cuuint64_t>(k * 2), static_cast<cuuint64_t>(f * k * 2),
+                                 static_cast<cuuint64_t>(8 * k * 2)};
+  const cuuint32_t box[4] = {kDepth, 8, 2, kWeightRows / 16};
+  const cuuint32_t element_strides[4] = {1, 1, 1, 1};
+  return encode_function()(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<__nv_bfloat16*>(w), dims,
                            strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// Clusters resident at once: every instantiation holds one block per SM in 190-230 KB of shared memory, so
+// the count is one kernel's, found once (the GPUs of one process are of one kind). A GPC holds whole clusters
+// only: on the H100, 66 of 2 blocks.
+int resident_clusters() {
+  static const int resident = [] {
+    using K = Tiles<256>;
+    constexpr auto kernel = gemm_wgmma_kernel<256, GemmEpilogue::kF32>;
+    int device = 0, sms = 0, clusters = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, K::kSharedBytes) !=
+            cudaSuccess)
+      return 0;
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(static_cast<unsigned>(sms / kClusterBlocks * kClusterBlocks));
+    config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = K::kSharedBytes;
+    cudaLaunchAttribute cluster{};
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = kClusterBlocks;
+    cluster.val.clusterDim.y = 1;
+    cluster.val.clusterDim.z = 1;
+    config.attrs = &cluster;
+    config.numAttrs = 1;
+    return cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess ? clusters : 0;
+  }();
+  return resident;
+}
+
+// Weight-tile pairs per raster group. Token tiles first over all pairs (groups of 1) while the token rows
+// stay in L2 beside the weights in flight; past ~24 MB of them (half the H100's L2), groups of as many pairs
+// as keep ~16 MB of weights in flight. On the H100 (gate/up, k = 4,096): groups of 8 were ~3% faster at 8,192
+// rows (64 MB of tokens) and 1-3% slower at 1,024-2,048 (docs/BENCHMARKS.md).
+int default_group_pairs(int64_t m, int64_t k, int weight_groups) {
+  if (m * k * 2 <= (int64_t{24} << 20)) return 1;
+  const int64_t pair_bytes = int64_t{kClusterBlocks} * kWeightRows * k * 2;
+  return static_cast<int>(std::clamp<int64_t>((int64_t{16} << 20) / pair_bytes, 1, weight_groups));
+}
+
 template <int N, GemmEpilogue kEpilogue>
-cudaError_t launch_tiles(const GemmWgmmaArgs& args, cudaStream_t stream) {
+cudaError_t launch_tiles(const GemmWgmmaArgs& args, int resident, cudaStream_t stream) {
   using T = Tiles<N>;
-  CUtensorMap w_map, x_map;
-  if (!encode_rows(&w_map, args.w, args.n, args.k, kWeightRows) ||
-      !encode_rows(&x_map, args.x, args.m, args.k, N / 2))
+  CUtensorMap w_map, x_map, out_map{};
+  const bool w_encoded = kEpilogue == GemmEpilogue::kSwiglu
+                             ? encode_gate_up(&w_map, args.w, args.n / 2, args.k)
+                             : encode_operand(&w_map, args.w, args.n, args.k, kWeightRows);
+  if (!w_encoded || !encode_operand(&x_map, args.x, args.m, args.k, N / 2)) return cudaErrorInvalidValue;
+  // kSwiglu's stores: [m, n / 2] in boxes of N tokens x 32 columns, in the gather's 64-byte swizzle.
+  if (kEpilogue == GemmEpilogue::kSwiglu &&
+      !encode_bf16(&out_map, args.out, args.m, args.n / 2, args.ldo * 2, N, 32, CU_TENSOR_MAP_SWIZZLE_64B))
     return cudaErrorInvalidValue;
   static const cudaError_t opted_in = cudaFuncSetAttribute(
       gemm_wgmma_kernel<N, kEpilogue>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSharedBytes);
   if (opted_in != cudaSuccess) return opted_in;
-  const int token_tiles = static_cast<int>((args.m + N - 1) / N);
-  const int weight_groups = static_cast<int>(args.n / (kWeightRows * kClusterBlocks));
-  const Params p{
-      args.out,    args.addend,  args.ldo, static_cast<int>(args.m), static_cast<int>(args.k / kDepth),
-      token_tiles, weight_groups};
+  Params p{};
+  p.out = args.out;
+  p.addend = args.addend;
+  p.ldo = args.ldo;
+  p.m = static_cast<int>(args.m);
+  p.k_steps = static_cast<int>(args.k / kDepth);
+  p.token_tiles = static_cast<int>((args.m + N - 1) / N);
+  p.weight_groups = static_cast<int>(args.n / (kWeightRows * kClusterBlocks));
+  p.group_pairs = args.group_pairs > 0 ? std::min(args.group_pairs, p.weight_groups)
+                                       : default_group_pairs(args.m, args.k, p.weight_groups);
+  const int clusters = std::min(resident, p.token_tiles * p.weight_groups);
   cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(clusters * kClusterBlocks));
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = T::kSharedBytes;
   config.stream = stream;
@@ -288,49 +386,42 @@ cudaError_t launch_tiles(const GemmWgmmaArgs& args, cudaStream_t stream) {
   cluster.val.clusterDim.z = 1;
   config.attrs = &cluster;
   config.numAttrs = 1;
-  // As many clusters as are resident at once (a GPC holds whole clusters only), found once per kernel (the
-  // GPUs of one process are of one kind).
-  static const int resident = [&config] {
-    int device = 0, sms = 0, clusters = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      return 0;
-    config.gridDim = dim3(static_cast<unsigned>(sms / kClusterBlocks * kClusterBlocks));
-    return cudaOccupancyMaxActiveClusters(&clusters, gemm_wgmma_kernel<N, kEpilogue>, &config) == cudaSuccess
-               ? clusters
-               : 0;
-  }();
-  if (resident <= 0) return cudaErrorInvalidConfiguration;
-  const int clusters = std::min(resident, token_tiles * weight_groups);
-  config.gridDim = dim3(static_cast<unsigned>(clusters * kClusterBlocks));
-  return cudaLaunchKernelEx(&config, gemm_wgmma_kernel<N, kEpilogue>, w_map, x_map, p);
+  return cudaLaunchKernelEx(&config, gemm_wgmma_kernel<N, kEpilogue>, w_map, x_map, out_map, p);
 }
 
 template <int N>
-cudaError_t launch_epilogue(const GemmWgmmaArgs& args, cudaStream_t stream) {
+cudaError_t launch_epilogue(const GemmWgmmaArgs& args, int resident, cudaStream_t stream) {
   switch (args.epilogue) {
     case GemmEpilogue::kF32:
-      return launch_tiles<N, GemmEpilogue::kF32>(args, stream);
+      return launch_tiles<N, GemmEpilogue::kF32>(args, resident, stream);
     case GemmEpilogue::kBf16:
-      return launch_tiles<N, GemmEpilogue::kBf16>(args, stream);
+      return launch_tiles<N, GemmEpilogue::kBf16>(args, resident, stream);
     case GemmEpilogue::kSwiglu:
-      return launch_tiles<N, GemmEpilogue::kSwiglu>(args, stream);
+      return launch_tiles<N, GemmEpilogue::kSwiglu>(args, resident, stream);
   }
   return cudaErrorInvalidValue;
 }
 
-// The token tile that pads m least; the wider one on a tie (fewer blocks, each weight tile read fewer times).
-int token_tile(int64_t m) {
-  int best = 256;
-  int64_t best_padded = (m + 255) / 256 * 256;
-  for (int n : {192, 128}) {
-    const int64_t padded = (m + n - 1) / n * n;
-    if (padded < best_padded) best = n, best_padded = padded;
+}  // namespace
+
+int gemm_wgmma_token_tile(int64_t m, int64_t n, int clusters) {
+  // A unit holds one cluster for its N token rows' worth of products and the call lasts ceil(units /
+  // clusters) rounds; a row costs more in a narrower tile (more weight bytes per product through L2 and more
+  // stages per unit): on the H100, with many units per cluster, 1.10x at 192 and 1.17x at 128 against 256
+  // (gate/up at 2,048 and 8,192 rows, docs/BENCHMARKS.md). The lowest estimate wins, the wider tile on a tie.
+  constexpr struct {
+    int tile, cost;  // per row, in hundredths of a 256-token tile's
+  } kTiles[] = {{256, 100}, {192, 110}, {128, 117}};
+  const int64_t pairs = n / (kWeightRows * kClusterBlocks);
+  int best = 0;
+  int64_t best_cost = 0;
+  for (const auto& t : kTiles) {
+    const int64_t units = (m + t.tile - 1) / t.tile * pairs;
+    const int64_t cost = (units + clusters - 1) / clusters * t.tile * t.cost;
+    if (best == 0 || cost < best_cost) best = t.tile, best_cost = cost;
   }
   return best;
 }
-
-}  // namespace
 
 bool gemm_wgmma_supported(int device, const GemmWgmmaArgs& args) {
   int major = 0, minor = 0;
@@ -346,24 +437,24 @@ bool gemm_wgmma_supported(int device, const GemmWgmmaArgs& args) {
                        (args.addend == nullptr || args.epilogue == GemmEpilogue::kF32) &&
                        (args.epilogue != GemmEpilogue::kSwiglu ||
                         (reinterpret_cast<uintptr_t>(args.out) % 16 == 0 && args.ldo % 8 == 0));
-  return major == 9 && minor == 0 && shape && aligned && encode_function() != nullptr &&
+  const bool tiling =
+      (args.token_tile == 0 || args.token_tile == 128 || args.token_tile == 192 || args.token_tile == 256) &&
+      args.group_pairs >= 0;
+  return major == 9 && minor == 0 && shape && aligned && tiling && encode_function() != nullptr &&
          kernel_built_for_hopper<256, GemmEpilogue::kF32>();
 }
 
 cudaError_t launch_gemm_wgmma(const GemmWgmmaArgs& args, cudaStream_t stream) {
-  switch (token_tile(args.m)) {
+  const int resident = resident_clusters();
+  if (resident <= 0) return cudaErrorInvalidConfiguration;
+  switch (args.token_tile > 0 ? args.token_tile : gemm_wgmma_token_tile(args.m, args.n, resident)) {
     case 128:
-      return launch_epilogue<128>(args, stream);
+      return launch_epilogue<128>(args, resident, stream);
     case 192:
-      return launch_epilogue<192>(args, stream);
+      return launch_epilogue<192>(args, resident, stream);
     default:
-      return launch_epilogue<256>(args, stream);
+      return launch_epilogue<256>(args, resident, stream);
   }
-}
-
-int64_t source_row_of_interleaved(int64_t r, int64_t f) {
-  const int64_t group = r / 16, within = r % 16;
-  return within < 8 ? group * 8 + within : f + group * 8 + within - 8;
 }
 
 }  // namespace autoglm::cuda_kernels

@@ -10,10 +10,8 @@
 //   the device, and the fused MLP at 0.92-1.01x cuBLASLt plus the conversion at the limit
 //   (docs/BENCHMARKS.md): it has to beat that before the matmul op takes it.
 //
-// kSwiglu expects w's rows interleaved by 8: rows 16 i .. 16 i + 7 are gate rows 8 i .. 8 i + 7 and rows
-//   16 i + 8 .. 16 i + 15 the matching up rows (source_row_of_interleaved), so each thread holds a gate and
-//   its up in the same accumulator fragment; out is then [m, n / 2] bf16, silu(g) = g / (1 + expf(-g)) on the
-//   f32 accumulators.
+// kSwiglu takes w = [gate (f rows) | up (f rows)] ([2 f, k], f = n / 2) as the model stores it and writes
+//   out = silu(x . gate^T) * (x . up^T), [m, f] bf16, silu(g) = g / (1 + expf(-g)) on the f32 accumulators.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -26,7 +24,7 @@ namespace autoglm::cuda_kernels {
 enum class GemmEpilogue {
   kF32,     // out f32 [m, ldo] (= addend + product where an addend is given)
   kBf16,    // out bf16 [m, ldo]
-  kSwiglu,  // out bf16 [m, ldo]: silu(gate) * up of the interleaved rows, n / 2 columns
+  kSwiglu,  // out bf16 [m, ldo]: silu(gate) * up, n / 2 columns (w = [gate | up])
 };
 
 struct GemmWgmmaArgs {
@@ -37,18 +35,23 @@ struct GemmWgmmaArgs {
   int64_t m = 0, n = 0, k = 0;
   int64_t ldo = 0;  // out's row stride in elements, at least its columns (n, or n / 2 for kSwiglu)
   GemmEpilogue epilogue = GemmEpilogue::kF32;
+  // The tiling, for tests and benchmarks to pin: 0 lets the launch choose. Neither changes a result's bits.
+  int token_tile = 0;   // 128, 192 or 256 tokens per unit (gemm_wgmma_token_tile)
+  int group_pairs = 0;  // weight-tile pairs (256 rows each) per raster group
 };
 
 // Whether the kernel takes these operands on `device`: an sm_90 device with the sm_90a code built in, k a
-// multiple of 64, n of 256, 16-byte aligned rows (and out, for kSwiglu), ldo at least out's columns.
+// multiple of 64, n of 256, 16-byte aligned rows (and out, for kSwiglu), ldo at least out's columns, a
+// token_tile of 0, 128, 192 or 256 and group_pairs >= 0.
 bool gemm_wgmma_supported(int device, const GemmWgmmaArgs& args);
 
-// Queues the GEMM on `stream`; the caller checked gemm_wgmma_supported. Tokens go in tiles of 128, 192 or
-// 256 rows, whichever pads m least.
+// Queues the GEMM on `stream`; the caller checked gemm_wgmma_supported.
 cudaError_t launch_gemm_wgmma(const GemmWgmmaArgs& args, cudaStream_t stream);
 
-// The row order kSwiglu expects, from w = [gate (f rows) | up (f rows)] ([2 f, k], f a multiple of 8): row r
-// of the result is row source_row_of_interleaved(r, f) of w.
-int64_t source_row_of_interleaved(int64_t r, int64_t f);
+// The token tile the launch takes for m tokens against n weight rows on a device holding `clusters` clusters
+// at once: of 128, 192 and 256, the one whose rounds of units (a unit, one token tile against 256 weight
+// rows, holds a cluster; the call lasts ceil(units / clusters) rounds) times its measured cost per row is
+// lowest.
+int gemm_wgmma_token_tile(int64_t m, int64_t n, int clusters);
 
 }  // namespace autoglm::cuda_kernels
