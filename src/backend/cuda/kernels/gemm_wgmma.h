@@ -5,10 +5,10 @@
 //   silu(gate) * up is a pass of its own over the [m, 2 f] gate/up product (0.79 s of a mixed serving run's
 //   32.9 s of GPU time on the Llama-3-8B shape; under the power limit its joules are the GEMMs' clock). Here
 //   the gate/up GEMM writes silu(gate) * up straight from its accumulators.
-// Not on the model's path yet: on the H100 it runs the Llama-3-8B projections at 0.8-0.98x cuBLASLt's rate
-//   from 1,024 rows on (0.94-0.97x for the four held at the power limit), less below where few units fill
-//   the device, and the fused MLP at 0.92-1.01x cuBLASLt plus the conversion at the limit
-//   (docs/BENCHMARKS.md): it has to beat that before the matmul op takes it.
+// Not on the model's path yet: on the H100 it runs the Llama-3-8B projections at 0.8-1.0x cuBLASLt's rate
+//   from 1,024 rows on (0.95-0.96x for the four held at the power limit), less below where few units fill
+//   the device, and the fused MLP at 0.89-0.93x cuBLASLt plus the conversion at the limit at 333-768 rows,
+//   0.98-1.01x at 1,024-2,048 (docs/BENCHMARKS.md): it has to beat that before the matmul op takes it.
 //
 // kSwiglu takes w = [gate (f rows) | up (f rows)] ([2 f, k], f = n / 2) as the model stores it and writes
 //   out = silu(x . gate^T) * (x . up^T), [m, f] bf16, silu(g) = g / (1 + expf(-g)) on the f32 accumulators.
