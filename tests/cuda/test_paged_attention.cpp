@@ -238,11 +238,13 @@ TEST(CudaPagedAttention, DecodeMatchesCpu) {
   }
 }
 
-// The decode over bf16 caches lands its K and V rows by bulk copies on sm_90+ (BackendOptions::bulk_copies;
-// rows of 256 bytes or more, so head_dim 128 and 256, while 64 keeps cp.async either way) or by per-lane
-// cp.async: the same values reach the same products, so the outputs are the same bits, and both match the
-// CPU. Windows and short sequences put range edges inside tiles (V rows zeroed instead of
-// copied), block size 8 takes the per-key lookups, and 5,000 keys take several splits.
+// The decode over bf16 caches lands its K and V tiles by the copy unit on sm_90+
+// (BackendOptions::bulk_copies; rows of 256 bytes or more, so head_dim 128 and 256, while 64 keeps cp.async
+// either way): whole tiles by tensor copies with blocks of 16 and 32 keys, row by row with blocks of 8; or by
+// per-lane cp.async. The same values reach the same products, so the outputs are the same bits, and both
+// match the CPU. Windows and short sequences put range edges inside tiles (V rows of keys outside the range,
+// NaN in the cache, zeroed after a whole tile landed or instead of copied), block size 8 takes the per-key
+// lookups, and 5,000 keys take several splits.
 TEST(CudaPagedAttention, BulkCopiesGiveThePerLaneCopiesBits) {
   BackendOptions per_lane;
   per_lane.bulk_copies = false;

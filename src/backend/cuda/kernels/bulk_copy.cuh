@@ -88,7 +88,17 @@ __device__ __forceinline__ void copy_tile_to_shared(void* dst, const void* map, 
       : "memory");
 }
 
-// The same from a 4-D tensor map (coordinates innermost first).
+// The same from a 3-D tensor map (coordinates innermost first).
+__device__ __forceinline__ void copy_box3_to_shared(void* dst, const void* map, int32_t c0, int32_t c1,
+                                                    int32_t c2, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], "
+      "[%2];\n" ::"r"(shared_address(dst)),
+      "l"(map), "r"(shared_address(bar)), "r"(c0), "r"(c1), "r"(c2)
+      : "memory");
+}
+
+// The same from a 4-D tensor map.
 __device__ __forceinline__ void copy_box4_to_shared(void* dst, const void* map, int32_t c0, int32_t c1,
                                                     int32_t c2, int32_t c3, uint64_t* bar) {
   asm volatile(

@@ -22,12 +22,10 @@
 //   the row falls in (no split over k): a row's results do not depend on its batch.
 #include "backend/cuda/kernels/gemm_wgmma.h"
 
-#include <cuda.h>
-#include <cudaTypedefs.h>
-
 #include <algorithm>
 
 #include "backend/cuda/kernels/bulk_copy.cuh"
+#include "backend/cuda/kernels/tensor_map.h"
 #include "backend/cuda/kernels/wgmma.cuh"
 
 namespace autoglm::cuda_kernels {
@@ -262,35 +260,11 @@ bool kernel_built_for_hopper() {
   return built;
 }
 
-PFN_cuTensorMapEncodeTiled_v12000 encode_function() {
-  static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &found) !=
-            cudaSuccess ||
-        found != cudaDriverEntryPointSuccess)
-      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
-  }();
-  return fn;
-}
-
-// A [rows, columns] bf16 matrix, rows `row_bytes` apart, moved in boxes of box_rows x box_columns.
-bool encode_bf16(CUtensorMap* map, const void* base, int64_t rows, int64_t columns, int64_t row_bytes,
-                 int box_rows, int box_columns, CUtensorMapSwizzle swizzle) {
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(row_bytes)};
-  const cuuint32_t box[2] = {static_cast<cuuint32_t>(box_columns), static_cast<cuuint32_t>(box_rows)};
-  const cuuint32_t element_strides[2] = {1, 1};
-  return encode_function()(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, strides,
-                           box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
-                           CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                           CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
 // An operand [rows, k] read in boxes of box_rows x 64, 128-byte swizzled (the layout wgmma reads).
 bool encode_operand(CUtensorMap* map, const __nv_bfloat16* base, int64_t rows, int64_t k, int box_rows) {
-  return encode_bf16(map, base, rows, k, k * 2, box_rows, kDepth, CU_TENSOR_MAP_SWIZZLE_128B);
+  return encode_bf16_map(map, base, {static_cast<uint64_t>(k), static_cast<uint64_t>(rows)},
+                         {static_cast<uint64_t>(k) * 2}, {kDepth, static_cast<uint32_t>(box_rows)},
+                         CU_TENSOR_MAP_SWIZZLE_128B);
 }
 
 // w = [gate (f rows) | up (f rows)] as a 4-D map [f / 8][2][8][k] (innermost last here; the map lists them
@@ -298,15 +272,10 @@ bool encode_operand(CUtensorMap* map, const __nv_bfloat16* base, int64_t rows, i
 // rows and their 8 up rows, in one copy. (The row strides do not nest -- the group stride, 8 rows, is below
 // the gate/up one, f rows -- which the copy unit takes; 16 copies of 8 rows each ran at half the rate.)
 bool encode_gate_up(CUtensorMap* map, const __nv_bfloat16* w, int64_t f, int64_t k) {
-  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(k), 8, 2, static_cast<cuuint64_t>(f / 8)};
-  const cuuint64_t strides[3] = {static_cast<cuuint64_t>(k * 2), static_cast<cuuint64_t>(f * k * 2),
-                                 static_cast<cuuint64_t>(8 * k * 2)};
-  const cuuint32_t box[4] = {kDepth, 8, 2, kWeightRows / 16};
-  const cuuint32_t element_strides[4] = {1, 1, 1, 1};
-  return encode_function()(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<__nv_bfloat16*>(w), dims,
-                           strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                           CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                           CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  const uint64_t row = static_cast<uint64_t>(k) * 2;
+  return encode_bf16_map(map, w, {static_cast<uint64_t>(k), 8, 2, static_cast<uint64_t>(f / 8)},
+                         {row, static_cast<uint64_t>(f) * row, 8 * row}, {kDepth, 8, 2, kWeightRows / 16},
+                         CU_TENSOR_MAP_SWIZZLE_128B);
 }
 
 // Clusters resident at once: every instantiation holds one block per SM in 190-230 KB of shared memory, so
@@ -358,7 +327,8 @@ cudaError_t launch_tiles(const GemmWgmmaArgs& args, int resident, cudaStream_t s
   if (!w_encoded || !encode_operand(&x_map, args.x, args.m, args.k, N / 2)) return cudaErrorInvalidValue;
   // kSwiglu's stores: [m, n / 2] in boxes of N tokens x 32 columns, in the gather's 64-byte swizzle.
   if (kEpilogue == GemmEpilogue::kSwiglu &&
-      !encode_bf16(&out_map, args.out, args.m, args.n / 2, args.ldo * 2, N, 32, CU_TENSOR_MAP_SWIZZLE_64B))
+      !encode_bf16_map(&out_map, args.out, {static_cast<uint64_t>(args.n / 2), static_cast<uint64_t>(args.m)},
+                       {static_cast<uint64_t>(args.ldo) * 2}, {32, N}, CU_TENSOR_MAP_SWIZZLE_64B))
     return cudaErrorInvalidValue;
   static const cudaError_t opted_in = cudaFuncSetAttribute(
       gemm_wgmma_kernel<N, kEpilogue>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSharedBytes);
@@ -440,7 +410,7 @@ bool gemm_wgmma_supported(int device, const GemmWgmmaArgs& args) {
   const bool tiling =
       (args.token_tile == 0 || args.token_tile == 128 || args.token_tile == 192 || args.token_tile == 256) &&
       args.group_pairs >= 0;
-  return major == 9 && minor == 0 && shape && aligned && tiling && encode_function() != nullptr &&
+  return major == 9 && minor == 0 && shape && aligned && tiling && tensor_maps_available() &&
          kernel_built_for_hopper<256, GemmEpilogue::kF32>();
 }
 

@@ -17,17 +17,21 @@
 //   16 keys aligned to multiples of 16, so a tile lies in one cache block whenever block_size is a multiple
 //   of 16 (then one block-table lookup per tile; otherwise one per key). Warp w takes tiles w, w + 4, ...
 //   Each warp streams its tiles through its own ring of kStages K and V tiles in shared memory (rows padded
-//   by 16 bytes so the 8 rows an ldmatrix reads fall in distinct bank quads); kStages - 1 tiles are in
-//   flight while one is computed. bf16 caches with head_dim 128 or 256 on sm_90+
-//   (BackendOptions::bulk_copies): each lane lands one whole K or V row (256 or 512 bytes) by a bulk copy
-//   (bulk_copy.cuh) counted on the stage's transaction barrier; otherwise each lane issues 16 cp.async of 16
-//   bytes per tile. Same bits either way, but the bulk copies cost far fewer instructions: measured
-//   (tools/bench/paged_attention_cuda.cpp --sustain, H100, 512 x 1,024) 650 W against 696-698 W
-//   (power-capped) at 1% more bandwidth, and a mixed serving run near the power limit, where the decode
-//   attention's energy is the GEMMs' loss, 0.9-1.2% faster. Per tile (bf16): S^T [16 keys x 8 heads] = K Q^T
-//   over head_dim / 16 k-steps (K's A fragments by ldmatrix, Q^T's B fragments in registers), scores scaled
-//   (or soft-capped) into the log2 domain, keys outside the row's range or of an invalid block masked, the
-//   online softmax per head (max and rescale over the 8 lanes holding a head's keys; each lane keeps a
+//   by 16 bytes, or swizzled, so the 8 rows an ldmatrix reads fall in distinct bank quads); kStages - 1 tiles
+//   are in flight while one is computed. bf16 caches with head_dim 128 or 256 on sm_90+
+//   (BackendOptions::bulk_copies): where cache blocks hold a multiple of 16 keys, a tile's K and V land as
+//   D / 32 tensor copies of [16 keys x 64 dims] boxes (the copy unit's tensor form over a map of the cache,
+//   tensor_map.h), in the 128-byte swizzle; with smaller blocks each lane lands one whole K or V row (256 or
+//   512 bytes) by a bulk copy; otherwise (or off) each lane issues 16 cp.async of 16 bytes per tile. The
+//   copy unit's copies count on the stage's transaction barrier; all three give the same bits. Fewer, larger
+//   copies cost the copy unit and the SMs less: measured (tools/bench/paged_attention_cuda.cpp --sustain,
+//   H100, 512 x 1,024, all L) per-lane cp.async 696-698 W (power-capped) at 2.80 TB/s, row bulk copies
+//   611-650 W at 2.83-2.84, tensor copies 576 W at 3.00 TB/s; a mixed serving run near the power limit, where
+//   the decode attention's energy is the GEMMs' loss, 0.9-1.2% faster with the row copies and
+//   another 1.8-2.0% with the tensor copies (docs/BENCHMARKS.md). Per tile (bf16): S^T [16 keys x 8 heads] =
+//   K Q^T over head_dim / 16 k-steps (K's A fragments by ldmatrix, Q^T's B fragments in registers), scores
+//   scaled (or soft-capped) into the log2 domain, keys outside the row's range or of an invalid block masked,
+//   the online softmax per head (max and rescale over the 8 lanes holding a head's keys; each lane keeps a
 //   partial sum), P^T rounded to bf16 and transposed into the B fragments of O^T += V^T P^T (V^T's A
 //   fragments by ldmatrix.trans); f8_e4m3: S [16 heads x 16 keys] = Q K^T and O += P V with P reused as an A
 //   fragment. At the end the 4 warps' states meet in shared memory and are merged as in the other decode
@@ -61,6 +65,7 @@
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/bulk_copy.cuh"
 #include "backend/cuda/kernels/dependent_launch.cuh"
+#include "backend/cuda/kernels/tensor_map.h"
 
 namespace autoglm::paged_decode_tc {
 namespace {
@@ -110,25 +115,46 @@ struct CacheElement<fp8> {
   static constexpr bool kWidens = true;
 };
 
-template <typename C, int D, int GT, bool kBulk>
+// How a warp's K and V tiles reach shared memory: 16-byte cp.async per lane (any cache); one bulk copy per
+// key row and lane (bf16 rows of 256 bytes or more, sm_90+); or tensor copies of whole tiles, D / 64 per K or
+// V tile (bf16 at head_dim 128 or 256 with cache blocks of a multiple of 16 keys, sm_90+), landed in the
+// 128-byte swizzle instead of padded rows.
+enum class Copies { kCpAsync, kBulkRows, kTensorTiles };
+
+template <typename C, int D, int GT, Copies kMode>
 struct Shape {
   static constexpr int kPerCopy = CacheElement<C>::kPerCopy;
   static constexpr bool kWidens = CacheElement<C>::kWidens;
   static constexpr int kStages = CacheElement<C>::kStages;
-  static constexpr int kRawRow = kWidens ? D : D + kPerCopy;  // C per shared row of a landed tile
-  static constexpr int kRawTile = kTileKeys * kRawRow;        // C per landed K or V tile
+  static constexpr bool kSwizzled = kMode == Copies::kTensorTiles;
+  static constexpr int kRawRow =
+      kWidens || kSwizzled ? D : D + kPerCopy;          // C per shared row of a landed tile
+  static constexpr int kRawTile = kTileKeys * kRawRow;  // C per landed K or V tile
   static constexpr int kCopies =
       kTileKeys * D / kPerCopy / 32;  // 16-byte copies per lane per tile, of K and V
   static constexpr size_t kWarpRing = size_t{kStages} * 2 * kRawTile;  // C per warp
   static constexpr int kRow = D + 8;              // 16-bit elements per row of a tile ldmatrix reads
   static constexpr int kTile = kTileKeys * kRow;  // 16-bit elements of its K or V
   static constexpr size_t kWarpBytes = kWarpRing * sizeof(C) + (kWidens ? kTile * sizeof(uint16_t) : 0);
-  static constexpr size_t kRingBytes = kWarps * kWarpBytes;
+  // Swizzled tiles start on 1,024-byte boundaries (the pattern's period): the ring is aligned up into this.
+  static constexpr size_t kRingBytes = kWarps * kWarpBytes + (kSwizzled ? 1024 : 0);
   static constexpr size_t kStateBytes = sizeof(float) * kWarps * GT * (D + 2);
   // Bulk copies: one transaction barrier per stage and warp, after the ring or the states (never reused).
   static constexpr size_t kBarriersAt = kRingBytes > kStateBytes ? kRingBytes : kStateBytes;
-  static constexpr size_t kSharedBytes = kBarriersAt + (kBulk ? sizeof(uint64_t) * kWarps * kStages : 0);
+  static constexpr size_t kSharedBytes =
+      kBarriersAt + (kMode != Copies::kCpAsync ? sizeof(uint64_t) * kWarps * kStages : 0);
 };
+
+// Element offset of the 8 elements from dim0 of key `key` in a landed bf16 tile: rows of kRow elements, or
+// (tensor copies) D / 64 blocks of [16 keys][64 dims] whose 16-byte chunk c of key k sits at c ^ (k % 8).
+template <typename S, int D>
+__device__ __forceinline__ int tile_at(int key, int dim0) {
+  if constexpr (S::kSwizzled) {
+    return dim0 / 64 * (kTileKeys * 64) + key * 64 + ((dim0 % 64 / 8) ^ (key % 8)) * 8;
+  } else {
+    return key * S::kRow + dim0;
+  }
+}
 
 // Where 16-byte chunk `chunk` of landed row `row` sits in the row. f8_e4m3 rows of 128 bytes or more: chunk
 // XOR 4 on odd rows, so that the 8 lanes of a quarter-warp reading chunks 4q .. 4q + 3 of rows g and g + 1
@@ -172,15 +198,18 @@ __device__ __forceinline__ uint32_t pack16(float lo, float hi) {
 }
 
 // Three blocks per SM where the ring allows it (head_dim <= 128: ~70 KB each): registers capped at 168.
-// kBulk (bf16 caches, rows of 256 bytes or more, sm_90+): each tile's 32 rows (16 keys of K and of V) land by
-// one bulk copy per lane, counted on the stage's transaction barrier, instead of 16 cp.async of 16 bytes per
-// lane.
-template <typename C, int D, int GT, bool kBulk>
+// kBulkRows: each tile's 32 rows (16 keys of K and of V) land by one bulk copy per lane; kTensorTiles: by
+// D / 32 tensor copies through k_map / v_map ([cache rows][kv_heads][D], boxes of 16 rows x 64 dims). Both
+// count on the stage's transaction barrier, instead of 16 cp.async of 16 bytes per lane.
+template <typename C, int D, int GT, Copies kMode>
 __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
-    decode_tc_kernel(Paged<C> p, int head_tiles, float* part_out, float* part_stats) {
-  using S = Shape<C, D, GT, kBulk>;
-  static_assert(!kBulk || !S::kWidens, "bulk copies land rows as they are: bf16 caches only");
-  [[maybe_unused]] constexpr bool kBulkCopies = kBulk && AUTOGLM_BULK_COPY_ARCH;
+    decode_tc_kernel(Paged<C> p, int head_tiles, float* part_out, float* part_stats,
+                     const __grid_constant__ CUtensorMap k_map, const __grid_constant__ CUtensorMap v_map) {
+  using S = Shape<C, D, GT, kMode>;
+  static_assert(kMode == Copies::kCpAsync || !S::kWidens,
+                "bulk copies land rows as they are: bf16 caches only");
+  [[maybe_unused]] constexpr bool kBulkCopies = kMode == Copies::kBulkRows && AUTOGLM_BULK_COPY_ARCH;
+  [[maybe_unused]] constexpr bool kTensorCopies = kMode == Copies::kTensorTiles && AUTOGLM_BULK_COPY_ARCH;
   constexpr int kSteps = D / 16;
   constexpr float kNegInf = -INFINITY;
   extern __shared__ __align__(16) unsigned char shared[];
@@ -199,7 +228,11 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   const int my_tiles = n_tiles > warp ? static_cast<int>((n_tiles - warp + kWarps - 1) / kWarps) : 0;
   const bool one_block_per_tile = p.block_size % kTileKeys == 0;
 
-  unsigned char* warp_shared = shared + warp * S::kWarpBytes;
+  unsigned char* ring_base =
+      S::kSwizzled
+          ? reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(shared) + 1023) & ~uintptr_t{1023})
+          : shared;
+  unsigned char* warp_shared = ring_base + warp * S::kWarpBytes;
   C* ring = reinterpret_cast<C*>(warp_shared);
   // f8_e4m3: the warp's V tile widened to f16, which ldmatrix.trans reads.
   uint16_t* widened_v = reinterpret_cast<uint16_t*>(warp_shared + S::kWarpRing * sizeof(C));
@@ -211,7 +244,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
   uint32_t block_ok = 0;  // bit stage: the tile in that stage has a valid cache block (one lookup per tile)
 #if AUTOGLM_BULK_COPY_ARCH
   uint64_t* barriers = reinterpret_cast<uint64_t*>(shared + S::kBarriersAt) + warp * S::kStages;
-  if constexpr (kBulkCopies) {
+  if constexpr (kBulkCopies || kTensorCopies) {
     if (lane == 0) {
       for (int stage = 0; stage < S::kStages; ++stage)
         bulk_copy::barrier_init(barriers + stage, 1);
@@ -248,6 +281,25 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
       bulk_copy::fence_shared_for_async_proxy();  // before a later use's bulk copy into this row
     }
   };
+  // Tensor copies of the warp's tile i: lanes 0 .. D / 32 - 1 each land one [16 keys x 64 dims] box of K
+  // (the first D / 64) or of V; lane 0 announces the stage's bytes. A tile of an invalid block is not copied
+  // (its keys are masked, and wait_landed zeroes its V).
+  auto issue_tensor = [&](int i) {
+    if (i >= my_tiles) return;  // warp-uniform
+    constexpr int kBoxes = D / 64;
+    const int stage = i % S::kStages;
+    const int64_t base = cache_row(p, sv.s, first_key(i));
+    block_ok = (block_ok & ~(1u << stage)) | (static_cast<uint32_t>(base >= 0) << stage);
+    if (lane == 0)
+      bulk_copy::arrive_expecting(barriers + stage, base >= 0 ? 2 * kTileKeys * D * sizeof(C) : 0);
+    if (base >= 0 && lane < 2 * kBoxes) {
+      const bool is_v = lane >= kBoxes;
+      const int box = lane % kBoxes;
+      C* dst = ring + stage * 2 * S::kRawTile + (is_v ? S::kRawTile : 0) + box * kTileKeys * 64;
+      bulk_copy::copy_box3_to_shared(dst, is_v ? &v_map : &k_map, box * 64, kv_head,
+                                     static_cast<int32_t>(base), barriers + stage);
+    }
+  };
 #endif
   // Copies the warp's tile i (keys of the range only; the rest of the tile is zero-filled).
   auto issue_cp_async = [&](int i) {
@@ -280,6 +332,10 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
       issue_bulk(i);
       return;
     }
+    if constexpr (kTensorCopies) {
+      issue_tensor(i);
+      return;
+    }
 #endif
     issue_cp_async(i);
   };
@@ -289,6 +345,28 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     if constexpr (kBulkCopies) {
       bulk_copy::wait_phase(barriers + i % S::kStages, static_cast<uint32_t>(i / S::kStages) & 1u);
       __syncwarp();  // and the V rows other lanes zeroed
+      return;
+    }
+    if constexpr (kTensorCopies) {
+      const int stage = i % S::kStages;
+      bulk_copy::wait_phase(barriers + stage, static_cast<uint32_t>(i / S::kStages) & 1u);
+      // Whole tiles land: the V rows of keys outside the range (or of an invalid block) are zeroed, since
+      // their probabilities are 0 and 0 x NaN of stale bits would not be. K rows stay (their scores are
+      // masked by a select).
+      const int64_t j0 = first_key(i);
+      const bool block_valid = (block_ok >> stage) & 1u;
+      if (!block_valid || j0 < key_begin || j0 + kTileKeys > key_end) {  // warp-uniform
+        C* v_dst = ring + stage * 2 * S::kRawTile + S::kRawTile;
+        constexpr int kChunks = kTileKeys * D / 8;  // 16-byte chunks of the V tile
+        for (int c = lane; c < kChunks; c += 32) {
+          const int key = c / 8 % kTileKeys;
+          const int64_t j = j0 + key;
+          if (!block_valid || j < key_begin || j >= key_end)
+            reinterpret_cast<uint4*>(v_dst)[c] = make_uint4(0u, 0u, 0u, 0u);
+        }
+        bulk_copy::fence_shared_for_async_proxy();  // before a later use's tensor copy into this stage
+      }
+      __syncwarp();
       return;
     }
 #endif
@@ -347,14 +425,14 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
     for (int i = 0; i < my_tiles; ++i) {
       const int stage = land(i);
       const int64_t j0 = first_key(i);
-      const bf16* k_tile = ring + stage * 2 * S::kTile;
-      const bf16* v_tile = k_tile + S::kTile;
+      const bf16* k_tile = ring + stage * 2 * S::kRawTile;
+      const bf16* v_tile = k_tile + S::kRawTile;
       // s: S^T at keys g ([0], [1]: heads 2t, 2t + 1) and g + 8 ([2], [3]).
       float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
       for (int ks = 0; ks < kSteps; ++ks) {
         uint32_t a[4];  // keys 0-7 / 8-15 x dims 0-7 / 8-15 of the step
-        ldmatrix_x4(a, k_tile + (lane % 8 + (lane / 8) % 2 * 8) * S::kRow + ks * 16 + lane / 16 * 8);
+        ldmatrix_x4(a, k_tile + tile_at<S, D>(lane % 8 + (lane / 8) % 2 * 8, ks * 16 + lane / 16 * 8));
         mma16<C>(s, a, qb[ks][0], qb[ks][1]);
       }
 
@@ -406,7 +484,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
 #pragma unroll
       for (int mt = 0; mt < kSteps; ++mt) {
         uint32_t a[4];  // V^T: dims 0-7 / 8-15 of the step x keys 0-7 / 8-15
-        ldmatrix_x4_trans(a, v_tile + (lane % 8 + lane / 16 * 8) * S::kRow + mt * 16 + (lane / 8) % 2 * 8);
+        ldmatrix_x4_trans(a, v_tile + tile_at<S, D>(lane % 8 + lane / 16 * 8, mt * 16 + (lane / 8) % 2 * 8));
         mma16<C>(o[mt], a, b0, b1);
       }
     }
@@ -576,21 +654,21 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 3 : 1)
                                      splits, split, p.out, part_out, part_stats, p.out16);
 }
 
-template <typename C, int D, int GT, bool kBulk>
+template <typename C, int D, int GT, Copies kMode>
 void launch_kernel(CudaBackend& backend, const Paged<C>& p, int head_tiles, int splits, float* part_out,
-                   float* part_stats) {
-  constexpr size_t kSmem = Shape<C, D, GT, kBulk>::kSharedBytes;
+                   float* part_stats, const CUtensorMap& k_map = {}, const CUtensorMap& v_map = {}) {
+  constexpr size_t kSmem = Shape<C, D, GT, kMode>::kSharedBytes;
   if constexpr (kSmem > 48 * 1024) {
     // Above 48 KiB of dynamic shared memory a kernel must opt in, once per process.
     static const cudaError_t opted_in =
-        cudaFuncSetAttribute(decode_tc_kernel<C, D, GT, kBulk>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        cudaFuncSetAttribute(decode_tc_kernel<C, D, GT, kMode>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              static_cast<int>(kSmem));
     (void)opted_in;  // a failure shows up as the launch error
   }
   const dim3 grid(static_cast<unsigned>(p.kv_heads * head_tiles), static_cast<unsigned>(splits),
                   static_cast<unsigned>(p.t));
-  launch_dependent(backend, "paged_decode_tc_kernel", decode_tc_kernel<C, D, GT, kBulk>, grid, dim3(kThreads),
-                   kSmem, p, head_tiles, part_out, part_stats);
+  launch_dependent(backend, "paged_decode_tc_kernel", decode_tc_kernel<C, D, GT, kMode>, grid, dim3(kThreads),
+                   kSmem, p, head_tiles, part_out, part_stats, k_map, v_map);
 }
 
 template <typename C, int D, int GT>
@@ -602,11 +680,25 @@ void launch_shape(CudaBackend& backend, const Paged<C>& p, int head_tiles, int s
   // too, and keeps cp.async with them.
   if constexpr (!CacheElement<C>::kWidens && D * sizeof(C) >= 256) {
     if (backend.bulk_copies()) {
-      launch_kernel<C, D, GT, true>(backend, p, head_tiles, splits, part_out, part_stats);
+      // Whole tiles by tensor copies where a tile of 16 keys lies in one cache block: K and V as [cache rows]
+      // [kv_heads][D], boxes of 16 rows x 64 dims, 128-byte swizzled.
+      CUtensorMap k_map, v_map;
+      const uint64_t rows = static_cast<uint64_t>(p.n_blocks * p.block_size);
+      const uint64_t heads = static_cast<uint64_t>(p.kv_heads), row_bytes = heads * D * sizeof(C);
+      auto encode = [&](CUtensorMap* map, const C* base) {
+        return encode_bf16_map(map, base, {D, heads, rows}, {D * sizeof(C), row_bytes}, {64, 1, kTileKeys},
+                               CU_TENSOR_MAP_SWIZZLE_128B);
+      };
+      if (p.block_size % kTileKeys == 0 && encode(&k_map, p.k) && encode(&v_map, p.v)) {
+        launch_kernel<C, D, GT, Copies::kTensorTiles>(backend, p, head_tiles, splits, part_out, part_stats,
+                                                      k_map, v_map);
+        return;
+      }
+      launch_kernel<C, D, GT, Copies::kBulkRows>(backend, p, head_tiles, splits, part_out, part_stats);
       return;
     }
   }
-  launch_kernel<C, D, GT, false>(backend, p, head_tiles, splits, part_out, part_stats);
+  launch_kernel<C, D, GT, Copies::kCpAsync>(backend, p, head_tiles, splits, part_out, part_stats);
 }
 
 bool aligned16(const void* ptr) {
