@@ -278,6 +278,24 @@ bool encode_gate_up(CUtensorMap* map, const __nv_bfloat16* w, int64_t f, int64_t
                          CU_TENSOR_MAP_SWIZZLE_128B);
 }
 
+// A launch of `blocks` blocks of kThreads in clusters of kClusterBlocks; the config points at `cluster`.
+cudaLaunchConfig_t cluster_launch(cudaLaunchAttribute& cluster, int blocks, size_t shared_bytes,
+                                  cudaStream_t stream) {
+  cluster = {};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = kClusterBlocks;
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(blocks));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = stream;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  return config;
+}
+
 // Clusters resident at once: every instantiation holds one block per SM in 190-230 KB of shared memory, so
 // the count is one kernel's, found once (the GPUs of one process are of one kind). A GPC holds whole clusters
 // only: on the H100, 66 of 2 blocks.
@@ -291,17 +309,9 @@ int resident_clusters() {
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, K::kSharedBytes) !=
             cudaSuccess)
       return 0;
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(static_cast<unsigned>(sms / kClusterBlocks * kClusterBlocks));
-    config.blockDim = dim3(kThreads);
-    config.dynamicSmemBytes = K::kSharedBytes;
-    cudaLaunchAttribute cluster{};
-    cluster.id = cudaLaunchAttributeClusterDimension;
-    cluster.val.clusterDim.x = kClusterBlocks;
-    cluster.val.clusterDim.y = 1;
-    cluster.val.clusterDim.z = 1;
-    config.attrs = &cluster;
-    config.numAttrs = 1;
+    cudaLaunchAttribute cluster;
+    const cudaLaunchConfig_t config =
+        cluster_launch(cluster, sms / kClusterBlocks * kClusterBlocks, K::kSharedBytes, nullptr);
     return cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess ? clusters : 0;
   }();
   return resident;
@@ -344,18 +354,9 @@ cudaError_t launch_tiles(const GemmWgmmaArgs& args, int resident, cudaStream_t s
   p.group_pairs = args.group_pairs > 0 ? std::min(args.group_pairs, p.weight_groups)
                                        : default_group_pairs(args.m, args.k, p.weight_groups);
   const int clusters = std::min(resident, p.token_tiles * p.weight_groups);
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(clusters * kClusterBlocks));
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = T::kSharedBytes;
-  config.stream = stream;
-  cudaLaunchAttribute cluster{};
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = kClusterBlocks;
-  cluster.val.clusterDim.y = 1;
-  cluster.val.clusterDim.z = 1;
-  config.attrs = &cluster;
-  config.numAttrs = 1;
+  cudaLaunchAttribute cluster;
+  const cudaLaunchConfig_t config =
+      cluster_launch(cluster, clusters * kClusterBlocks, T::kSharedBytes, stream);
   return cudaLaunchKernelEx(&config, gemm_wgmma_kernel<N, kEpilogue>, w_map, x_map, out_map, p);
 }
 
