@@ -246,32 +246,26 @@ TEST(CudaGemmWgmma, ShapesItCannotTakeAreRefused) {
   a.out = reinterpret_cast<void*>(uintptr_t{256});
   a.m = 10, a.n = 512, a.k = 128, a.ldo = 512;
   EXPECT_TRUE(cuda_kernels::gemm_wgmma_supported(device, a));
-  GemmWgmmaArgs odd_k = a;
-  odd_k.k = 96;
-  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, odd_k));
-  GemmWgmmaArgs odd_n = a;
-  odd_n.n = 384;
-  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, odd_n));
-  GemmWgmmaArgs misaligned = a;
-  misaligned.x = reinterpret_cast<const __nv_bfloat16*>(uintptr_t{258});
-  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, misaligned));
-  GemmWgmmaArgs narrow_rows = a;
-  narrow_rows.ldo = 500;
-  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, narrow_rows));
-  GemmWgmmaArgs swiglu = a;
-  swiglu.epilogue = GemmEpilogue::kSwiglu;
-  swiglu.ldo = 256;  // n / 2 columns
-  EXPECT_TRUE(cuda_kernels::gemm_wgmma_supported(device, swiglu));
-  GemmWgmmaArgs addend_bf16 = a;
-  addend_bf16.epilogue = GemmEpilogue::kBf16;
-  addend_bf16.addend = reinterpret_cast<const float*>(uintptr_t{256});
-  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, addend_bf16));
-  GemmWgmmaArgs odd_tile = a;
-  odd_tile.token_tile = 64;
-  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, odd_tile));
-  GemmWgmmaArgs negative_group = a;
-  negative_group.group_pairs = -1;
-  EXPECT_FALSE(cuda_kernels::gemm_wgmma_supported(device, negative_group));
+  // Whether a with one change is taken.
+  auto taken = [&](auto change) {
+    GemmWgmmaArgs b = a;
+    change(b);
+    return cuda_kernels::gemm_wgmma_supported(device, b);
+  };
+  EXPECT_FALSE(taken([](GemmWgmmaArgs& b) { b.k = 96; }));
+  EXPECT_FALSE(taken([](GemmWgmmaArgs& b) { b.n = 384; }));
+  EXPECT_FALSE(taken([](GemmWgmmaArgs& b) { b.x = reinterpret_cast<const __nv_bfloat16*>(uintptr_t{258}); }));
+  EXPECT_FALSE(taken([](GemmWgmmaArgs& b) { b.ldo = 500; }));  // narrower than its columns
+  EXPECT_TRUE(taken([](GemmWgmmaArgs& b) {
+    b.epilogue = GemmEpilogue::kSwiglu;
+    b.ldo = 256;  // n / 2 columns
+  }));
+  EXPECT_FALSE(taken([](GemmWgmmaArgs& b) {
+    b.epilogue = GemmEpilogue::kBf16;
+    b.addend = reinterpret_cast<const float*>(uintptr_t{256});
+  }));
+  EXPECT_FALSE(taken([](GemmWgmmaArgs& b) { b.token_tile = 64; }));
+  EXPECT_FALSE(taken([](GemmWgmmaArgs& b) { b.group_pairs = -1; }));
 }
 
 }  // namespace

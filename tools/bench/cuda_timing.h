@@ -1,6 +1,6 @@
 // What the CUDA op microbenchmarks (tools/bench/*_cuda.cpp) share: error checks that end the run, the
 // device copy bandwidth their ratios divide by, timing a sequence of calls as one replayed CUDA graph, and
-// the list options.
+// the list options, random bf16 operands.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -11,10 +11,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "backend/gpu_power.h"
+#include "core/half.h"
 #include "core/status.h"
 
 namespace autoglm::bench {
@@ -154,6 +156,16 @@ inline Sustained sustain(cudaStream_t s, const RecordedCalls& recorded, int call
   const double sec = replay_for(seconds);
   const std::vector<GpuPowerSummary> summary = monitor.stop();
   return {sec, format_gpu_power(summary.front())};
+}
+
+// bf16 bits of `count` uniform values in [-1, 1) (rounded to nearest even), the same for the same seed.
+inline std::vector<uint16_t> random_bf16(size_t count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<uint16_t> v(count);
+  for (auto& e : v)
+    e = f32_to_bf16(u(rng));
+  return v;
 }
 
 // "1,16,64" -> {1, 16, 64}; stops at the first item that is not a number.

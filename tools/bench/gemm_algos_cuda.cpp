@@ -23,11 +23,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <string>
 #include <vector>
 
-#include "core/half.h"
 #include "cuda_timing.h"
 
 namespace autoglm {
@@ -96,13 +94,7 @@ std::string describe(const cublasLtMatmulAlgo_t& algo) {
 
 // bf16 bits of uniform values in [-1, 1), or of the constant 0x3c3c (~0.011).
 std::vector<uint16_t> fill_values(size_t count, bool random) {
-  std::vector<uint16_t> v(count, 0x3c3c);
-  if (!random) return v;
-  std::mt19937 gen(1234);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (auto& e : v)
-    e = f32_to_bf16(dist(gen));
-  return v;
+  return random ? bench::random_bf16(count, 1234) : std::vector<uint16_t>(count, 0x3c3c);
 }
 
 // Fills `bytes` of device memory from a pattern of values (repeated).

@@ -24,14 +24,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/gemm_wgmma.h"
 #include "backend/cuda/kernels/matmul_cublaslt.h"
-#include "core/half.h"
 #include "cuda_timing.h"
 #include "ops/matmul.h"
 
@@ -40,6 +38,7 @@ namespace {
 
 using bench::check;
 using bench::parse_list;
+using bench::random_bf16;
 using bench::RecordedCalls;
 using bench::sustain;
 using bench::time_calls;
@@ -54,15 +53,6 @@ struct Shape2 {
 constexpr Shape2 kQkv{"qkv", 6144, 4096}, kO{"o", 4096, 4096}, kGateUp{"gate_up", 28672, 4096},
     kDown{"down", 4096, 14336};
 constexpr Shape2 kShapes[] = {kQkv, kO, kGateUp, kDown};
-
-std::vector<uint16_t> random_bf16(size_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<uint16_t> v(count);
-  for (auto& e : v)
-    e = f32_to_bf16(u(rng));
-  return v;
-}
 
 // Device copies of one random [n, k] bf16 weight, enough of them to exceed L2 many times over.
 struct Weights {
