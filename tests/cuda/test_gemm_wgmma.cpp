@@ -1,7 +1,8 @@
 // Our Hopper GEMM (kernels/gemm_wgmma.h) against a float64 product of the same bf16 operands: every epilogue,
 // row counts that fill, split and pad the 128 / 192 / 256-token tiles, raster groups that do and do not
-// divide the weight tiles, rows written nowhere past m or n, a row's bits independent of its batch and of the
-// tiling, and the fused silu(gate) * up over [gate | up] weights.
+// divide the weight tiles, last rounds as halves of the token tiles and whole, rows written nowhere past m or
+// n, a row's bits independent of its batch and of the tiling, and the fused silu(gate) * up over [gate | up]
+// weights.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -37,9 +38,11 @@ Tensor host_tensor(const std::vector<T>& values, DType dtype) {
   return t;
 }
 
-// A tiling to pin (0: the launch's choice).
+// A tiling to pin (0: the launch's choice). Most cases here have fewer units than half the H100's 66
+// clusters, so every unit runs as two halves unless `split` is off.
 struct Tiling {
   int token_tile = 0, group_pairs = 0;
+  bool split = true;
 };
 
 // Runs the GEMM into an output of `guard` rows more than m and ldo = columns + 8 whose every byte is first
@@ -68,7 +71,7 @@ std::vector<T> run(const std::vector<uint16_t>& x, const std::vector<uint16_t>& 
   a.out = out.view().data;
   a.addend = addend != nullptr ? static_cast<const float*>(out.view().data) : nullptr;  // in place
   a.m = m, a.n = n, a.k = k, a.ldo = ldo, a.epilogue = epilogue;
-  a.token_tile = tiling.token_tile, a.group_pairs = tiling.group_pairs;
+  a.token_tile = tiling.token_tile, a.group_pairs = tiling.group_pairs, a.split_last_round = tiling.split;
   int device = 0;
   EXPECT_EQ(cudaGetDevice(&device), cudaSuccess);
   EXPECT_TRUE(cuda_kernels::gemm_wgmma_supported(device, a));
@@ -98,17 +101,33 @@ struct Case {
   int64_t m, n, k;
   Tiling tiling;
 };
-// 1 row; partial, exact and several tiles of each width; a long k; raster groups of 2 weight-tile pairs over
-// 5 pairs (the last group holds one) with 5 token tiles, and one group holding every pair.
-constexpr Case kCases[] = {{1, 256, 64, {}},          {37, 256, 128, {128, 0}},  {128, 512, 192, {128, 0}},
-                           {129, 256, 64, {192, 0}},  {192, 256, 64, {192, 0}},  {256, 512, 128, {256, 0}},
-                           {300, 768, 256, {256, 0}}, {520, 256, 64, {}},        {200, 256, 4096, {}},
-                           {520, 1280, 64, {128, 2}}, {300, 1280, 128, {192, 5}}};
+// 1 row; partial, exact and several tiles of each width, whole and in halves (300 rows in 256-row tiles:
+// the last half wholly past m); a long k; raster groups of 2 weight-tile pairs over 5 pairs (the last group
+// holds one) with 5 token tiles, and one group holding every pair; 70 units (a whole round of 66 on the H100,
+// then 8 halves).
+constexpr Case kCases[] = {
+    {1, 256, 64, {}},
+    {37, 256, 128, {128, 0}},
+    {37, 256, 128, {128, 0, false}},
+    {128, 512, 192, {128, 0, false}},
+    {129, 256, 64, {192, 0}},
+    {192, 256, 64, {192, 0, false}},
+    {256, 512, 128, {256, 0}},
+    {300, 768, 256, {256, 0}},
+    {300, 768, 256, {256, 0, false}},
+    {520, 256, 64, {}},
+    {200, 256, 4096, {}},
+    {520, 1280, 64, {128, 2}},
+    {520, 1280, 64, {128, 2, false}},
+    {300, 1280, 128, {192, 5}},
+    {520, 3584, 64, {128, 0}},
+};
 
 TEST(CudaGemmWgmma, F32MatchesTheFloat64ProductAndWritesOnlyItsRows) {
   for (const Case& c : kCases) {
-    SCOPED_TRACE(::testing::Message() << "m " << c.m << " n " << c.n << " k " << c.k << " tile "
-                                      << c.tiling.token_tile << " group " << c.tiling.group_pairs);
+    SCOPED_TRACE(::testing::Message()
+                 << "m " << c.m << " n " << c.n << " k " << c.k << " tile " << c.tiling.token_tile
+                 << " group " << c.tiling.group_pairs << " split " << c.tiling.split);
     const auto x = random_bf16(static_cast<size_t>(c.m * c.k), 1 + static_cast<uint32_t>(c.m));
     const auto w = random_bf16(static_cast<size_t>(c.n * c.k), 2 + static_cast<uint32_t>(c.n));
     const std::vector<float> out =
@@ -163,7 +182,8 @@ TEST(CudaGemmWgmma, AddendIsAddedInPlaceAndBf16IsTheF32Rounded) {
 
 TEST(CudaGemmWgmma, ARowsBitsDoNotDependOnItsBatchOrTheTiling) {
   // Row 0 of a 1-row call against the same row at positions 0, 130 and m - 1 of 300- and 512-row calls in
-  // each token tile (130: a 128-row tile's second, a 192- or 256-row tile's first), raster groups of 1 and 2.
+  // each token tile (130: a 128-row tile's second, a 192- or 256-row tile's first; in the halves a 128-row
+  // tile's third or a 192- or 256-row tile's second), raster groups of 1 and 2, whole and halved.
   const int64_t n = 1280, k = 512;
   const auto w = random_bf16(static_cast<size_t>(n * k), 21);
   const auto row = random_bf16(static_cast<size_t>(k), 22);
@@ -173,11 +193,14 @@ TEST(CudaGemmWgmma, ARowsBitsDoNotDependOnItsBatchOrTheTiling) {
     for (const int64_t at : {int64_t{0}, int64_t{130}, m - 1})
       std::copy(row.begin(), row.end(), x.begin() + at * k);
     for (const int tile : {128, 192, 256}) {
-      const Tiling tiling{tile, tile == 192 ? 2 : 1};
-      const std::vector<float> batch = run<float>(x, w, m, n, k, GemmEpilogue::kF32, n, nullptr, 0, tiling);
-      for (const int64_t at : {int64_t{0}, int64_t{130}, m - 1}) {
-        SCOPED_TRACE(::testing::Message() << "m " << m << " tile " << tile << " at " << at);
-        EXPECT_EQ(std::memcmp(alone.data(), batch.data() + at * (n + 8), static_cast<size_t>(n) * 4), 0);
+      for (const bool split : {true, false}) {
+        const Tiling tiling{tile, tile == 192 ? 2 : 1, split};
+        const std::vector<float> batch = run<float>(x, w, m, n, k, GemmEpilogue::kF32, n, nullptr, 0, tiling);
+        for (const int64_t at : {int64_t{0}, int64_t{130}, m - 1}) {
+          SCOPED_TRACE(::testing::Message()
+                       << "m " << m << " tile " << tile << " split " << split << " at " << at);
+          EXPECT_EQ(std::memcmp(alone.data(), batch.data() + at * (n + 8), static_cast<size_t>(n) * 4), 0);
+        }
       }
     }
   }
@@ -185,12 +208,23 @@ TEST(CudaGemmWgmma, ARowsBitsDoNotDependOnItsBatchOrTheTiling) {
 
 TEST(CudaGemmWgmma, TheTokenTileWeighsRoundsAgainstItsCostPerRow) {
   // The Llama-3-8B gate/up (112 weight-tile pairs) on the H100's 66 clusters, rounds x tile x cost per row
-  // (256: 1, 192: 1.10, 128: 1.17): 333 rows as 2 x 192 (4 rounds: 845) rather than 2 x 256 (4: 1,024) or 3 x
-  // 128 (6: 899); 512 as 2 x 256 (4: 1,024) rather than 4 x 128 (7: 1,048); 768 as 4 x 192 (7: 1,478) rather
-  // than 3 x 256 (6: 1,536); 1,024 and 8,192 in 256-token tiles; one row in 128 (2 rounds each way).
+  // (256: 1, 192: 1.10, 128: 1.17). Whole last rounds: 333 rows as 2 x 192 (4 rounds: 845) rather than 2 x
+  // 256 (4: 1,024) or 3 x 128 (6: 899); 512 as 2 x 256 (4: 1,024) rather than 4 x 128 (7: 1,048); 768 as 4 x
+  // 192 (7: 1,478) rather than 3 x 256 (6: 1,536); 1,024 and 8,192 in 256-token tiles; one row in 128.
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(333, 28672, 66, false), 192);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(512, 28672, 66, false), 256);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(768, 28672, 66, false), 192);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(1024, 28672, 66, false), 256);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(8192, 28672, 66, false), 256);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(1, 28672, 66, false), 128);
+  // A last round of at most 33 units runs as halves (half-tile rows at 1.17 for 128, 1.25 for 96, 1.40 for
+  // 64): 333 rows as 2 x 192 (224 units: 3 rounds and 52 halves of 96, 754) rather than 2 x 256 (3 rounds and
+  // 52 halves of 128, 918); 512 as 2 x 256 (918) rather than 4 x 128 (7 rounds: 1,048); 768 as 3 x 256 (336
+  // units: 5 rounds and 12 halves, 1,430) rather than 4 x 192 (7 rounds: 1,478); 1,024 (448 units, 52 past 6
+  // rounds: no split) and 8,192 in 256; one row in 128 (112 units, 46 past a round: no split).
   EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(333, 28672, 66), 192);
   EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(512, 28672, 66), 256);
-  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(768, 28672, 66), 192);
+  EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(768, 28672, 66), 256);
   EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(1024, 28672, 66), 256);
   EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(8192, 28672, 66), 256);
   EXPECT_EQ(cuda_kernels::gemm_wgmma_token_tile(1, 28672, 66), 128);
@@ -200,14 +234,13 @@ TEST(CudaGemmWgmma, SwigluIsSiluOfTheGateProductTimesTheUpProduct) {
   // The results leave as tensor stores of whole [tile, 32] boxes: each token tile, the rows past m and the
   // columns past f (the row stride holds 8 more) left unwritten.
   const int64_t f = 640, k = 256;  // w = [gate (f rows) | up (f rows)], n = 2 f: 5 weight-tile pairs
-  const Case cases[] = {{1, 0, 0, {}},
-                        {200, 0, 0, {128, 2}},
-                        {333, 0, 0, {192, 0}},
-                        {333, 0, 0, {256, 1}},
+  const Case cases[] = {{1, 0, 0, {}},         {200, 0, 0, {128, 2}}, {200, 0, 0, {128, 2, false}},
+                        {333, 0, 0, {192, 0}}, {333, 0, 0, {256, 1}}, {333, 0, 0, {256, 1, false}},
                         {520, 0, 0, {128, 0}}};
   for (const Case& c : cases) {
     const int64_t m = c.m;
-    SCOPED_TRACE(::testing::Message() << "m " << m << " tile " << c.tiling.token_tile);
+    SCOPED_TRACE(::testing::Message()
+                 << "m " << m << " tile " << c.tiling.token_tile << " split " << c.tiling.split);
     const auto x = random_bf16(static_cast<size_t>(m * k), 31 + static_cast<uint32_t>(m));
     const auto w = random_bf16(static_cast<size_t>(2 * f * k), 32);
     // The plain product gives the same f32 accumulators (same k order).

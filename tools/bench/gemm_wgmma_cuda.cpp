@@ -10,8 +10,9 @@
 //   pre-heat, each way, with the power and SM clock over it: the rate at the power limit; then the MLP each
 //   way likewise (under the limit, the pass the fusion removes is joules the GEMMs get back).
 //
-// - with --tilings 1: gate/up writing silu(gate) * up in each token tile and raster grouping against the
-//   launch's choice and cuBLASLt's gate/up (bf16 out), per m.
+// - with --tilings 1: gate/up (f32 out, then writing silu(gate) * up) in each token tile, with the last round
+//   in halves of the tile where it fills at most half the device and whole, against the launch's choice and
+//   cuBLASLt's gate/up, per m.
 //
 //   bench_gemm_wgmma_cuda [--m 256,333,512,768,1024,2048,8192] [--reps 10] [--sustain SECONDS] [--tilings 1]
 //
@@ -95,10 +96,10 @@ void cublaslt(CudaBackend& cuda, const Gemm& g, int i, const void* x, void* out,
 }
 
 void own(CudaBackend& cuda, const Gemm& g, int i, const void* x, void* out, int64_t m, GemmEpilogue e,
-         int token_tile = 0, int group_pairs = 0) {
+         int token_tile = 0, bool split = true) {
   GemmWgmmaArgs a;
   a.token_tile = token_tile;
-  a.group_pairs = group_pairs;
+  a.split_last_round = split;
   a.x = static_cast<const __nv_bfloat16*>(x);
   a.w = g.w->at(i);
   a.out = out;
@@ -243,25 +244,25 @@ int run(int argc, char** argv) {
   }
 
   if (tilings) {
-    // Raster groups of 1 pair are the token-tiles-first order; 0 is the launch's default.
+    // Each tiling with the last round in halves (where it fills at most half the device) and whole; tile 0
+    // is the launch's choice.
     for (const GemmEpilogue e : {GemmEpilogue::kF32, GemmEpilogue::kSwiglu}) {
       const bool f32 = e == GemmEpilogue::kF32;
       void* out = f32 ? static_cast<void*>(out_b) : act;
       std::printf(
-          "\ngate/up, %s out, by tiling: us per call\n| m | cuBLASLt | choice | 128 / g1 | 128 | 192 / g1 | "
-          "192 | "
-          "256 / g1 | 256 |\n|---|---|---|---|---|---|---|---|---|\n",
+          "\ngate/up, %s out, by tiling: us per call\n| m | cuBLASLt | choice | choice whole | 128 | 128 "
+          "whole "
+          "| 192 | 192 whole | 256 | 256 whole |\n|---|---|---|---|---|---|---|---|---|---|\n",
           f32 ? "f32" : "silu(gate) * up");
       for (const int64_t m : ms) {
         const Gemm g = gemm(2);
         const double t_lt = time_calls(
             s, 1, reps, [&](int i) { cublaslt(cuda, g, i, x, out, m, f32 ? DType::kF32 : DType::kBF16); });
-        const double t_choice = time_calls(s, 1, reps, [&](int i) { own(cuda, g, i, x, out, m, e); });
-        std::printf("| %lld | %.1f | %.1f", static_cast<long long>(m), t_lt * 1e6, t_choice * 1e6);
-        for (const int tile : {128, 192, 256}) {
-          for (const int group : {1, 0}) {
+        std::printf("| %lld | %.1f", static_cast<long long>(m), t_lt * 1e6);
+        for (const int tile : {0, 128, 192, 256}) {
+          for (const bool split : {true, false}) {
             const double t =
-                time_calls(s, 1, reps, [&](int i) { own(cuda, g, i, x, out, m, e, tile, group); });
+                time_calls(s, 1, reps, [&](int i) { own(cuda, g, i, x, out, m, e, tile, split); });
             std::printf(" | %.1f", t * 1e6);
           }
         }

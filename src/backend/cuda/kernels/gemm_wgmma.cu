@@ -17,7 +17,9 @@
 //   1,024 rows (docs/BENCHMARKS.md). Units go token tiles first (unit_place), so the blocks running at once
 //   share weight tiles: each is read from HBM about once per call and from L2 by its other token tiles; where
 //   the token rows outgrow L2, in raster groups of a few weight-tile pairs, so that they are read from HBM
-//   once per group rather than once per pair.
+//   once per group rather than once per pair. A last round that would fill at most half the clusters runs as
+//   halves of its units' token tiles (N / 2 rows, boxes of their own maps) on up to all of them: at 300-800
+//   rows the call lasts 3-6 rounds, and a fraction of a round left idle most of the device for a whole one.
 // Every output element is one chain of 16-deep products over k in order, whatever m is or which token tile
 //   the row falls in (no split over k): a row's results do not depend on its batch.
 #include "backend/cuda/kernels/gemm_wgmma.h"
@@ -60,6 +62,8 @@ struct Params {
   int token_tiles;
   int weight_groups;  // weight tiles / kClusterBlocks
   int group_pairs;    // weight-tile pairs per raster group
+  int whole_units;    // work items that are whole units; the rest are halves of the units after them
+  int items;          // work items in all
 };
 
 #if AUTOGLM_WGMMA_ARCH
@@ -76,6 +80,22 @@ __device__ __forceinline__ UnitPlace unit_place(int unit, const Params& p, int n
                         ? p.weight_groups - group * p.group_pairs
                         : p.group_pairs;
   return {within / pairs * n, group * p.group_pairs + within % pairs};
+}
+
+// Work item i: a whole unit (i < whole_units) or, past those, half of one of the last units' token tile (the
+// last round split so that it spreads over every cluster, see split_last_round).
+struct Item {
+  int token_base, weight_group;
+  bool half;
+};
+__device__ __forceinline__ Item item_place(int item, const Params& p, int n) {
+  if (item < p.whole_units) {
+    const UnitPlace u = unit_place(item, p, n);
+    return {u.token_base, u.weight_group, false};
+  }
+  const int h = item - p.whole_units;
+  const UnitPlace u = unit_place(p.whole_units + h / 2, p, n);
+  return {u.token_base + h % 2 * (n / 2), u.weight_group, true};
 }
 
 __device__ __forceinline__ float silu_times(float g, float u) {
@@ -144,104 +164,153 @@ __device__ __forceinline__ void store_swiglu_tile(const CUtensorMap& out_map, co
 
 #endif  // AUTOGLM_WGMMA_ARCH
 
-// Persistent: the grid holds as many clusters as fit at once; cluster c takes units c, c + clusters, ...,
-// a unit being one token tile against a pair of neighbouring weight tiles (one per block of the cluster),
-// token tiles fastest. The copies run on across units (stage and phase count on), so the next unit's first
-// stages land while the consumers store the last one's results.
+#if AUTOGLM_WGMMA_ARCH
+// The shared memory of a block: kStages stages of [weight tile | token tile], the two consumers' gathers and
+// the stages' full and empty barriers.
+template <int N>
+struct SharedLayout {
+  uint8_t* stages;
+  uint8_t* gathers;
+  uint64_t* full;
+  uint64_t* empty;
+};
+
+// Queues the k steps of one work item of NT token rows (N or N / 2): each stage's weight tile, and this
+// block's half of the token rows multicast to both blocks of the cluster. `g` counts steps over all items.
+template <int N, int NT, GemmEpilogue kEpilogue>
+__device__ __forceinline__ void produce_item(const SharedLayout<N>& sh, const CUtensorMap* w_map,
+                                             const CUtensorMap* x_map, const Params& p, int token_base,
+                                             int weight_base, uint32_t rank, int& g) {
+  using T = Tiles<N>;
+  namespace bc = bulk_copy;
+  constexpr int kHalf = NT / 2;
+  constexpr uint32_t kBytes = kWeightTileBytes + NT * kRowBytes;
+  for (int step = 0; step < p.k_steps; ++step, ++g) {
+    const int s = g % T::kStages;
+    bc::wait_phase(&sh.empty[s], ((g / T::kStages) & 1) ^ 1);
+    uint8_t* stage = sh.stages + s * T::kStageBytes;
+    bc::arrive_expecting(&sh.full[s], kBytes);
+    if constexpr (kEpilogue == GemmEpilogue::kSwiglu) {
+      // w = [gate | up] seen as [f / 8][gate, up][8][k] (launch_tiles): tile rows 16 i .. 16 i + 7 are gate
+      // rows, the next 8 the matching up rows, so a thread's accumulators hold a gate and its up.
+      bc::copy_box4_to_shared(stage, w_map, step * kDepth, 0, 0, weight_base / 16, &sh.full[s]);
+    } else {
+      bc::copy_tile_to_shared(stage, w_map, step * kDepth, weight_base, &sh.full[s]);
+    }
+    bc::copy_tile_to_cluster(stage + kWeightTileBytes + rank * kHalf * kRowBytes, x_map, step * kDepth,
+                             token_base + static_cast<int>(rank) * kHalf, &sh.full[s], 0x3);
+  }
+}
+
+// The products of one work item of NT token rows against this consumer's 64 weight rows, then its epilogue.
+template <int N, int NT, GemmEpilogue kEpilogue>
+__device__ __forceinline__ void consume_item(const SharedLayout<N>& sh, float (&d)[NT / 2],
+                                             const CUtensorMap& out_map, const Params& p, int token_base,
+                                             int weight_base, int consumer, int& g) {
+  using T = Tiles<N>;
+  namespace bc = bulk_copy;
+  const int lane = threadIdx.x % 32;
+  const int warp = (threadIdx.x % wgmma::kWarpgroupThreads) / 32;
+  // Thread r of the warpgroup's first warp releases stages in block r of the cluster.
+  const bool releases = threadIdx.x % wgmma::kWarpgroupThreads < kClusterBlocks;
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i)
+    d[i] = 0.0f;
+  for (int step = 0; step < p.k_steps; ++step, ++g) {
+    const int s = g % T::kStages;
+    bc::wait_phase(&sh.full[s], (g / T::kStages) & 1);
+    const uint32_t stage = bc::shared_address(sh.stages + s * T::kStageBytes);
+    const uint32_t a = stage + consumer * 64 * kRowBytes;
+    const uint32_t b = stage + kWeightTileBytes;
+    wgmma::fence();
+#pragma unroll
+    for (int kk = 0; kk < kDepth / 16; ++kk)
+      wgmma::mma_64xNx16<NT>(d, wgmma::k_major(a + kk * 32), wgmma::k_major(b + kk * 32), true);
+    wgmma::commit();
+    wgmma::wait<1>();  // the step before's products are done: its stage may be refilled
+    if (step > 0 && releases)
+      bc::arrive_in_cluster(&sh.empty[(g - 1) % T::kStages], threadIdx.x % wgmma::kWarpgroupThreads);
+  }
+  wgmma::wait<0>();
+  wgmma::fence_registers(d);
+  if (releases)
+    bc::arrive_in_cluster(&sh.empty[(g - 1) % T::kStages], threadIdx.x % wgmma::kWarpgroupThreads);
+  const int r0 = weight_base + consumer * 64 + warp * 16 + lane / 4;
+  if constexpr (kEpilogue == GemmEpilogue::kSwiglu)
+    store_swiglu_tile<NT>(out_map, d, token_base, r0,
+                          reinterpret_cast<__nv_bfloat16*>(sh.gathers + consumer * T::kGatherBytes),
+                          consumer);
+  else
+    store_tile<NT, kEpilogue>(p, d, token_base, r0);
+}
+#endif  // AUTOGLM_WGMMA_ARCH
+
+// Persistent: the grid holds as many clusters as fit at once; cluster c takes work items c, c + clusters,
+// ..., an item being one token tile (or half of one, in the last round) against a pair of neighbouring weight
+// tiles (one per block of the cluster), token tiles fastest. The copies run on across items (stage and phase
+// count on), so the next item's first stages land while the consumers store the last one's results. The
+// `half` maps are the token rows' and the results' in boxes of half the token tile.
 template <int N, GemmEpilogue kEpilogue>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_wgmma_kernel(const __grid_constant__ CUtensorMap w_map, const __grid_constant__ CUtensorMap x_map,
-                      const __grid_constant__ CUtensorMap out_map, const Params p) {
+                      const __grid_constant__ CUtensorMap x_half_map,
+                      const __grid_constant__ CUtensorMap out_map,
+                      const __grid_constant__ CUtensorMap out_half_map, const Params p) {
 #if AUTOGLM_WGMMA_ARCH
   using T = Tiles<N>;
   namespace bc = bulk_copy;
   extern __shared__ uint8_t shared_raw[];
   uint8_t* shared =
       reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(shared_raw) + 1023) & ~uintptr_t{1023});
-  uint8_t* gathers = shared + T::kStages * T::kStageBytes;
-  uint64_t* full = reinterpret_cast<uint64_t*>(gathers + 2 * T::kGatherBytes);
-  uint64_t* empty = full + T::kStages;
+  SharedLayout<N> sh;
+  sh.stages = shared;
+  sh.gathers = shared + T::kStages * T::kStageBytes;
+  sh.full = reinterpret_cast<uint64_t*>(sh.gathers + 2 * T::kGatherBytes);
+  sh.empty = sh.full + T::kStages;
   const int warpgroup = threadIdx.x / wgmma::kWarpgroupThreads;
   const uint32_t rank = bc::cluster_rank();
   const int clusters = gridDim.x / kClusterBlocks;
   const int cluster = blockIdx.x / kClusterBlocks;
-  const int units = p.token_tiles * p.weight_groups;
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < T::kStages; ++s) {
-      bc::barrier_init(&full[s], 1);
-      bc::barrier_init(&empty[s], 2 * kClusterBlocks);
+      bc::barrier_init(&sh.full[s], 1);
+      bc::barrier_init(&sh.empty[s], 2 * kClusterBlocks);
     }
     bc::fence_barrier_init();
   }
   bc::cluster_sync();  // the peer's barriers exist before a copy or an arrival names them
 
+  // Producer and consumers walk the same items and skip the same ones (halves wholly past m), so their step
+  // counts stay in step.
   if (warpgroup == 0) {
     if (threadIdx.x == 0) {
-      constexpr int kHalf = N / 2;
-      int g = 0;  // steps issued, over all units
-      for (int unit = cluster; unit < units; unit += clusters) {
-        const UnitPlace place = unit_place(unit, p, N);
-        const int token_base = place.token_base;
-        const int weight_base = (place.weight_group * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
-        for (int step = 0; step < p.k_steps; ++step, ++g) {
-          const int s = g % T::kStages;
-          bc::wait_phase(&empty[s], ((g / T::kStages) & 1) ^ 1);
-          uint8_t* stage = shared + s * T::kStageBytes;
-          bc::arrive_expecting(&full[s], T::kStageBytes);
-          if constexpr (kEpilogue == GemmEpilogue::kSwiglu) {
-            // w = [gate | up] seen as [f / 8][gate, up][8][k] (launch_tiles): tile rows 16 i .. 16 i + 7 are
-            // gate rows, the next 8 the matching up rows, so a thread's accumulators hold a gate and its up.
-            bc::copy_box4_to_shared(stage, &w_map, step * kDepth, 0, 0, weight_base / 16, &full[s]);
-          } else {
-            bc::copy_tile_to_shared(stage, &w_map, step * kDepth, weight_base, &full[s]);
-          }
-          bc::copy_tile_to_cluster(stage + kWeightTileBytes + rank * kHalf * kRowBytes, &x_map, step * kDepth,
-                                   token_base + static_cast<int>(rank) * kHalf, &full[s], 0x3);
-        }
+      int g = 0;
+      for (int item = cluster; item < p.items; item += clusters) {
+        const Item it = item_place(item, p, N);
+        if (it.token_base >= p.m) continue;
+        const int weight_base = (it.weight_group * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
+        if (it.half)
+          produce_item<N, N / 2, kEpilogue>(sh, &w_map, &x_half_map, p, it.token_base, weight_base, rank, g);
+        else
+          produce_item<N, N, kEpilogue>(sh, &w_map, &x_map, p, it.token_base, weight_base, rank, g);
       }
     }
   } else {
     const int consumer = warpgroup - 1;
-    const int lane = threadIdx.x % 32;
-    const int warp = (threadIdx.x % wgmma::kWarpgroupThreads) / 32;
-    // Thread r of the warpgroup's first warp releases stages in block r of the cluster.
-    const bool releases = threadIdx.x % wgmma::kWarpgroupThreads < kClusterBlocks;
     int g = 0;
     float d[N / 2];
-    for (int unit = cluster; unit < units; unit += clusters) {
-      const UnitPlace place = unit_place(unit, p, N);
-      const int token_base = place.token_base;
-      const int weight_base = (place.weight_group * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
-#pragma unroll
-      for (int i = 0; i < N / 2; ++i)
-        d[i] = 0.0f;
-      for (int step = 0; step < p.k_steps; ++step, ++g) {
-        const int s = g % T::kStages;
-        bc::wait_phase(&full[s], (g / T::kStages) & 1);
-        const uint32_t stage = bc::shared_address(shared + s * T::kStageBytes);
-        const uint32_t a = stage + consumer * 64 * kRowBytes;
-        const uint32_t b = stage + kWeightTileBytes;
-        wgmma::fence();
-#pragma unroll
-        for (int kk = 0; kk < kDepth / 16; ++kk)
-          wgmma::mma_64xNx16<N>(d, wgmma::k_major(a + kk * 32), wgmma::k_major(b + kk * 32), true);
-        wgmma::commit();
-        wgmma::wait<1>();  // the step before's products are done: its stage may be refilled
-        if (step > 0 && releases)
-          bc::arrive_in_cluster(&empty[(g - 1) % T::kStages], threadIdx.x % wgmma::kWarpgroupThreads);
+    for (int item = cluster; item < p.items; item += clusters) {
+      const Item it = item_place(item, p, N);
+      if (it.token_base >= p.m) continue;
+      const int weight_base = (it.weight_group * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
+      if (it.half) {
+        // The half's accumulators are the first N / 4 of the whole's: no registers beside them.
+        float(&dh)[N / 4] = *reinterpret_cast<float(*)[N / 4]>(&d[0]);
+        consume_item<N, N / 2, kEpilogue>(sh, dh, out_half_map, p, it.token_base, weight_base, consumer, g);
+      } else {
+        consume_item<N, N, kEpilogue>(sh, d, out_map, p, it.token_base, weight_base, consumer, g);
       }
-      wgmma::wait<0>();
-      wgmma::fence_registers(d);
-      if (releases)
-        bc::arrive_in_cluster(&empty[(g - 1) % T::kStages], threadIdx.x % wgmma::kWarpgroupThreads);
-      const int r0 = weight_base + consumer * 64 + warp * 16 + lane / 4;
-      if constexpr (kEpilogue == GemmEpilogue::kSwiglu)
-        store_swiglu_tile<N>(out_map, d, token_base, r0,
-                             reinterpret_cast<__nv_bfloat16*>(gathers + consumer * T::kGatherBytes),
-                             consumer);
-      else
-        store_tile<N, kEpilogue>(p, d, token_base, r0);
     }
     if (kEpilogue == GemmEpilogue::kSwiglu && threadIdx.x % wgmma::kWarpgroupThreads == 0)
       bc::wait_stores();  // the gather stays in place until the last store has read it
@@ -317,6 +386,19 @@ int resident_clusters() {
   return resident;
 }
 
+// The work items of `units` units on `clusters` clusters: where the last round would leave more than half of
+// the clusters idle, its units go as two halves of their token tile each (N / 2 rows), one round of halves
+// on as many clusters instead of a round of whole units on half as many or fewer. A half's rows cost more
+// (the weight tile serves fewer products) but its round takes about half as long.
+struct WorkItems {
+  int64_t whole_units, items;
+};
+WorkItems split_last_round(int64_t units, int clusters, bool allowed) {
+  const int64_t rest = units % clusters;
+  if (!allowed || rest == 0 || 2 * rest > clusters) return {units, units};
+  return {units - rest, units + rest};
+}
+
 // Weight-tile pairs per raster group. Token tiles first over all pairs (groups of 1) while the token rows
 // stay in L2 beside the weights in flight; past ~24 MB of them (half the H100's L2), groups of as many pairs
 // as keep ~16 MB of weights in flight. On the H100 (gate/up, k = 4,096): groups of 8 were ~3% faster at 8,192
@@ -327,18 +409,25 @@ int default_group_pairs(int64_t m, int64_t k, int weight_groups) {
   return static_cast<int>(std::clamp<int64_t>((int64_t{16} << 20) / pair_bytes, 1, weight_groups));
 }
 
+// kSwiglu's stores: out [m, n / 2] in boxes of `tokens` x 32 columns, in the gather's 64-byte swizzle.
+bool encode_swiglu_out(CUtensorMap* map, const GemmWgmmaArgs& args, int tokens) {
+  return encode_bf16_map(map, args.out, {static_cast<uint64_t>(args.n / 2), static_cast<uint64_t>(args.m)},
+                         {static_cast<uint64_t>(args.ldo) * 2}, {32, static_cast<uint32_t>(tokens)},
+                         CU_TENSOR_MAP_SWIZZLE_64B);
+}
+
 template <int N, GemmEpilogue kEpilogue>
 cudaError_t launch_tiles(const GemmWgmmaArgs& args, int resident, cudaStream_t stream) {
   using T = Tiles<N>;
-  CUtensorMap w_map, x_map, out_map{};
+  CUtensorMap w_map, x_map, x_half_map, out_map{}, out_half_map{};
   const bool w_encoded = kEpilogue == GemmEpilogue::kSwiglu
                              ? encode_gate_up(&w_map, args.w, args.n / 2, args.k)
                              : encode_operand(&w_map, args.w, args.n, args.k, kWeightRows);
-  if (!w_encoded || !encode_operand(&x_map, args.x, args.m, args.k, N / 2)) return cudaErrorInvalidValue;
-  // kSwiglu's stores: [m, n / 2] in boxes of N tokens x 32 columns, in the gather's 64-byte swizzle.
+  if (!w_encoded || !encode_operand(&x_map, args.x, args.m, args.k, N / 2) ||
+      !encode_operand(&x_half_map, args.x, args.m, args.k, N / 4))
+    return cudaErrorInvalidValue;
   if (kEpilogue == GemmEpilogue::kSwiglu &&
-      !encode_bf16_map(&out_map, args.out, {static_cast<uint64_t>(args.n / 2), static_cast<uint64_t>(args.m)},
-                       {static_cast<uint64_t>(args.ldo) * 2}, {32, N}, CU_TENSOR_MAP_SWIZZLE_64B))
+      (!encode_swiglu_out(&out_map, args, N) || !encode_swiglu_out(&out_half_map, args, N / 2)))
     return cudaErrorInvalidValue;
   static const cudaError_t opted_in = cudaFuncSetAttribute(
       gemm_wgmma_kernel<N, kEpilogue>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSharedBytes);
@@ -353,11 +442,16 @@ cudaError_t launch_tiles(const GemmWgmmaArgs& args, int resident, cudaStream_t s
   p.weight_groups = static_cast<int>(args.n / (kWeightRows * kClusterBlocks));
   p.group_pairs = args.group_pairs > 0 ? std::min(args.group_pairs, p.weight_groups)
                                        : default_group_pairs(args.m, args.k, p.weight_groups);
-  const int clusters = std::min(resident, p.token_tiles * p.weight_groups);
+  const WorkItems work =
+      split_last_round(int64_t{p.token_tiles} * p.weight_groups, resident, args.split_last_round);
+  p.whole_units = static_cast<int>(work.whole_units);
+  p.items = static_cast<int>(work.items);
+  const int clusters = static_cast<int>(std::min<int64_t>(resident, work.items));
   cudaLaunchAttribute cluster;
   const cudaLaunchConfig_t config =
       cluster_launch(cluster, clusters * kClusterBlocks, T::kSharedBytes, stream);
-  return cudaLaunchKernelEx(&config, gemm_wgmma_kernel<N, kEpilogue>, w_map, x_map, out_map, p);
+  return cudaLaunchKernelEx(&config, gemm_wgmma_kernel<N, kEpilogue>, w_map, x_map, x_half_map, out_map,
+                            out_half_map, p);
 }
 
 template <int N>
@@ -375,20 +469,24 @@ cudaError_t launch_epilogue(const GemmWgmmaArgs& args, int resident, cudaStream_
 
 }  // namespace
 
-int gemm_wgmma_token_tile(int64_t m, int64_t n, int clusters) {
+int gemm_wgmma_token_tile(int64_t m, int64_t n, int clusters, bool split) {
   // A unit holds one cluster for its N token rows' worth of products and the call lasts ceil(units /
   // clusters) rounds; a row costs more in a narrower tile (more weight bytes per product through L2 and more
   // stages per unit): on the H100, with many units per cluster, 1.10x at 192 and 1.17x at 128 against 256
   // (gate/up at 2,048 and 8,192 rows, docs/BENCHMARKS.md). The lowest estimate wins, the wider tile on a tie.
+  // Where the last round splits (split_last_round), it costs half a tile's rows at the half tile's cost per
+  // row (96 and 64 rows: estimates between 128's and the smem-bound wgmma of 64 columns).
   constexpr struct {
-    int tile, cost;  // per row, in hundredths of a 256-token tile's
-  } kTiles[] = {{256, 100}, {192, 110}, {128, 117}};
+    int tile, cost, half_cost;  // per row, in hundredths of a 256-token tile's
+  } kTiles[] = {{256, 100, 117}, {192, 110, 125}, {128, 117, 140}};
   const int64_t pairs = n / (kWeightRows * kClusterBlocks);
   int best = 0;
   int64_t best_cost = 0;
   for (const auto& t : kTiles) {
-    const int64_t units = (m + t.tile - 1) / t.tile * pairs;
-    const int64_t cost = (units + clusters - 1) / clusters * t.tile * t.cost;
+    const WorkItems work = split_last_round((m + t.tile - 1) / t.tile * pairs, clusters, split);
+    const int64_t whole_rounds = (work.whole_units + clusters - 1) / clusters;
+    const int64_t cost =
+        whole_rounds * t.tile * t.cost + (work.items > work.whole_units ? t.tile / 2 * t.half_cost : 0);
     if (best == 0 || cost < best_cost) best = t.tile, best_cost = cost;
   }
   return best;
@@ -418,7 +516,8 @@ bool gemm_wgmma_supported(int device, const GemmWgmmaArgs& args) {
 cudaError_t launch_gemm_wgmma(const GemmWgmmaArgs& args, cudaStream_t stream) {
   const int resident = resident_clusters();
   if (resident <= 0) return cudaErrorInvalidConfiguration;
-  switch (args.token_tile > 0 ? args.token_tile : gemm_wgmma_token_tile(args.m, args.n, resident)) {
+  switch (args.token_tile > 0 ? args.token_tile
+                              : gemm_wgmma_token_tile(args.m, args.n, resident, args.split_last_round)) {
     case 128:
       return launch_epilogue<128>(args, resident, stream);
     case 192:

@@ -7,8 +7,9 @@
 //   the gate/up GEMM writes silu(gate) * up straight from its accumulators.
 // Not on the model's path yet: on the H100 it runs the Llama-3-8B projections at 0.8-1.0x cuBLASLt's rate
 //   from 1,024 rows on (0.95-0.96x for the four held at the power limit), less below where few units fill
-//   the device, and the fused MLP at 0.89-0.93x cuBLASLt plus the conversion at the limit at 333-768 rows,
-//   0.98-1.01x at 1,024-2,048 (docs/BENCHMARKS.md): it has to beat that before the matmul op takes it.
+//   the device, and the fused MLP at 0.89 / 0.96 / 0.96-0.99x cuBLASLt plus the conversion at the limit at
+//   333 / 512 / 768 rows, 0.98-1.01x at 1,024-2,048 (docs/BENCHMARKS.md): it has to beat that before the
+//   matmul op takes it.
 //
 // kSwiglu takes w = [gate (f rows) | up (f rows)] ([2 f, k], f = n / 2) as the model stores it and writes
 //   out = silu(x . gate^T) * (x . up^T), [m, f] bf16, silu(g) = g / (1 + expf(-g)) on the f32 accumulators.
@@ -38,6 +39,8 @@ struct GemmWgmmaArgs {
   // The tiling, for tests and benchmarks to pin: 0 lets the launch choose. Neither changes a result's bits.
   int token_tile = 0;   // 128, 192 or 256 tokens per unit (gemm_wgmma_token_tile)
   int group_pairs = 0;  // weight-tile pairs (256 rows each) per raster group
+  // Whether a last round that would leave over half the clusters idle runs as halves of its token tiles.
+  bool split_last_round = true;
 };
 
 // Whether the kernel takes these operands on `device`: an sm_90 device with the sm_90a code built in, k a
@@ -50,8 +53,8 @@ cudaError_t launch_gemm_wgmma(const GemmWgmmaArgs& args, cudaStream_t stream);
 
 // The token tile the launch takes for m tokens against n weight rows on a device holding `clusters` clusters
 // at once: of 128, 192 and 256, the one whose rounds of units (a unit, one token tile against 256 weight
-// rows, holds a cluster; the call lasts ceil(units / clusters) rounds) times its measured cost per row is
-// lowest.
-int gemm_wgmma_token_tile(int64_t m, int64_t n, int clusters);
+// rows, holds a cluster; the call lasts ceil(units / clusters) rounds, the last one in halves of the tile
+// where `split` and it fills at most half the clusters) times its cost per row is lowest.
+int gemm_wgmma_token_tile(int64_t m, int64_t n, int clusters, bool split = true);
 
 }  // namespace autoglm::cuda_kernels

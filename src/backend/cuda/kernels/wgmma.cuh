@@ -135,6 +135,23 @@ __device__ __forceinline__ void mma_64x128x16(float (&d)[64], uint64_t a, uint64
       : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
 }
 
+__device__ __forceinline__ void mma_64x96x16(float (&d)[48], uint64_t a, uint64_t b, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %50, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 "
+      "{"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "
+      "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, "
+      "%40, %41, %42, %43, %44, %45, %46, %47"
+      "}, %48, %49, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : AUTOGLM_WGMMA_D8(d, 0), AUTOGLM_WGMMA_D8(d, 8), AUTOGLM_WGMMA_D8(d, 16), AUTOGLM_WGMMA_D8(d, 24),
+        AUTOGLM_WGMMA_D8(d, 32), AUTOGLM_WGMMA_D8(d, 40)
+      : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
+}
+
 __device__ __forceinline__ void mma_64x192x16(float (&d)[96], uint64_t a, uint64_t b, bool accumulate) {
   asm volatile(
       "{\n"
@@ -180,12 +197,16 @@ __device__ __forceinline__ void mma_64x256x16(float (&d)[128], uint64_t a, uint6
 
 template <int N>
 __device__ __forceinline__ void mma_64xNx16(float (&d)[N / 2], uint64_t a, uint64_t b, bool accumulate) {
-  if constexpr (N == 128)
+  if constexpr (N == 64)
+    mma_64x64x16(d, a, b, accumulate);
+  else if constexpr (N == 96)
+    mma_64x96x16(d, a, b, accumulate);
+  else if constexpr (N == 128)
     mma_64x128x16(d, a, b, accumulate);
   else if constexpr (N == 192)
     mma_64x192x16(d, a, b, accumulate);
   else {
-    static_assert(N == 256, "wgmma shapes here: N = 128, 192 or 256");
+    static_assert(N == 256, "wgmma shapes here: N = 64, 96, 128, 192 or 256");
     mma_64x256x16(d, a, b, accumulate);
   }
 }
