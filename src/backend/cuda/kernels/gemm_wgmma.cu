@@ -167,7 +167,6 @@ __device__ __forceinline__ void store_swiglu_tile(const CUtensorMap& out_map, co
 #if AUTOGLM_WGMMA_ARCH
 // The shared memory of a block: kStages stages of [weight tile | token tile], the two consumers' gathers and
 // the stages' full and empty barriers.
-template <int N>
 struct SharedLayout {
   uint8_t* stages;
   uint8_t* gathers;
@@ -178,7 +177,7 @@ struct SharedLayout {
 // Queues the k steps of one work item of NT token rows (N or N / 2): each stage's weight tile, and this
 // block's half of the token rows multicast to both blocks of the cluster. `g` counts steps over all items.
 template <int N, int NT, GemmEpilogue kEpilogue>
-__device__ __forceinline__ void produce_item(const SharedLayout<N>& sh, const CUtensorMap* w_map,
+__device__ __forceinline__ void produce_item(const SharedLayout& sh, const CUtensorMap* w_map,
                                              const CUtensorMap* x_map, const Params& p, int token_base,
                                              int weight_base, uint32_t rank, int& g) {
   using T = Tiles<N>;
@@ -204,7 +203,7 @@ __device__ __forceinline__ void produce_item(const SharedLayout<N>& sh, const CU
 
 // The products of one work item of NT token rows against this consumer's 64 weight rows, then its epilogue.
 template <int N, int NT, GemmEpilogue kEpilogue>
-__device__ __forceinline__ void consume_item(const SharedLayout<N>& sh, float (&d)[NT / 2],
+__device__ __forceinline__ void consume_item(const SharedLayout& sh, float (&d)[NT / 2],
                                              const CUtensorMap& out_map, const Params& p, int token_base,
                                              int weight_base, int consumer, int& g) {
   using T = Tiles<N>;
@@ -262,7 +261,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ uint8_t shared_raw[];
   uint8_t* shared =
       reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(shared_raw) + 1023) & ~uintptr_t{1023});
-  SharedLayout<N> sh;
+  SharedLayout sh;
   sh.stages = shared;
   sh.gathers = shared + T::kStages * T::kStageBytes;
   sh.full = reinterpret_cast<uint64_t*>(sh.gathers + 2 * T::kGatherBytes);
