@@ -215,25 +215,24 @@ int run(int argc, char** argv) {
   auto tensor = [&](void* p, DType dt, int64_t rows, int64_t cols) {
     return TensorView{p, dt, Shape{rows, cols}, Device{DeviceKind::kCuda, device}};
   };
-  auto down_weight = [&](int i) {
-    return tensor(const_cast<__nv_bfloat16*>(down.w->at(i)), DType::kBF16, down.n, down.k);
+  // The down projection's operands, either op's: x = act ([m, columns] bf16), weight copy i, out_a (f32).
+  auto down_operands = [&](auto& a, int i, int64_t m, int64_t columns) {
+    a.x = tensor(act, DType::kBF16, m, columns);
+    a.w = tensor(const_cast<__nv_bfloat16*>(down.w->at(i)), DType::kBF16, down.n, down.k);
+    a.out = tensor(out_a, DType::kF32, m, down.n);
   };
   // The model's MLP: cuBLASLt's gate/up (bf16 out), then the down projection converting its input.
   auto mlp_cublaslt = [&](int i, int64_t m) {
     cublaslt(cuda, gate_up, i, x, act, m, DType::kBF16);
     MatmulSwigluArgs a;
-    a.x = tensor(act, DType::kBF16, m, gate_up.n);
-    a.w = down_weight(i);
-    a.out = tensor(out_a, DType::kF32, m, down.n);
+    down_operands(a, i, m, gate_up.n);
     check(matmul_swiglu(cuda, a), "matmul_swiglu");
   };
   // Ours: gate/up writing silu(gate) * up, then the down projection on that bf16 input.
   auto mlp_fused = [&](int i, int64_t m) {
     own(cuda, gate_up, i, x, act, m, GemmEpilogue::kSwiglu);
     MatmulArgs a;
-    a.x = tensor(act, DType::kBF16, m, down.k);
-    a.w = down_weight(i);
-    a.out = tensor(out_a, DType::kF32, m, down.n);
+    down_operands(a, i, m, down.k);
     check(matmul(cuda, a), "matmul");
   };
   for (const int64_t m : ms) {
