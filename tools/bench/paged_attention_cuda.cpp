@@ -15,13 +15,15 @@
 //   bench_paged_attention_cuda [--batch 1,16,64,256] [--context 128,512,1024] [--width 2048] [--reps 20]
 //                              [--prefill Q] [--beside-gemm M] [--gemm-sms N] [--cache bf16|fp8]
 //                              [--decodes D] [--decode-context C] [--sustain SECONDS]
-//                              [--bulk-copies on|off] [--warpgroup-mma on|off]
+//                              [--bulk-copies on|off] [--warpgroup-mma on|off] [--hold-sms 0,66]
 //
 // --decodes D (with --prefill Q): a mixed step's attention, D decode rows of context C (default 768; mixed:
 // uniform in [C/2, C]) ahead of the prompt rows: timed alone, the prompt rows alone, and both in one call
 // (the op then runs the prompt rows on the backend's second lane beside the decodes).
 // --sustain S: also replays each measurement's calls back to back for S seconds after as long a pre-heat and
 // prints the rate and the device's power and SM clock over them (what the op draws near the power limit).
+// --hold-sms N,...: the sustained runs are repeated with N SMs held by sleeping blocks (sm_holder.h), the op
+// on the others: what it draws and how fast it reads on fewer SMs.
 // --beside-gemm M: also times the bf16 GEMM of an [M, 4096] x against the 8B shape's gate/up weight
 // [28672, 4096] (bf16 out) on a second stream, alone and started together with the attention calls, with as
 // many GEMMs as take about as long as the attention calls: how much of the two a GPU runs at once, the
@@ -59,6 +61,7 @@
 #include "cuda_timing.h"
 #include "ops/matmul.h"
 #include "ops/paged_attention.h"
+#include "sm_holder.h"
 
 namespace autoglm {
 namespace {
@@ -251,8 +254,8 @@ Tensor upload(CudaBackend& cuda, const Tensor& host, const char* what) {
 // Times and checks one batch (its row of the table; `part` names which rows of a --decodes batch it holds);
 // returns the seconds per call.
 double measure(CudaBackend& cuda, Backend& cpu, const Batch& h, int reps, double bandwidth, DType cache_dtype,
-               BesideGemm* gemm, double sustain_s, int64_t b, int64_t len, bool mixed, const char* part,
-               bool* failed) {
+               BesideGemm* gemm, double sustain_s, const std::vector<int64_t>& hold_sms, int64_t b,
+               int64_t len, bool mixed, const char* part, bool* failed) {
   cudaStream_t s = cuda.stream();
   const size_t pool_bytes = 2 * h.k.nbytes();  // K and V of one copy
   const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / pool_bytes + 1));
@@ -321,10 +324,14 @@ double measure(CudaBackend& cuda, Backend& cpu, const Batch& h, int reps, double
   std::fflush(stdout);
   if (sustain_s > 0) {
     const RecordedCalls recorded(s, calls, call);
-    const Sustained run = sustain(s, recorded, calls, sustain_s);
-    std::printf("      sustained %.0f s: %.1f us/call, %.0f GB/s; %s\n", sustain_s, run.sec_per_call * 1e6,
-                kv_bytes / run.sec_per_call / 1e9, run.power.c_str());
-    std::fflush(stdout);
+    for (const int64_t held : hold_sms) {
+      const bench::SmHolder holder(static_cast<int>(held));
+      const Sustained run = sustain(s, recorded, calls, sustain_s);
+      std::printf("      sustained %.0f s, %lld SMs held: %.1f us/call, %.0f GB/s; %s\n", sustain_s,
+                  static_cast<long long>(holder.held()), run.sec_per_call * 1e6,
+                  kv_bytes / run.sec_per_call / 1e9, run.power.c_str());
+      std::fflush(stdout);
+    }
   }
   return sec;
 }
@@ -335,6 +342,7 @@ int run(int argc, char** argv) {
   int reps = 20;
   int64_t gemm_rows = 0, decodes = 0, decode_len = 768;
   double sustain_s = 0;
+  std::vector<int64_t> hold_sms = {0};
   int gemm_sms = 0;
   DType cache_dtype = DType::kBF16;
   BackendOptions options;
@@ -347,6 +355,7 @@ int run(int argc, char** argv) {
     if (flag == "--prefill") q_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
     if (flag == "--beside-gemm") gemm_rows = std::max<int64_t>(0, std::atoll(argv[i + 1]));
     if (flag == "--gemm-sms") gemm_sms = std::max(0, std::atoi(argv[i + 1]));
+    if (flag == "--hold-sms") hold_sms = parse_list(argv[i + 1]);
     if (flag == "--sustain") sustain_s = std::max(0.0, std::atof(argv[i + 1]));
     if (flag == "--decodes") decodes = std::max<int64_t>(0, std::atoll(argv[i + 1]));
     if (flag == "--decode-context") decode_len = std::max<int64_t>(1, std::atoll(argv[i + 1]));
@@ -409,8 +418,8 @@ int run(int argc, char** argv) {
         const std::vector<SeqShape> rows = seq_shapes(b, len, mixed, q_len, rng);
         if (decodes == 0) {
           const Batch h = make_batch(rows, table_width, cache_dtype, rng);
-          measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, gemm ? &*gemm : nullptr, sustain_s, b, len,
-                  mixed, "-", &failed);
+          measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, gemm ? &*gemm : nullptr, sustain_s, hold_sms,
+                  b, len, mixed, "-", &failed);
           continue;
         }
         // A mixed step's attention: the decodes alone, the prompt rows alone, and both in one call.
@@ -420,12 +429,12 @@ int run(int argc, char** argv) {
         double alone = 0;
         for (const auto& [shapes, part] : {std::pair{&decode_rows, "decodes"}, std::pair{&rows, "prompts"}}) {
           const Batch h = make_batch(*shapes, table_width, cache_dtype, rng);
-          alone += measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, nullptr, sustain_s, b, len, mixed,
-                           part, &failed);
+          alone += measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, nullptr, sustain_s, hold_sms, b, len,
+                           mixed, part, &failed);
         }
         const Batch h = make_batch(both, table_width, cache_dtype, rng);
-        const double together = measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, nullptr, sustain_s, b,
-                                        len, mixed, "both", &failed);
+        const double together = measure(cuda, *cpu, h, reps, bandwidth, cache_dtype, nullptr, sustain_s,
+                                        hold_sms, b, len, mixed, "both", &failed);
         std::printf(
             "      %lld decodes of context %lld beside these prompt rows: one call %.1f us, the two alone "
             "%.1f us "
