@@ -16,7 +16,7 @@ void ok(cudaError_t e, const char* what) {
 
 __global__ void hold(volatile int* flags) {
   if (threadIdx.x != 0) return;
-  atomicAdd(const_cast<int*>(flags + 1), 1);
+  atomicAdd_system(const_cast<int*>(flags + 1), 1);  // host-mapped: a system-scope atomic
   __threadfence_system();
   while (flags[0] == 0)
     __nanosleep(20000);
