@@ -98,6 +98,11 @@ __device__ __forceinline__ Item item_place(int item, const Params& p, int n) {
   return {u.token_base + h % 2 * (n / 2), u.weight_group, true};
 }
 
+// The first of the kWeightRows rows this block of the cluster takes in item `it` (its half of the pair).
+__device__ __forceinline__ int block_weight_base(const Item& it, uint32_t rank) {
+  return (it.weight_group * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
+}
+
 __device__ __forceinline__ float silu_times(float g, float u) {
   return g / (1.0f + expf(-g)) * u;
 }
@@ -288,7 +293,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int item = cluster; item < p.items; item += clusters) {
         const Item it = item_place(item, p, N);
         if (it.token_base >= p.m) continue;
-        const int weight_base = (it.weight_group * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
+        const int weight_base = block_weight_base(it, rank);
         if (it.half)
           produce_item<N, N / 2, kEpilogue>(sh, &w_map, &x_half_map, p, it.token_base, weight_base, rank, g);
         else
@@ -302,7 +307,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int item = cluster; item < p.items; item += clusters) {
       const Item it = item_place(item, p, N);
       if (it.token_base >= p.m) continue;
-      const int weight_base = (it.weight_group * kClusterBlocks + static_cast<int>(rank)) * kWeightRows;
+      const int weight_base = block_weight_base(it, rank);
       if (it.half) {
         // The half's accumulators are the first N / 4 of the whole's: no registers beside them.
         float(&dh)[N / 4] = *reinterpret_cast<float(*)[N / 4]>(&d[0]);

@@ -3,6 +3,8 @@
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
 namespace autoglm::cuda_kernels {
 namespace {
 
@@ -35,15 +37,10 @@ bool encode_bf16_map(CUtensorMap* map, const void* base, std::initializer_list<u
     return false;
   cuuint64_t d[kMaxRank], s[kMaxRank];
   cuuint32_t b[kMaxRank], e[kMaxRank];
-  size_t i = 0;
-  for (const uint64_t v : dims)
-    d[i++] = v;
-  i = 0;
-  for (const uint64_t v : strides_bytes)
-    s[i++] = v;
-  i = 0;
-  for (const uint32_t v : box)
-    b[i] = v, e[i] = 1, ++i;
+  std::copy(dims.begin(), dims.end(), d);
+  std::copy(strides_bytes.begin(), strides_bytes.end(), s);
+  std::copy(box.begin(), box.end(), b);
+  std::fill(e, e + rank, cuuint32_t{1});  // every element of a box, no stride
   return encoder()(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, static_cast<cuuint32_t>(rank),
                    const_cast<void*>(base), d, s, b, e, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
