@@ -17,20 +17,27 @@ int64_t ModelConfig::rotary_dim() const {
 
 Status ModelConfig::validate(const std::string& origin) const {
   auto fail = [&](const std::string& problem) { return parse_error(origin + ": " + problem); };
+  // Upper bounds far above any published model (vocabularies reach ~1M, hidden sizes ~32K, heads ~256) keep
+  // every product the builder forms (vocab x hidden, layers x heads x head_dim...) well inside int64, and
+  // head_dim x partial_rotary_factor exact in a double.
   const struct {
     const char* name;
     int64_t value;
-  } positive[] = {
-      {"vocab_size", vocab_size},
-      {"hidden_size", hidden_size},
-      {"intermediate_size", intermediate_size},
-      {"num_hidden_layers", num_hidden_layers},
-      {"num_attention_heads", num_attention_heads},
-      {"num_key_value_heads", num_key_value_heads},
-      {"head_dim", head_dim},
+    int64_t limit;
+  } sizes[] = {
+      {"vocab_size", vocab_size, int64_t{1} << 24},
+      {"hidden_size", hidden_size, int64_t{1} << 18},
+      {"intermediate_size", intermediate_size, int64_t{1} << 20},
+      {"num_hidden_layers", num_hidden_layers, int64_t{1} << 16},
+      {"num_attention_heads", num_attention_heads, int64_t{1} << 14},
+      {"num_key_value_heads", num_key_value_heads, int64_t{1} << 14},
+      {"head_dim", head_dim, int64_t{1} << 14},
   };
-  for (const auto& [name, value] : positive) {
+  for (const auto& [name, value, limit] : sizes) {
     if (value <= 0) return fail(std::string(name) + " must be positive, got " + str(value));
+    if (value > limit) {
+      return fail(std::string(name) + " " + str(value) + " exceeds the sanity limit of " + str(limit));
+    }
   }
   if (num_attention_heads % num_key_value_heads != 0) {
     return fail("num_attention_heads " + str(num_attention_heads) +

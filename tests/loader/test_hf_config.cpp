@@ -302,6 +302,17 @@ TEST_F(HfConfigFiles, InconsistentConfigs) {
   j = legacy_llama();
   j["vocab_size"] = 0;
   expect_error(load(j).status(), StatusCode::kParseError, {path_, "vocab_size must be positive"});
+  // A head_dim near INT64_MAX once made head_dim x partial_rotary_factor overflow the conversion back from
+  // double; one past 2^53 makes the rotary dim round above head_dim. Both are refused by the size bounds.
+  for (int64_t head_dim : {int64_t{9223372036854775806}, (int64_t{1} << 60) - 2, int64_t{1} << 15}) {
+    j = legacy_llama();
+    j["head_dim"] = head_dim;
+    expect_error(load(j).status(), StatusCode::kParseError,
+                 {path_, "head_dim " + std::to_string(head_dim), "sanity limit"});
+  }
+  j = legacy_llama();
+  j["vocab_size"] = int64_t{1} << 40;
+  expect_error(load(j).status(), StatusCode::kParseError, {path_, "vocab_size", "sanity limit"});
   j = legacy_llama();
   j["eos_token_id"] = "</s>";
   expect_error(load(j).status(), StatusCode::kParseError, {path_, "eos_token_id"});
