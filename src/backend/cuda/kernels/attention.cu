@@ -37,6 +37,8 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/attention_contiguous.cuh"
+#include "backend/cuda/kernels/attention_simt.cuh"
 #include "ops/attention.h"
 #include "ops/kernel_table.h"
 
@@ -48,50 +50,9 @@ using namespace cuda_attention;
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kMaxLaneDims = 8;  // head_dim <= 256 in registers
-constexpr int64_t kDecodeMaxRows = 4;
-constexpr int64_t kMinKeysPerSplit = 64;
-constexpr int64_t kMaxSplits = 256;
-constexpr int kPrefillRowsPerWarp = 4;
-constexpr int kPrefillRows = kWarps * kPrefillRowsPerWarp;  // query rows per block
-constexpr int kPrefillKeys = 32;                            // keys per tile: one per lane
+static_assert(kWarps == kPrefillWarps, "the prefill kernel launches with kThreads");
 
-// Everything the kernels need, by value.
-struct Geometry {
-  const float* q;
-  const float* k;
-  const float* v;
-  float* out;
-  int64_t t, q_heads, kv_heads, group, head_dim;
-  int64_t q_pos0, window;
-  float scale, softcap;
-  const int32_t* positions;  // [t] on the device, or nullptr: q_pos0 (decode and generic kernels)
-  int64_t split_keys;        // decode: > 0, keys per split from 0 (device positions); 0: even splits of the
-                             // visible range
-};
-
-// scale * dot, soft-capped as the op states.
-__device__ __forceinline__ float finish_score(float dot, const Geometry& g) {
-  return capped_score(dot, g.scale, g.softcap);
-}
-
-// Position of query row 0: from the device when positions are given (replayable launches).
-__device__ __forceinline__ int64_t query_pos0(const Geometry& g) {
-  return g.positions != nullptr ? int64_t{g.positions[0]} : g.q_pos0;
-}
-
-// Keys [begin, end) of split `split` for the query at pos; may be empty with fixed-size splits.
-__device__ __forceinline__ void split_range(const Geometry& g, int64_t pos, int split, int splits,
-                                            int64_t* begin, int64_t* end) {
-  const int64_t lo = first_key(pos, g.window), hi = pos + 1;
-  if (g.split_keys > 0) {
-    *begin = max(lo, split * g.split_keys);
-    *end = min(hi, (split + 1) * g.split_keys);
-  } else {
-    const int64_t n_keys = hi - lo;
-    *begin = lo + n_keys * split / splits;
-    *end = lo + n_keys * (split + 1) / splits;
-  }
-}
+using Geometry = ContiguousGeometry<float>;
 
 // ---- decode ----
 
@@ -196,21 +157,9 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- prefill ----
 
-// Floats of a shared K / Q row: head_dim rounded up to 4 (16-byte reads), plus 4 so that the rows of 8 lanes
-// reading 16 bytes each start in distinct bank quadruples.
-__host__ __device__ constexpr int64_t padded_dim(int64_t head_dim) {
-  return (head_dim + 3) / 4 * 4 + 4;
-}
-
-__host__ __device__ constexpr size_t prefill_smem_bytes(int64_t head_dim, int S) {
-  return sizeof(float) *
-         static_cast<size_t>((kPrefillRows + kPrefillKeys) * padded_dim(head_dim) + kPrefillKeys * 32 * S);
-}
-
 template <int S>
 __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(Geometry g) {
   extern __shared__ float4 smem4[];
-  constexpr float kNegInf = -INFINITY;
   const int64_t D = g.head_dim, DP = padded_dim(D);
   float* q_s = reinterpret_cast<float*>(smem4);  // [kPrefillRows][DP]
   float* k_s = q_s + kPrefillRows * DP;          // [kPrefillKeys][DP]
@@ -228,17 +177,13 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(Geometry g)
   }
 
   int64_t pos[kPrefillRowsPerWarp];
-  float m[kPrefillRowsPerWarp], l[kPrefillRowsPerWarp], acc[kPrefillRowsPerWarp][S];
 #pragma unroll
   for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
     const int64_t i = i0 + warp * kPrefillRowsPerWarp + r;
     pos[r] = i < g.t ? g.q_pos0 + i : -1;  // -1: a row past t sees no key
-    m[r] = kNegInf;
-    l[r] = 0.0f;
-#pragma unroll
-    for (int s = 0; s < S; ++s)
-      acc[r][s] = 0.0f;
   }
+  PrefillWarpRows<kPrefillRowsPerWarp, S> rows;
+  rows.reset();
 
   for (int64_t kt = lo; kt < hi; kt += kPrefillKeys) {
     const int n_tile = static_cast<int>(min(int64_t{kPrefillKeys}, hi - kt));
@@ -254,104 +199,22 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(Geometry g)
     __syncthreads();
 
     // Lane `lane` scores key kt + lane against the warp's rows.
-    float dot[kPrefillRowsPerWarp] = {};
-    const float4* k_row = reinterpret_cast<const float4*>(k_s + lane * DP);
-    for (int64_t d4 = 0; d4 < DP / 4 - 1; ++d4) {  // the last 4 floats are padding
-      const float4 kv = k_row[d4];
-#pragma unroll
-      for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
-        const float4 qv = reinterpret_cast<const float4*>(q_s + (warp * kPrefillRowsPerWarp + r) * DP)[d4];
-        dot[r] = fmaf(qv.x, kv.x, dot[r]);
-        dot[r] = fmaf(qv.y, kv.y, dot[r]);
-        dot[r] = fmaf(qv.z, kv.z, dot[r]);
-        dot[r] = fmaf(qv.w, kv.w, dot[r]);
-      }
-    }
+    float score[kPrefillRowsPerWarp];
+    rows.dots(q_s + warp * kPrefillRowsPerWarp * DP, k_s + lane * DP, DP, score);
     const int64_t j = kt + lane;
-    float p[kPrefillRowsPerWarp];
 #pragma unroll
     for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
       const bool visible = lane < n_tile && j <= pos[r] && (g.window == 0 || pos[r] - j < g.window);
-      const float score = visible ? finish_score(dot[r], g) : kNegInf;
-      const float m_new = fmaxf(m[r], warp_max(score));
-      if (m_new == kNegInf) {  // no visible key so far (uniform across the warp)
-        p[r] = 0.0f;
-        continue;
-      }
-      const float alpha = expf(m[r] - m_new);
-      p[r] = expf(score - m_new);
-      l[r] = l[r] * alpha + p[r];
-#pragma unroll
-      for (int s = 0; s < S; ++s)
-        acc[r][s] *= alpha;
-      m[r] = m_new;
+      score[r] = visible ? finish_score(score[r], g) : -INFINITY;
     }
-    for (int jj = 0; jj < n_tile; ++jj) {
-      float vv[S];
-#pragma unroll
-      for (int s = 0; s < S; ++s)
-        vv[s] = v_s[jj * 32 * S + lane + 32 * s];
-#pragma unroll
-      for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
-        const float pj = __shfl_sync(0xffffffffu, p[r], jj);
-#pragma unroll
-        for (int s = 0; s < S; ++s)
-          acc[r][s] = fmaf(pj, vv[s], acc[r][s]);
-      }
-    }
+    rows.add_tile(score, v_s, n_tile, lane);
   }
 
 #pragma unroll
   for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
-    const float sum = warp_sum(l[r]);
     const int64_t i = i0 + warp * kPrefillRowsPerWarp + r;
-    if (i >= g.t) continue;
-    float* o = g.out + (i * g.q_heads + head) * D;
-#pragma unroll
-    for (int s = 0; s < S; ++s) {
-      const int64_t d = lane + 32 * s;
-      if (d < D) o[d] = acc[r][s] / sum;
-    }
+    if (i < g.t) rows.store(r, g.out + (i * g.q_heads + head) * D, D, lane);  // uniform across the warp
   }
-}
-
-// ---- head_dim > 256 ----
-
-// One block per (query row, head); threads own dims; the output doubles as the accumulator. Slow, for
-// head sizes no supported model has, so that every valid call is answered.
-__global__ void __launch_bounds__(kThreads) attention_generic_kernel(Geometry g) {
-  __shared__ float partial[kWarps];
-  const int64_t row = blockIdx.x / g.q_heads, head = blockIdx.x % g.q_heads, kv_head = head / g.group;
-  const int64_t D = g.head_dim, kv_stride = g.kv_heads * D;
-  const float* q = g.q + (row * g.q_heads + head) * D;
-  float* o = g.out + (row * g.q_heads + head) * D;
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int64_t d = threadIdx.x; d < D; d += kThreads)
-    o[d] = 0.0f;
-  const int64_t pos = query_pos0(g) + row;
-  float m = -INFINITY, l = 0.0f;
-  for (int64_t j = first_key(pos, g.window); j <= pos; ++j) {
-    const float* k = g.k + j * kv_stride + kv_head * D;
-    float dot = 0.0f;
-    for (int64_t d = threadIdx.x; d < D; d += kThreads)
-      dot = fmaf(q[d], k[d], dot);
-    dot = warp_sum(dot);
-    __syncthreads();  // the previous key's partial sums are read
-    if (lane == 0) partial[warp] = dot;
-    __syncthreads();
-    dot = 0.0f;
-    for (int w = 0; w < kWarps; ++w)
-      dot += partial[w];
-    const float score = finish_score(dot, g), m_new = fmaxf(m, score);
-    const float alpha = expf(m - m_new), p = expf(score - m_new);
-    l = l * alpha + p;
-    const float* v = g.v + j * kv_stride + kv_head * D;
-    for (int64_t d = threadIdx.x; d < D; d += kThreads)
-      o[d] = o[d] * alpha + p * v[d];
-    m = m_new;
-  }
-  for (int64_t d = threadIdx.x; d < D; d += kThreads)
-    o[d] /= l;
 }
 
 // ---- launch ----
@@ -389,25 +252,11 @@ void launch_prefill(CudaBackend& backend, const Geometry& g) {
 
 void attention_cuda_f32(Backend& base, const AttentionArgs& a) {
   CudaBackend& backend = cuda_backend(base);
-  Geometry g{};
-  g.q = a.q.as<const float>();
-  g.k = a.k_cache.as<const float>();
-  g.v = a.v_cache.as<const float>();
-  g.out = a.out.as<float>();
-  g.t = a.q.shape[0];
-  g.q_heads = a.q.shape[1];
-  g.head_dim = a.q.shape[2];
-  g.kv_heads = a.k_cache.shape[1];
+  Geometry g = contiguous_geometry<float>(a);
   if (g.t == 0 || g.q_heads == 0 || g.head_dim == 0) return;
-  g.group = g.q_heads / g.kv_heads;
-  g.q_pos0 = a.q_pos0;
-  g.window = a.window;
-  g.scale = a.scale;
-  g.softcap = a.softcap;
-  g.positions = a.positions.data != nullptr ? a.positions.as<const int32_t>() : nullptr;
-
   if (g.head_dim > 32 * kMaxLaneDims) {
-    attention_generic_kernel<<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(g);
+    attention_generic_kernel<kWarps>
+        <<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(g);
     backend.note_launch("attention_generic_kernel");
     return;
   }
@@ -415,39 +264,14 @@ void attention_cuda_f32(Backend& base, const AttentionArgs& a) {
     with_lane_dims(g.head_dim, [&]<int S>() { launch_prefill<S>(backend, g); });
     return;
   }
-
-  // Splits: enough blocks for two waves over the SMs, each split at least kMinKeysPerSplit keys. With
-  // positions on the device nothing here may depend on q_pos0 (a replay keeps grid and scratch): the splits
-  // cut the whole capacity.
-  const int64_t capacity = a.k_cache.shape[0];
-  const int64_t last_pos = g.q_pos0 + g.t - 1;
-  const int64_t max_keys =
-      g.positions != nullptr
-          ? capacity
-          : last_pos + 1 - (g.window > 0 ? std::max<int64_t>(0, last_pos - g.window + 1) : 0);
-  const int64_t blocks = g.kv_heads * head_tiles(g.group) * g.t;
-  const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
-  const int64_t wanted = (2 * sms + blocks - 1) / blocks;
-  int64_t splits = std::clamp<int64_t>(std::min(wanted, max_keys / kMinKeysPerSplit), 1, kMaxSplits);
-  float* part_out = nullptr;
-  float* part_stats = nullptr;
-  if (splits > 1) {
-    const int64_t slots = g.t * g.q_heads * splits;
-    part_out =
-        static_cast<float*>(backend.scratch(static_cast<size_t>(slots * (g.head_dim + 2)) * sizeof(float)));
-    if (part_out == nullptr) {
-      splits = 1;  // no scratch: one split is slower, not wrong
-    } else {
-      part_stats = part_out + slots * g.head_dim;
-    }
-  }
-  if (g.positions != nullptr) g.split_keys = (capacity + splits - 1) / splits;
+  const DecodeSplits plan = plan_contiguous_splits(backend, &g, a.k_cache.shape[0]);
+  const int splits = static_cast<int>(plan.splits);
   with_lane_dims(g.head_dim, [&]<int S>() {
-    launch_decode_tiles<S>(backend, g, static_cast<int>(splits), part_out, part_stats);
+    launch_decode_tiles<S>(backend, g, splits, plan.part_out, plan.part_stats);
   });
   if (splits > 1) {
     attention_merge_kernel<<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(
-        part_out, part_stats, g.out, static_cast<int>(splits), g.head_dim);
+        plan.part_out, plan.part_stats, g.out, splits, g.head_dim);
     backend.note_launch("attention_merge_kernel");
   }
 }

@@ -18,8 +18,9 @@
 //   [c * split_keys, (c + 1) * split_keys) of [0, capacity) clipped to the visible range; a split with none
 //   writes an empty partial (max -inf, sum 0) that the merge skips. So the launch can be recorded and
 //   replayed at any later position. Prefill always takes the host q_pos0 (recording it is not supported).
-// Anything else (odd head_dim, D > 256, unaligned caches): attention_generic_bf16_kernel, one block per
-//   (query row, head), correct and slow; it reads positions[0] when given (its grid ignores the position).
+// Anything else (odd head_dim, D > 256, unaligned caches): the contiguous attention's generic kernel
+//   (attention_contiguous.cuh), one block per (query row, head), correct and slow; it reads positions[0]
+//   when given (its grid ignores the position).
 // Accumulation: f32 throughout (mma accumulators, softmax state, merges).
 // Floor: prefill 4 * t * n_keys * q_heads * D FLOPs (about half under the causal mask; Llama-3-8B at 2,048
 //   tokens: 34 GFLOP per layer, ~0.1 ms at 300 TFLOP/s of bf16 mma.sync); decode reads
@@ -44,9 +45,7 @@ using namespace attention_bf16;
 using cuda_attention::merge_splits;
 using cuda_attention::warp_sum;
 
-constexpr int64_t kDecodeMaxRows = 4;
-constexpr int64_t kMinKeysPerSplit = 64;
-constexpr int64_t kMaxSplits = 256;
+using cuda_attention::kDecodeMaxRows;
 constexpr int kMaxHeadDim = 256;
 
 // The two bf16 of a 32-bit word as f32 (the lower address is the low half).
@@ -82,11 +81,8 @@ __global__ void __launch_bounds__(kThreads)
   const int heads = static_cast<int>(min(int64_t{GT}, g.group - int64_t{tile} * GT));
 
   // Empty with fixed-size splits past the visible keys: this block then writes an empty partial.
-  const int64_t pos = query_pos0(g) + row;
-  const int64_t lo = first_key(pos, g.window), n_keys = pos + 1 - lo;
-  const int64_t key_begin = g.split_keys > 0 ? max(lo, split * g.split_keys) : lo + n_keys * split / splits;
-  const int64_t key_end =
-      g.split_keys > 0 ? min(pos + 1, (split + 1) * g.split_keys) : lo + n_keys * (split + 1) / splits;
+  int64_t key_begin = 0, key_end = 0;
+  cuda_attention::split_range(g, query_pos0(g) + row, split, splits, &key_begin, &key_end);
 
   float q[GT][8];
 #pragma unroll
@@ -178,46 +174,6 @@ __global__ void __launch_bounds__(kThreads)
   merge_splits(part_out, part_stats, out, splits, head_dim, blockIdx.x);
 }
 
-// ---- anything else ----
-
-// One block per (query row, head); threads own dims; the output doubles as the accumulator. Slow, for
-// shapes no supported model has (odd head_dim, > 256, unaligned caches), so that every valid call is
-// answered.
-__global__ void __launch_bounds__(kThreads) attention_generic_bf16_kernel(Geometry g) {
-  __shared__ float partial[kWarps];
-  const int64_t row = blockIdx.x / g.q_heads, head = blockIdx.x % g.q_heads, kv_head = head / g.group;
-  const int64_t D = g.head_dim, kv_stride = g.kv_heads * D;
-  const float* q = g.q + (row * g.q_heads + head) * D;
-  float* o = g.out + (row * g.q_heads + head) * D;
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int64_t d = threadIdx.x; d < D; d += kThreads)
-    o[d] = 0.0f;
-  const int64_t pos = query_pos0(g) + row;
-  float m = -INFINITY, l = 0.0f;
-  for (int64_t j = first_key(pos, g.window); j <= pos; ++j) {
-    const bf16* k = g.k + j * kv_stride + kv_head * D;
-    float dot = 0.0f;
-    for (int64_t d = threadIdx.x; d < D; d += kThreads)
-      dot = fmaf(q[d], __bfloat162float(k[d]), dot);
-    dot = warp_sum(dot);
-    __syncthreads();  // the previous key's partial sums are read
-    if (lane == 0) partial[warp] = dot;
-    __syncthreads();
-    dot = 0.0f;
-    for (int w = 0; w < kWarps; ++w)
-      dot += partial[w];
-    const float score = finish_score(dot, g), m_new = fmaxf(m, score);
-    const float alpha = expf(m - m_new), p = expf(score - m_new);
-    l = l * alpha + p;
-    const bf16* v = g.v + j * kv_stride + kv_head * D;
-    for (int64_t d = threadIdx.x; d < D; d += kThreads)
-      o[d] = o[d] * alpha + p * __bfloat162float(v[d]);
-    m = m_new;
-  }
-  for (int64_t d = threadIdx.x; d < D; d += kThreads)
-    o[d] /= l;
-}
-
 // ---- launch ----
 template <int L, int GT>
 void launch_decode(CudaBackend& backend, const Geometry& g, int head_tiles, int splits, float* part_out,
@@ -237,69 +193,32 @@ void launch_decode_tiles(CudaBackend& backend, const Geometry& g, int splits, fl
 }
 
 void launch_generic(CudaBackend& backend, const Geometry& g) {
-  attention_generic_bf16_kernel<<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(g);
+  cuda_attention::attention_generic_kernel<kWarps>
+      <<<static_cast<unsigned>(g.t * g.q_heads), kThreads, 0, backend.stream()>>>(g);
   backend.note_launch("attention_generic_bf16_kernel");
 }
 
 void launch_decode_split(CudaBackend& backend, Geometry g, int64_t capacity) {
-  // Splits: enough blocks for two waves over the SMs, each split at least kMinKeysPerSplit keys. With
-  // positions on the device nothing here may depend on q_pos0 (a replay keeps grid and scratch): the splits
-  // cut the whole capacity.
-  const int64_t last_pos = g.q_pos0 + g.t - 1;
-  const int64_t max_keys =
-      g.positions != nullptr
-          ? capacity
-          : last_pos + 1 - (g.window > 0 ? std::max<int64_t>(0, last_pos - g.window + 1) : 0);
-  const int64_t blocks = g.kv_heads * cuda_attention::head_tiles(g.group) * g.t;
-  const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
-  const int64_t wanted = (2 * sms + blocks - 1) / blocks;
-  int64_t splits = std::clamp<int64_t>(std::min(wanted, max_keys / kMinKeysPerSplit), 1, kMaxSplits);
-  float* part_out = nullptr;
-  float* part_stats = nullptr;
-  if (splits > 1) {
-    const int64_t slots = g.t * g.q_heads * splits;
-    part_out =
-        static_cast<float*>(backend.scratch(static_cast<size_t>(slots * (g.head_dim + 2)) * sizeof(float)));
-    if (part_out == nullptr) {
-      splits = 1;  // no scratch: one split is slower, not wrong
-    } else {
-      part_stats = part_out + slots * g.head_dim;
-    }
-  }
-  if (g.positions != nullptr) g.split_keys = (capacity + splits - 1) / splits;
-  const int s = static_cast<int>(splits);
+  const cuda_attention::DecodeSplits plan = cuda_attention::plan_contiguous_splits(backend, &g, capacity);
+  const int splits = static_cast<int>(plan.splits);
   if (g.head_dim <= 64) {
-    launch_decode_tiles<8>(backend, g, s, part_out, part_stats);
+    launch_decode_tiles<8>(backend, g, splits, plan.part_out, plan.part_stats);
   } else if (g.head_dim <= 128) {
-    launch_decode_tiles<16>(backend, g, s, part_out, part_stats);
+    launch_decode_tiles<16>(backend, g, splits, plan.part_out, plan.part_stats);
   } else {
-    launch_decode_tiles<32>(backend, g, s, part_out, part_stats);
+    launch_decode_tiles<32>(backend, g, splits, plan.part_out, plan.part_stats);
   }
   if (splits > 1) {
     cuda_kernels::launch_dependent(backend, "attention_merge_bf16_kernel", attention_merge_bf16_kernel,
-                                   dim3(static_cast<unsigned>(g.t * g.q_heads)), dim3(kThreads), 0, part_out,
-                                   part_stats, g.out, s, g.head_dim);
+                                   dim3(static_cast<unsigned>(g.t * g.q_heads)), dim3(kThreads), 0,
+                                   plan.part_out, plan.part_stats, g.out, splits, g.head_dim);
   }
 }
 
 void attention_cuda_bf16(Backend& base, const AttentionArgs& a) {
   CudaBackend& backend = cuda_backend(base);
-  Geometry g{};
-  g.q = a.q.as<const float>();
-  g.k = a.k_cache.as<const bf16>();
-  g.v = a.v_cache.as<const bf16>();
-  g.out = a.out.as<float>();
-  g.t = a.q.shape[0];
-  g.q_heads = a.q.shape[1];
-  g.head_dim = a.q.shape[2];
-  g.kv_heads = a.k_cache.shape[1];
+  const Geometry g = cuda_attention::contiguous_geometry<bf16>(a);
   if (g.t == 0 || g.q_heads == 0 || g.head_dim == 0) return;
-  g.group = g.q_heads / g.kv_heads;
-  g.q_pos0 = a.q_pos0;
-  g.window = a.window;
-  g.scale = a.scale;
-  g.softcap = a.softcap;
-  g.positions = a.positions.data != nullptr ? a.positions.as<const int32_t>() : nullptr;
 
   // 16-byte cache accesses need 16-byte aligned bases and rows (head_dim a multiple of 8).
   const bool aligned =

@@ -1,13 +1,16 @@
-// Device helpers shared by the CUDA attention kernels (attention.cu, attention_bf16.cu, paged_attention.cu):
-// warp reductions, the score cap and mask edge of ops/attention.h, the merge of split-K partials, and the
-// host switch that turns head_dim into a compile-time lane count.
+// Helpers shared by the CUDA attention kernels (attention.cu, attention_bf16.cu, paged_attention.cu): warp
+// reductions, the score cap and mask edge of ops/attention.h, the merge of split-K partials, the split-K
+// plan of a decode launch, and the host switches that turn head_dim and the GQA group into constants.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+
+#include "backend/cuda/cuda_backend.h"
 
 namespace autoglm::cuda_attention {
 
@@ -145,6 +148,37 @@ __device__ __forceinline__ void store_merged_states(const float (&acc)[kStates][
       }
     }
   }
+}
+
+constexpr int64_t kMinKeysPerSplit = 64;
+constexpr int64_t kMaxSplits = 256;
+
+// How a decode launch splits its keys, and where the splits' partials go (unused with one split).
+struct DecodeSplits {
+  int64_t splits = 1;
+  float* part_out = nullptr;    // [slots, splits, head_dim]
+  float* part_stats = nullptr;  // [slots, splits, 2]: (max, sum)
+};
+
+// Enough splits that `blocks` blocks per split cover the SMs twice, each split at least kMinKeysPerSplit of
+// `max_keys`, at most kMaxSplits; partials for `slots` (query rows x query heads) in backend scratch. Without
+// scratch, one split: slower, not wrong.
+inline DecodeSplits plan_decode_splits(CudaBackend& backend, int64_t blocks, int64_t max_keys, int64_t slots,
+                                       int64_t head_dim) {
+  const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
+  const int64_t wanted = (2 * sms + blocks - 1) / blocks;
+  DecodeSplits plan;
+  plan.splits = std::clamp<int64_t>(std::min(wanted, max_keys / kMinKeysPerSplit), 1, kMaxSplits);
+  if (plan.splits == 1) return plan;
+  const int64_t parts = slots * plan.splits;
+  plan.part_out =
+      static_cast<float*>(backend.scratch(static_cast<size_t>(parts * (head_dim + 2)) * sizeof(float)));
+  if (plan.part_out == nullptr) {
+    plan.splits = 1;
+  } else {
+    plan.part_stats = plan.part_out + parts * head_dim;
+  }
+  return plan;
 }
 
 // Query heads of one KV head that a decode block handles together: the GQA group rounded down to 1, 2, 4 or

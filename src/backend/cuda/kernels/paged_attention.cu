@@ -56,6 +56,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/attention_bf16_prefill.cuh"
 #include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/attention_simt.cuh"
 #include "backend/cuda/kernels/dependent_launch.cuh"
 #include "backend/cuda/kernels/paged_attention_decode16.cuh"
 #include "backend/cuda/kernels/paged_attention_decode_tc.cuh"
@@ -72,25 +73,8 @@ constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kMaxLaneDims = 8;  // head_dim <= 256 in registers
 constexpr int64_t kDecodeMaxRows = 4;
-constexpr int64_t kMinKeysPerSplit = 64;
-constexpr int64_t kMaxSplits = 256;
 constexpr int64_t kMaxGridZ = 65535;  // decode rows per launch; more take the prefill kernel
-constexpr int kPrefillRowsPerWarp = 4;
-constexpr int kPrefillRows = kWarps * kPrefillRowsPerWarp;  // query rows per block
-constexpr int kPrefillKeys = 32;                            // keys per tile: one per lane
-
-__device__ __forceinline__ float widen(float x) {
-  return x;
-}
-__device__ __forceinline__ float widen(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
-__device__ __forceinline__ float widen(__half x) {
-  return __half2float(x);
-}
-__device__ __forceinline__ float widen(__nv_fp8_e4m3 x) {
-  return static_cast<float>(x);  // exact
-}
+static_assert(kWarps == kPrefillWarps, "the prefill kernel launches with kThreads");
 
 // ---- decode ----
 
@@ -197,17 +181,6 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- prefill ----
 
-// Floats of a shared K / Q row: head_dim rounded up to 4 (16-byte reads), plus 4 so that the rows of 8 lanes
-// reading 16 bytes each start in distinct bank quadruples.
-__host__ __device__ constexpr int64_t padded_dim(int64_t head_dim) {
-  return (head_dim + 3) / 4 * 4 + 4;
-}
-
-__host__ __device__ constexpr size_t prefill_smem_bytes(int64_t head_dim, int S) {
-  return sizeof(float) *
-         static_cast<size_t>((kPrefillRows + kPrefillKeys) * padded_dim(head_dim) + kPrefillKeys * 32 * S);
-}
-
 // The (sequence, tile) of block `tile_index`: tiles of kPrefillRows query rows, sequence after sequence.
 // Returns false for a surplus block.
 template <typename T>
@@ -232,7 +205,6 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_kernel(Paged
   __shared__ int64_t tile_seq, tile_index;
   __shared__ bool tile_found;
   __shared__ int64_t key_rows[kPrefillKeys];
-  constexpr float kNegInf = -INFINITY;
   const int64_t D = p.head_dim, DP = padded_dim(D);
   float* q_s = reinterpret_cast<float*>(smem4);  // [kPrefillRows][DP]
   float* k_s = q_s + kPrefillRows * DP;          // [kPrefillKeys][DP]
@@ -263,17 +235,13 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_kernel(Paged
   }
 
   int64_t pos[kPrefillRowsPerWarp];
-  float m[kPrefillRowsPerWarp], l[kPrefillRowsPerWarp], acc[kPrefillRowsPerWarp][S];
 #pragma unroll
   for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
     const int64_t i = warp * kPrefillRowsPerWarp + r;
     pos[r] = i < n_rows ? sv.pos0 + i0 + i : -1;  // -1: a row past the sequence sees no key
-    m[r] = kNegInf;
-    l[r] = 0.0f;
-#pragma unroll
-    for (int s = 0; s < S; ++s)
-      acc[r][s] = 0.0f;
   }
+  PrefillWarpRows<kPrefillRowsPerWarp, S> rows;
+  rows.reset();
 
   for (int64_t kt = lo; kt < hi; kt += kPrefillKeys) {
     const int n_tile = static_cast<int>(min(int64_t{kPrefillKeys}, hi - kt));
@@ -292,65 +260,23 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_kernel(Paged
     __syncthreads();
 
     // Lane `lane` scores key kt + lane against the warp's rows.
-    float dot[kPrefillRowsPerWarp] = {};
-    const float4* k_row = reinterpret_cast<const float4*>(k_s + lane * DP);
-    for (int64_t d4 = 0; d4 < DP / 4 - 1; ++d4) {  // the last 4 floats are padding
-      const float4 kv = k_row[d4];
-#pragma unroll
-      for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
-        const float4 qv = reinterpret_cast<const float4*>(q_s + (warp * kPrefillRowsPerWarp + r) * DP)[d4];
-        dot[r] = fmaf(qv.x, kv.x, dot[r]);
-        dot[r] = fmaf(qv.y, kv.y, dot[r]);
-        dot[r] = fmaf(qv.z, kv.z, dot[r]);
-        dot[r] = fmaf(qv.w, kv.w, dot[r]);
-      }
-    }
+    float score[kPrefillRowsPerWarp];
+    rows.dots(q_s + warp * kPrefillRowsPerWarp * DP, k_s + lane * DP, DP, score);
     const int64_t j = kt + lane;
     const bool present = lane < n_tile && key_rows[lane] >= 0;
-    float pr[kPrefillRowsPerWarp];
 #pragma unroll
     for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
       const bool visible = present && j <= pos[r] && (p.window == 0 || pos[r] - j < p.window);
-      const float score = visible ? capped_score(dot[r], p.scale, p.softcap) : kNegInf;
-      const float m_new = fmaxf(m[r], warp_max(score));
-      if (m_new == kNegInf) {  // no visible key so far (uniform across the warp)
-        pr[r] = 0.0f;
-        continue;
-      }
-      const float alpha = expf(m[r] - m_new);
-      pr[r] = expf(score - m_new);
-      l[r] = l[r] * alpha + pr[r];
-#pragma unroll
-      for (int s = 0; s < S; ++s)
-        acc[r][s] *= alpha;
-      m[r] = m_new;
+      score[r] = visible ? capped_score(score[r], p.scale, p.softcap) : -INFINITY;
     }
-    for (int jj = 0; jj < n_tile; ++jj) {
-      float vv[S];
-#pragma unroll
-      for (int s = 0; s < S; ++s)
-        vv[s] = v_s[jj * 32 * S + lane + 32 * s];
-#pragma unroll
-      for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
-        const float pj = __shfl_sync(0xffffffffu, pr[r], jj);
-#pragma unroll
-        for (int s = 0; s < S; ++s)
-          acc[r][s] = fmaf(pj, vv[s], acc[r][s]);
-      }
-    }
+    rows.add_tile(score, v_s, n_tile, lane);
   }
 
 #pragma unroll
   for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
-    const float sum = warp_sum(l[r]);
     const int64_t i = warp * kPrefillRowsPerWarp + r;
-    if (i >= n_rows) continue;
-    float* o = p.out + (sv.q_begin + i0 + i) * q_stride + head * D;
-#pragma unroll
-    for (int s = 0; s < S; ++s) {
-      const int64_t d = lane + 32 * s;
-      if (d < D) o[d] = acc[r][s] / sum;  // 0 / 0 = NaN for a row without keys
-    }
+    if (i < n_rows)
+      rows.store(r, p.out + (sv.q_begin + i0 + i) * q_stride + head * D, D, lane);  // warp-uniform
   }
 }
 
@@ -360,43 +286,15 @@ __global__ void __launch_bounds__(kThreads) paged_attention_prefill_kernel(Paged
 // head sizes no supported model has, so that every valid call is answered.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) paged_attention_generic_kernel(Paged<T> p) {
-  __shared__ float partial[kWarps];
-  const int64_t row = blockIdx.x / p.q_heads, head = blockIdx.x % p.q_heads, kv_head = head / p.group;
-  const int64_t D = p.head_dim, kv_stride = p.kv_heads * D;
-  const float* q = p.q + (row * p.q_heads + head) * D;
-  float* o = p.out + (row * p.q_heads + head) * D;
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int64_t d = threadIdx.x; d < D; d += kThreads)
-    o[d] = 0.0f;
+  const int64_t row = blockIdx.x / p.q_heads, head = blockIdx.x % p.q_heads;
+  const int64_t D = p.head_dim, offset = (row * p.q_heads + head) * D;
   const SeqView sv = seq_view(p, seq_of_row(p, row));
   const int64_t i = row - sv.q_begin;
   const bool valid = sv.valid && i >= 0 && i < sv.q_len;
-  const int64_t pos = valid ? sv.pos0 + i : -1;  // -1: no key
-  float m = -INFINITY, l = 0.0f;
-  for (int64_t j = first_key(pos, p.window); j <= pos; ++j) {
-    const int64_t r = cache_row(p, sv.s, j);  // uniform across the block
-    if (r < 0) continue;
-    const T* k = p.k + r * kv_stride + kv_head * D;
-    float dot = 0.0f;
-    for (int64_t d = threadIdx.x; d < D; d += kThreads)
-      dot = fmaf(q[d], widen(k[d]), dot);
-    dot = warp_sum(dot);
-    __syncthreads();  // the previous key's partial sums are read
-    if (lane == 0) partial[warp] = dot;
-    __syncthreads();
-    dot = 0.0f;
-    for (int w = 0; w < kWarps; ++w)
-      dot += partial[w];
-    const float score = capped_score(dot, p.scale, p.softcap), m_new = fmaxf(m, score);
-    const float alpha = expf(m - m_new), pj = expf(score - m_new);
-    l = l * alpha + pj;
-    const T* v = p.v + r * kv_stride + kv_head * D;
-    for (int64_t d = threadIdx.x; d < D; d += kThreads)
-      o[d] = o[d] * alpha + pj * widen(v[d]);
-    m = m_new;
-  }
-  for (int64_t d = threadIdx.x; d < D; d += kThreads)
-    o[d] /= l;  // 0 / 0 = NaN for a row without keys
+  const int64_t pos = valid ? sv.pos0 + i : -1;  // -1: no key, so 0 / 0 = NaN
+  attend_row_by_block<kWarps>(p.q + offset, p.out + offset, p.k, p.v, p.kv_heads * D, head / p.group * D, D,
+                              first_key(pos, p.window), pos, p.scale, p.softcap,
+                              [&](int64_t j) { return cache_row(p, sv.s, j); });  // uniform across the block
 }
 
 // ---- launch ----
@@ -424,22 +322,11 @@ void launch_decode_tiles(CudaBackend& backend, const Paged<T>& p, int splits, fl
 template <typename T>
 void decode(CudaBackend& backend, Paged<T> p) {
   const int64_t width = p.max_blocks * p.block_size;
-  const int64_t blocks = p.kv_heads * head_tiles(p.group) * p.t;
-  const int64_t sms = std::max(1, backend.properties().multiProcessorCount);
-  const int64_t wanted = (2 * sms + blocks - 1) / blocks;
-  int64_t splits = std::clamp<int64_t>(std::min(wanted, width / kMinKeysPerSplit), 1, kMaxSplits);
-  float* part_out = nullptr;
-  float* part_stats = nullptr;
-  if (splits > 1) {
-    const int64_t slots = p.t * p.q_heads * splits;
-    part_out =
-        static_cast<float*>(backend.scratch(static_cast<size_t>(slots * (p.head_dim + 2)) * sizeof(float)));
-    if (part_out == nullptr) {
-      splits = 1;  // no scratch: one split is slower, not wrong
-    } else {
-      part_stats = part_out + slots * p.head_dim;
-    }
-  }
+  const DecodeSplits plan =
+      plan_decode_splits(backend, p.kv_heads * head_tiles(p.group) * p.t, width, p.t * p.q_heads, p.head_dim);
+  const int64_t splits = plan.splits;
+  float* part_out = plan.part_out;
+  float* part_stats = plan.part_stats;
   p.split_keys = std::max<int64_t>(1, (width + splits - 1) / splits);
   bool vectorized = false;
   if constexpr (std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __nv_fp8_e4m3>) {
