@@ -13,32 +13,21 @@
 #include "backend/cpu/kernels/ref/rope_ref.h"
 #include "ops/rope.h"
 #include "support/guarded_output.h"
+#include "support/rope_inputs.h"
 #include "support/test_data.h"
 
 namespace autoglm {
 namespace {
+
+using test::make_inv_freq;
 
 using test::random_tensor;
 using test::rel_max_abs_error;
 using test::to_f32;
 
 constexpr double kTolerance = 1e-5;
-using test::bits_of;
-using test::from_bits;
 using test::GuardedOut;
-using test::kGuard;
-using test::kPoisonBits;
-using test::kSentinelBits;
 using test::make_cpu;
-
-// Llama's inv_freq[i] = base^(-2i / rotary_dim).
-Tensor make_inv_freq(int rotary_dim, double base = 10000.0) {
-  Tensor t = Tensor::host(DType::kF32, Shape{rotary_dim / 2});
-  for (int i = 0; i < rotary_dim / 2; ++i) {
-    t.as<float>()[i] = static_cast<float>(1.0 / std::pow(base, 2.0 * i / rotary_dim));
-  }
-  return t;
-}
 
 // Non-contiguous positions that start with 0, 5, 1000 (a new sequence, a gap, a far position).
 Tensor make_positions(int64_t t, uint64_t seed) {

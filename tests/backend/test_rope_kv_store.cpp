@@ -26,10 +26,17 @@
 #include "ops/rope.h"
 #include "ops/rope_kv_store.h"
 #include "support/guarded_output.h"
+#include "support/rope_inputs.h"
 #include "support/test_data.h"
 
 namespace autoglm {
 namespace {
+
+using test::kCacheSentinel16;
+using test::kCacheSentinel32;
+using test::make_inv_freq;
+using test::make_positions;
+using test::sentinel_cache;
 
 using test::bits_of;
 using test::GuardedOut;
@@ -37,48 +44,6 @@ using test::make_cpu;
 using test::random_tensor;
 using test::rel_max_abs_error;
 using test::to_f32;
-
-constexpr uint32_t kCacheSentinel32 = 0x7fc0c0deu;  // f32 NaN: a value no store produces from finite inputs
-constexpr uint16_t kCacheSentinel16 = 0x7e5au;      // bf16 / f16 NaN, likewise
-constexpr uint8_t kCacheSentinel8 = 0xffu;          // f8_e4m3 NaN, likewise
-
-Tensor make_inv_freq(int rotary_dim, double base = 10000.0) {
-  Tensor t = Tensor::host(DType::kF32, Shape{rotary_dim / 2});
-  for (int i = 0; i < rotary_dim / 2; ++i)
-    t.as<float>()[i] = static_cast<float>(1.0 / std::pow(base, 2.0 * i / rotary_dim));
-  return t;
-}
-
-// Distinct cache rows in [1, capacity) in shuffled order (row 0 is never named, so it must stay untouched);
-// t = 3 takes {5, 2, 9}.
-Tensor make_positions(int64_t t, int64_t capacity, uint64_t seed) {
-  Tensor p = Tensor::host(DType::kI32, Shape{t});
-  if (t == 3 && capacity > 9) {
-    const int32_t fixed[] = {5, 2, 9};
-    std::copy(std::begin(fixed), std::end(fixed), p.as<int32_t>());
-    return p;
-  }
-  std::vector<int32_t> rows(static_cast<size_t>(capacity - 1));
-  std::iota(rows.begin(), rows.end(), 1);
-  std::mt19937_64 rng(seed);
-  std::shuffle(rows.begin(), rows.end(), rng);
-  std::copy(rows.begin(), rows.begin() + t, p.as<int32_t>());
-  return p;
-}
-
-Tensor sentinel_cache(DType dtype, Shape shape) {
-  Tensor t = Tensor::host(dtype, shape);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    if (dtype == DType::kF32) {
-      std::memcpy(t.as<uint32_t>() + i, &kCacheSentinel32, 4);
-    } else if (dtype == DType::kF8E4M3) {
-      t.as<uint8_t>()[i] = kCacheSentinel8;
-    } else {
-      t.as<uint16_t>()[i] = kCacheSentinel16;
-    }
-  }
-  return t;
-}
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.nbytes() == b.nbytes() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;

@@ -23,12 +23,7 @@ using test::rel_max_abs_error;
 using test::to_f32;
 
 constexpr double kTolerance = 1e-5;
-using test::bits_of;
-using test::from_bits;
 using test::GuardedOut;
-using test::kGuard;
-using test::kPoisonBits;
-using test::kSentinelBits;
 using test::make_cpu;
 
 std::vector<float> reference(SoftmaxArgs args) {

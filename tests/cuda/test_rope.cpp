@@ -14,9 +14,12 @@
 #include "cuda/cuda_harness.h"
 #include "cuda/cuda_op_test.h"
 #include "ops/rope.h"
+#include "support/rope_inputs.h"
 
 namespace autoglm {
 namespace {
+
+using test::make_inv_freq;
 
 using test::GuardedDeviceOut;
 using test::make_cpu;
@@ -30,13 +33,6 @@ using test::to_host;
 // Same f32 angle on both sides; sincosf is within 2 ulp of glibc's sinf/cosf and the GPU fuses the rotation's
 // multiply-add: a few 1e-7 absolute against outputs of order 1.
 constexpr double kTolerance = 1e-5;
-
-Tensor make_inv_freq(int rotary_dim, double base = 10000.0) {
-  Tensor t = Tensor::host(DType::kF32, Shape{rotary_dim / 2});
-  for (int i = 0; i < rotary_dim / 2; ++i)
-    t.as<float>()[i] = static_cast<float>(1.0 / std::pow(base, 2.0 * i / rotary_dim));
-  return t;
-}
 
 // Non-contiguous positions starting 0, 5, 1000, then random in [0, max_position).
 Tensor make_positions(int64_t t, uint64_t seed, float max_position = 8000.0f) {
