@@ -14,62 +14,15 @@
 #include "backend/cpu/kernels/ref/matmul_ref.h"
 #include "core/half.h"
 #include "ops/matmul.h"
+#include "support/guarded_output.h"
 #include "support/test_data.h"
 
 namespace autoglm {
 namespace {
 
+using test::GuardedOut;
 using test::random_tensor;
 using test::rel_max_abs_error;
-
-constexpr int64_t kGuard = 64;
-constexpr uint32_t kSentinelBits = 0x7fc0dead;  // a NaN the kernel never produces
-constexpr uint32_t kPoisonBits = 0xffc0beef;    // left behind by any output element the kernel skips
-
-float from_bits(uint32_t bits) {
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-uint32_t to_bits(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  return bits;
-}
-
-// An f32 [m, n] output with kGuard sentinel elements on each side.
-class GuardedOut {
- public:
-  GuardedOut(int64_t m, int64_t n) : numel_(m * n), storage_(static_cast<size_t>(m * n + 2 * kGuard)) {
-    for (auto& v : storage_)
-      v = from_bits(kSentinelBits);
-    for (int64_t i = 0; i < numel_; ++i)
-      storage_[kGuard + i] = from_bits(kPoisonBits);
-    view_ = TensorView{storage_.data() + kGuard, DType::kF32, Shape{m, n}, Device{}};
-  }
-  const TensorView& view() const { return view_; }
-  std::vector<float> values() const {
-    return {storage_.begin() + kGuard, storage_.begin() + kGuard + numel_};
-  }
-  // Every element written with a finite value, no guard touched.
-  void expect_clean() const {
-    for (int64_t i = 0; i < kGuard; ++i) {
-      ASSERT_EQ(to_bits(storage_[i]), kSentinelBits) << "guard before the output overwritten at " << i;
-      ASSERT_EQ(to_bits(storage_[kGuard + numel_ + i]), kSentinelBits)
-          << "guard after the output overwritten at " << i;
-    }
-    for (int64_t i = 0; i < numel_; ++i) {
-      ASSERT_TRUE(std::isfinite(storage_[kGuard + i]))
-          << "output element " << i << " not written or not finite";
-    }
-  }
-
- private:
-  int64_t numel_;
-  std::vector<float> storage_;
-  TensorView view_;
-};
 
 struct Problem {
   Tensor x, w, bias;
@@ -131,7 +84,7 @@ TEST_P(MatmulTest, MatchesReference) {
   CpuBackend backend(BackendOptions{.n_threads = 2});
   const Problem p = make_problem(dtype, s.m, s.n, s.k, with_bias, 1000 + shape_index);
 
-  GuardedOut out(s.m, s.n);
+  GuardedOut out(Shape{s.m, s.n});
   ASSERT_TRUE(matmul(backend, args_for(p, out.view())).is_ok());
   out.expect_clean();
 

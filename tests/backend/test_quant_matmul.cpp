@@ -21,6 +21,7 @@
 #include "backend/cpu/kernels/ref/matmul_ref.h"
 #include "ops/embedding.h"
 #include "ops/matmul.h"
+#include "support/guarded_output.h"
 #include "support/test_data.h"
 #include "tensor/quant_blocks.h"
 #include "tensor/quant_repack.h"
@@ -28,54 +29,10 @@
 namespace autoglm {
 namespace {
 
+using test::GuardedOut;
 using test::random_tensor;
 
 constexpr DType kQuantTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
-
-constexpr int64_t kGuard = 64;
-constexpr uint32_t kSentinelBits = 0x7fc0dead;  // a NaN the kernel never produces
-constexpr uint32_t kPoisonBits = 0xffc0beef;    // left behind by any output element the kernel skips
-
-float from_bits(uint32_t bits) {
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-uint32_t to_bits(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  return bits;
-}
-
-// An f32 [m, n] output with kGuard sentinel elements on each side.
-class GuardedOut {
- public:
-  GuardedOut(int64_t m, int64_t n) : numel_(m * n), storage_(static_cast<size_t>(m * n + 2 * kGuard)) {
-    for (auto& v : storage_)
-      v = from_bits(kSentinelBits);
-    for (int64_t i = 0; i < numel_; ++i)
-      storage_[kGuard + i] = from_bits(kPoisonBits);
-    view_ = TensorView{storage_.data() + kGuard, DType::kF32, Shape{m, n}, Device{}};
-  }
-  const TensorView& view() const { return view_; }
-  const float* values() const { return storage_.data() + kGuard; }
-  void expect_clean() const {
-    for (int64_t i = 0; i < kGuard; ++i) {
-      ASSERT_EQ(to_bits(storage_[i]), kSentinelBits) << "guard before the output overwritten at " << i;
-      ASSERT_EQ(to_bits(storage_[kGuard + numel_ + i]), kSentinelBits)
-          << "guard after the output overwritten at " << i;
-    }
-    for (int64_t i = 0; i < numel_; ++i)
-      ASSERT_TRUE(std::isfinite(storage_[kGuard + i]))
-          << "output element " << i << " not written or not finite";
-  }
-
- private:
-  int64_t numel_;
-  std::vector<float> storage_;
-  TensorView view_;
-};
 
 // Random f32 values quantized with quantize_row into a [rows, cols] tensor of dtype (q4_k_x8: quantized to
 // Q4_K, then repacked).
@@ -164,11 +121,12 @@ TEST_P(QuantMatmulTest, MatchesDequantizedReference) {
   Tensor bias;
   if (with_bias) bias = random_tensor(DType::kF32, Shape{n}, seed + 2);
 
-  GuardedOut out(m, n);
+  GuardedOut out(Shape{m, n});
   MatmulArgs args{x.view(), w.view(), {}, out.view()};
   if (with_bias) args.bias = bias.view();
   ASSERT_TRUE(matmul(backend, args).is_ok());
   out.expect_clean();
+  const std::vector<float> values = out.values();
 
   Tensor expected = Tensor::host(DType::kF32, Shape{m, n});
   MatmulArgs ref_args{x.view(), w_f32.view(), {}, expected.view()};
@@ -179,7 +137,7 @@ TEST_P(QuantMatmulTest, MatchesDequantizedReference) {
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       const double tol = tolerance(x.as<float>() + i * k, w_f32.as<float>() + j * k, k, int8_x);
-      const double got = out.values()[i * n + j], want = expected.as<float>()[i * n + j];
+      const double got = values[i * n + j], want = expected.as<float>()[i * n + j];
       ASSERT_LE(std::fabs(got - want), tol) << "out[" << i << ", " << j << "] " << got << " vs " << want;
     }
   }
@@ -191,7 +149,7 @@ TEST_P(QuantMatmulTest, MatchesDequantizedReference) {
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       const double tol = tolerance(x_rounded.as<float>() + i * k, w_f32.as<float>() + j * k, k, false);
-      const double got = out.values()[i * n + j], want = expected.as<float>()[i * n + j];
+      const double got = values[i * n + j], want = expected.as<float>()[i * n + j];
       ASSERT_LE(std::fabs(got - want), tol)
           << "out[" << i << ", " << j << "] " << got << " vs " << want << " (x rounded to int8)";
     }
@@ -376,11 +334,12 @@ TEST(QuantMatmul, EmptyRowsGiveTheBias) {
       Tensor x = Tensor::host(DType::kF32, Shape{m, 0});
       Tensor w = Tensor::host(dtype, Shape{n, 0});
       const Tensor bias = random_tensor(DType::kF32, Shape{n}, 70);
-      GuardedOut out(m, n);
+      GuardedOut out(Shape{m, n});
       ASSERT_TRUE(matmul(backend, {x.view(), w.view(), bias.view(), out.view()}).is_ok());
       out.expect_clean();
+      const std::vector<float> values = out.values();
       for (int64_t i = 0; i < m * n; ++i)
-        ASSERT_EQ(out.values()[i], bias.as<float>()[i % n]) << dtype_name(dtype) << " m " << m;
+        ASSERT_EQ(values[i], bias.as<float>()[i % n]) << dtype_name(dtype) << " m " << m;
     }
   }
 }
