@@ -155,7 +155,6 @@ Expected<ModelConfig> model_config_from_gguf(const GgufFile& f) {
   if (auto eos = f.get_int("tokenizer.ggml.eos_token_id")) c.eos_token_ids = {*eos};
   // The per-layer table is sized from the file: bound it before allocating (ModelConfig::validate checks the
   // rest of the sizes later).
-  constexpr int64_t kMaxLayers = 1 << 16;
   if (c.num_hidden_layers <= 0 || c.num_hidden_layers > kMaxLayers) {
     return parse_error(origin + ": " + p + "block_count = " + std::to_string(c.num_hidden_layers) +
                        " is outside [1, " + std::to_string(kMaxLayers) + "]");

@@ -17,8 +17,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Guards the per-layer vector against a hostile num_hidden_layers; the deepest real models have ~200 layers.
-constexpr int64_t kMaxLayers = int64_t{1} << 16;
 // HF's default window where the config class enables one without naming its size (Mistral, Qwen2).
 constexpr int64_t kHfDefaultSlidingWindow = 4096;
 // Qwen2Config/Qwen3Config default: the first 28 layers use full attention.

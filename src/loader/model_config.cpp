@@ -28,7 +28,7 @@ Status ModelConfig::validate(const std::string& origin) const {
       {"vocab_size", vocab_size, int64_t{1} << 24},
       {"hidden_size", hidden_size, int64_t{1} << 18},
       {"intermediate_size", intermediate_size, int64_t{1} << 20},
-      {"num_hidden_layers", num_hidden_layers, int64_t{1} << 16},
+      {"num_hidden_layers", num_hidden_layers, kMaxLayers},
       {"num_attention_heads", num_attention_heads, int64_t{1} << 14},
       {"num_key_value_heads", num_key_value_heads, int64_t{1} << 14},
       {"head_dim", head_dim, int64_t{1} << 14},

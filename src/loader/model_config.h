@@ -16,6 +16,10 @@ enum class RopeScalingType : uint8_t {
   kLlama3,  // Llama 3.1 frequency-band scaling
 };
 
+// Layers a config may declare. Both parsers check it before sizing per-layer tables from the file, and
+// ModelConfig::validate with the other sizes.
+constexpr int64_t kMaxLayers = int64_t{1} << 16;
+
 struct RopeConfig {
   double theta = 10000.0;
   double partial_rotary_factor = 1.0;  // fraction of head_dim that rotates

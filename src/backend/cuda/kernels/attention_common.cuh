@@ -150,6 +150,9 @@ __device__ __forceinline__ void store_merged_states(const float (&acc)[kStates][
   }
 }
 
+// Query rows up to which a call (a sequence, for the paged kernels) is a decode, split-K over the keys; more
+// take the prefill kernels.
+constexpr int64_t kDecodeMaxRows = 4;
 constexpr int64_t kMinKeysPerSplit = 64;
 constexpr int64_t kMaxSplits = 256;
 

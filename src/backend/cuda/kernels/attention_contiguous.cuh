@@ -16,9 +16,6 @@
 
 namespace autoglm::cuda_attention {
 
-// Query rows up to which a call is a decode (split-K over the keys); more take the prefill kernels.
-constexpr int64_t kDecodeMaxRows = 4;
-
 // Everything the kernels need, by value. T: the cache's element type.
 template <typename T>
 struct ContiguousGeometry {

@@ -71,8 +71,7 @@ using namespace cuda_paged;  // Paged, SeqView, seq_view, cache_row
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
-constexpr int kMaxLaneDims = 8;  // head_dim <= 256 in registers
-constexpr int64_t kDecodeMaxRows = 4;
+constexpr int kMaxLaneDims = 8;       // head_dim <= 256 in registers
 constexpr int64_t kMaxGridZ = 65535;  // decode rows per launch; more take the prefill kernel
 static_assert(kWarps == kPrefillWarps, "the prefill kernel launches with kThreads");
 
