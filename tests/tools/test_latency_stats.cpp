@@ -137,6 +137,33 @@ TEST(ComputeReport, EngineCountersAreDeltasAndSamplesGivePeaks) {
   EXPECT_EQ(r.kv_blocks_used_peak, 70);
   EXPECT_DOUBLE_EQ(r.kv_fragmentation, 120.0 / 4000.0);
   EXPECT_EQ(r.n_samples, 4);
+  // Requests waited up to the sample at 10 ms: the drain starts at the next, 20 ms; of the completed
+  // requests' tokens (10, 20, 40 and 15 ms) two fall in it.
+  EXPECT_DOUBLE_EQ(r.drain_start_ms, 20.0);
+  EXPECT_EQ(r.drain_output_tokens, 2);
+  EXPECT_DOUBLE_EQ(r.drain_output_tok_per_s, 2 / 0.08);
+  EXPECT_DOUBLE_EQ(r.before_drain_output_tok_per_s, 2 / 0.02);
+  // Samples 100 ms apart, and the last: 0 and 30 ms.
+  ASSERT_EQ(r.timeline.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.timeline[0].t_ms, 0.0);
+  EXPECT_DOUBLE_EQ(r.timeline[1].t_ms, 30.0);
+  EXPECT_EQ(r.timeline[1].kv_blocks_used, 10);
+}
+
+TEST(ComputeReport, DrainWithoutAWaitingSampleIsTheWholeRunAndEndsAtAQueueSeenLast) {
+  // Nothing ever waited: the whole run is the drain.
+  const std::vector<StatsSample> running_only{{0, 2, 0, 5}, {50, 1, 0, 3}};
+  const ServeReport all = compute_report(records(), EngineStats{}, EngineStats{}, running_only, 100.0);
+  EXPECT_DOUBLE_EQ(all.drain_start_ms, 0.0);
+  EXPECT_EQ(all.drain_output_tokens, all.output_tokens);
+  EXPECT_DOUBLE_EQ(all.before_drain_output_tok_per_s, 0.0);
+  // A request still waiting at the last sample: no drain.
+  const std::vector<StatsSample> waiting_last{{0, 2, 1, 5}, {50, 1, 1, 3}};
+  const ServeReport none = compute_report(records(), EngineStats{}, EngineStats{}, waiting_last, 100.0);
+  EXPECT_DOUBLE_EQ(none.drain_start_ms, 100.0);
+  EXPECT_EQ(none.drain_output_tokens, 0);
+  EXPECT_DOUBLE_EQ(none.drain_output_tok_per_s, 0.0);
+  EXPECT_DOUBLE_EQ(none.before_drain_output_tok_per_s, 4 / 0.1);
 }
 
 TEST(ComputeReport, EmptyRunHasNoDivisionByZero) {
@@ -154,12 +181,12 @@ TEST(ReportOutput, JsonHoldsEveryNumberAndTheTableNamesThem) {
   EXPECT_DOUBLE_EQ(j["output_tok_per_s"].get<double>(), 40.0);
   EXPECT_DOUBLE_EQ(j["tpot_ms"]["p50"].get<double>(), 15.0);
   for (const char* key : {"ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "prefix_cache", "steps", "kv_blocks",
-                          "preemptions", "total_tok_per_s", "requests_per_s", "wall_ms"})
+                          "preemptions", "total_tok_per_s", "requests_per_s", "wall_ms", "drain", "timeline"})
     EXPECT_TRUE(j.contains(key)) << key;
   const std::string table = format_report(r);
   EXPECT_TRUE(j["kv_blocks"].contains("fragmentation"));
-  for (const char* name :
-       {"TTFT", "TPOT", "inter-token", "end-to-end", "prefix cache", "KV blocks", "fragmentation", "host"})
+  for (const char* name : {"TTFT", "TPOT", "inter-token", "end-to-end", "prefix cache", "KV blocks",
+                           "fragmentation", "host", "drain"})
     EXPECT_NE(table.find(name), std::string::npos) << name;
 }
 

@@ -62,6 +62,26 @@ Distribution summarize(std::vector<double> values) {
   return d;
 }
 
+// The drain's start, tokens and rates (ServeReport::drain_*), r's wall time and output tokens already set.
+void add_drain(const std::vector<RequestRecord>& records, const std::vector<StatsSample>& samples,
+               ServeReport* r) {
+  for (size_t i = samples.size(); i-- > 0;) {
+    if (samples[i].n_waiting > 0) {
+      r->drain_start_ms = i + 1 < samples.size() ? samples[i + 1].t_ms : r->wall_ms;
+      break;
+    }
+  }
+  for (const RequestRecord& q : records) {
+    if (q.failed || q.cancelled || !q.finished) continue;
+    for (const double t : q.token_ms)
+      r->drain_output_tokens += t >= r->drain_start_ms ? 1 : 0;
+  }
+  r->drain_output_tok_per_s =
+      ratio(static_cast<double>(r->drain_output_tokens), (r->wall_ms - r->drain_start_ms) / 1000.0);
+  r->before_drain_output_tok_per_s =
+      ratio(static_cast<double>(r->output_tokens - r->drain_output_tokens), r->drain_start_ms / 1000.0);
+}
+
 ServeReport compute_report(const std::vector<RequestRecord>& records, const EngineStats& before,
                            const EngineStats& after, const std::vector<StatsSample>& samples,
                            double wall_ms) {
@@ -133,6 +153,12 @@ ServeReport compute_report(const std::vector<RequestRecord>& records, const Engi
   }
   r.mean_running_batch = ratio(running_sum, static_cast<double>(running_samples));
   r.n_samples = static_cast<int64_t>(samples.size());
+  add_drain(records, samples, &r);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (r.timeline.empty() || samples[i].t_ms >= r.timeline.back().t_ms + kTimelineMs ||
+        i + 1 == samples.size())
+      r.timeline.push_back(samples[i]);
+  }
   return r;
 }
 
@@ -174,6 +200,14 @@ nlohmann::json report_to_json(const ServeReport& r) {
   j["kv_blocks"] = {{"total", r.kv_blocks_total},
                     {"used_peak", r.kv_blocks_used_peak},
                     {"fragmentation", r.kv_fragmentation}};
+  j["drain"] = {{"start_ms", r.drain_start_ms},
+                {"output_tokens", r.drain_output_tokens},
+                {"output_tok_per_s", r.drain_output_tok_per_s},
+                {"before_output_tok_per_s", r.before_drain_output_tok_per_s}};
+  nlohmann::json timeline = nlohmann::json::array();
+  for (const StatsSample& s : r.timeline)
+    timeline.push_back({s.t_ms, s.n_running, s.n_waiting, s.kv_blocks_used});
+  j["timeline"] = {{"columns", {"t_ms", "running", "waiting", "kv_blocks_used"}}, {"rows", timeline}};
   return j;
 }
 
@@ -219,6 +253,14 @@ std::string format_report(const ServeReport& r) {
       "blocks, over all steps)",
       r.kv_blocks_total, r.kv_blocks_used_peak, 100.0 * ratio(r.kv_blocks_used_peak, r.kv_blocks_total),
       100.0 * r.kv_fragmentation);
+  append_line(
+      &s,
+      "drain (nothing waiting from %.2f s): %.2f s, %.1f%% of the run; %lld output tokens (%.1f%%) at "
+      "%.0f tok/s, %.0f output tok/s before it",
+      r.drain_start_ms / 1000.0, (r.wall_ms - r.drain_start_ms) / 1000.0,
+      100.0 * ratio(r.wall_ms - r.drain_start_ms, r.wall_ms), static_cast<long long>(r.drain_output_tokens),
+      100.0 * ratio(static_cast<double>(r.drain_output_tokens), static_cast<double>(r.output_tokens)),
+      r.drain_output_tok_per_s, r.before_drain_output_tok_per_s);
   return s;
 }
 

@@ -94,7 +94,19 @@ struct ServeReport {
   // Unfilled slots of the referenced blocks / their slots, over the steps of the run (EngineStats).
   double kv_fragmentation = 0;
   int64_t n_samples = 0;
+  // The drain: from the first sample after the last one that saw a request waiting for admission (0 where
+  // none did) to the end, the running batch only shrinks as requests finish; an offline run of more
+  // requests than max_num_seqs spends this stretch below its full batch. Output tokens of completed
+  // requests in it (by their timestamps) and the output rates in and before it.
+  double drain_start_ms = 0;
+  int64_t drain_output_tokens = 0;
+  double drain_output_tok_per_s = 0;
+  double before_drain_output_tok_per_s = 0;  // 0 where the drain is the whole run
+  // The samples at least kTimelineMs apart (and the last one): the batch and the queue over the run.
+  std::vector<StatsSample> timeline;
 };
+
+constexpr double kTimelineMs = 100;
 
 // `before` is the engine's stats after warm-up; counters are reported as after - before.
 ServeReport compute_report(const std::vector<RequestRecord>& records, const EngineStats& before,
