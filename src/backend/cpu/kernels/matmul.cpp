@@ -106,7 +106,9 @@ int64_t ceil_div(int64_t a, int64_t b) {
 }
 
 void copy_f32(const float* src, float* dst, int64_t count) {
-  std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
+  // k = 0 leaves the thread's buffer empty: its data() may be null, which memcpy may not take even for 0
+  // bytes.
+  if (count > 0) std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
 }
 
 template <typename W>
