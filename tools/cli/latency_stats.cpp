@@ -36,6 +36,26 @@ void append_distribution(std::string* out, const char* name, const Distribution&
               d.p99, d.max, static_cast<long long>(d.count));
 }
 
+// The drain's start, tokens and rates (ServeReport::drain_*), r's wall time and output tokens already set.
+void add_drain(const std::vector<RequestRecord>& records, const std::vector<StatsSample>& samples,
+               ServeReport* r) {
+  for (size_t i = samples.size(); i-- > 0;) {
+    if (samples[i].n_waiting > 0) {
+      r->drain_start_ms = i + 1 < samples.size() ? samples[i + 1].t_ms : r->wall_ms;
+      break;
+    }
+  }
+  for (const RequestRecord& q : records) {
+    if (q.failed || q.cancelled || !q.finished) continue;
+    for (const double t : q.token_ms)
+      r->drain_output_tokens += t >= r->drain_start_ms ? 1 : 0;
+  }
+  r->drain_output_tok_per_s =
+      ratio(static_cast<double>(r->drain_output_tokens), (r->wall_ms - r->drain_start_ms) / 1000.0);
+  r->before_drain_output_tok_per_s =
+      ratio(static_cast<double>(r->output_tokens - r->drain_output_tokens), r->drain_start_ms / 1000.0);
+}
+
 }  // namespace
 
 double percentile(std::vector<double> values, double p) {
@@ -60,26 +80,6 @@ Distribution summarize(std::vector<double> values) {
   d.p90 = percentile(values, 90);
   d.p99 = percentile(values, 99);
   return d;
-}
-
-// The drain's start, tokens and rates (ServeReport::drain_*), r's wall time and output tokens already set.
-void add_drain(const std::vector<RequestRecord>& records, const std::vector<StatsSample>& samples,
-               ServeReport* r) {
-  for (size_t i = samples.size(); i-- > 0;) {
-    if (samples[i].n_waiting > 0) {
-      r->drain_start_ms = i + 1 < samples.size() ? samples[i + 1].t_ms : r->wall_ms;
-      break;
-    }
-  }
-  for (const RequestRecord& q : records) {
-    if (q.failed || q.cancelled || !q.finished) continue;
-    for (const double t : q.token_ms)
-      r->drain_output_tokens += t >= r->drain_start_ms ? 1 : 0;
-  }
-  r->drain_output_tok_per_s =
-      ratio(static_cast<double>(r->drain_output_tokens), (r->wall_ms - r->drain_start_ms) / 1000.0);
-  r->before_drain_output_tok_per_s =
-      ratio(static_cast<double>(r->output_tokens - r->drain_output_tokens), r->drain_start_ms / 1000.0);
 }
 
 ServeReport compute_report(const std::vector<RequestRecord>& records, const EngineStats& before,
