@@ -27,6 +27,7 @@
 #include "ops/rope_kv_store.h"
 #include "support/guarded_output.h"
 #include "support/rope_inputs.h"
+#include "support/rope_kv_problem.h"
 #include "support/test_data.h"
 
 namespace autoglm {
@@ -34,14 +35,11 @@ namespace {
 
 using test::kCacheSentinel16;
 using test::kCacheSentinel32;
-using test::make_inv_freq;
-using test::make_positions;
 using test::sentinel_cache;
 
 using test::bits_of;
 using test::GuardedOut;
 using test::make_cpu;
-using test::random_tensor;
 using test::rel_max_abs_error;
 using test::to_f32;
 
@@ -49,29 +47,9 @@ bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.nbytes() == b.nbytes() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
 }
 
-struct Problem {
-  Tensor q, k, v, positions, inv_freq;
-  int rotary_dim;
-  RopeLayout layout;
-  int64_t capacity;
-};
-
-Problem make_problem(RopeLayout layout, int64_t t, int64_t q_heads, int64_t kv_heads, int64_t head_dim,
-                     int rotary_dim, uint64_t seed) {
-  const int64_t capacity = 2 * t + 11;
-  return {random_tensor(DType::kF32, Shape{t, q_heads, head_dim}, seed),
-          random_tensor(DType::kF32, Shape{t, kv_heads, head_dim}, seed + 1),
-          random_tensor(DType::kF32, Shape{t, kv_heads, head_dim}, seed + 2),
-          make_positions(t, capacity, seed + 3),
-          make_inv_freq(rotary_dim),
-          rotary_dim,
-          layout,
-          capacity};
-}
-
-Shape cache_shape(const Problem& p) {
-  return Shape{p.capacity, p.k.shape()[1], p.k.shape()[2]};
-}
+using Problem = test::RopeKvProblem;
+using test::make_rope_kv_problem;
+using test::rope_kv_cache_shape;
 
 // What the unfused ops write: rope on q and k, then kv_store of token i's rows at positions[i].
 struct Composed {
@@ -80,7 +58,8 @@ struct Composed {
 
 Composed compose(Backend& cpu, const Problem& p, DType cache_dtype) {
   Composed c{Tensor::host(DType::kF32, p.q.shape()), Tensor::host(DType::kF32, p.k.shape()),
-             sentinel_cache(cache_dtype, cache_shape(p)), sentinel_cache(cache_dtype, cache_shape(p))};
+             sentinel_cache(cache_dtype, rope_kv_cache_shape(p)),
+             sentinel_cache(cache_dtype, rope_kv_cache_shape(p))};
   EXPECT_TRUE(
       rope(cpu, {p.q.view(), p.positions.view(), p.inv_freq.view(), p.rotary_dim, p.layout, c.q_out.view()})
           .is_ok());
@@ -129,13 +108,14 @@ class RopeKvStoreSizes : public ::testing::TestWithParam<Param> {};
 TEST_P(RopeKvStoreSizes, EqualsRopeThenKvStore) {
   const auto [layout, t, h] = GetParam();
   auto cpu = make_cpu();
-  const Problem p = make_problem(layout, t, h.q_heads, h.kv_heads, h.head_dim, h.rotary_dim,
-                                 static_cast<uint64_t>(100 + t * 31 + h.head_dim + h.rotary_dim));
+  const Problem p = make_rope_kv_problem(layout, t, h.q_heads, h.kv_heads, h.head_dim, h.rotary_dim,
+                                         static_cast<uint64_t>(100 + t * 31 + h.head_dim + h.rotary_dim));
   for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     SCOPED_TRACE("cache " + std::string(dtype_name(dtype)));
     const Composed want = compose(*cpu, p, dtype);
     GuardedOut q_out(p.q.shape());
-    Tensor k_cache = sentinel_cache(dtype, cache_shape(p)), v_cache = sentinel_cache(dtype, cache_shape(p));
+    Tensor k_cache = sentinel_cache(dtype, rope_kv_cache_shape(p)),
+           v_cache = sentinel_cache(dtype, rope_kv_cache_shape(p));
     ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k_cache, v_cache)).is_ok());
     q_out.expect_clean();
     const std::vector<float> got_q = q_out.values();
@@ -160,14 +140,15 @@ INSTANTIATE_TEST_SUITE_P(Shapes, RopeKvStoreSizes,
 TEST(RopeKvStore, NarrowCachesHoldHostRoundingOfF32) {
   auto cpu = make_cpu();
   for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
-    const Problem p = make_problem(layout, 3, 4, 2, 64, 32, 700);
+    const Problem p = make_rope_kv_problem(layout, 3, 4, 2, 64, 32, 700);
     GuardedOut q_out(p.q.shape());
-    Tensor k32 = sentinel_cache(DType::kF32, cache_shape(p)),
-           v32 = sentinel_cache(DType::kF32, cache_shape(p));
+    Tensor k32 = sentinel_cache(DType::kF32, rope_kv_cache_shape(p)),
+           v32 = sentinel_cache(DType::kF32, rope_kv_cache_shape(p));
     ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k32, v32)).is_ok());
     for (const DType dtype : {DType::kBF16, DType::kF16, DType::kF8E4M3}) {
       SCOPED_TRACE(dtype_name(dtype));
-      Tensor kn = sentinel_cache(dtype, cache_shape(p)), vn = sentinel_cache(dtype, cache_shape(p));
+      Tensor kn = sentinel_cache(dtype, rope_kv_cache_shape(p)),
+             vn = sentinel_cache(dtype, rope_kv_cache_shape(p));
       ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), kn, vn)).is_ok());
       const int64_t row_elems = k32.shape()[1] * k32.shape()[2];
       // Element e of a narrow cache and the rounding of an f32 value to its type, as integers.
@@ -192,14 +173,14 @@ TEST(RopeKvStore, NarrowCachesHoldHostRoundingOfF32) {
 TEST(RopeKvStore, MatchesDoubleReference) {
   auto cpu = make_cpu();
   for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
-    const Problem p = make_problem(layout, 17, 8, 2, 128, 64, 710);
+    const Problem p = make_rope_kv_problem(layout, 17, 8, 2, 128, 64, 710);
     GuardedOut q_out(p.q.shape());
-    Tensor k_cache = sentinel_cache(DType::kF32, cache_shape(p)),
-           v_cache = sentinel_cache(DType::kF32, cache_shape(p));
+    Tensor k_cache = sentinel_cache(DType::kF32, rope_kv_cache_shape(p)),
+           v_cache = sentinel_cache(DType::kF32, rope_kv_cache_shape(p));
     ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k_cache, v_cache)).is_ok());
     Tensor q_ref = Tensor::host(DType::kF32, p.q.shape());
-    Tensor k_ref = sentinel_cache(DType::kF32, cache_shape(p)),
-           v_ref = sentinel_cache(DType::kF32, cache_shape(p));
+    Tensor k_ref = sentinel_cache(DType::kF32, rope_kv_cache_shape(p)),
+           v_ref = sentinel_cache(DType::kF32, rope_kv_cache_shape(p));
     rope_kv_store_ref(args_of(p, q_ref.view(), k_ref, v_ref));
     EXPECT_LE(rel_max_abs_error(q_out.values(), to_f32(q_ref.view())), 1e-5);
     // Sentinel NaNs sit in the same places on both sides; compare the named rows only.
@@ -215,12 +196,12 @@ TEST(RopeKvStore, MatchesDoubleReference) {
 TEST(RopeKvStore, InPlaceQ) {
   auto cpu = make_cpu();
   for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
-    const Problem p = make_problem(layout, 17, 4, 2, 64, 32, 720);
+    const Problem p = make_rope_kv_problem(layout, 17, 4, 2, 64, 32, 720);
     const Composed want = compose(*cpu, p, DType::kBF16);
     Tensor q = Tensor::host(DType::kF32, p.q.shape());
     std::memcpy(q.data(), p.q.data(), p.q.nbytes());
-    Tensor k_cache = sentinel_cache(DType::kBF16, cache_shape(p)),
-           v_cache = sentinel_cache(DType::kBF16, cache_shape(p));
+    Tensor k_cache = sentinel_cache(DType::kBF16, rope_kv_cache_shape(p)),
+           v_cache = sentinel_cache(DType::kBF16, rope_kv_cache_shape(p));
     RopeKvStoreArgs args = args_of(p, q.view(), k_cache, v_cache);
     args.q = q.view();
     ASSERT_TRUE(rope_kv_store(*cpu, args).is_ok());
@@ -232,11 +213,11 @@ TEST(RopeKvStore, InPlaceQ) {
 
 TEST(RopeKvStore, EmptyCallWritesNothing) {
   auto cpu = make_cpu();
-  const Problem p = make_problem(RopeLayout::kNeox, 0, 4, 2, 64, 64, 730);
+  const Problem p = make_rope_kv_problem(RopeLayout::kNeox, 0, 4, 2, 64, 64, 730);
   GuardedOut q_out(p.q.shape());
-  Tensor k_cache = sentinel_cache(DType::kF16, cache_shape(p)),
-         v_cache = sentinel_cache(DType::kF16, cache_shape(p));
-  const Tensor before = sentinel_cache(DType::kF16, cache_shape(p));
+  Tensor k_cache = sentinel_cache(DType::kF16, rope_kv_cache_shape(p)),
+         v_cache = sentinel_cache(DType::kF16, rope_kv_cache_shape(p));
+  const Tensor before = sentinel_cache(DType::kF16, rope_kv_cache_shape(p));
   ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_out.view(), k_cache, v_cache)).is_ok());
   q_out.expect_clean();
   EXPECT_TRUE(same_bytes(k_cache, before));
@@ -283,17 +264,17 @@ TEST(RopeKvStore, SlotsPickTheCacheRows) {
   auto cpu = make_cpu();
   for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
     for (const int64_t t : {1, 3, 17}) {
-      const Problem p = make_problem(layout, t, 4, 2, 64, 32, static_cast<uint64_t>(750 + t));
+      const Problem p = make_rope_kv_problem(layout, t, 4, 2, 64, 32, static_cast<uint64_t>(750 + t));
       const Tensor slots = make_slots(t, p.capacity, static_cast<uint64_t>(760 + t));
       for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
         SCOPED_TRACE(std::string(dtype_name(dtype)) + " t " + std::to_string(t));
         GuardedOut q_plain(p.q.shape());
-        Tensor k_plain = sentinel_cache(dtype, cache_shape(p)),
-               v_plain = sentinel_cache(dtype, cache_shape(p));
+        Tensor k_plain = sentinel_cache(dtype, rope_kv_cache_shape(p)),
+               v_plain = sentinel_cache(dtype, rope_kv_cache_shape(p));
         ASSERT_TRUE(rope_kv_store(*cpu, args_of(p, q_plain.view(), k_plain, v_plain)).is_ok());
         GuardedOut q_out(p.q.shape());
-        Tensor k_cache = sentinel_cache(dtype, cache_shape(p)),
-               v_cache = sentinel_cache(dtype, cache_shape(p));
+        Tensor k_cache = sentinel_cache(dtype, rope_kv_cache_shape(p)),
+               v_cache = sentinel_cache(dtype, rope_kv_cache_shape(p));
         RopeKvStoreArgs args = args_of(p, q_out.view(), k_cache, v_cache);
         args.slots = slots.view();
         ASSERT_TRUE(rope_kv_store(*cpu, args).is_ok());
@@ -326,20 +307,20 @@ TEST(RopeKvStore, PackedQkvEqualsSeparateTensors) {
   auto cpu = make_cpu();
   for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
     for (const int64_t t : {1, 3, 17}) {
-      const Problem p = make_problem(layout, t, 4, 2, 64, 32, static_cast<uint64_t>(780 + t));
+      const Problem p = make_rope_kv_problem(layout, t, 4, 2, 64, 32, static_cast<uint64_t>(780 + t));
       const Tensor slots = make_slots(t, p.capacity, static_cast<uint64_t>(790 + t));
       const Tensor qkv = pack_qkv(p);
       for (const DType dtype : {DType::kF32, DType::kBF16}) {
         SCOPED_TRACE(std::string(dtype_name(dtype)) + " t " + std::to_string(t));
         GuardedOut q_plain(p.q.shape());
-        Tensor k_plain = sentinel_cache(dtype, cache_shape(p)),
-               v_plain = sentinel_cache(dtype, cache_shape(p));
+        Tensor k_plain = sentinel_cache(dtype, rope_kv_cache_shape(p)),
+               v_plain = sentinel_cache(dtype, rope_kv_cache_shape(p));
         RopeKvStoreArgs plain = args_of(p, q_plain.view(), k_plain, v_plain);
         plain.slots = slots.view();
         ASSERT_TRUE(rope_kv_store(*cpu, plain).is_ok());
         GuardedOut q_out(p.q.shape());
-        Tensor k_cache = sentinel_cache(dtype, cache_shape(p)),
-               v_cache = sentinel_cache(dtype, cache_shape(p));
+        Tensor k_cache = sentinel_cache(dtype, rope_kv_cache_shape(p)),
+               v_cache = sentinel_cache(dtype, rope_kv_cache_shape(p));
         RopeKvStoreArgs packed = args_of(p, q_out.view(), k_cache, v_cache);
         packed.q = packed.k = packed.v = TensorView{};
         packed.slots = slots.view();
@@ -357,11 +338,11 @@ TEST(RopeKvStore, PackedQkvEqualsSeparateTensors) {
 
 TEST(RopeKvStore, RejectsBadPackedQkv) {
   auto cpu = make_cpu();
-  const Problem p = make_problem(RopeLayout::kNeox, 3, 4, 2, 64, 32, 795);
+  const Problem p = make_rope_kv_problem(RopeLayout::kNeox, 3, 4, 2, 64, 32, 795);
   const Tensor qkv = pack_qkv(p);
   Tensor q_out = Tensor::host(DType::kF32, p.q.shape());
-  Tensor k_cache = sentinel_cache(DType::kF32, cache_shape(p)),
-         v_cache = sentinel_cache(DType::kF32, cache_shape(p));
+  Tensor k_cache = sentinel_cache(DType::kF32, rope_kv_cache_shape(p)),
+         v_cache = sentinel_cache(DType::kF32, rope_kv_cache_shape(p));
   RopeKvStoreArgs both = args_of(p, q_out.view(), k_cache, v_cache);
   both.qkv = qkv.view();  // q, k and v still given as well
   EXPECT_EQ(rope_kv_store(*cpu, both).code(), StatusCode::kInvalidArgument);
@@ -379,7 +360,7 @@ TEST(RopeKvStore, RejectsBadPackedQkv) {
 // give the angle. The rows equal rope at those positions followed by kv_store at the slots.
 TEST(RopeKvStore, SlotsWithPositionsPastTheCache) {
   auto cpu = make_cpu();
-  Problem p = make_problem(RopeLayout::kInterleaved, 3, 4, 2, 64, 32, 770);
+  Problem p = make_rope_kv_problem(RopeLayout::kInterleaved, 3, 4, 2, 64, 32, 770);
   const int32_t far[] = {100000, 5000, 70000};
   std::copy(std::begin(far), std::end(far), p.positions.as<int32_t>());
   const Tensor slots = make_slots(3, p.capacity, 771);
@@ -390,16 +371,16 @@ TEST(RopeKvStore, SlotsWithPositionsPastTheCache) {
   ASSERT_TRUE(
       rope(*cpu, {p.k.view(), p.positions.view(), p.inv_freq.view(), p.rotary_dim, p.layout, k_rot.view()})
           .is_ok());
-  Tensor k_want = sentinel_cache(DType::kBF16, cache_shape(p)),
-         v_want = sentinel_cache(DType::kBF16, cache_shape(p));
+  Tensor k_want = sentinel_cache(DType::kBF16, rope_kv_cache_shape(p)),
+         v_want = sentinel_cache(DType::kBF16, rope_kv_cache_shape(p));
   for (int64_t i = 0; i < 3; ++i) {
     const int64_t row = slots.as<int32_t>()[i];
     ASSERT_TRUE(kv_store(*cpu, {k_rot.view().rows(i, i + 1), k_want.view(), row}).is_ok());
     ASSERT_TRUE(kv_store(*cpu, {p.v.view().rows(i, i + 1), v_want.view(), row}).is_ok());
   }
   GuardedOut got_q(p.q.shape());
-  Tensor k_cache = sentinel_cache(DType::kBF16, cache_shape(p)),
-         v_cache = sentinel_cache(DType::kBF16, cache_shape(p));
+  Tensor k_cache = sentinel_cache(DType::kBF16, rope_kv_cache_shape(p)),
+         v_cache = sentinel_cache(DType::kBF16, rope_kv_cache_shape(p));
   RopeKvStoreArgs args = args_of(p, got_q.view(), k_cache, v_cache);
   args.slots = slots.view();
   ASSERT_TRUE(rope_kv_store(*cpu, args).is_ok());
@@ -410,10 +391,10 @@ TEST(RopeKvStore, SlotsWithPositionsPastTheCache) {
 
 TEST(RopeKvStore, RejectsBadSlots) {
   auto cpu = make_cpu();
-  const Problem p = make_problem(RopeLayout::kNeox, 3, 4, 2, 8, 8, 780);
+  const Problem p = make_rope_kv_problem(RopeLayout::kNeox, 3, 4, 2, 8, 8, 780);
   const Tensor q_out = Tensor::host(DType::kF32, p.q.shape());
-  const Tensor k_cache = sentinel_cache(DType::kF32, cache_shape(p)),
-               v_cache = sentinel_cache(DType::kF32, cache_shape(p));
+  const Tensor k_cache = sentinel_cache(DType::kF32, rope_kv_cache_shape(p)),
+               v_cache = sentinel_cache(DType::kF32, rope_kv_cache_shape(p));
   const Tensor slots = make_slots(3, p.capacity, 781);
   RopeKvStoreArgs good = args_of(p, q_out.view(), k_cache, v_cache);
   good.slots = slots.view();
@@ -452,10 +433,10 @@ TEST(RopeKvStore, RejectsBadSlots) {
 
 TEST(RopeKvStore, RejectsBadArguments) {
   auto cpu = make_cpu();
-  const Problem p = make_problem(RopeLayout::kNeox, 3, 4, 2, 8, 8, 740);
+  const Problem p = make_rope_kv_problem(RopeLayout::kNeox, 3, 4, 2, 8, 8, 740);
   const Tensor q_out = Tensor::host(DType::kF32, p.q.shape());
-  const Tensor k_cache = sentinel_cache(DType::kF32, cache_shape(p)),
-               v_cache = sentinel_cache(DType::kF32, cache_shape(p));
+  const Tensor k_cache = sentinel_cache(DType::kF32, rope_kv_cache_shape(p)),
+               v_cache = sentinel_cache(DType::kF32, rope_kv_cache_shape(p));
   const RopeKvStoreArgs good = args_of(p, q_out.view(), k_cache, v_cache);
   ASSERT_TRUE(rope_kv_store(*cpu, good).is_ok());
   const auto expect_invalid = [&](const RopeKvStoreArgs& bad, const char* what) {
@@ -565,8 +546,8 @@ TEST(RopeKvStore, RejectsBadArguments) {
   }
 
   // A cache dtype without a kernel.
-  const Tensor i32_cache = Tensor::host(DType::kI32, cache_shape(p)),
-               i32_v = Tensor::host(DType::kI32, cache_shape(p));
+  const Tensor i32_cache = Tensor::host(DType::kI32, rope_kv_cache_shape(p)),
+               i32_v = Tensor::host(DType::kI32, rope_kv_cache_shape(p));
   bad = good;
   bad.k_cache = i32_cache.view();
   bad.v_cache = i32_v.view();

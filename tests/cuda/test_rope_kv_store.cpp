@@ -29,6 +29,7 @@
 #include "cuda/cuda_op_test.h"
 #include "ops/rope_kv_store.h"
 #include "support/rope_inputs.h"
+#include "support/rope_kv_problem.h"
 
 namespace autoglm {
 namespace {
@@ -40,7 +41,6 @@ using test::sentinel_cache;
 using test::GuardedDeviceOut;
 using test::make_cpu;
 using test::make_cuda;
-using test::random_tensor;
 using test::rel_max_abs_error;
 using test::to_device;
 using test::to_f32;
@@ -48,29 +48,9 @@ using test::to_host;
 
 constexpr double kTolerance = 1e-5;
 
-struct Problem {
-  Tensor q, k, v, positions, inv_freq;
-  int rotary_dim;
-  RopeLayout layout;
-  int64_t capacity;
-};
-
-Problem make_problem(RopeLayout layout, int64_t t, int64_t q_heads, int64_t kv_heads, int64_t head_dim,
-                     int rotary_dim, uint64_t seed) {
-  const int64_t capacity = 2 * t + 11;
-  return {random_tensor(DType::kF32, Shape{t, q_heads, head_dim}, seed),
-          random_tensor(DType::kF32, Shape{t, kv_heads, head_dim}, seed + 1),
-          random_tensor(DType::kF32, Shape{t, kv_heads, head_dim}, seed + 2),
-          make_positions(t, capacity, seed + 3),
-          make_inv_freq(rotary_dim),
-          rotary_dim,
-          layout,
-          capacity};
-}
-
-Shape cache_shape(const Problem& p) {
-  return Shape{p.capacity, p.k.shape()[1], p.k.shape()[2]};
-}
+using Problem = test::RopeKvProblem;
+using test::make_rope_kv_problem;
+using test::rope_kv_cache_shape;
 
 std::string describe(const Problem& p, DType dtype) {
   return std::string(dtype_name(dtype)) + " cache, q " + p.q.shape().to_string() + " k " +
@@ -85,8 +65,8 @@ struct HostResult {
 
 HostResult run_cpu(const Problem& p, DType dtype, const Tensor* slots = nullptr) {
   auto cpu = make_cpu();
-  HostResult r{Tensor::host(DType::kF32, p.q.shape()), sentinel_cache(dtype, cache_shape(p)),
-               sentinel_cache(dtype, cache_shape(p))};
+  HostResult r{Tensor::host(DType::kF32, p.q.shape()), sentinel_cache(dtype, rope_kv_cache_shape(p)),
+               sentinel_cache(dtype, rope_kv_cache_shape(p))};
   RopeKvStoreArgs args{p.q.view(),   p.k.view(), p.v.view(),     p.positions.view(), p.inv_freq.view(),
                        p.rotary_dim, p.layout,   r.q_out.view(), r.k_cache.view(),   r.v_cache.view()};
   if (slots != nullptr) args.slots = slots->view();
@@ -168,8 +148,8 @@ void check(Backend& cuda, const Problem& p, DType dtype, bool q_in_place = false
   const HostResult want_f32 = dtype == DType::kF32 ? want : run_cpu(p, DType::kF32);
   const Tensor dq = to_device(cuda, p.q), dk = to_device(cuda, p.k), dv = to_device(cuda, p.v);
   const Tensor dp = to_device(cuda, p.positions), df = to_device(cuda, p.inv_freq);
-  const Tensor dkc = to_device(cuda, sentinel_cache(dtype, cache_shape(p)));
-  const Tensor dvc = to_device(cuda, sentinel_cache(dtype, cache_shape(p)));
+  const Tensor dkc = to_device(cuda, sentinel_cache(dtype, rope_kv_cache_shape(p)));
+  const Tensor dvc = to_device(cuda, sentinel_cache(dtype, rope_kv_cache_shape(p)));
   GuardedDeviceOut guarded(cuda, p.q.shape());
   const TensorView q_out = q_in_place ? dq.view() : guarded.view();
   const Status s = rope_kv_store(cuda, {dq.view(), dk.view(), dv.view(), dp.view(), df.view(), p.rotary_dim,
@@ -205,7 +185,7 @@ TEST(CudaRopeKvStore, MatchesCpu) {
       for (const int64_t head_dim : {64, 128, 80}) {
         for (const int rotary_dim : {static_cast<int>(head_dim), static_cast<int>(head_dim / 2)}) {
           for (const int64_t t : {1, 5, 130}) {
-            check(*cuda, make_problem(layout, t, 8, 2, head_dim, rotary_dim, seed += 4), dtype);
+            check(*cuda, make_rope_kv_problem(layout, t, 8, 2, head_dim, rotary_dim, seed += 4), dtype);
           }
         }
       }
@@ -218,7 +198,7 @@ TEST(CudaRopeKvStore, LlamaDecodeAtLastRowMatchesCpu) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
   for (const DType dtype : {DType::kF32, DType::kBF16}) {
-    Problem p = make_problem(RopeLayout::kNeox, 1, 32, 8, 128, 128, 950);
+    Problem p = make_rope_kv_problem(RopeLayout::kNeox, 1, 32, 8, 128, 128, 950);
     p.capacity = 4096;
     p.positions.as<int32_t>()[0] = 4095;
     p.inv_freq = make_inv_freq(128, 500000.0);
@@ -233,7 +213,7 @@ TEST(CudaRopeKvStore, HalfCachesRoundAsHost) {
   ASSERT_NE(cuda, nullptr);
   for (const DType dtype : {DType::kBF16, DType::kF16, DType::kF8E4M3}) {
     for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
-      Problem p = make_problem(layout, 130, 4, 2, 80, 40, 960);
+      Problem p = make_rope_kv_problem(layout, 130, 4, 2, 80, 40, 960);
       std::fill(p.inv_freq.as<float>(), p.inv_freq.as<float>() + p.inv_freq.numel(), 0.0f);
       check(*cuda, p, dtype, /*q_in_place=*/false, /*k_exact=*/true);
     }
@@ -244,8 +224,8 @@ TEST(CudaRopeKvStore, InPlaceQMatchesCpu) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
   for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
-    check(*cuda, make_problem(layout, 5, 8, 2, 128, 64, 970), DType::kBF16, /*q_in_place=*/true);
-    check(*cuda, make_problem(layout, 130, 4, 4, 80, 80, 980), DType::kF32, /*q_in_place=*/true);
+    check(*cuda, make_rope_kv_problem(layout, 5, 8, 2, 128, 64, 970), DType::kBF16, /*q_in_place=*/true);
+    check(*cuda, make_rope_kv_problem(layout, 130, 4, 4, 80, 80, 980), DType::kF32, /*q_in_place=*/true);
   }
 }
 
@@ -254,14 +234,14 @@ TEST(CudaRopeKvStore, MisalignedQMatchesCpu) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
   for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
-    const Problem p = make_problem(layout, 5, 4, 2, 64, 64, 990);
+    const Problem p = make_rope_kv_problem(layout, 5, 4, 2, 64, 64, 990);
     SCOPED_TRACE(describe(p, DType::kF16));
     const HostResult want = run_cpu(p, DType::kF16);
     const test::OffsetDeviceTensor dq = test::to_device_offset(*cuda, p.q);
     const Tensor dk = to_device(*cuda, p.k), dv = to_device(*cuda, p.v);
     const Tensor dp = to_device(*cuda, p.positions), df = to_device(*cuda, p.inv_freq);
-    const Tensor dkc = to_device(*cuda, sentinel_cache(DType::kF16, cache_shape(p)));
-    const Tensor dvc = to_device(*cuda, sentinel_cache(DType::kF16, cache_shape(p)));
+    const Tensor dkc = to_device(*cuda, sentinel_cache(DType::kF16, rope_kv_cache_shape(p)));
+    const Tensor dvc = to_device(*cuda, sentinel_cache(DType::kF16, rope_kv_cache_shape(p)));
     ASSERT_TRUE(rope_kv_store(*cuda, {dq.view, dk.view(), dv.view(), dp.view(), df.view(), p.rotary_dim,
                                       p.layout, dq.view, dkc.view(), dvc.view()})
                     .is_ok());
@@ -279,15 +259,15 @@ TEST(CudaRopeKvStore, VRowsOffFourElementAlignmentMatchCpu) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
   for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
-    check(*cuda, make_problem(RopeLayout::kNeox, 5, 3, 1, 66, 64, 995), dtype);
-    const Problem p = make_problem(RopeLayout::kNeox, 5, 4, 2, 64, 64, 996);
+    check(*cuda, make_rope_kv_problem(RopeLayout::kNeox, 5, 3, 1, 66, 64, 995), dtype);
+    const Problem p = make_rope_kv_problem(RopeLayout::kNeox, 5, 4, 2, 64, 64, 996);
     SCOPED_TRACE(describe(p, dtype) + ", v misaligned");
     const HostResult want = run_cpu(p, dtype);
     const test::OffsetDeviceTensor dv = test::to_device_offset(*cuda, p.v);
     const Tensor dq = to_device(*cuda, p.q), dk = to_device(*cuda, p.k);
     const Tensor dp = to_device(*cuda, p.positions), df = to_device(*cuda, p.inv_freq);
-    const Tensor dkc = to_device(*cuda, sentinel_cache(dtype, cache_shape(p)));
-    const Tensor dvc = to_device(*cuda, sentinel_cache(dtype, cache_shape(p)));
+    const Tensor dkc = to_device(*cuda, sentinel_cache(dtype, rope_kv_cache_shape(p)));
+    const Tensor dvc = to_device(*cuda, sentinel_cache(dtype, rope_kv_cache_shape(p)));
     GuardedDeviceOut q_out(*cuda, p.q.shape());
     ASSERT_TRUE(rope_kv_store(*cuda, {dq.view(), dk.view(), dv.view, dp.view(), df.view(), p.rotary_dim,
                                       p.layout, q_out.view(), dkc.view(), dvc.view()})
@@ -301,10 +281,10 @@ TEST(CudaRopeKvStore, VRowsOffFourElementAlignmentMatchCpu) {
 TEST(CudaRopeKvStore, EmptyCallWritesNothing) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
-  const Problem p = make_problem(RopeLayout::kNeox, 0, 4, 2, 64, 64, 1000);
+  const Problem p = make_rope_kv_problem(RopeLayout::kNeox, 0, 4, 2, 64, 64, 1000);
   const Tensor dq = to_device(*cuda, p.q), dk = to_device(*cuda, p.k), dv = to_device(*cuda, p.v);
   const Tensor dp = to_device(*cuda, p.positions), df = to_device(*cuda, p.inv_freq);
-  const Tensor before = sentinel_cache(DType::kBF16, cache_shape(p));
+  const Tensor before = sentinel_cache(DType::kBF16, rope_kv_cache_shape(p));
   const Tensor dkc = to_device(*cuda, before), dvc = to_device(*cuda, before);
   GuardedDeviceOut q_out(*cuda, p.q.shape());
   ASSERT_TRUE(rope_kv_store(*cuda, {dq.view(), dk.view(), dv.view(), dp.view(), df.view(), p.rotary_dim,
@@ -323,7 +303,8 @@ TEST(CudaRopeKvStore, SlotsMatchCpu) {
   ASSERT_NE(cuda, nullptr);
   for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF8E4M3}) {
     for (const int64_t t : {1, 5, 130}) {
-      Problem p = make_problem(RopeLayout::kInterleaved, t, 8, 2, 128, 64, static_cast<uint64_t>(1100 + t));
+      Problem p =
+          make_rope_kv_problem(RopeLayout::kInterleaved, t, 8, 2, 128, 64, static_cast<uint64_t>(1100 + t));
       const Tensor slots = make_positions(t, p.capacity, static_cast<uint64_t>(1110 + t));
       for (int64_t i = 0; i < t; ++i)
         p.positions.as<int32_t>()[i] += 50000;
@@ -333,8 +314,8 @@ TEST(CudaRopeKvStore, SlotsMatchCpu) {
       const Tensor dq = to_device(*cuda, p.q), dk = to_device(*cuda, p.k), dv = to_device(*cuda, p.v);
       const Tensor dp = to_device(*cuda, p.positions), df = to_device(*cuda, p.inv_freq);
       const Tensor ds = to_device(*cuda, slots);
-      const Tensor dkc = to_device(*cuda, sentinel_cache(dtype, cache_shape(p)));
-      const Tensor dvc = to_device(*cuda, sentinel_cache(dtype, cache_shape(p)));
+      const Tensor dkc = to_device(*cuda, sentinel_cache(dtype, rope_kv_cache_shape(p)));
+      const Tensor dvc = to_device(*cuda, sentinel_cache(dtype, rope_kv_cache_shape(p)));
       GuardedDeviceOut q_out(*cuda, p.q.shape());
       RopeKvStoreArgs args{dq.view(),    dk.view(), dv.view(),    dp.view(),  df.view(),
                            p.rotary_dim, p.layout,  q_out.view(), dkc.view(), dvc.view()};
@@ -359,7 +340,7 @@ TEST(CudaRopeKvStore, PackedQkvEqualsSeparateTensors) {
   ASSERT_NE(cuda, nullptr);
   for (const RopeLayout layout : {RopeLayout::kNeox, RopeLayout::kInterleaved}) {
     for (const int64_t t : {2, 130}) {
-      const Problem p = make_problem(layout, t, 8, 2, 128, 64, static_cast<uint64_t>(1200 + t));
+      const Problem p = make_rope_kv_problem(layout, t, 8, 2, 128, 64, static_cast<uint64_t>(1200 + t));
       const Tensor slots = make_positions(t, p.capacity, static_cast<uint64_t>(1210 + t));
       const int64_t q_row = 8 * 128, kv_row = 2 * 128;
       Tensor qkv = Tensor::host(DType::kF32, Shape{t, q_row + 2 * kv_row});
@@ -372,10 +353,10 @@ TEST(CudaRopeKvStore, PackedQkvEqualsSeparateTensors) {
       const Tensor dq = to_device(*cuda, p.q), dk = to_device(*cuda, p.k), dv = to_device(*cuda, p.v);
       const Tensor dqkv = to_device(*cuda, qkv), dp = to_device(*cuda, p.positions);
       const Tensor df = to_device(*cuda, p.inv_freq), ds = to_device(*cuda, slots);
-      const Tensor kc1 = to_device(*cuda, sentinel_cache(DType::kBF16, cache_shape(p)));
-      const Tensor vc1 = to_device(*cuda, sentinel_cache(DType::kBF16, cache_shape(p)));
-      const Tensor kc2 = to_device(*cuda, sentinel_cache(DType::kBF16, cache_shape(p)));
-      const Tensor vc2 = to_device(*cuda, sentinel_cache(DType::kBF16, cache_shape(p)));
+      const Tensor kc1 = to_device(*cuda, sentinel_cache(DType::kBF16, rope_kv_cache_shape(p)));
+      const Tensor vc1 = to_device(*cuda, sentinel_cache(DType::kBF16, rope_kv_cache_shape(p)));
+      const Tensor kc2 = to_device(*cuda, sentinel_cache(DType::kBF16, rope_kv_cache_shape(p)));
+      const Tensor vc2 = to_device(*cuda, sentinel_cache(DType::kBF16, rope_kv_cache_shape(p)));
       GuardedDeviceOut q1(*cuda, p.q.shape()), q2(*cuda, p.q.shape());
       RopeKvStoreArgs separate{dq.view(),    dk.view(), dv.view(), dp.view(),  df.view(),
                                p.rotary_dim, layout,    q1.view(), kc1.view(), vc1.view()};
@@ -403,14 +384,14 @@ TEST(CudaRopeKvStore, PackedQkvEqualsSeparateTensors) {
 TEST(CudaRopeKvStore, SlotOutsideTheCacheWritesNothing) {
   auto cuda = make_cuda();
   ASSERT_NE(cuda, nullptr);
-  const Problem p = make_problem(RopeLayout::kNeox, 3, 4, 2, 64, 64, 1200);
+  const Problem p = make_rope_kv_problem(RopeLayout::kNeox, 3, 4, 2, 64, 64, 1200);
   Tensor slots = Tensor::host(DType::kI32, Shape{3});
   const int32_t rows[] = {4, static_cast<int32_t>(p.capacity), -1};
   std::copy(std::begin(rows), std::end(rows), slots.as<int32_t>());
   const Tensor dq = to_device(*cuda, p.q), dk = to_device(*cuda, p.k), dv = to_device(*cuda, p.v);
   const Tensor dp = to_device(*cuda, p.positions), df = to_device(*cuda, p.inv_freq);
   const Tensor ds = to_device(*cuda, slots);
-  const Tensor before = sentinel_cache(DType::kF32, cache_shape(p));
+  const Tensor before = sentinel_cache(DType::kF32, rope_kv_cache_shape(p));
   const Tensor dkc = to_device(*cuda, before), dvc = to_device(*cuda, before);
   GuardedDeviceOut q_out(*cuda, p.q.shape());
   RopeKvStoreArgs args{dq.view(),    dk.view(), dv.view(),    dp.view(),  df.view(),
